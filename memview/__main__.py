@@ -1,0 +1,3 @@
+from memview.cli import main
+
+main()

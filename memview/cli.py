@@ -1,0 +1,197 @@
+"""The ``memview`` command line: each command parses, calls the core, prints. No logic here.
+
+Nothing at module level imports Qt or sqlite-utils, so ``memview --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from memview import __version__
+
+_INTERVAL_HELP = "seconds between samples (e.g. 0.05, 10ms); down to 1ms"
+
+
+def _fail(message: str, code: int = 2) -> None:
+    click.echo(f"memview: {message}", err=True)
+    sys.exit(code)
+
+
+def _interval(_ctx: Any, _param: Any, value: str | None) -> float | None:
+    if value is None:
+        return None
+    from memview.units import UnitError, parse_duration
+
+    try:
+        seconds = parse_duration(value)
+    except UnitError as exc:
+        raise click.BadParameter(str(exc)) from None
+    if seconds < 0.001:
+        raise click.BadParameter("the shortest interval is 1ms")
+    return seconds
+
+
+def _open_store(db: str | None) -> Any:
+    from memview.store import Store, StoreError
+
+    try:
+        return Store(Path(db) if db else None)
+    except StoreError as exc:
+        _fail(str(exc))
+
+
+def _write_json(path: str, data: dict[str, Any]) -> None:
+    try:
+        Path(path).write_text(json.dumps(data, indent=2) + "\n")
+    except OSError as exc:
+        _fail(f"cannot write {path}: {exc.strerror}")
+
+
+db_option = click.option("--db", envvar="MEMVIEW_DB", type=click.Path(dir_okay=False),
+                         help="SQLite database (default: the user data folder; env MEMVIEW_DB)")
+
+
+@click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="memview")
+@click.pass_context
+def main(ctx: click.Context) -> None:
+    """Record, compare and investigate the memory of processes and services."""
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(gui)
+
+
+def _finish_session(store: Any, session: Any, json_path: str | None, quiet: bool) -> dict[str, Any]:
+    from memview.analysis import session_summary
+    from memview.report import summary_text
+
+    rec = session.recorder
+    if rec.store_error is not None:
+        click.echo(f"memview: warning: the database could not be written ({rec.store_error})", err=True)
+    summary = session_summary(store, rec.session_id)
+    if json_path:
+        _write_json(json_path, summary)
+    if not quiet:
+        click.echo(summary_text(summary), err=True)
+    return summary
+
+
+@main.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+@click.option("--interval", "-i", default="0.05", callback=_interval, help=_INTERVAL_HELP)
+@click.option("--duration", type=float, help="stop recording after this many seconds (the child runs on)")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="write the summary JSON here")
+@click.option("--name", help="a name for the session")
+@click.option("--no-children", is_flag=True, help="record the command's own process only")
+@click.option("--quiet", "-q", is_flag=True, help="no summary on stderr")
+@db_option
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+def run(interval: float, duration: float | None, json_path: str | None, name: str | None, no_children: bool,
+        quiet: bool, db: str | None, command: tuple[str, ...]) -> None:
+    """Launch COMMAND and record its memory (and its children's) until it exits.
+
+    Like /usr/bin/time: the command keeps the terminal, and memview exits with its status.
+    """
+    from memview.runner import LaunchError, run_foreground
+
+    store = _open_store(db)
+    try:
+        session = run_foreground(argv=list(command), store=store, interval=interval, duration=duration,
+                                 children=not no_children)
+    except LaunchError as exc:
+        _fail(str(exc), exc.exit_code)
+    if name:
+        store.update_session(session.recorder.session_id, name=name)
+    _finish_session(store, session, json_path, quiet)
+    sys.exit(session.exit.status if session.exit else 0)
+
+
+@main.command()
+@click.argument("pid", type=int)
+@click.option("--interval", "-i", default="0.05", callback=_interval, help=_INTERVAL_HELP)
+@click.option("--duration", type=float, help="stop after this many seconds (default: until it exits or Ctrl-C)")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="write the summary JSON here")
+@click.option("--name", help="a name for the session")
+@click.option("--no-children", is_flag=True, help="record the process itself only")
+@click.option("--quiet", "-q", is_flag=True, help="no summary on stderr")
+@db_option
+def attach(pid: int, interval: float, duration: float | None, json_path: str | None, name: str | None,
+           no_children: bool, quiet: bool, db: str | None) -> None:
+    """Record a running process (and its children) by PID until it exits, --duration, or Ctrl-C."""
+    import signal
+
+    from memview.collectors.base import CollectorError
+    from memview.runner import ProcessSession
+
+    store = _open_store(db)
+    try:
+        session = ProcessSession.attach(pid, store, interval, duration=duration, children=not no_children)
+    except CollectorError as exc:
+        _fail(str(exc), 1)
+    signal.signal(signal.SIGTERM, lambda *_: session.recorder.stop("terminated"))
+    signal.signal(signal.SIGHUP, lambda *_: session.recorder.stop("hangup"))
+    try:
+        while not session.recorder.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        session.recorder.stop("interrupted")
+    session.close()
+    if name:
+        store.update_session(session.recorder.session_id, name=name)
+    _finish_session(store, session, json_path, quiet)
+
+
+@main.command()
+@click.option("--limit", "-n", type=int, default=30, help="how many (newest first)")
+@click.option("--filter", "text", help="only sessions whose name, command or tags contain this")
+@click.option("--json", "as_json", is_flag=True, help="print JSON")
+@db_option
+def sessions(limit: int, text: str | None, as_json: bool, db: str | None) -> None:
+    """List stored sessions, newest first."""
+    from memview.report import sessions_table
+
+    rows = _open_store(db).sessions(limit=limit, text=text)
+    if as_json:
+        keep = ("id", "kind", "name", "status", "target", "started_at", "wall_s", "peak_rss_bytes", "exit_code",
+                "signal", "tags")
+        click.echo(json.dumps([{k: r[k] for k in keep} for r in rows], indent=2))
+    elif rows:
+        click.echo(sessions_table(rows))
+    else:
+        click.echo("no sessions yet: try  memview run -- COMMAND", err=True)
+
+
+@main.command()
+@click.argument("session_id", type=int)
+@click.option("--json", "as_json", is_flag=True, help="print the summary JSON")
+@db_option
+def show(session_id: int, as_json: bool, db: str | None) -> None:
+    """One session's summary."""
+    from memview.analysis import session_summary
+    from memview.report import summary_text
+    from memview.store import StoreError
+
+    store = _open_store(db)
+    try:
+        summary = session_summary(store, session_id)
+    except StoreError as exc:
+        _fail(str(exc), 1)
+    click.echo(json.dumps(summary, indent=2) if as_json else summary_text(summary))
+
+
+@main.command()
+@db_option
+def gui(db: str | None) -> None:
+    """Open the desktop app."""
+    try:
+        from memview.ui.app import main as gui_main
+    except ImportError as exc:
+        _fail(f"the desktop app is not available: {exc}")
+    sys.exit(gui_main(db))
+
+
+if __name__ == "__main__":
+    main()

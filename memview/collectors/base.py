@@ -1,0 +1,34 @@
+"""The Collector protocol: what the recorder's sampler thread drives.
+
+A collector is read from one thread only (the sampler), so it needs no locks of its own. It
+returns a :class:`~memview.model.Reading` per call, or ``None`` when there is nothing more to
+read (the process tree is gone). Anything the recorder should store besides the samples, such as
+the processes seen and their exact peaks, the collector keeps and hands over at the end.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from memview.model import Event, Reading
+
+
+class CollectorError(Exception):
+    """A collector cannot start (no such process, access denied); the message is for the user."""
+
+
+class Collector(Protocol):
+    #: the kind of session this collector records: "run", "attach" or "watch"
+    kind: str
+
+    def read(self, t: float) -> Reading | None:
+        """One reading at ``t`` seconds since the session start; None when the source is gone."""
+
+    def series_units(self) -> dict[str, tuple[str, str]]:
+        """{series: (unit, label)} for the series this collector produced so far."""
+
+    def drain_events(self) -> list[Event]:
+        """Events noticed while reading (a gap, a process that appeared); cleared on return."""
+
+    def close(self) -> None:
+        """Release what the collector holds (file descriptors, connections)."""

@@ -1,0 +1,315 @@
+"""Watching a process tree: the root, every descendant that appears, and each one's own peak.
+
+Per reading: find new descendants, read every live process's RSS, sum them. The root's exact
+peak comes from the kernel (VmHWM while it runs, ``ru_maxrss`` when a launched child is reaped,
+handed in by the runner); other processes get their VmHWM read every ``hwm_every`` seconds and
+on the way out is whatever was read last, so their figure says which source it came from.
+On Linux everything goes through :mod:`memview.collectors.procfs`; elsewhere psutil does it.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+import psutil
+
+from memview.collectors import procfs
+from memview.collectors.base import CollectorError
+from memview.model import (
+    RSS_SERIES,
+    SOURCE_SAMPLED,
+    SOURCE_VMHWM,
+    Event,
+    ProcessInfo,
+    Reading,
+    proc_series,
+)
+
+_CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+_TID_REFRESH_S = 0.5
+
+
+def _boot_time() -> float:
+    return psutil.boot_time()
+
+
+class _PsutilMemory:
+    """Portable stand-in for :class:`procfs.ProcMemory` (macOS, Windows): sampled peaks only."""
+
+    __slots__ = ("_proc", "pid")
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self._proc = psutil.Process(pid)
+
+    def rss(self) -> int | None:
+        try:
+            return self._proc.memory_info().rss
+        except (psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied):
+            return None
+
+    def hwm(self) -> int | None:
+        try:
+            info = self._proc.memory_info()
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            return None
+        return getattr(info, "peak_wset", None)  # Windows only
+
+    def close(self) -> None:
+        pass
+
+
+def describe(pid: int, boot: float) -> ProcessInfo | None:
+    """Name, parent, command line and start time of ``pid``; None if it is already gone."""
+    if procfs.AVAILABLE:
+        brief = procfs.stat_brief(pid)
+        if brief is None:
+            return None
+        comm, ppid, ticks = brief
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmdline = [a.decode(errors="replace") for a in f.read().split(b"\0") if a]
+        except OSError:
+            cmdline = []
+        return ProcessInfo(pid, ppid, comm, cmdline, boot + ticks / _CLK_TCK, 0.0, 0.0)
+    try:
+        p = psutil.Process(pid)
+        with p.oneshot():
+            try:
+                cmdline = p.cmdline()
+            except psutil.AccessDenied:
+                cmdline = []
+            return ProcessInfo(pid, p.ppid(), p.name(), cmdline, p.create_time(), 0.0, 0.0)
+    except (psutil.NoSuchProcess, psutil.ZombieProcess):
+        return None
+
+
+def check_attachable(pid: int) -> None:
+    """Raise CollectorError with a clear message if ``pid`` cannot be watched."""
+    if pid == os.getpid():
+        raise CollectorError("memview cannot watch itself")
+    try:
+        p = psutil.Process(pid)
+        status = p.status()
+        p.memory_info()
+    except psutil.ZombieProcess:
+        raise CollectorError(_zombie(pid)) from None
+    except psutil.NoSuchProcess:
+        raise CollectorError(f"no process with PID {pid}") from None
+    except psutil.AccessDenied:
+        raise CollectorError(
+            f"access denied to process {pid}: run memview as the same user as the process (or as root)"
+        ) from None
+    if status == psutil.STATUS_ZOMBIE:
+        raise CollectorError(_zombie(pid))
+
+
+def _zombie(pid: int) -> str:
+    return f"process {pid} is a zombie (it exited; its parent has not reaped it): nothing to record"
+
+
+class _Tracked:
+    __slots__ = ("alive", "hwm_at", "info", "mem", "tids", "tids_at")
+
+    def __init__(self, info: ProcessInfo, mem: procfs.ProcMemory | _PsutilMemory) -> None:
+        self.info = info
+        self.mem = mem
+        self.alive = True
+        self.tids: list[str] = []
+        self.tids_at = -1.0
+        self.hwm_at = -1.0
+
+
+class ProcessTreeCollector:
+    """Reads the summed RSS of ``root_pid`` and its descendants; one instance per session."""
+
+    def __init__(self, root_pid: int, kind: str = "attach", children: bool = True, hwm_every: float = 0.1) -> None:
+        self.kind = kind
+        self.root_pid = root_pid
+        self.children = children
+        self.hwm_every = hwm_every
+        self._boot = _boot_time()
+        self._procs: dict[int, _Tracked] = {}
+        self._gone: list[ProcessInfo] = []
+        self._events: list[Event] = []
+        self._lock = threading.Lock()  # guards HWM fold/reset against the sampler
+        self.root_exact_peak: int | None = None
+        self.root_exact_source: str = SOURCE_VMHWM
+        self.sampled_max: int = 0
+        self.fast = procfs.AVAILABLE
+        if not self._track(root_pid, 0.0, ppid_check=None):
+            raise CollectorError(f"no process with PID {root_pid}")
+        self._root = self._procs[root_pid]
+
+    # -- tree tracking ---------------------------------------------------------------------
+    def _track(self, pid: int, t: float, ppid_check: int | None) -> bool:
+        info = describe(pid, self._boot)
+        if info is None:
+            return False
+        try:
+            mem: procfs.ProcMemory | _PsutilMemory = procfs.ProcMemory(pid) if self.fast else _PsutilMemory(pid)
+        except (OSError, psutil.Error):
+            return False
+        info.first_t = info.last_t = t
+        self._procs[pid] = _Tracked(info, mem)
+        if pid != self.root_pid:
+            self._events.append(Event(t, "process_start", f"{info.name} ({pid}) started", data={"pid": pid}))
+        return True
+
+    def _children_of(self, tr: _Tracked, t: float) -> list[int]:
+        if not self.fast:
+            try:
+                return [c.pid for c in psutil.Process(tr.info.pid).children()]
+            except psutil.Error:
+                return []
+        pid = tr.info.pid
+        if t - tr.tids_at >= _TID_REFRESH_S:
+            try:
+                tr.tids = os.listdir(f"/proc/{pid}/task")
+            except OSError:
+                tr.tids = []
+            tr.tids_at = t
+        out: list[int] = []
+        for tid in tr.tids:
+            try:
+                with open(f"/proc/{pid}/task/{tid}/children", "rb", buffering=0) as f:
+                    raw = f.read()
+            except OSError:
+                continue
+            if raw:
+                out.extend(int(x) for x in raw.split())
+        return out
+
+    def _discover(self, t: float) -> None:
+        for tr in list(self._procs.values()):
+            if not tr.alive:
+                continue
+            for child in self._children_of(tr, t):
+                known = self._procs.get(child)
+                if known is not None and known.alive:
+                    continue
+                if known is not None:  # a reused PID: the old one is finished
+                    self._retire(known)
+                self._track(child, t, ppid_check=tr.info.pid)
+
+    def _retire(self, tr: _Tracked) -> None:
+        tr.alive = False
+        tr.mem.close()
+        self._gone.append(tr.info)
+        del self._procs[tr.info.pid]
+
+    # -- the hot path ----------------------------------------------------------------------
+    def read(self, t: float) -> Reading | None:
+        if self.children:
+            self._discover(t)
+        values: dict[str, int] = {}
+        total = 0
+        for pid, tr in list(self._procs.items()):
+            if not tr.alive:
+                continue
+            rss = tr.mem.rss()
+            if rss is None:
+                tr.alive = False
+                if pid != self.root_pid:
+                    self._events.append(Event(t, "process_exit", f"{tr.info.name} ({pid}) exited", data={"pid": pid}))
+                    self._retire(tr)
+                continue
+            info = tr.info
+            info.last_t = t
+            if rss > info.peak_rss_bytes:
+                info.peak_rss_bytes = rss
+            if pid == self.root_pid or t - tr.hwm_at >= self.hwm_every:
+                self._read_hwm(tr, t)
+            values[proc_series(pid)] = rss
+            total += rss
+        if not values:
+            return None
+        values[RSS_SERIES] = total
+        if total > self.sampled_max:
+            self.sampled_max = total
+        return Reading(t, values)
+
+    def _read_hwm(self, tr: _Tracked, t: float) -> None:
+        hwm = tr.mem.hwm()
+        tr.hwm_at = t
+        if hwm is None:
+            return
+        info = tr.info
+        if hwm >= info.peak_rss_bytes:
+            info.peak_rss_bytes = hwm
+            info.peak_source = SOURCE_VMHWM
+        if tr is self._root:
+            self._fold_root(hwm, SOURCE_VMHWM)
+
+    def _fold_root(self, value: int, source: str) -> None:
+        if self.root_exact_peak is None or value > self.root_exact_peak:
+            self.root_exact_peak = value
+            self.root_exact_source = source
+
+    # -- exact peaks across HWM resets (phases) ------------------------------------------------
+    def reset_root_hwm(self) -> int | None:
+        """Read the root's VmHWM, fold it into the peak, then reset it; returns the value read.
+
+        Phase boundaries call this so each phase gets its own kernel peak without losing the
+        session's. Returns None when the reset is not allowed (then phases use sampled peaks).
+        """
+        if not self.fast or not self._root.alive:
+            return None
+        with self._lock:
+            hwm = self._root.mem.hwm()
+            if hwm is None:
+                return None
+            self._fold_root(hwm, SOURCE_VMHWM)
+            if self._root.info.peak_rss_bytes <= hwm:
+                self._root.info.peak_rss_bytes = hwm
+                self._root.info.peak_source = SOURCE_VMHWM
+            if not procfs.reset_hwm(self.root_pid):
+                return None
+            return hwm
+
+    def root_hwm(self) -> int | None:
+        """The root's current VmHWM (since the last reset), without resetting."""
+        return self._root.mem.hwm() if self._root.alive else None
+
+    def root_rss(self) -> int | None:
+        return self._root.mem.rss() if self._root.alive else None
+
+    def set_root_exit(self, maxrss_bytes: int | None, exit_code: int | None, source: str) -> None:
+        """The launched root was reaped: fold ``ru_maxrss`` into its exact peak."""
+        info = self._root.info
+        info.exit_code = exit_code
+        if maxrss_bytes:
+            self._fold_root(maxrss_bytes, source)
+            if maxrss_bytes >= info.peak_rss_bytes:
+                info.peak_rss_bytes = maxrss_bytes
+                info.peak_source = source
+
+    # -- what the recorder takes at the end ----------------------------------------------------
+    def processes(self) -> list[ProcessInfo]:
+        return self._gone + [tr.info for tr in self._procs.values()]
+
+    def process_count(self) -> int:
+        return len(self._gone) + len(self._procs)
+
+    def series_units(self) -> dict[str, tuple[str, str]]:
+        units = {RSS_SERIES: ("bytes", "RSS (tree)")}
+        for info in self.processes():
+            units[proc_series(info.pid)] = ("bytes", f"{info.name} ({info.pid})")
+        return units
+
+    def drain_events(self) -> list[Event]:
+        events, self._events = self._events, []
+        return events
+
+    def close(self) -> None:
+        for tr in self._procs.values():
+            tr.mem.close()
+
+
+def now_monotonic() -> float:
+    return time.perf_counter()
+
+
+__all__ = ["SOURCE_SAMPLED", "ProcessTreeCollector", "check_attachable", "describe"]

@@ -1,0 +1,132 @@
+"""The plain records that flow from collectors through the recorder to the store and listeners.
+
+They are small, immutable where they cross threads, and hold only numbers and strings so the
+store, the CLI printer and the Qt bridge can all read them without knowing each other.
+Times are seconds; ``t`` is seconds since the session started unless a field says otherwise.
+Sizes are bytes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+#: Where a peak figure came from. Exact sources are the kernel's own high-water marks.
+SOURCE_VMHWM = "kernel:VmHWM"
+SOURCE_MAXRSS = "kernel:ru_maxrss"
+SOURCE_SAMPLED = "sampled"
+SOURCE_ENDPOINT = "endpoint"
+EXACT_SOURCES = frozenset({SOURCE_VMHWM, SOURCE_MAXRSS})
+
+#: The series every process session has: the summed RSS of the whole tree.
+RSS_SERIES = "rss"
+
+
+def proc_series(pid: int) -> str:
+    """Name of the per-process RSS series for ``pid``."""
+    return f"pid:{pid}"
+
+
+@dataclass(slots=True)
+class Reading:
+    """What one collector read returns: the tree total and, optionally, more series.
+
+    ``values`` maps series name -> integer value (bytes for memory series). A reading may omit
+    a series (a process that is gone, an endpoint field that is missing); that is a gap, not 0.
+    """
+
+    t: float
+    values: dict[str, int]
+
+
+@dataclass(slots=True)
+class Batch:
+    """Samples handed across a thread boundary at once: columns of times and values per series.
+
+    ``series[name]`` is a pair of equal-length lists ``(times, values)``. Batches are built by the
+    sampler and never mutated after they are handed on.
+    """
+
+    session_id: int
+    series: dict[str, tuple[list[float], list[int]]]
+
+    def total(self) -> tuple[list[float], list[int]]:
+        return self.series.get(RSS_SERIES, ([], []))
+
+
+@dataclass(slots=True)
+class ProcessInfo:
+    """One process seen in the monitored tree, with its own peak."""
+
+    pid: int
+    ppid: int | None
+    name: str
+    cmdline: list[str]
+    create_time: float | None
+    first_t: float
+    last_t: float
+    peak_rss_bytes: int = 0
+    peak_source: str = SOURCE_SAMPLED
+    exit_code: int | None = None
+
+    def as_summary(self) -> dict[str, Any]:
+        return {
+            "pid": self.pid,
+            "ppid": self.ppid,
+            "name": self.name,
+            "cmdline": self.cmdline,
+            "first_s": round(self.first_t, 6),
+            "last_s": round(self.last_t, 6),
+            "peak_rss_bytes": self.peak_rss_bytes,
+            "peak_source": self.peak_source,
+        }
+
+
+@dataclass(slots=True)
+class Event:
+    """Something that happened in a session: a warning, a gap, a trigger firing, a mark."""
+
+    t: float
+    kind: str
+    message: str
+    level: str = "info"
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Phase:
+    """A named interval the monitored program announced, with its own statistics."""
+
+    name: str
+    depth: int
+    start_t: float
+    end_t: float | None = None
+    start_rss_bytes: int | None = None
+    end_rss_bytes: int | None = None
+    peak_rss_bytes: int | None = None
+    peak_source: str = SOURCE_SAMPLED
+    flags: list[str] = field(default_factory=list)
+    data: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def growth_bytes(self) -> int | None:
+        if self.start_rss_bytes is None or self.end_rss_bytes is None:
+            return None
+        return self.end_rss_bytes - self.start_rss_bytes
+
+
+@dataclass(slots=True)
+class Capture:
+    """A deeper capture (py-spy, heaptrack, heap snapshot) and where its artefacts are."""
+
+    tool: str
+    pid: int | None
+    trigger: str
+    started_t: float
+    ended_t: float | None = None
+    path: str | None = None
+    size_bytes: int | None = None
+    exit_status: int | None = None
+    status: str = "running"
+    stderr_tail: str = ""
+    data: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,310 @@
+"""One recording session: a sampler thread drives a collector; batches go to the store and listeners.
+
+The sampler loop does the least it can: read, append to the open batch, keep four running
+numbers, sleep to an absolute deadline (``next += interval``) and count how late it woke, as
+py-spy's timer does, rather than hide it. Every ``flush_every`` seconds it hands the batch on:
+to the store writer (a queue) and to each listener (which must return at once). Nothing here
+imports Qt; the GUI is one more listener.
+
+Other parts talk to a running session only through the small command API: :meth:`stop`,
+:meth:`add_event`, :meth:`add_phase`, :meth:`add_capture`, :meth:`request_capture`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from memview.collectors.base import Collector
+from memview.model import RSS_SERIES, Batch, Capture, Event, Phase
+from memview.store import Store, StoreWriter
+
+log = logging.getLogger(__name__)
+
+
+class Listener(Protocol):
+    """Anything that wants a session's data as it arrives. Every method is optional."""
+
+    def on_batch(self, batch: Batch) -> None: ...
+    def on_event(self, event: Event) -> None: ...
+    def on_end(self, recorder: Recorder) -> None: ...
+
+
+class Stats:
+    """Running figures of the total series, updated per sample by the sampler thread only."""
+
+    __slots__ = ("count", "first_t", "last", "last_t", "late", "max", "max_late", "total")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.total = 0
+        self.max = 0
+        self.last: int | None = None
+        self.first_t: float | None = None
+        self.last_t: float | None = None
+        self.late = 0
+        self.max_late = 0.0
+
+    @property
+    def avg(self) -> int | None:
+        return round(self.total / self.count) if self.count else None
+
+
+class Recorder:
+    """Records one session from ``collector`` into ``store`` (optional) and to listeners."""
+
+    def __init__(
+        self,
+        collector: Collector,
+        store: Store | None,
+        interval: float = 0.05,
+        session_fields: dict[str, Any] | None = None,
+        flush_every: float = 0.25,
+        duration: float | None = None,
+    ) -> None:
+        if interval <= 0:
+            raise ValueError("interval must be positive")
+        self.collector = collector
+        self.store = store
+        self.interval = interval
+        self.flush_every = max(flush_every, interval) if interval < 1 else interval
+        self.duration = duration
+        self.stats = Stats()
+        self.listeners: list[Any] = []
+        self.events: list[Event] = []
+        self.phases: list[Phase] = []
+        self.captures: list[Capture] = []
+        self.capture_handler: Callable[[str], None] | None = None
+        self.stop_reason: str | None = None
+        self.store_error: Exception | None = None
+        self._stop = threading.Event()
+        self.finished = threading.Event()  # set when the sampler has handed its last batch
+        self._lock = threading.Lock()
+        self._bufs: dict[str, tuple[list[float], list[int]]] = {}
+        self.started_at = time.time()
+        self._t0 = time.perf_counter()
+        fields = {"kind": collector.kind, "interval_s": interval, "started_at": self.started_at}
+        fields.update(session_fields or {})
+        self.session_id = store.create_session(**fields) if store is not None else 0
+        self.writer: StoreWriter | None = None
+        if store is not None:
+            self.writer = StoreWriter(store.path, self.session_id, on_error=self._on_store_error)
+        self._thread = threading.Thread(target=self._run, name=f"memview-sampler-{self.session_id}", daemon=True)
+
+    # -- time ------------------------------------------------------------------------------
+    def now(self) -> float:
+        """Seconds since the session started, on the sampler's clock."""
+        return time.perf_counter() - self._t0
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def add_listener(self, listener: Any) -> None:
+        self.listeners.append(listener)
+
+    def start(self) -> Recorder:
+        if self.writer is not None:
+            self.writer.start()
+        self._thread.start()
+        return self
+
+    def stop(self, reason: str = "stopped") -> None:
+        """Ask the sampler to stop after its current reading (any thread)."""
+        if self.stop_reason is None:
+            self.stop_reason = reason
+        self._stop.set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait for the sampler to end (the source is gone, the duration is over, or stop())."""
+        return self.finished.wait(timeout)
+
+    @property
+    def running(self) -> bool:
+        return not self.finished.is_set()
+
+    # -- the command API for phases, triggers, captures --------------------------------------
+    def add_event(self, kind: str, message: str, level: str = "info", data: dict[str, Any] | None = None,
+                  t: float | None = None) -> Event:
+        event = Event(self.now() if t is None else t, kind, message, level, data or {})
+        with self._lock:
+            self.events.append(event)
+        if self.writer is not None:
+            self.writer.insert("events", {"t_s": event.t, "kind": kind, "level": level, "message": message,
+                                          "data": event.data})
+        self._notify("on_event", event)
+        return event
+
+    def add_phase(self, phase: Phase) -> None:
+        """Record a finished phase (the phase tracker calls this when a phase ends)."""
+        with self._lock:
+            self.phases.append(phase)
+            seq = len(self.phases) - 1
+        if self.writer is not None:
+            self.writer.insert("phases", phase_row(phase, seq))
+        self._notify("on_phase", phase)
+
+    def add_capture(self, capture: Capture) -> None:
+        """Record a capture that started or finished (called again with the same object to update)."""
+        with self._lock:
+            if capture not in self.captures:
+                self.captures.append(capture)
+            seq = self.captures.index(capture)
+        if self.writer is not None:
+            self.writer.insert("captures", capture_row(capture, seq))
+        self._notify("on_capture", capture)
+
+    def request_capture(self, reason: str = "manual") -> bool:
+        """"Capture now": handed to whatever capture engine is attached; False if there is none."""
+        if self.capture_handler is None:
+            return False
+        self.capture_handler(reason)
+        return True
+
+    # -- the sampler thread ----------------------------------------------------------------------
+    def _run(self) -> None:
+        interval = self.interval
+        stats = self.stats
+        bufs = self._bufs
+        read = self.collector.read
+        stop = self._stop
+        perf = time.perf_counter
+        t0 = self._t0
+        next_due = perf()
+        last_flush = next_due
+        end_at = None if self.duration is None else t0 + self.duration
+        try:
+            while not stop.is_set():
+                now = perf()
+                late = now - next_due
+                if late > interval * 0.5:
+                    stats.late += 1
+                    if late > stats.max_late:
+                        stats.max_late = late
+                t = now - t0
+                reading = read(t)
+                if reading is None:
+                    self.stop_reason = self.stop_reason or "exited"
+                    break
+                for name, value in reading.values.items():
+                    buf = bufs.get(name)
+                    if buf is None:
+                        buf = bufs[name] = ([], [])
+                    buf[0].append(t)
+                    buf[1].append(value)
+                total = reading.values.get(RSS_SERIES)
+                if total is not None:
+                    stats.count += 1
+                    stats.total += total
+                    stats.last = total
+                    if total > stats.max:
+                        stats.max = total
+                    if stats.first_t is None:
+                        stats.first_t = t
+                    stats.last_t = t
+                if now - last_flush >= self.flush_every:
+                    self._flush()
+                    bufs = self._bufs
+                    last_flush = now
+                if end_at is not None and now >= end_at:
+                    self.stop_reason = self.stop_reason or "duration"
+                    break
+                next_due += interval
+                delay = next_due - perf()
+                if delay > 0:
+                    if end_at is not None:
+                        delay = min(delay, max(end_at - perf(), 0.0))
+                    stop.wait(delay)
+                elif -delay > interval:
+                    next_due = perf()  # far behind (machine stalled): skip, don't burst
+        except Exception as exc:  # a collector bug must not lose the session
+            log.exception("sampler failed")
+            self.stop_reason = "error"
+            self.add_event("error", f"sampling failed: {exc!r}", level="error")
+        finally:
+            self._flush()
+            self.finished.set()
+
+    def _flush(self) -> None:
+        for event in self.collector.drain_events():
+            self.add_event(event.kind, event.message, event.level, event.data, t=event.t)
+        if not self._bufs:
+            return
+        batch = Batch(self.session_id, self._bufs)
+        self._bufs = {}
+        if self.writer is not None:
+            self.writer.write_batch(batch)
+        self._notify("on_batch", batch)
+
+    def _notify(self, method: str, arg: Any) -> None:
+        for listener in self.listeners:
+            fn = getattr(listener, method, None)
+            if fn is None:
+                continue
+            try:
+                fn(arg)
+            except Exception:  # a listener must never take the session down
+                log.exception("listener %r failed in %s", listener, method)
+
+    def _on_store_error(self, exc: Exception | None) -> None:
+        self.store_error = exc
+        if exc is not None:
+            self._notify("on_store_error", exc)
+            log.warning("cannot write to the database (%s); recording continues in memory", exc)
+
+    # -- closing ----------------------------------------------------------------------------
+    def close(self, status: str = "completed", **session_fields: Any) -> None:
+        """Write the session's closing figures and wait for the writer to flush everything.
+
+        ``session_fields`` are the runner's figures (exit code, signal, exact peak and source).
+        """
+        self.stop()
+        self._thread.join() if self._thread.is_alive() else None
+        processes = getattr(self.collector, "processes", lambda: [])()
+        self.collector.close()
+        wall = self.now()
+        stats = self.stats
+        fields: dict[str, Any] = {
+            "status": status,
+            "ended_at": self.started_at + wall,
+            "wall_s": wall,
+            "samples": stats.count,
+            "avg_rss_bytes": stats.avg,
+            "final_rss_bytes": stats.last,
+            "peak_rss_bytes": stats.max or None,
+            "peak_source": "sampled",
+        }
+        fields.update(session_fields)
+        self.closing_fields = fields
+        self.processes = processes
+        if self.writer is not None:
+            self.writer.write_series_units(self.collector.series_units())
+            for info in processes:
+                self.writer.insert("processes", {
+                    "pid": info.pid, "ppid": info.ppid, "name": info.name, "cmdline": info.cmdline,
+                    "create_time": info.create_time, "first_s": info.first_t, "last_s": info.last_t,
+                    "peak_rss_bytes": info.peak_rss_bytes, "peak_source": info.peak_source,
+                    "exit_code": info.exit_code,
+                })
+            self.writer.update_session(**fields)
+            if not self.writer.close():
+                self.store_error = self.store_error or self.writer.error
+        self._notify("on_end", self)
+
+
+def phase_row(phase: Phase, seq: int) -> dict[str, Any]:
+    return {
+        "seq": seq, "name": phase.name, "depth": phase.depth, "start_s": phase.start_t,
+        "end_s": phase.end_t, "start_rss_bytes": phase.start_rss_bytes, "end_rss_bytes": phase.end_rss_bytes,
+        "peak_rss_bytes": phase.peak_rss_bytes, "peak_source": phase.peak_source,
+        "growth_bytes": phase.growth_bytes, "flags": phase.flags, "data": phase.data,
+    }
+
+
+def capture_row(capture: Capture, seq: int) -> dict[str, Any]:
+    return {
+        "seq": seq, "tool": capture.tool, "pid": capture.pid, "trigger": capture.trigger,
+        "started_s": capture.started_t, "ended_s": capture.ended_t, "path": capture.path,
+        "size_bytes": capture.size_bytes, "exit_status": capture.exit_status, "status": capture.status,
+        "stderr_tail": capture.stderr_tail, "data": capture.data,
+    }

@@ -1,0 +1,92 @@
+"""Plain-text rendering of summaries for the terminal: the one-screen summary and tables."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from memview.units import format_bytes, format_duration
+
+
+def _table(headers: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip()]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+    return "\n".join(lines)
+
+
+def exit_text(summary: dict[str, Any]) -> str:
+    if summary.get("signal"):
+        return f"signal {summary['signal']}"
+    if summary.get("exit_code") is None:
+        return "-"
+    return f"exit {summary['exit_code']}"
+
+
+def summary_text(summary: dict[str, Any]) -> str:
+    """The one-screen summary printed at the end of ``memview run`` and by ``memview show``."""
+    rate = ""
+    if summary.get("wall_s") and summary.get("samples"):
+        rate = f" ({summary['samples'] / summary['wall_s']:.0f}/s)" if summary["wall_s"] > 0 else ""
+    lines = [
+        f"memview session {summary['session_id']} · {summary['kind']} · {summary.get('status')}",
+        f"  command   {summary.get('target') or ''}",
+        f"  peak      {format_bytes(summary.get('peak_rss_bytes'))}  [{summary.get('peak_source')}]",
+        f"  average   {format_bytes(summary.get('avg_rss_bytes'))}"
+        f"    final {format_bytes(summary.get('final_rss_bytes'))}",
+        f"  wall      {format_duration(summary.get('wall_s'))}    samples {summary.get('samples', 0)}{rate}"
+        f"    {exit_text(summary)}",
+    ]
+    procs = summary.get("processes") or []
+    if len(procs) > 1:
+        top = sorted(procs, key=lambda p: p.get("peak_rss_bytes") or 0, reverse=True)[:8]
+        lines.append(f"  processes {len(procs)} (largest own peaks):")
+        rows = [[str(p["pid"]), p["name"] or "", format_bytes(p["peak_rss_bytes"]), p["peak_source"] or ""]
+                for p in top]
+        lines.append(_indent(_table(["pid", "name", "peak", "source"], rows)))
+    phases = summary.get("phases") or []
+    if phases:
+        lines.append("  phases:")
+        rows = [[
+            "  " * (ph["depth"] or 0) + ph["name"],
+            format_duration(ph["duration_s"]),
+            format_bytes(ph["start_rss_bytes"]),
+            format_bytes(ph["peak_rss_bytes"]),
+            format_bytes(ph["growth_bytes"]),
+            ph["peak_source"] or "",
+            ",".join(ph["flags"]),
+        ] for ph in phases]
+        lines.append(_indent(_table(["phase", "duration", "start", "own peak", "growth", "source", "flags"], rows)))
+    captures = summary.get("captures") or []
+    if captures:
+        lines.append("  captures:")
+        for c in captures:
+            lines.append(f"    {c['tool']} pid {c['pid']} [{c['status']}] {c['path'] or ''}")
+    warnings = [e for e in summary.get("events") or [] if e["level"] in ("warning", "error")]
+    for e in warnings[:5]:
+        lines.append(f"  {e['level']}: {e['message']}")
+    if len(warnings) > 5:
+        lines.append(f"  … and {len(warnings) - 5} more warnings (memview show {summary['session_id']})")
+    return "\n".join(lines)
+
+
+def _indent(text: str, by: str = "    ") -> str:
+    return "\n".join(by + line for line in text.splitlines())
+
+
+def sessions_table(rows: list[dict[str, Any]]) -> str:
+    out = []
+    for s in rows:
+        out.append([
+            str(s["id"]), s["kind"] or "", s["status"] or "",
+            _when(s["started_at"]), format_duration(s["wall_s"]), format_bytes(s["peak_rss_bytes"]),
+            exit_text(s), (s["name"] or s["target"] or "")[:60],
+        ])
+    return _table(["id", "kind", "status", "started", "wall", "peak", "exit", "command"], out)
+
+
+def _when(ts: float | None) -> str:
+    if not ts:
+        return "-"
+    import datetime
+
+    return datetime.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S")

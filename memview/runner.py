@@ -1,0 +1,280 @@
+"""Launching and attaching: a process session from first sample to a properly closed record.
+
+``memview run`` behaves like ``/usr/bin/time``: the child keeps the terminal, memview's exit
+status is the child's (128+N for signal N, 127 for a command that does not exist). Signals are
+handled by blocking them and taking them with ``sigtimedwait`` in the main thread: that tells a
+Ctrl-C typed at the terminal (the kernel sends it to the child too, so memview must not send it
+twice) from a ``kill`` aimed at memview alone (forwarded to the child), and turns SIGCHLD into
+an immediate reap with ``wait4``, whose ``ru_maxrss`` is the child's exact peak.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import signal
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from memview.collectors import procfs
+from memview.collectors.base import CollectorError
+from memview.collectors.process import ProcessTreeCollector, check_attachable
+from memview.meta import MetaCollector
+from memview.model import SOURCE_MAXRSS, SOURCE_SAMPLED
+from memview.recorder import Recorder
+from memview.store import Store
+
+SI_KERNEL = 0x80  # si_code of a signal the kernel generated (a terminal's Ctrl-C)
+FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
+_MAXRSS_UNIT = 1 if sys.platform == "darwin" else 1024  # ru_maxrss is KiB on Linux, bytes on macOS
+
+
+class LaunchError(Exception):
+    """The command could not be started; ``exit_code`` follows the shell's convention."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+@dataclass(slots=True)
+class ExitInfo:
+    exit_code: int | None  # the code passed to exit(), None when killed by a signal
+    signal: int | None
+    maxrss_bytes: int
+
+    @property
+    def status(self) -> int:
+        """The shell's view: the exit code, or 128 + signal number."""
+        return 128 + self.signal if self.signal else (self.exit_code or 0)
+
+    def describe(self) -> str:
+        if self.signal:
+            try:
+                name = signal.Signals(self.signal).name
+            except ValueError:
+                name = str(self.signal)
+            extra = " — possibly out of memory (the OOM killer sends SIGKILL)" if self.signal == signal.SIGKILL else ""
+            return f"killed by signal {self.signal} ({name}){extra}"
+        return f"exit code {self.exit_code}"
+
+
+def launch(argv: list[str], cwd: str | None = None, env: dict[str, str] | None = None,
+           pass_fds: tuple[int, ...] = (), stdout: Any = None, stderr: Any = None,
+           preexec_fn: Callable[[], None] | None = None) -> subprocess.Popen[bytes]:
+    """Start ``argv`` directly (never through a shell); clear errors for what cannot start."""
+    if not argv:
+        raise LaunchError("no command given (usage: memview run [OPTIONS] -- COMMAND [ARGS]...)", 2)
+    if cwd is not None and not os.path.isdir(cwd):
+        raise LaunchError(f"working directory does not exist: {cwd}", 2)
+    floor_r = floor_w = -1
+    child_setup = preexec_fn
+    if preexec_fn is not None and procfs.AVAILABLE:
+        # Already forking (not vfork-ing) for preexec_fn: in the child, reset the copied memory's
+        # high-water mark and tell the parent what it is — the exact floor the kernel will fold
+        # into the child's ru_maxrss at exec.
+        floor_r, floor_w = os.pipe()
+
+        def child_setup() -> None:
+            preexec_fn()
+            procfs.reset_hwm(os.getpid())
+            os.write(floor_w, str(procfs.ProcMemory(os.getpid()).hwm() or 0).encode())
+
+    try:
+        proc = subprocess.Popen(argv, cwd=cwd, env=env, pass_fds=pass_fds, stdout=stdout, stderr=stderr,
+                                preexec_fn=child_setup)
+    except FileNotFoundError:
+        raise LaunchError(f"command not found: {argv[0]}", 127) from None
+    except PermissionError:
+        raise LaunchError(f"permission denied: {argv[0]} is not executable", 126) from None
+    except OSError as exc:
+        raise LaunchError(f"cannot run {argv[0]}: {exc.strerror or exc}", 126) from None
+    finally:
+        if floor_w >= 0:
+            os.close(floor_w)
+        if floor_r >= 0 and sys.exc_info()[0] is not None:
+            os.close(floor_r)
+    proc.memview_floor = None  # type: ignore[attr-defined]
+    if floor_r >= 0:
+        with os.fdopen(floor_r, "rb") as f:
+            raw = f.read()
+        proc.memview_floor = int(raw) if raw.isdigit() else None  # type: ignore[attr-defined]
+    return proc
+
+
+def reap(proc: subprocess.Popen[bytes], block: bool = True) -> ExitInfo | None:
+    """``wait4`` the child: its status and its exact peak RSS. None if it is still running."""
+    try:
+        pid, status, usage = os.wait4(proc.pid, 0 if block else os.WNOHANG)
+    except ChildProcessError:
+        return None
+    if pid == 0:
+        return None
+    code = os.waitstatus_to_exitcode(status)
+    proc.returncode = code  # Popen must not try to wait for it again
+    return ExitInfo(code if code >= 0 else None, -code if code < 0 else None, usage.ru_maxrss * _MAXRSS_UNIT)
+
+
+def exit_fields(collector: ProcessTreeCollector, recorder: Recorder) -> dict[str, Any]:
+    """The session's peak: the kernel's figure where it covers the tree, else the sampled sum."""
+    exact = collector.root_exact_peak
+    sampled = recorder.stats.max
+    if exact is not None and exact >= sampled:
+        return {"peak_rss_bytes": exact, "peak_source": collector.root_exact_source}
+    return {"peak_rss_bytes": sampled or None, "peak_source": SOURCE_SAMPLED}
+
+
+class ProcessSession:
+    """A launched or attached process recorded into the store; used by the CLI and the GUI."""
+
+    def __init__(self, recorder: Recorder, collector: ProcessTreeCollector, meta: MetaCollector,
+                 proc: subprocess.Popen[bytes] | None = None) -> None:
+        self.recorder = recorder
+        self.collector = collector
+        self.meta = meta
+        self.proc = proc
+        self.exit: ExitInfo | None = None
+        self.closed = False
+        self.maxrss_floor = 0
+
+    @classmethod
+    def launch(cls, argv: list[str], store: Store | None, interval: float, cwd: str | None = None,
+               env: dict[str, str] | None = None, duration: float | None = None, children: bool = True,
+               before_start: Callable[[ProcessSession], None] | None = None, **launch_kw: Any) -> ProcessSession:
+        floor = _own_hwm()
+        proc = launch(argv, cwd=cwd, env=env, **launch_kw)
+        try:
+            collector = ProcessTreeCollector(proc.pid, kind="run", children=children)
+            work_dir = os.path.abspath(cwd or os.getcwd())
+            recorder = Recorder(collector, store, interval=interval, duration=duration, session_fields={
+                "command": argv, "target": shlex.join(argv), "pid": proc.pid, "cwd": work_dir,
+            })
+        except BaseException:
+            proc.kill()
+            reap(proc)
+            raise
+        meta = MetaCollector(work_dir)
+        session = cls(recorder, collector, meta, proc)
+        measured = getattr(proc, "memview_floor", None)
+        session.maxrss_floor = measured if measured is not None else max(floor, _own_hwm())
+        if before_start:
+            before_start(session)
+        meta.start()
+        recorder.start()
+        return session
+
+    @classmethod
+    def attach(cls, pid: int, store: Store | None, interval: float, duration: float | None = None,
+               children: bool = True) -> ProcessSession:
+        check_attachable(pid)
+        collector = ProcessTreeCollector(pid, kind="attach", children=children)
+        info = collector.processes()[0]
+        cwd = _cwd_of(pid)
+        recorder = Recorder(collector, store, interval=interval, duration=duration, session_fields={
+            "command": info.cmdline, "target": shlex.join(info.cmdline) or info.name, "pid": pid, "cwd": cwd,
+        })
+        meta = MetaCollector(cwd or os.getcwd())
+        meta.start()
+        recorder.start()
+        return cls(recorder, collector, meta)
+
+    def reaped(self, info: ExitInfo) -> None:
+        """The launched child has exited: stop sampling and fold its exact peak in."""
+        self.exit = info
+        self.recorder.stop("exited")
+        self.recorder.wait()
+        # The kernel folds the high-water mark of the *launcher's* memory into the child's
+        # ru_maxrss at exec (fork/vfork share or copy memview's pages until then). A figure
+        # above memview's own peak at spawn time can only be the child's; below it, it is ours.
+        # It also takes in the largest child the root waited for, so in a tree it is not the
+        # root's own figure: there the VmHWM readings stand.
+        trusted = info.maxrss_bytes if info.maxrss_bytes > self.maxrss_floor else None
+        if self.collector.process_count() > 1:
+            trusted = None
+        self.collector.set_root_exit(trusted, info.exit_code, SOURCE_MAXRSS)
+        if trusted is None and self.collector.root_exact_peak is None:
+            self.recorder.add_event(
+                "peak_unknown",
+                f"the command exited before its first sample; its peak is below memview's own "
+                f"footprint at launch ({self.maxrss_floor / 2**20:.0f} MiB), which the kernel reports instead",
+                level="warning", data={"ru_maxrss_bytes": info.maxrss_bytes, "floor_bytes": self.maxrss_floor})
+        if info.signal:
+            self.recorder.add_event("exit", f"{self.collector.processes()[0].name} {info.describe()}",
+                                    level="error" if info.signal == signal.SIGKILL else "warning",
+                                    data={"signal": info.signal})
+
+    def close(self, status: str | None = None) -> None:
+        """Close the session in the store (idempotent)."""
+        if self.closed:
+            return
+        self.closed = True
+        self.recorder.stop()
+        self.recorder.wait()
+        fields = exit_fields(self.collector, self.recorder)
+        if self.exit is not None:
+            fields.update(exit_code=self.exit.exit_code, signal=self.exit.signal)
+        kernel = {}
+        if self.exit is not None:
+            kernel = {"ru_maxrss_bytes": self.exit.maxrss_bytes, "launcher_hwm_bytes": self.maxrss_floor}
+        fields["meta"] = self.meta.result() | kernel | {"stop_reason": self.recorder.stop_reason,
+                                               "late_samples": self.recorder.stats.late,
+                                               "max_late_s": round(self.recorder.stats.max_late, 6)}
+        self.recorder.close(status or "completed", **fields)
+
+
+def _own_hwm() -> int:
+    """memview's own RSS high-water mark (bytes), the floor under a launched child's ru_maxrss."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * _MAXRSS_UNIT
+
+
+def _cwd_of(pid: int) -> str | None:
+    try:
+        import psutil
+
+        return psutil.Process(pid).cwd()
+    except Exception:
+        return None
+
+
+def run_foreground(**launch_kw: Any) -> ProcessSession:
+    """Launch and record in the CLI's main thread until the child exits; see the module doc.
+
+    Signals are blocked before the fork and before any memview thread starts (so the threads
+    inherit the block and only ``sigtimedwait`` sees them); the child gets the old mask back.
+    """
+    sigs = {signal.SIGCHLD, *FORWARDED}
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, sigs)
+
+    def unblock_in_child() -> None:  # runs in the forked child before exec; no threads exist yet
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+    try:
+        session = ProcessSession.launch(preexec_fn=unblock_in_child, **launch_kw)
+        proc = session.proc
+        assert proc is not None
+        while session.exit is None:
+            info = reap(proc, block=False)
+            if info is not None:
+                session.reaped(info)
+                break
+            got = signal.sigtimedwait(sigs, 1.0)
+            if got is None or got.si_signo == signal.SIGCHLD:
+                continue
+            if got.si_code != SI_KERNEL:  # sent to memview alone: pass it on
+                try:
+                    os.kill(proc.pid, got.si_signo)
+                except ProcessLookupError:
+                    pass
+                session.recorder.add_event("signal", f"forwarded {signal.Signals(got.si_signo).name} to the child")
+        session.close()
+        return session
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+__all__ = ["CollectorError", "ExitInfo", "LaunchError", "ProcessSession", "launch", "reap", "run_foreground"]

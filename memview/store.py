@@ -1,0 +1,520 @@
+"""The SQLite store: schema and migrations, the batched writer thread, and the queries.
+
+One file holds every session. The writer thread owns the only write connection (created in
+that thread: sqlite3 connections are bound to their thread) and commits whatever has queued up
+at least twice a second, in one transaction, so a crash of memview loses well under a second of
+samples. Readers open their own connections; WAL mode lets two memview processes share a file.
+A session whose writer died without closing it is marked ``interrupted`` the next time the
+store is opened, with what it had written kept.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import socket
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from memview import codec
+from memview.model import Batch
+
+SCHEMA_VERSION = 1
+APPLICATION_ID = 0x6D656D76  # "memv": tells our files from other SQLite files
+
+_MISSING = object()
+
+
+class StoreError(Exception):
+    """The database cannot be used; the message says why and what to do."""
+
+
+def default_db_path() -> Path:
+    """``$MEMVIEW_DB``, else the platform's user data directory (XDG on Linux)."""
+    env = os.environ.get("MEMVIEW_DB")
+    if env:
+        return Path(env).expanduser()
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("memview", appauthor=False)) / "memview.db"
+
+
+def connect(path: Path | str) -> sqlite3.Connection:
+    """A connection with the settings every memview connection needs."""
+    conn = sqlite3.connect(str(path), timeout=15, isolation_level=None, check_same_thread=True)
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA busy_timeout = 15000")
+    conn.execute("PRAGMA foreign_keys = ON")
+    return conn
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    """Bring the schema to SCHEMA_VERSION through sqlite-utils' recorded migrations."""
+    import sqlite_utils
+    from sqlite_utils.migrations import Migrations
+
+    migrations = Migrations("memview")
+
+    @migrations(name="0001_initial")
+    def initial(db: sqlite_utils.Database) -> None:
+        db["sessions"].create(
+            {
+                "id": int, "uid": str, "kind": str, "name": str, "command": str, "target": str,
+                "pid": int, "cwd": str, "started_at": float, "ended_at": float, "wall_s": float,
+                "status": str, "exit_code": int, "signal": int, "interval_s": float,
+                "samples": int, "peak_rss_bytes": int, "peak_source": str, "avg_rss_bytes": int,
+                "final_rss_bytes": int, "meta": str, "tags": str, "notes": str,
+                "writer_pid": int, "writer_host": str, "summary": str,
+            },
+            pk="id",
+        )
+        db["sessions"].create_index(["uid"], unique=True)
+        db["samples"].create(
+            {
+                "session_id": int, "series": str, "seq": int, "n": int, "t_first": float,
+                "t_last": float, "vmax": int, "t": bytes, "v": bytes,
+            },
+            pk=("session_id", "series", "seq"),
+            foreign_keys=[("session_id", "sessions", "id")],
+        )
+        db["series"].create(
+            {"session_id": int, "name": str, "unit": str, "label": str},
+            pk=("session_id", "name"),
+            foreign_keys=[("session_id", "sessions", "id")],
+        )
+        db["processes"].create(
+            {
+                "id": int, "session_id": int, "pid": int, "ppid": int, "name": str,
+                "cmdline": str, "create_time": float, "first_s": float, "last_s": float,
+                "peak_rss_bytes": int, "peak_source": str, "exit_code": int,
+            },
+            pk="id",
+            foreign_keys=[("session_id", "sessions", "id")],
+        )
+        db["processes"].create_index(["session_id", "pid", "create_time"], unique=True)
+        db["phases"].create(
+            {
+                "id": int, "session_id": int, "seq": int, "name": str, "depth": int,
+                "start_s": float, "end_s": float, "start_rss_bytes": int, "end_rss_bytes": int,
+                "peak_rss_bytes": int, "peak_source": str, "growth_bytes": int, "flags": str,
+                "data": str,
+            },
+            pk="id",
+            foreign_keys=[("session_id", "sessions", "id")],
+        )
+        db["phases"].create_index(["session_id", "seq"], unique=True)
+        db["events"].create(
+            {
+                "id": int, "session_id": int, "t_s": float, "kind": str, "level": str,
+                "message": str, "data": str,
+            },
+            pk="id",
+            foreign_keys=[("session_id", "sessions", "id")],
+        )
+        db["events"].create_index(["session_id", "t_s"])
+        db["captures"].create(
+            {
+                "id": int, "session_id": int, "seq": int, "tool": str, "pid": int, "trigger": str,
+                "started_s": float, "ended_s": float, "path": str, "size_bytes": int,
+                "exit_status": int, "status": str, "stderr_tail": str, "data": str,
+            },
+            pk="id",
+            foreign_keys=[("session_id", "sessions", "id")],
+        )
+        db["captures"].create_index(["session_id", "seq"], unique=True)
+
+    db = sqlite_utils.Database(conn)
+    migrations.apply(db)
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+
+
+def _prepare(path: Path) -> None:
+    """Create or check the file: ours and current, or a clear StoreError; never overwrite."""
+    existed = path.exists() and path.stat().st_size > 0
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError as exc:
+        raise StoreError(f"cannot create the database folder {path.parent}: {exc.strerror}") from exc
+    if not existed:
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
+            os.close(fd)
+        except OSError as exc:
+            raise StoreError(f"cannot write the database {path}: {exc.strerror}") from exc
+    try:
+        conn = connect(path)
+        try:
+            app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+            if app_id != APPLICATION_ID and tables:
+                raise StoreError(f"{path} is an SQLite database of another program; memview leaves it untouched")
+            if version > SCHEMA_VERSION:
+                raise StoreError(
+                    f"{path} was written by a newer memview (schema {version} > {SCHEMA_VERSION}); upgrade memview"
+                )
+            if version < SCHEMA_VERSION or not tables:
+                conn.execute("PRAGMA journal_mode = WAL")
+                _migrate(conn)
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        if "not a database" in str(exc) or "malformed" in str(exc):
+            raise StoreError(f"{path} is not a readable SQLite database ({exc}); memview leaves it untouched") from exc
+        raise StoreError(f"cannot open the database {path}: {exc}") from exc
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class Store:
+    """Opens (creating or migrating) a memview database and answers queries about it.
+
+    Each thread that calls a query gets its own connection; writes during recording go through
+    :class:`StoreWriter` instead.
+    """
+
+    def __init__(self, path: Path | str | None = None) -> None:
+        self.path = Path(path) if path is not None else default_db_path()
+        _prepare(self.path)
+        self._local = threading.local()
+        self.mark_interrupted()
+
+    # -- connections -----------------------------------------------------------------------
+    @property
+    def conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = connect(self.path)
+            self._local.conn = conn
+        return conn
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    def artefact_dir(self, session_id: int) -> Path:
+        """The folder for one session's capture artefacts, beside the database; not world-readable."""
+        base = self.path.with_name(self.path.stem + ".artefacts")
+        folder = base / f"session-{session_id}"
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        return folder
+
+    # -- session lifecycle (called before and after recording) ------------------------------
+    def create_session(self, **fields: Any) -> int:
+        """Insert a new ``running`` session owned by this process and return its id."""
+        import uuid
+
+        row = {
+            "uid": uuid.uuid4().hex,
+            "status": "running",
+            "writer_pid": os.getpid(),
+            "writer_host": socket.gethostname(),
+            "tags": "[]",
+            "notes": "",
+        }
+        row.update({k: _json_field(v) for k, v in fields.items()})
+        cols = ", ".join(row)
+        marks = ", ".join("?" for _ in row)
+        try:
+            cur = self.conn.execute(f"INSERT INTO sessions ({cols}) VALUES ({marks})", list(row.values()))
+        except sqlite3.OperationalError as exc:
+            raise StoreError(f"cannot write to {self.path}: {exc}") from exc
+        return int(cur.lastrowid)
+
+    def mark_interrupted(self) -> list[int]:
+        """Sessions left ``running`` by a memview process that no longer exists become ``interrupted``."""
+        host = socket.gethostname()
+        rows = self.conn.execute(
+            "SELECT id, writer_pid, writer_host FROM sessions WHERE status = 'running'"
+        ).fetchall()
+        dead = [r["id"] for r in rows if r["writer_host"] == host and not _pid_alive(r["writer_pid"] or 0)]
+        for sid in dead:
+            self._finish_from_samples(sid)
+        return dead
+
+    def _finish_from_samples(self, sid: int) -> None:
+        """Close a session nobody closed: totals from what reached the disk."""
+        row = self.conn.execute(
+            "SELECT sum(n) AS n, max(vmax) AS peak, max(t_last) AS last FROM samples "
+            "WHERE session_id = ? AND series = 'rss'",
+            (sid,),
+        ).fetchone()
+        started = self.conn.execute("SELECT started_at FROM sessions WHERE id = ?", (sid,)).fetchone()[0]
+        self.conn.execute(
+            "UPDATE sessions SET status = 'interrupted', samples = ?, peak_rss_bytes = ?, "
+            "peak_source = 'sampled', wall_s = ?, ended_at = ? WHERE id = ?",
+            (
+                row["n"] or 0,
+                row["peak"],
+                row["last"],
+                (started or 0) + (row["last"] or 0),
+                sid,
+            ),
+        )
+
+    # -- queries ---------------------------------------------------------------------------
+    def sessions(self, limit: int | None = None, text: str | None = None) -> list[dict[str, Any]]:
+        """Newest first; ``text`` filters on name, command/target and tags."""
+        sql = "SELECT * FROM sessions"
+        args: list[Any] = []
+        if text:
+            sql += " WHERE name LIKE ? OR target LIKE ? OR tags LIKE ? OR kind LIKE ?"
+            args = [f"%{text}%"] * 4
+        sql += " ORDER BY id DESC"
+        if limit:
+            sql += f" LIMIT {int(limit)}"
+        return [_row(r) for r in self.conn.execute(sql, args)]
+
+    def session(self, sid: int) -> dict[str, Any]:
+        row = self.conn.execute("SELECT * FROM sessions WHERE id = ?", (sid,)).fetchone()
+        if row is None:
+            raise StoreError(f"no session {sid} in {self.path}")
+        return _row(row)
+
+    def series_names(self, sid: int) -> list[str]:
+        return [r[0] for r in self.conn.execute(
+            "SELECT DISTINCT series FROM samples WHERE session_id = ? ORDER BY series", (sid,))]
+
+    def series_units(self, sid: int) -> dict[str, dict[str, str]]:
+        return {r["name"]: {"unit": r["unit"], "label": r["label"]} for r in self.conn.execute(
+            "SELECT name, unit, label FROM series WHERE session_id = ?", (sid,))}
+
+    def load_series(self, sid: int, series: str = "rss") -> tuple[list[float], list[int]]:
+        """All samples of one series, in time order: (seconds since start, values)."""
+        times: list[float] = []
+        values: list[int] = []
+        for r in self.conn.execute(
+            "SELECT t, v FROM samples WHERE session_id = ? AND series = ? ORDER BY seq", (sid, series)
+        ):
+            t, v = codec.decode(r[0], r[1])
+            times.extend(t)
+            values.extend(v)
+        return times, values
+
+    def processes(self, sid: int) -> list[dict[str, Any]]:
+        return [_row(r) for r in self.conn.execute(
+            "SELECT * FROM processes WHERE session_id = ? ORDER BY first_s, pid", (sid,))]
+
+    def phases(self, sid: int) -> list[dict[str, Any]]:
+        return [_row(r) for r in self.conn.execute(
+            "SELECT * FROM phases WHERE session_id = ? ORDER BY seq", (sid,))]
+
+    def events(self, sid: int) -> list[dict[str, Any]]:
+        return [_row(r) for r in self.conn.execute(
+            "SELECT * FROM events WHERE session_id = ? ORDER BY t_s, id", (sid,))]
+
+    def captures(self, sid: int) -> list[dict[str, Any]]:
+        return [_row(r) for r in self.conn.execute(
+            "SELECT * FROM captures WHERE session_id = ? ORDER BY started_s, id", (sid,))]
+
+    # -- edits -----------------------------------------------------------------------------
+    def update_session(self, sid: int, **fields: Any) -> None:
+        """Rename, tag, note: only the columns a user may edit."""
+        allowed = {"name", "tags", "notes"}
+        bad = set(fields) - allowed
+        if bad:
+            raise ValueError(f"cannot edit {sorted(bad)}")
+        sets = ", ".join(f"{k} = ?" for k in fields)
+        self.session(sid)
+        self.conn.execute(f"UPDATE sessions SET {sets} WHERE id = ?",
+                          [_json_field(v) for v in fields.values()] + [sid])
+
+    def delete_session(self, sid: int) -> None:
+        self.session(sid)
+        self.conn.execute("BEGIN")
+        for table in ("samples", "series", "processes", "phases", "events", "captures"):
+            self.conn.execute(f"DELETE FROM {table} WHERE session_id = ?", (sid,))
+        self.conn.execute("DELETE FROM sessions WHERE id = ?", (sid,))
+        self.conn.execute("COMMIT")
+
+
+def _json_field(value: Any) -> Any:
+    return json.dumps(value) if isinstance(value, (list, dict)) else value
+
+
+_JSON_COLUMNS = {"command", "meta", "tags", "summary", "cmdline", "flags", "data"}
+
+
+def _row(row: sqlite3.Row) -> dict[str, Any]:
+    out = dict(row)
+    for key in _JSON_COLUMNS & out.keys():
+        if isinstance(out[key], str) and out[key]:
+            try:
+                out[key] = json.loads(out[key])
+            except ValueError:
+                pass
+    return out
+
+
+Task = Callable[[sqlite3.Connection], None]
+
+
+class StoreWriter(threading.Thread):
+    """The one thread that writes a session's data; takes tasks from a queue, commits in batches.
+
+    If a commit fails (disk full, database locked for too long) the tasks stay in memory and are
+    retried; ``on_error`` is told once per failure streak so the user learns of it, and nothing
+    already committed is touched.
+    """
+
+    def __init__(self, path: Path, session_id: int, on_error: Callable[[Exception | None], None] | None = None,
+                 commit_every: float = 0.5) -> None:
+        super().__init__(name=f"memview-writer-{session_id}", daemon=True)
+        self.path = path
+        self.session_id = session_id
+        self._queue: queue.Queue[Task | None] = queue.Queue()
+        self._on_error = on_error
+        self._commit_every = commit_every
+        self._seq: dict[str, int] = {}
+        self._pending: list[Task] = []
+        self._failing = False
+        self.error: Exception | None = None
+
+    # -- what producers call (any thread) ---------------------------------------------------
+    def submit(self, task: Task) -> None:
+        self._queue.put(task)
+
+    def write_batch(self, batch: Batch) -> None:
+        self._queue.put(lambda conn: self._insert_batch(conn, batch))
+
+    def write_series_units(self, units: dict[str, tuple[str, str]]) -> None:
+        sid = self.session_id
+
+        def task(conn: sqlite3.Connection) -> None:
+            conn.executemany(
+                "INSERT OR REPLACE INTO series (session_id, name, unit, label) VALUES (?, ?, ?, ?)",
+                [(sid, name, unit, label) for name, (unit, label) in units.items()],
+            )
+
+        self._queue.put(task)
+
+    def insert(self, table: str, row: dict[str, Any]) -> None:
+        """Queue one row for phases/events/captures/processes (JSON columns encoded here)."""
+        row = {"session_id": self.session_id, **{k: _json_field(v) for k, v in row.items()}}
+        cols = ", ".join(row)
+        sql = f"INSERT OR REPLACE INTO {table} ({cols}) VALUES ({', '.join('?' for _ in row)})"
+        values = list(row.values())
+        self._queue.put(lambda conn: conn.execute(sql, values))
+
+    def update_session(self, **fields: Any) -> None:
+        sets = ", ".join(f"{k} = ?" for k in fields)
+        values = [_json_field(v) for v in fields.values()] + [self.session_id]
+        self._queue.put(lambda conn: conn.execute(f"UPDATE sessions SET {sets} WHERE id = ?", values))
+
+    def close(self, timeout: float = 30.0) -> bool:
+        """Flush everything and stop; True when all data reached the disk."""
+        self._queue.put(None)
+        self.join(timeout)
+        return not self.is_alive() and not self._pending
+
+    # -- the thread ------------------------------------------------------------------------
+    def _insert_batch(self, conn: sqlite3.Connection, batch: Batch) -> None:
+        rows = []
+        for name, (times, values) in batch.series.items():
+            if not times:
+                continue
+            seq = self._seq.get(name)
+            if seq is None:
+                got = conn.execute(
+                    "SELECT max(seq) FROM samples WHERE session_id = ? AND series = ?",
+                    (self.session_id, name)).fetchone()[0]
+                seq = -1 if got is None else got
+            seq += 1
+            self._seq[name] = seq
+            t_blob, v_blob = codec.encode(times, values)
+            rows.append((self.session_id, name, seq, len(times), times[0], times[-1], max(values), t_blob, v_blob))
+        conn.executemany(
+            "INSERT INTO samples (session_id, series, seq, n, t_first, t_last, vmax, t, v) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+
+    def _drain(self, first: Task | None) -> bool:
+        """Collect everything queued; returns False when the close sentinel was seen."""
+        running = True
+        if first is None:
+            running = False
+        else:
+            self._pending.append(first)
+        while True:
+            try:
+                task = self._queue.get_nowait()
+            except queue.Empty:
+                return running
+            if task is None:
+                running = False
+            else:
+                self._pending.append(task)
+
+    def _commit(self, conn: sqlite3.Connection) -> None:
+        if not self._pending:
+            return
+        seq_before = dict(self._seq)
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for task in self._pending:
+                task(conn)
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            self._seq = seq_before
+            try:
+                conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
+            self.error = exc
+            if not self._failing and self._on_error:
+                self._on_error(exc)
+            self._failing = True
+            return
+        self._pending.clear()
+        if self._failing:
+            self._failing = False
+            self.error = None
+            if self._on_error:
+                self._on_error(None)
+
+    def run(self) -> None:
+        conn = connect(self.path)
+        running = True
+        try:
+            while running:
+                try:
+                    first = self._queue.get(timeout=self._commit_every)
+                except queue.Empty:
+                    first = _MISSING  # type: ignore[assignment]
+                if first is _MISSING:
+                    self._commit(conn)
+                    continue
+                running = self._drain(first)
+                self._commit(conn)
+                if self._failing:
+                    time.sleep(1.0 if running else 0.2)
+            # closing: a few last tries for what is still pending
+            for _ in range(5):
+                if not self._pending:
+                    break
+                time.sleep(0.2)
+                self._commit(conn)
+        finally:
+            conn.close()
+
+
+def iter_rows(conn: sqlite3.Connection, sql: str, args: tuple[Any, ...] = ()) -> Iterator[dict[str, Any]]:
+    for r in conn.execute(sql, args):
+        yield _row(r)
