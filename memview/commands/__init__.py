@@ -1,0 +1,1 @@
+"""One module per CLI command group that outgrew cli.py; each registers itself in cli.py with one line."""
