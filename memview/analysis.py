@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from memview.recorder import capture_row
 from memview.store import Store
 
 
@@ -34,6 +35,34 @@ def _capture_summary(row: dict[str, Any]) -> dict[str, Any]:
     keys = ("tool", "pid", "trigger", "started_s", "ended_s", "path", "size_bytes", "exit_status", "status",
             "stderr_tail", "data")
     return {k: row[k] for k in keys}
+
+
+def memory_summary(recorder: Any) -> dict[str, Any]:
+    """The same shape as :func:`session_summary`, from a closed recorder's memory.
+
+    Used when the database could not be written (disk full): the user still gets the figures.
+    """
+    f = {**recorder.fields, **getattr(recorder, "closing_fields", {})}
+    return {
+        "session_id": recorder.session_id, "uid": None, "kind": f.get("kind"), "name": f.get("name"),
+        "status": f.get("status"), "command": f.get("command"), "target": f.get("target"), "pid": f.get("pid"),
+        "cwd": f.get("cwd"), "exit_code": f.get("exit_code"), "signal": f.get("signal"),
+        "started_at": f.get("started_at"), "wall_s": f.get("wall_s"), "samples": f.get("samples") or 0,
+        "interval_s": f.get("interval_s"), "peak_rss_bytes": f.get("peak_rss_bytes"),
+        "peak_source": f.get("peak_source"), "avg_rss_bytes": f.get("avg_rss_bytes"),
+        "final_rss_bytes": f.get("final_rss_bytes"),
+        "processes": [p.as_summary() | {"exit_code": p.exit_code} for p in getattr(recorder, "processes", [])],
+        "phases": [_phase_summary(r) for r in _phase_rows(recorder.phases)],
+        "captures": [_capture_summary(capture_row(c, i)) for i, c in enumerate(recorder.captures)],
+        "events": [{"t_s": e.t, "kind": e.kind, "level": e.level, "message": e.message} for e in recorder.events],
+        "tags": [], "notes": "", "meta": f.get("meta") or {}, "stored": False,
+    }
+
+
+def _phase_rows(phases: list[Any]) -> list[dict[str, Any]]:
+    from memview.recorder import phase_row
+
+    return [phase_row(p, i) for i, p in enumerate(phases)]
 
 
 def session_summary(store: Store, sid: int) -> dict[str, Any]:

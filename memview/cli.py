@@ -52,6 +52,14 @@ def _write_json(path: str, data: dict[str, Any]) -> None:
         _fail(f"cannot write {path}: {exc.strerror}")
 
 
+class StoreTrouble:
+    """Tells the user at once when the database stops taking writes, and when it recovers."""
+
+    def on_store_error(self, exc: Exception) -> None:
+        click.echo(f"memview: warning: cannot write to the database ({exc}); recording continues in memory",
+                   err=True)
+
+
 db_option = click.option("--db", envvar="MEMVIEW_DB", type=click.Path(dir_okay=False),
                          help="SQLite database (default: the user data folder; env MEMVIEW_DB)")
 
@@ -69,10 +77,15 @@ def _finish_session(store: Any, session: Any, json_path: str | None, quiet: bool
     from memview.analysis import session_summary
     from memview.report import summary_text
 
+    from memview.analysis import memory_summary
+
     rec = session.recorder
     if rec.store_error is not None:
-        click.echo(f"memview: warning: the database could not be written ({rec.store_error})", err=True)
-    summary = session_summary(store, rec.session_id)
+        click.echo(f"memview: error: the session could not be saved to {store.path} ({rec.store_error}); "
+                   "the summary below comes from memory", err=True)
+        summary = memory_summary(rec)
+    else:
+        summary = session_summary(store, rec.session_id)
     if json_path:
         _write_json(json_path, summary)
     if not quiet:
@@ -100,7 +113,8 @@ def run(interval: float, duration: float | None, json_path: str | None, name: st
     store = _open_store(db)
     try:
         session = run_foreground(argv=list(command), store=store, interval=interval, duration=duration,
-                                 children=not no_children)
+                                 children=not no_children,
+                                 before_start=lambda s: s.recorder.add_listener(StoreTrouble()))
     except LaunchError as exc:
         _fail(str(exc), exc.exit_code)
     if name:

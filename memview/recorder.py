@@ -88,6 +88,7 @@ class Recorder:
         self._t0 = time.perf_counter()
         fields = {"kind": collector.kind, "interval_s": interval, "started_at": self.started_at}
         fields.update(session_fields or {})
+        self.fields = fields
         self.session_id = store.create_session(**fields) if store is not None else 0
         self.writer: StoreWriter | None = None
         if store is not None:

@@ -21,6 +21,7 @@ from typing import Any
 
 from memview.collectors import procfs
 from memview.collectors.base import CollectorError
+from memview.collectors.oom import OomWatch
 from memview.collectors.process import ProcessTreeCollector, check_attachable
 from memview.meta import MetaCollector
 from memview.model import SOURCE_MAXRSS, SOURCE_SAMPLED
@@ -139,6 +140,8 @@ class ProcessSession:
         self.exit: ExitInfo | None = None
         self.closed = False
         self.maxrss_floor = 0
+        self.oom: OomWatch | None = None
+        self.oom_killed: tuple[int, str] | None = None
 
     @classmethod
     def launch(cls, argv: list[str], store: Store | None, interval: float, cwd: str | None = None,
@@ -158,6 +161,7 @@ class ProcessSession:
             raise
         meta = MetaCollector(work_dir)
         session = cls(recorder, collector, meta, proc)
+        session.oom = OomWatch.start(proc.pid)
         measured = getattr(proc, "memview_floor", None)
         session.maxrss_floor = measured if measured is not None else max(floor, _own_hwm())
         if before_start:
@@ -202,9 +206,15 @@ class ProcessSession:
                 f"footprint at launch ({self.maxrss_floor / 2**20:.0f} MiB), which the kernel reports instead",
                 level="warning", data={"ru_maxrss_bytes": info.maxrss_bytes, "floor_bytes": self.maxrss_floor})
         if info.signal:
-            self.recorder.add_event("exit", f"{self.collector.processes()[0].name} {info.describe()}",
+            text = info.describe()
+            if info.signal == signal.SIGKILL and self.oom is not None:
+                self.oom_killed = self.oom.kills()
+                if self.oom_killed:
+                    n, where = self.oom_killed
+                    text = f"killed by the kernel's OOM killer (SIGKILL; oom_kill +{n} in {where})"
+            self.recorder.add_event("exit", f"{self.collector.processes()[0].name} {text}",
                                     level="error" if info.signal == signal.SIGKILL else "warning",
-                                    data={"signal": info.signal})
+                                    data={"signal": info.signal, "oom_kill": bool(self.oom_killed)})
 
     def close(self, status: str | None = None) -> None:
         """Close the session in the store (idempotent)."""
@@ -218,7 +228,8 @@ class ProcessSession:
             fields.update(exit_code=self.exit.exit_code, signal=self.exit.signal)
         kernel = {}
         if self.exit is not None:
-            kernel = {"ru_maxrss_bytes": self.exit.maxrss_bytes, "launcher_hwm_bytes": self.maxrss_floor}
+            kernel = {"ru_maxrss_bytes": self.exit.maxrss_bytes, "launcher_hwm_bytes": self.maxrss_floor,
+                      "oom_killed": bool(self.oom_killed)}
         fields["meta"] = self.meta.result() | kernel | {"stop_reason": self.recorder.stop_reason,
                                                "late_samples": self.recorder.stats.late,
                                                "max_late_s": round(self.recorder.stats.max_late, 6)}

@@ -167,7 +167,15 @@ def _prepare(path: Path) -> None:
     except sqlite3.DatabaseError as exc:
         if "not a database" in str(exc) or "malformed" in str(exc):
             raise StoreError(f"{path} is not a readable SQLite database ({exc}); memview leaves it untouched") from exc
-        raise StoreError(f"cannot open the database {path}: {exc}") from exc
+        hint = ""
+        try:
+            import shutil
+
+            if shutil.disk_usage(path.parent).free < 1 << 20:
+                hint = " — the disk is full"
+        except OSError:
+            pass
+        raise StoreError(f"cannot open the database {path}: {exc}{hint}") from exc
 
 
 def _pid_alive(pid: int) -> bool:
