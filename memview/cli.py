@@ -74,10 +74,8 @@ def main(ctx: click.Context) -> None:
 
 
 def _finish_session(store: Any, session: Any, json_path: str | None, quiet: bool) -> dict[str, Any]:
-    from memview.analysis import session_summary
+    from memview.analysis import memory_summary, session_summary
     from memview.report import summary_text
-
-    from memview.analysis import memory_summary
 
     rec = session.recorder
     if rec.store_error is not None:
