@@ -119,12 +119,18 @@ def reap(proc: subprocess.Popen[bytes], block: bool = True) -> ExitInfo | None:
     return ExitInfo(code if code >= 0 else None, -code if code < 0 else None, usage.ru_maxrss * _MAXRSS_UNIT)
 
 
-def exit_fields(collector: ProcessTreeCollector, recorder: Recorder) -> dict[str, Any]:
-    """The session's peak: the kernel's figure where it covers the tree, else the sampled sum."""
-    exact = collector.root_exact_peak
+def exit_fields(collector: ProcessTreeCollector, recorder: Recorder, tree_maxrss: int | None = None) -> dict[str, Any]:
+    """The session's peak: the kernel's figure where it covers the tree, else the sampled sum.
+
+    ``tree_maxrss`` is a trusted ``ru_maxrss``: the peak of *one* process of the tree (the root or
+    a descendant it waited for), so never above the tree's true peak — a valid floor for it.
+    """
+    exact, source = collector.root_exact_peak, collector.root_exact_source
+    if tree_maxrss is not None and (exact is None or tree_maxrss > exact):
+        exact, source = tree_maxrss, SOURCE_MAXRSS
     sampled = recorder.stats.max
     if exact is not None and exact >= sampled:
-        return {"peak_rss_bytes": exact, "peak_source": collector.root_exact_source}
+        return {"peak_rss_bytes": exact, "peak_source": source}
     return {"peak_rss_bytes": sampled or None, "peak_source": SOURCE_SAMPLED}
 
 
@@ -141,6 +147,7 @@ class ProcessSession:
         self.closed = False
         self.maxrss_floor = 0
         self.oom: OomWatch | None = None
+        self.tree_maxrss: int | None = None
         self.oom_killed: tuple[int, str] | None = None
 
     @classmethod
@@ -196,9 +203,9 @@ class ProcessSession:
         # It also takes in the largest child the root waited for, so in a tree it is not the
         # root's own figure: there the VmHWM readings stand.
         trusted = info.maxrss_bytes if info.maxrss_bytes > self.maxrss_floor else None
-        if self.collector.process_count() > 1:
-            trusted = None
-        self.collector.set_root_exit(trusted, info.exit_code, SOURCE_MAXRSS)
+        self.tree_maxrss = trusted
+        self.collector.set_root_exit(trusted if self.collector.process_count() == 1 else None, info.exit_code,
+                                     SOURCE_MAXRSS)
         if trusted is None and self.collector.root_exact_peak is None:
             self.recorder.add_event(
                 "peak_unknown",
@@ -223,7 +230,7 @@ class ProcessSession:
         self.closed = True
         self.recorder.stop()
         self.recorder.wait()
-        fields = exit_fields(self.collector, self.recorder)
+        fields = exit_fields(self.collector, self.recorder, self.tree_maxrss)
         if self.exit is not None:
             fields.update(exit_code=self.exit.exit_code, signal=self.exit.signal)
         kernel = {}
