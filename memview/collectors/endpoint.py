@@ -176,8 +176,8 @@ class EndpointCollector:
             self.service_peak_max = peak
         if parsed.pressure is not None and parsed.pressure != self.pressure:
             if self.pressure is not None or parsed.pressure != "normal":
-                was = self.pressure or "unknown"
-                self._event(t, "pressure", f"memory pressure {was} -> {parsed.pressure}",
+                change = f"{self.pressure} -> {parsed.pressure}" if self.pressure else f"{parsed.pressure} at the start"
+                self._event(t, "pressure", f"memory pressure {change}",
                             "info" if parsed.pressure == "normal" else "warning",
                             {"from": self.pressure, "to": parsed.pressure, "level": parsed.values.get("pressure")})
             self.pressure = parsed.pressure
