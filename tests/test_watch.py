@@ -143,7 +143,7 @@ def test_memory_profile_series_follow_the_servers_memory(server, db_path):
         want = grown["rss_bytes"] // MIB * MIB
         hit = seen.wait(lambda: seen.first("rss", t_grow, lambda v: v >= want - MIB))
         lag_grow = hit[0] - t_grow
-        assert lag_grow <= interval * 1.25, lag_grow  # the next poll after the change shows it
+        assert lag_grow <= interval + 0.1, lag_grow  # the next poll after the change shows it (+ its latency)
         # the figure memview stored is the kernel's, through the service (MiB-truncated, as RipTide does)
         assert abs(hit[1] - kernel_rss(srv.pid)) <= 2 * MIB, (hit[1], kernel_rss(srv.pid))
         assert hit[1] - base_rss == pytest.approx(80 * MIB, abs=3 * MIB)
@@ -161,7 +161,7 @@ def test_memory_profile_series_follow_the_servers_memory(server, db_path):
         low = shrunk["rss_bytes"] // MIB * MIB
         hit2 = seen.wait(lambda: seen.first("rss", t_shrink, lambda v: v <= low + MIB))
         lag_shrink = hit2[0] - t_shrink
-        assert lag_shrink <= interval * 1.25, lag_shrink
+        assert lag_shrink <= interval + 0.1, lag_shrink
         assert hit[1] - hit2[1] == pytest.approx(80 * MIB, abs=3 * MIB)
         seen.wait(lambda: seen.first("pressure", hit2[0] - 1e-9, lambda v: v == 0))
         seen.wait(lambda: len(seen.of("pressure")) >= 2)
@@ -214,7 +214,7 @@ def test_prometheus_metrics_follow_the_kernels_rss(server, db_path):
         t_grow = rss_session.recorder.now()
         hit = rss.wait(lambda: rss.first("rss", t_grow, lambda v: v >= grown["rss_bytes"] - MIB))
         lag = hit[0] - t_grow
-        assert lag <= interval * 1.5, lag
+        assert lag <= interval + 0.1, lag
         assert abs(hit[1] - kernel_rss(srv.pid)) / kernel_rss(srv.pid) < 0.02
         assert hit[1] - before == pytest.approx(80 * MIB, rel=0.05)
         t_held = held_session.recorder.now()
