@@ -64,11 +64,48 @@ def _phase_rows(phases: list[Any]) -> list[dict[str, Any]]:
 
     return [phase_row(p, i) for i, p in enumerate(phases)]
 
+def _series_summary(store: Store, sid: int) -> dict[str, dict[str, Any]]:
+    """Every stored series but the per-process ones (``processes`` has those): unit, peak, last.
+
+    For a watch session this is where the service's components, jemalloc figures and pressure
+    state are (values are integers: bytes, milli-units, 0/1/2 for pressure; see ``unit``).
+    """
+    units = store.series_units(sid)
+    out: dict[str, dict[str, Any]] = {}
+    for name, st in store.series_stats(sid).items():
+        if name.startswith("pid:"):
+            continue
+        unit = units.get(name, {})
+        out[name] = {"unit": unit.get("unit"), "label": unit.get("label"), "samples": st["samples"],
+                     "peak": st["peak"], "last": st["last"]}
+    return out
+
+
+def _gaps(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Spans with no readings (an endpoint that failed), from the ``gap``/``gap_end`` events.
+
+    ``end_s`` is None for a gap still open when the session ended.
+    """
+    gaps: list[dict[str, Any]] = []
+    current: dict[str, Any] | None = None
+    for e in events:
+        data = e.get("data") or {}
+        if e["kind"] == "gap":
+            current = {"start_s": e["t_s"], "end_s": None, "reason": data.get("reason", e["message"]),
+                       "failures": None}
+            gaps.append(current)
+        elif e["kind"] == "gap_end" and current is not None:
+            current["end_s"] = e["t_s"]
+            current["failures"] = data.get("failures")
+            current = None
+    return gaps
+
 
 def session_summary(store: Store, sid: int) -> dict[str, Any]:
     """The session's summary JSON (sizes in bytes, times in seconds)."""
     s = store.session(sid)
     processes = store.processes(sid)
+    events = store.events(sid)
     summary: dict[str, Any] = {
         "session_id": s["id"],
         "uid": s["uid"],
@@ -96,7 +133,9 @@ def session_summary(store: Store, sid: int) -> dict[str, Any]:
         ],
         "phases": [_phase_summary(r) for r in store.phases(sid)],
         "captures": [_capture_summary(r) for r in store.captures(sid)],
-        "events": [{k: e[k] for k in ("t_s", "kind", "level", "message")} for e in store.events(sid)],
+        "events": [{k: e[k] for k in ("t_s", "kind", "level", "message")} for e in events],
+        "series": _series_summary(store, sid),
+        "gaps": _gaps(events),
         "tags": s["tags"] or [],
         "notes": s["notes"] or "",
         "meta": s["meta"] or {},

@@ -205,5 +205,9 @@ def gui(db: str | None) -> None:
     sys.exit(gui_main(db))
 
 
+from memview.commands.watch import watch as _watch  # noqa: E402 - registered after main exists
+
+main.add_command(_watch)
+
 if __name__ == "__main__":
     main()

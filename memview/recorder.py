@@ -187,6 +187,7 @@ class Recorder:
                 if reading is None:
                     self.stop_reason = self.stop_reason or "exited"
                     break
+                t = reading.t  # the collector's time for its values (an endpoint's: when the answer came)
                 for name, value in reading.values.items():
                     buf = bufs.get(name)
                     if buf is None:

@@ -315,6 +315,19 @@ class Store:
             values.extend(v)
         return times, values
 
+    def series_stats(self, sid: int) -> dict[str, dict[str, Any]]:
+        """Per series: sample count, peak and last value (and its time), from chunk headers + last chunk."""
+        out: dict[str, dict[str, Any]] = {}
+        for r in self.conn.execute(
+            "SELECT series, sum(n) AS n, max(vmax) AS peak, max(seq) AS last_seq FROM samples "
+            "WHERE session_id = ? GROUP BY series ORDER BY series", (sid,)
+        ):
+            last = self.conn.execute("SELECT t, v FROM samples WHERE session_id = ? AND series = ? AND seq = ?",
+                                     (sid, r["series"], r["last_seq"])).fetchone()
+            times, values = codec.decode(last[0], last[1])
+            out[r["series"]] = {"samples": r["n"], "peak": r["peak"], "last": values[-1], "last_s": times[-1]}
+        return out
+
     def processes(self, sid: int) -> list[dict[str, Any]]:
         return [_row(r) for r in self.conn.execute(
             "SELECT * FROM processes WHERE session_id = ? ORDER BY first_s, pid", (sid,))]
