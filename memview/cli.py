@@ -193,5 +193,9 @@ def gui(db: str | None) -> None:
     sys.exit(gui_main(db))
 
 
+main.add_command(__import__("memview.commands.profile", fromlist=["profile"]).profile)
+main.add_command(__import__("memview.commands.baseline", fromlist=["baseline"]).baseline)
+
+
 if __name__ == "__main__":
     main()
