@@ -269,10 +269,15 @@ def test_child_output_goes_to_the_log_not_the_terminal(mv: Runner, tmp_path: Pat
 name = "chatty"
 command = [{json.dumps(PY)}, "-c", "import sys; print('to stdout'); print('to stderr', file=sys.stderr)"]
 env = {{ MEMVIEW_TEST_MARK = "x" }}
+thresholds = "800MB"
+captures = ["py-spy-dump"]
 """)
     res = mv("profile", "-m", str(manifest), "--only", "chatty", "-o", "r.json")
     assert res.returncode == 0 and "to stdout" not in res.stdout + res.stderr
     (r,) = read_json(tmp_path / "r.json")["records"]
+    # without a trigger engine the settings are kept and said to be unarmed, never silently dropped
+    assert r["thresholds"] == ["800MB"] and r["captures_requested"] == ["py-spy-dump"]
+    assert any("not armed" in w for w in r["warnings"]) and "not armed" in res.stderr
     log = Path(r["logs"][0]).read_text()
     assert "to stdout" in log and "to stderr" in log
     assert os.path.dirname(r["logs"][0]).endswith(f"session-{r['session_id']}")
