@@ -205,9 +205,12 @@ def gui(db: str | None) -> None:
     sys.exit(gui_main(db))
 
 
-from memview.commands.watch import watch as _watch  # noqa: E402 - registered after main exists
+from memview.commands.baseline import baseline as _baseline  # noqa: E402 - registered after main exists
+from memview.commands.profile import profile as _profile  # noqa: E402
+from memview.commands.watch import watch as _watch  # noqa: E402
 
-main.add_command(_watch)
+for _command in (_watch, _profile, _baseline):
+    main.add_command(_command)
 
 if __name__ == "__main__":
     main()

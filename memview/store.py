@@ -134,6 +134,31 @@ def _migrate(conn: sqlite3.Connection) -> None:
     conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
 
 
+def _create_or_migrate(conn: sqlite3.Connection) -> None:
+    """Switch to WAL and migrate once, even when several memviews open a new file at the same moment.
+
+    Changing the journal mode does not wait on the busy handler, so it is retried here; the migration
+    runs under BEGIN IMMEDIATE and re-reads the version, so the second opener finds the work done.
+    """
+    deadline = time.monotonic() + 15
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            break
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        if conn.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
+            _migrate(conn)
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
 def _prepare(path: Path) -> None:
     """Create or check the file: ours and current, or a clear StoreError; never overwrite."""
     existed = path.exists() and path.stat().st_size > 0
@@ -160,8 +185,7 @@ def _prepare(path: Path) -> None:
                     f"{path} was written by a newer memview (schema {version} > {SCHEMA_VERSION}); upgrade memview"
                 )
             if version < SCHEMA_VERSION or not tables:
-                conn.execute("PRAGMA journal_mode = WAL")
-                _migrate(conn)
+                _create_or_migrate(conn)
         finally:
             conn.close()
     except sqlite3.DatabaseError as exc:
