@@ -193,5 +193,12 @@ def gui(db: str | None) -> None:
     sys.exit(gui_main(db))
 
 
+from memview.commands.bundle import export_command, import_command  # noqa: E402
+from memview.commands.compare import compare_command  # noqa: E402
+
+main.add_command(export_command)
+main.add_command(import_command)
+main.add_command(compare_command)
+
 if __name__ == "__main__":
     main()
