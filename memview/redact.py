@@ -26,8 +26,11 @@ _NAME = re.compile("|".join(_WORDS), re.IGNORECASE)
 _NAME_CHARS = r"[A-Za-z0-9_.\-]*(?:" + "|".join(_WORDS) + r")[A-Za-z0-9_.\-]*"
 _ASSIGN = re.compile(r"(?P<name>" + _NAME_CHARS + r")(?P<sep>\s*=\s*)(?P<value>\"[^\"]*\"|'[^']*'|\S+)",
                      re.IGNORECASE)
-# a header line ("Authorization: Bearer abc"): the whole rest of the line is the secret
-_HEADER = re.compile(r"(?P<name>" + _NAME_CHARS + r")(?P<sep>\s*:\s*)(?P<value>[^\r\n]+)", re.IGNORECASE)
+# an option and its separate value in a command line rendered as text: "--api-token abc"
+_OPTION = re.compile(r"(?P<name>(?<!\S)--?" + _NAME_CHARS + r")(?P<sep>\s+)(?P<value>\"[^\"]*\"|'[^']*'|(?!-)\S+)",
+                     re.IGNORECASE)
+# a header line ("Authorization: Bearer abc"): the rest of the line (or of the quoted string) is the secret
+_HEADER = re.compile(r"(?P<name>" + _NAME_CHARS + r")(?P<sep>\s*:\s*)(?P<value>[^\r\n'\"]+)", re.IGNORECASE)
 _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://[^\s\"'<>]+")
 
 
@@ -80,7 +83,8 @@ def redact_text(text: str) -> tuple[str, bool]:
 
     # URLs were handled whole: do not treat "https://…?x" as NAME: value
     pieces = re.split(r"(\S+://\S+)", out)
-    pieces = [p if i % 2 else _ASSIGN.sub(assign_sub, _HEADER.sub(assign_sub, p)) for i, p in enumerate(pieces)]
+    pieces = [p if i % 2 else _OPTION.sub(assign_sub, _ASSIGN.sub(assign_sub, _HEADER.sub(assign_sub, p)))
+              for i, p in enumerate(pieces)]
     return "".join(pieces), changed
 
 
