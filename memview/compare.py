@@ -292,17 +292,17 @@ def format_change(ch: dict[str, Any] | None, unit: str) -> str:
     return text
 
 
-def compare_text(result: dict[str, Any]) -> str:
-    """The comparison as a plain-text table: one column per input, a change column after each but the first."""
-    inputs = result["inputs"]
-    letters = [chr(ord("A") + i) if i < 26 else str(i + 1) for i in range(len(inputs))]
-    lines = [f"{letter} = {inp['label']}" + (f"  ({inp['target']})" if inp.get("target") else "")
-             for letter, inp in zip(letters, inputs)]
+def table_rows(result: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """Header and formatted rows of a :func:`compare` result: the figure, then per input its value
+    and (after the first) its change against the first; "(absent)" and "only in B" for one-sided phases.
+    Shared by the text table and the GUI's difference table."""
+    n = len(result["inputs"])
+    letters = [letter(i) for i in range(n)]
     headers = [""]
-    for i, letter in enumerate(letters):
-        headers.append(letter)
+    for i, name in enumerate(letters):
+        headers.append(name)
         if i:
-            headers.append(f"{letter} vs A")
+            headers.append(f"{name} vs A")
     rows: list[list[str]] = []
 
     def add(label: str, fig: dict[str, Any], present: list[bool] | None = None) -> None:
@@ -312,8 +312,7 @@ def compare_text(result: dict[str, Any]) -> str:
             cells.append(format_value(v, fig["unit"]) if here else "(absent)")
             if i:
                 if present is not None and not (present[0] and present[i]):
-                    cells.append(f"only in {letters[i]}" if present[i] else (
-                        "only in A" if present[0] else "-"))
+                    cells.append(f"only in {letters[i]}" if present[i] else ("only in A" if present[0] else "-"))
                 else:
                     cells.append(format_change(fig["changes"][i], fig["unit"]))
         rows.append(cells)
@@ -323,6 +322,19 @@ def compare_text(result: dict[str, Any]) -> str:
     for ph in result["phases"]:
         for fig in ph["figures"]:
             add(f"phase {ph['label']}: {fig['label']}", fig, ph["present"])
+    return headers, rows
+
+
+def letter(i: int) -> str:
+    """The column name of the i-th input: A, B, … (A is the baseline)."""
+    return chr(ord("A") + i) if i < 26 else str(i + 1)
+
+
+def compare_text(result: dict[str, Any]) -> str:
+    """The comparison as a plain-text table: one column per input, a change column after each but the first."""
+    lines = [f"{letter(i)} = {inp['label']}" + (f"  ({inp['target']})" if inp.get("target") else "")
+             for i, inp in enumerate(result["inputs"])]
+    headers, rows = table_rows(result)
     widths = [max(len(r[i]) for r in [headers, *rows]) for i in range(len(headers))]
     table = ["  ".join(c.ljust(w) if j == 0 else c.rjust(w) for j, (c, w) in enumerate(zip(r, widths))).rstrip()
              for r in [headers, *rows]]
