@@ -91,6 +91,7 @@ class ExportResult:
     size_bytes: int
     files: int
     redacted: list[str]
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -344,6 +345,7 @@ def export_session(store: Store, sid: int, out: Path | str, overwrite: bool = Fa
             }
             zf.writestr(_zip_info(MANIFEST, stamp, True), _json_bytes(manifest))
         os.replace(tmp, out)
+        warnings = _limit_warnings(listed, Limits())
     except OSError as exc:
         raise BundleError(f"cannot write {out}: {exc.strerror or exc}") from None
     except ValueError as exc:  # e.g. a NaN in a JSON column
@@ -351,7 +353,18 @@ def export_session(store: Store, sid: int, out: Path | str, overwrite: bool = Fa
     finally:
         if tmp.exists():
             tmp.unlink()
-    return ExportResult(out, sid, out.stat().st_size, len(listed) + 1, redacted)
+    return ExportResult(out, sid, out.stat().st_size, len(listed) + 1, redacted, warnings)
+
+
+def _limit_warnings(listed: list[dict[str, Any]], limits: Limits) -> list[str]:
+    """What a default import would refuse, said at export time rather than discovered by the recipient."""
+    out = [f"{f['name']} is {format_bytes(f['size'])}: over the {format_bytes(limits.max_file_bytes)} a default "
+           "import accepts for one file" for f in listed if f["size"] > limits.max_file_bytes]
+    total = sum(f["size"] for f in listed)
+    if total > limits.max_total_bytes:
+        out.append(f"the bundle unpacks to {format_bytes(total)}: over the {format_bytes(limits.max_total_bytes)} "
+                   "a default import accepts")
+    return out
 
 
 def _file_chunks(path: Path) -> Callable[[], Iterator[bytes]]:
@@ -590,6 +603,20 @@ def _open_zip(path: Path, limits: Limits) -> zipfile.ZipFile:
         raise BundleError(f"not a memview bundle: unreadable zip ({exc})") from None
 
 
+class _SinkError(Exception):
+    """Writing what was read failed (disk full…): not the bundle's fault, so not "damaged"."""
+
+
+def _writer(out: IO[bytes], name: str) -> Callable[[bytes], None]:
+    def write(chunk: bytes) -> None:
+        try:
+            out.write(chunk)
+        except OSError as exc:
+            raise _SinkError(f"cannot unpack {name!r}: {exc.strerror or exc}") from None
+
+    return write
+
+
 def _stream(zf: zipfile.ZipFile, info: zipfile.ZipInfo, cap: int, limits: Limits,
             sink: Callable[[bytes], None]) -> tuple[int, str]:
     """Decompress one entry into ``sink``, counting: never more than ``cap`` bytes, whatever the headers say."""
@@ -613,6 +640,8 @@ def _stream(zf: zipfile.ZipFile, info: zipfile.ZipInfo, cap: int, limits: Limits
                 sink(chunk)
     except BundleError:
         raise
+    except _SinkError as exc:
+        raise BundleError(str(exc)) from None
     except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, NotImplementedError) as exc:
         raise BundleError(f"damaged entry {info.filename!r} ({exc})") from None
     return size, sha.hexdigest()
@@ -645,6 +674,11 @@ def _read_entries(path: Path, tmp: Path, limits: Limits) -> _Checked:
             raise BundleError(f"the bundle would unpack to {format_bytes(total)}, over the "
                               f"{format_bytes(limits.max_total_bytes)} limit")
         files = {i.filename: i for i in infos if not _is_dir_entry(i)}
+        for name in files:
+            parts = name.split("/")
+            for k in range(1, len(parts)):
+                if "/".join(parts[:k]) in files:
+                    raise BundleError(f"entry {name!r} lies inside {'/'.join(parts[:k])!r}, which is a file")
         if MANIFEST not in files:
             raise BundleError("not a memview bundle (no manifest.json)")
         if files[MANIFEST].file_size > limits.max_manifest_bytes:
@@ -673,9 +707,12 @@ def _read_entries(path: Path, tmp: Path, limits: Limits) -> _Checked:
                 target = tmp / name
                 if not _inside(target, tmp):
                     raise BundleError(f"unsafe entry name {name!r}")
-                target.parent.mkdir(parents=True, exist_ok=True)
-                with open(target, "xb") as out:
-                    size, sha = _stream(zf, info, cap, limits, out.write)
+                try:
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    with open(target, "xb") as out:
+                        size, sha = _stream(zf, info, cap, limits, _writer(out, name))
+                except OSError as exc:
+                    raise BundleError(f"cannot unpack {name!r}: {exc.strerror or exc}") from None
             streamed += size
             if size != want_size or sha != want_sha:
                 raise BundleError(f"checksum mismatch for {name!r} (the file was changed or damaged)")

@@ -344,6 +344,8 @@ HOSTILE = {
     "manifest bad field": (lambda g, d: rebuild(g, d, manifest={
         **manifest_of(g), "session": {**manifest_of(g)["session"], "peak_rss_bytes": "lots"}}),
         "session.peak_rss_bytes: expected int or null"),
+    "file inside a file": (lambda g, d: rebuild(g, d, add=[("artefacts/pyspy-1.svg/x", b"x")]),
+                           "lies inside 'artefacts/pyspy-1.svg', which is a file"),
     "bad sample": (lambda g, d: rebuild(g, d, replace={"samples.csv": b"t_s,series,value\n0.1,rss,lots\n"}),
                    "samples.csv line 2: not a number"),
     "capture path escapes": (lambda g, d: rebuild(g, d, replace={"captures.json": json.dumps(

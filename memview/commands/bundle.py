@@ -45,6 +45,8 @@ def export_command(session_id: int, output: str | None, force: bool, db: str | N
     took = time.perf_counter() - started
     click.echo(f"exported session {session_id} to {res.path} ({format_bytes(res.size_bytes)}, "
                f"{res.files} files, {took:.2f}s)", err=True)
+    for warning in res.warnings:
+        click.echo(f"memview: warning: {warning}", err=True)
     if res.redacted:
         click.echo(f"left out {len(res.redacted)} credential-looking value(s): "
                    f"{', '.join(res.redacted[:5])}{' …' if len(res.redacted) > 5 else ''}", err=True)
