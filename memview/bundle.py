@@ -242,6 +242,9 @@ def _samples_chunks(series: dict[str, tuple[list[float], list[int]]]) -> Iterato
     yield buf.getvalue().encode()
 
 
+_EVENT_JSON = json.JSONEncoder(allow_nan=False, separators=(", ", ": "))
+
+
 def _trace_chunks(events: list[dict[str, Any]], other: dict[str, Any]) -> Iterator[bytes]:
     """The trace document, one event per line, without building one giant string."""
     doc = chrome_trace.trace_document([], other)
@@ -249,7 +252,7 @@ def _trace_chunks(events: list[dict[str, Any]], other: dict[str, Any]) -> Iterat
     yield b'{"traceEvents": [\n'
     lines: list[str] = []
     for i, ev in enumerate(events):
-        lines.append(("" if i == 0 else ",\n") + json.dumps(ev, allow_nan=False))
+        lines.append(("" if i == 0 else ",\n") + _EVENT_JSON.encode(ev))
         if len(lines) >= 5000:
             yield "".join(lines).encode()
             lines = []
