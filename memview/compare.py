@@ -285,7 +285,7 @@ def format_change(ch: dict[str, Any] | None, unit: str) -> str:
     if not ch or ch.get("abs") is None:
         return "-"
     d, r = ch["abs"], ch.get("rel")
-    sign = "+" if d > 0 else ("-" if d < 0 else "±")
+    sign = "±" if abs(d) < 1e-9 else ("+" if d > 0 else "-")  # float noise (0.35 - 0.35) is no change
     text = sign + format_value(abs(d), unit)
     if r is not None:
         text += f" ({r * 100:+.1f}%)"
