@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import re
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -182,46 +183,57 @@ def load_baseline(path: str | Path) -> dict[str, Any]:
 def load_results(sources: list[str], db: str | None = None) -> list[dict[str, Any]]:
     """Results documents from each source, ready for :func:`check` and :func:`update`.
 
-    A source is a ``memview profile`` JSON file or a stored session id (a session recorded by
-    ``memview profile`` knows its case and input from its tags). This is the one place that
-    decides what a "results" argument can be: bundles (``.memview.zip``) plug in here once
-    ``memview import`` exists — import the bundle, then read its session like any other.
+    A source is a ``memview profile`` JSON file, a stored session id or a bundle
+    (``.memview.zip``) of a session recorded by ``memview profile`` (it knows its case and input
+    from its tags). This is the one place that decides what a "results" argument can be.
     """
     docs: list[dict[str, Any]] = []
+    summaries: list[tuple[str, dict[str, Any]]] = []
     sids: list[int] = []
     for src in sources:
         if src.isdigit() and not Path(src).exists():
             sids.append(int(src))
-        elif src.endswith(".zip"):
-            raise BaselineError(f"{src}: a bundle; import it first (memview import) and pass its session id")
+        elif zipfile.is_zipfile(src) if Path(src).is_file() else src.endswith(".zip"):
+            from memview.bundle import BundleError, read_manifest
+
+            try:
+                summaries.append((src, read_manifest(Path(src))["summary"]))
+            except BundleError as exc:
+                raise BaselineError(str(exc)) from None
         else:
             doc = load_json(src, "results file")
             validate_results(doc, src)
             docs.append(doc)
     if sids:
-        docs.append(results_from_sessions(sids, db))
+        summaries.extend(_session_summaries(sids, db))
+    if summaries:
+        docs.append(results_from_summaries(summaries))
     return docs
 
 
-def results_from_sessions(session_ids: list[int], db: str | None) -> dict[str, Any]:
-    """A results document made of stored ``memview profile`` sessions (one record each)."""
+def _session_summaries(session_ids: list[int], db: str | None) -> list[tuple[str, dict[str, Any]]]:
     from memview.analysis import session_summary
-    from memview.profile import record_from_summary, results_document
     from memview.store import Store, StoreError
 
     try:
         store = Store(Path(db) if db else None)
-        records = []
-        for sid in session_ids:
-            summary = session_summary(store, sid)
-            tags = summary.get("tags") or []
-            case = next((t[5:] for t in tags if t.startswith("case:")), None)
-            if case is None:
-                raise BaselineError(f"session {sid} was not recorded by memview profile (it has no case: tag)")
-            inp = next((t[6:] for t in tags if t.startswith("input:")), NO_INPUT)
-            records.append(record_from_summary(summary, case, inp))
+        return [(f"session {sid}", session_summary(store, sid)) for sid in session_ids]
     except StoreError as exc:
         raise BaselineError(str(exc)) from None
+
+
+def results_from_summaries(summaries: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
+    """A results document made of ``memview profile`` sessions' summaries (one record each)."""
+    from memview.profile import record_from_summary, results_document
+
+    records = []
+    for source, summary in summaries:
+        tags = summary.get("tags") or []
+        case = next((t[5:] for t in tags if t.startswith("case:")), None)
+        if case is None:
+            raise BaselineError(f"{source} was not recorded by memview profile (it has no case: tag)")
+        inp = next((t[6:] for t in tags if t.startswith("input:")), NO_INPUT)
+        records.append(record_from_summary(summary, case, inp))
     return results_document(records, meta={})
 
 

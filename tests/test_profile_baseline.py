@@ -130,6 +130,21 @@ def test_first_run_baseline_then_a_heavier_case_fails_and_an_unchanged_run_passe
     res = mv("baseline", "check", "profiling/baselines/memory.json", *ids)
     assert res.returncode == 0, res.stdout + res.stderr
 
+    # memview compare --baseline is the same check, and takes bundles too
+    heavier = read_json(tmp_path / "results/memory/heavier.json")
+    heavy_ids = [str(r["session_id"]) for r in heavier["records"]]
+    bundles = []
+    for sid in heavy_ids:
+        res = mv("export", sid, "-o", f"b{sid}.memview.zip")
+        assert res.returncode == 0, res.stderr
+        bundles.append(f"b{sid}.memview.zip")
+    res = mv("compare", "--baseline", "profiling/baselines/memory.json", *bundles)
+    assert res.returncode == 1, res.stdout + res.stderr
+    assert [line.split(" peak:")[0] for line in res.stdout.splitlines() if re.match(r"REGRESSED \S", line)] == [
+        "REGRESSED beta inputs/beta-1.txt"], res.stdout
+    res = mv("compare", "--baseline", "profiling/baselines/memory.json", "results/memory/unchanged.json")
+    assert res.returncode == 0 and "pass — 5 compared" in res.stdout, res.stdout + res.stderr
+
 
 def test_missing_cases_are_reported_and_fail_unless_allowed_new_ones_are_reported(mv: Runner, tmp_path: Path) -> None:
     manifest = write_manifest(tmp_path)
