@@ -15,6 +15,7 @@ Python probe's ``"sync"`` boundaries are acknowledged, and shutting it down wake
 from __future__ import annotations
 
 import os
+import queue
 import selectors
 import socket
 import stat
@@ -75,7 +76,15 @@ class _Stream:
 
 
 class _Reader(threading.Thread):
-    """A select loop over streams (and listening sockets) that ends when all reach EOF or on stop."""
+    """A select loop over streams (and listening sockets) that ends when all reach EOF or on stop.
+
+    Reading and handling are two threads: this one only reads (and passes output through), a
+    second one splits and handles lines. So a program that floods its channel waits at most for
+    a ``recv``, never for memview's parsing; what is read and not yet handled is held in memory,
+    up to ``MAX_BACKLOG`` bytes (beyond that chunks are dropped and counted in a warning).
+    """
+
+    MAX_BACKLOG = 64 * 1024 * 1024
 
     def __init__(self, name: str, warn: Callable[[str], None]) -> None:
         super().__init__(name=name, daemon=True)
@@ -84,7 +93,12 @@ class _Reader(threading.Thread):
         self._sel.register(self._wake_r, selectors.EVENT_READ, None)
         self._warn = warn
         self._waiting = 0
-        self.drained = threading.Event()  # every stream the end waits for has reached EOF
+        self._queue: queue.SimpleQueue[tuple[_Stream, bytes | None] | None] = queue.SimpleQueue()
+        self._bytes_in = 0  # written by the reading thread only
+        self._bytes_out = 0  # written by the handling thread only
+        self._dropped = 0
+        self._handler = threading.Thread(target=self._handle_loop, name=f"{name}-lines", daemon=True)
+        self.drained = threading.Event()  # every stream the end waits for has reached EOF and been handled
         self.drained.set()
 
     def add(self, stream: _Stream) -> None:
@@ -100,6 +114,11 @@ class _Reader(threading.Thread):
     def add_listener(self, sock: socket.socket, accept: Callable[[], None]) -> None:
         self._sel.register(sock.fileno(), selectors.EVENT_READ, accept)
 
+    def start(self) -> None:
+        self._handler.start()
+        super().start()
+
+    # -- the reading thread ------------------------------------------------------------------------
     def run(self) -> None:
         try:
             while len(self._sel.get_map()) > 1:
@@ -116,6 +135,7 @@ class _Reader(threading.Thread):
                 if isinstance(key.data, _Stream):
                     self._finish(key.data)
             self._sel.close()
+            self._queue.put(None)
 
     def stop(self, timeout: float) -> None:
         """Let the child's streams reach EOF for up to ``timeout`` seconds, then read what is left and end."""
@@ -124,6 +144,7 @@ class _Reader(threading.Thread):
         if self.is_alive():
             os.write(self._wake_w, b"x")
             self.join(5.0)
+        self._handler.join(10.0)
         if not self.is_alive() and self._wake_w >= 0:
             os.close(self._wake_r)
             os.close(self._wake_w)
@@ -144,7 +165,11 @@ class _Reader(threading.Thread):
             stream.passthrough = None  # the reader of memview's output went away: so does the child's
             self._finish(stream)
             return False
-        self._lines(stream, data)
+        if self._bytes_in - self._bytes_out > self.MAX_BACKLOG:
+            self._dropped += len(data)
+            return True
+        self._bytes_in += len(data)
+        self._queue.put((stream, data))
         return True
 
     def _drain_all(self) -> None:
@@ -166,14 +191,33 @@ class _Reader(threading.Thread):
             self._sel.unregister(stream.fd)
         except (KeyError, ValueError):
             return  # already finished
-        if stream.waits:
-            self._waiting -= 1
-            if self._waiting <= 0:
-                self.drained.set()
+        self._queue.put((stream, None))
+
+    # -- the handling thread -----------------------------------------------------------------------
+    def _handle_loop(self) -> None:
+        get = self._queue.get
+        while True:
+            item = get()
+            if item is None:
+                break
+            stream, data = item
+            if data is None:
+                self._eof(stream)
+                continue
+            self._lines(stream, data)
+            self._bytes_out += len(data)
+        if self._dropped:
+            self._warn(f"memview fell behind reading markers: {self._dropped} bytes of marker lines were dropped")
+
+    def _eof(self, stream: _Stream) -> None:
         if stream.buf and not stream.skipping:
             self._line(stream, bytes(stream.buf))
         stream.buf.clear()
         stream.close()
+        if stream.waits:
+            self._waiting -= 1
+            if self._waiting <= 0:
+                self.drained.set()
 
     def _lines(self, stream: _Stream, data: bytes) -> None:
         if b"\n" not in data:
@@ -380,26 +424,27 @@ class LogFollower(threading.Thread):
         self.path = path
         self.on_line = on_line
         self.poll_s = poll_s
-        self._stop = threading.Event()
+        self._halt = threading.Event()
         self._f: Any = None
         self._id: tuple[int, int] | None = None
         self._buf = b""
         self._first = True
+        self._poll(read=False)  # where following starts is decided now, not when the thread gets going
 
     def run(self) -> None:
         while True:
             self._poll()
-            if self._stop.wait(self.poll_s):
+            if self._halt.wait(self.poll_s):
                 break
         self._poll()  # what was written up to the stop
         if self._f is not None:
             self._f.close()
 
     def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
+        self._halt.set()
         self.join(timeout)
 
-    def _poll(self) -> None:
+    def _poll(self, read: bool = True) -> None:
         try:
             st = os.stat(self.path)
         except OSError:
@@ -424,7 +469,8 @@ class LogFollower(threading.Thread):
         elif st is not None and st.st_size < self._f.tell():
             self._f.seek(0)  # truncated in place (copytruncate)
             self._buf = b""
-        self._read()
+        if read:
+            self._read()
 
     def _read(self) -> None:
         while True:
@@ -461,6 +507,9 @@ class Markers:
         self._reader: _Reader | None = None
         self._log: LogFollower | None = None
         self._tracker: Any = None
+        if self.options.log:
+            handler = self._regex_log if self.regex else self._json_log
+            self._log = LogFollower(self.options.log, lambda line: handler(line, "log"))
         if self.options.pipe:
             self.pipe = _PipePath(self.options.pipe)
         if launched and self.options.channel and hasattr(socket, "socketpair") and os.name == "posix":
@@ -508,13 +557,12 @@ class Markers:
         if not reader.empty:
             self._reader = reader
             reader.start()
-        if self.options.log:
-            via = "log"
-            handler = self._regex_log if self.regex else self._json_log
-            self._log = LogFollower(self.options.log, lambda line: handler(line, via))
+        if self._log is not None:
             self._log.start()
 
     def _json_line(self, line: bytes, stream: _Stream) -> None:
+        if b'"mark"' in line and b'"phase_' not in line and self._tracker.skip_mark():
+            return  # a flood of marks: counted, not parsed
         token = self._tracker.handle(parse_json_line(line, stream.via))
         if token is not None and stream.ack is not None:
             stream.ack(token.encode())
@@ -534,9 +582,8 @@ class Markers:
         if self._reader is not None:
             self._reader.stop(timeout)
             self._reader = None
-        if self._log is not None:
+        if self._log is not None and self._log.is_alive():
             self._log.stop()
-            self._log = None
         self.close()
 
     def close(self) -> None:
@@ -550,4 +597,7 @@ class Markers:
                 pass
         if self.pipe is not None:
             self.pipe.close()
+        if self._log is not None and not self._log.is_alive() and self._log._f is not None:
+            self._log._f.close()  # never started (a failed launch)
+            self._log._f = None
 

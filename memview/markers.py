@@ -51,13 +51,13 @@ class BadLine:
     line: str
 
 
-def excerpt(raw: bytes | str, limit: int = 80) -> str:
-    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+def excerpt(raw: bytes | bytearray | str, limit: int = 80) -> str:
+    text = raw.decode("utf-8", "replace") if isinstance(raw, (bytes, bytearray)) else raw
     text = text.rstrip("\r\n")
     return text if len(text) <= limit else text[:limit] + "…"
 
 
-def parse_json_line(raw: bytes, via: str = "fd") -> Marker | BadLine | None:
+def parse_json_line(raw: bytes | bytearray, via: str = "fd") -> Marker | BadLine | None:
     """One protocol line (without its newline). None for a blank line, which is ignored."""
     if not raw.strip():
         return None
@@ -88,7 +88,7 @@ def parse_json_line(raw: bytes, via: str = "fd") -> Marker | BadLine | None:
         data = {}
     elif not isinstance(data, dict):
         data = {"value": data}
-    if data and len(json.dumps(data, default=str)) > MAX_DATA:
+    if data and len(raw) > MAX_DATA and len(json.dumps(data, default=str)) > MAX_DATA:
         data = {"dropped": f"data larger than {MAX_DATA // 1024} KiB"}
     sync = obj.get("sync")
     return Marker(event, name or None, None if t is None else float(t), pid, data,

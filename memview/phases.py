@@ -184,6 +184,7 @@ class PhaseTracker:
             data["pid"] = item.pid
         if item.via != "fd":
             data["via"] = item.via
+        data.pop("line", None)  # a log line: the mark keeps it, a phase keeps its figures
         if "reported_bytes" in data:
             data["start_reported_bytes"] = data.pop("reported_bytes")
         phase = Phase(name=name, depth=depth, start_t=t, start_rss_bytes=self._rss_now(), data=data)
@@ -217,6 +218,7 @@ class PhaseTracker:
         closing = stack[index:]
         del stack[index:]
         extra = dict(item.data)
+        extra.pop("line", None)
         if "reported_bytes" in extra:
             extra["end_reported_bytes"] = extra.pop("reported_bytes")
         for op in reversed(closing):  # innermost first
@@ -265,6 +267,26 @@ class PhaseTracker:
             else:
                 keep.append(op)
         self._pending = keep
+
+    def skip_mark(self) -> bool:
+        """Count one more mark without parsing it if marks are being dropped now (a flood).
+
+        The channel reader asks this for lines that look like marks, so a program sending 100k
+        marks a second costs memview a substring test per line instead of a JSON parse, and the
+        program is never slowed down waiting for memview to drain its channel.
+        """
+        with self._lock:
+            if not self._dropping():
+                return False
+            self.mark_count += 1
+            self.marks_dropped += 1
+            return True
+
+    def _dropping(self) -> bool:
+        window, n = self._mark_window
+        if window == int(time.monotonic()) and n >= MARKS_PER_SECOND:
+            return True
+        return self.mark_count - self.marks_dropped >= MAX_MARKS
 
     def _mark(self, item: Marker, t: float) -> None:
         self.mark_count += 1

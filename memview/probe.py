@@ -32,6 +32,7 @@ ENV_FD = "MEMVIEW_FD"
 SYNC_TIMEOUT_S = 0.25
 
 _lock = threading.Lock()
+_encoder = json.JSONEncoder(separators=(",", ":"), default=str)  # one encoder: json.dumps(**kw) builds one per call
 _state: dict[str, Any] = {"pid": None, "fd": None, "sync": True, "seq": 0, "acks": b""}
 
 
@@ -79,7 +80,7 @@ def _send(obj: dict[str, Any], sync: bool = False) -> None:
             _state["seq"] += 1
             token = f"{_state['pid']}.{_state['seq']}"
             obj["sync"] = token
-        line = (json.dumps(obj, separators=(",", ":"), default=str) + "\n").encode()
+        line = (_encoder.encode(obj) + "\n").encode()
         try:
             view = memoryview(line)
             while view:
@@ -124,7 +125,7 @@ def _event(event: str, name: str | None, data: dict[str, Any] | None) -> dict[st
 
 def mark(name: str, **data: Any) -> None:
     """A point on the timeline ("page 500 done"), with optional small data."""
-    if _channel() is not None:
+    if _state["fd"] is not None or _channel() is not None:
         _send(_event("mark", name, data))
 
 

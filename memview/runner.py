@@ -187,12 +187,17 @@ class ProcessSession:
                children: bool = True, markers: MarkerOptions | None = None) -> ProcessSession:
         check_attachable(pid)
         phase_markers = Markers(markers, launched=False) if markers and (markers.log or markers.pipe) else None
-        collector = ProcessTreeCollector(pid, kind="attach", children=children)
-        info = collector.processes()[0]
-        cwd = _cwd_of(pid)
-        recorder = Recorder(collector, store, interval=interval, duration=duration, session_fields={
-            "command": info.cmdline, "target": shlex.join(info.cmdline) or info.name, "pid": pid, "cwd": cwd,
-        })
+        try:
+            collector = ProcessTreeCollector(pid, kind="attach", children=children)
+            info = collector.processes()[0]
+            cwd = _cwd_of(pid)
+            recorder = Recorder(collector, store, interval=interval, duration=duration, session_fields={
+                "command": info.cmdline, "target": shlex.join(info.cmdline) or info.name, "pid": pid, "cwd": cwd,
+            })
+        except BaseException:
+            if phase_markers is not None:
+                phase_markers.close()
+            raise
         meta = MetaCollector(cwd or os.getcwd())
         session = cls(recorder, collector, meta)
         if phase_markers is not None:
