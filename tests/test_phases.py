@@ -11,7 +11,7 @@ import sys
 import threading
 
 import pytest
-from conftest import PY, WORKLOADS, read_json, wait_for, workload
+from conftest import PY, WORKLOADS, read_json, workload
 
 from memview.store import Store
 
@@ -126,8 +126,9 @@ def test_memory_log_preset_marks_phases_and_passes_output_through(db_path, tmp_p
 
 def test_custom_phase_regex_and_bad_regex(db_path, tmp_path):
     out = tmp_path / "out.json"
-    code = ("import time\nprint('BEGIN load', flush=True)\nx = bytearray(30 * 2**20)\nx[::4096] = b'1' * len(x[::4096])\n"
-            "time.sleep(0.05)\nprint('END load', flush=True)\nprint('checkpoint reached', flush=True)")
+    code = ("import time\nprint('BEGIN load', flush=True)\nx = bytearray(30 * 2**20)\n"
+            "x[::4096] = b'1' * len(x[::4096])\ntime.sleep(0.05)\nprint('END load', flush=True)\n"
+            "print('checkpoint reached', flush=True)")
     res = _run(db_path, "run", "-q", "--phase-regex", r"^BEGIN (?P<start>)(?P<name>\w+)",
                "--phase-regex", r"^END (?P<end>)(?P<name>\w+)", "--phase-regex", r"(?P<name>checkpoint) reached",
                "--json", str(out), "--", PY, "-c", code)
@@ -323,7 +324,8 @@ def test_probe_tracemalloc_names_what_grew(db_path, tmp_path):
 def test_probe_is_stdlib_only_and_silent_without_memview(tmp_path):
     code = ("import sys\nimport memview.probe as p\n"
             "p.mark('x')\nwith p.phase('y'):\n    pass\n"
-            "third = sorted({m.split('.')[0] for m in sys.modules} - set(sys.stdlib_module_names) - {'memview', '__main__'})\n"
+            "third = sorted({m.split('.')[0] for m in sys.modules}\n"
+            "               - set(sys.stdlib_module_names) - {'memview', '__main__'})\n"
             "print(p.enabled(), third)")
     env = {k: v for k, v in os.environ.items() if k != "MEMVIEW_FD"}
     env["PYTHONPATH"] = str(ROOT)
