@@ -29,6 +29,7 @@ from typing import Any
 from memview.markers import MAX_LINE, RegexMarkers, parse_json_line
 
 ENV_FD = "MEMVIEW_FD"
+ENV_SYNC = "MEMVIEW_SYNC"
 _CHUNK = 256 * 1024
 _CHANNEL_BUFFER = 1024 * 1024  # asked for; the kernel caps it (net.core.wmem_max)
 
@@ -329,7 +330,7 @@ class _PipePath:
         except FileNotFoundError:
             st = None
         except OSError as exc:
-            raise MarkerError(f"cannot use --phase-pipe {path}: {exc.strerror}") from None
+            raise MarkerError(f"cannot use --phase-pipe {path}: {exc.strerror or exc}") from None
         if st is not None and stat.S_ISFIFO(st.st_mode):
             self._open_fifo()
         elif st is not None and stat.S_ISSOCK(st.st_mode):
@@ -350,7 +351,7 @@ class _PipePath:
             try:
                 os.mkfifo(path, 0o600)
             except OSError as exc:
-                raise MarkerError(f"cannot create the FIFO {path}: {exc.strerror}") from None
+                raise MarkerError(f"cannot create the FIFO {path}: {exc.strerror or exc}") from None
             self.created = True
             self._open_fifo()
 
@@ -358,16 +359,24 @@ class _PipePath:
         try:
             self.fifo_fd = os.open(self.path, os.O_RDWR | os.O_NONBLOCK)
         except OSError as exc:
-            raise MarkerError(f"cannot open the FIFO {self.path}: {exc.strerror}") from None
+            raise MarkerError(f"cannot open the FIFO {self.path}: {exc.strerror or exc}") from None
 
     def _listen(self) -> None:
+        # bound under a temporary name and renamed once listening: a program that waits for the
+        # path to appear and connects at once must not find a socket that refuses connections
         self.server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        tmp = f"{self.path}.{os.getpid()}.tmp"
         try:
-            self.server.bind(self.path)
+            self.server.bind(tmp)
             self.server.listen(16)
+            os.rename(tmp, self.path)
         except OSError as exc:
             self.server.close()
-            raise MarkerError(f"cannot listen on {self.path}: {exc.strerror}") from None
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise MarkerError(f"cannot listen on {self.path}: {exc.strerror or exc}") from None
         self.created = True
 
     def attach(self, reader: _Reader, on_line: LineHandler) -> None:
@@ -522,6 +531,7 @@ class Markers:
         if self.channel is not None:
             child_env = dict(os.environ if env is None else env)
             child_env[ENV_FD] = str(self.channel.child_fd)
+            child_env.setdefault(ENV_SYNC, "1")  # "sync" lines are acknowledged (the Python probe waits for it)
             kw["env"] = child_env
             kw["pass_fds"] = (*given.get("pass_fds", ()), self.channel.child_fd)
         if self.options.wants_output and self.launched:

@@ -5,12 +5,12 @@ Standard library only, and a no-op unless the program runs under ``memview run``
 memview: copy it into a project that does not depend on memview.
 
 Each call writes one JSON line to the inherited descriptor (the protocol in docs/phases.md). A
-phase boundary also asks memview to acknowledge it (``"sync"``) and waits up to
-``SYNC_TIMEOUT_S`` for the answer: memview reads and resets the kernel's high-water mark when it
-handles a boundary, so waiting makes that moment the program's own, and memory the program
-touches right after ``phase(...)`` cannot be counted in the previous phase. Without memview
-nothing is sent and nothing waits; with a memview that does not answer (an older one, a plain
-pipe) the wait is skipped from then on.
+phase boundary also asks memview to acknowledge it (``"sync"``) when memview said it answers
+(``MEMVIEW_SYNC=1``), and waits up to ``SYNC_TIMEOUT_S`` for the answer: memview reads and resets
+the kernel's high-water mark when it handles a boundary, so waiting makes that moment the
+program's own, and memory the program touches right after ``phase(...)`` cannot be counted in the
+previous phase. Without memview nothing is sent and nothing waits; after three unanswered
+boundaries in a row the probe stops waiting.
 
 ``phase("load", tracemalloc=True)`` also sends the ten allocation sites that grew most during
 the phase (a ``tracemalloc`` snapshot diff), so the phase's row says *what* grew. Tracing costs
@@ -29,11 +29,13 @@ from types import TracebackType
 from typing import Any
 
 ENV_FD = "MEMVIEW_FD"
-SYNC_TIMEOUT_S = 0.25
+ENV_SYNC = "MEMVIEW_SYNC"  # "1": memview acknowledges "sync" lines (set by memview run; "0" turns waiting off)
+SYNC_TIMEOUT_S = 0.5
+_MAX_MISSES = 3  # consecutive unanswered boundaries before the probe stops waiting for answers
 
 _lock = threading.Lock()
 _encoder = json.JSONEncoder(separators=(",", ":"), default=str)  # one encoder: json.dumps(**kw) builds one per call
-_state: dict[str, Any] = {"pid": None, "fd": None, "sync": True, "seq": 0, "acks": b""}
+_state: dict[str, Any] = {"pid": None, "fd": None, "sync": True, "seq": 0, "acks": b"", "misses": 0}
 
 
 def _after_fork() -> None:
@@ -50,7 +52,7 @@ def _channel() -> int | None:
     pid = os.getpid()
     if _state["pid"] == pid:
         return _state["fd"]
-    _state.update(pid=pid, fd=None, seq=0, acks=b"")
+    _state.update(pid=pid, fd=None, seq=0, acks=b"", misses=0)
     raw = os.environ.get(ENV_FD, "")
     if raw.isdigit():
         fd = int(raw)
@@ -61,7 +63,7 @@ def _channel() -> int | None:
         # only a socket or a pipe: a reused descriptor number must never get our lines
         if stat.S_ISSOCK(mode) or stat.S_ISFIFO(mode):
             _state["fd"] = fd
-            _state["sync"] = stat.S_ISSOCK(mode) and os.environ.get("MEMVIEW_SYNC", "1") != "0"
+            _state["sync"] = stat.S_ISSOCK(mode) and os.environ.get(ENV_SYNC) == "1"
     return _state["fd"]
 
 
@@ -97,8 +99,10 @@ def _wait_ack(fd: int, token: bytes) -> None:
     while token + b"\n" not in _state["acks"]:
         left = deadline - time.monotonic()
         if left <= 0:
-            _state["sync"] = False  # nobody answers: never wait again
-            break
+            _state["misses"] += 1
+            if _state["misses"] >= _MAX_MISSES:
+                _state["sync"] = False  # nobody answers: stop waiting
+            return
         try:
             ready, _, _ = select.select([fd], [], [], left)
             if not ready:
@@ -112,6 +116,7 @@ def _wait_ack(fd: int, token: bytes) -> None:
             break
         _state["acks"] = (_state["acks"] + data)[-4096:]
     _state["acks"] = _state["acks"].replace(token + b"\n", b"")
+    _state["misses"] = 0
 
 
 def _event(event: str, name: str | None, data: dict[str, Any] | None) -> dict[str, Any]:
