@@ -76,7 +76,6 @@ class PhaseTracker:
         self._stacks: dict[int | None, list[_Open]] = {}
         self._pending: list[_Open] = []  # ended, waiting for samples (or ru_maxrss) to be complete
         self._samples_until = -1.0  # the latest sample time seen in a batch
-        self._last_rss: int | None = None
         self.exact_possible = exact and getattr(collector, "fast", False)
         self._reset_ok = False  # VmHWM currently counts from the last boundary
         self.closed = False
@@ -167,8 +166,8 @@ class PhaseTracker:
         return bool(live and live() > 1)
 
     def _rss_now(self) -> int | None:
-        rss = self.collector.tree_rss() if hasattr(self.collector, "tree_rss") else None
-        return rss if rss is not None else self._last_rss
+        """The tree's RSS now; None once the root has exited (a stale sample would mislead)."""
+        return self.collector.tree_rss()
 
     # -- phases --------------------------------------------------------------------------------
     def _start(self, item: Marker, t: float) -> None:
@@ -325,7 +324,6 @@ class PhaseTracker:
                         best = v
                 op.sampled = best
             self._samples_until = max(self._samples_until, times[-1])
-            self._last_rss = values[-1]
             if self._pending:
                 self._settle()
 

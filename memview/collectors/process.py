@@ -295,14 +295,16 @@ class ProcessTreeCollector:
         return self._root_hwm_seen
 
     def tree_rss(self) -> int | None:
-        """The tree's RSS now: the root read fresh, the others as of the latest sample (thread-safe)."""
-        last = self.last_values
-        root_series = proc_series(self.root_pid)
-        others = sum(v for k, v in last.items() if k != root_series and k.startswith("pid:"))
+        """The tree's RSS now: the root read fresh, the others as of the latest sample (thread-safe).
+
+        None once the root has exited.
+        """
         root = self.root_rss()
         if root is None:
-            return last.get(RSS_SERIES)
-        return root + others
+            return None
+        last = self.last_values
+        root_series = proc_series(self.root_pid)
+        return root + sum(v for k, v in last.items() if k != root_series and k.startswith("pid:"))
 
     def live_count(self) -> int:
         """How many processes of the tree are alive as of the latest sample."""
