@@ -131,7 +131,8 @@ def session_summary(store: Store, sid: int) -> dict[str, Any]:
                                "last_s", "exit_code")}
             for p in processes
         ],
-        "phases": [_phase_summary(r) for r in store.phases(sid)],
+        # stored as they end (inner before outer); listed as they start, parents before children
+        "phases": [_phase_summary(r) for r in sorted(store.phases(sid), key=lambda r: (r["start_s"], r["depth"]))],
         "captures": [_capture_summary(r) for r in store.captures(sid)],
         "events": [{k: e[k] for k in ("t_s", "kind", "level", "message")} for e in events],
         "series": _series_summary(store, sid),

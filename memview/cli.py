@@ -64,6 +64,33 @@ db_option = click.option("--db", envvar="MEMVIEW_DB", type=click.Path(dir_okay=F
                          help="SQLite database (default: the user data folder; env MEMVIEW_DB)")
 
 
+# -- phase markers (docs/phases.md): one block of options shared by run and attach ------------------
+_PHASE_OPTIONS = [
+    click.option("--phase-regex", multiple=True, metavar="REGEX",
+                 help="phases from output/log lines: named groups (?P<start>…), (?P<end>…), (?P<name>…), "
+                      "(?P<value>…)(?P<unit>…); repeatable"),
+    click.option("--phase-preset", multiple=True, type=click.Choice(["memory-log"]),
+                 help="a ready regex: memory-log reads '[MEMORY] before X: 123.45 MB RSS' lines"),
+    click.option("--phase-log", type=click.Path(dir_okay=False), metavar="FILE",
+                 help="follow FILE like tail -F for markers (the regex if given, else JSON lines)"),
+    click.option("--phase-pipe", type=click.Path(dir_okay=False), metavar="PATH",
+                 help="read JSON marker lines from a FIFO (created if missing) or a UNIX socket (*.sock)"),
+]
+
+
+def phase_options(fn: Any) -> Any:
+    for option in reversed(_PHASE_OPTIONS):
+        fn = option(fn)
+    return fn
+
+
+def _marker_options(kw: dict[str, Any]) -> Any:
+    from memview.marker_sources import MarkerOptions
+
+    return MarkerOptions(regex=tuple(kw.pop("phase_regex", ())), preset=tuple(kw.pop("phase_preset", ())),
+                         log=kw.pop("phase_log", None), pipe=kw.pop("phase_pipe", None))
+
+
 @click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="memview")
 @click.pass_context
@@ -99,22 +126,27 @@ def _finish_session(store: Any, session: Any, json_path: str | None, quiet: bool
 @click.option("--no-children", is_flag=True, help="record the command's own process only")
 @click.option("--quiet", "-q", is_flag=True, help="no summary on stderr")
 @db_option
+@phase_options
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 def run(interval: float, duration: float | None, json_path: str | None, name: str | None, no_children: bool,
-        quiet: bool, db: str | None, command: tuple[str, ...]) -> None:
+        quiet: bool, db: str | None, command: tuple[str, ...], **phase_kw: Any) -> None:
     """Launch COMMAND and record its memory (and its children's) until it exits.
 
     Like /usr/bin/time: the command keeps the terminal, and memview exits with its status.
+    The command gets MEMVIEW_FD for announcing phases (docs/phases.md).
     """
+    from memview.marker_sources import MarkerError
     from memview.runner import LaunchError, run_foreground
 
     store = _open_store(db)
     try:
         session = run_foreground(argv=list(command), store=store, interval=interval, duration=duration,
-                                 children=not no_children,
+                                 children=not no_children, markers=_marker_options(phase_kw),
                                  before_start=lambda s: s.recorder.add_listener(StoreTrouble()))
     except LaunchError as exc:
         _fail(str(exc), exc.exit_code)
+    except MarkerError as exc:
+        _fail(str(exc))
     if name:
         store.update_session(session.recorder.session_id, name=name)
     _finish_session(store, session, json_path, quiet)
@@ -130,19 +162,24 @@ def run(interval: float, duration: float | None, json_path: str | None, name: st
 @click.option("--no-children", is_flag=True, help="record the process itself only")
 @click.option("--quiet", "-q", is_flag=True, help="no summary on stderr")
 @db_option
+@phase_options
 def attach(pid: int, interval: float, duration: float | None, json_path: str | None, name: str | None,
-           no_children: bool, quiet: bool, db: str | None) -> None:
+           no_children: bool, quiet: bool, db: str | None, **phase_kw: Any) -> None:
     """Record a running process (and its children) by PID until it exits, --duration, or Ctrl-C."""
     import signal
 
     from memview.collectors.base import CollectorError
+    from memview.marker_sources import MarkerError
     from memview.runner import ProcessSession
 
     store = _open_store(db)
     try:
-        session = ProcessSession.attach(pid, store, interval, duration=duration, children=not no_children)
+        session = ProcessSession.attach(pid, store, interval, duration=duration, children=not no_children,
+                                        markers=_marker_options(phase_kw))
     except CollectorError as exc:
         _fail(str(exc), 1)
+    except MarkerError as exc:
+        _fail(str(exc))
     signal.signal(signal.SIGTERM, lambda *_: session.recorder.stop("terminated"))
     signal.signal(signal.SIGHUP, lambda *_: session.recorder.stop("hangup"))
     try:

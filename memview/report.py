@@ -48,14 +48,18 @@ def summary_text(summary: dict[str, Any]) -> str:
         lines.append("  phases:")
         rows = [[
             "  " * (ph["depth"] or 0) + ph["name"],
+            f"{ph['start_s']:.3f}s",
             format_duration(ph["duration_s"]),
             format_bytes(ph["start_rss_bytes"]),
+            format_bytes(ph["end_rss_bytes"]),
             format_bytes(ph["peak_rss_bytes"]),
+            format_bytes(ph.get("footprint_bytes")),
             format_bytes(ph["growth_bytes"]),
             ph["peak_source"] or "",
             ",".join(ph["flags"]),
         ] for ph in phases]
-        lines.append(_indent(_table(["phase", "duration", "start", "own peak", "growth", "source", "flags"], rows)))
+        lines.append(_indent(_table(["phase", "at", "duration", "start", "end", "own peak", "footprint", "growth",
+                                     "source", "flags"], rows)))
     series = {k: v for k, v in (summary.get("series") or {}).items() if k != "rss" and v.get("unit") != "epoch_ms"}
     if series:
         lines.append("  series:")

@@ -23,8 +23,10 @@ from memview.collectors import procfs
 from memview.collectors.base import CollectorError
 from memview.collectors.oom import OomWatch
 from memview.collectors.process import ProcessTreeCollector, check_attachable
+from memview.marker_sources import MarkerOptions, Markers
 from memview.meta import MetaCollector
 from memview.model import SOURCE_MAXRSS, SOURCE_SAMPLED
+from memview.phases import PhaseTracker
 from memview.recorder import Recorder
 from memview.store import Store
 
@@ -149,13 +151,25 @@ class ProcessSession:
         self.oom: OomWatch | None = None
         self.tree_maxrss: int | None = None
         self.oom_killed: tuple[int, str] | None = None
+        self.markers: Markers | None = None  # phase markers: MEMVIEW_FD, output regexes, log, pipe
+        self.tracker: PhaseTracker | None = None
+        self._trusted_maxrss: int | None = None
 
     @classmethod
     def launch(cls, argv: list[str], store: Store | None, interval: float, cwd: str | None = None,
                env: dict[str, str] | None = None, duration: float | None = None, children: bool = True,
-               before_start: Callable[[ProcessSession], None] | None = None, **launch_kw: Any) -> ProcessSession:
+               before_start: Callable[[ProcessSession], None] | None = None,
+               markers: MarkerOptions | None = None, **launch_kw: Any) -> ProcessSession:
         floor = _own_hwm()
-        proc = launch(argv, cwd=cwd, env=env, **launch_kw)
+        phase_markers = Markers(markers, launched=True)  # MarkerError for a bad regex or pipe path
+        launch_kw.update(phase_markers.launch_kwargs(env, **launch_kw))
+        env = launch_kw.pop("env", env)
+        try:
+            proc = launch(argv, cwd=cwd, env=env, **launch_kw)
+        except BaseException:
+            phase_markers.close()
+            raise
+        phase_markers.after_launch(proc)
         try:
             collector = ProcessTreeCollector(proc.pid, kind="run", children=children)
             work_dir = os.path.abspath(cwd or os.getcwd())
@@ -165,10 +179,12 @@ class ProcessSession:
         except BaseException:
             proc.kill()
             reap(proc)
+            phase_markers.close()
             raise
         meta = MetaCollector(work_dir)
         session = cls(recorder, collector, meta, proc)
         session.oom = OomWatch.start(proc.pid)
+        session._start_markers(phase_markers, exact=True)
         measured = getattr(proc, "memview_floor", None)
         session.maxrss_floor = measured if measured is not None else max(floor, _own_hwm())
         if before_start:
@@ -179,18 +195,34 @@ class ProcessSession:
 
     @classmethod
     def attach(cls, pid: int, store: Store | None, interval: float, duration: float | None = None,
-               children: bool = True) -> ProcessSession:
+               children: bool = True, markers: MarkerOptions | None = None) -> ProcessSession:
         check_attachable(pid)
-        collector = ProcessTreeCollector(pid, kind="attach", children=children)
-        info = collector.processes()[0]
-        cwd = _cwd_of(pid)
-        recorder = Recorder(collector, store, interval=interval, duration=duration, session_fields={
-            "command": info.cmdline, "target": shlex.join(info.cmdline) or info.name, "pid": pid, "cwd": cwd,
-        })
+        phase_markers = Markers(markers, launched=False) if markers and (markers.log or markers.pipe) else None
+        try:
+            collector = ProcessTreeCollector(pid, kind="attach", children=children)
+            info = collector.processes()[0]
+            cwd = _cwd_of(pid)
+            recorder = Recorder(collector, store, interval=interval, duration=duration, session_fields={
+                "command": info.cmdline, "target": shlex.join(info.cmdline) or info.name, "pid": pid, "cwd": cwd,
+            })
+        except BaseException:
+            if phase_markers is not None:
+                phase_markers.close()
+            raise
         meta = MetaCollector(cwd or os.getcwd())
+        session = cls(recorder, collector, meta)
+        if phase_markers is not None:
+            # memview does not reset the high-water mark of a process it did not start: sampled peaks
+            session._start_markers(phase_markers, exact=False)
         meta.start()
         recorder.start()
-        return cls(recorder, collector, meta)
+        return session
+
+    def _start_markers(self, markers: Markers, exact: bool) -> None:
+        self.markers = markers
+        self.tracker = PhaseTracker(self.recorder, self.collector, exact=exact)
+        self.recorder.add_listener(self.tracker)
+        markers.start(self.tracker)
 
     def reaped(self, info: ExitInfo) -> None:
         """The launched child has exited: stop sampling and fold its exact peak in."""
@@ -204,8 +236,10 @@ class ProcessSession:
         # root's own figure: there the VmHWM readings stand.
         trusted = info.maxrss_bytes if info.maxrss_bytes > self.maxrss_floor else None
         self.tree_maxrss = trusted
-        self.collector.set_root_exit(trusted if self.collector.process_count() == 1 else None, info.exit_code,
-                                     SOURCE_MAXRSS)
+        # in a tree, ru_maxrss takes in the largest child the root waited for: not the root's own figure
+        root_maxrss = trusted if self.collector.process_count() == 1 else None
+        self._trusted_maxrss = root_maxrss
+        self.collector.set_root_exit(root_maxrss, info.exit_code, SOURCE_MAXRSS)
         if trusted is None and self.collector.root_exact_peak is None:
             self.recorder.add_event(
                 "peak_unknown",
@@ -230,6 +264,10 @@ class ProcessSession:
         self.closed = True
         self.recorder.stop()
         self.recorder.wait()
+        if self.markers is not None:
+            self.markers.stop(timeout=1.0)  # the lines the child wrote before it exited
+        if self.tracker is not None:
+            self.tracker.finish(self._trusted_maxrss)
         fields = exit_fields(self.collector, self.recorder, self.tree_maxrss)
         if self.exit is not None:
             fields.update(exit_code=self.exit.exit_code, signal=self.exit.signal)
