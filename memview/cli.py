@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from memview import __version__
+from memview.captures.options import capture_options
 
 _INTERVAL_HELP = "seconds between samples (e.g. 0.05, 10ms); down to 1ms"
 
@@ -87,21 +88,26 @@ def _finish_session(store: Any, session: Any, json_path: str | None, quiet: bool
 @click.option("--name", help="a name for the session")
 @click.option("--no-children", is_flag=True, help="record the command's own process only")
 @click.option("--quiet", "-q", is_flag=True, help="no summary on stderr")
+@capture_options(launch=True)
 @db_option
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 def run(interval: float, duration: float | None, json_path: str | None, name: str | None, no_children: bool,
-        quiet: bool, db: str | None, command: tuple[str, ...]) -> None:
+        quiet: bool, db: str | None, command: tuple[str, ...], **capture_kw: Any) -> None:
     """Launch COMMAND and record its memory (and its children's) until it exits.
 
     Like /usr/bin/time: the command keeps the terminal, and memview exits with its status.
     """
+    from memview.captures.options import CaptureSetup
     from memview.runner import LaunchError, run_foreground
 
+    captures = CaptureSetup.from_cli(**capture_kw)
     store = _open_store(db)
     try:
         session = run_foreground(argv=list(command), store=store, interval=interval, duration=duration,
-                                 children=not no_children)
+                                 children=not no_children, env=captures.launch_env(),
+                                 before_start=captures.install)
     except LaunchError as exc:
+        captures.abandon()
         _fail(str(exc), exc.exit_code)
     if name:
         store.update_session(session.recorder.session_id, name=name)
@@ -117,20 +123,24 @@ def run(interval: float, duration: float | None, json_path: str | None, name: st
 @click.option("--name", help="a name for the session")
 @click.option("--no-children", is_flag=True, help="record the process itself only")
 @click.option("--quiet", "-q", is_flag=True, help="no summary on stderr")
+@capture_options()
 @db_option
 def attach(pid: int, interval: float, duration: float | None, json_path: str | None, name: str | None,
-           no_children: bool, quiet: bool, db: str | None) -> None:
+           no_children: bool, quiet: bool, db: str | None, **capture_kw: Any) -> None:
     """Record a running process (and its children) by PID until it exits, --duration, or Ctrl-C."""
     import signal
 
+    from memview.captures.options import CaptureSetup
     from memview.collectors.base import CollectorError
     from memview.runner import ProcessSession
 
+    captures = CaptureSetup.from_cli(**capture_kw)
     store = _open_store(db)
     try:
         session = ProcessSession.attach(pid, store, interval, duration=duration, children=not no_children)
     except CollectorError as exc:
         _fail(str(exc), 1)
+    captures.install(session)
     signal.signal(signal.SIGTERM, lambda *_: session.recorder.stop("terminated"))
     signal.signal(signal.SIGHUP, lambda *_: session.recorder.stop("hangup"))
     try:
