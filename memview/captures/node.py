@@ -28,7 +28,7 @@ from memview.captures.devtools import DevTools, DevToolsError, targets
 from memview.model import Capture
 
 DEFAULT_INSPECT_PORT = 9229
-OPEN_WAIT = 5.0
+OPEN_WAIT = 2.0
 _CLOSE_EXPR = ("typeof process._debugEnd === 'function' ? process._debugEnd() "
                ": process.mainModule && process.mainModule.require('inspector').close()")
 

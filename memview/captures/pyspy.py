@@ -1,7 +1,9 @@
 """py-spy captures of a Python process: every thread's stack now (dump), or a profile over N seconds.
 
-``dump`` asks py-spy once, for JSON, and writes the readable text from that same JSON, so the two
-files are one snapshot (two dumps would be two moments and would pause the process twice).
+``dump`` asks py-spy for JSON and writes the readable text from that same JSON, so the two files
+are one snapshot (two dumps would be two moments and would pause the process twice). py-spy's JSON
+dump ignores ``--subprocesses``, so for a tree memview dumps each Python process in turn and merges
+the threads (each carries its ``pid``).
 ``record`` samples until memview sends SIGINT (py-spy's own ``--duration`` takes whole seconds
 only), which makes py-spy write its speedscope file; memview draws the flame graph SVG from it.
 """
@@ -22,6 +24,7 @@ from memview.captures.base import (
     ptrace_advice,
     run_tool,
 )
+from memview.captures.detect import descendants, process_kind
 from memview.model import Capture
 
 
@@ -44,19 +47,34 @@ def _failed(ctx: CaptureContext, what: str, code: int, err: str) -> CaptureError
 
 
 def dump(ctx: CaptureContext, capture: Capture) -> None:
-    """All threads' stacks at this moment: ``.txt`` (readable) and ``.json`` (py-spy's own)."""
+    """All threads' stacks at this moment: ``.txt`` (readable) and ``.json`` (py-spy's, merged for a tree)."""
     exe = find_tool("py-spy", ctx.env)
+    pids = [ctx.pid]
+    if ctx.subprocesses:
+        pids += [d for d in descendants(ctx.pid) if process_kind(d) == "python"]
     json_path, err_path = ctx.path(".json"), ctx.path(".stderr")
-    code, err = run_tool(ctx, [exe, "dump", "--json", *_common(ctx)], json_path, err_path, env=ctx.env)
+    threads: list[dict[str, Any]] = []
+    for pid in pids:
+        native = ["--native"] if ctx.native else []
+        code, err = run_tool(ctx, [exe, "dump", "--json", "--pid", str(pid), *native], json_path, err_path,
+                             env=ctx.env)
+        if pid == ctx.pid:
+            capture.exit_status, capture.stderr_tail = code, err
+            if code != 0:
+                json_path.unlink(missing_ok=True)
+                err_path.unlink(missing_ok=True)
+                raise _failed(ctx, "dump", code, err)
+        elif code != 0:
+            ctx.notes.append(f"no dump of child PID {pid}: {err.strip().splitlines()[-1] if err.strip() else code}")
+            continue
+        try:
+            part = json.loads(json_path.read_text())
+        except (OSError, ValueError) as exc:
+            raise CaptureError(f"py-spy dump wrote no readable JSON ({exc})", stderr_tail=err) from None
+        threads.extend({**t, "pid": t.get("pid") or pid} for t in part)
     err_path.unlink(missing_ok=True)
-    capture.exit_status, capture.stderr_tail = code, err
-    if code != 0:
-        json_path.unlink(missing_ok=True)
-        raise _failed(ctx, "dump", code, err)
-    try:
-        threads = json.loads(json_path.read_text())
-    except (OSError, ValueError) as exc:
-        raise CaptureError(f"py-spy dump wrote no readable JSON ({exc})", stderr_tail=err) from None
+    json_path.write_text(json.dumps(threads, indent=2) + "\n")
+    capture.data["pids"] = pids
     text_path = ctx.path(".txt")
     text_path.write_text(render_dump(threads, ctx.pid))
     ctx.keep(text_path)

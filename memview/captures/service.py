@@ -137,9 +137,29 @@ class CaptureService:
                                         "launch (--heaptrack); the crossing is marked in its timeline instead",
                                         data={"tool": tool, "trigger": trigger})
                 continue
-            subprocesses = tool.startswith("py-spy") and any(
-                process_kind(d) == "python" for d in descendants(pid))
+            subprocesses = False
+            if tool.startswith("py-spy"):
+                pid, subprocesses = _python_tree_top(pid, kinds)
             limit = self.config.time_limit or default_time_limit(tool, self.config.duration)
             jobs.append(CaptureJob(tool, fn, pid, trigger, self.config.duration, limit, native=self.config.native,
                                    subprocesses=subprocesses, data={**data, "process_kind": kinds[pid]}))
         return jobs
+
+
+def _python_tree_top(pid: int, kinds: dict[int, str]) -> tuple[int, bool]:
+    """Where py-spy should look: the topmost Python ancestor of ``pid`` within the monitored tree,
+    and whether to add ``--subprocesses`` (the target has Python descendants). One py-spy run then
+    covers a pool's parent and all its workers, the largest one included."""
+    top = pid
+    while True:
+        try:
+            with open(f"/proc/{top}/stat", "rb") as f:
+                raw = f.read()
+            parent = int(raw[raw.rfind(b")") + 2:].split()[1])
+        except (OSError, ValueError, IndexError):
+            break
+        if kinds.get(parent) != "python":
+            break
+        top = parent
+    has_children = top != pid or any(process_kind(d) == "python" for d in descendants(top))
+    return top, has_children
