@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from memview import __version__
+from memview.captures.options import capture_options
 
 _INTERVAL_HELP = "seconds between samples (e.g. 0.05, 10ms); down to 1ms"
 
@@ -125,25 +126,30 @@ def _finish_session(store: Any, session: Any, json_path: str | None, quiet: bool
 @click.option("--name", help="a name for the session")
 @click.option("--no-children", is_flag=True, help="record the command's own process only")
 @click.option("--quiet", "-q", is_flag=True, help="no summary on stderr")
+@capture_options(launch=True)
 @db_option
 @phase_options
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 def run(interval: float, duration: float | None, json_path: str | None, name: str | None, no_children: bool,
-        quiet: bool, db: str | None, command: tuple[str, ...], **phase_kw: Any) -> None:
+        quiet: bool, db: str | None, command: tuple[str, ...], **opts: Any) -> None:
     """Launch COMMAND and record its memory (and its children's) until it exits.
 
     Like /usr/bin/time: the command keeps the terminal, and memview exits with its status.
     The command gets MEMVIEW_FD for announcing phases (docs/phases.md).
     """
+    from memview.captures.options import CaptureSetup
     from memview.marker_sources import MarkerError
     from memview.runner import LaunchError, run_foreground
 
+    markers = _marker_options(opts)
+    captures = CaptureSetup.from_cli(**opts)
     store = _open_store(db)
     try:
         session = run_foreground(argv=list(command), store=store, interval=interval, duration=duration,
-                                 children=not no_children, markers=_marker_options(phase_kw),
-                                 before_start=lambda s: s.recorder.add_listener(StoreTrouble()))
+                                 children=not no_children, env=captures.launch_env(), markers=markers,
+                                 before_start=lambda s: (s.recorder.add_listener(StoreTrouble()), captures.install(s)))
     except LaunchError as exc:
+        captures.abandon()
         _fail(str(exc), exc.exit_code)
     except MarkerError as exc:
         _fail(str(exc))
@@ -161,27 +167,44 @@ def run(interval: float, duration: float | None, json_path: str | None, name: st
 @click.option("--name", help="a name for the session")
 @click.option("--no-children", is_flag=True, help="record the process itself only")
 @click.option("--quiet", "-q", is_flag=True, help="no summary on stderr")
+@capture_options()
 @db_option
 @phase_options
 def attach(pid: int, interval: float, duration: float | None, json_path: str | None, name: str | None,
-           no_children: bool, quiet: bool, db: str | None, **phase_kw: Any) -> None:
+           no_children: bool, quiet: bool, db: str | None, **opts: Any) -> None:
     """Record a running process (and its children) by PID until it exits, --duration, or Ctrl-C."""
     import signal
 
+    from memview.captures.options import CaptureSetup
     from memview.collectors.base import CollectorError
     from memview.marker_sources import MarkerError
     from memview.runner import ProcessSession
 
+    markers = _marker_options(opts)
+    captures = CaptureSetup.from_cli(**opts)
     store = _open_store(db)
+    # the handlers go in before the session exists: a SIGTERM while attaching still closes it cleanly
+    stops: list[str] = []
+    started: list[ProcessSession] = []
+
+    def stop(reason: str) -> None:
+        stops.append(reason)
+        for s in started:
+            s.recorder.stop(reason)
+
+    signal.signal(signal.SIGTERM, lambda *_: stop("terminated"))
+    signal.signal(signal.SIGHUP, lambda *_: stop("hangup"))
     try:
         session = ProcessSession.attach(pid, store, interval, duration=duration, children=not no_children,
-                                        markers=_marker_options(phase_kw))
+                                        markers=markers)
     except CollectorError as exc:
         _fail(str(exc), 1)
     except MarkerError as exc:
         _fail(str(exc))
-    signal.signal(signal.SIGTERM, lambda *_: session.recorder.stop("terminated"))
-    signal.signal(signal.SIGHUP, lambda *_: session.recorder.stop("hangup"))
+    started.append(session)
+    if stops:
+        session.recorder.stop(stops[0])
+    captures.install(session)
     try:
         while not session.recorder.wait(0.5):
             pass

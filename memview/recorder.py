@@ -30,6 +30,7 @@ class Listener(Protocol):
 
     def on_batch(self, batch: Batch) -> None: ...
     def on_event(self, event: Event) -> None: ...
+    def on_closing(self, recorder: Recorder) -> None: ...
     def on_end(self, recorder: Recorder) -> None: ...
 
 
@@ -262,6 +263,9 @@ class Recorder:
         """
         self.stop()
         self._thread.join() if self._thread.is_alive() else None
+        # listeners with work in flight (a capture, heaptrack's interpreter) finish it while the
+        # writer still takes their rows
+        self._notify("on_closing", self)
         processes = getattr(self.collector, "processes", lambda: [])()
         self.collector.close()
         wall = self.now()

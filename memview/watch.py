@@ -15,6 +15,7 @@ Both are kept in ``meta`` (``sampled_peak_rss_bytes``, ``service_peak_bytes``).
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Any
 
 from memview.collectors.endpoint import DEFAULT_MAX_BYTES, EndpointCollector
@@ -37,12 +38,14 @@ class WatchSession:
     def start(cls, url: str, store: Store | None, interval: float, fmt: str = "auto", headers: object = None,
               fields: object = None, unit: str | None = None, metric: str | None = None,
               duration: float | None = None, timeout: float | None = None,
-              max_bytes: int = DEFAULT_MAX_BYTES) -> WatchSession:
+              max_bytes: int = DEFAULT_MAX_BYTES,
+              before_start: Callable[[WatchSession], None] | None = None) -> WatchSession:
         """Start polling ``url`` every ``interval`` seconds.
 
         ``headers``: ``["Name: value", …]`` or a mapping, sent on every request, never stored.
         ``fields``: ``["current=path", …]`` or a mapping, for ``fmt="json"``. Raises
         :class:`~memview.collectors.base.CollectorError` (a one-line message) for bad options.
+        ``before_start(session)`` runs before the first request (listeners, triggers).
         """
         collector = EndpointCollector(url, interval, fmt=fmt, headers=headers, fields=fields, unit=unit,
                                       metric=metric, timeout=timeout, max_bytes=max_bytes)
@@ -51,9 +54,12 @@ class WatchSession:
             "command": collector.command(), "target": collector.target, "cwd": cwd,
         })
         meta = MetaCollector(cwd)
+        session = cls(recorder, collector, meta)
+        if before_start:
+            before_start(session)
         meta.start()
         recorder.start()
-        return cls(recorder, collector, meta)
+        return session
 
     def peak_fields(self) -> dict[str, Any]:
         """The session's peak and where it came from (see the module doc)."""

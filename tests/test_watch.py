@@ -447,3 +447,34 @@ def test_bad_input_is_one_clear_line(memview, db_path):
         assert "Bearer x" not in res.stderr
     down = memview("watch", url, "--interval", "0.05", "--duration", "0.3")
     assert down.returncode == 1 and "connection refused" in down.stderr and "Traceback" not in down.stderr
+
+
+def test_on_pressure_records_one_trigger_event_per_crossing(server, db_path):
+    """``memview watch URL --on-pressure warning --capture none``: the service's own pressure state
+    fires the rule once when it reaches warning (the event carries the level), not at every sample."""
+    srv = server()
+    rss_mb = srv.truth()["rss_bytes"] / MIB
+    env = {**os.environ, "MEMVIEW_DB": str(db_path)}
+    mv = subprocess.Popen([PY, "-m", "memview", "watch", srv.base + PROFILE, "--interval", "0.05", "--quiet",
+                           "--on-pressure", "warning", "--capture", "none"], env=env, stderr=subprocess.PIPE,
+                          text=True)
+    try:
+        store = Store(db_path)
+        wait_for(lambda: store.conn.execute("SELECT count(*) FROM samples").fetchone()[0] > 0)
+        srv.post(f"/config?limit_mb={int(rss_mb / 0.85) + 1}")  # usage ~85%: warning
+
+        def triggers() -> list[dict]:
+            return [e for s in store.sessions() for e in store.events(s["id"]) if e["kind"] == "trigger"]
+
+        wait_for(lambda: triggers())
+        # stays at warning for many more samples: still one firing
+        n = store.conn.execute("SELECT count(*) FROM samples").fetchone()[0]
+        wait_for(lambda: store.conn.execute("SELECT count(*) FROM samples").fetchone()[0] > n + 1)
+    finally:
+        mv.terminate()
+        _, err = mv.communicate(timeout=30)
+    assert mv.returncode == 0, err
+    (s,) = Store(db_path).sessions()
+    fired = [e for e in Store(db_path).events(s["id"]) if e["kind"] == "trigger"]
+    assert len(fired) == 1 and "warning" in fired[0]["message"], fired
+    assert not [e for e in Store(db_path).events(s["id"]) if e["kind"].startswith("capture")]

@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 
+from memview.captures.options import capture_options
 from memview.collectors.formats import FORMATS
 
 
@@ -66,24 +67,27 @@ class _LivePrinter:
 @click.option("--quiet", "-q", is_flag=True, help="no live messages and no summary on stderr")
 @click.option("--db", envvar="MEMVIEW_DB", type=click.Path(dir_okay=False),
               help="SQLite database (default: the user data folder; env MEMVIEW_DB)")
+@capture_options()
 def watch(url: str, interval: float, duration: float | None, headers: tuple[str, ...], fmt: str, metric: str | None,
           fields: tuple[str, ...], unit: str | None, timeout: float | None, max_body: int, json_path: str | None,
-          name: str | None, quiet: bool, db: str | None) -> None:
+          name: str | None, quiet: bool, db: str | None, **capture_kw: Any) -> None:
     """Record a service's memory from its HTTP endpoint every --interval until --duration or Ctrl-C.
 
     URL answers the memory-profile JSON document (current_usage_mb, by_component, pressure, …),
     Prometheus text (/metrics), or any JSON with --field current=path. A request that fails is
     recorded as a gap with its reason and retried with backoff.
     """
+    from memview.captures.options import CaptureSetup
     from memview.cli import _fail, _finish_session, _open_store
     from memview.collectors.base import CollectorError
     from memview.watch import WatchSession
 
+    captures = CaptureSetup.from_cli(**capture_kw)
     store = _open_store(db)
     try:
         session = WatchSession.start(url, store, interval, fmt=fmt, headers=list(headers), fields=list(fields),
                                      unit=unit, metric=metric, duration=duration, timeout=timeout,
-                                     max_bytes=max_body)
+                                     max_bytes=max_body, before_start=captures.install)
     except CollectorError as exc:
         _fail(str(exc))
     if not quiet:
