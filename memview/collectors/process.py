@@ -111,15 +111,22 @@ def _zombie(pid: int) -> str:
 
 
 class _Tracked:
-    __slots__ = ("alive", "hwm_at", "info", "mem", "tids", "tids_at")
+    __slots__ = ("alive", "children", "hwm_at", "info", "mem", "series", "tids_at")
 
-    def __init__(self, info: ProcessInfo, mem: procfs.ProcMemory | _PsutilMemory) -> None:
+    def __init__(self, info: ProcessInfo, mem: procfs.ProcMemory | _PsutilMemory,
+                 children: procfs.ChildrenReader | None) -> None:
         self.info = info
         self.mem = mem
+        self.children = children
+        self.series = proc_series(info.pid)
         self.alive = True
-        self.tids: list[str] = []
         self.tids_at = -1.0
         self.hwm_at = -1.0
+
+    def close(self) -> None:
+        self.mem.close()
+        if self.children is not None:
+            self.children.close()
 
 
 class ProcessTreeCollector:
@@ -155,7 +162,7 @@ class ProcessTreeCollector:
         except (OSError, psutil.Error):
             return False
         info.first_t = info.last_t = t
-        self._procs[pid] = _Tracked(info, mem)
+        self._procs[pid] = _Tracked(info, mem, procfs.ChildrenReader(pid) if self.fast and self.children else None)
         if pid != self.root_pid:
             self._events.append(Event(t, "process_start", f"{info.name} ({pid}) started", data={"pid": pid}))
         return True
@@ -166,23 +173,12 @@ class ProcessTreeCollector:
                 return [c.pid for c in psutil.Process(tr.info.pid).children()]
             except psutil.Error:
                 return []
-        pid = tr.info.pid
+        reader = tr.children
+        assert reader is not None
         if t - tr.tids_at >= _TID_REFRESH_S:
-            try:
-                tr.tids = os.listdir(f"/proc/{pid}/task")
-            except OSError:
-                tr.tids = []
+            reader.refresh()
             tr.tids_at = t
-        out: list[int] = []
-        for tid in tr.tids:
-            try:
-                with open(f"/proc/{pid}/task/{tid}/children", "rb", buffering=0) as f:
-                    raw = f.read()
-            except OSError:
-                continue
-            if raw:
-                out.extend(int(x) for x in raw.split())
-        return out
+        return reader.read()
 
     def _discover(self, t: float) -> None:
         for tr in list(self._procs.values()):
@@ -198,7 +194,7 @@ class ProcessTreeCollector:
 
     def _retire(self, tr: _Tracked) -> None:
         tr.alive = False
-        tr.mem.close()
+        tr.close()
         self._gone.append(tr.info)
         del self._procs[tr.info.pid]
 
@@ -347,7 +343,7 @@ class ProcessTreeCollector:
 
     def close(self) -> None:
         for tr in self._procs.values():
-            tr.mem.close()
+            tr.close()
 
 
 def now_monotonic() -> float:
