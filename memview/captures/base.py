@@ -242,6 +242,22 @@ def ptrace_advice(pid: int, tool: str) -> str:
     return " ".join(parts)
 
 
+def holds_open(pid: int, path: str | Path) -> bool:
+    """Whether ``pid`` has ``path`` open (a tool still writing its file, a FIFO still read)."""
+    target = str(path)
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return False
+    for fd in fds:
+        try:
+            if os.readlink(f"/proc/{pid}/fd/{fd}") == target:
+                return True
+        except OSError:
+            continue
+    return False
+
+
 def process_alive(pid: int, start_ticks: int | None = None) -> bool:
     """Whether ``pid`` still runs (and is the same process, when its start time is known)."""
     try:

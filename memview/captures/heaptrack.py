@@ -32,6 +32,7 @@ from memview.captures.base import (
     Spawned,
     find_tool,
     finish,
+    holds_open,
     looks_like_ptrace_refusal,
     process_alive,
     ptrace_advice,
@@ -51,20 +52,6 @@ def _output_of(base: Path) -> Path | None:
         if path.exists():
             return path
     return None
-
-
-def _fifo_open_in(pid: int, fifo: str) -> bool:
-    try:
-        fds = os.listdir(f"/proc/{pid}/fd")
-    except OSError:
-        return False
-    for fd in fds:
-        try:
-            if os.readlink(f"/proc/{pid}/fd/{fd}") == fifo:
-                return True
-        except OSError:
-            continue
-    return False
 
 
 def _stop_argv(gdb: str, pid: int) -> list[str]:
@@ -131,7 +118,7 @@ def _wait_injected(ctx: CaptureContext, script: Spawned, log_path: Path, fifo: s
         if "injection finished" in log:
             if _GDB_ERRORS.search(log) or looks_like_ptrace_refusal(log.split("injecting heaptrack", 1)[-1]):
                 _raise_inject_failure(ctx, log)
-            if _fifo_open_in(ctx.pid, fifo):
+            if holds_open(ctx.pid, fifo):
                 return
         elif script.poll() is not None:
             if "Cannot runtime-attach" in log or looks_like_ptrace_refusal(log):

@@ -22,7 +22,7 @@ import signal
 import time
 from pathlib import Path
 
-from memview.captures.base import CaptureContext, CaptureError, process_alive
+from memview.captures.base import CaptureContext, CaptureError, holds_open, process_alive
 from memview.captures.detect import process_kind
 from memview.captures.devtools import DevTools, DevToolsError, targets
 from memview.model import Capture
@@ -134,21 +134,6 @@ def _looks_complete(path: Path) -> bool:
     return start.lstrip().startswith(b"{") and end.endswith(b"}")
 
 
-def _held_open(pid: int, path: Path) -> bool:
-    target = str(path)
-    try:
-        fds = os.listdir(f"/proc/{pid}/fd")
-    except OSError:
-        return False
-    for fd in fds:
-        try:
-            if os.readlink(f"/proc/{pid}/fd/{fd}") == target:
-                return True
-        except OSError:
-            continue
-    return False
-
-
 def _via_signal(ctx: CaptureContext, sig: int, out: Path) -> None:
     folder = _diagnostic_dir(ctx.pid)
     pattern = re.compile(rf"^Heap\.\d+\.\d+\.{ctx.pid}\.\d+\.\d+\.heapsnapshot$")
@@ -163,7 +148,7 @@ def _via_signal(ctx: CaptureContext, sig: int, out: Path) -> None:
     os.kill(ctx.pid, sig)
     while True:
         new = sorted(found() - before)
-        if new and not _held_open(ctx.pid, new[0]) and new[0].stat().st_size > 0:
+        if new and not holds_open(ctx.pid, new[0]) and new[0].stat().st_size > 0:
             shutil.move(str(new[0]), out)
             return
         if not process_alive(ctx.pid):
