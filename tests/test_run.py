@@ -42,6 +42,24 @@ def test_pool_tree_peak_is_the_sum_of_its_workers(memview, tmp_path):
         assert p["peak_rss_bytes"] > 0
 
 
+def test_a_child_left_unreaped_keeps_its_own_peak(memview, tmp_path):
+    """An exited child stays in its parent's children list (a zombie) until reaped; memview must not
+    take it for a new, empty process and lose the peak it recorded for it."""
+    out = tmp_path / "out.json"
+    code = ("import os, time\n"
+            "pid = os.fork()\n"
+            "if pid == 0:\n"
+            "    x = bytearray(60 * 2**20); x[::4096] = b'1' * len(x[::4096]); time.sleep(0.3); os._exit(0)\n"
+            "time.sleep(1.2)\n"  # the child is a zombie for most of this
+            "os.waitpid(pid, 0)\n")
+    res = memview("run", "--interval", "0.02", "--json", str(out), "--", PY, "-c", code)
+    assert res.returncode == 0, res.stderr
+    summary = read_json(out)
+    children = [p for p in summary["processes"] if p["pid"] != summary["pid"]]
+    assert len(children) == 1, children
+    assert children[0]["peak_rss_bytes"] > 60 * 2**20 and children[0]["peak_source"] == "kernel:VmHWM", children
+
+
 def test_short_child_gets_its_exact_peak(memview, tmp_path):
     report, out = tmp_path / "truth.json", tmp_path / "out.json"
     res = memview("run", "--json", str(out), "--", *workload("quick.py", report, 120))

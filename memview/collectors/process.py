@@ -140,6 +140,9 @@ class ProcessTreeCollector:
         self._boot = _boot_time()
         self._procs: dict[int, _Tracked] = {}
         self._gone: list[ProcessInfo] = []
+        # pid -> create time of the processes already retired: an exited child stays in its parent's
+        # children list as a zombie until reaped, and must not come back as a new, empty process
+        self._retired: dict[int, float] = {}
         self._events: list[Event] = []
         self._lock = threading.Lock()  # guards HWM fold/reset against the sampler
         self.root_exact_peak: int | None = None
@@ -155,7 +158,7 @@ class ProcessTreeCollector:
     # -- tree tracking ---------------------------------------------------------------------
     def _track(self, pid: int, t: float, ppid_check: int | None) -> bool:
         info = describe(pid, self._boot)
-        if info is None:
+        if info is None or self._retired.get(pid) == info.create_time:
             return False
         try:
             mem: procfs.ProcMemory | _PsutilMemory = procfs.ProcMemory(pid) if self.fast else _PsutilMemory(pid)
@@ -196,6 +199,7 @@ class ProcessTreeCollector:
         tr.alive = False
         tr.close()
         self._gone.append(tr.info)
+        self._retired[tr.info.pid] = tr.info.create_time
         del self._procs[tr.info.pid]
 
     # -- the hot path ----------------------------------------------------------------------
