@@ -168,7 +168,8 @@ class ProcessSession:
 
     @classmethod
     def attach(cls, pid: int, store: Store | None, interval: float, duration: float | None = None,
-               children: bool = True) -> ProcessSession:
+               children: bool = True,
+               before_start: Callable[[ProcessSession], None] | None = None) -> ProcessSession:
         check_attachable(pid)
         collector = ProcessTreeCollector(pid, kind="attach", children=children)
         info = collector.processes()[0]
@@ -177,9 +178,12 @@ class ProcessSession:
             "command": info.cmdline, "target": shlex.join(info.cmdline) or info.name, "pid": pid, "cwd": cwd,
         })
         meta = MetaCollector(cwd or os.getcwd())
+        session = cls(recorder, collector, meta)
+        if before_start:  # listeners added here see the first batch
+            before_start(session)
         meta.start()
         recorder.start()
-        return cls(recorder, collector, meta)
+        return session
 
     def reaped(self, info: ExitInfo) -> None:
         """The launched child has exited: stop sampling and fold its exact peak in."""
