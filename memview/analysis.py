@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from memview.recorder import capture_row
 from memview.store import Store
 
 
@@ -36,10 +37,75 @@ def _capture_summary(row: dict[str, Any]) -> dict[str, Any]:
     return {k: row[k] for k in keys}
 
 
+def memory_summary(recorder: Any) -> dict[str, Any]:
+    """The same shape as :func:`session_summary`, from a closed recorder's memory.
+
+    Used when the database could not be written (disk full): the user still gets the figures.
+    """
+    f = {**recorder.fields, **getattr(recorder, "closing_fields", {})}
+    return {
+        "session_id": recorder.session_id, "uid": None, "kind": f.get("kind"), "name": f.get("name"),
+        "status": f.get("status"), "command": f.get("command"), "target": f.get("target"), "pid": f.get("pid"),
+        "cwd": f.get("cwd"), "exit_code": f.get("exit_code"), "signal": f.get("signal"),
+        "started_at": f.get("started_at"), "wall_s": f.get("wall_s"), "samples": f.get("samples") or 0,
+        "interval_s": f.get("interval_s"), "peak_rss_bytes": f.get("peak_rss_bytes"),
+        "peak_source": f.get("peak_source"), "avg_rss_bytes": f.get("avg_rss_bytes"),
+        "final_rss_bytes": f.get("final_rss_bytes"),
+        "processes": [p.as_summary() | {"exit_code": p.exit_code} for p in getattr(recorder, "processes", [])],
+        "phases": [_phase_summary(r) for r in _phase_rows(recorder.phases)],
+        "captures": [_capture_summary(capture_row(c, i)) for i, c in enumerate(recorder.captures)],
+        "events": [{"t_s": e.t, "kind": e.kind, "level": e.level, "message": e.message} for e in recorder.events],
+        "tags": [], "notes": "", "meta": f.get("meta") or {}, "stored": False,
+    }
+
+
+def _phase_rows(phases: list[Any]) -> list[dict[str, Any]]:
+    from memview.recorder import phase_row
+
+    return [phase_row(p, i) for i, p in enumerate(phases)]
+
+def _series_summary(store: Store, sid: int) -> dict[str, dict[str, Any]]:
+    """Every stored series but the per-process ones (``processes`` has those): unit, peak, last.
+
+    For a watch session this is where the service's components, jemalloc figures and pressure
+    state are (values are integers: bytes, milli-units, 0/1/2 for pressure; see ``unit``).
+    """
+    units = store.series_units(sid)
+    out: dict[str, dict[str, Any]] = {}
+    for name, st in store.series_stats(sid).items():
+        if name.startswith("pid:"):
+            continue
+        unit = units.get(name, {})
+        out[name] = {"unit": unit.get("unit"), "label": unit.get("label"), "samples": st["samples"],
+                     "peak": st["peak"], "last": st["last"]}
+    return out
+
+
+def _gaps(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Spans with no readings (an endpoint that failed), from the ``gap``/``gap_end`` events.
+
+    ``end_s`` is None for a gap still open when the session ended.
+    """
+    gaps: list[dict[str, Any]] = []
+    current: dict[str, Any] | None = None
+    for e in events:
+        data = e.get("data") or {}
+        if e["kind"] == "gap":
+            current = {"start_s": e["t_s"], "end_s": None, "reason": data.get("reason", e["message"]),
+                       "failures": None}
+            gaps.append(current)
+        elif e["kind"] == "gap_end" and current is not None:
+            current["end_s"] = e["t_s"]
+            current["failures"] = data.get("failures")
+            current = None
+    return gaps
+
+
 def session_summary(store: Store, sid: int) -> dict[str, Any]:
     """The session's summary JSON (sizes in bytes, times in seconds)."""
     s = store.session(sid)
     processes = store.processes(sid)
+    events = store.events(sid)
     summary: dict[str, Any] = {
         "session_id": s["id"],
         "uid": s["uid"],
@@ -65,9 +131,12 @@ def session_summary(store: Store, sid: int) -> dict[str, Any]:
                                "last_s", "exit_code")}
             for p in processes
         ],
-        "phases": [_phase_summary(r) for r in store.phases(sid)],
+        # stored as they end (inner before outer); listed as they start, parents before children
+        "phases": [_phase_summary(r) for r in sorted(store.phases(sid), key=lambda r: (r["start_s"], r["depth"]))],
         "captures": [_capture_summary(r) for r in store.captures(sid)],
-        "events": [{k: e[k] for k in ("t_s", "kind", "level", "message")} for e in store.events(sid)],
+        "events": [{k: e[k] for k in ("t_s", "kind", "level", "message")} for e in events],
+        "series": _series_summary(store, sid),
+        "gaps": _gaps(events),
         "tags": s["tags"] or [],
         "notes": s["notes"] or "",
         "meta": s["meta"] or {},

@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from memview import __version__
+from memview.captures.options import capture_options
 
 _INTERVAL_HELP = "seconds between samples (e.g. 0.05, 10ms); down to 1ms"
 
@@ -52,8 +53,43 @@ def _write_json(path: str, data: dict[str, Any]) -> None:
         _fail(f"cannot write {path}: {exc.strerror}")
 
 
+class StoreTrouble:
+    """Tells the user at once when the database stops taking writes, and when it recovers."""
+
+    def on_store_error(self, exc: Exception) -> None:
+        click.echo(f"memview: warning: cannot write to the database ({exc}); recording continues in memory",
+                   err=True)
+
+
 db_option = click.option("--db", envvar="MEMVIEW_DB", type=click.Path(dir_okay=False),
                          help="SQLite database (default: the user data folder; env MEMVIEW_DB)")
+
+
+# -- phase markers (docs/phases.md): one block of options shared by run and attach ------------------
+_PHASE_OPTIONS = [
+    click.option("--phase-regex", multiple=True, metavar="REGEX",
+                 help="phases from output/log lines: named groups (?P<start>…), (?P<end>…), (?P<name>…), "
+                      "(?P<value>…)(?P<unit>…); repeatable"),
+    click.option("--phase-preset", multiple=True, type=click.Choice(["memory-log"]),
+                 help="a ready regex: memory-log reads '[MEMORY] before X: 123.45 MB RSS' lines"),
+    click.option("--phase-log", type=click.Path(dir_okay=False), metavar="FILE",
+                 help="follow FILE like tail -F for markers (the regex if given, else JSON lines)"),
+    click.option("--phase-pipe", type=click.Path(dir_okay=False), metavar="PATH",
+                 help="read JSON marker lines from a FIFO (created if missing) or a UNIX socket (*.sock)"),
+]
+
+
+def phase_options(fn: Any) -> Any:
+    for option in reversed(_PHASE_OPTIONS):
+        fn = option(fn)
+    return fn
+
+
+def _marker_options(kw: dict[str, Any]) -> Any:
+    from memview.marker_sources import MarkerOptions
+
+    return MarkerOptions(regex=tuple(kw.pop("phase_regex", ())), preset=tuple(kw.pop("phase_preset", ())),
+                         log=kw.pop("phase_log", None), pipe=kw.pop("phase_pipe", None))
 
 
 @click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
@@ -66,13 +102,16 @@ def main(ctx: click.Context) -> None:
 
 
 def _finish_session(store: Any, session: Any, json_path: str | None, quiet: bool) -> dict[str, Any]:
-    from memview.analysis import session_summary
+    from memview.analysis import memory_summary, session_summary
     from memview.report import summary_text
 
     rec = session.recorder
     if rec.store_error is not None:
-        click.echo(f"memview: warning: the database could not be written ({rec.store_error})", err=True)
-    summary = session_summary(store, rec.session_id)
+        click.echo(f"memview: error: the session could not be saved to {store.path} ({rec.store_error}); "
+                   "the summary below comes from memory", err=True)
+        summary = memory_summary(rec)
+    else:
+        summary = session_summary(store, rec.session_id)
     if json_path:
         _write_json(json_path, summary)
     if not quiet:
@@ -87,22 +126,33 @@ def _finish_session(store: Any, session: Any, json_path: str | None, quiet: bool
 @click.option("--name", help="a name for the session")
 @click.option("--no-children", is_flag=True, help="record the command's own process only")
 @click.option("--quiet", "-q", is_flag=True, help="no summary on stderr")
+@capture_options(launch=True)
 @db_option
+@phase_options
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 def run(interval: float, duration: float | None, json_path: str | None, name: str | None, no_children: bool,
-        quiet: bool, db: str | None, command: tuple[str, ...]) -> None:
+        quiet: bool, db: str | None, command: tuple[str, ...], **opts: Any) -> None:
     """Launch COMMAND and record its memory (and its children's) until it exits.
 
     Like /usr/bin/time: the command keeps the terminal, and memview exits with its status.
+    The command gets MEMVIEW_FD for announcing phases (docs/phases.md).
     """
+    from memview.captures.options import CaptureSetup
+    from memview.marker_sources import MarkerError
     from memview.runner import LaunchError, run_foreground
 
+    markers = _marker_options(opts)
+    captures = CaptureSetup.from_cli(**opts)
     store = _open_store(db)
     try:
         session = run_foreground(argv=list(command), store=store, interval=interval, duration=duration,
-                                 children=not no_children)
+                                 children=not no_children, env=captures.launch_env(), markers=markers,
+                                 before_start=lambda s: (s.recorder.add_listener(StoreTrouble()), captures.install(s)))
     except LaunchError as exc:
+        captures.abandon()
         _fail(str(exc), exc.exit_code)
+    except MarkerError as exc:
+        _fail(str(exc))
     if name:
         store.update_session(session.recorder.session_id, name=name)
     _finish_session(store, session, json_path, quiet)
@@ -117,22 +167,44 @@ def run(interval: float, duration: float | None, json_path: str | None, name: st
 @click.option("--name", help="a name for the session")
 @click.option("--no-children", is_flag=True, help="record the process itself only")
 @click.option("--quiet", "-q", is_flag=True, help="no summary on stderr")
+@capture_options()
 @db_option
+@phase_options
 def attach(pid: int, interval: float, duration: float | None, json_path: str | None, name: str | None,
-           no_children: bool, quiet: bool, db: str | None) -> None:
+           no_children: bool, quiet: bool, db: str | None, **opts: Any) -> None:
     """Record a running process (and its children) by PID until it exits, --duration, or Ctrl-C."""
     import signal
 
+    from memview.captures.options import CaptureSetup
     from memview.collectors.base import CollectorError
+    from memview.marker_sources import MarkerError
     from memview.runner import ProcessSession
 
+    markers = _marker_options(opts)
+    captures = CaptureSetup.from_cli(**opts)
     store = _open_store(db)
+    # the handlers go in before the session exists: a SIGTERM while attaching still closes it cleanly
+    stops: list[str] = []
+    started: list[ProcessSession] = []
+
+    def stop(reason: str) -> None:
+        stops.append(reason)
+        for s in started:
+            s.recorder.stop(reason)
+
+    signal.signal(signal.SIGTERM, lambda *_: stop("terminated"))
+    signal.signal(signal.SIGHUP, lambda *_: stop("hangup"))
     try:
-        session = ProcessSession.attach(pid, store, interval, duration=duration, children=not no_children)
+        session = ProcessSession.attach(pid, store, interval, duration=duration, children=not no_children,
+                                        markers=markers)
     except CollectorError as exc:
         _fail(str(exc), 1)
-    signal.signal(signal.SIGTERM, lambda *_: session.recorder.stop("terminated"))
-    signal.signal(signal.SIGHUP, lambda *_: session.recorder.stop("hangup"))
+    except MarkerError as exc:
+        _fail(str(exc))
+    started.append(session)
+    if stops:
+        session.recorder.stop(stops[0])
+    captures.install(session)
     try:
         while not session.recorder.wait(0.5):
             pass
@@ -192,6 +264,15 @@ def gui(db: str | None) -> None:
         _fail(f"the desktop app is not available: {exc}")
     sys.exit(gui_main(db))
 
+
+from memview.commands.baseline import baseline as _baseline  # noqa: E402 - registered after main exists
+from memview.commands.bundle import export_command, import_command  # noqa: E402
+from memview.commands.compare import compare_command  # noqa: E402
+from memview.commands.profile import profile as _profile  # noqa: E402
+from memview.commands.watch import watch as _watch  # noqa: E402
+
+for _command in (_watch, _profile, _baseline, export_command, import_command, compare_command):
+    main.add_command(_command)
 
 if __name__ == "__main__":
     main()

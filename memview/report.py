@@ -48,14 +48,31 @@ def summary_text(summary: dict[str, Any]) -> str:
         lines.append("  phases:")
         rows = [[
             "  " * (ph["depth"] or 0) + ph["name"],
+            f"{ph['start_s']:.3f}s",
             format_duration(ph["duration_s"]),
             format_bytes(ph["start_rss_bytes"]),
+            format_bytes(ph["end_rss_bytes"]),
             format_bytes(ph["peak_rss_bytes"]),
+            format_bytes(ph.get("footprint_bytes")),
             format_bytes(ph["growth_bytes"]),
             ph["peak_source"] or "",
             ",".join(ph["flags"]),
         ] for ph in phases]
-        lines.append(_indent(_table(["phase", "duration", "start", "own peak", "growth", "source", "flags"], rows)))
+        lines.append(_indent(_table(["phase", "at", "duration", "start", "end", "own peak", "footprint", "growth",
+                                     "source", "flags"], rows)))
+    series = {k: v for k, v in (summary.get("series") or {}).items() if k != "rss" and v.get("unit") != "epoch_ms"}
+    if series:
+        lines.append("  series:")
+        rows = [[name, _value(info, "peak"), _value(info, "last"), info.get("unit") or ""]
+                for name, info in list(series.items())[:16]]
+        lines.append(_indent(_table(["series", "peak", "last", "unit"], rows)))
+        if len(series) > 16:
+            lines.append(f"    … and {len(series) - 16} more (memview show {summary['session_id']} --json)")
+    gaps = summary.get("gaps") or []
+    if gaps:
+        total = sum((g["end_s"] if g["end_s"] is not None else summary.get("wall_s") or g["start_s"]) - g["start_s"]
+                    for g in gaps)
+        lines.append(f"  gaps      {len(gaps)} without readings, {format_duration(total)} in all")
     captures = summary.get("captures") or []
     if captures:
         lines.append("  captures:")
@@ -67,6 +84,26 @@ def summary_text(summary: dict[str, Any]) -> str:
     if len(warnings) > 5:
         lines.append(f"  … and {len(warnings) - 5} more warnings (memview show {summary['session_id']})")
     return "\n".join(lines)
+
+
+_PRESSURE = {0: "normal", 1: "warning", 2: "critical"}
+
+
+def _value(info: dict[str, Any], key: str) -> str:
+    """A series value in its unit: bytes humanised, milli-units as decimals, pressure by name."""
+    value = info.get(key)
+    unit = info.get("unit")
+    if value is None:
+        return "-"
+    if unit == "bytes":
+        return format_bytes(value)
+    if unit == "milli":
+        return f"{value / 1000:g}"
+    if unit == "state":
+        return _PRESSURE.get(value, str(value))
+    if unit == "ms":
+        return format_duration(value / 1000)
+    return str(value)
 
 
 def _indent(text: str, by: str = "    ") -> str:

@@ -21,9 +21,12 @@ from typing import Any
 
 from memview.collectors import procfs
 from memview.collectors.base import CollectorError
+from memview.collectors.oom import OomWatch
 from memview.collectors.process import ProcessTreeCollector, check_attachable
+from memview.marker_sources import MarkerOptions, Markers
 from memview.meta import MetaCollector
 from memview.model import SOURCE_MAXRSS, SOURCE_SAMPLED
+from memview.phases import PhaseTracker
 from memview.recorder import Recorder
 from memview.store import Store
 
@@ -118,12 +121,18 @@ def reap(proc: subprocess.Popen[bytes], block: bool = True) -> ExitInfo | None:
     return ExitInfo(code if code >= 0 else None, -code if code < 0 else None, usage.ru_maxrss * _MAXRSS_UNIT)
 
 
-def exit_fields(collector: ProcessTreeCollector, recorder: Recorder) -> dict[str, Any]:
-    """The session's peak: the kernel's figure where it covers the tree, else the sampled sum."""
-    exact = collector.root_exact_peak
+def exit_fields(collector: ProcessTreeCollector, recorder: Recorder, tree_maxrss: int | None = None) -> dict[str, Any]:
+    """The session's peak: the kernel's figure where it covers the tree, else the sampled sum.
+
+    ``tree_maxrss`` is a trusted ``ru_maxrss``: the peak of *one* process of the tree (the root or
+    a descendant it waited for), so never above the tree's true peak — a valid floor for it.
+    """
+    exact, source = collector.root_exact_peak, collector.root_exact_source
+    if tree_maxrss is not None and (exact is None or tree_maxrss > exact):
+        exact, source = tree_maxrss, SOURCE_MAXRSS
     sampled = recorder.stats.max
     if exact is not None and exact >= sampled:
-        return {"peak_rss_bytes": exact, "peak_source": collector.root_exact_source}
+        return {"peak_rss_bytes": exact, "peak_source": source}
     return {"peak_rss_bytes": sampled or None, "peak_source": SOURCE_SAMPLED}
 
 
@@ -139,13 +148,28 @@ class ProcessSession:
         self.exit: ExitInfo | None = None
         self.closed = False
         self.maxrss_floor = 0
+        self.oom: OomWatch | None = None
+        self.tree_maxrss: int | None = None
+        self.oom_killed: tuple[int, str] | None = None
+        self.markers: Markers | None = None  # phase markers: MEMVIEW_FD, output regexes, log, pipe
+        self.tracker: PhaseTracker | None = None
+        self._trusted_maxrss: int | None = None
 
     @classmethod
     def launch(cls, argv: list[str], store: Store | None, interval: float, cwd: str | None = None,
                env: dict[str, str] | None = None, duration: float | None = None, children: bool = True,
-               before_start: Callable[[ProcessSession], None] | None = None, **launch_kw: Any) -> ProcessSession:
+               before_start: Callable[[ProcessSession], None] | None = None,
+               markers: MarkerOptions | None = None, **launch_kw: Any) -> ProcessSession:
         floor = _own_hwm()
-        proc = launch(argv, cwd=cwd, env=env, **launch_kw)
+        phase_markers = Markers(markers, launched=True)  # MarkerError for a bad regex or pipe path
+        launch_kw.update(phase_markers.launch_kwargs(env, **launch_kw))
+        env = launch_kw.pop("env", env)
+        try:
+            proc = launch(argv, cwd=cwd, env=env, **launch_kw)
+        except BaseException:
+            phase_markers.close()
+            raise
+        phase_markers.after_launch(proc)
         try:
             collector = ProcessTreeCollector(proc.pid, kind="run", children=children)
             work_dir = os.path.abspath(cwd or os.getcwd())
@@ -155,9 +179,12 @@ class ProcessSession:
         except BaseException:
             proc.kill()
             reap(proc)
+            phase_markers.close()
             raise
         meta = MetaCollector(work_dir)
         session = cls(recorder, collector, meta, proc)
+        session.oom = OomWatch.start(proc.pid)
+        session._start_markers(phase_markers, exact=True)
         measured = getattr(proc, "memview_floor", None)
         session.maxrss_floor = measured if measured is not None else max(floor, _own_hwm())
         if before_start:
@@ -168,22 +195,37 @@ class ProcessSession:
 
     @classmethod
     def attach(cls, pid: int, store: Store | None, interval: float, duration: float | None = None,
-               children: bool = True,
+               children: bool = True, markers: MarkerOptions | None = None,
                before_start: Callable[[ProcessSession], None] | None = None) -> ProcessSession:
         check_attachable(pid)
-        collector = ProcessTreeCollector(pid, kind="attach", children=children)
-        info = collector.processes()[0]
-        cwd = _cwd_of(pid)
-        recorder = Recorder(collector, store, interval=interval, duration=duration, session_fields={
-            "command": info.cmdline, "target": shlex.join(info.cmdline) or info.name, "pid": pid, "cwd": cwd,
-        })
+        phase_markers = Markers(markers, launched=False) if markers and (markers.log or markers.pipe) else None
+        try:
+            collector = ProcessTreeCollector(pid, kind="attach", children=children)
+            info = collector.processes()[0]
+            cwd = _cwd_of(pid)
+            recorder = Recorder(collector, store, interval=interval, duration=duration, session_fields={
+                "command": info.cmdline, "target": shlex.join(info.cmdline) or info.name, "pid": pid, "cwd": cwd,
+            })
+        except BaseException:
+            if phase_markers is not None:
+                phase_markers.close()
+            raise
         meta = MetaCollector(cwd or os.getcwd())
         session = cls(recorder, collector, meta)
+        if phase_markers is not None:
+            # memview does not reset the high-water mark of a process it did not start: sampled peaks
+            session._start_markers(phase_markers, exact=False)
         if before_start:  # listeners added here see the first batch
             before_start(session)
         meta.start()
         recorder.start()
         return session
+
+    def _start_markers(self, markers: Markers, exact: bool) -> None:
+        self.markers = markers
+        self.tracker = PhaseTracker(self.recorder, self.collector, exact=exact)
+        self.recorder.add_listener(self.tracker)
+        markers.start(self.tracker)
 
     def reaped(self, info: ExitInfo) -> None:
         """The launched child has exited: stop sampling and fold its exact peak in."""
@@ -196,9 +238,11 @@ class ProcessSession:
         # It also takes in the largest child the root waited for, so in a tree it is not the
         # root's own figure: there the VmHWM readings stand.
         trusted = info.maxrss_bytes if info.maxrss_bytes > self.maxrss_floor else None
-        if self.collector.process_count() > 1:
-            trusted = None
-        self.collector.set_root_exit(trusted, info.exit_code, SOURCE_MAXRSS)
+        self.tree_maxrss = trusted
+        # in a tree, ru_maxrss takes in the largest child the root waited for: not the root's own figure
+        root_maxrss = trusted if self.collector.process_count() == 1 else None
+        self._trusted_maxrss = root_maxrss
+        self.collector.set_root_exit(root_maxrss, info.exit_code, SOURCE_MAXRSS)
         if trusted is None and self.collector.root_exact_peak is None:
             self.recorder.add_event(
                 "peak_unknown",
@@ -206,9 +250,15 @@ class ProcessSession:
                 f"footprint at launch ({self.maxrss_floor / 2**20:.0f} MiB), which the kernel reports instead",
                 level="warning", data={"ru_maxrss_bytes": info.maxrss_bytes, "floor_bytes": self.maxrss_floor})
         if info.signal:
-            self.recorder.add_event("exit", f"{self.collector.processes()[0].name} {info.describe()}",
+            text = info.describe()
+            if info.signal == signal.SIGKILL and self.oom is not None:
+                self.oom_killed = self.oom.kills()
+                if self.oom_killed:
+                    n, where = self.oom_killed
+                    text = f"killed by the kernel's OOM killer (SIGKILL; oom_kill +{n} in {where})"
+            self.recorder.add_event("exit", f"{self.collector.processes()[0].name} {text}",
                                     level="error" if info.signal == signal.SIGKILL else "warning",
-                                    data={"signal": info.signal})
+                                    data={"signal": info.signal, "oom_kill": bool(self.oom_killed)})
 
     def close(self, status: str | None = None) -> None:
         """Close the session in the store (idempotent)."""
@@ -217,12 +267,17 @@ class ProcessSession:
         self.closed = True
         self.recorder.stop()
         self.recorder.wait()
-        fields = exit_fields(self.collector, self.recorder)
+        if self.markers is not None:
+            self.markers.stop(timeout=1.0)  # the lines the child wrote before it exited
+        if self.tracker is not None:
+            self.tracker.finish(self._trusted_maxrss)
+        fields = exit_fields(self.collector, self.recorder, self.tree_maxrss)
         if self.exit is not None:
             fields.update(exit_code=self.exit.exit_code, signal=self.exit.signal)
         kernel = {}
         if self.exit is not None:
-            kernel = {"ru_maxrss_bytes": self.exit.maxrss_bytes, "launcher_hwm_bytes": self.maxrss_floor}
+            kernel = {"ru_maxrss_bytes": self.exit.maxrss_bytes, "launcher_hwm_bytes": self.maxrss_floor,
+                      "oom_killed": bool(self.oom_killed)}
         fields["meta"] = self.meta.result() | kernel | {"stop_reason": self.recorder.stop_reason,
                                                "late_samples": self.recorder.stats.late,
                                                "max_late_s": round(self.recorder.stats.max_late, 6)}

@@ -134,6 +134,31 @@ def _migrate(conn: sqlite3.Connection) -> None:
     conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
 
 
+def _create_or_migrate(conn: sqlite3.Connection) -> None:
+    """Switch to WAL and migrate once, even when several memviews open a new file at the same moment.
+
+    Changing the journal mode does not wait on the busy handler, so it is retried here; the migration
+    runs under BEGIN IMMEDIATE and re-reads the version, so the second opener finds the work done.
+    """
+    deadline = time.monotonic() + 15
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            break
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        if conn.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
+            _migrate(conn)
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
 def _prepare(path: Path) -> None:
     """Create or check the file: ours and current, or a clear StoreError; never overwrite."""
     existed = path.exists() and path.stat().st_size > 0
@@ -160,14 +185,21 @@ def _prepare(path: Path) -> None:
                     f"{path} was written by a newer memview (schema {version} > {SCHEMA_VERSION}); upgrade memview"
                 )
             if version < SCHEMA_VERSION or not tables:
-                conn.execute("PRAGMA journal_mode = WAL")
-                _migrate(conn)
+                _create_or_migrate(conn)
         finally:
             conn.close()
     except sqlite3.DatabaseError as exc:
         if "not a database" in str(exc) or "malformed" in str(exc):
             raise StoreError(f"{path} is not a readable SQLite database ({exc}); memview leaves it untouched") from exc
-        raise StoreError(f"cannot open the database {path}: {exc}") from exc
+        hint = ""
+        try:
+            import shutil
+
+            if shutil.disk_usage(path.parent).free < 1 << 20:
+                hint = " — the disk is full"
+        except OSError:
+            pass
+        raise StoreError(f"cannot open the database {path}: {exc}{hint}") from exc
 
 
 def _pid_alive(pid: int) -> bool:
@@ -306,6 +338,19 @@ class Store:
             times.extend(t)
             values.extend(v)
         return times, values
+
+    def series_stats(self, sid: int) -> dict[str, dict[str, Any]]:
+        """Per series: sample count, peak and last value (and its time), from chunk headers + last chunk."""
+        out: dict[str, dict[str, Any]] = {}
+        for r in self.conn.execute(
+            "SELECT series, sum(n) AS n, max(vmax) AS peak, max(seq) AS last_seq FROM samples "
+            "WHERE session_id = ? GROUP BY series ORDER BY series", (sid,)
+        ):
+            last = self.conn.execute("SELECT t, v FROM samples WHERE session_id = ? AND series = ? AND seq = ?",
+                                     (sid, r["series"], r["last_seq"])).fetchone()
+            times, values = codec.decode(last[0], last[1])
+            out[r["series"]] = {"samples": r["n"], "peak": r["peak"], "last": values[-1], "last_s": times[-1]}
+        return out
 
     def processes(self, sid: int) -> list[dict[str, Any]]:
         return [_row(r) for r in self.conn.execute(

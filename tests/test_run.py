@@ -172,3 +172,17 @@ def test_help_does_not_import_qt_or_sqlite_utils():
             "print(bad)")
     res = subprocess.run([PY, "-c", code], capture_output=True, text=True)
     assert res.stdout.strip().endswith("[]"), res.stdout
+
+
+def test_a_launcher_script_that_execs_keeps_the_exact_peak(memview, tmp_path):
+    """Like pyenv's shim: a shell script runs helpers, then execs the real program (same PID)."""
+    report, out = tmp_path / "truth.json", tmp_path / "out.json"
+    shim = tmp_path / "shim"
+    shim.write_text("#!/bin/sh\n/bin/true\nls / > /dev/null\nexec \"$@\"\n")
+    shim.chmod(0o755)
+    res = memview("run", "--json", str(out), "--", str(shim), *workload("quick.py", report, 60))
+    assert res.returncode == 0, res.stderr
+    truth = read_json(report)["hwm_bytes"]
+    summary = read_json(out)
+    assert summary["peak_source"].startswith("kernel:")
+    assert abs(summary["peak_rss_bytes"] - truth) / truth < 0.01, (summary["peak_rss_bytes"], truth)

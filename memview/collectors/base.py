@@ -22,7 +22,11 @@ class Collector(Protocol):
     kind: str
 
     def read(self, t: float) -> Reading | None:
-        """One reading at ``t`` seconds since the session start; None when the source is gone."""
+        """One reading at ``t`` seconds since the session start; None when the source is gone.
+
+        A reading with no values is a tick with nothing to read (an endpoint that failed): a gap
+        in every series, and the session goes on. The reading's own ``t`` is the samples' time.
+        """
 
     def series_units(self) -> dict[str, tuple[str, str]]:
         """{series: (unit, label)} for the series this collector produced so far."""

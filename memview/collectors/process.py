@@ -111,15 +111,22 @@ def _zombie(pid: int) -> str:
 
 
 class _Tracked:
-    __slots__ = ("alive", "hwm_at", "info", "mem", "tids", "tids_at")
+    __slots__ = ("alive", "children", "hwm_at", "info", "mem", "series", "tids_at")
 
-    def __init__(self, info: ProcessInfo, mem: procfs.ProcMemory | _PsutilMemory) -> None:
+    def __init__(self, info: ProcessInfo, mem: procfs.ProcMemory | _PsutilMemory,
+                 children: procfs.ChildrenReader | None) -> None:
         self.info = info
         self.mem = mem
+        self.children = children
+        self.series = proc_series(info.pid)
         self.alive = True
-        self.tids: list[str] = []
         self.tids_at = -1.0
         self.hwm_at = -1.0
+
+    def close(self) -> None:
+        self.mem.close()
+        if self.children is not None:
+            self.children.close()
 
 
 class ProcessTreeCollector:
@@ -136,6 +143,8 @@ class ProcessTreeCollector:
         self._events: list[Event] = []
         self._lock = threading.Lock()  # guards HWM fold/reset against the sampler
         self.root_exact_peak: int | None = None
+        self._root_hwm_seen: int | None = None  # the largest root VmHWM read since the last reset
+        self.last_values: dict[str, int] = {}  # the latest reading's series (a new dict per reading)
         self.root_exact_source: str = SOURCE_VMHWM
         self.sampled_max: int = 0
         self.fast = procfs.AVAILABLE
@@ -153,7 +162,7 @@ class ProcessTreeCollector:
         except (OSError, psutil.Error):
             return False
         info.first_t = info.last_t = t
-        self._procs[pid] = _Tracked(info, mem)
+        self._procs[pid] = _Tracked(info, mem, procfs.ChildrenReader(pid) if self.fast and self.children else None)
         if pid != self.root_pid:
             self._events.append(Event(t, "process_start", f"{info.name} ({pid}) started", data={"pid": pid}))
         return True
@@ -164,23 +173,12 @@ class ProcessTreeCollector:
                 return [c.pid for c in psutil.Process(tr.info.pid).children()]
             except psutil.Error:
                 return []
-        pid = tr.info.pid
+        reader = tr.children
+        assert reader is not None
         if t - tr.tids_at >= _TID_REFRESH_S:
-            try:
-                tr.tids = os.listdir(f"/proc/{pid}/task")
-            except OSError:
-                tr.tids = []
+            reader.refresh()
             tr.tids_at = t
-        out: list[int] = []
-        for tid in tr.tids:
-            try:
-                with open(f"/proc/{pid}/task/{tid}/children", "rb", buffering=0) as f:
-                    raw = f.read()
-            except OSError:
-                continue
-            if raw:
-                out.extend(int(x) for x in raw.split())
-        return out
+        return reader.read()
 
     def _discover(self, t: float) -> None:
         for tr in list(self._procs.values()):
@@ -196,7 +194,7 @@ class ProcessTreeCollector:
 
     def _retire(self, tr: _Tracked) -> None:
         tr.alive = False
-        tr.mem.close()
+        tr.close()
         self._gone.append(tr.info)
         del self._procs[tr.info.pid]
 
@@ -227,21 +225,28 @@ class ProcessTreeCollector:
         if not values:
             return None
         values[RSS_SERIES] = total
+        self.last_values = values
         if total > self.sampled_max:
             self.sampled_max = total
         return Reading(t, values)
 
     def _read_hwm(self, tr: _Tracked, t: float) -> None:
-        hwm = tr.mem.hwm()
         tr.hwm_at = t
+        if tr is self._root:  # phase boundaries read and reset the root's mark from another thread
+            with self._lock:
+                hwm = tr.mem.hwm()
+                if hwm is not None:
+                    self._fold_root(hwm, SOURCE_VMHWM)
+                    if self._root_hwm_seen is None or hwm > self._root_hwm_seen:
+                        self._root_hwm_seen = hwm
+        else:
+            hwm = tr.mem.hwm()
         if hwm is None:
             return
         info = tr.info
         if hwm >= info.peak_rss_bytes:
             info.peak_rss_bytes = hwm
             info.peak_source = SOURCE_VMHWM
-        if tr is self._root:
-            self._fold_root(hwm, SOURCE_VMHWM)
 
     def _fold_root(self, value: int, source: str) -> None:
         if self.root_exact_peak is None or value > self.root_exact_peak:
@@ -255,19 +260,51 @@ class ProcessTreeCollector:
         Phase boundaries call this so each phase gets its own kernel peak without losing the
         session's. Returns None when the reset is not allowed (then phases use sampled peaks).
         """
+        hwm, reset, _alive = self.root_hwm_boundary()
+        return hwm if reset else None
+
+    def root_hwm_boundary(self) -> tuple[int | None, bool, bool]:
+        """One phase boundary: ``(VmHWM since the last reset, reset done, root alive)``.
+
+        The value read is folded into the session's exact peak before the reset, so resets
+        never lose the session's peak. ``hwm`` is None when it cannot be read (the root has
+        exited, another platform); ``reset`` is False when the kernel refused ``clear_refs``, and
+        then the next reading counts from an earlier point and is not a phase's own.
+        """
         if not self.fast or not self._root.alive:
-            return None
+            return None, False, self._root.alive and self.fast
         with self._lock:
             hwm = self._root.mem.hwm()
             if hwm is None:
-                return None
+                return None, False, self._root.mem.rss() is not None
             self._fold_root(hwm, SOURCE_VMHWM)
             if self._root.info.peak_rss_bytes <= hwm:
                 self._root.info.peak_rss_bytes = hwm
                 self._root.info.peak_source = SOURCE_VMHWM
-            if not procfs.reset_hwm(self.root_pid):
-                return None
-            return hwm
+            reset = procfs.reset_hwm(self.root_pid)
+            if reset:
+                self._root_hwm_seen = None
+            return hwm, reset, True
+
+    def root_hwm_seen(self) -> int | None:
+        """The largest root VmHWM the sampler read since the last reset (None if none)."""
+        return self._root_hwm_seen
+
+    def tree_rss(self) -> int | None:
+        """The tree's RSS now: the root read fresh, the others as of the latest sample (thread-safe).
+
+        None once the root has exited.
+        """
+        root = self.root_rss()
+        if root is None:
+            return None
+        last = self.last_values
+        root_series = proc_series(self.root_pid)
+        return root + sum(v for k, v in last.items() if k != root_series and k.startswith("pid:"))
+
+    def live_count(self) -> int:
+        """How many processes of the tree are alive as of the latest sample."""
+        return sum(1 for tr in list(self._procs.values()) if tr.alive)
 
     def root_hwm(self) -> int | None:
         """The root's current VmHWM (since the last reset), without resetting."""
@@ -281,7 +318,8 @@ class ProcessTreeCollector:
         info = self._root.info
         info.exit_code = exit_code
         if maxrss_bytes:
-            self._fold_root(maxrss_bytes, source)
+            with self._lock:
+                self._fold_root(maxrss_bytes, source)
             if maxrss_bytes >= info.peak_rss_bytes:
                 info.peak_rss_bytes = maxrss_bytes
                 info.peak_source = source
@@ -305,7 +343,7 @@ class ProcessTreeCollector:
 
     def close(self) -> None:
         for tr in self._procs.values():
-            tr.mem.close()
+            tr.close()
 
 
 def now_monotonic() -> float:

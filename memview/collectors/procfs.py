@@ -104,6 +104,66 @@ class ProcFile:
             self.fd = None
 
 
+class ChildrenReader:
+    """Direct children of every thread of one process, through kept ``task/TID/children`` files.
+
+    Why: opening the file per sample (path lookup in /proc, open, read, close) costs ~140 µs once
+    the caches are cold, as they are between samples at 100 Hz; a ``pread`` on a kept descriptor
+    costs ~10 µs and the kernel regenerates the list on every read at offset 0. The thread list
+    is re-read by :meth:`refresh` (the caller decides how often): threads that appeared get a
+    descriptor, threads that ended lose theirs. Like :class:`ProcFile`, a descriptor stays bound
+    to the thread it was opened for, so a reused PID is never read by mistake.
+    """
+
+    __slots__ = ("_fds", "pid")
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self._fds: dict[str, int] = {}
+
+    def refresh(self) -> None:
+        try:
+            tids = set(os.listdir(f"/proc/{self.pid}/task"))
+        except _GONE:
+            tids = set()
+        fds = self._fds
+        for tid in [t for t in fds if t not in tids]:
+            _close(fds.pop(tid))
+        for tid in tids:
+            if tid not in fds:
+                try:
+                    fds[tid] = os.open(f"/proc/{self.pid}/task/{tid}/children", os.O_RDONLY)
+                except _GONE:
+                    pass
+
+    def read(self) -> list[int]:
+        out: list[int] = []
+        for fd in self._fds.values():
+            size = 4096
+            try:
+                raw = os.pread(fd, size, 0)
+                while len(raw) == size:  # hundreds of children: read the whole list
+                    size *= 4
+                    raw = os.pread(fd, size, 0)
+            except _GONE:
+                continue
+            if raw:
+                out.extend(map(int, raw.split()))
+        return out
+
+    def close(self) -> None:
+        for fd in self._fds.values():
+            _close(fd)
+        self._fds.clear()
+
+
+def _close(fd: int) -> None:
+    try:
+        os.close(fd)
+    except OSError:
+        pass
+
+
 class ProcMemory:
     """RSS and VmHWM of one process through kept file descriptors."""
 

@@ -1,0 +1,1 @@
+"""Small real programs the benchmark cases record (run as scripts, not imported)."""

@@ -1,0 +1,448 @@
+"""Baselines: a lean, reviewable file of expected peaks, and the check that fails CI on a regression.
+
+A baseline holds, per case and input, the peak RSS in bytes, each phase's own peak and, where it
+differs from the file's default, a tolerance. It is written from a ``memview profile`` results
+file and checked against the next one. Why the rules are what they are:
+
+- A tolerance can be relative, absolute or both (``+10% or +5MB``, whichever allows more): small
+  peaks are noisy in absolute terms (allocator arenas, page cache of a shared library), big ones
+  in relative terms.
+- Whatever the baseline lists and the results lack is reported and fails the check (a case that
+  silently stopped running is not a pass); ``allow_missing`` relaxes that for partial runs. What
+  the results add is reported as new and does not fail.
+- A case whose command failed cannot be compared and fails the check.
+- Malformed input is exit code 2, a regression 1, a pass 0 — so CI can tell "memory grew" from
+  "the check itself is broken".
+
+:func:`check` is a plain function (``check(baseline, results) -> (report_text, exit_code)``) so
+``memview baseline check`` and ``memview compare --baseline`` share it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from memview.units import UnitError, format_bytes, parse_size
+
+FORMAT = "memview-baseline"
+VERSION = 1
+RESULTS_FORMAT = "memview-profile-results"
+DEFAULT_TOLERANCE = "+10%"
+NO_INPUT = "-"
+
+OK, IMPROVED, NEW, ALLOWED_MISSING = "ok", "improved", "new", "missing"
+REGRESSED, FAILED, MISSING, NO_PEAK = "REGRESSED", "FAILED", "MISSING", "NO PEAK"
+_FAILING = {REGRESSED, FAILED, MISSING, NO_PEAK}
+
+
+class BaselineError(Exception):
+    """A baseline, results file or tolerance that cannot be used (exit code 2)."""
+
+
+# -- tolerance ------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Tolerance:
+    """How far above its baseline a peak may go: ``+10%``, ``+5MB`` or ``+10% or +5MB``."""
+
+    text: str
+    relative: float | None  # 0.10 for +10%
+    absolute: int | None  # bytes
+
+    def limit(self, base: int) -> int:
+        """The highest peak that still passes (the larger of the allowed forms)."""
+        allowed = [base]
+        if self.relative is not None:
+            allowed.append(int(base * (1 + self.relative)))
+        if self.absolute is not None:
+            allowed.append(base + self.absolute)
+        return max(allowed)
+
+
+_PERCENT_RE = re.compile(r"^\+?\s*([0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*%$")
+
+
+def parse_tolerance(text: Any) -> Tolerance:
+    """``"+10%"``, ``"+5MB"``, ``"+10% or +5MB"`` -> :class:`Tolerance`; BaselineError otherwise."""
+    if not isinstance(text, str) or not text.strip():
+        raise BaselineError(f"not a tolerance: {text!r} (expected e.g. +10%, +5MB or '+10% or +5MB')")
+    relative: float | None = None
+    absolute: int | None = None
+    for term in re.split(r"\s+or\s+", text.strip(), flags=re.IGNORECASE):
+        m = _PERCENT_RE.match(term)
+        if m:
+            if relative is not None:
+                raise BaselineError(f"tolerance {text!r} has two percentages")
+            relative = float(m.group(1)) / 100
+            continue
+        if term.startswith("-"):
+            raise BaselineError(f"tolerance {text!r} must not be negative")
+        try:
+            size = parse_size(term.lstrip("+").strip())
+        except UnitError:
+            raise BaselineError(f"not a tolerance: {text!r} (expected e.g. +10%, +5MB or '+10% or +5MB')") from None
+        if absolute is not None:
+            raise BaselineError(f"tolerance {text!r} has two sizes")
+        absolute = size
+    return Tolerance(text.strip(), relative, absolute)
+
+
+# -- reading --------------------------------------------------------------------------------
+def load_json(path: str | Path, what: str) -> Any:
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise BaselineError(f"{what} not found: {path}") from None
+    except OSError as exc:
+        raise BaselineError(f"cannot read the {what} {path}: {exc.strerror}") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BaselineError(f"{path} is not valid JSON ({exc})") from None
+
+
+def _key(record: dict[str, Any]) -> tuple[str, str]:
+    return record["case"], record.get("input") or NO_INPUT
+
+
+def phase_peaks(phases: list[dict[str, Any]]) -> dict[str, int | None]:
+    """Phases by name, repeated names numbered in order (``load``, ``load#2``): their own peaks."""
+    out: dict[str, int | None] = {}
+    for ph in phases:
+        name = str(ph.get("name"))
+        key, n = name, 1
+        while key in out:
+            n += 1
+            key = f"{name}#{n}"
+        out[key] = ph.get("peak_rss_bytes")
+    return out
+
+
+def validate_results(doc: Any, source: str) -> list[dict[str, Any]]:
+    """The records of a ``memview profile`` results document, checked enough to compare them."""
+    if not isinstance(doc, dict) or doc.get("format") != RESULTS_FORMAT:
+        raise BaselineError(f"{source} is not a memview profile results file (no \"format\": \"{RESULTS_FORMAT}\")")
+    if not isinstance(doc.get("version"), int) or doc["version"] > 1:
+        raise BaselineError(f"{source}: results format version {doc.get('version')!r} is not supported")
+    records = doc.get("records")
+    if not isinstance(records, list):
+        raise BaselineError(f"{source}: \"records\" must be a list")
+    for i, r in enumerate(records):
+        where = f"{source}: records[{i}]"
+        if not isinstance(r, dict) or not isinstance(r.get("case"), str):
+            raise BaselineError(f"{where} has no case name")
+        if r.get("input") is not None and not isinstance(r["input"], str):
+            raise BaselineError(f"{where}: input must be a string")
+        peak = r.get("peak_rss_bytes")
+        if peak is not None and (not isinstance(peak, int) or isinstance(peak, bool) or peak < 0):
+            raise BaselineError(f"{where}: peak_rss_bytes must be a number of bytes")
+        if not isinstance(r.get("phases", []), list):
+            raise BaselineError(f"{where}: phases must be a list")
+    return records
+
+
+def validate_baseline(doc: Any, source: str = "baseline") -> dict[str, Any]:
+    """Check a baseline document; returns it. Every entry's tolerance is parsed here, once."""
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        raise BaselineError(f"{source} is not a memview baseline (no \"format\": \"{FORMAT}\")")
+    if not isinstance(doc.get("version"), int) or doc["version"] > VERSION:
+        raise BaselineError(f"{source}: baseline format version {doc.get('version')!r} is not supported")
+    parse_tolerance(doc.get("default_tolerance", DEFAULT_TOLERANCE))
+    cases = doc.get("cases")
+    if not isinstance(cases, dict):
+        raise BaselineError(f"{source}: \"cases\" must be an object of case name -> inputs")
+    for case, inputs in cases.items():
+        if not isinstance(inputs, dict):
+            raise BaselineError(f"{source}: cases.{case} must be an object of input -> entry")
+        for inp, entry in inputs.items():
+            where = f"{source}: cases.{case}[{inp!r}]"
+            if not isinstance(entry, dict):
+                raise BaselineError(f"{where} must be an object with peak_rss_bytes")
+            peak = entry.get("peak_rss_bytes")
+            if not isinstance(peak, int) or isinstance(peak, bool) or peak < 0:
+                raise BaselineError(f"{where}.peak_rss_bytes must be a number of bytes (got {peak!r})")
+            phases = entry.get("phases", {})
+            if not isinstance(phases, dict) or not all(
+                    isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in phases.values()):
+                raise BaselineError(f"{where}.phases must map phase names to numbers of bytes")
+            if "tolerance" in entry:
+                try:
+                    parse_tolerance(entry["tolerance"])
+                except BaselineError as exc:
+                    raise BaselineError(f"{where}.tolerance: {exc}") from None
+    return doc
+
+
+def load_baseline(path: str | Path) -> dict[str, Any]:
+    return validate_baseline(load_json(path, "baseline"), str(path))
+
+
+def load_results(sources: list[str], db: str | None = None) -> list[dict[str, Any]]:
+    """Results documents from each source, ready for :func:`check` and :func:`update`.
+
+    A source is a ``memview profile`` JSON file, a stored session id or a bundle
+    (``.memview.zip``) of a session recorded by ``memview profile`` (it knows its case and input
+    from its tags). This is the one place that decides what a "results" argument can be.
+    """
+    docs: list[dict[str, Any]] = []
+    summaries: list[tuple[str, dict[str, Any]]] = []
+    sids: list[int] = []
+    for src in sources:
+        if src.isdigit() and not Path(src).exists():
+            sids.append(int(src))
+        elif zipfile.is_zipfile(src) if Path(src).is_file() else src.endswith(".zip"):
+            from memview.bundle import BundleError, read_manifest
+
+            try:
+                summaries.append((src, read_manifest(Path(src))["summary"]))
+            except BundleError as exc:
+                raise BaselineError(str(exc)) from None
+        else:
+            doc = load_json(src, "results file")
+            validate_results(doc, src)
+            docs.append(doc)
+    if sids:
+        summaries.extend(_session_summaries(sids, db))
+    if summaries:
+        docs.append(results_from_summaries(summaries))
+    return docs
+
+
+def _session_summaries(session_ids: list[int], db: str | None) -> list[tuple[str, dict[str, Any]]]:
+    from memview.analysis import session_summary
+    from memview.store import Store, StoreError
+
+    try:
+        store = Store(Path(db) if db else None)
+        return [(f"session {sid}", session_summary(store, sid)) for sid in session_ids]
+    except StoreError as exc:
+        raise BaselineError(str(exc)) from None
+
+
+def results_from_summaries(summaries: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
+    """A results document made of ``memview profile`` sessions' summaries (one record each)."""
+    from memview.profile import record_from_summary, results_document
+
+    records = []
+    for source, summary in summaries:
+        tags = summary.get("tags") or []
+        case = next((t[5:] for t in tags if t.startswith("case:")), None)
+        if case is None:
+            raise BaselineError(f"{source} was not recorded by memview profile (it has no case: tag)")
+        inp = next((t[6:] for t in tags if t.startswith("input:")), NO_INPUT)
+        records.append(record_from_summary(summary, case, inp))
+    return results_document(records, meta={})
+
+
+def _records(results: dict[str, Any] | list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
+    docs = results if isinstance(results, list) else [results]
+    out: dict[tuple[str, str], dict[str, Any]] = {}
+    for i, doc in enumerate(docs):
+        for r in validate_results(doc, f"results #{i + 1}" if len(docs) > 1 else "results"):
+            key = _key(r)
+            if key in out:
+                raise BaselineError(f"case {key[0]} input {key[1]} appears twice in the results")
+            out[key] = r
+    return out
+
+
+# -- writing --------------------------------------------------------------------------------
+def update(results: dict[str, Any] | list[dict[str, Any]], previous: dict[str, Any] | None = None,
+           tolerance: str | None = None, prune: bool = False) -> tuple[dict[str, Any], list[str]]:
+    """A baseline from ``results``, merged into ``previous``; returns it and notes for the user.
+
+    Cases present in the results replace their previous entries whole (an input that left the
+    glob leaves the baseline). Cases absent from the results are kept, and listed, unless
+    ``prune``. Tolerance of an entry: ``tolerance`` if given, else the manifest case's, else the
+    previous entry's, else the file's default. Failed runs are refused: nothing is written.
+    """
+    if tolerance is not None:
+        parse_tolerance(tolerance)
+    records = _records(results)
+    failed = [f"{c} {i} ({_failure(r)})" for (c, i), r in records.items() if _failure(r)]
+    if failed:
+        raise BaselineError("the results hold failed runs, not a baseline: " + "; ".join(failed))
+    prev = validate_baseline(previous, "previous baseline") if previous else None
+    default = prev.get("default_tolerance", DEFAULT_TOLERANCE) if prev else DEFAULT_TOLERANCE
+    prev_cases: dict[str, dict[str, Any]] = prev["cases"] if prev else {}
+    cases: dict[str, dict[str, Any]] = {}
+    notes: list[str] = []
+    for (case, inp), r in records.items():
+        if r.get("peak_rss_bytes") is None:
+            notes.append(f"skipped {case} {inp}: no peak was measured")
+            continue
+        entry: dict[str, Any] = {"peak_rss_bytes": r["peak_rss_bytes"]}
+        phases = {k: v for k, v in phase_peaks(r.get("phases") or []).items() if v is not None}
+        if phases:
+            entry["phases"] = phases
+        tol = tolerance or r.get("tolerance") or prev_cases.get(case, {}).get(inp, {}).get("tolerance")
+        if tol and tol != default:
+            entry["tolerance"] = tol
+        cases.setdefault(case, {})[inp] = entry
+    for case in sorted(set(prev_cases) - {c for c, _ in records}):
+        if prune:
+            notes.append(f"dropped {case}: not in these results")
+        else:
+            cases[case] = prev_cases[case]
+            notes.append(f"kept {case} from the previous baseline: not in these results (--prune drops it)")
+    docs = results if isinstance(results, list) else [results]
+    meta = docs[0].get("metadata") or {} if docs else {}
+    doc = {
+        "format": FORMAT,
+        "version": VERSION,
+        "default_tolerance": default,
+        "source": {"git_sha": meta.get("git_sha"), "created_at": docs[0].get("created_at") if docs else None},
+        "cases": {c: dict(sorted(cases[c].items())) for c in sorted(cases)},
+    }
+    return doc, notes
+
+
+def dumps(doc: dict[str, Any]) -> str:
+    """Stable, diff-friendly JSON: sorted cases and inputs, two-space indent, final newline."""
+    return json.dumps(doc, indent=2) + "\n"
+
+
+# -- checking -------------------------------------------------------------------------------
+@dataclass(slots=True)
+class Row:
+    status: str
+    case: str
+    input: str
+    what: str  # "peak" or "phase NAME"
+    baseline: int | None = None
+    current: int | None = None
+    limit: int | None = None
+    tolerance: str = ""
+    detail: str = ""
+    session_id: int | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__slots__}
+
+
+def _failure(record: dict[str, Any]) -> str | None:
+    """Why a run cannot be compared (None when it ran to completion with exit code 0)."""
+    if record.get("timed_out"):
+        return "timed out"
+    if record.get("signal"):
+        return f"killed by signal {record['signal']}"
+    if record.get("exit_code") not in (0, None) or record.get("ok") is False:
+        return f"exit code {record.get('exit_code')}"
+    return None
+
+
+def _compare(row: Row, base: int, current: int | None, tol: Tolerance) -> Row:
+    row.baseline, row.current, row.tolerance = base, current, tol.text
+    row.limit = tol.limit(base)
+    if current is None:
+        row.status, row.detail = NO_PEAK, "no peak was measured"
+    elif current > row.limit:
+        row.status = REGRESSED
+    elif current < base - (row.limit - base):
+        row.status, row.detail = IMPROVED, "below the baseline by more than the tolerance"
+    else:
+        row.status = OK
+    return row
+
+
+def evaluate(baseline: dict[str, Any], results: dict[str, Any] | list[dict[str, Any]],
+             allow_missing: bool = False) -> list[Row]:
+    """One row per compared figure: each entry's peak and each baseline phase's own peak."""
+    validate_baseline(baseline)
+    records = _records(results)
+    default = parse_tolerance(baseline.get("default_tolerance", DEFAULT_TOLERANCE))
+    rows: list[Row] = []
+    for case, inputs in baseline["cases"].items():
+        for inp, entry in inputs.items():
+            tol = parse_tolerance(entry["tolerance"]) if "tolerance" in entry else default
+            r = records.get((case, inp))
+            if r is None:
+                rows.append(Row(MISSING, case, inp, "peak", entry["peak_rss_bytes"], tolerance=tol.text,
+                                detail="not in the results" + (" (allowed)" if allow_missing else "")))
+                continue
+            sid = r.get("session_id")
+            why = _failure(r)
+            if why:
+                rows.append(Row(FAILED, case, inp, "peak", entry["peak_rss_bytes"], r.get("peak_rss_bytes"),
+                                tolerance=tol.text, detail=f"the run failed: {why}", session_id=sid))
+                continue
+            rows.append(_compare(Row(OK, case, inp, "peak", session_id=sid), entry["peak_rss_bytes"],
+                                 r.get("peak_rss_bytes"), tol))
+            current_phases = phase_peaks(r.get("phases") or [])
+            for name, base in entry.get("phases", {}).items():
+                if name not in current_phases:
+                    rows.append(Row(MISSING, case, inp, f"phase {name}", base, tolerance=tol.text,
+                                    detail="phase not in the results" + (" (allowed)" if allow_missing else ""),
+                                    session_id=sid))
+                else:
+                    rows.append(_compare(Row(OK, case, inp, f"phase {name}", session_id=sid), base,
+                                         current_phases[name], tol))
+            for name in current_phases.keys() - entry.get("phases", {}).keys():
+                rows.append(Row(NEW, case, inp, f"phase {name}", current=current_phases[name],
+                                detail="no baseline for this phase", session_id=sid))
+    for (case, inp), r in records.items():
+        if inp not in baseline["cases"].get(case, {}):
+            why = _failure(r)
+            rows.append(Row(FAILED if why else NEW, case, inp, "peak", current=r.get("peak_rss_bytes"),
+                            detail=f"the run failed: {why}" if why else "no baseline (memview baseline update)",
+                            session_id=r.get("session_id")))
+    if allow_missing:
+        for row in rows:
+            if row.status == MISSING:
+                row.status = ALLOWED_MISSING
+    return rows
+
+
+def exit_code(rows: list[Row]) -> int:
+    return 1 if any(r.status in _FAILING for r in rows) else 0
+
+
+def _change(row: Row) -> str:
+    if row.baseline is None or row.current is None:
+        return "-"
+    delta = row.current - row.baseline
+    pct = f"{delta / row.baseline * 100:+.1f}%" if row.baseline else "n/a"
+    return f"{pct} ({'+' if delta >= 0 else '-'}{format_bytes(abs(delta))})"
+
+
+def render(rows: list[Row]) -> str:
+    """The table and a verdict naming every regression, failure and missing entry."""
+    from memview.report import _table
+
+    table = _table(
+        ["status", "case", "input", "what", "baseline", "current", "change", "limit"],
+        [[r.status, r.case, r.input, r.what, format_bytes(r.baseline), format_bytes(r.current), _change(r),
+          f"{format_bytes(r.limit)} ({r.tolerance})" if r.limit is not None else r.detail] for r in rows],
+    )
+    lines = [table, ""]
+    for r in rows:
+        where = f"{r.case} {r.input} {r.what}"
+        session = f" (memview show {r.session_id})" if r.session_id else ""
+        if r.status == REGRESSED:
+            lines.append(f"REGRESSED {where}: {format_bytes(r.current)} > limit {format_bytes(r.limit)} "
+                         f"(baseline {format_bytes(r.baseline)}, tolerance {r.tolerance}){session}")
+        elif r.status in (FAILED, MISSING, NO_PEAK):
+            lines.append(f"{r.status} {where}: {r.detail}{session}")
+        elif r.status == IMPROVED:
+            lines.append(f"improved {where}: {format_bytes(r.current)}, {_change(r)} from the baseline "
+                         f"{format_bytes(r.baseline)} — consider an update (memview baseline update)")
+    counts = {s: sum(r.status == s for r in rows)
+              for s in (REGRESSED, FAILED, MISSING, NO_PEAK, NEW, IMPROVED, ALLOWED_MISSING)}
+    compared = sum(r.current is not None and r.baseline is not None for r in rows)
+    parts = [f"{n} {s.lower()}" + (" (allowed)" if s == ALLOWED_MISSING else "") for s, n in counts.items() if n]
+    verdict = "FAIL" if exit_code(rows) else "pass"
+    lines.append(", ".join([f"memview baseline check: {verdict} — {compared} compared", *parts]))
+    return "\n".join(lines)
+
+
+def check(baseline: dict[str, Any], results: dict[str, Any] | list[dict[str, Any]],
+          allow_missing: bool = False) -> tuple[str, int]:
+    """Compare results with a baseline: (report text, exit code 0 pass / 1 regression / 2 malformed)."""
+    try:
+        rows = evaluate(baseline, results, allow_missing=allow_missing)
+    except BaselineError as exc:
+        return f"memview: {exc}", 2
+    return render(rows), exit_code(rows)

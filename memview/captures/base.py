@@ -1,0 +1,480 @@
+"""What every capture tool shares: finding the tool, running it with a time limit, the executor.
+
+Captures are subprocesses (py-spy, heaptrack/gdb, heaptrack_print) or socket talk (node's
+inspector) that can take seconds. They run one at a time on the executor's own thread, so the
+sampler never waits for them and two ptrace-based tools never fight over one process.
+
+Subprocesses start through ``posix_spawn`` with an empty signal mask: ``memview run`` blocks
+SIGINT/SIGTERM/SIGCHLD in every thread (the runner takes them with ``sigtimedwait``), and a child
+inherits its parent thread's mask, so tools started with ``subprocess`` would ignore the SIGINT
+that makes ``py-spy record`` write its file, and gdb would run with SIGCHLD blocked. Each tool
+gets its own process group so a time limit kills it and everything it started.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import re
+import select
+import shutil
+import signal
+import sysconfig
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from memview.model import Capture
+
+log = logging.getLogger(__name__)
+
+STDERR_TAIL = 2000
+
+
+class CaptureError(Exception):
+    """A capture that could not be done; ``status`` goes into the captures row, the message to the user."""
+
+    def __init__(self, message: str, status: str = "failed", stderr_tail: str = "") -> None:
+        super().__init__(message)
+        self.status = status
+        self.stderr_tail = stderr_tail
+
+
+# -- finding tools ---------------------------------------------------------------------------------
+
+_INSTALL_HINTS = {
+    "py-spy": "pip install py-spy (it is a memview dependency: reinstall memview, or put its bin folder on PATH)",
+    "heaptrack": "apt install heaptrack (or your distribution's heaptrack package)",
+    "heaptrack_print": "apt install heaptrack",
+    "gdb": "apt install gdb (heaptrack attaches through gdb)",
+    "zstd": "apt install zstd",
+}
+
+
+def find_tool(name: str, env: dict[str, str] | None = None) -> str:
+    """Absolute path of ``name`` on PATH; else beside memview's own Python (where pip puts py-spy).
+
+    The fallback matters for ``pipx install memview``: pipx exposes only memview's own entry point,
+    while py-spy, a dependency, sits in the same venv's bin folder.
+    """
+    path = (env or os.environ).get("PATH", os.defpath)
+    found = shutil.which(name, path=path)
+    if found:
+        return found
+    scripts = sysconfig.get_path("scripts")
+    if name == "py-spy" and scripts:
+        found = shutil.which(name, path=scripts)
+        if found:
+            return found
+    hint = _INSTALL_HINTS.get(name, f"install {name}")
+    raise CaptureError(f"{name} is not installed or not on PATH (PATH={path}): {hint}", status="missing-tool")
+
+
+# -- running tools -----------------------------------------------------------------------------------
+
+_UNBLOCK = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGCHLD, signal.SIGPIPE)
+
+
+class Spawned:
+    """A tool process in its own process group, started with no signals blocked."""
+
+    def __init__(self, argv: list[str], stdout: Path | int | None = None, stderr: Path | None = None,
+                 stdin: int | None = None, env: dict[str, str] | None = None) -> None:
+        self.argv = argv
+        self.stderr_path = stderr
+        self.returncode: int | None = None
+        actions: list[tuple[Any, ...]] = []
+        if stdin is None:
+            actions.append((os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0))
+        else:
+            actions.append((os.POSIX_SPAWN_DUP2, stdin, 0))
+        for fd, target in ((1, stdout), (2, stderr)):
+            if target is None:
+                actions.append((os.POSIX_SPAWN_OPEN, fd, os.devnull, os.O_WRONLY, 0))
+            elif isinstance(target, int):
+                actions.append((os.POSIX_SPAWN_DUP2, target, fd))
+            else:
+                actions.append((os.POSIX_SPAWN_OPEN, fd, str(target), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
+        run_env = dict(os.environ if env is None else env)
+        # argv[0] is an absolute path from find_tool (posix_spawn has no cwd: tools get absolute paths)
+        self.pid = os.posix_spawn(argv[0], argv, run_env, file_actions=actions, setpgroup=0,
+                                  setsigmask=(), setsigdef=_UNBLOCK)
+        self.started = time.monotonic()
+        self._pidfd: int | None = None
+        try:
+            self._pidfd = os.pidfd_open(self.pid)
+        except (AttributeError, OSError):
+            self._pidfd = None
+
+    def poll(self) -> int | None:
+        if self.returncode is not None:
+            return self.returncode
+        try:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+        except ChildProcessError:
+            self.returncode = -1
+            return self.returncode
+        if pid == 0:
+            return None
+        self.returncode = os.waitstatus_to_exitcode(status)
+        if self._pidfd is not None:
+            os.close(self._pidfd)
+            self._pidfd = None
+        return self.returncode
+
+    def wait(self, timeout: float | None) -> int | None:
+        """The exit code, or None if still running after ``timeout`` seconds (no busy loop with pidfd)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            code = self.poll()
+            if code is not None:
+                return code
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                return None
+            if self._pidfd is not None:
+                select.select([self._pidfd], [], [], 1.0 if left is None else min(left, 1.0))
+            else:
+                time.sleep(0.02 if left is None else min(left, 0.02))
+
+    def signal_group(self, sig: int) -> None:
+        try:
+            os.killpg(self.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    def kill(self) -> None:
+        self.signal_group(signal.SIGKILL)
+        self.wait(5.0)
+
+    def stderr_tail(self, limit: int = STDERR_TAIL) -> str:
+        return tail(self.stderr_path, limit)
+
+
+def tail(path: Path | None, limit: int = STDERR_TAIL) -> str:
+    if path is None:
+        return ""
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            size = f.tell()
+            f.seek(max(0, size - limit))
+            return f.read().decode(errors="replace").strip()
+    except OSError:
+        return ""
+
+
+def run_tool(ctx: CaptureContext, argv: list[str], stdout: Path | None, stderr: Path,
+             stop_after: float | None = None, stop_signal: int = signal.SIGINT,
+             env: dict[str, str] | None = None) -> tuple[int, str]:
+    """Run a tool to completion within the capture's time limit; (exit code, stderr tail).
+
+    ``stop_after``: send ``stop_signal`` after that many seconds (tools that record until told).
+    Past the time limit the tool's process group is killed and CaptureError(status="timeout") raised.
+    """
+    proc = Spawned(argv, stdout=stdout, stderr=stderr, env=env)
+    ctx.running = proc
+    try:
+        if stop_after is not None:
+            until = time.monotonic() + min(stop_after, ctx.remaining())
+            code = proc.poll()
+            while code is None and not ctx.stop.is_set() and time.monotonic() < until:
+                code = proc.wait(min(0.1, max(0.0, until - time.monotonic())))
+            if code is None:
+                proc.signal_group(stop_signal)
+        code = proc.wait(ctx.remaining())
+        if code is None:
+            proc.kill()
+            raise CaptureError(f"{Path(argv[0]).name} did not finish within the capture time limit "
+                               f"({ctx.time_limit:g}s): killed", status="timeout", stderr_tail=proc.stderr_tail())
+        return code, proc.stderr_tail()
+    finally:
+        ctx.running = None
+
+
+# -- diagnosing failures -------------------------------------------------------------------------------
+
+_PTRACE_RE = re.compile(r"operation not permitted|permission denied|os error 1\b|os error 13|ptrace|eperm",
+                        re.IGNORECASE)
+
+
+def looks_like_ptrace_refusal(text: str) -> bool:
+    return bool(_PTRACE_RE.search(text or ""))
+
+
+def _status_field(pid: int, key: str) -> str | None:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith(key + ":"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        return None
+    return None
+
+
+def ptrace_advice(pid: int, tool: str) -> str:
+    """Why ``tool`` may not trace ``pid`` here and how to allow it, in one line."""
+    tracer = _status_field(pid, "TracerPid")
+    if tracer and tracer != "0":
+        name = _status_field(int(tracer), "Name") or "?"
+        return (f"ptrace refused: PID {pid} is already being traced by {name} (PID {tracer}); only one debugger "
+                f"can attach at a time — detach it and capture again")
+    parts = [f"ptrace refused: {tool} may not inspect PID {pid}."]
+    uid = _status_field(pid, "Uid")
+    if uid is not None:
+        owner = int(uid.split()[0])
+        if owner != os.geteuid():
+            parts.append(f"It runs as uid {owner} and memview as uid {os.geteuid()}: run memview as the same user.")
+    try:
+        scope = Path("/proc/sys/kernel/yama/ptrace_scope").read_text().strip()
+    except OSError:
+        scope = None
+    if scope not in (None, "0"):
+        parts.append(f"kernel.yama.ptrace_scope is {scope}: allow tracing with "
+                     "`sudo sysctl kernel.yama.ptrace_scope=0`.")
+    parts.append(f"Or grant CAP_SYS_PTRACE (`sudo setcap cap_sys_ptrace+ep $(which {tool})`; in a container "
+                 "run with --cap-add SYS_PTRACE).")
+    return " ".join(parts)
+
+
+def process_alive(pid: int, start_ticks: int | None = None) -> bool:
+    """Whether ``pid`` still runs (and is the same process, when its start time is known)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            raw = f.read()
+    except OSError:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+    rest = raw[raw.rfind(b")") + 2:].split()
+    if rest and rest[0] == b"Z":
+        return False
+    return start_ticks is None or int(rest[19]) == start_ticks
+
+
+def start_ticks(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            raw = f.read()
+    except OSError:
+        return None
+    return int(raw[raw.rfind(b")") + 2:].split()[19])
+
+
+# -- one capture -------------------------------------------------------------------------------------
+
+@dataclass
+class CaptureContext:
+    """What a tool function needs: the target, where to write, how long, and the time limit."""
+
+    tool: str
+    pid: int
+    out_dir: Path
+    stem: str  # artefact file names start with this, e.g. "03-py-spy-dump-1234"
+    duration: float
+    time_limit: float
+    native: bool = False
+    subprocesses: bool = False
+    env: dict[str, str] | None = None
+    deadline: float = 0.0
+    running: Spawned | None = None
+    files: list[Path] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    stop: threading.Event = field(default_factory=threading.Event)  # set when the session is closing
+
+    def remaining(self) -> float:
+        return max(0.0, self.deadline - time.monotonic())
+
+    def path(self, suffix: str) -> Path:
+        return self.out_dir / f"{self.stem}{suffix}"
+
+    def keep(self, path: Path) -> Path:
+        """Record an artefact file of this capture (the first one kept is the capture's path)."""
+        self.files.append(path)
+        return path
+
+
+ToolFn = Callable[[CaptureContext, Capture], None]
+
+
+@dataclass
+class CaptureJob:
+    tool: str
+    fn: ToolFn
+    pid: int
+    trigger: str
+    duration: float
+    time_limit: float
+    native: bool = False
+    subprocesses: bool = False
+    data: dict[str, Any] = field(default_factory=dict)
+    requested_t: float = 0.0
+
+
+def finish(capture: Capture, ctx: CaptureContext) -> None:
+    """Fill the capture's path/size from the files the tool kept."""
+    files = [p for p in ctx.files if p.exists()]
+    if files:
+        capture.path = str(files[0])
+        capture.size_bytes = files[0].stat().st_size
+        capture.data["files"] = [{"path": str(p), "size_bytes": p.stat().st_size} for p in files]
+    if ctx.notes:
+        capture.data["notes"] = list(ctx.notes)
+
+
+Plan = Callable[[], list[CaptureJob]]
+
+
+class Executor:
+    """Runs capture jobs one at a time on its own thread and records each in the session.
+
+    Callers hand in a job, or a *plan*: a function that decides the jobs (which processes, which
+    tools) and runs on the executor's thread, because even that means reading /proc, and the
+    sampler thread that notices a crossing must not wait for it.
+    """
+
+    def __init__(self, recorder: Any, out_dir: Callable[[], Path], max_captures: int = 10,
+                 env: dict[str, str] | None = None) -> None:
+        self.recorder = recorder
+        self._out_dir = out_dir
+        self.max_captures = max_captures
+        self.env = env
+        self.taken = 0
+        self._pending = 0
+        self._seq = 0
+        self._queue: queue.Queue[tuple[float, CaptureJob | Plan] | None] = queue.Queue()
+        self._closing = threading.Event()
+        self._idle = threading.Event()
+        self._idle.set()
+        self._lock = threading.Lock()
+        self._current: CaptureContext | None = None
+        self._thread = threading.Thread(target=self._run, name="memview-captures", daemon=True)
+        self._thread.start()
+
+    def submit(self, item: CaptureJob | Plan) -> bool:
+        """Queue a capture or a plan (any thread, returns at once); False once the session is closing."""
+        with self._lock:
+            if self._closing.is_set():
+                return False
+            self._pending += 1
+            self._idle.clear()
+            self._queue.put((self.recorder.now(), item))
+        return True
+
+    def close(self, timeout: float = 60.0) -> None:
+        """The session is ending: finish the capture in progress (up to ``timeout``), drop the rest."""
+        with self._lock:
+            self._closing.set()
+        current = self._current
+        if current is not None:
+            current.stop.set()
+        dropped = 0
+        while True:
+            try:
+                entry = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            dropped += entry is not None
+        if dropped:
+            self.recorder.add_event("capture_skipped", f"{dropped} requested capture(s) not taken: the session "
+                                    "ended first", level="warning", data={"dropped": dropped})
+        self._queue.put(None)
+        self._thread.join(timeout)
+        if self._thread.is_alive() and self._current is not None and self._current.running is not None:
+            self._current.running.kill()
+            self._thread.join(5.0)
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        """Block until no capture is queued or running (tests, the GUI's progress)."""
+        return self._idle.wait(timeout)
+
+    def _run(self) -> None:
+        while True:
+            entry = self._queue.get()
+            if entry is None:
+                self._idle.set()
+                return
+            requested_t, item = entry
+            try:
+                jobs = [item] if isinstance(item, CaptureJob) else item()
+            except Exception as exc:  # a plan that fails is reported, never fatal
+                log.exception("capture plan failed")
+                self.recorder.add_event("capture_error", f"could not plan a capture: {exc!r}", level="error")
+                jobs = []
+            for job in jobs:
+                if self._closing.is_set() and not isinstance(item, CaptureJob):
+                    self.recorder.add_event("capture_skipped", f"{job.tool} capture of PID {job.pid} not taken: "
+                                            "the session ended first", level="warning",
+                                            data={"tool": job.tool, "pid": job.pid, "trigger": job.trigger})
+                    continue
+                if self.taken >= self.max_captures:
+                    self.recorder.add_event(
+                        "capture_skipped", f"{job.tool} capture of PID {job.pid} not taken: the session's limit "
+                        f"of {self.max_captures} captures is reached (--max-captures)", level="warning",
+                        data={"tool": job.tool, "pid": job.pid, "trigger": job.trigger})
+                    continue
+                self.taken += 1
+                job.requested_t = requested_t
+                try:
+                    self._execute(job)
+                except Exception:  # never lose the executor over one capture
+                    log.exception("capture %s failed", job.tool)
+            with self._lock:
+                self._pending -= 1
+                if self._pending <= 0:
+                    self._idle.set()
+
+    def _execute(self, job: CaptureJob) -> None:
+        rec = self.recorder
+        self._seq += 1
+        out_dir = self._out_dir()
+        ctx = CaptureContext(job.tool, job.pid, out_dir, f"{self._seq:02d}-{job.tool}-{job.pid}", job.duration,
+                             job.time_limit, native=job.native, subprocesses=job.subprocesses, env=self.env)
+        if self._closing.is_set():
+            ctx.stop.set()
+        ctx.deadline = time.monotonic() + job.time_limit
+        capture = Capture(tool=job.tool, pid=job.pid, trigger=job.trigger, started_t=rec.now(),
+                          data={**job.data, "requested_s": job.requested_t, "duration_s": job.duration,
+                                "time_limit_s": job.time_limit})
+        ticks = start_ticks(job.pid)
+        self._current = ctx
+        rec.add_capture(capture)
+        try:
+            job.fn(ctx, capture)
+            capture.status = "ok" if capture.status == "running" else capture.status
+        except CaptureError as exc:
+            capture.status = exc.status
+            capture.stderr_tail = exc.stderr_tail or capture.stderr_tail
+            if exc.status == "failed" and not process_alive(job.pid, ticks):
+                capture.status = "exited"
+            self._report_error(job, capture, str(exc))
+        except Exception as exc:
+            log.exception("capture %s crashed", job.tool)
+            capture.status = "error"
+            self._report_error(job, capture, f"internal error: {exc!r}")
+        finally:
+            self._current = None
+            capture.ended_t = rec.now()
+            finish(capture, ctx)
+            rec.add_capture(capture)
+        if capture.status in ("ok", "partial"):
+            size = capture.size_bytes or 0
+            rec.add_event("capture", f"{job.tool} of PID {job.pid} saved: {capture.path} ({size} bytes, "
+                          f"{capture.ended_t - capture.started_t:.2f}s)",
+                          data={"tool": job.tool, "pid": job.pid, "path": capture.path, "status": capture.status})
+
+    def _report_error(self, job: CaptureJob, capture: Capture, message: str) -> None:
+        if capture.status == "exited" and "exited" not in message:
+            message = f"PID {job.pid} exited during the capture ({message})"
+        self.recorder.add_event("capture_error", f"{job.tool} capture of PID {job.pid} {capture.status}: {message}",
+                                level="error", data={"tool": job.tool, "pid": job.pid, "status": capture.status,
+                                                     "trigger": job.trigger})

@@ -1,0 +1,127 @@
+"""A static flame graph SVG drawn from a speedscope file (py-spy's ``record --format speedscope``).
+
+py-spy writes one format per recording; recording twice would profile two different windows. So
+memview keeps py-spy's speedscope file (interactive, opens at speedscope.app) and draws the SVG
+from it: frames stacked root at the bottom, widths proportional to samples, a tooltip per box.
+Stdlib only; a few hundred boxes at most, since boxes narrower than a pixel are dropped.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from html import escape
+from pathlib import Path
+from typing import Any
+
+WIDTH = 1200
+ROW = 16
+PAD = 10
+MIN_PX = 0.5
+
+
+class _Node:
+    __slots__ = ("children", "name", "value")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.value = 0.0
+        self.children: dict[str, _Node] = {}
+
+    def add(self, stack: list[str], weight: float) -> None:
+        node = self
+        node.value += weight
+        for name in stack:
+            child = node.children.get(name)
+            if child is None:
+                child = node.children[name] = _Node(name)
+            child.value += weight
+            node = child
+
+    def depth(self) -> int:
+        return 1 + max((c.depth() for c in self.children.values()), default=0)
+
+
+def _frame_label(frame: dict[str, Any]) -> str:
+    name = frame.get("name") or "?"
+    file = frame.get("file")
+    if file:
+        line = frame.get("line")
+        return f"{name} ({Path(file).name}{':' + str(line) if line else ''})"
+    return str(name)
+
+
+def tree_from_speedscope(doc: dict[str, Any]) -> _Node:
+    """Merge every profile (one per thread or process) into one tree under a root."""
+    frames = [_frame_label(f) for f in doc["shared"]["frames"]]
+    root = _Node("all")
+    profiles = doc.get("profiles") or []
+    for profile in profiles:
+        prefix = [profile.get("name") or "profile"] if len(profiles) > 1 else []
+        if profile.get("type") == "sampled":
+            weights = profile.get("weights") or [1] * len(profile["samples"])
+            for stack, weight in zip(profile["samples"], weights):
+                root.add(prefix + [frames[i] for i in stack], float(weight))
+        elif profile.get("type") == "evented":
+            _add_evented(root, prefix, frames, profile)
+    return root
+
+
+def _add_evented(root: _Node, prefix: list[str], frames: list[str], profile: dict[str, Any]) -> None:
+    stack: list[int] = []
+    last = profile.get("startValue", 0)
+    for ev in profile.get("events", []):
+        at = ev["at"]
+        if stack and at > last:
+            root.add(prefix + [frames[i] for i in stack], float(at - last))
+        last = at
+        if ev["type"] == "O":
+            stack.append(ev["frame"])
+        elif stack:
+            stack.pop()
+
+
+def _colour(name: str) -> str:
+    h = zlib.crc32(name.encode())
+    return f"rgb({205 + h % 50},{(h >> 8) % 130 + 80},{(h >> 16) % 55})"
+
+
+def render(root: _Node, title: str) -> str:
+    depth = root.depth()
+    height = depth * ROW + 3 * PAD + ROW
+    total = root.value or 1.0
+    scale = (WIDTH - 2 * PAD) / total
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" '
+        f'viewBox="0 0 {WIDTH} {height}" font-family="monospace" font-size="11">',
+        '<rect width="100%" height="100%" fill="#fdfdf6"/>',
+        f'<text x="{WIDTH / 2}" y="{PAD + 11}" text-anchor="middle" font-size="14">{escape(title)}</text>',
+    ]
+
+    def draw(node: _Node, x: float, level: int) -> None:
+        w = node.value * scale
+        if w < MIN_PX:
+            return
+        y = height - PAD - (level + 1) * ROW
+        pct = 100.0 * node.value / total
+        label = escape(node.name)
+        out.append(f'<g><title>{label} — {node.value:g} samples ({pct:.1f}%)</title>'
+                   f'<rect x="{x:.1f}" y="{y}" width="{w:.1f}" height="{ROW - 1}" fill="{_colour(node.name)}" rx="2"/>')
+        chars = int(w / 7)
+        if chars >= 3:
+            text = node.name if len(node.name) <= chars else node.name[: chars - 2] + ".."
+            out.append(f'<text x="{x + 3:.1f}" y="{y + ROW - 4}">{escape(text)}</text>')
+        out.append("</g>")
+        cx = x
+        for child in sorted(node.children.values(), key=lambda c: c.name):
+            draw(child, cx, level + 1)
+            cx += child.value * scale
+
+    draw(root, PAD, 0)
+    out.append("</svg>")
+    return "\n".join(out) + "\n"
+
+
+def write_svg(speedscope: Path, svg: Path, title: str) -> None:
+    doc = json.loads(Path(speedscope).read_text())
+    Path(svg).write_text(render(tree_from_speedscope(doc), title))

@@ -1,0 +1,177 @@
+"""The trigger and capture options shared by ``run``, ``attach`` and ``watch``, and their wiring.
+
+Kept out of ``cli.py`` so the command functions stay "parse, call, print": a command adds
+``@capture_options()`` and calls :meth:`CaptureSetup.from_cli` with what the options gave, then
+``setup.install(session)`` before sampling starts (``run`` passes it as ``before_start`` and
+``setup.launch_env()`` as the child's environment).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from memview.triggers import Rule, RuleError, parse_rule, pressure_rule
+
+#: ``--capture`` values; the tool names are the keys of ``memview.captures.service.TOOLS`` (imported
+#: lazily: ``memview --help`` should not load every capture module)
+TOOL_NAMES = ("py-spy-dump", "py-spy-record", "heaptrack", "node-heap-snapshot")
+CHOICES = (*TOOL_NAMES, "auto", "none")
+
+_THRESHOLD_HELP = ("fire when memory crosses RULE (repeatable): 800MB, 2GiB, 80% (of RAM), +100MB/s[@5s] "
+                   "(growth), PHASE:500MB (only inside that phase); options: ,max=N ,cooldown=30s ,rearm=90%")
+
+
+def capture_options(launch: bool = False) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Add the trigger/capture options to a click command (``launch``: also ``--heaptrack``)."""
+    opts = [
+        click.option("--threshold", "thresholds", multiple=True, metavar="RULE", help=_THRESHOLD_HELP),
+        click.option("--on-pressure", type=click.Choice(["warning", "critical"]),
+                     help="fire when the endpoint's pressure state reaches this level"),
+        click.option("--capture", "capture", metavar="TOOL[,TOOL]",
+                     help=f"what to take when a rule fires: {', '.join(CHOICES)} (default: auto if a rule is set)"),
+        click.option("--capture-duration", default="5s", show_default=True,
+                     help="how long py-spy record and heaptrack attach run"),
+        click.option("--capture-timeout",
+                     help="time limit per capture; past it the tool is killed (default: per tool)"),
+        click.option("--max-captures", type=click.IntRange(min=0), default=10, show_default=True,
+                     help="at most this many captures per session"),
+        click.option("--capture-native", is_flag=True, help="py-spy: include native (C/C++/Rust) frames"),
+    ]
+    if launch:
+        opts.append(click.option("--heaptrack", "heaptrack_launch", is_flag=True,
+                                 help="run COMMAND under heaptrack from its start; keeps the .zst and a summary"))
+
+    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+        for opt in reversed(opts):
+            fn = opt(fn)
+        return fn
+
+    return decorate
+
+
+def parse_tools(text: str | None) -> list[str]:
+    """``--capture`` value: one tool, a comma list, ``auto`` or ``none``; ValueError with the choices."""
+    if text is None:
+        return []
+    names = [t.strip().lower() for t in text.split(",") if t.strip()]
+    bad = [n for n in names if n not in CHOICES]
+    if bad or not names:
+        raise ValueError(f"unknown capture {', '.join(bad) or repr(text)}; choose from {', '.join(CHOICES)}")
+    if "none" in names:
+        if len(names) > 1:
+            raise ValueError("--capture none cannot be combined with other tools")
+        return []
+    if "auto" in names and len(names) > 1:
+        raise ValueError("--capture auto cannot be combined with other tools")
+    return list(dict.fromkeys(names))
+
+
+def _seconds(value: str | None, name: str) -> float | None:
+    from memview.units import UnitError, parse_duration
+
+    if value is None:
+        return None
+    try:
+        seconds = parse_duration(value)
+    except UnitError as exc:
+        raise click.BadParameter(str(exc), param_hint=name) from None
+    if seconds <= 0:
+        raise click.BadParameter("must be longer than 0s", param_hint=name)
+    return seconds
+
+
+class CaptureSetup:
+    """Rules and capture configuration of one session, ready to attach to its recorder."""
+
+    def __init__(self, rules: list[Rule], config: Any, heaptrack_launch: bool = False) -> None:
+        self.rules = rules
+        self.config = config
+        self.heaptrack_launch = heaptrack_launch
+        self.engine: Any = None  # TriggerEngine once installed
+        self.service: Any = None  # CaptureService once installed
+        self._launch: Any = None
+
+    @classmethod
+    def from_cli(cls, thresholds: tuple[str, ...] = (), on_pressure: str | None = None, capture: str | None = None,
+                 capture_duration: str = "5s", capture_timeout: str | None = None, max_captures: int = 10,
+                 capture_native: bool = False, heaptrack_launch: bool = False) -> CaptureSetup:
+        """Validate the options; bad input raises click.BadParameter (one clear line, nothing started)."""
+        rules = []
+        for text in thresholds:
+            try:
+                rules.append(parse_rule(text))
+            except RuleError as exc:
+                raise click.BadParameter(str(exc), param_hint="--threshold") from None
+        if on_pressure:
+            rules.append(pressure_rule(on_pressure))
+        try:
+            tools = parse_tools(capture)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--capture") from None
+        if capture is None and rules:
+            tools = ["auto"]
+        from memview.captures.service import CaptureConfig
+
+        duration = _seconds(capture_duration, "--capture-duration") or 5.0
+        config = CaptureConfig(tools, duration, max_captures, _seconds(capture_timeout, "--capture-timeout"),
+                               capture_native, env=dict(os.environ))
+        return cls(rules, config, heaptrack_launch)
+
+    @property
+    def active(self) -> bool:
+        return bool(self.rules or self.config.tools or self.heaptrack_launch)
+
+    def launch_env(self, base: dict[str, str] | None = None) -> dict[str, str] | None:
+        """The launched command's environment, or None to inherit memview's unchanged.
+
+        ``--heaptrack`` adds heaptrack's preload library; a possible node capture adds
+        ``--inspect-port=0`` to NODE_OPTIONS, so SIGUSR1 opens the inspector on a free port
+        instead of failing when 9229 is taken (it opens nothing by itself).
+        """
+        env: dict[str, str] | None = None
+        if self.heaptrack_launch:
+            from memview.captures.base import CaptureError
+            from memview.captures.heaptrack import HeaptrackLaunch
+
+            try:
+                self._launch = HeaptrackLaunch(self.config.env)
+            except CaptureError as exc:
+                raise click.UsageError(f"--heaptrack: {exc}") from None
+            env = self._launch.child_env(base)
+        if set(self.config.tools) & {"auto", "node-heap-snapshot"}:
+            env = dict(os.environ if base is None else base) if env is None else env
+            node_opts = env.get("NODE_OPTIONS", "")
+            if "--inspect" not in node_opts and "--debug-port" not in node_opts:
+                env["NODE_OPTIONS"] = (node_opts + " --inspect-port=0").strip()
+        return env
+
+    def install(self, session: Any) -> None:
+        """Attach the engine and the capture service to ``session.recorder`` (before sampling starts)."""
+        if not self.active:
+            return
+        from memview.captures.service import CaptureService
+        from memview.triggers import TriggerEngine
+
+        rec = session.recorder
+        heaptrack_pid = None
+        if self._launch is not None:
+            self._launch.install(session)
+            heaptrack_pid = session.proc.pid
+        root = getattr(getattr(session, "collector", None), "root_pid", None)
+        self.service = CaptureService(rec, self.config, root_pid=root, heaptrack_pid=heaptrack_pid)
+        if self.rules:
+            self.engine = TriggerEngine(rec, self.rules, on_fire=self.service.on_fire)
+            rec.add_listener(self.engine)
+            what = ", ".join(self.config.tools) or "none (events only)"
+            rec.add_event("triggers", f"watching {len(self.rules)} rule(s): {'; '.join(r.text for r in self.rules)}"
+                          f" — capture: {what}", data={"rules": [r.text for r in self.rules],
+                                                       "capture": self.config.tools}, t=0.0)
+
+    def abandon(self) -> None:
+        """The command did not start: remove what ``launch_env`` prepared."""
+        if self._launch is not None:
+            self._launch.abandon()

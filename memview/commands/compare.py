@@ -1,0 +1,52 @@
+"""``memview compare A B [C…]``: sessions and bundles side by side (memview.compare)."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+db_option = click.option("--db", envvar="MEMVIEW_DB", type=click.Path(dir_okay=False),
+                         help="SQLite database (default: the user data folder; env MEMVIEW_DB)")
+
+
+@click.command("compare")
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("--json", "as_json", is_flag=True, help="print the comparison as JSON")
+@click.option("--baseline", "baseline_path", type=click.Path(dir_okay=False),
+              help="check inputs (profile results, session ids, bundles) against a baseline; exit 1 on regression")
+@click.option("--allow-missing", is_flag=True, help="with --baseline: report missing cases without failing")
+@db_option
+@click.pass_context
+def compare_command(ctx: click.Context, inputs: tuple[str, ...], as_json: bool, baseline_path: str | None,
+                    allow_missing: bool, db: str | None) -> None:
+    """Compare sessions side by side: peak, average, final, wall time and each phase's peak and
+    duration, with the change of each against the first (A).
+
+    Each input is a session id, a bundle (.memview.zip) or a summary JSON (memview run --json).
+    Phases are matched by name, and by order for repeated names. With --baseline, the same as
+    ``memview baseline check BASELINE INPUTS…`` (exit 1 on a regression, 2 on malformed input).
+    """
+    if baseline_path:
+        from memview.commands.baseline import check
+
+        ctx.invoke(check, baseline_path=baseline_path, results=inputs, allow_missing=allow_missing,
+                   as_json=as_json, db=db)
+        return
+    from memview.compare import CompareError, compare, compare_text, load_comparable
+
+    if len(inputs) < 2:
+        click.echo("memview: compare needs at least two sessions or bundles", err=True)
+        sys.exit(2)
+    store = None
+    if any(i.isdigit() for i in inputs):
+        from memview.cli import _open_store
+
+        store = _open_store(db)
+    try:
+        result = compare([load_comparable(i, store) for i in inputs])
+    except CompareError as exc:
+        click.echo(f"memview: {exc}", err=True)
+        sys.exit(1)
+    click.echo(json.dumps(result, indent=2) if as_json else compare_text(result))

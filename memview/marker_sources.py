@@ -1,0 +1,613 @@
+"""Where marker lines come from: the MEMVIEW_FD channel, the child's output, a log file, a FIFO or socket.
+
+Every source runs on its own daemon thread and only reads, splits lines and hands them on, so a
+program that floods its channel is drained as fast as memview can parse, and one that writes
+nothing costs a blocked thread. :class:`Markers` owns all the sources of one session: it prepares
+what the launch needs (the inherited socket and ``MEMVIEW_FD``, pipes for ``--phase-regex``),
+starts the readers once the :class:`~memview.phases.PhaseTracker` exists, and drains and stops
+them when the session closes.
+
+The MEMVIEW_FD channel is a UNIX socket pair rather than a pipe: a program writes to it exactly
+as to a pipe (``echo … >&$MEMVIEW_FD`` works), but memview can also answer on it, which is how the
+Python probe's ``"sync"`` boundaries are acknowledged, and shutting it down wakes the reader.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import selectors
+import socket
+import stat
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from memview.markers import MAX_LINE, RegexMarkers, parse_json_line
+
+ENV_FD = "MEMVIEW_FD"
+ENV_SYNC = "MEMVIEW_SYNC"
+_CHUNK = 256 * 1024
+_CHANNEL_BUFFER = 1024 * 1024  # asked for; the kernel caps it (net.core.wmem_max)
+
+
+class MarkerError(Exception):
+    """A marker source cannot be set up; the message is one line for the user."""
+
+
+@dataclass(slots=True)
+class MarkerOptions:
+    """What the user asked for (CLI options); the MEMVIEW_FD channel is on for every launch."""
+
+    regex: tuple[str, ...] = ()
+    preset: tuple[str, ...] = ()
+    log: str | None = None
+    pipe: str | None = None
+    channel: bool = True
+
+    @property
+    def wants_output(self) -> bool:
+        return bool(self.regex or self.preset) and not self.log
+
+
+LineHandler = Callable[[bytes, "_Stream"], None]
+
+
+class _Stream:
+    """One readable thing: its fd, its partial line, how to read it, answer it, pass it through."""
+
+    __slots__ = ("ack", "buf", "close", "fd", "on_line", "passthrough", "read", "skipping", "via", "waits")
+
+    def __init__(self, fd: int, read: Callable[[int], bytes], on_line: LineHandler, via: str,
+                 close: Callable[[], None], ack: Callable[[bytes], None] | None = None,
+                 passthrough: int | None = None, waits: bool = True) -> None:
+        self.waits = waits  # the session's end waits (briefly) for its EOF: the child's own channels
+        self.fd = fd
+        self.read = read
+        self.on_line = on_line
+        self.via = via
+        self.close = close
+        self.ack = ack
+        self.passthrough = passthrough
+        self.buf = bytearray()
+        self.skipping = False
+
+
+class _Reader(threading.Thread):
+    """A select loop over streams (and listening sockets) that ends when all reach EOF or on stop.
+
+    Reading and handling are two threads: this one only reads (and passes output through), a
+    second one splits and handles lines. So a program that floods its channel waits at most for
+    a ``recv``, never for memview's parsing; what is read and not yet handled is held in memory,
+    up to ``MAX_BACKLOG`` bytes (beyond that chunks are dropped and counted in a warning).
+    """
+
+    MAX_BACKLOG = 64 * 1024 * 1024
+
+    def __init__(self, name: str, warn: Callable[[str], None]) -> None:
+        super().__init__(name=name, daemon=True)
+        self._sel = selectors.DefaultSelector()
+        self._wake_r, self._wake_w = os.pipe()
+        self._sel.register(self._wake_r, selectors.EVENT_READ, None)
+        self._warn = warn
+        self._waiting = 0
+        self._queue: queue.SimpleQueue[tuple[_Stream, bytes | None] | None] = queue.SimpleQueue()
+        self._bytes_in = 0  # written by the reading thread only
+        self._bytes_out = 0  # written by the handling thread only
+        self._dropped = 0
+        self._handler = threading.Thread(target=self._handle_loop, name=f"{name}-lines", daemon=True)
+        self.drained = threading.Event()  # every stream the end waits for has reached EOF and been handled
+        self.drained.set()
+
+    def add(self, stream: _Stream) -> None:
+        self._sel.register(stream.fd, selectors.EVENT_READ, stream)
+        if stream.waits:
+            self._waiting += 1
+            self.drained.clear()
+
+    @property
+    def empty(self) -> bool:
+        return len(self._sel.get_map()) <= 1
+
+    def add_listener(self, sock: socket.socket, accept: Callable[[], None]) -> None:
+        self._sel.register(sock.fileno(), selectors.EVENT_READ, accept)
+
+    def start(self) -> None:
+        self._handler.start()
+        super().start()
+
+    # -- the reading thread ------------------------------------------------------------------------
+    def run(self) -> None:
+        try:
+            while len(self._sel.get_map()) > 1:
+                for key, _ in self._sel.select():
+                    if key.fd == self._wake_r:
+                        self._drain_all()
+                        return
+                    if callable(key.data):
+                        key.data()
+                    else:
+                        self._read(key.data)
+        finally:
+            for key in list(self._sel.get_map().values()):
+                if isinstance(key.data, _Stream):
+                    self._finish(key.data)
+            self._sel.close()
+            self._queue.put(None)
+
+    def stop(self, timeout: float) -> None:
+        """Let the child's streams reach EOF for up to ``timeout`` seconds, then read what is left and end."""
+        if self.is_alive():
+            self.drained.wait(timeout)
+        if self.is_alive():
+            os.write(self._wake_w, b"x")
+            self.join(5.0)
+        self._handler.join(10.0)
+        if not self.is_alive() and self._wake_w >= 0:
+            os.close(self._wake_r)
+            os.close(self._wake_w)
+            self._wake_r = self._wake_w = -1
+
+    def _read(self, stream: _Stream) -> bool:
+        """Read once; False when nothing more is there now (EOF, or nothing buffered)."""
+        try:
+            data = stream.read(_CHUNK)
+        except (BlockingIOError, InterruptedError):
+            return False
+        except OSError:
+            data = b""
+        if not data:
+            self._finish(stream)
+            return False
+        if stream.passthrough is not None and not _write_all(stream.passthrough, data):
+            stream.passthrough = None  # the reader of memview's output went away: so does the child's
+            self._finish(stream)
+            return False
+        if self._bytes_in - self._bytes_out > self.MAX_BACKLOG:
+            self._dropped += len(data)
+            return True
+        self._bytes_in += len(data)
+        self._queue.put((stream, data))
+        return True
+
+    def _drain_all(self) -> None:
+        """On stop: read whatever is already buffered in every stream without waiting for more."""
+        for key in list(self._sel.get_map().values()):
+            stream = key.data
+            if not isinstance(stream, _Stream):
+                continue
+            try:
+                os.set_blocking(stream.fd, False)
+            except OSError:
+                continue
+            deadline = time.monotonic() + 2.0
+            while time.monotonic() < deadline and self._read(stream):
+                pass
+
+    def _finish(self, stream: _Stream) -> None:
+        try:
+            self._sel.unregister(stream.fd)
+        except (KeyError, ValueError):
+            return  # already finished
+        self._queue.put((stream, None))
+
+    # -- the handling thread -----------------------------------------------------------------------
+    def _handle_loop(self) -> None:
+        get = self._queue.get
+        while True:
+            item = get()
+            if item is None:
+                break
+            stream, data = item
+            if data is None:
+                self._eof(stream)
+                continue
+            self._lines(stream, data)
+            self._bytes_out += len(data)
+        if self._dropped:
+            self._warn(f"memview fell behind reading markers: {self._dropped} bytes of marker lines were dropped")
+
+    def _eof(self, stream: _Stream) -> None:
+        if stream.buf and not stream.skipping:
+            self._line(stream, bytes(stream.buf))
+        stream.buf.clear()
+        stream.close()
+        if stream.waits:
+            self._waiting -= 1
+            if self._waiting <= 0:
+                self.drained.set()
+
+    def _lines(self, stream: _Stream, data: bytes) -> None:
+        if b"\n" not in data:
+            if not stream.skipping:
+                stream.buf += data
+                if len(stream.buf) > MAX_LINE:
+                    self._too_long(stream)
+            return
+        buf = stream.buf
+        buf += data
+        lines = buf.split(b"\n")
+        rest = lines.pop()
+        if stream.skipping:
+            stream.skipping = False
+            lines = lines[1:]
+        for line in lines:
+            if len(line) > MAX_LINE:
+                self._warn(f"ignored a marker line longer than {MAX_LINE // 1024} KiB ({stream.via})")
+                continue
+            self._line(stream, line)
+        stream.buf = bytearray(rest)
+        if len(stream.buf) > MAX_LINE:
+            self._too_long(stream)
+
+    def _too_long(self, stream: _Stream) -> None:
+        self._warn(f"ignored a marker line longer than {MAX_LINE // 1024} KiB ({stream.via})")
+        stream.buf.clear()
+        stream.skipping = True
+
+    def _line(self, stream: _Stream, line: bytes) -> None:
+        if line.endswith(b"\r"):
+            line = line[:-1]
+        try:
+            stream.on_line(line, stream)
+        except Exception as exc:  # a bug in handling one line must not stop the channel
+            self._warn(f"a marker line could not be handled: {exc!r}")
+
+
+def _write_all(fd: int, data: bytes) -> bool:
+    view = memoryview(data)
+    while view:
+        try:
+            n = os.write(fd, view)
+        except InterruptedError:
+            continue
+        except BlockingIOError:
+            time.sleep(0.001)
+            continue
+        except OSError:
+            return False
+        view = view[n:]
+    return True
+
+
+# -- the sources ------------------------------------------------------------------------------------
+
+class _Channel:
+    """The MEMVIEW_FD socket pair: the child's end is inherited, memview reads (and acks) the other."""
+
+    def __init__(self) -> None:
+        self.ours, self.theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        for opt in (getattr(socket, "SO_SNDBUFFORCE", None), socket.SO_SNDBUF):
+            if opt is None:
+                continue
+            try:
+                self.theirs.setsockopt(socket.SOL_SOCKET, opt, _CHANNEL_BUFFER)
+                break
+            except OSError:
+                continue
+        self.theirs.set_inheritable(True)
+
+    @property
+    def child_fd(self) -> int:
+        return self.theirs.fileno()
+
+    def close_theirs(self) -> None:
+        self.theirs.close()
+
+    def stream(self, on_line: LineHandler) -> _Stream:
+        sock = self.ours
+
+        def ack(token: bytes) -> None:
+            try:
+                sock.send(token + b"\n", socket.MSG_DONTWAIT)
+            except OSError:
+                pass  # nobody reads acks (or the buffer is full): never block the reader for them
+
+        return _Stream(sock.fileno(), sock.recv, on_line, "fd", self.close, ack)
+
+    def close(self) -> None:
+        self.ours.close()
+        self.theirs.close()
+
+
+class _PipePath:
+    """``--phase-pipe PATH``: a FIFO (opened read-write, so writers may come and go) or a UNIX socket.
+
+    An existing FIFO is read; an existing socket file nobody listens on is replaced; a missing path
+    becomes a socket if it ends in ``.sock``, else a FIFO. What memview created it removes at the end.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.created = False
+        self.fifo_fd: int | None = None
+        self.server: socket.socket | None = None
+        try:
+            st: os.stat_result | None = os.stat(path)
+        except FileNotFoundError:
+            st = None
+        except OSError as exc:
+            raise MarkerError(f"cannot use --phase-pipe {path}: {exc.strerror or exc}") from None
+        if st is not None and stat.S_ISFIFO(st.st_mode):
+            self._open_fifo()
+        elif st is not None and stat.S_ISSOCK(st.st_mode):
+            probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                probe.connect(path)
+            except OSError:
+                os.unlink(path)  # a stale socket file: its server is gone
+                self._listen()
+            else:
+                probe.close()
+                raise MarkerError(f"--phase-pipe {path}: another program is already listening on that socket")
+        elif st is not None:
+            raise MarkerError(f"--phase-pipe {path} exists and is neither a FIFO nor a UNIX socket")
+        elif path.endswith(".sock"):
+            self._listen()
+        else:
+            try:
+                os.mkfifo(path, 0o600)
+            except OSError as exc:
+                raise MarkerError(f"cannot create the FIFO {path}: {exc.strerror or exc}") from None
+            self.created = True
+            self._open_fifo()
+
+    def _open_fifo(self) -> None:
+        try:
+            self.fifo_fd = os.open(self.path, os.O_RDWR | os.O_NONBLOCK)
+        except OSError as exc:
+            raise MarkerError(f"cannot open the FIFO {self.path}: {exc.strerror or exc}") from None
+
+    def _listen(self) -> None:
+        # bound under a temporary name and renamed once listening: a program that waits for the
+        # path to appear and connects at once must not find a socket that refuses connections
+        self.server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        tmp = f"{self.path}.{os.getpid()}.tmp"
+        try:
+            self.server.bind(tmp)
+            self.server.listen(16)
+            os.rename(tmp, self.path)
+        except OSError as exc:
+            self.server.close()
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise MarkerError(f"cannot listen on {self.path}: {exc.strerror or exc}") from None
+        self.created = True
+
+    def attach(self, reader: _Reader, on_line: LineHandler) -> None:
+        if self.fifo_fd is not None:
+            fd = self.fifo_fd
+            reader.add(_Stream(fd, lambda n: os.read(fd, n), on_line, "pipe", lambda: None, waits=False))
+            return
+        server = self.server
+        assert server is not None
+
+        def accept() -> None:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+
+            def ack(token: bytes, conn: socket.socket = conn) -> None:
+                try:
+                    conn.send(token + b"\n", socket.MSG_DONTWAIT)
+                except OSError:
+                    pass
+
+            reader.add(_Stream(conn.fileno(), conn.recv, on_line, "socket", conn.close, ack, waits=False))
+
+        reader.add_listener(server, accept)
+
+    def close(self) -> None:
+        if self.fifo_fd is not None:
+            try:
+                os.close(self.fifo_fd)
+            except OSError:
+                pass
+            self.fifo_fd = None
+        if self.server is not None:
+            self.server.close()
+            self.server = None
+        if self.created:
+            try:
+                os.unlink(self.path)
+            except OSError:
+                pass
+            self.created = False
+
+
+class LogFollower(threading.Thread):
+    """``--phase-log FILE`` followed like ``tail -F``: new lines only, through rotation and truncation.
+
+    A file that exists when following starts is read from its end (its old lines are history); a
+    file that appears later, or replaces the followed one, is read from its start.
+    """
+
+    def __init__(self, path: str, on_line: Callable[[bytes], None], poll_s: float = 0.1) -> None:
+        super().__init__(name=f"memview-phase-log-{os.path.basename(path)}", daemon=True)
+        self.path = path
+        self.on_line = on_line
+        self.poll_s = poll_s
+        self._halt = threading.Event()
+        self._f: Any = None
+        self._id: tuple[int, int] | None = None
+        self._buf = b""
+        self._first = True
+        self._poll(read=False)  # where following starts is decided now, not when the thread gets going
+
+    def run(self) -> None:
+        while True:
+            self._poll()
+            if self._halt.wait(self.poll_s):
+                break
+        self._poll()  # what was written up to the stop
+        if self._f is not None:
+            self._f.close()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._halt.set()
+        self.join(timeout)
+
+    def _poll(self, read: bool = True) -> None:
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            st = None
+        if self._f is not None and (st is None or (st.st_dev, st.st_ino) != self._id):
+            self._read()  # rotated away or removed: finish the old file, then follow the new one
+            self._f.close()
+            self._f = None
+        if self._f is None:
+            if st is None:
+                self._first = False
+                return
+            try:
+                self._f = open(self.path, "rb")  # noqa: SIM115 - kept open across polls
+            except OSError:
+                return
+            self._id = (st.st_dev, st.st_ino)
+            if self._first:
+                self._f.seek(0, os.SEEK_END)
+            self._buf = b""
+            self._first = False
+        elif st is not None and st.st_size < self._f.tell():
+            self._f.seek(0)  # truncated in place (copytruncate)
+            self._buf = b""
+        if read:
+            self._read()
+
+    def _read(self) -> None:
+        while True:
+            chunk = self._f.read(_CHUNK)
+            if not chunk:
+                return
+            data = self._buf + chunk
+            lines = data.split(b"\n")
+            self._buf = lines.pop()
+            if len(self._buf) > MAX_LINE:
+                self._buf = b""
+            for line in lines:
+                self.on_line(line.rstrip(b"\r"))
+
+
+# -- one session's sources ----------------------------------------------------------------------------
+
+class Markers:
+    """All marker sources of one session, from launch preparation to the last drained line."""
+
+    def __init__(self, options: MarkerOptions | None = None, launched: bool = True) -> None:
+        self.options = options or MarkerOptions()
+        try:
+            self.regex = RegexMarkers(self.options.regex, self.options.preset)
+        except ValueError as exc:
+            raise MarkerError(str(exc)) from None
+        self.launched = launched
+        if not launched and (self.options.regex or self.options.preset) and not self.options.log:
+            raise MarkerError("--phase-regex and --phase-preset need --phase-log FILE here: memview cannot "
+                              "read the output of a process it did not start")
+        self.channel: _Channel | None = None
+        self.pipe: _PipePath | None = None
+        self._pumps: list[tuple[int, Any]] = []  # (memview's own fd to pass through to, child pipe)
+        self._reader: _Reader | None = None
+        self._log: LogFollower | None = None
+        self._tracker: Any = None
+        if self.options.log:
+            handler = self._regex_log if self.regex else self._json_log
+            self._log = LogFollower(self.options.log, lambda line: handler(line, "log"))
+        if self.options.pipe:
+            self.pipe = _PipePath(self.options.pipe)
+        if launched and self.options.channel and hasattr(socket, "socketpair") and os.name == "posix":
+            self.channel = _Channel()
+
+    # -- before and after the fork --------------------------------------------------------------
+    def launch_kwargs(self, env: dict[str, str] | None, **given: Any) -> dict[str, Any]:
+        """Keyword arguments for :func:`memview.runner.launch`: env, pass_fds, stdout/stderr pipes."""
+        kw: dict[str, Any] = {}
+        if self.channel is not None:
+            child_env = dict(os.environ if env is None else env)
+            child_env[ENV_FD] = str(self.channel.child_fd)
+            child_env.setdefault(ENV_SYNC, "1")  # "sync" lines are acknowledged (the Python probe waits for it)
+            kw["env"] = child_env
+            kw["pass_fds"] = (*given.get("pass_fds", ()), self.channel.child_fd)
+        if self.options.wants_output and self.launched:
+            if given.get("stdout") is None:
+                kw["stdout"] = subprocess.PIPE
+            if given.get("stderr") is None:
+                kw["stderr"] = subprocess.PIPE
+        return kw
+
+    def after_launch(self, proc: subprocess.Popen[bytes] | None) -> None:
+        """The child has its copies now: close ours of its end, take its output pipes."""
+        if self.channel is not None:
+            self.channel.close_theirs()
+        if proc is not None:
+            for pipe, own_fd in ((proc.stdout, 1), (proc.stderr, 2)):
+                if pipe is not None and self.options.wants_output:
+                    self._pumps.append((own_fd, pipe))
+
+    # -- reading -----------------------------------------------------------------------------------
+    def start(self, tracker: Any) -> None:
+        self._tracker = tracker
+        warn = tracker.warn
+        reader = _Reader("memview-markers", lambda msg: warn(msg))
+        if self.channel is not None:
+            reader.add(self.channel.stream(self._json_line))
+        for own_fd, pipe in self._pumps:
+            fd = pipe.fileno()
+            via = "stdout" if own_fd == 1 else "stderr"
+            reader.add(_Stream(fd, lambda n, fd=fd: os.read(fd, n), self._regex_line, via, pipe.close,
+                               passthrough=own_fd))
+        if self.pipe is not None:
+            self.pipe.attach(reader, self._json_line)
+        if not reader.empty:
+            self._reader = reader
+            reader.start()
+        if self._log is not None:
+            self._log.start()
+
+    def _json_line(self, line: bytes, stream: _Stream) -> None:
+        if b'"mark"' in line and b'"phase_' not in line and self._tracker.skip_mark():
+            return  # a flood of marks: counted, not parsed
+        token = self._tracker.handle(parse_json_line(line, stream.via))
+        if token is not None and stream.ack is not None:
+            stream.ack(token.encode())
+
+    def _regex_line(self, line: bytes, stream: _Stream) -> None:
+        if self.regex:
+            self._tracker.handle(self.regex.match(line.decode("utf-8", "replace"), stream.via))
+
+    def _json_log(self, line: bytes, via: str) -> None:
+        self._tracker.handle(parse_json_line(line, via))
+
+    def _regex_log(self, line: bytes, via: str) -> None:
+        self._tracker.handle(self.regex.match(line.decode("utf-8", "replace"), via))
+
+    def stop(self, timeout: float = 1.0) -> None:
+        """Drain: give the streams ``timeout`` seconds to reach EOF (the child has usually exited)."""
+        if self._reader is not None:
+            self._reader.stop(timeout)
+            self._reader = None
+        if self._log is not None and self._log.is_alive():
+            self._log.stop()
+        self.close()
+
+    def close(self) -> None:
+        """Release everything (idempotent; also after a failed launch, without reading)."""
+        if self.channel is not None:
+            self.channel.close()
+        for _own, pipe in self._pumps:
+            try:
+                pipe.close()
+            except OSError:
+                pass
+        if self.pipe is not None:
+            self.pipe.close()
+        if self._log is not None and not self._log.is_alive() and self._log._f is not None:
+            self._log._f.close()  # never started (a failed launch)
+            self._log._f = None
+

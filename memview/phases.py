@@ -1,0 +1,373 @@
+"""The phase tracker: turns markers into phases with their own peaks, exactly where the kernel allows.
+
+Why this exists: a tool that samples RSS and takes "the maximum between start and end" misses
+short spikes, and one that reads ``VmHWM`` reports the maximum *since the process started*, so
+every phase shows the global peak. Here every phase boundary (any start or end) is an interval
+edge: the tracker reads the root's ``VmHWM`` (the peak since the last edge), folds it into every
+phase that is open, and resets it (``clear_refs`` 5) — see
+:meth:`~memview.collectors.process.ProcessTreeCollector.root_hwm_boundary`. A phase's own peak is
+then the largest ``VmHWM`` of the intervals it spans: exact, whatever the sampling interval.
+
+Where that is not possible the phase falls back to the sampled maximum of the tree's ``rss``
+series inside ``[start, end]`` (taken from the recorder's batches) and says so in
+``peak_source``:
+
+* a tree: while a phase is open and another process is in the tree, the root's ``VmHWM`` does not
+  cover the others' memory; the phase peak is the sampled tree maximum (never below the root's
+  own exact figure, which it contains) and is flagged ``tree``;
+* ``memview attach``: memview does not reset the high-water mark of a process it did not start;
+* another platform, or a kernel that refuses ``clear_refs``.
+
+When the launched root has exited before its last edge was handled (a program that prints
+"end" and exits at once), its ``wait4`` ``ru_maxrss`` is the peak since the last reset and closes
+that interval (source ``kernel:ru_maxrss``). A phase still open when the session ends is closed
+then and flagged ``unclosed``.
+
+The tracker is fed from several threads (the MEMVIEW_FD reader, output pumps, log followers) and
+the sampler's batches: one lock serialises them; nothing in here blocks on I/O beyond the
+``/proc`` reads and writes of a boundary.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from memview.markers import END, MARK, START, BadLine, Marker
+from memview.model import RSS_SERIES, SOURCE_MAXRSS, SOURCE_SAMPLED, SOURCE_VMHWM, Batch, Phase
+
+MAX_DEPTH = 64  # deeper nesting is a program bug (starts without ends): further starts are refused
+MARKS_PER_SECOND = 1000  # marks beyond this rate are counted, not stored
+MAX_MARKS = 20_000  # per session
+MAX_WARNINGS = 20  # warnings stored one by one; the rest are counted in one closing warning
+T_TOLERANCE_S = 60.0  # a "t" further than this from memview's clock is ignored (clock of another host?)
+
+
+@dataclass(slots=True)
+class _Open:
+    """A phase being measured."""
+
+    phase: Phase
+    key: int | None  # the pid whose stack it is on (None: lines without "pid")
+    exact: bool  # every interval so far has an exact root VmHWM
+    hwm: int = 0  # the largest root VmHWM of its intervals so far
+    awaiting_exit: bool = False  # its last interval ended after the root exited: wait for ru_maxrss
+    tree: bool = False  # another process was in the tree while it was open
+    procs_at_start: int = 1  # processes the collector had seen when it started
+    sampled: int = 0
+    done: bool = False
+    start_data: dict[str, Any] = field(default_factory=dict)
+
+
+class PhaseTracker:
+    """Phase stacks (one per announcing pid) and their statistics for one process session.
+
+    ``collector`` is the session's :class:`ProcessTreeCollector`; ``exact`` says whether memview
+    may reset the root's high-water mark (a launched child on Linux). Add the tracker as a
+    recorder listener so it sees the sampled series (:meth:`on_batch`).
+    """
+
+    def __init__(self, recorder: Any, collector: Any, exact: bool = True) -> None:
+        self.recorder = recorder
+        self.collector = collector
+        self._lock = threading.Lock()
+        self._stacks: dict[int | None, list[_Open]] = {}
+        self._pending: list[_Open] = []  # ended, waiting for samples (or ru_maxrss) to be complete
+        self._samples_until = -1.0  # the latest sample time seen in a batch
+        self.exact_possible = exact and getattr(collector, "fast", False)
+        self._reset_ok = False  # VmHWM currently counts from the last boundary
+        self.closed = False
+        self.phase_count = 0
+        self.mark_count = 0
+        self.marks_dropped = 0
+        self._mark_window = (0, 0)  # (wall second, marks stored in it)
+        self.warning_count = 0
+        self._warnings_dropped = 0
+
+    # -- input -----------------------------------------------------------------------------
+    def handle(self, item: Marker | BadLine | None) -> str | None:
+        """Apply one parsed line; returns the marker's sync token once it is handled (for the ack)."""
+        if item is None:
+            return None
+        if isinstance(item, BadLine):
+            self.warn(f"ignored a marker line: {item.reason}: {item.line}", {"reason": item.reason})
+            return None
+        with self._lock:
+            if self.closed:
+                return None
+            now = self.recorder.now()
+            t = self._time_of(item, now)
+            if item.event == START:
+                self._start(item, t)
+            elif item.event == END:
+                self._end(item, t)
+            elif item.event == MARK:
+                self._mark(item, t)
+        return item.sync
+
+    def warn(self, message: str, data: dict[str, Any] | None = None) -> None:
+        """A marker problem: stored as a warning event, the first MAX_WARNINGS only (then counted)."""
+        with self._lock:
+            self.warning_count += 1
+            if self.warning_count > MAX_WARNINGS:
+                self._warnings_dropped += 1
+                return
+        self.recorder.add_event("phase_warning", message, level="warning", data=data or {})
+
+    def _time_of(self, item: Marker, now: float) -> float:
+        if item.t is None:
+            return now
+        t = item.t - self.recorder.started_at
+        if abs(t - now) > T_TOLERANCE_S:
+            self._warn_locked(f"marker time {item.t} is more than {T_TOLERANCE_S:.0f}s from memview's clock; "
+                              "using the time it was read")
+            return now
+        return max(t, 0.0)
+
+    def _warn_locked(self, message: str) -> None:
+        self.warning_count += 1
+        if self.warning_count > MAX_WARNINGS:
+            self._warnings_dropped += 1
+            return
+        self.recorder.add_event("phase_warning", message, level="warning")
+
+    # -- the kernel side: one boundary -----------------------------------------------------
+    def _boundary(self) -> None:
+        """Close the current interval: fold the root's VmHWM into every open phase, then reset it."""
+        open_phases = [op for stack in self._stacks.values() for op in stack]
+        tree = self._tree_now()
+        hwm, reset, alive = None, False, True
+        if self.exact_possible:
+            hwm, reset, alive = self.collector.root_hwm_boundary()
+        for op in open_phases:
+            if tree or self._count() > op.procs_at_start:
+                op.tree = True
+            if op.awaiting_exit:
+                continue  # the root is gone; its ru_maxrss closes the interval it was in
+            if hwm is not None and self._reset_ok:
+                op.hwm = max(op.hwm, hwm)
+            elif not alive and self._reset_ok:
+                op.awaiting_exit = True
+                seen = self.collector.root_hwm_seen()  # the sampler's last reading: a floor until ru_maxrss
+                if seen:
+                    op.hwm = max(op.hwm, seen)
+            else:
+                op.exact = False
+        self._reset_ok = reset
+
+    def _count(self) -> int:
+        count = getattr(self.collector, "process_count", None)
+        return count() if count else 1
+
+    def _tree_now(self) -> bool:
+        live = getattr(self.collector, "live_count", None)
+        return bool(live and live() > 1)
+
+    def _rss_now(self) -> int | None:
+        """The tree's RSS now; None once the root has exited (a stale sample would mislead)."""
+        return self.collector.tree_rss()
+
+    # -- phases --------------------------------------------------------------------------------
+    def _start(self, item: Marker, t: float) -> None:
+        stack = self._stacks.setdefault(item.pid, [])
+        if len(stack) >= MAX_DEPTH:
+            self._warn_locked(f"phase {item.name!r} not started: more than {MAX_DEPTH} phases open at once")
+            return
+        self._boundary()
+        depth = len(stack)
+        name = item.name or "phase"
+        data = dict(item.data)
+        if item.pid is not None:
+            data["pid"] = item.pid
+        if item.via != "fd":
+            data["via"] = item.via
+        data.pop("line", None)  # a log line: the mark keeps it, a phase keeps its figures
+        if "reported_bytes" in data:
+            data["start_reported_bytes"] = data.pop("reported_bytes")
+        phase = Phase(name=name, depth=depth, start_t=t, start_rss_bytes=self._rss_now(), data=data)
+        op = _Open(phase, item.pid, exact=self.exact_possible and self._reset_ok, tree=self._tree_now(),
+                   procs_at_start=self._count())
+        stack.append(op)
+        self.recorder.add_event("phase_start", name, data={"name": name, "depth": depth,
+                                                           **({"pid": item.pid} if item.pid is not None else {})},
+                                t=t)
+
+    def _end(self, item: Marker, t: float) -> None:
+        stack = self._stacks.get(item.pid)
+        if not stack:
+            # a pid that never started anything may be closing a phase opened by lines without a pid
+            stack = self._stacks.get(None) if item.pid is not None else None
+        index = None
+        if stack:
+            if item.name is None:
+                index = len(stack) - 1
+            else:
+                for i in range(len(stack) - 1, -1, -1):
+                    if stack[i].phase.name == item.name:
+                        index = i
+                        break
+        if stack is None or index is None:
+            what = repr(item.name) if item.name else "(no name)"
+            self._warn_locked(f"phase end {what} without a matching start; ignored")
+            return
+        self._boundary()
+        end_rss = self._rss_now()
+        closing = stack[index:]
+        del stack[index:]
+        extra = dict(item.data)
+        extra.pop("line", None)
+        if "reported_bytes" in extra:
+            extra["end_reported_bytes"] = extra.pop("reported_bytes")
+        for op in reversed(closing):  # innermost first
+            if op is not closing[0]:
+                op.phase.flags.append("unclosed")  # closed by its parent's end
+            else:
+                op.phase.data.update(extra)
+            self._close(op, t, end_rss)
+
+    def _close(self, op: _Open, t: float, end_rss: int | None) -> None:
+        phase = op.phase
+        phase.end_t = max(t, phase.start_t)
+        phase.end_rss_bytes = end_rss
+        if op.exact and not op.tree and not op.awaiting_exit and op.hwm:
+            self._finish(op, op.hwm, SOURCE_VMHWM)
+        else:
+            self._pending.append(op)
+            self._settle()
+
+    def _finish(self, op: _Open, peak: int | None, source: str) -> None:
+        op.done = True
+        phase = op.phase
+        phase.peak_rss_bytes = peak
+        phase.peak_source = source
+        if op.tree and "tree" not in phase.flags:
+            phase.flags.append("tree")
+        self.phase_count += 1
+        self.recorder.add_phase(phase)
+
+    def _fallback(self, op: _Open) -> tuple[int | None, str]:
+        """The best figure for a phase without a clean exact peak."""
+        candidates = [v for v in (op.sampled, op.phase.start_rss_bytes, op.phase.end_rss_bytes) if v]
+        if op.hwm:
+            candidates.append(op.hwm)  # the root's own exact peak in the phase: the tree held at least this
+        return (max(candidates) if candidates else None), SOURCE_SAMPLED
+
+    def _settle(self, final: bool = False) -> None:
+        """Finish pending phases whose samples have all arrived (or all of them when ``final``)."""
+        keep = []
+        for op in self._pending:
+            end = op.phase.end_t or 0.0
+            if op.awaiting_exit and not final:
+                keep.append(op)
+            elif final or self._samples_until >= end:
+                self._finish(op, *self._fallback(op))
+            else:
+                keep.append(op)
+        self._pending = keep
+
+    def skip_mark(self) -> bool:
+        """Count one more mark without parsing it if marks are being dropped now (a flood).
+
+        The channel reader asks this for lines that look like marks, so a program sending 100k
+        marks a second costs memview a substring test per line instead of a JSON parse, and the
+        program is never slowed down waiting for memview to drain its channel.
+        """
+        with self._lock:
+            if not self._dropping():
+                return False
+            self.mark_count += 1
+            self.marks_dropped += 1
+            return True
+
+    def _dropping(self) -> bool:
+        window, n = self._mark_window
+        if window == int(time.monotonic()) and n >= MARKS_PER_SECOND:
+            return True
+        return self.mark_count - self.marks_dropped >= MAX_MARKS
+
+    def _mark(self, item: Marker, t: float) -> None:
+        self.mark_count += 1
+        second = int(time.monotonic())
+        window, n = self._mark_window
+        if window != second:
+            window, n = second, 0
+        if n >= MARKS_PER_SECOND or self.mark_count - self.marks_dropped > MAX_MARKS:
+            if self.marks_dropped == 0:
+                self._warn_locked(f"more than {MARKS_PER_SECOND} marks per second (or {MAX_MARKS} in all): "
+                                  "further marks are counted, not stored")
+            self.marks_dropped += 1
+            self._mark_window = (window, n)
+            return
+        self._mark_window = (window, n + 1)
+        data = dict(item.data)
+        if item.pid is not None:
+            data["pid"] = item.pid
+        if item.via != "fd":
+            data["via"] = item.via
+        self.recorder.add_event("mark", item.name or "mark", data=data, t=t)
+
+    # -- samples ------------------------------------------------------------------------------------
+    def on_batch(self, batch: Batch) -> None:
+        times, values = batch.series.get(RSS_SERIES, ([], []))
+        if not times:
+            return
+        with self._lock:
+            watched = [op for stack in self._stacks.values() for op in stack] + self._pending
+            for op in watched:
+                start = op.phase.start_t
+                end = op.phase.end_t if op.phase.end_t is not None else float("inf")
+                best = op.sampled
+                for t, v in zip(times, values):
+                    if start <= t <= end and v > best:
+                        best = v
+                op.sampled = best
+            self._samples_until = max(self._samples_until, times[-1])
+            if self._pending:
+                self._settle()
+
+    # -- the end of the session --------------------------------------------------------------------
+    def finish(self, maxrss_bytes: int | None = None) -> None:
+        """Close what is still open (flagged ``unclosed``), settle the rest, report what was dropped.
+
+        ``maxrss_bytes`` is the launched root's trusted ``wait4`` ``ru_maxrss`` (None if it is not
+        trusted or the session is an attach): the high-water mark since the last reset, because
+        the kernel folds the process's own mark into it at exit. It closes the interval the root
+        died in, for the phases whose last edge memview handled after the exit.
+        """
+        with self._lock:
+            if self.closed:
+                return
+            end_t = self.recorder.now()
+            open_phases = [op for stack in self._stacks.values() for op in stack]
+            if open_phases:
+                self._boundary()
+                end_rss = self._rss_now()
+                for op in sorted(open_phases, key=lambda o: -o.phase.depth):
+                    op.phase.flags.append("unclosed")
+                    op.phase.end_t = max(end_t, op.phase.start_t)
+                    op.phase.end_rss_bytes = end_rss
+                    self._pending.append(op)
+                self._stacks.clear()
+            for op in self._pending:
+                if op.awaiting_exit and maxrss_bytes and op.exact and not op.tree:
+                    self._finish(op, max(op.hwm, maxrss_bytes), SOURCE_MAXRSS)
+                elif op.exact and not op.tree and not op.awaiting_exit and op.hwm:
+                    self._finish(op, op.hwm, SOURCE_VMHWM)
+                else:
+                    op.exact = False
+                op.awaiting_exit = False
+            self._pending = [op for op in self._pending if not op.done]
+            self._settle(final=True)
+            self.closed = True
+            dropped_marks, dropped_warnings = self.marks_dropped, self._warnings_dropped
+        if dropped_marks:
+            self.recorder.add_event(
+                "phase_warning", f"{dropped_marks} of {self.mark_count} marks were not stored "
+                f"(more than {MARKS_PER_SECOND} per second or {MAX_MARKS} in all)", level="warning",
+                data={"marks": self.mark_count, "dropped": dropped_marks})
+        if dropped_warnings:
+            self.recorder.add_event(
+                "phase_warning", f"{dropped_warnings} more marker warnings were not stored", level="warning",
+                data={"dropped": dropped_warnings})
