@@ -66,4 +66,7 @@ def main(db: str | None = None) -> int:
     settings = Settings()
     window = MainWindow(resolve_db(db, settings.last_db), settings)
     window.show()
+    if (smoke_ms := os.environ.get("MEMVIEW_SMOKE_EXIT_MS", "")).isdigit():  # packaging/smoke.sh: show, print, quit
+        from PySide6.QtCore import QTimer
+        QTimer.singleShot(int(smoke_ms), lambda: (print(window.windowTitle(), flush=True), app.quit()))
     return int(app.exec())
