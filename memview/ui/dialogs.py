@@ -16,9 +16,9 @@ from urllib.parse import urlsplit
 
 from PySide6 import QtCore, QtWidgets
 
-from memview.ui import optional
-from memview.ui.live_session import RunSpec, WatchSpec
-from memview.units import UnitError, parse_duration, parse_size
+from memview.captures.options import TOOL_NAMES
+from memview.ui.live_session import RunSpec, SetupError, WatchSpec, capture_setup
+from memview.units import UnitError, parse_duration
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
@@ -81,33 +81,17 @@ def parse_interval(text: str) -> float:
     return seconds
 
 
-def check_threshold(text: str) -> str | None:
-    """Thresholds as the trigger engine reads them: 800MB, 2GiB, 80%, +100MB/s, parse:500MB."""
+def check_threshold(text: str, capture: str | None = None) -> str | None:
+    """Validate rules the way ``memview run --threshold`` does (the core's own parser and CaptureSetup).
+
+    ``800MB``, ``2GiB``, ``80%``, ``+100MB/s``, ``parse:500MB``; several separated by ``;``.
+    """
     text = text.strip()
-    if not text:
-        return None
-    value = text.split(":", 1)[-1].strip() if ":" in text else text
-    if value.endswith("%"):
-        try:
-            pct = float(value[:-1])
-        except ValueError:
-            raise InputError(f"threshold: not a percentage: {value!r}") from None
-        if not 0 < pct <= 100:
-            raise InputError("threshold: a percentage must be between 0 and 100")
-        return text
-    if value.startswith("+"):
-        rate = value[1:]
-        rate = rate[:-2] if rate.endswith("/s") else rate
-        try:
-            parse_size(rate)
-        except UnitError:
-            raise InputError(f"threshold: not a growth rate: {value!r} (e.g. +100MB/s)") from None
-        return text
     try:
-        parse_size(value)
-    except UnitError as exc:
+        capture_setup(text, capture)
+    except SetupError as exc:
         raise InputError(f"threshold: {exc}") from None
-    return text
+    return text or None
 
 
 def format_interval(seconds: float) -> str:
@@ -160,15 +144,15 @@ class FormDialog(QtWidgets.QDialog):
         return label
 
 
+#: the run dialog's capture choices: the CLI's ``--capture`` values
+CAPTURE_CHOICES = ["auto", "none", *TOOL_NAMES]
+
+
 def capture_box() -> QtWidgets.QComboBox:
     box = QtWidgets.QComboBox()
-    box.addItems(optional.CAPTURE_TOOLS)
-    reason = optional.triggers_missing()
-    if reason is not None:
-        box.setEnabled(False)
-        box.setToolTip(f"Captures need the trigger engine: {reason}")
-    else:
-        box.setToolTip("What to capture when the threshold is crossed (or on Capture now)")
+    box.addItems(CAPTURE_CHOICES)
+    box.setToolTip("What to take when a threshold is crossed (Capture now uses it too): auto picks py-spy for "
+                   "Python, a heap snapshot for node, heaptrack otherwise; none records the crossing only")
     return box
 
 
@@ -201,7 +185,7 @@ class RunDialog(FormDialog):
         self.children = QtWidgets.QCheckBox("Record child processes too")
         self.children.setChecked(True)
         self.threshold = QtWidgets.QLineEdit()
-        self.threshold.setPlaceholderText("e.g. 800MB, 2GiB, 80%, +100MB/s, parse:500MB")
+        self.threshold.setPlaceholderText("e.g. 800MB, 2GiB, 80%, +100MB/s, parse:500MB  (several: separate with ;)")
         self.capture = capture_box()
         self.form.addRow("&Command", self.command)
         self.form.addRow("&Working directory", cwd_row)
@@ -225,8 +209,8 @@ class RunDialog(FormDialog):
             raise InputError(f"working directory does not exist: {cwd}")
         return RunSpec(argv=argv, interval=parse_interval(self.interval.text()), cwd=cwd,
                        env=parse_env(self.env.toPlainText()), name=self.name.text().strip() or None,
-                       threshold=check_threshold(self.threshold.text()),
-                       capture=self.capture.currentText() if self.capture.isEnabled() else None,
+                       threshold=check_threshold(self.threshold.text(), self.capture.currentText()),
+                       capture=self.capture.currentText(),
                        children=self.children.isChecked())
 
 
@@ -261,10 +245,6 @@ class WatchDialog(FormDialog):
         self.form.addRow("&Interval", self.interval)
         self.form.addRow("&Name", self.name)
         self.form.addRow("&Threshold", self.threshold)
-        reason = optional.watch_missing()
-        if reason is not None:
-            self.form.addRow("", self.hint(f"Watching endpoints is not available in this build ({reason})."))
-            self.ok_button.setEnabled(False)
 
     def build_spec(self) -> WatchSpec:
         url = self.url.currentText().strip()
@@ -273,7 +253,7 @@ class WatchDialog(FormDialog):
             raise InputError("URL: only http:// and https:// URLs, e.g. http://127.0.0.1:8080/metrics")
         return WatchSpec(url=url, interval=parse_interval(self.interval.text()), fmt=self.format.currentText(),
                          headers=parse_headers(self.headers.toPlainText()), name=self.name.text().strip() or None,
-                         threshold=check_threshold(self.threshold.text()))
+                         threshold=check_threshold(self.threshold.text(), "none"))
 
 
 class TextDialog(QtWidgets.QInputDialog):

@@ -19,15 +19,17 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
+import click
 from PySide6 import QtCore
 
 from memview import runner
+from memview.captures.options import CaptureSetup
 from memview.collectors.base import CollectorError
+from memview.marker_sources import MarkerError
 from memview.store import Store, StoreError
-from memview.ui import optional
 from memview.ui.bridge import RecorderBridge
 from memview.ui.plot_items import command_title
-from memview.units import UnitError, parse_size
+from memview.watch import WatchSession
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +82,7 @@ class WatchSpec:
     threshold: str | None = None
 
     kind = "watch"
-    capture = None
+    capture = "none"  # a service has no local process to capture
 
     @property
     def title(self) -> str:
@@ -90,15 +92,34 @@ class WatchSpec:
 Spec = RunSpec | AttachSpec | WatchSpec
 
 
-def threshold_bytes(text: str | None) -> int | None:
-    """An absolute threshold ("800MB", "2GiB") in bytes; None for none or a rule the line can't show."""
-    if not text:
-        return None
-    value = text.split(":", 1)[-1].strip()  # "parse:500MB" scopes a rule to a phase
+class SetupError(ValueError):
+    """Thresholds or capture options the core refused; the message is one line for the user."""
+
+
+def split_rules(text: str | None) -> tuple[str, ...]:
+    """The threshold field holds one rule or several separated by ``;`` (a comma belongs to a rule's options)."""
+    return tuple(r.strip() for r in (text or "").split(";") if r.strip())
+
+
+def capture_setup(threshold: str | None, capture: str | None) -> CaptureSetup:
+    """The same :class:`CaptureSetup` the CLI builds from ``--threshold``/``--capture``.
+
+    ``capture`` None or "auto" means the CLI's default (auto when a rule is set); "none" records
+    firings only. Raises :class:`SetupError` with the core's one-line reason.
+    """
     try:
-        return parse_size(value)
-    except UnitError:
-        return None  # "80%", "+100MB/s": rules for the trigger engine, not a line
+        return CaptureSetup.from_cli(thresholds=split_rules(threshold),
+                                     capture=None if capture in (None, "", "auto") else capture)
+    except click.ClickException as exc:
+        raise SetupError(exc.format_message()) from None
+
+
+def line_of(setup: CaptureSetup) -> int | None:
+    """Where the draggable line starts: the first absolute RSS rule, if any."""
+    from memview.triggers import ThresholdLine
+
+    rule = ThresholdLine.pick(setup.rules)
+    return None if rule is None else int(rule.line)
 
 
 class LiveSession(QtCore.QObject):
@@ -118,6 +139,7 @@ class LiveSession(QtCore.QObject):
         self.recorder: Any = None
         self.session_id: int | None = None
         self.state = "starting"
+        self.setup = capture_setup(spec.threshold, spec.capture)  # SetupError: the dialog checked it already
         self.detached = False
         self._close_lock = threading.Lock()
         self._closed = False
@@ -141,50 +163,41 @@ class LiveSession(QtCore.QObject):
         self._thread.start()
 
     def _wire(self, session: Any) -> None:
-        """Before the first sample: the bridge listens, the trigger engine (if any) is attached."""
+        """Before the first sample: the bridge listens, the trigger engine and capture service attach.
+
+        The rules go through the CLI's own :class:`CaptureSetup`; ``movable_line`` makes
+        :meth:`Recorder.set_threshold` (the draggable line) move the engine's rule.
+        """
         recorder = session.recorder
         recorder.add_listener(self.bridge)
-        spec = self.spec
-        wants_engine = bool(spec.threshold) or spec.capture not in (None, "", "none")
-        if wants_engine:
-            reason = optional.triggers_missing()
-            if reason is None:
-                try:
-                    optional.attach_triggers(session, spec.threshold, spec.capture, self.store)
-                except Exception as exc:  # a trigger bug must not stop the recording
-                    log.exception("trigger engine failed to attach")
-                    self.notice.emit(f"thresholds are off for this session: {exc}")
-            else:
-                self.notice.emit(f"no trigger engine ({reason}): the threshold line is drawn, nothing fires")
-        line = threshold_bytes(spec.threshold)
+        self.setup.install(session, movable_line=True)
+        line = line_of(self.setup)
         if line is not None:
-            recorder.set_threshold(line)
+            recorder.set_threshold(line)  # draws the line; the rule is already there
 
     def _launch(self) -> Any:
         spec = self.spec
         if isinstance(spec, RunSpec):
-            env = {**os.environ, **spec.env}
+            env = self.setup.launch_env({**os.environ, **spec.env}) or {**os.environ, **spec.env}
             return runner.ProcessSession.launch(spec.argv, self.store, spec.interval, cwd=spec.cwd, env=env,
                                                 children=spec.children, before_start=self._wire)
         if isinstance(spec, AttachSpec):
             return runner.ProcessSession.attach(spec.pid, self.store, spec.interval, children=spec.children,
                                                 before_start=self._wire)
-        reason = optional.watch_missing()
-        if reason is not None:
-            raise CollectorError(reason)
-        session = optional.start_watch(spec.url, self.store, spec.interval, spec.fmt, spec.headers)
-        self._wire(session)
-        return session
+        return WatchSession.start(spec.url, self.store, spec.interval, fmt=spec.fmt, headers=spec.headers or None,
+                                  before_start=self._wire)
 
     def _main(self) -> None:
         try:
             session = self._launch()
-        except (runner.LaunchError, CollectorError, StoreError) as exc:
+        except (runner.LaunchError, CollectorError, StoreError, MarkerError, click.ClickException) as exc:
+            self.setup.abandon()
             self.state = "failed"
             self.failed.emit(str(exc))
             return
         except Exception as exc:  # still one line for the user; the details go to the log
             log.exception("cannot start the session")
+            self.setup.abandon()
             self.state = "failed"
             self.failed.emit(f"cannot start: {exc}")
             return

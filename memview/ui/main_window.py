@@ -15,7 +15,8 @@ from typing import Any
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from memview.analysis import session_summary
-from memview.ui import optional
+from memview.bundle import BundleError, ExportResult, ImportResult, export_session, import_bundle
+from memview.ui.compare_view import CompareView
 from memview.ui.db import DbWorker
 from memview.ui.dialogs import RunDialog, TextDialog, WatchDialog
 from memview.ui.library import LibraryPanel, display_name
@@ -101,6 +102,18 @@ class WelcomePage(QtWidgets.QWidget):
         layout.addStretch(3)
 
 
+def _one_line(job: Any) -> Any:
+    """A bundle job whose refusal (BundleError) reaches the user as its own one-line message."""
+
+    def run(store: Any) -> Any:
+        try:
+            return job(store)
+        except BundleError as exc:
+            raise ValueError(str(exc)) from None
+
+    return run
+
+
 class MainWindow(QtWidgets.QMainWindow):
     """The app's one window; see the module docstring."""
 
@@ -115,6 +128,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.live: list[LiveSession] = []
         self.views: dict[int, SessionView] = {}
         self.dialog: QtWidgets.QDialog | None = None  # the dialog open right now
+        self.last_export: ExportResult | None = None  # what the last export wrote (tests, status)
         self.capture_menu: QtWidgets.QMenu | None = None
         self._closing = False
         self.setWindowTitle("memview")
@@ -605,37 +619,34 @@ class MainWindow(QtWidgets.QMainWindow):
 
         self.db.submit(job, done, lambda msg: self.show_message("Cannot delete", msg))
 
-    def export_selected(self) -> None:
-        reason = optional.bundle_missing()
-        if reason is not None:
-            self.show_message("Export is not available", f"Exporting bundles needs memview.bundle: {reason}.")
-            return
+    def export_selected(self, path: str | None = None) -> None:
+        """Export the selected session as a bundle (memview.bundle); ``path`` skips the file dialog."""
         sid = self._one_selected()
         if sid is None or self.db is None:
             return
-        path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Export session", f"session-{sid}.memview.zip",
-                                                        "memview bundle (*.memview.zip *.zip)")
+        if path is None:
+            path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Export session", f"session-{sid}.memview.zip",
+                                                            "memview bundle (*.memview.zip *.zip)")
         if not path:
             return
-        self.db.submit(lambda s: optional.export_session(s, sid, Path(path)),
-                       lambda out: self.statusBar().showMessage(f"Exported session #{sid} to {out}", 8000),
+        def done(result: ExportResult) -> None:
+            self.last_export = result
+            note = f" ({'; '.join(result.warnings)})" if result.warnings else ""
+            self.statusBar().showMessage(f"Exported session #{sid} to {result.path}{note}", 8000)
+
+        self.db.submit(_one_line(lambda s: export_session(s, sid, Path(path), overwrite=True)), done,
                        lambda msg: self.show_message("Export failed", msg))
 
     def import_bundle(self) -> None:
-        reason = optional.import_missing()
-        if reason is not None:
-            self.show_message("Import is not available", f"Importing bundles needs memview.bundle: {reason}.")
-            return
         path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Import bundle", "", "memview bundle (*.zip)")
         if not path or self.db is None:
             return
 
-        def done(sid: Any) -> None:
+        def done(result: ImportResult) -> None:
             self.refresh_library()
-            if isinstance(sid, int):
-                self.open_session(sid)
+            self.open_session(result.session_id)
 
-        self.db.submit(lambda s: optional.import_bundle(s, Path(path)), done,
+        self.db.submit(_one_line(lambda s: import_bundle(s, Path(path))), done,
                        lambda msg: self.show_message("Import failed", msg))
 
     def compare_selected(self) -> None:
@@ -643,12 +654,8 @@ class MainWindow(QtWidgets.QMainWindow):
         if len(ids) < 2:
             self.statusBar().showMessage("Select two or more sessions to compare (Ctrl+click)", 5000)
             return
-        reason = optional.compare_missing()
-        if reason is not None:
-            self.show_message("Compare is not available", f"The compare view is not part of this build ({reason}).")
-            return
         try:
-            widget = optional.compare_view(self.store, ids, self)
+            widget = CompareView(self.store, ids, self)
         except Exception as exc:  # the compare view is another module: keep the app alive
             log.exception("compare view failed")
             self.show_message("Cannot compare", str(exc))

@@ -152,13 +152,21 @@ class _Filter(QtCore.QSortFilterProxyModel):
         self.setSortRole(SORT_ROLE)
         self.setDynamicSortFilter(True)
 
+    def _refilter(self) -> None:
+        # Qt 6.10 replaced invalidateFilter() with begin/endFilterChange(); keep both working
+        if hasattr(self, "beginFilterChange"):
+            self.beginFilterChange()
+            self.endFilterChange()
+        else:
+            self.invalidateFilter()
+
     def set_text(self, text: str) -> None:
         self.words = text.lower().split()
-        self.invalidateFilter()
+        self._refilter()
 
     def set_mine_only(self, on: bool) -> None:
         self.mine_only = on
-        self.invalidateFilter()
+        self._refilter()
 
     def filterAcceptsRow(self, row: int, parent: Any) -> bool:  # noqa: N802
         model: ProcessModel = self.sourceModel()  # type: ignore[assignment]

@@ -46,7 +46,8 @@ def window(qtbot, tmp_path: Path, settings):
     from memview.ui.main_window import MainWindow
 
     win = MainWindow(tmp_path / "memview.db", settings)
-    qtbot.addWidget(win)
+    # not qtbot.addWidget: qtbot would close it before the cleanup below, and closing with a
+    # recording still running asks (a modal box) — a failed test would hang there
     win.resize(1400, 860)
     win.show()
     qtbot.waitUntil(lambda: win.store is not None, timeout=10000)
@@ -63,3 +64,7 @@ def window(qtbot, tmp_path: Path, settings):
                 live.recorder.stop("test teardown")
         live.wait(30)
     qtbot.waitUntil(lambda: not any(lv.running for lv in win.live), timeout=30000)
+    if win.isVisible():
+        win.close()
+    qtbot.waitUntil(lambda: not win.isVisible(), timeout=30000)
+    win.deleteLater()

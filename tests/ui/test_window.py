@@ -9,7 +9,6 @@ import numpy as np
 from conftest import MiB, workload
 from PySide6 import QtCore
 
-from memview.model import Phase
 from memview.store import Store
 from memview.ui.dialogs import RunDialog
 from memview.ui.live_view import SessionView
@@ -34,30 +33,31 @@ def _run_from_dialog(qtbot, window, argv: list[str], name: str = "", interval: s
 
 
 def test_run_from_dialog_plots_phases_stops_and_reopens(qtbot, window):
-    view = _run_from_dialog(qtbot, window, workload("hold.py", 80, 60), name="ui-hold")
+    # a real child that announces its phases on MEMVIEW_FD (load +30 MiB, parse +90 MiB, render +40 MiB)
+    view = _run_from_dialog(qtbot, window, workload("ui_phases.py", 60), name="ui-phases")
     live = view.live
     pid = live.session.proc.pid
     assert view.stop_button.isVisible() and view.stop_button.isEnabled()
 
-    # samples arrive and the plotted curve reaches the child's real footprint
-    qtbot.waitUntil(lambda: (view.buffers.get("rss") and view.buffers["rss"].max or 0) > 80 * MiB, timeout=15000)
-    qtbot.waitUntil(lambda: view.plot.total.yData is not None and view.plot.total.yData.max() > 80 * MiB)
-    hwm = _vm(pid, "VmHWM")
+    # samples arrive; phases appear in the lane as the child announces them (open, then closed)
+    qtbot.waitUntil(lambda: (view.buffers.get("rss") and view.buffers["rss"].count or 0) > 5, timeout=10000)
+    qtbot.waitUntil(lambda: any(s.label == "load" for s in view.plot.lane_item.spans), timeout=10000)
+    qtbot.waitUntil(lambda: [(s.label, s.open) for s in view.plot.lane_item.spans]
+                    == [("load", False), ("parse", False), ("render", False)], timeout=15000)
+    qtbot.waitUntil(lambda: view.side.phases.rowCount() == 3)
+    assert [view.side.phases.item(i, 0).text().strip() for i in range(3)] == ["load", "parse", "render"]
+    rows = {p["name"]: p for p in view.phases}
+    # exact per-phase peaks (the tracker resets the kernel's high-water mark at each phase start)
+    assert rows["parse"]["peak_source"] != "sampled"
+    assert rows["parse"]["peak_rss_bytes"] - rows["load"]["peak_rss_bytes"] > 80 * MiB
+    assert view.side.phases.item(1, 2).text().startswith(f"{rows['parse']['peak_rss_bytes'] / MiB:.1f} MiB")
+    # the plotted curve reaches the child's real footprint: parse's exact (kernel) peak, within 2%
+    exact = rows["parse"]["peak_rss_bytes"]
+    assert exact > 120 * MiB
+    qtbot.waitUntil(lambda: view.plot.total.yData is not None and view.plot.total.yData.max() > 0.9 * exact)
     plotted = float(view.plot.total.yData.max())
-    assert abs(plotted - hwm) / hwm < 0.02, (plotted, hwm)
-
-    # phases through the recorder's contract (what the phase tracker does): start, then end
-    rec = live.recorder
-    t0 = rec.now()
-    rec.add_event("phase_start", "load", data={"name": "load", "depth": 0})
-    qtbot.waitUntil(lambda: any(s.label == "load" and s.open for s in view.plot.lane_item.spans))
-    t1 = rec.now()
-    rec.add_phase(Phase("load", 0, t0, t1, start_rss_bytes=hwm - MiB, end_rss_bytes=hwm, peak_rss_bytes=hwm,
-                        peak_source="kernel:VmHWM"))
-    qtbot.waitUntil(lambda: any(s.label == "load" and not s.open for s in view.plot.lane_item.spans))
-    qtbot.waitUntil(lambda: view.side.phases.rowCount() == 1)
-    assert view.side.phases.item(0, 0).text().strip() == "load"
-    assert view.side.phases.item(0, 2).text().startswith(f"{hwm / MiB:.1f} MiB")
+    assert abs(plotted - exact) / exact < 0.02, (plotted / MiB, exact / MiB)
+    assert _vm(pid, "VmRSS") < exact - 80 * MiB  # parse's and render's data were freed: the plot remembers
 
     # the library shows it while it records
     qtbot.waitUntil(lambda: live.session_id in window.library.visible_ids())
@@ -71,13 +71,14 @@ def test_run_from_dialog_plots_phases_stops_and_reopens(qtbot, window):
     assert not view.stop_button.isEnabled()
     sid = live.session_id
     stored = Store(window.db_path).session(sid)
-    assert stored["name"] == "ui-hold" and stored["status"] == "completed"
+    assert stored["name"] == "ui-phases" and stored["status"] == "completed"
+    assert [p["name"] for p in Store(window.db_path).phases(sid)] == ["load", "parse", "render"]
 
     peak_text, live_max = view.side.values["Peak"].text(), plotted_max(view)
     assert peak_text == f"{stored['peak_rss_bytes'] / MiB:.1f} MiB"
 
     # find it in the library with the filter box, reopen it after closing its tab
-    qtbot.keyClicks(window.library.filter, "ui-hold")
+    qtbot.keyClicks(window.library.filter, "ui-phases")
     qtbot.waitUntil(lambda: window.library.visible_ids() == [sid])
     window.close_tab(window.tabs.indexOf(view))
     assert sid not in window.views
@@ -90,7 +91,7 @@ def test_run_from_dialog_plots_phases_stops_and_reopens(qtbot, window):
     reopened = window.views[sid]
     assert reopened.live is None and not reopened.stop_button.isVisible()
     assert plotted_max(reopened) == live_max  # every sample the live view drew was stored
-    assert [s.label for s in reopened.plot.lane_item.spans] == ["load"]
+    assert [s.label for s in reopened.plot.lane_item.spans] == ["load", "parse", "render"]
     assert reopened.side.values["Peak"].text() == peak_text
 
 
