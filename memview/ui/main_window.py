@@ -223,7 +223,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.splitter.addWidget(self.workspace)
         self.splitter.setStretchFactor(0, 0)
         self.splitter.setStretchFactor(1, 1)
-        self.splitter.setSizes([560, 940])
+        self.splitter.setSizes([400, 1100])
         self.splitter.setChildrenCollapsible(False)
         self.setCentralWidget(self.splitter)
 
