@@ -22,6 +22,7 @@ from typing import Any, Protocol
 from memview.collectors.base import Collector
 from memview.model import RSS_SERIES, Batch, Capture, Event, Phase
 from memview.store import Store, StoreWriter
+from memview.units import format_bytes
 
 log = logging.getLogger(__name__)
 
@@ -187,7 +188,7 @@ class Recorder:
         self.threshold = value
         if self.threshold_handler is not None:
             self.threshold_handler(value)
-        text = "cleared" if value is None else f"set to {value} bytes"
+        text = "cleared" if value is None else f"set to {format_bytes(value)}"
         self.add_event("threshold", f"threshold {text}", data={"threshold_bytes": value})
 
     # -- the sampler thread ----------------------------------------------------------------------

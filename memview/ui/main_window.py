@@ -35,7 +35,8 @@ SHORTCUTS = [
     ("Run command…", "Ctrl+R"), ("Attach to process…", "Ctrl+Shift+A"), ("Watch endpoint…", "Ctrl+Shift+W"),
     ("Stop recording", "Ctrl+."), ("Capture now", "Ctrl+K"), ("Follow newest data", "F"),
     ("Filter the library", "Ctrl+F"), ("Open selected session", "Enter"), ("Rename session", "F2"),
-    ("Delete session", "Delete"), ("Compare selected", "Ctrl+D"), ("Refresh library", "F5"),
+    ("Delete session", "Delete"), ("Compare selected", "Ctrl+D"), ("Export session", "Ctrl+E"),
+    ("Import bundle", "Ctrl+I"), ("Refresh library", "F5"),
     ("Close tab", "Ctrl+W"), ("Open database…", "Ctrl+O"), ("Quit", "Ctrl+Q"),
 ]
 
@@ -223,7 +224,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.splitter.addWidget(self.workspace)
         self.splitter.setStretchFactor(0, 0)
         self.splitter.setStretchFactor(1, 1)
-        self.splitter.setSizes([560, 940])
+        self.splitter.setSizes([400, 1100])
         self.splitter.setChildrenCollapsible(False)
         self.setCentralWidget(self.splitter)
 

@@ -28,9 +28,23 @@ PRESSURE_COLOURS = {0: "#8fd19e", 1: "#f6c85f", 2: "#e15759"}
 PRESSURE_NAMES = {0: "normal", 1: "warning", 2: "critical"}
 
 
+_ASSIGNED: dict[str, int] = {}
+
+
 def colour_for(name: str) -> QtGui.QColor:
-    """A stable colour per name: the same phase gets the same colour in every session."""
-    return QtGui.QColor(PALETTE[zlib.crc32(name.encode()) % len(PALETTE)])
+    """A stable colour per name: the same phase gets the same colour in every session.
+
+    The name's hash picks a palette slot; a slot another name already holds is skipped (until
+    all are taken), so "parse" and "render" never share a colour just because their hashes do.
+    """
+    slot = _ASSIGNED.get(name)
+    if slot is None:
+        n = len(PALETTE)
+        start = zlib.crc32(name.encode()) % n
+        used = set(_ASSIGNED.values())
+        slot = next(((start + i) % n for i in range(n) if (start + i) % n not in used), start)
+        _ASSIGNED[name] = slot
+    return QtGui.QColor(PALETTE[slot])
 
 
 def series_colour(index: int) -> QtGui.QColor:

@@ -282,10 +282,10 @@ class ProcessPicker(FormDialog):
         if pid is None:
             raise InputError("pick a process to attach to")
         name = next((r.name for r in self.model.rows if r.pid == pid), "")
+        capture = self.capture.currentText()
         return AttachSpec(pid=pid, interval=parse_interval(self.interval.text()), name=self.name.text().strip() or None,
-                          process_name=name, threshold=check_threshold(self.threshold.text()),
-                          capture=self.capture.currentText() if self.capture.isEnabled() else None,
-                          children=self.children.isChecked())
+                          process_name=name, threshold=check_threshold(self.threshold.text(), capture),
+                          capture=capture, children=self.children.isChecked())
 
     def done(self, result: int) -> None:
         self.lister.stop()

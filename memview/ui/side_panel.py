@@ -61,7 +61,7 @@ class SidePanel(QtWidgets.QWidget):
 
     def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setMinimumWidth(250)
+        self.setMinimumWidth(330)  # the phase table's four columns with a readable name
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(6, 4, 4, 4)
         layout.setSpacing(6)
@@ -98,6 +98,7 @@ class SidePanel(QtWidgets.QWidget):
         self.phases.setWordWrap(False)
         header = self.phases.horizontalHeader()
         header.setSectionResizeMode(0, QtWidgets.QHeaderView.ResizeMode.Stretch)
+        header.setMinimumSectionSize(40)
         for col in (1, 2, 3):
             header.setSectionResizeMode(col, QtWidgets.QHeaderView.ResizeMode.ResizeToContents)
         self.phases.verticalHeader().setDefaultSectionSize(22)
