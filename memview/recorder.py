@@ -7,7 +7,8 @@ to the store writer (a queue) and to each listener (which must return at once). 
 imports Qt; the GUI is one more listener.
 
 Other parts talk to a running session only through the small command API: :meth:`stop`,
-:meth:`add_event`, :meth:`add_phase`, :meth:`add_capture`, :meth:`request_capture`.
+:meth:`add_event`, :meth:`add_phase`, :meth:`add_capture`, :meth:`request_capture`,
+:meth:`set_threshold`.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any, Protocol
 from memview.collectors.base import Collector
 from memview.model import RSS_SERIES, Batch, Capture, Event, Phase
 from memview.store import Store, StoreWriter
+from memview.units import format_bytes
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +87,8 @@ class Recorder:
         self.phases: list[Phase] = []
         self.captures: list[Capture] = []
         self.capture_handler: Callable[[str], None] | None = None
+        self.threshold: int | None = None  # the live RSS threshold in bytes (the GUI's draggable line)
+        self.threshold_handler: Callable[[int | None], None] | None = None  # set by a trigger engine
         self.stop_reason: str | None = None
         self.store_error: Exception | None = None
         self._stop = threading.Event()
@@ -174,6 +178,18 @@ class Recorder:
             return False
         self.capture_handler(reason)
         return True
+
+    def set_threshold(self, value: int | None) -> None:
+        """Move the live RSS threshold (bytes; None clears it); an attached trigger engine follows.
+
+        The GUI's draggable line calls this. The move is kept as an event so a later reader knows
+        why a capture fired where it did.
+        """
+        self.threshold = value
+        if self.threshold_handler is not None:
+            self.threshold_handler(value)
+        text = "cleared" if value is None else f"set to {format_bytes(value)}"
+        self.add_event("threshold", f"threshold {text}", data={"threshold_bytes": value})
 
     # -- the sampler thread ----------------------------------------------------------------------
     def _run(self) -> None:

@@ -195,7 +195,8 @@ class ProcessSession:
 
     @classmethod
     def attach(cls, pid: int, store: Store | None, interval: float, duration: float | None = None,
-               children: bool = True, markers: MarkerOptions | None = None) -> ProcessSession:
+               children: bool = True, markers: MarkerOptions | None = None,
+               before_start: Callable[[ProcessSession], None] | None = None) -> ProcessSession:
         check_attachable(pid)
         phase_markers = Markers(markers, launched=False) if markers and (markers.log or markers.pipe) else None
         try:
@@ -214,6 +215,8 @@ class ProcessSession:
         if phase_markers is not None:
             # memview does not reset the high-water mark of a process it did not start: sampled peaks
             session._start_markers(phase_markers, exact=False)
+        if before_start:  # listeners added here see the first batch
+            before_start(session)
         meta.start()
         recorder.start()
         return session

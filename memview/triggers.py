@@ -331,6 +331,18 @@ class TriggerEngine:
         with self._lock:
             self._rules.append((rule, RuleState()))
 
+    def replace_rule(self, old: Rule | None, new: Rule | None) -> None:
+        """Swap ``old`` for ``new`` while recording (either may be None: add, remove).
+
+        The new rule starts armed with a fresh budget: a moved line is a new question ("tell me
+        when it reaches *this*"), so an earlier firing at the old line must not silence it.
+        """
+        with self._lock:
+            rules = [(r, s) for r, s in self._rules if r is not old]
+            if new is not None:
+                rules.append((new, RuleState()))
+            self._rules = rules
+
     def state(self, rule: Rule) -> RuleState:
         with self._lock:
             return next(s for r, s in self._rules if r is rule)
@@ -384,6 +396,41 @@ class TriggerEngine:
         self.recorder.add_event("trigger", message, level="warning", data=data, t=f.t)
 
 
+class ThresholdLine:
+    """The one absolute RSS line a user can move while recording (the GUI's draggable line).
+
+    Set as ``recorder.threshold_handler``: :meth:`Recorder.set_threshold` then moves the rule in
+    the engine, so a drag changes what fires rather than only what is drawn. The first size rule
+    on ``rss`` given at the start (``--threshold 800MB``) is the line; its options (max, cooldown,
+    rearm, phase) carry over to every position.
+    """
+
+    def __init__(self, engine: TriggerEngine, rule: Rule | None = None) -> None:
+        self.engine = engine
+        self.rule = rule
+
+    @staticmethod
+    def pick(rules: Iterable[Rule]) -> Rule | None:
+        """The rule a line can show: an absolute size on ``rss``."""
+        return next((r for r in rules if r.kind in ("size", "percent") and r.series == RSS_SERIES), None)
+
+    def set(self, value: int | None) -> None:
+        """Move the line to ``value`` bytes (None removes the rule)."""
+        old = self.rule
+        if old is not None and value is not None and abs(old.line - value) < 1:
+            return  # the line drawn where the rule already is (a session's start): keep the user's rule
+        new: Rule | None = None
+        if value is not None:
+            text = format_bytes(value)
+            if old is not None:
+                new = replace(old, text=f"{old.phase}:{text}" if old.phase else text, kind="size",
+                              line=float(value), percent=None)
+            else:
+                new = Rule(text, "size", float(value))
+        self.engine.replace_rule(old, new)
+        self.rule = new
+
+
 def largest_processes(batch: Batch) -> tuple[tuple[int, int], ...]:
     """(pid, rss) of every process in the batch at its last sample, largest first."""
     out = []
@@ -397,5 +444,5 @@ def largest_processes(batch: Batch) -> tuple[tuple[int, int], ...]:
     return tuple(out)
 
 
-__all__ = ["Firing", "PhaseTimeline", "Rule", "RuleError", "RuleState", "TriggerEngine", "evaluate",
+__all__ = ["Firing", "PhaseTimeline", "Rule", "RuleError", "RuleState", "ThresholdLine", "TriggerEngine", "evaluate",
            "largest_processes", "measure", "parse_rule", "pressure_rule", "step", "total_memory"]

@@ -20,6 +20,7 @@ import re
 import select
 import shutil
 import signal
+import sys
 import sysconfig
 import threading
 import time
@@ -56,11 +57,15 @@ _INSTALL_HINTS = {
 
 
 def find_tool(name: str, env: dict[str, str] | None = None) -> str:
-    """Absolute path of ``name`` on PATH; else beside memview's own Python (where pip puts py-spy).
+    """Absolute path of ``name``: beside the frozen app if bundled; on PATH; else beside memview's own Python.
 
     The fallback matters for ``pipx install memview``: pipx exposes only memview's own entry point,
     while py-spy, a dependency, sits in the same venv's bin folder.
     """
+    if getattr(sys, "frozen", False):  # the one-folder build (packaging/memview.spec) ships py-spy beside memview
+        found = shutil.which(name, path=os.path.dirname(sys.executable))
+        if found:
+            return found
     path = (env or os.environ).get("PATH", os.defpath)
     found = shutil.which(name, path=path)
     if found:

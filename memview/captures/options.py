@@ -149,12 +149,17 @@ class CaptureSetup:
                 env["NODE_OPTIONS"] = (node_opts + " --inspect-port=0").strip()
         return env
 
-    def install(self, session: Any) -> None:
-        """Attach the engine and the capture service to ``session.recorder`` (before sampling starts)."""
-        if not self.active:
+    def install(self, session: Any, movable_line: bool = False) -> None:
+        """Attach the engine and the capture service to ``session.recorder`` (before sampling starts).
+
+        ``movable_line`` (the GUI): always attach both, even with no rule yet, and let
+        :meth:`Recorder.set_threshold` move the line rule (:class:`memview.triggers.ThresholdLine`),
+        so the draggable line and "Capture now" work in every session.
+        """
+        if not (self.active or movable_line):
             return
         from memview.captures.service import CaptureService
-        from memview.triggers import TriggerEngine
+        from memview.triggers import ThresholdLine, TriggerEngine
 
         rec = session.recorder
         heaptrack_pid = None
@@ -163,9 +168,12 @@ class CaptureSetup:
             heaptrack_pid = session.proc.pid
         root = getattr(getattr(session, "collector", None), "root_pid", None)
         self.service = CaptureService(rec, self.config, root_pid=root, heaptrack_pid=heaptrack_pid)
-        if self.rules:
+        if self.rules or movable_line:
             self.engine = TriggerEngine(rec, self.rules, on_fire=self.service.on_fire)
             rec.add_listener(self.engine)
+        if movable_line:
+            rec.threshold_handler = ThresholdLine(self.engine, ThresholdLine.pick(self.rules)).set
+        if self.rules:
             what = ", ".join(self.config.tools) or "none (events only)"
             rec.add_event("triggers", f"watching {len(self.rules)} rule(s): {'; '.join(r.text for r in self.rules)}"
                           f" — capture: {what}", data={"rules": [r.text for r in self.rules],

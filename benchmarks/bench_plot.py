@@ -1,0 +1,170 @@
+"""The desktop app's plot: redraw time with 1,000,000 samples, and the UI thread's longest stall
+while recording a real child at 100 Hz.
+
+Run alone (``QT_QPA_PLATFORM=offscreen python -m benchmarks.bench_plot [--smoke]``) or through
+``python -m benchmarks`` (case ``plot``, which calls :func:`main` in a fresh interpreter).
+
+*Redraw* is what one frame of the live view costs with a million samples in the buffer: hand the
+arrays to the curve (``draw_series``: peak-preserving downsampling, clip-to-view) and paint the
+widget into a pixmap (``grab()``: the whole scene, lane and axes included) — once showing the
+whole session, once zoomed to the last minute. A single one-sample spike is planted in the
+series: the figures are only valid if it is still drawn when zoomed out, so that is checked.
+
+*Stall* is measured from the outside, the way a user feels it: a 5 ms timer on the UI thread
+notes how late each of its ticks runs while the real window records ``grow.py`` at 100 Hz
+(bridge, 30 fps redraws, side panel, library refresh). The longest lateness is the longest time
+the UI thread could not react to input.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+ROOT = Path(__file__).resolve().parent.parent
+GROW = ROOT / "tests" / "workloads" / "grow.py"
+N_SAMPLES = 1_000_000
+MiB = 2**20
+
+
+def _app() -> Any:
+    from PySide6 import QtWidgets
+
+    return QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
+
+
+def _series(n: int) -> tuple[Any, Any, int]:
+    """n samples at 100 Hz: a slow sawtooth with noise, and one sample-wide spike in the middle."""
+    import numpy as np
+
+    rng = np.random.default_rng(1)
+    t = np.arange(n, dtype=np.float64) / 100.0
+    v = 200 * MiB + 100 * MiB * ((t % 600.0) / 600.0) + rng.integers(0, 4 * MiB, n)
+    spike = n // 2 + 7
+    v[spike] = 900 * MiB
+    return t, v.astype(np.float64), spike
+
+
+def _time_redraws(view: Any, app: Any, reps: int) -> list[float]:
+    out = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        view._dirty = True
+        view.redraw()
+        view.plot.grab()  # paint the whole plot widget once, as the screen would
+        out.append((time.perf_counter() - t0) * 1000)
+        app.processEvents()
+    return out
+
+
+def redraw_figures(n: int = N_SAMPLES, reps: int = 15) -> dict[str, Any]:
+    """Median/max redraw of a view holding ``n`` samples, whole session and zoomed to the last 60 s."""
+    from memview.ui.live_view import SessionView
+    from memview.ui.series_buffer import SeriesBuffer
+
+    app = _app()
+    t, v, spike = _series(n)
+    view = SessionView("bench", "run")
+    view.resize(1400, 800)
+    view.show()
+    app.processEvents()
+    view.buffers = {"rss": SeriesBuffer.from_arrays(t, v)}
+    view.end_t = float(t[-1])
+    view._dirty = True
+    view.redraw()  # the first draw builds caches; not what a frame costs
+    app.processEvents()
+    full = _time_redraws(view, app, reps)
+    shown = view.plot.total.getData()[1]
+    spike_drawn = bool(shown is not None and len(shown) and float(shown.max()) >= v[spike])
+    drawn_points = 0 if shown is None else len(shown)
+    view.plot.set_follow(False)
+    view.plot.main.vb.setXRange(float(t[-1]) - 60, float(t[-1]), padding=0)
+    app.processEvents()
+    zoomed = _time_redraws(view, app, reps)
+    view.close()
+    return {
+        "samples": n,
+        "redraw_1M_full_ms_median": round(statistics.median(full), 2),
+        "redraw_1M_full_ms_max": round(max(full), 2),
+        "redraw_1M_zoomed_ms_median": round(statistics.median(zoomed), 2),
+        "points_drawn_full": drawn_points,
+        "spike_visible_zoomed_out": spike_drawn,
+    }
+
+
+def stall_figures(seconds: float = 10.0, interval: float = 0.01) -> dict[str, Any]:
+    """Record ``grow.py`` at ``interval`` in the real window; how late a 5 ms UI timer ran at worst."""
+    from PySide6 import QtCore
+
+    from memview.ui.live_session import RunSpec
+    from memview.ui.main_window import MainWindow
+    from memview.ui.settings import Settings
+
+    app = _app()
+    tmp = Path(tempfile.mkdtemp(prefix="memview-bench-plot-"))
+    win = MainWindow(tmp / "bench.db", Settings.at(tmp / "settings.ini"))
+    win.resize(1400, 860)
+    win.show()
+    while win.store is None:
+        app.processEvents()
+    tick_ms = 5
+    late: list[float] = []
+    last = [time.perf_counter()]
+
+    def tick() -> None:
+        now = time.perf_counter()
+        late.append(max(0.0, (now - last[0]) * 1000 - tick_ms))
+        last[0] = now
+
+    timer = QtCore.QTimer()
+    timer.setTimerType(QtCore.Qt.TimerType.PreciseTimer)
+    timer.setInterval(tick_ms)
+    timer.timeout.connect(tick)
+    live = win.start_session(RunSpec(argv=[sys.executable, str(GROW), str(seconds), "2", "300"],
+                                     interval=interval, capture="none"))
+    while live.state == "starting":
+        app.processEvents(QtCore.QEventLoop.ProcessEventsFlag.AllEvents, 10)
+    last[0] = time.perf_counter()
+    timer.start()
+    t0 = time.perf_counter()
+    while live.running:
+        app.processEvents(QtCore.QEventLoop.ProcessEventsFlag.AllEvents, 10)
+    wall = time.perf_counter() - t0
+    timer.stop()
+    view = win.views[live.session_id]
+    samples = view.buffers["rss"].count if "rss" in view.buffers else 0
+    redraws = view.redraws
+    win.close()
+    while win.isVisible():
+        app.processEvents()
+    late.sort()
+    return {
+        "recorded_s": round(wall, 2),
+        "interval_ms": interval * 1000,
+        "samples_plotted": samples,
+        "redraws_per_s": round(redraws / wall, 1) if wall else None,
+        "ui_stall_max_ms": round(late[-1], 2) if late else None,
+        "ui_stall_p99_ms": round(late[int(len(late) * 0.99) - 1], 2) if late else None,
+        "ui_ticks": len(late),
+    }
+
+
+def main(smoke: bool = False) -> dict[str, Any]:
+    figures = redraw_figures(N_SAMPLES, reps=5 if smoke else 15)
+    figures.update(stall_figures(seconds=3.0 if smoke else 10.0))
+    return figures
+
+
+if __name__ == "__main__":
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    import json
+
+    print(json.dumps(main(smoke="--smoke" in sys.argv), indent=2))

@@ -1,0 +1,72 @@
+"""The desktop app's entry point: ``memview`` with no arguments, or ``memview gui [--db PATH]``."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+ICON_NAME = "memview.svg"
+
+
+def icon_path() -> Path | None:
+    """The app icon: resources/ in a source tree, else the installed share/icons location."""
+    here = Path(__file__).resolve()
+    candidates = [
+        here.parents[2] / "resources" / ICON_NAME,
+        Path(sys.prefix) / "share" / "icons" / "hicolor" / "scalable" / "apps" / ICON_NAME,
+        Path(sys.prefix) / "share" / "memview" / ICON_NAME,
+    ]
+    return next((p for p in candidates if p.is_file()), None)
+
+
+def resolve_db(db: str | None, last: str | None) -> Path:
+    """--db (or $MEMVIEW_DB, which click folds into --db), else the last one used, else the default."""
+    from memview.store import default_db_path
+
+    if db:
+        return Path(db).expanduser()
+    if last and Path(last).exists():
+        return Path(last)
+    return default_db_path()
+
+
+def _no_display() -> str | None:
+    if not sys.platform.startswith("linux") or os.environ.get("QT_QPA_PLATFORM"):
+        return None
+    if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
+        return None
+    return "no display found (DISPLAY and WAYLAND_DISPLAY are unset): use the command line (memview --help)"
+
+
+def main(db: str | None = None) -> int:
+    """Open the main window and run until it closes; returns the process exit status."""
+    problem = _no_display()
+    if problem:
+        print(f"memview: {problem}", file=sys.stderr)
+        return 2
+    from PySide6 import QtGui, QtWidgets
+
+    from memview.ui.main_window import MainWindow
+    from memview.ui.qt_check import binding_problem
+    from memview.ui.settings import Settings
+
+    app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
+    problem = binding_problem()
+    if problem:
+        print(f"memview: {problem}", file=sys.stderr)
+        return 2
+    app.setApplicationName("memview")
+    app.setOrganizationName("memview")
+    app.setApplicationDisplayName("memview")
+    app.setDesktopFileName("memview")
+    icon = icon_path()
+    if icon is not None:
+        app.setWindowIcon(QtGui.QIcon(str(icon)))
+    settings = Settings()
+    window = MainWindow(resolve_db(db, settings.last_db), settings)
+    window.show()
+    if (smoke_ms := os.environ.get("MEMVIEW_SMOKE_EXIT_MS", "")).isdigit():  # packaging/smoke.sh: show, print, quit
+        from PySide6.QtCore import QTimer
+        QTimer.singleShot(int(smoke_ms), lambda: (print(window.windowTitle(), flush=True), app.quit()))
+    return int(app.exec())

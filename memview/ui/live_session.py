@@ -1,0 +1,289 @@
+"""One recording started from the GUI: launch/attach/watch off the UI thread, reap, close.
+
+Starting a session writes its row (SQLite) and may wait for a fork, so it happens on a worker
+thread; that same thread then waits for the end (``wait4`` for a launched command, the
+recorder's end otherwise) and closes the session in the store, whatever the reason it ended.
+The UI learns about each step through queued signals and never blocks on any of it.
+
+Stopping a launched command means ending it (SIGTERM, then SIGKILL after a grace period);
+detaching means the recording stops and the command runs on. Either way the session is closed
+exactly once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import click
+from PySide6 import QtCore
+
+from memview import runner
+from memview.captures.options import CaptureSetup
+from memview.collectors.base import CollectorError
+from memview.marker_sources import MarkerError
+from memview.store import Store, StoreError
+from memview.ui.bridge import RecorderBridge
+from memview.ui.plot_items import command_title
+from memview.watch import WatchSession
+
+log = logging.getLogger(__name__)
+
+#: Seconds a launched command gets between SIGTERM and SIGKILL when the user presses Stop.
+STOP_GRACE_S = 3.0
+
+
+@dataclass(slots=True)
+class RunSpec:
+    argv: list[str]
+    interval: float
+    cwd: str | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    name: str | None = None
+    threshold: str | None = None
+    capture: str | None = None
+    children: bool = True
+
+    kind = "run"
+
+    @property
+    def title(self) -> str:
+        return self.name or command_title(self.argv)
+
+
+@dataclass(slots=True)
+class AttachSpec:
+    pid: int
+    interval: float
+    name: str | None = None
+    process_name: str = ""
+    threshold: str | None = None
+    capture: str | None = None
+    children: bool = True
+
+    kind = "attach"
+
+    @property
+    def title(self) -> str:
+        return self.name or f"{self.process_name or 'pid'} {self.pid}"
+
+
+@dataclass(slots=True)
+class WatchSpec:
+    url: str
+    interval: float
+    fmt: str = "auto"
+    headers: dict[str, str] = field(default_factory=dict)
+    name: str | None = None
+    threshold: str | None = None
+
+    kind = "watch"
+    capture = "none"  # a service has no local process to capture
+
+    @property
+    def title(self) -> str:
+        return self.name or self.url
+
+
+Spec = RunSpec | AttachSpec | WatchSpec
+
+
+class SetupError(ValueError):
+    """Thresholds or capture options the core refused; the message is one line for the user."""
+
+
+def split_rules(text: str | None) -> tuple[str, ...]:
+    """The threshold field holds one rule or several separated by ``;`` (a comma belongs to a rule's options)."""
+    return tuple(r.strip() for r in (text or "").split(";") if r.strip())
+
+
+def capture_setup(threshold: str | None, capture: str | None) -> CaptureSetup:
+    """The same :class:`CaptureSetup` the CLI builds from ``--threshold``/``--capture``.
+
+    ``capture`` None or "auto" means the CLI's default (auto when a rule is set); "none" records
+    firings only. Raises :class:`SetupError` with the core's one-line reason.
+    """
+    try:
+        return CaptureSetup.from_cli(thresholds=split_rules(threshold),
+                                     capture=None if capture in (None, "", "auto") else capture)
+    except click.ClickException as exc:
+        raise SetupError(exc.format_message()) from None
+
+
+def line_of(setup: CaptureSetup) -> int | None:
+    """Where the draggable line starts: the first absolute RSS rule, if any."""
+    from memview.triggers import ThresholdLine
+
+    rule = ThresholdLine.pick(setup.rules)
+    return None if rule is None else int(rule.line)
+
+
+class LiveSession(QtCore.QObject):
+    """Controls one recording; lives on the UI thread, works on its own thread."""
+
+    started = QtCore.Signal()
+    failed = QtCore.Signal(str)
+    finished = QtCore.Signal()
+    notice = QtCore.Signal(str)
+
+    def __init__(self, spec: Spec, store: Store, parent: QtCore.QObject | None = None) -> None:
+        super().__init__(parent)
+        self.spec = spec
+        self.store = store
+        self.bridge = RecorderBridge(self)
+        self.session: Any = None
+        self.recorder: Any = None
+        self.session_id: int | None = None
+        self.state = "starting"
+        self.setup = capture_setup(spec.threshold, spec.capture)  # SetupError: the dialog checked it already
+        self.detached = False
+        self._close_lock = threading.Lock()
+        self._closed = False
+        self._thread: threading.Thread | None = None
+
+    @property
+    def kind(self) -> str:
+        return self.spec.kind
+
+    @property
+    def title(self) -> str:
+        return self.spec.title
+
+    @property
+    def running(self) -> bool:
+        return self.state in ("starting", "recording", "stopping")
+
+    # -- start ---------------------------------------------------------------------------------
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._main, name="memview-gui-session", daemon=True)
+        self._thread.start()
+
+    def _wire(self, session: Any) -> None:
+        """Before the first sample: the bridge listens, the trigger engine and capture service attach.
+
+        The rules go through the CLI's own :class:`CaptureSetup`; ``movable_line`` makes
+        :meth:`Recorder.set_threshold` (the draggable line) move the engine's rule.
+        """
+        recorder = session.recorder
+        recorder.add_listener(self.bridge)
+        self.setup.install(session, movable_line=True)
+        line = line_of(self.setup)
+        if line is not None:
+            recorder.set_threshold(line)  # draws the line; the rule is already there
+
+    def _launch(self) -> Any:
+        spec = self.spec
+        if isinstance(spec, RunSpec):
+            env = self.setup.launch_env({**os.environ, **spec.env}) or {**os.environ, **spec.env}
+            return runner.ProcessSession.launch(spec.argv, self.store, spec.interval, cwd=spec.cwd, env=env,
+                                                children=spec.children, before_start=self._wire)
+        if isinstance(spec, AttachSpec):
+            return runner.ProcessSession.attach(spec.pid, self.store, spec.interval, children=spec.children,
+                                                before_start=self._wire)
+        return WatchSession.start(spec.url, self.store, spec.interval, fmt=spec.fmt, headers=spec.headers or None,
+                                  before_start=self._wire)
+
+    def _main(self) -> None:
+        try:
+            session = self._launch()
+        except (runner.LaunchError, CollectorError, StoreError, MarkerError, click.ClickException) as exc:
+            self.setup.abandon()
+            self.state = "failed"
+            self.failed.emit(str(exc))
+            return
+        except Exception as exc:  # still one line for the user; the details go to the log
+            log.exception("cannot start the session")
+            self.setup.abandon()
+            self.state = "failed"
+            self.failed.emit(f"cannot start: {exc}")
+            return
+        self.session = session
+        self.recorder = session.recorder
+        self.session_id = session.recorder.session_id
+        if self.spec.name:
+            try:
+                self.store.update_session(self.session_id, name=self.spec.name)
+            except StoreError as exc:
+                self.notice.emit(str(exc))
+        self.state = "recording"
+        self.started.emit()
+        proc = getattr(session, "proc", None)
+        if proc is not None:
+            info = runner.reap(proc)  # blocks in wait4 until the command exits
+            if self.detached:
+                return  # already closed when the user detached
+            if info is not None:
+                session.reaped(info)
+        else:
+            session.recorder.wait()
+        self._close()
+
+    # -- commands (UI thread) -------------------------------------------------------------------
+    def stop(self) -> None:
+        """End the recording; a launched command is ended too (SIGTERM, then SIGKILL)."""
+        if self.state != "recording":
+            return
+        self.state = "stopping"
+        proc = getattr(self.session, "proc", None)
+        if proc is not None:
+            self.recorder.add_event("stop", "stopped from the GUI: sent SIGTERM to the command")
+            self._signal(proc, signal.SIGTERM)
+            timer = threading.Timer(STOP_GRACE_S, self._signal, (proc, signal.SIGKILL))
+            timer.daemon = True
+            timer.start()
+        else:
+            self.recorder.stop("stopped")
+
+    def detach(self) -> None:
+        """Stop recording but leave a launched command running; the session is closed now."""
+        if self.state != "recording":
+            return
+        self.state = "stopping"
+        self.detached = True
+        self.recorder.stop("detached")
+        threading.Thread(target=self._close, args=("detached",), name="memview-gui-close", daemon=True).start()
+
+    def capture_now(self) -> bool:
+        """Ask the capture engine for a capture now; False when no engine is attached."""
+        if self.recorder is None or not self.running:
+            return False
+        return bool(self.recorder.request_capture("manual"))
+
+    def set_threshold(self, value: int | None) -> None:
+        if self.recorder is not None and self.running:
+            self.recorder.set_threshold(value)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait for the worker thread (tests, shutdown)."""
+        if self._thread is None:
+            return True
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    # -- internals ---------------------------------------------------------------------------------
+    @staticmethod
+    def _signal(proc: Any, sig: int) -> None:
+        # Not proc.send_signal(): that polls (waitpid), which could reap the child from under the
+        # thread blocked in wait4 and lose its exit status and exact peak.
+        if proc.returncode is None:
+            try:
+                os.kill(proc.pid, sig)
+            except ProcessLookupError:
+                pass
+
+    def _close(self, status: str | None = None) -> None:
+        with self._close_lock:
+            if self._closed:
+                return
+            self._closed = True
+        try:
+            self.session.close(status) if status else self.session.close()
+        except Exception as exc:
+            log.exception("closing the session failed")
+            self.notice.emit(f"the session could not be closed cleanly: {exc}")
+        self.state = "closed"
+        self.finished.emit()

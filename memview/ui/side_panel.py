@@ -1,0 +1,224 @@
+"""The figures beside the plot: current, peak (and where it came from), average, duration, rate,
+exit status; each phase's own peak and growth; the session's notable events.
+
+Only displays what it is given; the session view decides when the figures change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from memview.model import EXACT_SOURCES
+from memview.ui.plot_items import colour_for, format_clock, format_span
+from memview.units import format_bytes
+
+
+@dataclass(slots=True)
+class Figures:
+    current: float | None = None
+    peak: float | None = None
+    peak_source: str | None = None
+    average: float | None = None
+    duration: float | None = None
+    samples: int = 0
+    exit_text: str = "running"
+    state: str = "recording"
+
+
+def peak_source_text(source: str | None) -> str:
+    if not source:
+        return ""
+    if source in EXACT_SOURCES:
+        return f"exact ({source.split(':', 1)[-1]})"
+    return source
+
+
+def exit_text(summary: dict[str, Any]) -> str:
+    """How the session ended, in words: exit code, signal, still running, interrupted."""
+    status = summary.get("status")
+    if summary.get("signal"):
+        import signal as _signal
+
+        try:
+            name = _signal.Signals(summary["signal"]).name
+        except ValueError:
+            name = f"signal {summary['signal']}"
+        return f"killed by {name}"
+    if summary.get("exit_code") is not None:
+        return f"exit {summary['exit_code']}"
+    if status == "running":
+        return "running"
+    return status or "-"
+
+
+class SidePanel(QtWidgets.QWidget):
+    phase_activated = QtCore.Signal(float, float)  # start, end of the phase the user picked
+
+    FIELDS = ("Current", "Peak", "Peak source", "Average", "Duration", "Samples", "Sample rate", "Exit status")
+
+    def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setMinimumWidth(330)  # the phase table's four columns with a readable name
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.setContentsMargins(6, 4, 4, 4)
+        layout.setSpacing(6)
+
+        self.state_label = QtWidgets.QLabel()
+        self.state_label.setObjectName("stateBadge")
+        layout.addWidget(self.state_label)
+
+        form = QtWidgets.QFormLayout()
+        form.setHorizontalSpacing(14)
+        form.setVerticalSpacing(3)
+        form.setLabelAlignment(QtCore.Qt.AlignmentFlag.AlignLeft)
+        self.values: dict[str, QtWidgets.QLabel] = {}
+        for name in self.FIELDS:
+            value = QtWidgets.QLabel("-")
+            value.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
+            label = QtWidgets.QLabel(name)
+            label.setStyleSheet("color: #666;")
+            form.addRow(label, value)
+            self.values[name] = value
+        big = self.values["Peak"].font()
+        big.setBold(True)
+        self.values["Peak"].setFont(big)
+        self.values["Current"].setFont(big)
+        layout.addLayout(form)
+
+        layout.addWidget(self._heading("Phases"))
+        self.phases = QtWidgets.QTableWidget(0, 4)
+        self.phases.setHorizontalHeaderLabels(["Phase", "Duration", "Own peak", "Growth"])
+        self.phases.verticalHeader().hide()
+        self.phases.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.phases.setSelectionBehavior(QtWidgets.QAbstractItemView.SelectionBehavior.SelectRows)
+        self.phases.setSelectionMode(QtWidgets.QAbstractItemView.SelectionMode.SingleSelection)
+        self.phases.setWordWrap(False)
+        header = self.phases.horizontalHeader()
+        header.setSectionResizeMode(0, QtWidgets.QHeaderView.ResizeMode.Stretch)
+        header.setMinimumSectionSize(40)
+        for col in (1, 2, 3):
+            header.setSectionResizeMode(col, QtWidgets.QHeaderView.ResizeMode.ResizeToContents)
+        self.phases.verticalHeader().setDefaultSectionSize(22)
+        self.phases.cellClicked.connect(self._phase_clicked)
+        self.phases.setToolTip("Click a phase to zoom the plot to it")
+        self.no_phases = QtWidgets.QLabel(
+            "No phases yet. A program announces them by writing\n"
+            '{"event": "phase_start", "name": "parse"} lines to $MEMVIEW_FD.')
+        self.no_phases.setStyleSheet("color: #888;")
+        self.no_phases.setWordWrap(True)
+        layout.addWidget(self.no_phases)
+        layout.addWidget(self.phases, 3)
+
+        layout.addWidget(self._heading("Events"))
+        self.events = QtWidgets.QListWidget()
+        self.events.setWordWrap(True)
+        self.events.setUniformItemSizes(False)
+        layout.addWidget(self.events, 2)
+        self.events.setToolTip("Warnings, errors, thresholds and captures of this session")
+        self._phase_ranges: list[tuple[float, float | None]] = []
+        self._placeholder: QtWidgets.QListWidgetItem | None = None
+        self.clear_events()
+        self.phases.hide()
+
+    @staticmethod
+    def _heading(text: str) -> QtWidgets.QLabel:
+        label = QtWidgets.QLabel(text)
+        font = label.font()
+        font.setBold(True)
+        label.setFont(font)
+        label.setContentsMargins(0, 6, 0, 0)
+        return label
+
+    # -- figures ---------------------------------------------------------------------------------
+    def set_figures(self, f: Figures) -> None:
+        source = peak_source_text(f.peak_source)
+        v = self.values
+        v["Current"].setText(format_bytes(f.current))
+        v["Peak"].setText(format_bytes(f.peak))
+        v["Peak source"].setText(source or "-")
+        v["Peak source"].setToolTip("exact: the kernel's own high-water mark, not a sample"
+                                    if f.peak_source in EXACT_SOURCES else "the largest sampled value")
+        v["Average"].setText(format_bytes(f.average))
+        v["Duration"].setText(format_span(f.duration))
+        v["Samples"].setText(f"{f.samples:,}")
+        rate = f.samples / f.duration if f.duration and f.samples > 1 else None
+        v["Sample rate"].setText(f"{rate:.1f} /s" if rate is not None else "-")
+        v["Exit status"].setText(f.exit_text)
+        colours = {"recording": "#c0392b", "starting": "#7f8c8d", "stopping": "#d35400"}
+        colour = colours.get(f.state, "#2c3e50")
+        dot = "● " if f.state == "recording" else ""
+        self.state_label.setText(f"<span style='color:{colour}; font-weight:600'>{dot}{f.state}</span>")
+
+    # -- phases ----------------------------------------------------------------------------------
+    def set_phases(self, rows: list[dict[str, Any]], now: float | None = None) -> None:
+        """rows: dicts with name, depth, start_s, end_s, peak_rss_bytes, peak_source, growth_bytes."""
+        table = self.phases
+        self.no_phases.setVisible(not rows)
+        table.setVisible(bool(rows))
+        if table.rowCount() != len(rows):
+            table.setRowCount(len(rows))
+        self._phase_ranges = []
+        for i, row in enumerate(rows):
+            end = row.get("end_s")
+            duration = (end if end is not None else (now or row["start_s"])) - row["start_s"]
+            name_item = QtWidgets.QTableWidgetItem("    " * int(row.get("depth") or 0) + row["name"])
+            name_item.setIcon(_swatch(row["name"]))
+            name_item.setToolTip(f"{row['name']}: from {format_clock(row['start_s'], 1)}"
+                                 + (f" to {format_clock(end, 1)}" if end is not None else " (running)"))
+            peak = format_bytes(row.get("peak_rss_bytes"))
+            if row.get("peak_source") in EXACT_SOURCES:
+                peak += " ✓"
+            growth = row.get("growth_bytes")
+            cells = [name_item,
+                     QtWidgets.QTableWidgetItem(format_span(duration) + ("" if end is not None else " …")),
+                     QtWidgets.QTableWidgetItem(peak),
+                     QtWidgets.QTableWidgetItem(("+" if growth and growth > 0 else "") + format_bytes(growth)
+                                                if growth is not None else "-")]
+            cells[2].setToolTip("exact (kernel high-water mark reset at the phase start)"
+                                if row.get("peak_source") in EXACT_SOURCES else "sampled maximum inside the phase")
+            for col, item in enumerate(cells):
+                if col:
+                    item.setTextAlignment(RIGHT)
+                table.setItem(i, col, item)
+            self._phase_ranges.append((row["start_s"], end if end is not None else now))
+
+    def _phase_clicked(self, row: int, _col: int) -> None:
+        if 0 <= row < len(self._phase_ranges):
+            start, end = self._phase_ranges[row]
+            self.phase_activated.emit(start, end if end is not None else start)
+
+    # -- events ----------------------------------------------------------------------------------
+    def add_events(self, events: list[tuple[float, str, str, str]]) -> None:
+        """(t, kind, level, message) items; warnings and errors are coloured."""
+        if events and self._placeholder is not None:
+            self.events.takeItem(self.events.row(self._placeholder))
+            self._placeholder = None
+        for t, kind, level, message in events:
+            item = QtWidgets.QListWidgetItem(f"{format_clock(t, 1)}  {message}")
+            item.setToolTip(f"{kind} ({level})")
+            if level == "error":
+                item.setForeground(QtGui.QColor("#c0392b"))
+            elif level == "warning":
+                item.setForeground(QtGui.QColor("#b9770e"))
+            self.events.addItem(item)
+        if events:
+            self.events.scrollToBottom()
+
+    def clear_events(self) -> None:
+        self.events.clear()
+        self._placeholder = QtWidgets.QListWidgetItem("No warnings or events so far.")
+        self._placeholder.setForeground(QtGui.QColor("#999999"))
+        self._placeholder.setFlags(QtCore.Qt.ItemFlag.NoItemFlags)
+        self.events.addItem(self._placeholder)
+
+
+RIGHT = QtCore.Qt.AlignmentFlag.AlignRight | QtCore.Qt.AlignmentFlag.AlignVCenter
+
+
+def _swatch(name: str) -> QtGui.QIcon:
+    pix = QtGui.QPixmap(10, 10)
+    pix.fill(colour_for(name))
+    return QtGui.QIcon(pix)
