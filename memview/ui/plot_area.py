@@ -40,6 +40,8 @@ MIN_SPAN_S = 1.0
 def _curve(pen: Any, name: str | None = None, **kw: Any) -> pg.PlotDataItem:
     item = pg.PlotDataItem(pen=pen, name=name, **kw)
     item.setDownsampling(auto=True, method="peak")
+    # one min/max pair per pixel column: a spike still shows, and a frame costs the same at 1k or 1M samples
+    item.opts["autoDownsampleFactor"] = 1.0
     item.setClipToView(True)
     item.setSkipFiniteCheck(True)
     return item
@@ -73,6 +75,10 @@ class PlotArea(pg.GraphicsLayoutWidget):
         self.main.getAxis("bottom").setStyle(showValues=False)
         self.main.getAxis("bottom").setHeight(4)
         self.main.setLimits(yMin=0, xMin=-1)
+        # PlotItem.addItem() imposes the plot's own modes on every curve added to it, so the
+        # peak downsampling and clip-to-view must be set here, not (only) on the curves
+        self.main.setDownsampling(auto=True, mode="peak")
+        self.main.setClipToView(True)
         self.main.vb.disableAutoRange()
         self.lane.vb.disableAutoRange()
         self.lane.vb.invertY(True)
