@@ -91,3 +91,53 @@ def test_a_newer_schema_database_is_refused_and_left_byte_identical(db_path, mem
                                       f"(schema {SCHEMA_VERSION + 1} > {SCHEMA_VERSION}); upgrade memview"), args
         assert db_path.read_bytes() == before, args
     assert sorted(p.name for p in db_path.parent.iterdir()) == [db_path.name]
+
+
+# -- the monitored child execs another program -------------------------------------------------------
+
+
+def test_a_child_that_execs_gets_an_exec_event_and_keeps_being_sampled(memview, db_path, tmp_path):
+    """Same PID, new program (named "memhog" through a symlink to the interpreter, so comm changes)."""
+    hog = tmp_path / "memhog"
+    hog.symlink_to(PY)
+    argv = [str(hog), *workload("hold.py", 60, 1.0)[1:]]
+    code = f"import os, time; x = bytearray(20_000_000); time.sleep(0.6); os.execv({str(hog)!r}, {argv!r})"
+    out = tmp_path / "x.json"
+    res = memview("run", "--interval", "0.02", "--json", str(out), "--", PY, "-c", code)
+    assert res.returncode == 0, res.stderr
+    summary = read_json(out)
+    (proc,) = summary["processes"]  # one process throughout: the PID did not change
+    assert proc["pid"] == summary["pid"] and proc["name"] == "memhog"
+    assert proc["cmdline"][1:] == argv[1:]
+    store = Store(db_path)
+    (ev,) = [e for e in store.events(summary["session_id"]) if e["kind"] == "exec"]
+    assert ev["data"]["pid"] == summary["pid"] and ev["data"]["name"] == "memhog"
+    assert ev["data"]["old_cmdline"][:2] == [PY, "-c"] and ev["data"]["cmdline"] == proc["cmdline"]
+    assert f"({summary['pid']}) exec'd memhog:" in ev["message"] and "hold.py" in ev["message"]
+    assert 0.55 < ev["t_s"] < 1.2
+    times, values = store.load_series(summary["session_id"], f"pid:{summary['pid']}")
+    after = [v for t, v in zip(times, values) if t > ev["t_s"]]
+    assert len(after) >= 20 and max(after) > 60 * 2**20  # the new program's memory, same series
+    assert store.series_units(summary["session_id"])[f"pid:{summary['pid']}"]["label"] == f"memhog ({summary['pid']})"
+
+
+def test_children_that_fork_then_exec_make_no_exec_events(memview, tmp_path):
+    """A forked worker shows its parent's command line until it execs: that is its start, not an event."""
+    code = ("import os, time\n"
+            "pids = []\n"
+            "for i in range(3):\n"
+            "    pid = os.fork()\n"
+            "    if pid == 0:\n"
+            "        time.sleep(0.4)\n"
+            "        os.execv('/bin/sleep', ['sleep', '0.4'])\n"
+            "    pids.append(pid)\n"
+            "for pid in pids:\n"
+            "    os.waitpid(pid, 0)\n")
+    out = tmp_path / "f.json"
+    res = memview("run", "--interval", "0.01", "--json", str(out), "--", PY, "-c", code)
+    assert res.returncode == 0, res.stderr
+    summary = read_json(out)
+    assert [e for e in summary["events"] if e["kind"] == "exec"] == []
+    children = [p for p in summary["processes"] if p["pid"] != summary["pid"]]
+    assert len(children) == 3 and {p["name"] for p in children} == {"sleep"}
+    assert {tuple(p["cmdline"]) for p in children} == {("sleep", "0.4")}
