@@ -141,3 +141,37 @@ def test_children_that_fork_then_exec_make_no_exec_events(memview, tmp_path):
     children = [p for p in summary["processes"] if p["pid"] != summary["pid"]]
     assert len(children) == 3 and {p["name"] for p in children} == {"sleep"}
     assert {tuple(p["cmdline"]) for p in children} == {("sleep", "0.4")}
+
+
+# -- a child that mistreats MEMVIEW_FD -------------------------------------------------------------------
+
+
+def test_a_child_closing_memview_fd_early_is_recorded_to_its_end(memview, db_path, tmp_path):
+    truth, out = tmp_path / "t.json", tmp_path / "c.json"
+    res = memview("run", "--interval", "0.02", "--json", str(out), "--", *workload("fd_abuse.py", truth, "close"))
+    assert res.returncode == 0, res.stderr
+    summary = read_json(out)
+    assert summary["status"] == "completed" and summary["exit_code"] == 0
+    assert summary["wall_s"] >= 1.0 and summary["samples"] >= 40  # recording went on after the channel closed
+    assert abs(summary["peak_rss_bytes"] - read_json(truth)["hwm_bytes"]) / read_json(truth)["hwm_bytes"] < 0.01
+    assert summary["phases"] == []
+    warnings = [e["message"] for e in summary["events"] if e["kind"] == "phase_warning"]
+    assert len(warnings) == 1 and "not JSON" in warnings[0]  # the half line, read at EOF
+    assert not [e for e in summary["events"] if e["level"] == "error"]
+
+
+def test_a_10mb_line_and_garbage_on_memview_fd_are_warnings_and_never_stall_the_child(memview, tmp_path):
+    truth, out = tmp_path / "t.json", tmp_path / "j.json"
+    res = memview("run", "--interval", "0.02", "--json", str(out), "--", *workload("fd_abuse.py", truth, "junk"))
+    assert res.returncode == 0, res.stderr
+    report = read_json(truth)
+    assert report["write_s"] < 1.0, report  # memview reads as fast as the child writes
+    summary = read_json(out)
+    assert summary["status"] == "completed"
+    (work,) = summary["phases"]
+    assert work["name"] == "work" and work["peak_rss_bytes"] > 40 * 2**20
+    marks = [e["message"] for e in summary["events"] if e["kind"] == "mark"]
+    assert marks == ["split across writes"]
+    warnings = "\n".join(e["message"] for e in summary["events"] if e["kind"] == "phase_warning")
+    assert "longer than 64 KiB" in warnings and "not JSON" in warnings
+    assert not [e for e in summary["events"] if e["level"] == "error"]
