@@ -7,12 +7,15 @@ Each test fails without the handling it names; docs/reliability.md lists them wi
 from __future__ import annotations
 
 import os
+import shutil
 import sqlite3
-import stat
 import subprocess
-import time
+import sys
+import sysconfig
+import tempfile
 from pathlib import Path
 
+import pytest
 from conftest import PY, read_json, workload
 
 from memview import codec
@@ -175,3 +178,84 @@ def test_a_10mb_line_and_garbage_on_memview_fd_are_warnings_and_never_stall_the_
     warnings = "\n".join(e["message"] for e in summary["events"] if e["kind"] == "phase_warning")
     assert "longer than 64 KiB" in warnings and "not JSON" in warnings
     assert not [e for e in summary["events"] if e["level"] == "error"]
+
+
+# -- memview running unprivileged (as nobody) against a root-owned process --------------------------------
+
+ROOT = Path(__file__).resolve().parents[1]
+NOBODY = 65534
+
+
+@pytest.fixture
+def as_nobody(tmp_path):
+    """Run ``python -m memview ARGS`` as user nobody; optionally with /proc mounted hidepid=2 for it.
+
+    The interpreter lives under /root (mode 0700), so it is bind-mounted read-only where nobody can
+    reach it; the database goes into a folder only nobody can write.
+    """
+    if os.geteuid() != 0 or not shutil.which("setpriv") or not shutil.which("unshare"):
+        pytest.skip("needs root, setpriv and unshare to run memview as another user")
+    prefix = Path(sys.base_prefix)
+    mnt = Path(tempfile.mkdtemp(prefix="memview-py-"))
+    mnt.chmod(0o755)
+    subprocess.run(["mount", "--bind", "-o", "ro", str(prefix), str(mnt)], check=True)
+    home = Path(tempfile.mkdtemp(prefix="memview-nobody-"))
+    os.chown(home, NOBODY, NOBODY)
+    home.chmod(0o700)
+    python = mnt / Path(PY).resolve().relative_to(prefix.resolve())
+    site = mnt / Path(sysconfig.get_paths()["purelib"]).relative_to(prefix)
+
+    def run(*args: str, hidepid: bool = False) -> subprocess.CompletedProcess[str]:
+        argv = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", str(python), "-m", "memview",
+                *args]
+        if hidepid:  # a private mount namespace: this /proc hides other users' processes, the host's is untouched
+            code = ("import os, subprocess, sys\n"
+                    "subprocess.run(['mount', '-t', 'proc', '-o', 'hidepid=2', 'proc', '/proc'], check=True)\n"
+                    "os.execvp(sys.argv[1], sys.argv[1:])\n")
+            argv = ["unshare", "--mount", "--propagation", "private", PY, "-c", code, *argv]
+        env = {"PATH": os.environ["PATH"], "HOME": str(home), "PYTHONPATH": f"{ROOT}{os.pathsep}{site}",
+               "MEMVIEW_DB": str(home / "memview.db")}
+        return subprocess.run(argv, capture_output=True, text=True, timeout=60, env=env, cwd=home)
+
+    run.home = home  # type: ignore[attr-defined]
+    try:
+        yield run
+    finally:
+        subprocess.run(["umount", str(mnt)], check=False)
+        mnt.rmdir()
+        shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture
+def root_process():
+    proc = subprocess.Popen(workload("hold.py", 40, 60), stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "ready"
+    yield proc
+    proc.kill()
+    proc.wait()
+
+
+def test_unprivileged_attach_records_what_linux_lets_anyone_read(as_nobody, root_process):
+    """statm and status are world-readable, so RSS and VmHWM are read; ptrace (py-spy) is refused, clearly."""
+    res = as_nobody("attach", str(root_process.pid), "--duration", "1", "--interval", "0.05",
+                    "--threshold", "1MB", "--capture", "py-spy-dump", "--json", "s.json")
+    assert res.returncode == 0, res.stderr
+    assert "Traceback" not in res.stderr
+    summary = read_json(as_nobody.home / "s.json")
+    with open(f"/proc/{root_process.pid}/status") as f:
+        hwm = next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmHWM"))
+    assert summary["peak_rss_bytes"] == hwm and summary["peak_source"] == "kernel:VmHWM"
+    assert summary["cwd"] is None  # not readable for another user's process: left out, not an error
+    (cap,) = summary["captures"]
+    assert cap["status"] == "ptrace-refused" and cap["path"] is None
+    (err,) = [e for e in summary["events"] if e["kind"] == "capture_error"]
+    assert "It runs as uid 0 and memview as uid 65534: run memview as the same user" in err["message"]
+    store_dir = as_nobody.home
+    assert (store_dir / "memview.db").stat().st_uid == NOBODY
+
+
+def test_unprivileged_attach_to_a_hidden_process_is_one_clear_line(as_nobody, root_process):
+    res = as_nobody("attach", str(root_process.pid), "--duration", "1", hidepid=True)
+    assert res.returncode == 1
+    assert res.stderr.strip() == (f"memview: access denied to process {root_process.pid}: run memview as the same "
+                                  "user as the process (or as root) (/proc hides other users' processes here: hidepid)")

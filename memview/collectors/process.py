@@ -101,13 +101,28 @@ def check_attachable(pid: int) -> None:
     except psutil.ZombieProcess:
         raise CollectorError(_zombie(pid)) from None
     except psutil.NoSuchProcess:
+        if _exists_elsewhere(pid):
+            raise CollectorError(_denied(pid) + " (/proc hides other users' processes here: hidepid)") from None
         raise CollectorError(f"no process with PID {pid}") from None
     except psutil.AccessDenied:
-        raise CollectorError(
-            f"access denied to process {pid}: run memview as the same user as the process (or as root)"
-        ) from None
+        raise CollectorError(_denied(pid)) from None
     if status == psutil.STATUS_ZOMBIE:
         raise CollectorError(_zombie(pid))
+
+
+def _denied(pid: int) -> str:
+    return f"access denied to process {pid}: run memview as the same user as the process (or as root)"
+
+
+def _exists_elsewhere(pid: int) -> bool:
+    """True when ``pid`` exists but belongs to another user: kill(pid, 0) sees through /proc's hidepid."""
+    try:
+        os.kill(pid, 0)
+    except PermissionError:
+        return True
+    except OSError:
+        return False
+    return False
 
 
 def _zombie(pid: int) -> str:
