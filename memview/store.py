@@ -265,7 +265,8 @@ class Store:
         """The folder for one session's capture artefacts, beside the database; not world-readable."""
         base = self.path.with_name(self.path.stem + ".artefacts")
         folder = base / f"session-{session_id}"
-        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        base.mkdir(exist_ok=True, mode=0o700)  # mkdir(parents=True) would give the parent the umask's mode
+        folder.mkdir(exist_ok=True, mode=0o700)
         return folder
 
     # -- session lifecycle (called before and after recording) ------------------------------

@@ -259,3 +259,23 @@ def test_unprivileged_attach_to_a_hidden_process_is_one_clear_line(as_nobody, ro
     assert res.returncode == 1
     assert res.stderr.strip() == (f"memview: access denied to process {root_process.pid}: run memview as the same "
                                   "user as the process (or as root) (/proc hides other users' processes here: hidepid)")
+
+
+# -- what memview writes is not world-readable ----------------------------------------------------------
+
+
+def test_database_and_capture_folders_are_private_under_umask_022(tmp_path):
+    db = tmp_path / "new" / "place" / "m.db"
+    out = tmp_path / "s.json"
+    res = subprocess.run([PY, "-m", "memview", "run", "--db", str(db), "--interval", "0.02", "--threshold", "10MB",
+                          "--capture", "py-spy-dump", "--json", str(out), "--", *workload("hold.py", 30, 1.5)],
+                         capture_output=True, text=True, timeout=120, umask=0o022)
+    assert res.returncode == 0, res.stderr
+    (cap,) = read_json(out)["captures"]
+    assert cap["status"] == "ok", cap
+    artefact = Path(cap["path"])
+    private = [db.parent, db, artefact.parent, artefact.parent.parent]
+    private += [p for p in db.parent.iterdir() if p.name.startswith("m.db-")]  # WAL files, if still there
+    for path in private:
+        assert path.stat().st_mode & 0o077 == 0, (path, oct(path.stat().st_mode))
+    assert artefact.is_relative_to(db.parent)
