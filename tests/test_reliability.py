@@ -279,3 +279,18 @@ def test_database_and_capture_folders_are_private_under_umask_022(tmp_path):
     for path in private:
         assert path.stat().st_mode & 0o077 == 0, (path, oct(path.stat().st_mode))
     assert artefact.is_relative_to(db.parent)
+
+
+def test_attach_ends_cleanly_when_the_process_exits(memview, tmp_path):
+    child = subprocess.Popen(workload("hold.py", 40, 3.0), stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == "ready"
+        out = tmp_path / "a.json"
+        res = memview("attach", str(child.pid), "--interval", "0.02", "--json", str(out), timeout=30)
+        assert res.returncode == 0 and "Traceback" not in res.stderr, res.stderr
+        summary = read_json(out)
+        assert summary["status"] == "completed" and 0.3 < summary["wall_s"] < 3.0
+        assert summary["samples"] >= 10 and summary["peak_rss_bytes"] > 40 * 2**20
+    finally:
+        child.kill()
+        child.wait()
