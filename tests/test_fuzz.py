@@ -11,7 +11,7 @@ import json
 import os
 import string
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from memview import baseline, bundle, manifest, markers, triggers, units
@@ -44,6 +44,7 @@ marker_objects = st.fixed_dictionaries(
 @FUZZ
 @given(st.one_of(st.binary(max_size=300).map(lambda b: b.replace(b"\n", b"")),
                  marker_objects.map(lambda o: json.dumps(o).encode())))
+@example(b'{"event": []}')
 def test_marker_lines_are_a_marker_a_bad_line_or_nothing(raw):
     got = markers.parse_json_line(raw)
     assert got is None or isinstance(got, (markers.Marker, markers.BadLine))
@@ -97,6 +98,7 @@ prom_lines = st.lists(st.one_of(
 @FUZZ
 @given(prom_lines, st.sampled_from(["text/plain", "application/openmetrics-text; version=1.0.0", ""]),
        st.sampled_from(["auto", "prometheus"]), st.booleans())
+@example('process_resident_memory_bytes{} 1 \nprocess_resident_memory_bytes{a="\\n"} 1 ', "text/plain", "auto", True)
 def test_prometheus_text_gives_a_reading_or_a_format_error(text, content_type, fmt, utf8):
     body = text.encode() if utf8 else text.encode("utf-16")
     try:
