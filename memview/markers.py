@@ -68,8 +68,9 @@ def parse_json_line(raw: bytes | bytearray, via: str = "fd") -> Marker | BadLine
     if not isinstance(obj, dict):
         return BadLine("not a JSON object", excerpt(raw))
     event = obj.get("event")
-    if event not in EVENTS:
-        return BadLine(f"unknown event {event!r}" if event is not None else "no \"event\" key", excerpt(raw))
+    if not isinstance(event, str) or event not in EVENTS:  # a list or object is unhashable: test the type first
+        return BadLine(f"unknown event {excerpt(repr(event), 40)}" if event is not None else "no \"event\" key",
+                       excerpt(raw))
     name = obj.get("name")
     if name is not None and not isinstance(name, str):
         name = str(name)

@@ -62,7 +62,10 @@ def _migrate(conn: sqlite3.Connection) -> None:
 
     @migrations(name="0001_initial")
     def initial(db: sqlite_utils.Database) -> None:
-        db["sessions"].create(
+        # a file from a memview that predates the migrations table has these tables already:
+        # they are adopted (missing columns added), never dropped or rebuilt
+        _table(
+            db, "sessions",
             {
                 "id": int, "uid": str, "kind": str, "name": str, "command": str, "target": str,
                 "pid": int, "cwd": str, "started_at": float, "ended_at": float, "wall_s": float,
@@ -73,8 +76,9 @@ def _migrate(conn: sqlite3.Connection) -> None:
             },
             pk="id",
         )
-        db["sessions"].create_index(["uid"], unique=True)
-        db["samples"].create(
+        db["sessions"].create_index(["uid"], unique=True, if_not_exists=True)
+        _table(
+            db, "samples",
             {
                 "session_id": int, "series": str, "seq": int, "n": int, "t_first": float,
                 "t_last": float, "vmax": int, "t": bytes, "v": bytes,
@@ -82,12 +86,14 @@ def _migrate(conn: sqlite3.Connection) -> None:
             pk=("session_id", "series", "seq"),
             foreign_keys=[("session_id", "sessions", "id")],
         )
-        db["series"].create(
+        _table(
+            db, "series",
             {"session_id": int, "name": str, "unit": str, "label": str},
             pk=("session_id", "name"),
             foreign_keys=[("session_id", "sessions", "id")],
         )
-        db["processes"].create(
+        _table(
+            db, "processes",
             {
                 "id": int, "session_id": int, "pid": int, "ppid": int, "name": str,
                 "cmdline": str, "create_time": float, "first_s": float, "last_s": float,
@@ -96,8 +102,9 @@ def _migrate(conn: sqlite3.Connection) -> None:
             pk="id",
             foreign_keys=[("session_id", "sessions", "id")],
         )
-        db["processes"].create_index(["session_id", "pid", "create_time"], unique=True)
-        db["phases"].create(
+        db["processes"].create_index(["session_id", "pid", "create_time"], unique=True, if_not_exists=True)
+        _table(
+            db, "phases",
             {
                 "id": int, "session_id": int, "seq": int, "name": str, "depth": int,
                 "start_s": float, "end_s": float, "start_rss_bytes": int, "end_rss_bytes": int,
@@ -107,8 +114,9 @@ def _migrate(conn: sqlite3.Connection) -> None:
             pk="id",
             foreign_keys=[("session_id", "sessions", "id")],
         )
-        db["phases"].create_index(["session_id", "seq"], unique=True)
-        db["events"].create(
+        db["phases"].create_index(["session_id", "seq"], unique=True, if_not_exists=True)
+        _table(
+            db, "events",
             {
                 "id": int, "session_id": int, "t_s": float, "kind": str, "level": str,
                 "message": str, "data": str,
@@ -116,8 +124,9 @@ def _migrate(conn: sqlite3.Connection) -> None:
             pk="id",
             foreign_keys=[("session_id", "sessions", "id")],
         )
-        db["events"].create_index(["session_id", "t_s"])
-        db["captures"].create(
+        db["events"].create_index(["session_id", "t_s"], if_not_exists=True)
+        _table(
+            db, "captures",
             {
                 "id": int, "session_id": int, "seq": int, "tool": str, "pid": int, "trigger": str,
                 "started_s": float, "ended_s": float, "path": str, "size_bytes": int,
@@ -126,12 +135,24 @@ def _migrate(conn: sqlite3.Connection) -> None:
             pk="id",
             foreign_keys=[("session_id", "sessions", "id")],
         )
-        db["captures"].create_index(["session_id", "seq"], unique=True)
+        db["captures"].create_index(["session_id", "seq"], unique=True, if_not_exists=True)
 
     db = sqlite_utils.Database(conn)
     migrations.apply(db)
     conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
     conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+
+
+def _table(db: Any, name: str, columns: dict[str, type], **kw: Any) -> None:
+    """Create ``name``, or add the columns an older file's table lacks (its rows and extra columns kept)."""
+    table = db[name]
+    if not table.exists():
+        table.create(columns, **kw)
+        return
+    have = {c.lower() for c in table.columns_dict}
+    for col, col_type in columns.items():
+        if col.lower() not in have:
+            table.add_column(col, col_type)
 
 
 def _create_or_migrate(conn: sqlite3.Connection) -> None:
@@ -244,7 +265,8 @@ class Store:
         """The folder for one session's capture artefacts, beside the database; not world-readable."""
         base = self.path.with_name(self.path.stem + ".artefacts")
         folder = base / f"session-{session_id}"
-        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        base.mkdir(exist_ok=True, mode=0o700)  # mkdir(parents=True) would give the parent the umask's mode
+        folder.mkdir(exist_ok=True, mode=0o700)
         return folder
 
     # -- session lifecycle (called before and after recording) ------------------------------

@@ -29,6 +29,10 @@ from memview.model import (
 
 _CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 _TID_REFRESH_S = 0.5
+#: How often each process's command line is compared with the last one read (exec detection).
+_CMD_CHECK_S = 0.2
+#: Exec events kept per process; a program that rewrites its title in a loop is not a log.
+_MAX_EXEC_EVENTS = 20
 
 
 def _boot_time() -> float:
@@ -97,36 +101,84 @@ def check_attachable(pid: int) -> None:
     except psutil.ZombieProcess:
         raise CollectorError(_zombie(pid)) from None
     except psutil.NoSuchProcess:
+        if _exists_elsewhere(pid):
+            raise CollectorError(_denied(pid) + " (/proc hides other users' processes here: hidepid)") from None
         raise CollectorError(f"no process with PID {pid}") from None
     except psutil.AccessDenied:
-        raise CollectorError(
-            f"access denied to process {pid}: run memview as the same user as the process (or as root)"
-        ) from None
+        raise CollectorError(_denied(pid)) from None
     if status == psutil.STATUS_ZOMBIE:
         raise CollectorError(_zombie(pid))
+
+
+def _denied(pid: int) -> str:
+    return f"access denied to process {pid}: run memview as the same user as the process (or as root)"
+
+
+def _exists_elsewhere(pid: int) -> bool:
+    """True when ``pid`` exists but belongs to another user: kill(pid, 0) sees through /proc's hidepid."""
+    try:
+        os.kill(pid, 0)
+    except PermissionError:
+        return True
+    except OSError:
+        return False
+    return False
 
 
 def _zombie(pid: int) -> str:
     return f"process {pid} is a zombie (it exited; its parent has not reaped it): nothing to record"
 
 
+class _Command:
+    """The command line of one process, re-read to notice an exec (same PID, new program).
+
+    On Linux through a kept ``/proc/PID/cmdline`` descriptor (bound to that process, like the
+    memory readers, so a reused PID is never read); elsewhere through psutil.
+    """
+
+    __slots__ = ("_file", "_proc", "execs", "last")
+
+    def __init__(self, pid: int, fast: bool) -> None:
+        self._file = procfs.ProcFile(pid, "cmdline") if fast else None
+        self._proc = None if fast else psutil.Process(pid)
+        self.execs = 0
+        self.last = self.read()
+
+    def read(self) -> bytes | None:
+        """The raw command line (first 64 KiB); None or empty when the process is gone or a zombie."""
+        if self._file is not None:
+            return self._file.read(65536)
+        try:
+            return "\0".join(self._proc.cmdline()).encode(errors="replace")  # type: ignore[union-attr]
+        except psutil.Error:
+            return None
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+
+
 class _Tracked:
-    __slots__ = ("alive", "children", "hwm_at", "info", "mem", "series", "tids_at")
+    __slots__ = ("alive", "children", "cmd", "cmd_at", "hwm_at", "info", "mem", "series", "tids_at")
 
     def __init__(self, info: ProcessInfo, mem: procfs.ProcMemory | _PsutilMemory,
-                 children: procfs.ChildrenReader | None) -> None:
+                 children: procfs.ChildrenReader | None, cmd: _Command | None) -> None:
         self.info = info
         self.mem = mem
         self.children = children
+        self.cmd = cmd
         self.series = proc_series(info.pid)
         self.alive = True
         self.tids_at = -1.0
         self.hwm_at = -1.0
+        self.cmd_at = info.first_t
 
     def close(self) -> None:
         self.mem.close()
         if self.children is not None:
             self.children.close()
+        if self.cmd is not None:
+            self.cmd.close()
 
 
 class ProcessTreeCollector:
@@ -164,8 +216,13 @@ class ProcessTreeCollector:
             mem: procfs.ProcMemory | _PsutilMemory = procfs.ProcMemory(pid) if self.fast else _PsutilMemory(pid)
         except (OSError, psutil.Error):
             return False
+        try:
+            cmd: _Command | None = _Command(pid, self.fast)
+        except (OSError, psutil.Error):
+            cmd = None
         info.first_t = info.last_t = t
-        self._procs[pid] = _Tracked(info, mem, procfs.ChildrenReader(pid) if self.fast and self.children else None)
+        self._procs[pid] = _Tracked(info, mem, procfs.ChildrenReader(pid) if self.fast and self.children else None,
+                                    cmd)
         if pid != self.root_pid:
             self._events.append(Event(t, "process_start", f"{info.name} ({pid}) started", data={"pid": pid}))
         return True
@@ -224,6 +281,8 @@ class ProcessTreeCollector:
                 info.peak_rss_bytes = rss
             if pid == self.root_pid or t - tr.hwm_at >= self.hwm_every:
                 self._read_hwm(tr, t)
+            if t - tr.cmd_at >= _CMD_CHECK_S:
+                self._check_exec(tr, t)
             values[proc_series(pid)] = rss
             total += rss
         if not values:
@@ -233,6 +292,46 @@ class ProcessTreeCollector:
         if total > self.sampled_max:
             self.sampled_max = total
         return Reading(t, values)
+
+    def _check_exec(self, tr: _Tracked, t: float) -> None:
+        """A new command line on the same process: it exec'd. Record it and keep sampling the PID.
+
+        The per-process record takes the new name and command line; an ``exec`` event keeps the
+        old ones. A child that still showed its parent's command line was forked and has now
+        started its own program (fork, then exec): its record is updated without an event.
+        """
+        tr.cmd_at = t
+        cmd = tr.cmd
+        if cmd is None:
+            return
+        raw = cmd.read()
+        if not raw or raw == cmd.last:
+            return  # gone, a zombie, or unchanged
+        cmd.last = raw
+        info = tr.info
+        old_name, old_cmdline = info.name, info.cmdline
+        fresh = describe(info.pid, self._boot)
+        if fresh is None:
+            return
+        info.name = fresh.name
+        info.cmdline = [a.decode(errors="replace") for a in raw.split(b"\0") if a] if self.fast else fresh.cmdline
+        parent = self._procs.get(info.ppid or -1)
+        if info.pid != self.root_pid and parent is not None and parent.info.cmdline == old_cmdline:
+            return  # fork, then exec: the child's own start, not a change of program
+        cmd.execs += 1
+        if cmd.execs > _MAX_EXEC_EVENTS:
+            return
+        import shlex
+
+        command = shlex.join(info.cmdline)
+        if len(command) > 300:
+            command = command[:300] + "…"
+        more = " (further command changes of this process are not recorded)" if cmd.execs == _MAX_EXEC_EVENTS else ""
+        self._events.append(Event(
+            t, "exec", f"{old_name} ({info.pid}) exec'd {info.name}: {command}{more}",
+            data={"pid": info.pid, "old_name": old_name, "old_cmdline": old_cmdline, "name": info.name,
+                  "cmdline": info.cmdline},
+        ))
 
     def _read_hwm(self, tr: _Tracked, t: float) -> None:
         tr.hwm_at = t

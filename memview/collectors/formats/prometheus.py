@@ -78,5 +78,11 @@ def parse(body: bytes, content_type: str, selector: Selector, factor: int = 1) -
 
 
 def _show(sample: Any) -> str:
-    labels = ",".join(f'{k}="{v}"' for k, v in sorted(sample.labels.items()))
+    # label values are shown escaped as in the exposition format: an error message stays one line
+    labels = ",".join(f'{k}="{_escape(v)}"' for k, v in sorted(sample.labels.items()))
     return f"{sample.name}{{{labels}}}" if labels else sample.name
+
+
+def _escape(value: str) -> str:
+    value = value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+    return value if len(value) <= 60 else value[:60] + "…"
