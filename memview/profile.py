@@ -135,17 +135,26 @@ def _combine_phases(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def arm_triggers(session: Any, case: Case, warn: Callable[[str], None]) -> None:
     """Hand the case's ``thresholds`` and ``captures`` to the trigger engine for this session.
 
-    The hook where the threshold/capture engine (issue 5) plugs in: it gets the live
-    :class:`~memview.runner.ProcessSession` before sampling starts. Until that engine is merged,
-    the settings are recorded in the session as a warning rather than silently dropped.
+    The same path as ``memview run --threshold … --capture …`` (memview.captures.options), on the
+    live session before sampling starts. A rule that does not parse is a warning in the session
+    and on stderr: the case still runs and is measured.
     """
     if not case.thresholds and not case.captures:
         return
-    session.recorder.add_event(
-        "triggers_unavailable",
-        "thresholds/captures from the manifest were not armed: this memview has no trigger engine",
-        level="warning", data={"thresholds": list(case.thresholds), "captures": list(case.captures)})
-    warn(f"case {case.name}: thresholds/captures are recorded but not armed (no trigger engine in this memview)")
+    import click
+
+    from memview.captures.options import CaptureSetup
+
+    try:
+        setup = CaptureSetup.from_cli(thresholds=tuple(case.thresholds),
+                                      capture=",".join(case.captures) if case.captures else None)
+    except click.BadParameter as exc:
+        message = f"case {case.name}: thresholds/captures not armed: {exc.format_message()}"
+        session.recorder.add_event("triggers_invalid", message, level="warning",
+                                   data={"thresholds": list(case.thresholds), "captures": list(case.captures)})
+        warn(message)
+        return
+    setup.install(session)
 
 
 def _kill_tree(pid: int) -> None:

@@ -278,21 +278,22 @@ def test_malformed_baselines_and_results_exit_2(mv: Runner, tmp_path: Path) -> N
     assert (tmp_path / "base.json").read_text() == before  # nothing lost
 
 
-def test_child_output_goes_to_the_log_not_the_terminal(mv: Runner, tmp_path: Path) -> None:
+def test_child_output_goes_to_the_log_not_the_terminal(mv: Runner, tmp_path: Path, db_path: Path) -> None:
     manifest = write_manifest(tmp_path, extra=f"""
 [[case]]
 name = "chatty"
-command = [{json.dumps(PY)}, "-c", "import sys; print('to stdout'); print('to stderr', file=sys.stderr)"]
+command = [{json.dumps(PY)}, "-c", "import sys, time; print('to stdout'); print('to stderr', file=sys.stderr); time.sleep(0.5)"]
 env = {{ MEMVIEW_TEST_MARK = "x" }}
-thresholds = "800MB"
-captures = ["py-spy-dump"]
+thresholds = "1MB"
+captures = ["none"]
 """)
     res = mv("profile", "-m", str(manifest), "--only", "chatty", "-o", "r.json")
     assert res.returncode == 0 and "to stdout" not in res.stdout + res.stderr
     (r,) = read_json(tmp_path / "r.json")["records"]
-    # without a trigger engine the settings are kept and said to be unarmed, never silently dropped
-    assert r["thresholds"] == ["800MB"] and r["captures_requested"] == ["py-spy-dump"]
-    assert any("not armed" in w for w in r["warnings"]) and "not armed" in res.stderr
+    # the manifest's rule is armed like --threshold: the interpreter alone crosses 1 MB, one firing
+    assert r["thresholds"] == ["1MB"] and r["captures_requested"] == ["none"]
+    fired = [e for e in Store(db_path).events(r["session_id"]) if e["kind"] == "trigger"]
+    assert len(fired) == 1 and "1MB" in fired[0]["message"], fired
     log = Path(r["logs"][0]).read_text()
     assert "to stdout" in log and "to stderr" in log
     assert os.path.dirname(r["logs"][0]).endswith(f"session-{r['session_id']}")
