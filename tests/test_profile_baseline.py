@@ -282,7 +282,7 @@ def test_child_output_goes_to_the_log_not_the_terminal(mv: Runner, tmp_path: Pat
     manifest = write_manifest(tmp_path, extra=f"""
 [[case]]
 name = "chatty"
-command = [{json.dumps(PY)}, "-c", "import sys, time; print('to stdout'); print('to stderr', file=sys.stderr); time.sleep(0.5)"]
+command = [{json.dumps(PY)}, "-c", "import sys,time; print('to stdout'); sys.stderr.write('to stderr'); time.sleep(.5)"]
 env = {{ MEMVIEW_TEST_MARK = "x" }}
 thresholds = "1MB"
 captures = ["none"]

@@ -6,18 +6,15 @@ import os
 import sys
 from pathlib import Path
 
-ICON_NAME = "memview.svg"
-
 
 def icon_path() -> Path | None:
-    """The app icon: resources/ in a source tree, else the installed share/icons location."""
-    here = Path(__file__).resolve()
-    candidates = [
-        here.parents[2] / "resources" / ICON_NAME,
-        Path(sys.prefix) / "share" / "icons" / "hicolor" / "scalable" / "apps" / ICON_NAME,
-        Path(sys.prefix) / "share" / "memview" / ICON_NAME,
-    ]
-    return next((p for p in candidates if p.is_file()), None)
+    """The app icon, wherever memview is installed (source tree, wheel, pipx, frozen build)."""
+    from memview.resources import ICON, ResourceMissing, resource_path
+
+    try:
+        return resource_path(ICON)
+    except ResourceMissing:
+        return None
 
 
 def resolve_db(db: str | None, last: str | None) -> Path:
