@@ -43,7 +43,12 @@ class DbWorker(QtCore.QObject):
         self._ids = itertools.count(1)
         self._done.connect(self._deliver, QtCore.Qt.ConnectionType.QueuedConnection)
         self._thread = threading.Thread(target=self._run, name="memview-db", daemon=True)
+
+    def start(self) -> DbWorker:
+        """Open the file and take jobs; call after connecting ``opened``/``open_failed`` (an open
+        that finishes before they are connected would otherwise go unheard)."""
         self._thread.start()
+        return self
 
     def submit(self, job: Job, on_done: Callable[[Any], None] | None = None,
                on_error: Callable[[str], None] | None = None) -> int:
@@ -58,7 +63,8 @@ class DbWorker(QtCore.QObject):
 
     def close(self) -> None:
         self._queue.put(None)
-        self._thread.join(5)
+        if self._thread.ident is not None:  # started
+            self._thread.join(5)
 
     # -- the worker thread -------------------------------------------------------------------
     def _run(self) -> None:

@@ -278,6 +278,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.db = DbWorker(self.db_path, self)
         self.db.opened.connect(self._db_opened)
         self.db.open_failed.connect(self._db_failed)
+        self.db.start()
         self._update_actions()
 
     def _db_opened(self, store: Any) -> None:
