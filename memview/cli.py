@@ -92,7 +92,38 @@ def _marker_options(kw: dict[str, Any]) -> Any:
                          log=kw.pop("phase_log", None), pipe=kw.pop("phase_pipe", None))
 
 
-@click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+class LazyGroup(click.Group):
+    """A click group whose commands in ``lazy`` are imported on first use; ``--help`` lists them
+    from their stored help lines without importing them."""
+
+    lazy: dict[str, tuple[str, str, str]] = {}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | set(self.lazy))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in self.lazy:
+            import importlib
+
+            module, attr, _ = self.lazy[cmd_name]
+            self.add_command(getattr(importlib.import_module(module), attr), cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        names = self.list_commands(ctx)
+        limit = formatter.width - 6 - max(len(n) for n in names)
+        rows = []
+        for name in names:
+            cmd = self.commands.get(name)
+            if cmd is None:
+                rows.append((name, click.utils.make_default_short_help(self.lazy[name][2], limit)))
+            elif not cmd.hidden:
+                rows.append((name, cmd.get_short_help_str(limit)))
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="memview")
 @click.pass_context
 def main(ctx: click.Context) -> None:
@@ -268,16 +299,28 @@ def gui(db: str | None) -> None:
     sys.exit(gui_main(db))
 
 
-from memview.commands.baseline import baseline as _baseline  # noqa: E402 - registered after main exists
-from memview.commands.bundle import export_command, import_command  # noqa: E402
-from memview.commands.compare import compare_command  # noqa: E402
-from memview.commands.install_desktop import install_desktop  # noqa: E402
-from memview.commands.profile import profile as _profile  # noqa: E402
-from memview.commands.watch import watch as _watch  # noqa: E402
-
-for _command in (_watch, _profile, _baseline, export_command, import_command, compare_command,
-                 install_desktop):
-    main.add_command(_command)
+#: commands in their own modules, imported only when used: ``memview --help`` and ``memview run``
+#: should not pay for every feature's imports. name -> (module, attribute, the help line of
+#: ``memview --help``; tests/test_cli_lazy.py checks it is the command's own).
+LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
+    "watch": ("memview.commands.watch", "watch",
+              "Record a service's memory from its HTTP endpoint every --interval until --duration or Ctrl-C."),
+    "profile": ("memview.commands.profile", "profile",
+                "Profile each case of a manifest over its inputs; one record per case/input in the JSON."),
+    "baseline": ("memview.commands.baseline", "baseline",
+                 "Write a baseline from profile results, or check results against one."),
+    "export": ("memview.commands.bundle", "export_command",
+               "Write one session to a trace bundle (.memview.zip) to share or attach to a bug report."),
+    "import": ("memview.commands.bundle", "import_command",
+               "Add the session in a trace bundle to the database (once: re-importing reports the existing id)."),
+    "compare": ("memview.commands.compare", "compare_command",
+                "Compare sessions side by side: peak, average, final, wall time and each phase's peak and "
+                "duration, with the change of each against the first (A)."),
+    "install-desktop": ("memview.commands.install_desktop", "install_desktop",
+                        "Add memview to the desktop's application menu (a .desktop entry and the icon), "
+                        "for this user."),
+}
+main.lazy = LAZY_COMMANDS  # type: ignore[attr-defined]
 
 if __name__ == "__main__":
     main()

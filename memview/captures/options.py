@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from memview.triggers import Rule, RuleError, parse_rule, pressure_rule
+if TYPE_CHECKING:
+    from memview.triggers import Rule
 
 #: ``--capture`` values; the tool names are the keys of ``memview.captures.service.TOOLS`` (imported
 #: lazily: ``memview --help`` should not load every capture module)
@@ -100,6 +101,8 @@ class CaptureSetup:
                  capture_duration: str = "5s", capture_timeout: str | None = None, max_captures: int = 10,
                  capture_native: bool = False, heaptrack_launch: bool = False) -> CaptureSetup:
         """Validate the options; bad input raises click.BadParameter (one clear line, nothing started)."""
+        from memview.triggers import RuleError, parse_rule, pressure_rule  # not on `memview --help`'s path
+
         rules = []
         for text in thresholds:
             try:
