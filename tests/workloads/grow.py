@@ -13,6 +13,8 @@ cap = int(sys.argv[3]) if len(sys.argv) > 3 else 200
 
 
 def allocate_pages(chunks, n_bytes):
+    if (len(chunks) + 1) * n_bytes > cap * 2**20:
+        chunks.clear()  # here, not in the loop: a profiler sampling at any moment finds this function
     buf = bytearray(n_bytes)
     for i in range(0, n_bytes, 4096):
         buf[i] = 1
@@ -24,5 +26,3 @@ print("ready", flush=True)
 end = time.monotonic() + seconds
 while time.monotonic() < end:
     allocate_pages(chunks, step * 2**20)
-    if len(chunks) * step >= cap:
-        chunks.clear()
