@@ -283,7 +283,7 @@ class ProcessTreeCollector:
                 self._read_hwm(tr, t)
             if t - tr.cmd_at >= _CMD_CHECK_S:
                 self._check_exec(tr, t)
-            values[proc_series(pid)] = rss
+            values[tr.series] = rss
             total += rss
         if not values:
             return None
