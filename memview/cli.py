@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -132,6 +133,33 @@ def main(ctx: click.Context) -> None:
         ctx.invoke(gui)
 
 
+def stop_on_signals() -> Callable[[Callable[[str], None]], None]:
+    """Make SIGTERM and SIGHUP stop a session cleanly, installed *before* the session exists.
+
+    A signal that arrives while the session is still starting would otherwise kill memview with
+    the default action and leave the session half-written. Returns ``bind(stop)``: it hands the
+    handlers the session's stop function, and calls it at once if a signal came first.
+    """
+    import signal
+
+    pending: list[str] = []
+    bound: list[Callable[[str], None]] = []
+
+    def handle(reason: str) -> None:
+        pending.append(reason)
+        for stop in bound:
+            stop(reason)
+
+    def bind(stop: Callable[[str], None]) -> None:
+        bound.append(stop)
+        if pending:
+            stop(pending[0])
+
+    signal.signal(signal.SIGTERM, lambda *_: handle("terminated"))
+    signal.signal(signal.SIGHUP, lambda *_: handle("hangup"))
+    return bind
+
+
 def _finish_session(store: Any, session: Any, json_path: str | None, quiet: bool) -> dict[str, Any]:
     from memview.analysis import memory_summary, session_summary
     from memview.report import summary_text
@@ -204,8 +232,6 @@ def run(interval: float, duration: float | None, json_path: str | None, name: st
 def attach(pid: int, interval: float, duration: float | None, json_path: str | None, name: str | None,
            no_children: bool, quiet: bool, db: str | None, **opts: Any) -> None:
     """Record a running process (and its children) by PID until it exits, --duration, or Ctrl-C."""
-    import signal
-
     from memview.captures.options import CaptureSetup
     from memview.collectors.base import CollectorError
     from memview.marker_sources import MarkerError
@@ -214,17 +240,7 @@ def attach(pid: int, interval: float, duration: float | None, json_path: str | N
     markers = _marker_options(opts)
     captures = CaptureSetup.from_cli(**opts)
     store = _open_store(db)
-    # the handlers go in before the session exists: a SIGTERM while attaching still closes it cleanly
-    stops: list[str] = []
-    started: list[ProcessSession] = []
-
-    def stop(reason: str) -> None:
-        stops.append(reason)
-        for s in started:
-            s.recorder.stop(reason)
-
-    signal.signal(signal.SIGTERM, lambda *_: stop("terminated"))
-    signal.signal(signal.SIGHUP, lambda *_: stop("hangup"))
+    bind_stop = stop_on_signals()
     try:
         session = ProcessSession.attach(pid, store, interval, duration=duration, children=not no_children,
                                         markers=markers)
@@ -232,9 +248,7 @@ def attach(pid: int, interval: float, duration: float | None, json_path: str | N
         _fail(str(exc), 1)
     except MarkerError as exc:
         _fail(str(exc))
-    started.append(session)
-    if stops:
-        session.recorder.stop(stops[0])
+    bind_stop(session.recorder.stop)
     captures.install(session)
     try:
         while not session.recorder.wait(0.5):

@@ -7,7 +7,6 @@ as they happen (stderr), stops on --duration, Ctrl-C or SIGTERM, and writes the 
 
 from __future__ import annotations
 
-import signal
 import sys
 from typing import Any
 
@@ -78,12 +77,13 @@ def watch(url: str, interval: float, duration: float | None, headers: tuple[str,
     recorded as a gap with its reason and retried with backoff.
     """
     from memview.captures.options import CaptureSetup
-    from memview.cli import _fail, _finish_session, _open_store
+    from memview.cli import _fail, _finish_session, _open_store, stop_on_signals
     from memview.collectors.base import CollectorError
     from memview.watch import WatchSession
 
     captures = CaptureSetup.from_cli(**capture_kw)
     store = _open_store(db)
+    bind_stop = stop_on_signals()
     try:
         session = WatchSession.start(url, store, interval, fmt=fmt, headers=list(headers), fields=list(fields),
                                      unit=unit, metric=metric, duration=duration, timeout=timeout,
@@ -97,8 +97,7 @@ def watch(url: str, interval: float, duration: float | None, headers: tuple[str,
         session.recorder.stop(reason)
         session.collector.cancel()
 
-    signal.signal(signal.SIGTERM, lambda *_: stop("terminated"))
-    signal.signal(signal.SIGHUP, lambda *_: stop("hangup"))
+    bind_stop(stop)
     try:
         while not session.recorder.wait(0.5):
             pass
