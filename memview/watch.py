@@ -61,6 +61,22 @@ class WatchSession:
         recorder.start()
         return session
 
+    @classmethod
+    def start_collector(cls, collector: Any, store: Store | None, interval: float, duration: float | None = None,
+                        before_start: Callable[[WatchSession], None] | None = None) -> WatchSession:
+        """Start recording any watch-kind collector (a Prometheus query: :mod:`memview.collectors.promql`)."""
+        cwd = os.getcwd()
+        recorder = Recorder(collector, store, interval=interval, duration=duration, session_fields={
+            "command": collector.command(), "target": collector.target, "cwd": cwd,
+        })
+        meta = MetaCollector(cwd)
+        session = cls(recorder, collector, meta)
+        if before_start:
+            before_start(session)
+        meta.start()
+        recorder.start()
+        return session
+
     def peak_fields(self) -> dict[str, Any]:
         """The session's peak and where it came from (see the module doc)."""
         sampled = self.recorder.stats.max or None
