@@ -136,6 +136,8 @@ class Pushgateway(Server):
         tmp.mkdir(parents=True, exist_ok=True)
         super().__init__("pushgateway", lambda port: [
             "prometheus-pushgateway", f"--web.listen-address=127.0.0.1:{port}",
+            # Debian's default is /var/lib/prometheus/pushgateway.data: shared between runs
+            f"--persistence.file={tmp / 'pushgateway.data'}",
         ], "/-/ready", tmp / "pushgateway.log")
 
 
