@@ -13,13 +13,20 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Any
 
-from conftest import PY, workload
+PY = sys.executable
+WORKLOADS = Path(__file__).parent / "workloads"
+
+
+def workload(name: str, *args: object) -> list[str]:
+    """argv for a workload script (not imported from conftest: tests/ui has a conftest of the same name)."""
+    return [PY, str(WORKLOADS / name), *map(str, args)]
 
 #: basic-auth user for the Prometheus with a web config; the hash is bcrypt (cost 4) of PASSWORD
 USER = "fleet"

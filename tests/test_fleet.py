@@ -18,10 +18,11 @@ import urllib.parse
 from pathlib import Path
 
 import pytest
-from conftest import PY, WORKLOADS, read_json, workload
 from fleet_servers import (
     PASSWORD,
+    PY,
     USER,
+    WORKLOADS,
     Agent,
     Prometheus,
     Pushgateway,
@@ -30,6 +31,7 @@ from fleet_servers import (
     http_get,
     poll,
     vm_rss,
+    workload,
 )
 
 from memview.collectors.promql import parse_time, parse_value, series_name
@@ -67,6 +69,10 @@ def fleet(tmp_path_factory: pytest.TempPathFactory):
     f.stop()
 
 
+def read_json(path: Path) -> dict:
+    return json.loads(Path(path).read_text())
+
+
 def instance_of(name: str) -> str:
     return name.split('instance="', 1)[1].split('"', 1)[0]
 
@@ -85,8 +91,8 @@ def test_api_values_are_strings_and_non_finite_ones_are_gaps():
     assert parse_value("1.5e9") == 1_500_000_000
     assert parse_value("NaN") is None and parse_value("+Inf") is None and parse_value("-Inf") is None
     assert parse_value(None) is None and parse_value("12MB") is None
-    assert series_name({"__name__": "m", "job": "j", "instance": 'a"b'}) == 'm{instance="a\\"b",job="j"}'
-    assert series_name({}) == "{}"
+    assert series_name({"__name__": "m", "job": "j", "instance": 'a"b'}) == 'prom:m{instance="a\\"b",job="j"}'
+    assert series_name({}) == "prom:{}"
     assert parse_time("now-1h", now=10_000) == 6_400
     assert parse_time("2026-12-06T10:00:00Z") == 1796551200.0
     assert parse_time("1796551200.5") == 1796551200.5
@@ -132,7 +138,7 @@ def test_watch_query_returns_both_instances_series(fleet: Fleet, tmp_path: Path)
     assert sorted(instance_of(n) for n in names) == sorted([fleet.a.target, fleet.b.target])
     for agent in (fleet.a, fleet.b):
         name = next(n for n in names if instance_of(n) == agent.target)
-        assert name.startswith("memview_process_rss_bytes{") and f'pid="{agent.child_pid()}"' in name
+        assert name.startswith("prom:memview_process_rss_bytes{") and f'pid="{agent.child_pid()}"' in name
         _times, values = store.load_series(sid, name)
         assert values and close_to(values[-1], vm_rss(agent.child_pid()))  # parsed from the API's strings
     # rss is the fleet's total: the sum of the series at each answer

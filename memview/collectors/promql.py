@@ -7,8 +7,9 @@ instead of polling every machine. Two ways, one stored shape:
 - **a past window** (:func:`record_window`): one ``/api/v1/query_range`` over ``--start/--end``,
   written as one finished session.
 
-Either way each returned label set is its own series, named like PromQL prints it
-(``process_resident_memory_bytes{instance="a:9464",job="app"}``), and ``rss`` is the sum of the
+Either way each returned label set is its own series, named ``prom:`` and the label set as PromQL
+prints it (``prom:process_resident_memory_bytes{instance="a:9464",job="app"}``; its legend is the
+label set), and ``rss`` is the sum of the
 series that answered at that moment (the fleet's total), so summaries, the library and ``compare``
 treat the session like any other. The API sends values as strings ("123456", "NaN", "+Inf"):
 they are parsed, and a value that is not a finite number is a gap in its series, never a zero.
@@ -46,6 +47,7 @@ from memview.model import RSS_SERIES, Batch, Event, Reading
 
 #: the URL prefix that says "this is a Prometheus server, ask it PromQL"
 SCHEME_PREFIX = "prometheus+"
+SERIES_PREFIX = "prom:"
 DEFAULT_MAX_SERIES = 100
 DEFAULT_MAX_BYTES = 50 * 2**20  # a window of 100 series x 11,000 points is ~30 MiB of JSON
 #: Prometheus refuses a range query of more than 11,000 points per series
@@ -76,11 +78,16 @@ def server_url(url: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/"), "", ""))
 
 
-def series_name(metric: dict[str, str]) -> str:
-    """A label set as PromQL prints it: ``name{a="x",b="y"}`` (labels sorted; the stored series name)."""
+def label_text(metric: dict[str, str]) -> str:
+    """A label set as PromQL prints it: ``name{a="x",b="y"}`` (labels sorted): the legend of its series."""
     name = metric.get("__name__", "")
     labels = ",".join(f'{k}="{_escape(v)}"' for k, v in sorted(metric.items()) if k != "__name__")
     return f"{name}{{{labels}}}"
+
+
+def series_name(metric: dict[str, str]) -> str:
+    """The stored series of a label set: ``prom:`` + :func:`label_text` (the GUI draws ``prom:`` as lines)."""
+    return SERIES_PREFIX + label_text(metric)
 
 
 def _escape(value: str) -> str:
@@ -277,7 +284,7 @@ class PromQLCollector:
             self._events.append(_cap_event(received, self.cap, len(result)))
         self._track(received, set(values))
         for name in values:
-            self._units.setdefault(name, ("bytes", name))
+            self._units.setdefault(name, ("bytes", name[len(SERIES_PREFIX):]))
         if values:
             values[RSS_SERIES] = total = sum(values.values())
             self.rss_max = max(self.rss_max, total)
@@ -386,7 +393,7 @@ def record_window(store: Any, url: str, query: str, start: float, end: float, st
     writer.start()
     writer.write_batch(Batch(sid, series))
     writer.write_series_units({RSS_SERIES: ("bytes", "sum of the query's series"),
-                               **{k: ("bytes", k) for k in series if k != RSS_SERIES}})
+                               **{k: ("bytes", k[len(SERIES_PREFIX):]) for k in series if k != RSS_SERIES}})
     for ev in events:
         writer.insert("events", {"t_s": ev.t, "kind": ev.kind, "level": ev.level, "message": ev.message,
                                  "data": ev.data})
@@ -440,4 +447,4 @@ def parse_time(text: str, now: float | None = None) -> float:
 
 
 __all__ = ["DEFAULT_MAX_SERIES", "PromQLClient", "PromQLCollector", "PromQLError", "is_prometheus_url",
-           "parse_time", "parse_value", "record_window", "series_name", "server_url"]
+           "label_text", "parse_time", "parse_value", "record_window", "series_name", "server_url"]

@@ -121,18 +121,10 @@ def watch(url: str, interval: float, duration: float | None, headers: tuple[str,
 
     bind_stop = stop_on_signals()
     try:
-        if promql:
-            from memview.collectors.promql import PromQLCollector
-
-            collector = PromQLCollector(url, query or "", interval, headers=list(headers), timeout=timeout,
-                                        max_series=max_series)
-            collector.check()
-            session = WatchSession.start_collector(collector, store, interval, duration=duration,
-                                                   before_start=before_start)
-        else:
-            session = WatchSession.start(url, store, interval, fmt=fmt, headers=list(headers), fields=list(fields),
-                                         unit=unit, metric=metric, duration=duration, timeout=timeout,
-                                         max_bytes=max_body, before_start=before_start)
+        session = WatchSession.start(url, store, interval, fmt=fmt, headers=list(headers), fields=list(fields),
+                                     unit=unit, metric=metric, duration=duration, timeout=timeout,
+                                     max_bytes=max_body, before_start=before_start, query=query,
+                                     max_series=max_series)
     except CollectorError as exc:
         _fail(str(exc))
     if not quiet:
