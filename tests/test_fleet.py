@@ -426,3 +426,44 @@ def test_serve_metrics_bad_address_is_one_line(memview):
     res = memview("watch", "prometheus+http://127.0.0.1:1", "--query", "up", "--start", "now-1m",
                   "--serve-metrics", "0")
     assert res.returncode == 2 and "serves a live recording" in res.stderr
+
+
+# -- 4: the Grafana dashboard ------------------------------------------------------------------------
+def test_every_dashboard_query_returns_data_from_the_fleet(fleet: Fleet, memview, tmp_path: Path):
+    """Each panel's PromQL, asked of the real Prometheus scraping real agents and the Pushgateway."""
+    from memview.pushgateway import push_results
+
+    dash = json.loads((Path(__file__).parents[1] / "resources" / "grafana" / "memview-fleet.json").read_text())
+    assert dash["uid"] == "memview-fleet" and dash["__inputs"][0]["pluginId"] == "prometheus"
+    # a real profile run's record, pushed: the CI panels need one
+    (tmp_path / "in.txt").write_text("20\n")
+    manifest = tmp_path / "memory.toml"
+    manifest.write_text(f"""
+root = "{tmp_path}"
+[[case]]
+name = "dash_case"
+command = [{json.dumps(PY)}, {json.dumps(str(WORKLOADS / "phases3.py"))}, "{tmp_path / 'p.json'}", "10", "30", "20"]
+""")
+    assert memview("profile", "-q", "-m", str(manifest), "-o", str(tmp_path / "r.json")).returncode == 0
+    assert push_results(fleet.gateway.base, read_json(tmp_path / "r.json")) == 1
+    poll(lambda: fleet.prom.query('memview_profile_phase_peak_rss_bytes{job="dash_case"}'), "the push scraped")
+    # the agents' phase panel needs an open phase: an agent recording a program inside one
+    env = {**os.environ, "MEMVIEW_DB": str(tmp_path / "phase.db")}
+    exprs = [(p["title"], t["expr"]) for p in dash["panels"] for t in p.get("targets", [])]
+    assert len(exprs) >= 10
+    phase_agent = subprocess.Popen([PY, "-m", "memview", "run", "--serve-metrics", "0", "--quiet", "--",
+                                    *workload("fleet_phase.py", "serve", 10)], env=env, stdin=subprocess.PIPE,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    url = phase_agent.stderr.readline().split("serving metrics at ", 1)[1].split()[0]
+    prom = Prometheus(tmp_path / "prometheus", [fleet.a.target, url.split("//")[1].split("/")[0]],
+                      pushgateway=f"127.0.0.1:{fleet.gateway.port}")
+    try:
+        for title, expr in exprs:
+            promql = expr.replace("$instance", ".*").replace("$__rate_interval", "1m")
+            if "memview_series_value" in promql:
+                continue  # only a watch session has other series (covered by the vanishing-instance test)
+            poll(lambda promql=promql: prom.query(promql), f"panel {title!r}: {promql}")
+    finally:
+        prom.stop()
+        phase_agent.stdin.close()
+        phase_agent.wait(60)
