@@ -196,6 +196,13 @@ def test_bad_promql_shows_the_servers_message_on_one_line(fleet: Fleet, memview)
         line = res.stderr.strip()
         assert "\n" not in line and "Traceback" not in line
         assert line.startswith("memview: Prometheus refused the query: bad_data:") and "parse error" in line, line
+    res = memview("watch", fleet.url, "--query", "memview_rss_bytes[1m]")
+    assert res.returncode == 2 and res.stderr == "memview: cannot record this query: it returns a matrix, not an " \
+        "instant vector (a range selector like [5m] needs a function such as max_over_time)\n"
+    res = memview("watch", fleet.url, "--query", "up", "--metric", "up")
+    assert res.returncode == 2 and "with --query the server's series are recorded" in res.stderr
+    res = memview("watch", fleet.url)
+    assert res.returncode == 2 and res.stderr == "memview: a prometheus+ URL needs --query 'PROMQL'\n"
 
 
 def test_server_down_is_gaps_live_and_one_line_for_a_window(memview, db_path):

@@ -130,7 +130,8 @@ class PromQLClient:
         if kind == "scalar" and isinstance(result, list):
             return [{"metric": {}, "value": result}]
         if kind != "vector" or not isinstance(result, list):
-            raise PromQLError(f"the query returns a {kind}, not an instant vector", "result_type")
+            raise PromQLError(f"it returns a {kind}, not an instant vector (a range selector like [5m] "
+                              "needs a function such as max_over_time)", "result_type")
         return result
 
     def query_range(self, promql: str, start: float, end: float, step: float) -> list[dict[str, Any]]:
@@ -138,7 +139,7 @@ class PromQLClient:
         data = self._get("/api/v1/query_range", {"query": promql, "start": f"{start:.3f}", "end": f"{end:.3f}",
                                                  "step": f"{step:g}"})
         if data.get("resultType") != "matrix" or not isinstance(data.get("result"), list):
-            raise PromQLError(f"the query returns a {data.get('resultType')}, not a range of series", "result_type")
+            raise PromQLError(f"it returns a {data.get('resultType')}, not a range of series", "result_type")
         return data["result"]
 
     def _get(self, path: str, params: dict[str, str]) -> dict[str, Any]:
@@ -240,7 +241,7 @@ class PromQLCollector:
         try:
             self.client.query(self.query)
         except PromQLError as exc:
-            raise CollectorError(f"Prometheus refused the query: {exc.message}") from None
+            raise CollectorError(_refused(exc)) from None
         except FetchError:
             pass  # the server is down now: the session records gaps until it answers
 
@@ -350,7 +351,7 @@ def record_window(store: Any, url: str, query: str, start: float, end: float, st
     try:
         result = client.query_range(query, start, end, step)
     except PromQLError as exc:
-        raise CollectorError(f"Prometheus refused the query: {exc.message}") from None
+        raise CollectorError(_refused(exc)) from None
     except FetchError as exc:
         raise CollectorError(f"cannot read the window from {client.target}: {exc.reason}") from None
     finally:
@@ -408,6 +409,12 @@ def record_window(store: Any, url: str, query: str, start: float, end: float, st
     if not writer.close():
         raise CollectorError(f"cannot write the session to {store.path}: {writer.error}")
     return sid, events
+
+
+def _refused(exc: PromQLError) -> str:
+    if exc.kind == "result_type":
+        return f"cannot record this query: {exc.message}"
+    return f"Prometheus refused the query: {exc.message}"
 
 
 def _iso(ts: float) -> str:

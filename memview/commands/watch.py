@@ -100,6 +100,8 @@ def watch(url: str, interval: float, duration: float | None, headers: tuple[str,
     promql = query is not None or is_prometheus_url(url)
     if promql and query is None:
         _fail("a prometheus+ URL needs --query 'PROMQL'")
+    if promql and (fmt != "auto" or metric or fields or unit):
+        _fail("--format, --metric, --field and --unit read an endpoint; with --query the server's series are recorded")
     if (start or end) and not promql:
         _fail("--start/--end need --query (a window of a Prometheus server)")
     if start or end:
