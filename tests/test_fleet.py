@@ -271,8 +271,9 @@ def test_an_instance_that_disappears_is_a_gap_in_its_series(fleet: Fleet, tmp_pa
         store = Store(db)
         sid = one_session(db)
 
-        def gone() -> dict | None:
-            return next((e for e in store.events(sid) if e["kind"] == "series_gone"), None)
+        def gone() -> dict | None:  # C's (a loaded machine may drop one scrape of A as well)
+            return next((e for e in store.events(sid) if e["kind"] == "series_gone"
+                         and e["data"]["series"] == c_name), None)
 
         event = poll(gone, "a series_gone event")
         poll(lambda: any(t > event["t_s"] for t in store.load_series(sid, a_name)[0]), "samples after the gap")
@@ -285,6 +286,19 @@ def test_an_instance_that_disappears_is_a_gap_in_its_series(fleet: Fleet, tmp_pa
         a_times = store.load_series(sid, a_name)[0]
         assert c_times and max(c_times) < event["t_s"]  # a gap, not zeros
         assert sum(t > event["t_s"] for t in a_times) >= 1
+        # the same seen in a window: C's series ends early, with an event; A's goes on to the end
+        end = time.time()
+        window = subprocess.run([PY, "-m", "memview", "watch", "prometheus+" + prom.base, "--query",
+                                 "memview_rss_bytes", "--start", f"{store.session(sid)['started_at']:.3f}",
+                                 "--end", f"{end:.3f}", "--interval", "0.5", "--db", str(db), "--json",
+                                 str(tmp_path / "window.json")], capture_output=True, text=True, timeout=120)
+        assert window.returncode == 0, window.stderr
+        wid = read_json(tmp_path / "window.json")["session_id"]
+        (gone,) = [e for e in store.events(wid) if e["kind"] == "series_gone" and e["data"]["series"] == c_name]
+        c_times = store.load_series(wid, c_name)[0]
+        assert gone["data"]["series"] == c_name and gone["data"]["from_s"] == max(c_times)
+        assert f"{c_name} stopped answering at" in window.stderr
+        assert max(store.load_series(wid, a_name)[0]) > max(c_times)
     finally:
         if watch and watch.poll() is None:
             watch.kill()

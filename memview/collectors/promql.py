@@ -379,6 +379,10 @@ def record_window(store: Any, url: str, query: str, start: float, end: float, st
             values.append(value)
             totals[t] = totals.get(t, 0) + value
             last_t = t
+        if last_t is not None and (end - start) - last_t > step * 1.5:
+            events.append(Event(last_t, "series_gone", f"{label} stopped answering at {last_t:.0f} s "
+                                "(a gap to the end of the window)", "warning",
+                                {"series": label, "from_s": last_t, "to_s": round(end - start, 6)}))
     if cap.dropped:
         events.insert(0, _cap_event(0.0, cap, len(result)))
     if not totals:
