@@ -108,10 +108,13 @@ class _Collector:
         rec = st.recorder
         last = st.last
         if rec is not None:
+            from memview.redact import redact_text
+
+            # what leaves the machine loses credentials, as in a bundle: "--token abc" -> "<redacted>"
+            target, _hidden = redact_text(str(rec.fields.get("target") or ""))
             info = InfoMetricFamily("memview_session", "the recording this agent serves",
                                     labels=["session_id", "kind", "target"])
-            info.add_metric([str(rec.session_id), str(rec.fields.get("kind", "")),
-                             str(rec.fields.get("target") or "")], {})
+            info.add_metric([str(rec.session_id), str(rec.fields.get("kind", "")), target], {})
             yield info
         total = GaugeMetricFamily("memview_rss_bytes", "the recording's current total (process tree or watched "
                                   "service)", unit="bytes")
@@ -128,6 +131,8 @@ class _Collector:
                 procs.add_metric([str(pid), self._name(pid)], value)
             elif series != RSS_SERIES:
                 other.add_metric([series], value)
+        if len(self._names) > 4 * len(last) + 64:  # a build spawns thousands of short processes
+            self._names = {pid: n for pid, n in self._names.items() if f"pid:{pid}" in last}
         yield procs
         yield other
         phases = InfoMetricFamily("memview_phase", "the phases open now", labels=["phase", "depth"])

@@ -418,13 +418,16 @@ def test_attach_serves_the_process_and_run_serves_the_open_phase(tmp_path: Path)
             mv.kill()
             mv.wait()
     run = subprocess.Popen([PY, "-m", "memview", "run", "--serve-metrics", "0", "--quiet", "--",
-                            *workload("fleet_phase.py", "load", 20)], env=env, stdin=subprocess.PIPE,
+                            *workload("fleet_phase.py", "load", 20, "--api-token", "tok-SECRET-1")], env=env,
+                           stdin=subprocess.PIPE,
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         url = run.stderr.readline().split("serving metrics at ", 1)[1].split()[0]
         assert url.startswith("http://127.0.0.1:")  # a bare port binds loopback
         assert run.stdout.readline().strip() == "ready"
         poll(lambda: 'memview_phase_info{depth="0",phase="load"} 1' in http_get(url).decode(), "the open phase")
+        served = http_get(url).decode()
+        assert "tok-SECRET-1" not in served and "--api-token <redacted>" in served  # the command's credentials
         run.stdin.close()
         assert run.wait(60) == 0
     finally:
