@@ -66,6 +66,27 @@ db_option = click.option("--db", envvar="MEMVIEW_DB", type=click.Path(dir_okay=F
                          help="SQLite database (default: the user data folder; env MEMVIEW_DB)")
 
 
+serve_metrics_option = click.option(
+    "--serve-metrics", metavar="[HOST:]PORT",
+    help="serve the live recording as OpenMetrics at http://HOST:PORT/metrics for Prometheus (HOST defaults "
+         "to 127.0.0.1; port 0 picks a free one) — docs/watch.md")
+
+
+def _metrics_server(address: str | None) -> Any:
+    """The --serve-metrics server, bound now (a bad address is a one-line error before anything starts)."""
+    if not address:
+        return None
+    from memview.metrics_server import MetricsServer, MetricsServerError
+
+    try:
+        server = MetricsServer(address)
+    except MetricsServerError as exc:
+        _fail(str(exc))
+    note = " (reachable from other machines)" if server.public else ""
+    click.echo(f"memview: serving metrics at {server.url}{note}", err=True)
+    return server
+
+
 # -- phase markers (docs/phases.md): one block of options shared by run and attach ------------------
 _PHASE_OPTIONS = [
     click.option("--phase-regex", multiple=True, metavar="REGEX",
@@ -188,9 +209,10 @@ def _finish_session(store: Any, session: Any, json_path: str | None, quiet: bool
 @capture_options(launch=True)
 @db_option
 @phase_options
+@serve_metrics_option
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 def run(interval: float, duration: float | None, json_path: str | None, name: str | None, no_children: bool,
-        quiet: bool, db: str | None, command: tuple[str, ...], **opts: Any) -> None:
+        quiet: bool, db: str | None, command: tuple[str, ...], serve_metrics: str | None, **opts: Any) -> None:
     """Launch COMMAND and record its memory (and its children's) until it exits.
 
     Like /usr/bin/time: the command keeps the terminal, and memview exits with its status.
@@ -203,10 +225,12 @@ def run(interval: float, duration: float | None, json_path: str | None, name: st
     markers = _marker_options(opts)
     captures = CaptureSetup.from_cli(**opts)
     store = _open_store(db)
+    metrics = _metrics_server(serve_metrics)
     try:
         session = run_foreground(argv=list(command), store=store, interval=interval, duration=duration,
                                  children=not no_children, env=captures.launch_env(), markers=markers,
-                                 before_start=lambda s: (s.recorder.add_listener(StoreTrouble()), captures.install(s)))
+                                 before_start=lambda s: (s.recorder.add_listener(StoreTrouble()), captures.install(s),
+                                                         metrics and metrics.attach(s.recorder)))
     except LaunchError as exc:
         captures.abandon()
         _fail(str(exc), exc.exit_code)
@@ -215,6 +239,8 @@ def run(interval: float, duration: float | None, json_path: str | None, name: st
     if name:
         store.update_session(session.recorder.session_id, name=name)
     _finish_session(store, session, json_path, quiet)
+    if metrics:
+        metrics.close()
     sys.exit(session.exit.status if session.exit else 0)
 
 
@@ -229,8 +255,9 @@ def run(interval: float, duration: float | None, json_path: str | None, name: st
 @capture_options()
 @db_option
 @phase_options
+@serve_metrics_option
 def attach(pid: int, interval: float, duration: float | None, json_path: str | None, name: str | None,
-           no_children: bool, quiet: bool, db: str | None, **opts: Any) -> None:
+           no_children: bool, quiet: bool, db: str | None, serve_metrics: str | None, **opts: Any) -> None:
     """Record a running process (and its children) by PID until it exits, --duration, or Ctrl-C."""
     from memview.captures.options import CaptureSetup
     from memview.collectors.base import CollectorError
@@ -240,10 +267,12 @@ def attach(pid: int, interval: float, duration: float | None, json_path: str | N
     markers = _marker_options(opts)
     captures = CaptureSetup.from_cli(**opts)
     store = _open_store(db)
+    metrics = _metrics_server(serve_metrics)
     bind_stop = stop_on_signals()
     try:
         session = ProcessSession.attach(pid, store, interval, duration=duration, children=not no_children,
-                                        markers=markers)
+                                        markers=markers,
+                                        before_start=metrics.attach_session if metrics else None)
     except CollectorError as exc:
         _fail(str(exc), 1)
     except MarkerError as exc:
@@ -259,6 +288,8 @@ def attach(pid: int, interval: float, duration: float | None, json_path: str | N
     if name:
         store.update_session(session.recorder.session_id, name=name)
     _finish_session(store, session, json_path, quiet)
+    if metrics:
+        metrics.close()
 
 
 @main.command()

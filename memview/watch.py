@@ -18,6 +18,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
+from memview.collectors.base import CollectorError
 from memview.collectors.endpoint import DEFAULT_MAX_BYTES, EndpointCollector
 from memview.meta import MetaCollector
 from memview.model import SOURCE_ENDPOINT, SOURCE_SAMPLED
@@ -39,16 +40,44 @@ class WatchSession:
               fields: object = None, unit: str | None = None, metric: str | None = None,
               duration: float | None = None, timeout: float | None = None,
               max_bytes: int = DEFAULT_MAX_BYTES,
-              before_start: Callable[[WatchSession], None] | None = None) -> WatchSession:
+              before_start: Callable[[WatchSession], None] | None = None, query: str | None = None,
+              max_series: int | None = None) -> WatchSession:
         """Start polling ``url`` every ``interval`` seconds.
 
         ``headers``: ``["Name: value", …]`` or a mapping, sent on every request, never stored.
         ``fields``: ``["current=path", …]`` or a mapping, for ``fmt="json"``. Raises
         :class:`~memview.collectors.base.CollectorError` (a one-line message) for bad options.
         ``before_start(session)`` runs before the first request (listeners, triggers).
+        ``query`` (or a ``prometheus+http://`` URL): ask that Prometheus server this PromQL query
+        instead (:mod:`memview.collectors.promql`); a query the server refuses raises at once.
         """
+        from memview.collectors.promql import DEFAULT_MAX_SERIES, PromQLCollector, is_prometheus_url
+
+        if query is not None or is_prometheus_url(url):
+            if not query:
+                raise CollectorError("a prometheus+ URL needs a PromQL query (--query)")
+            promql = PromQLCollector(url, query, interval, headers=headers, timeout=timeout,
+                                     max_series=max_series or DEFAULT_MAX_SERIES)
+            promql.check()
+            return cls.start_collector(promql, store, interval, duration=duration, before_start=before_start)
         collector = EndpointCollector(url, interval, fmt=fmt, headers=headers, fields=fields, unit=unit,
                                       metric=metric, timeout=timeout, max_bytes=max_bytes)
+        cwd = os.getcwd()
+        recorder = Recorder(collector, store, interval=interval, duration=duration, session_fields={
+            "command": collector.command(), "target": collector.target, "cwd": cwd,
+        })
+        meta = MetaCollector(cwd)
+        session = cls(recorder, collector, meta)
+        if before_start:
+            before_start(session)
+        meta.start()
+        recorder.start()
+        return session
+
+    @classmethod
+    def start_collector(cls, collector: Any, store: Store | None, interval: float, duration: float | None = None,
+                        before_start: Callable[[WatchSession], None] | None = None) -> WatchSession:
+        """Start recording any watch-kind collector (a Prometheus query: :mod:`memview.collectors.promql`)."""
         cwd = os.getcwd()
         recorder = Recorder(collector, store, interval=interval, duration=duration, session_fields={
             "command": collector.command(), "target": collector.target, "cwd": cwd,

@@ -11,13 +11,15 @@ command -v node >/dev/null || need+=(nodejs)
 command -v Xvfb >/dev/null || need+=(xvfb)
 command -v gdb >/dev/null || need+=(gdb)
 command -v desktop-file-validate >/dev/null || need+=(desktop-file-utils)  # tests/test_packaging.py
+command -v prometheus >/dev/null || need+=(prometheus)  # tests/test_fleet.py
+command -v prometheus-pushgateway >/dev/null || need+=(prometheus-pushgateway)
 # Qt's offscreen/xcb platform plugins load these even without a display
 for lib in libEGL.so.1 libxkbcommon.so.0 libfontconfig.so.1 libdbus-1.so.3 libGL.so.1 libxkbcommon-x11.so.0 \
            libxcb-cursor.so.0; do
   ldconfig -p | grep -q "$lib" || need+=("$lib")
 done
 if [ ${#need[@]} -gt 0 ]; then
-  pkgs=(heaptrack nodejs xvfb gdb desktop-file-utils libegl1 libgl1 libxkbcommon0 libxkbcommon-x11-0 libfontconfig1 libdbus-1-3
+  pkgs=(heaptrack nodejs xvfb gdb desktop-file-utils prometheus prometheus-pushgateway libegl1 libgl1 libxkbcommon0 libxkbcommon-x11-0 libfontconfig1 libdbus-1-3
         libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 libxcb-xinerama0 libxcb-randr0
         libxcb-render-util0 libxcb-image0)
   if [ "$(id -u)" = 0 ]; then

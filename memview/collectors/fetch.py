@@ -26,6 +26,7 @@ from memview.collectors.redact import redact_url
 
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _CHUNK = 64 * 1024
+_ERROR_BODY = 4096
 
 
 class FetchError(Exception):
@@ -36,6 +37,7 @@ class FetchError(Exception):
         self.reason = reason
         self.kind = kind
         self.status = status
+        self.body = b""  # the start of an error response's body (an API's own error message)
 
 
 @dataclass(slots=True)
@@ -152,7 +154,9 @@ class Fetcher:
             if status in (401, 403):
                 hint = " (does the endpoint need a --header 'Authorization: …'?)" if not headers else \
                     " (the credentials given were refused)"
-            raise FetchError(f"HTTP {status} {_reason_phrase(status)}{hint}", "http_status", status)
+            error = FetchError(f"HTTP {status} {_reason_phrase(status)}{hint}", "http_status", status)
+            error.body = body
+            raise error
         if not body:
             raise FetchError(f"HTTP {status} with an empty body", "empty", status)
         return Response(status, ctype, body, redact_url(url), time.monotonic() - start)
@@ -195,8 +199,8 @@ class Fetcher:
             ctype = resp.getheader("Content-Type", "") or ""
             if status in REDIRECTS:
                 return status, ctype, resp.getheader("Location"), b""
-            if not 200 <= status < 300:
-                return status, ctype, None, b""
+            if not 200 <= status < 300:  # keep the start of the body: APIs explain their errors there
+                return status, ctype, None, resp.read(_ERROR_BODY) if deadline > time.monotonic() else b""
             return status, ctype, None, self._read_body(resp, deadline)
         except FetchError:
             raise

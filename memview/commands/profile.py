@@ -23,8 +23,10 @@ import click
 @click.option("--db", envvar="MEMVIEW_DB", type=click.Path(dir_okay=False),
               help="SQLite database for the sessions (default: the user data folder; env MEMVIEW_DB)")
 @click.option("--quiet", "-q", is_flag=True, help="no progress lines")
+@click.option("--pushgateway", metavar="URL", help="push each case's peak and phase figures to this Prometheus "
+                                                    "Pushgateway at the end (job=case, instance=input; docs/ci.md)")
 def profile(manifest_path: str, only: tuple[str, ...], repeat: int | None, output_json: str | None,
-            db: str | None, quiet: bool) -> None:
+            db: str | None, quiet: bool, pushgateway: str | None) -> None:
     """Profile each case of a manifest over its inputs; one record per case/input in the JSON."""
     from memview.cli import _fail, _open_store
     from memview.manifest import ManifestError, load
@@ -36,6 +38,13 @@ def profile(manifest_path: str, only: tuple[str, ...], repeat: int | None, outpu
         cases = manifest.select(list(only))
     except ManifestError as exc:
         _fail(str(exc), 2)
+    if pushgateway:
+        from memview.pushgateway import PushError, check_url
+
+        try:
+            check_url(pushgateway)  # a typo fails now, not after the whole batch
+        except PushError as exc:
+            _fail(str(exc), 2)
     out = Path(output_json) if output_json else default_output()
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -58,6 +67,11 @@ def profile(manifest_path: str, only: tuple[str, ...], repeat: int | None, outpu
     failed = [f"{r['case']} {r['input'] or ''}".strip() for r in results["records"] if not r["ok"]]
     progress(f"wrote {out} ({len(results['records'])} records"
              + (f"; {len(failed)} failed: {', '.join(failed)}" if failed else "") + ")")
+    if pushgateway:
+        from memview.pushgateway import push_and_tell
+
+        if not push_and_tell(pushgateway, results, progress, lambda m: click.echo(f"memview: {m}", err=True)):
+            failed.append("the push")
     if results["interrupted"]:
         sys.exit(130)
     sys.exit(1 if failed else 0)

@@ -37,7 +37,8 @@ def _size(_ctx: Any, _param: Any, value: str) -> int:
 class _LivePrinter:
     """Tells the user at once about gaps and pressure changes (a listener: returns immediately)."""
 
-    KINDS = frozenset({"gap", "gap_end", "pressure", "field_invalid", "error"})
+    KINDS = frozenset({"gap", "gap_end", "pressure", "field_invalid", "error", "series_gone", "series_back",
+                       "series_capped"})
 
     def on_event(self, event: Any) -> None:
         if event.kind in self.KINDS:
@@ -61,6 +62,16 @@ class _LivePrinter:
 @click.option("--timeout", default=None, callback=_interval,
               help="give up on a request after this long (default 2s, always below the interval)")
 @click.option("--max-body", default="10MiB", callback=_size, show_default=True, help="largest response accepted")
+@click.option("--query", "-Q", metavar="PROMQL",
+              help="ask the Prometheus server at URL (prometheus+http://HOST:9090) this PromQL query: one series "
+                   "per returned label set (docs/watch.md, 'A fleet through Prometheus')")
+@click.option("--start", metavar="TIME", help="with --query: record the past window from TIME (Unix seconds, "
+                                              "2026-12-06T10:00:00Z, now-1h) instead of live")
+@click.option("--end", metavar="TIME", help="with --start: the window's end (default now)")
+@click.option("--max-series", type=click.IntRange(min=1), default=100, show_default=True,
+              help="with --query: record at most this many label sets (the rest are dropped with a warning)")
+@click.option("--serve-metrics", metavar="[HOST:]PORT",
+              help="serve the live recording as OpenMetrics at http://HOST:PORT/metrics (HOST defaults to 127.0.0.1)")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="write the summary JSON here")
 @click.option("--name", help="a name for the session")
 @click.option("--quiet", "-q", is_flag=True, help="no live messages and no summary on stderr")
@@ -69,25 +80,53 @@ class _LivePrinter:
 @capture_options()
 def watch(url: str, interval: float, duration: float | None, headers: tuple[str, ...], fmt: str, metric: str | None,
           fields: tuple[str, ...], unit: str | None, timeout: float | None, max_body: int, json_path: str | None,
-          name: str | None, quiet: bool, db: str | None, **capture_kw: Any) -> None:
+          name: str | None, quiet: bool, db: str | None, query: str | None, start: str | None, end: str | None,
+          max_series: int, serve_metrics: str | None, **capture_kw: Any) -> None:
     """Record a service's memory from its HTTP endpoint every --interval until --duration or Ctrl-C.
 
     URL answers the memory-profile JSON document (current_usage_mb, by_component, pressure, …),
     Prometheus text (/metrics), or any JSON with --field current=path. A request that fails is
     recorded as a gap with its reason and retried with backoff.
+
+    With --query, URL is a Prometheus server (prometheus+http://HOST:9090) and memview records
+    the query's result live, or the past window --start/--end as one session.
     """
     from memview.captures.options import CaptureSetup
-    from memview.cli import _fail, _finish_session, _open_store, stop_on_signals
+    from memview.cli import _fail, _finish_session, _metrics_server, _open_store, stop_on_signals
     from memview.collectors.base import CollectorError
+    from memview.collectors.promql import is_prometheus_url
     from memview.watch import WatchSession
 
+    promql = query is not None or is_prometheus_url(url)
+    if promql and query is None:
+        _fail("a prometheus+ URL needs --query 'PROMQL'")
+    if promql and (fmt != "auto" or metric or fields or unit):
+        _fail("--format, --metric, --field and --unit read an endpoint; with --query the server's series are recorded")
+    if (start or end) and not promql:
+        _fail("--start/--end need --query (a window of a Prometheus server)")
+    if start or end:
+        if not start:
+            _fail("--end needs --start")
+        if serve_metrics:
+            _fail("--serve-metrics serves a live recording, not a past window")
+        _record_window(url, query or "", start or "", end, interval, list(headers), timeout, max_series, name,
+                       json_path, quiet, db)
+        return
     captures = CaptureSetup.from_cli(**capture_kw)
     store = _open_store(db)
+    metrics = _metrics_server(serve_metrics)
+
+    def before_start(s: Any) -> None:
+        captures.install(s)
+        if metrics:
+            metrics.attach(s.recorder)
+
     bind_stop = stop_on_signals()
     try:
         session = WatchSession.start(url, store, interval, fmt=fmt, headers=list(headers), fields=list(fields),
                                      unit=unit, metric=metric, duration=duration, timeout=timeout,
-                                     max_bytes=max_body, before_start=captures.install)
+                                     max_bytes=max_body, before_start=before_start, query=query,
+                                     max_series=max_series)
     except CollectorError as exc:
         _fail(str(exc))
     if not quiet:
@@ -107,7 +146,38 @@ def watch(url: str, interval: float, duration: float | None, headers: tuple[str,
     if name:
         store.update_session(session.recorder.session_id, name=name)
     summary = _finish_session(store, session, json_path, quiet)
+    if metrics:
+        metrics.close()
     if not summary["samples"]:
         last = session.collector.last_reason or "no answer"
-        click.echo(f"memview: the endpoint gave no reading ({last})", err=True)
+        click.echo(f"memview: the {'server' if promql else 'endpoint'} gave no reading ({last})", err=True)
         sys.exit(1)
+
+
+def _record_window(url: str, query: str, start: str, end: str | None, step: float, headers: list[str],
+                   timeout: float | None, max_series: int, name: str | None, json_path: str | None, quiet: bool,
+                   db: str | None) -> None:
+    """``--start/--end``: one query_range stored as a finished session (comparable with ``compare``)."""
+    from memview.cli import _fail, _open_store, _write_json
+    from memview.collectors.base import CollectorError
+    from memview.collectors.promql import parse_time, record_window
+
+    try:
+        t0 = parse_time(start)
+        t1 = parse_time(end) if end else parse_time("now")
+        store = _open_store(db)
+        sid, events = record_window(store, url, query, t0, t1, step, headers=headers,
+                                    timeout=timeout or 30.0, max_series=max_series, name=name)
+    except CollectorError as exc:
+        _fail(str(exc))
+    if not quiet:
+        for event in events:
+            click.echo(f"memview: {event.message}", err=True)
+    from memview.analysis import session_summary
+    from memview.report import summary_text
+
+    summary = session_summary(store, sid)
+    if json_path:
+        _write_json(json_path, summary)
+    if not quiet:
+        click.echo(summary_text(summary), err=True)

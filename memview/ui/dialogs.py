@@ -239,7 +239,10 @@ class WatchDialog(FormDialog):
         self.name.setPlaceholderText("optional")
         self.threshold = QtWidgets.QLineEdit()
         self.threshold.setPlaceholderText("e.g. 2GiB")
+        self.query = QtWidgets.QLineEdit()  # a PromQL query: the URL is then a Prometheus server
+        self.query.setPlaceholderText("PromQL for prometheus+http://HOST:9090, e.g. process_resident_memory_bytes")
         self.form.addRow("&URL", self.url)
+        self.form.addRow("&PromQL", self.query)
         self.form.addRow("&Format", self.format)
         self.form.addRow("&Headers", self.headers)
         self.form.addRow("&Interval", self.interval)
@@ -248,12 +251,15 @@ class WatchDialog(FormDialog):
 
     def build_spec(self) -> WatchSpec:
         url = self.url.currentText().strip()
-        parts = urlsplit(url)
+        query = self.query.text().strip() or None
+        parts = urlsplit(url.removeprefix("prometheus+"))
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise InputError("URL: only http:// and https:// URLs, e.g. http://127.0.0.1:8080/metrics")
+        if url.startswith("prometheus+") and not query:
+            raise InputError("PromQL: a prometheus+ URL needs a query, e.g. process_resident_memory_bytes")
         return WatchSpec(url=url, interval=parse_interval(self.interval.text()), fmt=self.format.currentText(),
                          headers=parse_headers(self.headers.toPlainText()), name=self.name.text().strip() or None,
-                         threshold=check_threshold(self.threshold.text(), "none"))
+                         threshold=check_threshold(self.threshold.text(), "none"), query=query)
 
 
 class TextDialog(QtWidgets.QInputDialog):

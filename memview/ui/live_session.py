@@ -82,6 +82,7 @@ class WatchSpec:
     headers: dict[str, str] = field(default_factory=dict)
     name: str | None = None
     threshold: str | None = None
+    query: str | None = None  # a PromQL query: url is then a Prometheus server
 
     kind = "watch"
     capture = "none"  # a service has no local process to capture
@@ -189,7 +190,7 @@ class LiveSession(QtCore.QObject):
             return runner.ProcessSession.attach(spec.pid, self.store, spec.interval, children=spec.children,
                                                 before_start=self._wire)
         return WatchSession.start(spec.url, self.store, spec.interval, fmt=spec.fmt, headers=spec.headers or None,
-                                  before_start=self._wire)
+                                  before_start=self._wire, query=spec.query)
 
     def _main(self) -> None:
         try:

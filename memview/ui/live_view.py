@@ -233,6 +233,8 @@ class SessionView(QtWidgets.QWidget):
                 if name.startswith("component:"):
                     self.components_button.show()
                     self.labels[name] = name.split(":", 1)[1]
+                elif name.startswith("prom:"):  # a Prometheus label set: its legend is the labels
+                    self.labels[name] = name[5:]
             buf.extend(times, values)
             self._dirty = True
         listed = []

@@ -161,7 +161,7 @@ class PlotArea(pg.GraphicsLayoutWidget):
     def _visible_max(self, buffers: dict[str, SeriesBuffer], x0: float, x1: float) -> float:
         names = [RSS_SERIES, "service_peak"]
         if self.per_process:
-            names += [n for n in buffers if n.startswith("pid:")]
+            names += [n for n in buffers if n.startswith(("pid:", "prom:"))]
         top = 0.0
         whole = self.window_s is None
         for name in names:
@@ -199,6 +199,7 @@ class PlotArea(pg.GraphicsLayoutWidget):
 
     def _draw_processes(self, buffers: dict[str, SeriesBuffer], labels: dict[str, str]) -> None:
         names = sorted((n for n in buffers if n.startswith("pid:")), key=lambda n: int(n[4:]))
+        names += sorted(n for n in buffers if n.startswith("prom:"))  # a Prometheus query's label sets
         if not self.per_process or len(names) < 1:
             for curve in self.proc_curves.values():
                 curve.hide()

@@ -16,7 +16,7 @@ from memview.analysis import session_summary
 from memview.store import Store
 
 #: Series the view can draw; others (e.g. jemalloc internals) stay in the store and the bundle.
-PLOTTED_PREFIXES = ("rss", "pid:", "component:", "service_peak", "pressure")
+PLOTTED_PREFIXES = ("rss", "pid:", "component:", "service_peak", "pressure", "prom:")
 
 
 @dataclass(slots=True)
