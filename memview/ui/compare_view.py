@@ -211,7 +211,8 @@ class CompareView(QWidget):
                 curve.setPen(pen)
                 self.legend.getLabel(curve).setText(name)
         self.zero_line.setVisible(key is not None)
-        label = "seconds since start" if key is None else f"seconds since phase {self.align.currentText()} started"
+        label = "seconds since start" if key is None else (
+            "seconds since phase " + self.align.currentText().removeprefix("phase ").split("  (")[0] + " started")
         self.plot.setLabel("bottom", label)
         self.plot.enableAutoRange()
 

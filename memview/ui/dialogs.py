@@ -188,7 +188,9 @@ class RunDialog(FormDialog):
         self.threshold.setPlaceholderText("e.g. 800MB, 2GiB, 80%, +100MB/s, parse:500MB  (several: separate with ;)")
         self.capture = capture_box()
         self.form.addRow("&Command", self.command)
-        self.form.addRow("&Working directory", cwd_row)
+        cwd_label = QtWidgets.QLabel("&Working directory")
+        cwd_label.setBuddy(self.cwd)  # a layout cannot be a buddy: without one the & shows literally
+        self.form.addRow(cwd_label, cwd_row)
         self.form.addRow("&Environment", self.env)
         self.form.addRow("&Interval", self.interval)
         self.form.addRow("&Name", self.name)

@@ -103,6 +103,15 @@ class WelcomePage(QtWidgets.QWidget):
         layout.addStretch(3)
 
 
+def export_file_name(row: dict[str, Any]) -> str:
+    """A bundle's default file name from the session's name ("kreuzberg-big-pdf.memview.zip"), so
+    a folder of exports reads like the library; the id keeps two sessions of one name apart."""
+    import re
+
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", display_name(row)).strip("-._")[:60] or "session"
+    return f"{stem}-{row['id']}.memview.zip"
+
+
 def _one_line(job: Any) -> Any:
     """A bundle job whose refusal (BundleError) reaches the user as its own one-line message."""
 
@@ -627,7 +636,8 @@ class MainWindow(QtWidgets.QMainWindow):
         if sid is None or self.db is None:
             return
         if path is None:
-            path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Export session", f"session-{sid}.memview.zip",
+            default_name = export_file_name(self.library.row_for(sid) or {"id": sid})
+            path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Export session", default_name,
                                                             "memview bundle (*.memview.zip *.zip)")
         if not path:
             return
@@ -695,7 +705,7 @@ class MainWindow(QtWidgets.QMainWindow):
         view = self.current_view()
         live = view is not None and view.is_live
         self.act_stop.setEnabled(live)
-        self.act_capture.setEnabled(live)
+        self.act_capture.setEnabled(live and view is not None and view.kind != "watch")
         has_db = self.store is not None
         for act in (self.act_run, self.act_attach, self.act_watch, self.act_import):
             act.setEnabled(has_db)
