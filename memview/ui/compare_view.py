@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
 
 from memview.compare import Comparable, CompareError, compare, letter, load_comparable, match_phases, table_rows
 from memview.store import StoreError
+from memview.ui import theme
 
 #: distinguishable on light and dark backgrounds and for the common colour-vision deficiencies
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#D55E00", "#56B4E9", "#F0E442", "#000000",
@@ -103,7 +104,7 @@ class CompareView(QWidget):
         top.addWidget(self.status)
 
         self.plot = pg.PlotWidget()
-        self.plot.setBackground("w")
+        self.plot.setBackground(theme.current().background)
         self.plot.showGrid(x=True, y=True, alpha=0.2)
         self.plot.setLabel("left", "RSS (MiB)")
         self.plot.setLabel("bottom", "seconds since start")

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from PySide6 import QtCore, QtWidgets
 
 from memview.captures.options import TOOL_NAMES
+from memview.ui import theme
 from memview.ui.live_session import RunSpec, SetupError, WatchSpec, capture_setup
 from memview.units import UnitError, parse_duration
 
@@ -139,7 +140,7 @@ class FormDialog(QtWidgets.QDialog):
     @staticmethod
     def hint(text: str) -> QtWidgets.QLabel:
         label = QtWidgets.QLabel(text)
-        label.setStyleSheet("color: #777;")
+        label.setStyleSheet(f"color: {theme.current().muted};")
         label.setWordWrap(True)
         return label
 

@@ -18,6 +18,7 @@ from typing import Any
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from memview.model import EXACT_SOURCES
+from memview.ui import theme
 from memview.ui.plot_items import command_title, format_span
 from memview.units import format_bytes
 
@@ -175,10 +176,11 @@ class SessionCard(QtWidgets.QStyledItemDelegate):
             painter.fillRect(rect, palette.highlight())
         elif index.row() % 2:
             painter.fillRect(rect, palette.alternateBase())
-        painter.setPen(QtGui.QColor("#e3e6ea"))
+        th = theme.current(palette)
+        painter.setPen(palette.mid().color())
         painter.drawLine(rect.bottomLeft(), rect.bottomRight())
         text = palette.highlightedText().color() if selected else palette.text().color()
-        grey = text if selected else QtGui.QColor("#666666")
+        grey = text if selected else QtGui.QColor(th.muted)
         fm = option.fontMetrics  # type: ignore[attr-defined]
         lh = fm.height()
         x0, x1 = rect.left() + self.PAD, rect.right() - self.PAD
@@ -228,7 +230,7 @@ class SessionCard(QtWidgets.QStyledItemDelegate):
         left = f"#{r['id']} · {_started(r.get('started_at'))} · {duration} · "
         painter.drawText(QtCore.QRect(x0, y, x1 - x0, lh), 0, left)
         ex = x0 + fm.horizontalAdvance(left)
-        tones = {"bad": QtGui.QColor("#c0392b"), "good": QtGui.QColor("#2e7d32"), "neutral": grey}
+        tones = {"bad": QtGui.QColor(th.bad), "good": QtGui.QColor(th.good), "neutral": grey}
         painter.setPen(text if selected else tones[tone])
         painter.drawText(QtCore.QRect(ex, y, x1 - ex, lh), 0, exit_label)
         ex += fm.horizontalAdvance(exit_label) + 10
@@ -240,9 +242,9 @@ class SessionCard(QtWidgets.QStyledItemDelegate):
                 break
             chip = QtCore.QRectF(tx - w, y + 1, w, lh - 2)
             painter.setPen(QtGui.QColor("#9aa5b1"))
-            painter.setBrush(QtGui.QColor("#eef1f4") if not selected else QtCore.Qt.BrushStyle.NoBrush)
+            painter.setBrush(palette.alternateBase().color() if not selected else QtCore.Qt.BrushStyle.NoBrush)
             painter.drawRoundedRect(chip, 6, 6)
-            painter.setPen(text if selected else QtGui.QColor("#34495e"))
+            painter.setPen(text)
             painter.drawText(chip, int(QtCore.Qt.AlignmentFlag.AlignCenter), tag)
             tx -= w + 4
         painter.restore()
@@ -282,11 +284,11 @@ class LibraryPanel(QtWidgets.QWidget):
         self.proxy.sort(0, QtCore.Qt.SortOrder.DescendingOrder)
 
         self.count = QtWidgets.QLabel()
-        self.count.setStyleSheet("color: #666;")
+        self.count.setStyleSheet(f"color: {theme.current().muted};")
         self.empty = QtWidgets.QLabel("No sessions yet.\nRun a command, attach to a process or watch an endpoint:\n"
                                       "each recording appears here.")
         self.empty.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
-        self.empty.setStyleSheet("color: #888; padding: 20px;")
+        self.empty.setStyleSheet(f"color: {theme.current().muted}; padding: 20px;")
         self.empty.setWordWrap(True)
 
         title = QtWidgets.QLabel("Sessions")

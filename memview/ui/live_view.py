@@ -16,6 +16,7 @@ import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from memview.model import EXACT_SOURCES, RSS_SERIES, SOURCE_SAMPLED, Capture, Phase
+from memview.ui import theme
 from memview.ui.bridge import MAX_FPS, Update
 from memview.ui.live_session import LiveSession
 from memview.ui.plot_area import PlotArea
@@ -135,6 +136,9 @@ class SessionView(QtWidgets.QWidget):
         self.threshold_button = self._tool("Threshold", "Show a draggable threshold line; the trigger follows it",
                                            checkable=True)
         self.threshold_button.toggled.connect(self._threshold_toggled)
+        self.details_button = self._tool("Details", "Show or hide the figures, phases and events beside the plot",
+                                         checkable=True, checked=True)
+        self.details_button.toggled.connect(self._details_toggled)
         self.readout = QtWidgets.QLabel()
         self.readout.setMinimumWidth(200)
         self.readout.setTextFormat(QtCore.Qt.TextFormat.RichText)
@@ -142,11 +146,12 @@ class SessionView(QtWidgets.QWidget):
         self.capture_button.setToolTip("Ask the capture engine for a stack/heap capture now (Ctrl+K)")
         self.stop_button = QtWidgets.QPushButton("Stop")
         self.stop_button.setToolTip("Stop recording; a launched command is ended (Ctrl+.)")
-        self.stop_button.setStyleSheet("QPushButton:enabled { color: #c0392b; font-weight: 600; }")
+        self.stop_button.setStyleSheet(f"QPushButton:enabled {{ color: {theme.current().bad}; font-weight: 600; }}")
         for w in (self.follow_button, self.window_box, self.per_process_button, self.components_button,
                   self.threshold_button):
             bar.addWidget(w)
         bar.addStretch(1)
+        bar.addWidget(self.details_button)
         bar.addWidget(self.capture_button)
         bar.addWidget(self.stop_button)
         self.capture_button.hide()
@@ -154,7 +159,9 @@ class SessionView(QtWidgets.QWidget):
 
         self.banner = QtWidgets.QLabel()
         self.banner.setWordWrap(True)
-        self.banner.setStyleSheet("background: #fdecea; color: #8a1f11; padding: 4px 8px; border-radius: 3px;")
+        self.banner.setStyleSheet("background: #5c2320; color: #ffdad6; padding: 4px 8px; border-radius: 3px;"
+                                  if theme.current().dark else
+                                  "background: #fdecea; color: #8a1f11; padding: 4px 8px; border-radius: 3px;")
         self.banner.hide()
 
         header = QtWidgets.QHBoxLayout()
@@ -165,7 +172,7 @@ class SessionView(QtWidgets.QWidget):
         font.setBold(True)
         self.title_label.setFont(font)
         self.subtitle = QtWidgets.QLabel()
-        self.subtitle.setStyleSheet("color: #666;")
+        self.subtitle.setStyleSheet(f"color: {theme.current().muted};")
         self.subtitle.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
         self.subtitle.setMinimumWidth(10)
         self.subtitle.setSizePolicy(QtWidgets.QSizePolicy.Policy.Ignored, QtWidgets.QSizePolicy.Policy.Preferred)
@@ -188,8 +195,10 @@ class SessionView(QtWidgets.QWidget):
         splitter.addWidget(self.side)
         splitter.setStretchFactor(0, 4)
         splitter.setStretchFactor(1, 1)
-        splitter.setSizes([900, 300])
+        splitter.setSizes([900, 320])
         splitter.setChildrenCollapsible(False)
+        splitter.setCollapsible(1, True)  # the figures fold away for a wider plot ("Details")
+        self.splitter = splitter
         outer = QtWidgets.QVBoxLayout(self)
         outer.setContentsMargins(2, 2, 2, 2)
         outer.addLayout(header)
@@ -365,7 +374,9 @@ class SessionView(QtWidgets.QWidget):
         """Show a stored session (not live)."""
         self.session_id = data.session_id
         summary = data.summary
-        self.title = summary.get("name") or self.title
+        from memview.ui.library import display_name
+
+        self.title = display_name({**summary, "id": data.session_id}) or self.title
         self.target = summary.get("target") or self.target
         self.kind = summary.get("kind") or self.kind
         self.buffers = {name: SeriesBuffer.from_arrays(t, v) for name, (t, v) in data.series.items()}
@@ -574,6 +585,14 @@ class SessionView(QtWidgets.QWidget):
     def _span_clicked(self, span: Span) -> None:
         if span.key and span.key[0] == "phase":
             self.plot.zoom_to(span.start, span.end)
+
+    def _details_toggled(self, on: bool) -> None:
+        sizes = self.splitter.sizes()
+        total = sum(sizes)
+        if on and sizes[1] == 0:
+            self.splitter.setSizes([max(total - 300, 1), 300])
+        elif not on and sizes[1] > 0:
+            self.splitter.setSizes([total, 0])
 
     def _follow_toggled(self, on: bool) -> None:
         self.plot.set_follow(on)

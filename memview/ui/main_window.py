@@ -16,6 +16,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from memview.analysis import session_summary
 from memview.bundle import BundleError, ExportResult, ImportResult, export_session, import_bundle
+from memview.ui import theme
 from memview.ui.compare_view import CompareView
 from memview.ui.db import DbWorker
 from memview.ui.dialogs import RunDialog, TextDialog, WatchDialog
@@ -34,7 +35,8 @@ CLOSE_TIMEOUT_MS = 20000
 SHORTCUTS = [
     ("Run command…", "Ctrl+R"), ("Attach to process…", "Ctrl+Shift+A"), ("Watch endpoint…", "Ctrl+Shift+W"),
     ("Stop recording", "Ctrl+."), ("Capture now", "Ctrl+K"), ("Follow newest data", "F"),
-    ("Filter the library", "Ctrl+F"), ("Open selected session", "Enter"), ("Rename session", "F2"),
+    ("Filter the library", "Ctrl+F"), ("Show or hide the library", "Ctrl+L"),
+    ("Open selected session", "Enter"), ("Rename session", "F2"),
     ("Delete session", "Delete"), ("Compare selected", "Ctrl+D"), ("Export session", "Ctrl+E"),
     ("Import bundle", "Ctrl+I"), ("Refresh library", "F5"),
     ("Close tab", "Ctrl+W"), ("Open database…", "Ctrl+O"), ("Quit", "Ctrl+Q"),
@@ -57,7 +59,7 @@ class WelcomePage(QtWidgets.QWidget):
         layout.addWidget(title)
         sub = QtWidgets.QLabel("memview records the memory of a command, a running process tree or a service, "
                                "with exact peaks, phases and captures.")
-        sub.setStyleSheet("color: #666;")
+        sub.setStyleSheet(f"color: {theme.current().muted};")
         sub.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
         sub.setWordWrap(True)
         layout.addWidget(sub)
@@ -73,22 +75,27 @@ class WelcomePage(QtWidgets.QWidget):
             button.setDefaultAction(action)
             button.setToolButtonStyle(QtCore.Qt.ToolButtonStyle.ToolButtonTextUnderIcon)
             button.setIconSize(QtCore.QSize(40, 40))
-            button.setMinimumSize(210, 120)
+            button.setMinimumSize(170, 110)
             bfont = button.font()
             bfont.setPointSizeF(bfont.pointSizeF() * 1.2)
             bfont.setBold(True)
             button.setFont(bfont)
-            button.setStyleSheet("QToolButton { border: 1px solid #c8ccd2; border-radius: 8px; padding: 10px;"
-                                 " background: #f7f9fb; } QToolButton:hover { background: #e9f0f7;"
-                                 " border-color: #4e79a7; }")
+            if theme.current().dark:
+                button.setStyleSheet("QToolButton { border: 1px solid #4a4d53; border-radius: 8px; padding: 10px;"
+                                     " background: #33363b; } QToolButton:hover { background: #3b4048;"
+                                     " border-color: #7fb3e6; }")
+            else:
+                button.setStyleSheet("QToolButton { border: 1px solid #c8ccd2; border-radius: 8px; padding: 10px;"
+                                     " background: #f7f9fb; } QToolButton:hover { background: #e9f0f7;"
+                                     " border-color: #4e79a7; }")
             col = QtWidgets.QVBoxLayout()
             col.addWidget(button, 0, QtCore.Qt.AlignmentFlag.AlignHCenter)
             keys = action.shortcut().toString(QtGui.QKeySequence.SequenceFormat.NativeText)
             text = QtWidgets.QLabel(f"{blurb}\n{keys}")
             text.setWordWrap(True)
             text.setAlignment(QtCore.Qt.AlignmentFlag.AlignHCenter | QtCore.Qt.AlignmentFlag.AlignTop)
-            text.setStyleSheet("color: #666;")
-            text.setFixedWidth(220)
+            text.setStyleSheet(f"color: {theme.current().muted};")
+            text.setFixedWidth(180)
             col.addWidget(text, 0, QtCore.Qt.AlignmentFlag.AlignHCenter)
             row.addLayout(col)
             row.addSpacing(16)
@@ -97,7 +104,7 @@ class WelcomePage(QtWidgets.QWidget):
         layout.addLayout(row)
         layout.addSpacing(24)
         hint = QtWidgets.QLabel("Or double-click a session in the library to reopen it.")
-        hint.setStyleSheet("color: #888;")
+        hint.setStyleSheet(f"color: {theme.current().muted};")
         hint.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
         layout.addWidget(hint)
         layout.addStretch(3)
@@ -203,6 +210,10 @@ class MainWindow(QtWidgets.QMainWindow):
         self.act_open_db = self._action("Open database…", "Ctrl+O", self.choose_database,
                                         "Open or create another memview database")
         self.act_quit = self._action("Quit", "Ctrl+Q", self.close)
+        self.act_library = self._action("Show library", "Ctrl+L", self.toggle_library,
+                                        "Show or hide the session library")
+        self.act_library.setCheckable(True)
+        self.act_library.setChecked(True)
         self.act_shortcuts = self._action("Keyboard shortcuts", None, self.show_shortcuts)
         self.act_about = self._action("About memview", None, self.show_about)
         for act in (self.act_stop, self.act_capture):
@@ -215,7 +226,7 @@ class MainWindow(QtWidgets.QMainWindow):
         for act in (self.act_open, self.act_rename, self.act_tags, self.act_notes, self.act_export,
                     self.act_compare, self.act_delete):
             self.library.view.addAction(act)
-        self.library.setMinimumWidth(360)
+        self.library.setMinimumWidth(250)
 
         self.tabs = QtWidgets.QTabWidget()
         self.tabs.setTabsClosable(True)
@@ -233,8 +244,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.splitter.addWidget(self.workspace)
         self.splitter.setStretchFactor(0, 0)
         self.splitter.setStretchFactor(1, 1)
-        self.splitter.setSizes([400, 1100])
+        self.splitter.setSizes([280, 1100])
         self.splitter.setChildrenCollapsible(False)
+        self.splitter.setCollapsible(0, True)  # the library folds away on a small screen (Ctrl+L)
         self.setCentralWidget(self.splitter)
 
         toolbar = self.addToolBar("Main")
@@ -251,9 +263,9 @@ class MainWindow(QtWidgets.QMainWindow):
         toolbar.addAction(self.act_export)
 
         self.db_label = QtWidgets.QLabel()
-        self.db_label.setStyleSheet("color: #666; padding: 0 6px;")
+        self.db_label.setStyleSheet(f"color: {theme.current().muted}; padding: 0 6px;")
         self.live_label = QtWidgets.QLabel()
-        self.live_label.setStyleSheet("color: #c0392b; font-weight: 600; padding: 0 6px;")
+        self.live_label.setStyleSheet(f"color: {theme.current().bad}; font-weight: 600; padding: 0 6px;")
         self.statusBar().addPermanentWidget(self.live_label)
         self.statusBar().addPermanentWidget(self.db_label)
 
@@ -268,7 +280,7 @@ class MainWindow(QtWidgets.QMainWindow):
                     self.act_delete):
             m.addSeparator() if act is None else m.addAction(act)
         m = bar.addMenu("&View")
-        for act in (self.act_filter, self.act_refresh, self.act_close_tab):
+        for act in (self.act_library, self.act_filter, self.act_refresh, self.act_close_tab):
             m.addAction(act)
         m = bar.addMenu("&Help")
         m.addAction(self.act_shortcuts)
@@ -675,7 +687,20 @@ class MainWindow(QtWidgets.QMainWindow):
         self._add_tab(widget, "Compare " + ", ".join(f"#{i}" for i in ids))
 
     # -- small things ----------------------------------------------------------------------------------
+    def toggle_library(self) -> None:
+        """Fold the library away (more room for the plot) or bring it back."""
+        sizes = self.splitter.sizes()
+        if sizes[0] > 0:
+            self._library_width = sizes[0]
+            self.splitter.setSizes([0, sum(sizes)])
+        else:
+            width = getattr(self, "_library_width", 320)
+            self.splitter.setSizes([width, max(sum(sizes) - width, 1)])
+        self.act_library.setChecked(self.splitter.sizes()[0] > 0)
+
     def focus_filter(self) -> None:
+        if self.splitter.sizes()[0] == 0:
+            self.toggle_library()
         self.library.filter.setFocus()
         self.library.filter.selectAll()
 

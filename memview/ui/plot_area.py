@@ -477,8 +477,8 @@ class PlotArea(pg.GraphicsLayoutWidget):
         for t, name in marks[:MAX_MARK_LINES]:
             line = pg.InfiniteLine(pos=t, angle=90, movable=False, pen=pen,
                                    label=name if len(marks) <= 40 else None,
-                                   labelOpts={"position": 0.97, "color": MARK_COLOUR, "rotateAxis": (1, 0),
-                                              "anchors": [(0, 0), (0, 0)]})
+                                   labelOpts={"position": 0.96, "color": MARK_COLOUR,
+                                              "anchors": [(-0.04, 0.5), (-0.04, 0.5)]})
             line.setZValue(4)
             self.main.addItem(line, ignoreBounds=True)
             self.mark_lines.append(line)
@@ -584,6 +584,7 @@ class PlotArea(pg.GraphicsLayoutWidget):
             self.threshold = threshold_line(value, movable=movable)
             self.threshold.sigPositionChangeFinished.connect(self._threshold_dragged)
             self.threshold.sigPositionChanged.connect(lambda *_: self._draw_threshold_segments())
+            self.threshold.label.fill = pg.mkBrush(*self.theme.label_fill)
             self.main.addItem(self.threshold, ignoreBounds=True)
         if phase != self.threshold_phase:
             self.threshold_phase = phase

@@ -17,6 +17,7 @@ from typing import Any
 import psutil
 from PySide6 import QtCore, QtGui, QtWidgets
 
+from memview.ui import theme
 from memview.ui.dialogs import FormDialog, InputError, capture_box, check_threshold, format_interval, parse_interval
 from memview.ui.live_session import AttachSpec
 from memview.units import format_bytes
@@ -119,7 +120,7 @@ class ProcessModel(QtCore.QAbstractTableModel):
         if role == QtCore.Qt.ItemDataRole.ToolTipRole and col == 4:
             return r.cmdline
         if role == QtCore.Qt.ItemDataRole.ForegroundRole and (r.rss is None or r.user != self.me):
-            return QtGui.QColor("#999999")
+            return QtGui.QColor(theme.current().muted)
         if role == QtCore.Qt.ItemDataRole.TextAlignmentRole and col in (0, 3):
             return int(QtCore.Qt.AlignmentFlag.AlignRight | QtCore.Qt.AlignmentFlag.AlignVCenter)
         return None
@@ -214,7 +215,7 @@ class ProcessPicker(FormDialog):
         self.table.doubleClicked.connect(lambda *_: self.accept())
         self.table.selectionModel().selectionChanged.connect(self._selection_changed)
         self.status = QtWidgets.QLabel("Listing processes…")
-        self.status.setStyleSheet("color: #777;")
+        self.status.setStyleSheet(f"color: {theme.current().muted};")
 
         self.interval = QtWidgets.QLineEdit(format_interval(interval))
         self.name = QtWidgets.QLineEdit()
