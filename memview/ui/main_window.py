@@ -227,6 +227,8 @@ class MainWindow(QtWidgets.QMainWindow):
                     self.act_compare, self.act_delete):
             self.library.view.addAction(act)
         self.library.setMinimumWidth(250)
+        self.library.set_sort(self.settings.library_sort)
+        self.library.sort_changed.connect(lambda mode: setattr(self.settings, "library_sort", mode))
 
         self.tabs = QtWidgets.QTabWidget()
         self.tabs.setTabsClosable(True)
