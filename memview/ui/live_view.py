@@ -18,6 +18,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from memview.model import EXACT_SOURCES, RSS_SERIES, SOURCE_SAMPLED, Capture, Phase
 from memview.ui import theme
 from memview.ui.bridge import MAX_FPS, Update
+from memview.ui.child_output import OutputPane
 from memview.ui.live_session import LiveSession
 from memview.ui.plot_area import PlotArea
 from memview.ui.plot_items import Span, colour_for, format_clock, pressure_spans
@@ -102,6 +103,7 @@ class SessionView(QtWidgets.QWidget):
 
         self.plot = PlotArea(self)
         self.side = SidePanel(self)
+        self.output = OutputPane(self)
         self._build()
         self.plot.follow_changed.connect(self.follow_button.setChecked)
         self.plot.hovered.connect(self._hovered)
@@ -136,6 +138,10 @@ class SessionView(QtWidgets.QWidget):
         self.threshold_button = self._tool("Threshold", "Show a draggable threshold line; the trigger follows it",
                                            checkable=True)
         self.threshold_button.toggled.connect(self._threshold_toggled)
+        self.output_button = self._tool("Output", "Show or hide what the command prints (stdout and stderr)",
+                                        checkable=True)
+        self.output_button.toggled.connect(self._output_toggled)
+        self.output_button.hide()
         self.details_button = self._tool("Details", "Show or hide the figures, phases and events beside the plot",
                                          checkable=True, checked=True)
         self.details_button.toggled.connect(self._details_toggled)
@@ -151,6 +157,7 @@ class SessionView(QtWidgets.QWidget):
                   self.threshold_button):
             bar.addWidget(w)
         bar.addStretch(1)
+        bar.addWidget(self.output_button)
         bar.addWidget(self.details_button)
         bar.addWidget(self.capture_button)
         bar.addWidget(self.stop_button)
@@ -186,7 +193,13 @@ class SessionView(QtWidgets.QWidget):
         lv.setSpacing(2)
         lv.addLayout(bar)
         lv.addWidget(self.banner)
-        lv.addWidget(self.plot, 1)
+        self.vsplit = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical)
+        self.vsplit.addWidget(self.plot)
+        self.vsplit.addWidget(self.output)
+        self.vsplit.setStretchFactor(0, 1)
+        self.vsplit.setCollapsible(0, False)
+        self.output.hide()
+        lv.addWidget(self.vsplit, 1)
         self.readout.setContentsMargins(8, 0, 8, 2)
         lv.addWidget(self.readout)
 
@@ -240,6 +253,8 @@ class SessionView(QtWidgets.QWidget):
         self.capture_button.show()
         self.stop_button.show()
         self._apply_kind()
+        if live.output is not None:
+            self.show_output(live.output.paths)
         self.capture_button.clicked.connect(self.capture_now)
         self.stop_button.clicked.connect(live.stop)
         live.bridge.ended.connect(self._tick)
@@ -267,6 +282,8 @@ class SessionView(QtWidgets.QWidget):
         if update.ended:
             self.timer.stop()
             self.end_t = self._last_t()
+            if not getattr(self.live, "detached", False):
+                QtCore.QTimer.singleShot(500, self.output.stop_following)  # the last lines, then no more polling
         now = QtCore.QDateTime.currentMSecsSinceEpoch() / 1000
         if self._dirty or self._lane_dirty or now >= self._side_due:
             self.redraw()
@@ -586,6 +603,18 @@ class SessionView(QtWidgets.QWidget):
         if span.key and span.key[0] == "phase":
             self.plot.zoom_to(span.start, span.end)
 
+    def show_output(self, paths: dict[str, Any]) -> None:
+        """Show the command's output files in the pane (a live run, or a stored one that kept them)."""
+        self.output.follow(paths)
+        self.output_button.show()
+        self.output_button.setChecked(True)
+
+    def _output_toggled(self, on: bool) -> None:
+        self.output.setVisible(on)
+        if on:
+            total = max(sum(self.vsplit.sizes()), 300)
+            self.vsplit.setSizes([total - 140, 140])
+
     def _details_toggled(self, on: bool) -> None:
         sizes = self.splitter.sizes()
         total = sum(sizes)
@@ -646,4 +675,5 @@ class SessionView(QtWidgets.QWidget):
 
     def closeEvent(self, event: QtGui.QCloseEvent) -> None:  # noqa: N802
         self.timer.stop()
+        self.output.timer.stop()
         super().closeEvent(event)

@@ -492,6 +492,11 @@ class MainWindow(QtWidgets.QMainWindow):
     def _session_loaded(self, view: SessionView, data: SessionData) -> None:
         view.banner.hide()
         view.load(data)
+        folder = self.db_path.with_name(self.db_path.stem + ".artefacts") / f"session-{data.session_id}"
+        paths = {s: folder / f"child-{s}.log" for s in ("stdout", "stderr")}
+        if any(p.is_file() for p in paths.values()):
+            view.show_output(paths)
+            view.output.stop_following()
         self._update_tab_titles()
 
     def close_current_tab(self) -> None:
