@@ -150,6 +150,12 @@ class SessionView(QtWidgets.QWidget):
         self.readout.setTextFormat(QtCore.Qt.TextFormat.RichText)
         self.capture_button = QtWidgets.QPushButton("Capture now")
         self.capture_button.setToolTip("Ask the capture engine for a stack/heap capture now (Ctrl+K)")
+        self.capture_progress = QtWidgets.QProgressBar()
+        self.capture_progress.setRange(0, 0)
+        self.capture_progress.setMaximumWidth(80)
+        self.capture_progress.setMaximumHeight(12)
+        self.capture_progress.setTextVisible(False)
+        self.capture_progress.hide()
         self.stop_button = QtWidgets.QPushButton("Stop")
         self.stop_button.setToolTip("Stop recording; a launched command is ended (Ctrl+.)")
         self.stop_button.setStyleSheet(f"QPushButton:enabled {{ color: {theme.current().bad}; font-weight: 600; }}")
@@ -159,6 +165,7 @@ class SessionView(QtWidgets.QWidget):
         bar.addStretch(1)
         bar.addWidget(self.output_button)
         bar.addWidget(self.details_button)
+        bar.addWidget(self.capture_progress)
         bar.addWidget(self.capture_button)
         bar.addWidget(self.stop_button)
         self.capture_button.hide()
@@ -266,11 +273,24 @@ class SessionView(QtWidgets.QWidget):
         return self.live is not None and self.live.running
 
     def capture_now(self) -> None:
-        if self.live is None:
+        if self.live is None or not self.capture_button.isEnabled():
             return
         if not self.live.capture_now():
             self.show_banner("No capture engine is attached to this session (it arrives with the trigger engine).",
                              timeout_ms=6000)
+            return
+        # progress until the capture reports back (or a minute passes: the engine may have declined)
+        self._capture_known = {(c["tool"], c["started_s"], c["pid"]) for c in self.captures
+                               if c.get("status") not in ("running", None)}
+        self.capture_button.setEnabled(False)
+        self.capture_button.setText("Capturing…")
+        self.capture_progress.show()
+        QtCore.QTimer.singleShot(60000, self._capture_finished)
+
+    def _capture_finished(self) -> None:
+        self.capture_progress.hide()
+        self.capture_button.setText("Capture now")
+        self.capture_button.setEnabled(self.is_live and self.kind != "watch")
 
     def _tick(self) -> None:
         live = self.live
@@ -364,6 +384,11 @@ class SessionView(QtWidgets.QWidget):
         self._lane_dirty = True
 
     def _upsert_capture(self, cap: dict[str, Any]) -> None:
+        if self.capture_progress.isVisible() and cap.get("status") not in ("running", None) and (
+                (cap["tool"], cap["started_s"], cap["pid"]) not in getattr(self, "_capture_known", set())):
+            self._capture_finished()
+            self.show_banner(f"{cap['tool']} capture {cap.get('status')}"
+                             + (f": {cap['path']}" if cap.get("path") else ""), timeout_ms=8000)
         key = (cap["tool"], cap["started_s"], cap["pid"])
         for i, old in enumerate(self.captures):
             if (old["tool"], old["started_s"], old["pid"]) == key:

@@ -146,6 +146,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.views: dict[int, SessionView] = {}
         self.dialog: QtWidgets.QDialog | None = None  # the dialog open right now
         self.last_export: ExportResult | None = None  # what the last export wrote (tests, status)
+        self.last_import: ImportResult | None = None
         self.capture_menu: QtWidgets.QMenu | None = None
         self._closing = False
         self.setWindowTitle("memview")
@@ -268,6 +269,17 @@ class MainWindow(QtWidgets.QMainWindow):
         self.db_label.setStyleSheet(f"color: {theme.current().muted}; padding: 0 6px;")
         self.live_label = QtWidgets.QLabel()
         self.live_label.setStyleSheet(f"color: {theme.current().bad}; font-weight: 600; padding: 0 6px;")
+        self.busy_jobs: dict[int, str] = {}
+        self.busy_label = QtWidgets.QLabel()
+        self.busy_bar = QtWidgets.QProgressBar()
+        self.busy_bar.setRange(0, 0)  # indeterminate: these actions do not know their length
+        self.busy_bar.setMaximumWidth(120)
+        self.busy_bar.setMaximumHeight(14)
+        self.busy_bar.setTextVisible(False)
+        self.statusBar().addPermanentWidget(self.busy_label)
+        self.statusBar().addPermanentWidget(self.busy_bar)
+        self.busy_bar.hide()
+        self.busy_label.hide()
         self.statusBar().addPermanentWidget(self.live_label)
         self.statusBar().addPermanentWidget(self.db_label)
 
@@ -485,12 +497,22 @@ class MainWindow(QtWidgets.QMainWindow):
         self.views[sid] = view
         self._add_tab(view, display_name(row))
         if self.db is not None:
-            self.db.submit(lambda s: load_session(s, sid), lambda data: self._session_loaded(view, data),
-                           lambda msg: view.show_banner(f"Cannot load session {sid}: {msg}"))
+            token = self.busy(f"Opening session #{sid}…")
+
+            def loaded(data: SessionData) -> None:
+                self.idle(token)
+                self._session_loaded(view, data)
+
+            def failed(msg: str) -> None:
+                self.idle(token)
+                view.show_banner(f"Cannot load session {sid}: {msg}")
+
+            self.db.submit(lambda s: load_session(s, sid), loaded, failed)
         return view
 
     def _session_loaded(self, view: SessionView, data: SessionData) -> None:
-        view.banner.hide()
+        if view.banner.text() == "Loading…":
+            view.banner.hide()
         view.load(data)
         folder = self.db_path.with_name(self.db_path.stem + ".artefacts") / f"session-{data.session_id}"
         paths = {s: folder / f"child-{s}.log" for s in ("stdout", "stderr")}
@@ -660,25 +682,46 @@ class MainWindow(QtWidgets.QMainWindow):
                                                             "memview bundle (*.memview.zip *.zip)")
         if not path:
             return
+        token = self.busy(f"Exporting session #{sid}…")
+
         def done(result: ExportResult) -> None:
+            self.idle(token)
             self.last_export = result
             note = f" ({'; '.join(result.warnings)})" if result.warnings else ""
             self.statusBar().showMessage(f"Exported session #{sid} to {result.path}{note}", 8000)
 
-        self.db.submit(_one_line(lambda s: export_session(s, sid, Path(path), overwrite=True)), done,
-                       lambda msg: self.show_message("Export failed", msg))
+        def failed(msg: str) -> None:
+            self.idle(token)
+            self.show_message("Export failed", msg)
 
-    def import_bundle(self) -> None:
-        path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Import bundle", "", "memview bundle (*.zip)")
+        self.db.submit(_one_line(lambda s: export_session(s, sid, Path(path), overwrite=True)), done, failed)
+
+    def import_bundle(self, path: str | None = None) -> None:
+        """Import a bundle; ``path`` skips the file dialog. A bundle already present says so."""
+        if path is None:
+            path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Import bundle", "", "memview bundle (*.zip)")
         if not path or self.db is None:
             return
+        token = self.busy(f"Importing {Path(path).name}…")
 
         def done(result: ImportResult) -> None:
+            self.idle(token)
+            self.last_import = result
             self.refresh_library()
-            self.open_session(result.session_id)
+            view = self.open_session(result.session_id)
+            if not result.created:
+                text = (f"{Path(path).name} is already in this database as session #{result.session_id}: "
+                        "nothing was imported; the session is open.")
+                self.statusBar().showMessage(text, 10000)
+                view.show_banner(text, timeout_ms=10000)
+            else:
+                self.statusBar().showMessage(f"Imported {Path(path).name} as session #{result.session_id}", 8000)
 
-        self.db.submit(_one_line(lambda s: import_bundle(s, Path(path))), done,
-                       lambda msg: self.show_message("Import failed", msg))
+        def failed(msg: str) -> None:
+            self.idle(token)
+            self.show_message("Import failed", msg)
+
+        self.db.submit(_one_line(lambda s: import_bundle(s, Path(path))), done, failed)
 
     def compare_selected(self) -> None:
         ids = self.library.selected_ids()
@@ -692,6 +735,27 @@ class MainWindow(QtWidgets.QMainWindow):
             self.show_message("Cannot compare", str(exc))
             return
         self._add_tab(widget, "Compare " + ", ".join(f"#{i}" for i in ids))
+
+    # -- progress ------------------------------------------------------------------------------------
+    def busy(self, text: str) -> int:
+        """Show that a long action runs (export, import, open, capture); returns its token."""
+        self._busy_seq = getattr(self, "_busy_seq", 0) + 1
+        self.busy_jobs[self._busy_seq] = text
+        self._show_busy()
+        return self._busy_seq
+
+    def idle(self, token: int) -> None:
+        self.busy_jobs.pop(token, None)
+        self._show_busy()
+
+    def _show_busy(self) -> None:
+        if self.busy_jobs:
+            self.busy_label.setText(list(self.busy_jobs.values())[-1])
+            self.busy_bar.show()
+            self.busy_label.show()
+        else:
+            self.busy_bar.hide()
+            self.busy_label.hide()
 
     # -- small things ----------------------------------------------------------------------------------
     def toggle_library(self) -> None:

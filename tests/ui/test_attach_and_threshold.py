@@ -191,3 +191,26 @@ def test_closing_while_recording_asks_and_closes_the_session(qtbot, window, choi
     finally:
         if proc.returncode is None:
             os.kill(proc.pid, signal.SIGKILL)
+
+
+def test_capture_now_shows_progress_until_the_capture_reports(qtbot, window):
+    from memview.ui.dialogs import RunDialog
+
+    window.act_run.trigger()
+    dialog = window.dialog
+    assert isinstance(dialog, RunDialog)
+    dialog.command.setCurrentText(" ".join(workload("ui_phases.py", 60)))
+    dialog.interval.setText("50ms")
+    dialog.capture.setCurrentText("py-spy-dump")
+    qtbot.mouseClick(dialog.ok_button, QtCore.Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: isinstance(window.current_view(), SessionView) and window.current_view().live is not None,
+                    timeout=10000)
+    view = window.current_view()
+    qtbot.waitUntil(lambda: view.buffers.get("rss") is not None and view.buffers["rss"].count > 3, timeout=10000)
+    view.capture_now()
+    assert view.capture_button.text() == "Capturing…" and not view.capture_button.isEnabled()
+    assert view.capture_progress.isVisibleTo(view)
+    qtbot.waitUntil(lambda: any(c.get("status") not in ("running", None) for c in view.captures), timeout=60000)
+    qtbot.waitUntil(lambda: view.capture_button.text() == "Capture now" and view.capture_button.isEnabled())
+    assert not view.capture_progress.isVisibleTo(view)
+    assert "py-spy" in view.banner.text()

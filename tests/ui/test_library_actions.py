@@ -105,3 +105,24 @@ def test_library_keyboard_counts_sort_memory_and_compact_rows(qtbot, window, set
     fm = QtGui.QFontMetrics(lib.view.font())
     height = lib.view.sizeHintForRow(0)
     assert 0 < height <= 2 * fm.height() + 14, (height, fm.height())
+
+
+def test_export_and_import_show_progress_and_a_bundle_already_present_says_so(qtbot, window, tmp_path):
+    sid = _record(window.db_path, 20, "round trip")
+    window.refresh_library()
+    qtbot.waitUntil(lambda: sid in window.library.visible_ids(), timeout=10000)
+    window.library.select(sid)
+    out = tmp_path / "rt.memview.zip"
+    window.export_selected(str(out))
+    # the action shows it runs until it is done (the job is on the database thread)
+    assert window.busy_bar.isVisibleTo(window) and window.busy_label.text() == f"Exporting session #{sid}…"
+    qtbot.waitUntil(lambda: window.last_export is not None and not window.busy_bar.isVisibleTo(window),
+                    timeout=15000)
+    window.import_bundle(str(out))
+    assert window.busy_label.text() == "Importing rt.memview.zip…"
+    qtbot.waitUntil(lambda: window.last_import is not None, timeout=15000)
+    assert not window.last_import.created and window.last_import.session_id == sid
+    view = window.views[sid]
+    qtbot.waitUntil(lambda: view.summary is not None, timeout=15000)
+    assert view.banner.isVisibleTo(window) and "already in this database as session" in view.banner.text()
+    assert [s["id"] for s in Store(window.db_path).sessions()] == [sid]
