@@ -83,6 +83,7 @@ class WatchSpec:
     headers: dict[str, str] = field(default_factory=dict)
     name: str | None = None
     threshold: str | None = None
+    metric: str | None = None  # Prometheus: the series recorded as RSS (default process_resident_memory_bytes)
 
     kind = "watch"
     capture = "none"  # a service has no local process to capture
@@ -197,7 +198,7 @@ class LiveSession(QtCore.QObject):
             return runner.ProcessSession.attach(spec.pid, self.store, spec.interval, children=spec.children,
                                                 before_start=self._wire)
         return WatchSession.start(spec.url, self.store, spec.interval, fmt=spec.fmt, headers=spec.headers or None,
-                                  before_start=self._wire)
+                                  metric=spec.metric or None, before_start=self._wire)
 
     def _main(self) -> None:
         try:

@@ -236,3 +236,31 @@ def test_an_outage_of_a_watched_service_is_drawn_as_a_gap(qtbot, window):
         assert not math.isnan(y[after])
     finally:
         server.stop()
+
+
+def test_a_prometheus_series_picked_in_the_watch_dialog_is_the_one_plotted(qtbot, window):
+    from memview.ui.dialogs import WatchDialog
+
+    server = _Server()
+    try:
+        window.act_watch.trigger()
+        dialog = window.dialog
+        assert isinstance(dialog, WatchDialog)
+        dialog.url.setCurrentText(f"http://127.0.0.1:{server.port}/metrics")
+        qtbot.mouseClick(dialog.list_series, QtCore.Qt.MouseButton.LeftButton)
+        want = 'memserver_held_bytes{kind="held"}'
+        qtbot.waitUntil(lambda: dialog.series.count() > 3, timeout=15000)
+        entries = [dialog.series.itemText(i) for i in range(dialog.series.count())]
+        assert any(e.startswith("process_resident_memory_bytes") for e in entries)
+        held = next(i for i, e in enumerate(entries) if e.startswith(want + "  ="))
+        dialog.series.setCurrentIndex(held)
+        dialog.interval.setText("200ms")
+        truth = server.post("/grow?mb=48")
+        qtbot.mouseClick(dialog.ok_button, QtCore.Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: isinstance(window.current_view(), SessionView)
+                        and window.current_view().live is not None, timeout=10000)
+        view = window.current_view()
+        qtbot.waitUntil(lambda: view.buffers.get("rss") is not None and view.buffers["rss"].count > 2, timeout=15000)
+        assert view.buffers["rss"].last == truth["held_bytes"] == 48 * MiB  # the held bytes, not the RSS
+    finally:
+        server.stop()
