@@ -102,6 +102,9 @@ class OutputPane(QtWidgets.QWidget):
         self.where = QtWidgets.QLabel()
         self.where.setStyleSheet(f"color: {theme.current().muted};")
         self.where.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
+        # a long path must not widen the window (it stays readable by selecting it, and in the tooltip)
+        self.where.setMinimumWidth(10)
+        self.where.setSizePolicy(QtWidgets.QSizePolicy.Policy.Ignored, QtWidgets.QSizePolicy.Policy.Preferred)
         top = QtWidgets.QHBoxLayout()
         top.setContentsMargins(0, 0, 0, 0)
         title = QtWidgets.QLabel("<b>Output</b>")
@@ -124,7 +127,7 @@ class OutputPane(QtWidgets.QWidget):
     def follow(self, paths: dict[str, Path]) -> None:
         """Tail these files (stream name -> path) from their start."""
         self.tails = {s: Tail(p) for s, p in paths.items()}
-        self.where.setText("kept in " + ", ".join(str(p) for p in paths.values()))
+        self._where(paths)
         self.poll()
         self.timer.start()
 
@@ -133,7 +136,12 @@ class OutputPane(QtWidgets.QWidget):
         for s, p in paths.items():
             if s in self.tails:
                 self.tails[s].path = p
-        self.where.setText("kept in " + ", ".join(str(p) for p in paths.values()))
+        self._where(paths)
+
+    def _where(self, paths: dict[str, Path]) -> None:
+        text = "kept in " + ", ".join(str(p) for p in paths.values())
+        self.where.setText(text)
+        self.where.setToolTip(text)
 
     def stop_following(self) -> None:
         self.poll()

@@ -241,6 +241,7 @@ class SessionView(QtWidgets.QWidget):
         watch = self.kind == "watch"
         self.per_process_button.setVisible(not watch)
         if watch:
+            self.side.no_phases.setText("No phases: a watched service does not announce them.")
             self.per_process_button.setChecked(False)
             self.capture_button.setEnabled(False)
             self.capture_button.setToolTip("A watched service is not a process memview can profile")
@@ -628,11 +629,12 @@ class SessionView(QtWidgets.QWidget):
         if span.key and span.key[0] == "phase":
             self.plot.zoom_to(span.start, span.end)
 
-    def show_output(self, paths: dict[str, Any]) -> None:
-        """Show the command's output files in the pane (a live run, or a stored one that kept them)."""
+    def show_output(self, paths: dict[str, Any], open_pane: bool = True) -> None:
+        """Show the command's output files in the pane (a live run, or a stored one that kept them:
+        there the pane starts folded, the plot keeps the room)."""
         self.output.follow(paths)
         self.output_button.show()
-        self.output_button.setChecked(True)
+        self.output_button.setChecked(open_pane)
 
     def _output_toggled(self, on: bool) -> None:
         self.output.setVisible(on)

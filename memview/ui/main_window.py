@@ -247,7 +247,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.splitter.addWidget(self.workspace)
         self.splitter.setStretchFactor(0, 0)
         self.splitter.setStretchFactor(1, 1)
-        self.splitter.setSizes([280, 1100])
+        self.splitter.setSizes([330, 1100])
         self.splitter.setChildrenCollapsible(False)
         self.splitter.setCollapsible(0, True)  # the library folds away on a small screen (Ctrl+L)
         self.setCentralWidget(self.splitter)
@@ -517,7 +517,7 @@ class MainWindow(QtWidgets.QMainWindow):
         folder = self.db_path.with_name(self.db_path.stem + ".artefacts") / f"session-{data.session_id}"
         paths = {s: folder / f"child-{s}.log" for s in ("stdout", "stderr")}
         if any(p.is_file() for p in paths.values()):
-            view.show_output(paths)
+            view.show_output(paths, open_pane=False)
             view.output.stop_following()
         self._update_tab_titles()
 

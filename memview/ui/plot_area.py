@@ -474,11 +474,13 @@ class PlotArea(pg.GraphicsLayoutWidget):
             self.main.removeItem(line)
         self.mark_lines = []
         pen = pg.mkPen(MARK_COLOUR, width=1, style=QtCore.Qt.PenStyle.DotLine)
+        end = max(self.session_end, max((t for t, _ in marks), default=0.0))
         for t, name in marks[:MAX_MARK_LINES]:
+            # names right of their line, except near the session's end, where they would be cut off
+            anchor = (1.04, 0.5) if end and t > 0.8 * end else (-0.04, 0.5)
             line = pg.InfiniteLine(pos=t, angle=90, movable=False, pen=pen,
                                    label=name if len(marks) <= 40 else None,
-                                   labelOpts={"position": 0.96, "color": MARK_COLOUR,
-                                              "anchors": [(-0.04, 0.5), (-0.04, 0.5)]})
+                                   labelOpts={"position": 0.04, "color": MARK_COLOUR, "anchors": [anchor, anchor]})
             line.setZValue(4)
             self.main.addItem(line, ignoreBounds=True)
             self.mark_lines.append(line)

@@ -124,6 +124,9 @@ class SidePanel(QtWidgets.QWidget):
         self.clear_events()
         self.phases.hide()
 
+    def sizeHint(self) -> QtCore.QSize:  # noqa: N802
+        return QtCore.QSize(330, 500)  # room for phase names; it may shrink to 250, or fold away
+
     @staticmethod
     def _heading(text: str) -> QtWidgets.QLabel:
         label = QtWidgets.QLabel(text)

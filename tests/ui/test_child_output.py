@@ -41,6 +41,11 @@ def test_output_pane_shows_both_streams_searchable_and_after_reopening(qtbot, wi
     window.close_tab(window.tabs.indexOf(view))
     again = window.open_session(sid)
     qtbot.waitUntil(lambda: "stderr line from the child" in again.output.plain_text(), timeout=20000)
+    # folded in a stored session (the plot keeps the room); its long path never widens the window
+    assert again.output_button.isVisible() and not again.output_button.isChecked()
+    again.output_button.setChecked(True)
+    hint = window.minimumSizeHint()
+    assert hint.width() <= 1000 and hint.height() <= 650, hint
 
 
 def test_output_pane_is_bounded(qtbot, window):
