@@ -21,6 +21,7 @@ covers it.
 from __future__ import annotations
 
 import math
+import time
 from typing import Any
 
 import numpy as np
@@ -45,6 +46,7 @@ from memview.units import format_bytes
 AXIS_WIDTH = 78
 LANE_ROW_PX = 20
 OVERVIEW_PX = 46
+OVERVIEW_BUCKETS = 2000
 MIN_SPAN_S = 1.0
 MAX_MARK_LINES = 300
 MARK_COLOUR = "#2a9d8f"
@@ -230,6 +232,8 @@ class PlotArea(pg.GraphicsLayoutWidget):
         self.main.vb.sigRangeChanged.connect(lambda *_: self._place_peak_label())
         self._syncing = False
         self.session_end: float = 0.0
+        self._overview_n = 0
+        self._overview_at = 0.0
 
         self.follow = True
         self.window_s: float | None = None  # None: the whole session
@@ -324,9 +328,26 @@ class PlotArea(pg.GraphicsLayoutWidget):
             self._syncing = False
 
     def _draw_overview(self, total: SeriesBuffer | None, end_t: float | None) -> None:
+        """The whole session as an envelope of at most OVERVIEW_BUCKETS max values: a strip a few
+        hundred pixels wide needs no more, and the main curve's million points are not drawn twice.
+        Recomputed only when the session grew by a tenth, or once a second while it records."""
         if total is None or not total.count:
             return
+        now = time.monotonic()
+        if total.count == self._overview_n or (
+                total.count < self._overview_n * 1.1 and now - self._overview_at < 1.0 and self._overview_n):
+            return
+        self._overview_n, self._overview_at = total.count, now
         t, v = with_gaps(total.t, total.v, self.gaps)
+        if len(t) > 2 * OVERVIEW_BUCKETS:
+            step = len(t) // OVERVIEW_BUCKETS
+            n = step * OVERVIEW_BUCKETS
+            v_env = np.fmax.reduce(v[:n].reshape(OVERVIEW_BUCKETS, step), axis=1)
+            t_env = t[:n:step]
+            if n < len(t):
+                t_env = np.append(t_env, t[-1])
+                v_env = np.append(v_env, np.nanmax(v[n:]) if np.isfinite(v[n:]).any() else np.nan)
+            t, v = t_env, v_env
         self.overview_curve.setData(t, v)
         end = max(end_t or 0.0, total.last_t or 0.0, MIN_SPAN_S)
         self.session_end = end
@@ -475,12 +496,13 @@ class PlotArea(pg.GraphicsLayoutWidget):
         self.mark_lines = []
         pen = pg.mkPen(MARK_COLOUR, width=1, style=QtCore.Qt.PenStyle.DotLine)
         end = max(self.session_end, max((t for t, _ in marks), default=0.0))
-        for t, name in marks[:MAX_MARK_LINES]:
+        for i, (t, name) in enumerate(marks[:MAX_MARK_LINES]):
             # names right of their line, except near the session's end, where they would be cut off
             anchor = (1.04, 0.5) if end and t > 0.8 * end else (-0.04, 0.5)
             line = pg.InfiniteLine(pos=t, angle=90, movable=False, pen=pen,
                                    label=name if len(marks) <= 40 else None,
-                                   labelOpts={"position": 0.04, "color": MARK_COLOUR, "anchors": [anchor, anchor]})
+                                   labelOpts={"position": 0.04 + 0.06 * (i % 3), "color": MARK_COLOUR,
+                                              "anchors": [anchor, anchor]})  # staggered: neighbours never collide
             line.setZValue(4)
             self.main.addItem(line, ignoreBounds=True)
             self.mark_lines.append(line)

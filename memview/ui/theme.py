@@ -86,4 +86,7 @@ def dark_palette() -> QtGui.QPalette:
                role.Link: "#8ab4f8", role.Mid: "#44474d", role.Dark: "#17181a", role.Light: "#4a4d53"}
     for r, c in colours.items():
         p.setColor(r, QtGui.QColor(c))
+    disabled = QtGui.QPalette.ColorGroup.Disabled
+    for r in (role.WindowText, role.Text, role.ButtonText):
+        p.setColor(disabled, r, QtGui.QColor("#6b6f76"))  # greyed actions must look greyed
     return p
