@@ -422,7 +422,9 @@ class SessionView(QtWidgets.QWidget):
         self.title = display_name({**summary, "id": data.session_id}) or self.title
         self.target = summary.get("target") or self.target
         self.kind = summary.get("kind") or self.kind
-        self.buffers = {name: SeriesBuffer.from_arrays(t, v) for name, (t, v) in data.series.items()}
+        self.buffers = {name: SeriesBuffer.from_arrays(t, v, data.stats.get(name))
+                        for name, (t, v) in data.series.items()}
+        self.plot.set_envelopes(data.envelopes)
         for name, unit in data.units.items():
             if unit.get("label"):
                 self.labels[name] = unit["label"]

@@ -30,6 +30,7 @@ from PySide6 import QtCore, QtGui
 
 from memview.model import RSS_SERIES
 from memview.ui import theme
+from memview.ui.envelope import Envelope, with_gaps
 from memview.ui.plot_items import (
     CAPTURE_COLOUR,
     THRESHOLD_COLOUR,
@@ -61,18 +62,6 @@ def _curve(pen: Any, name: str | None = None, **kw: Any) -> pg.PlotDataItem:
     item.setClipToView(True)
     item.setSkipFiniteCheck(True)
     return item
-
-
-def with_gaps(t: np.ndarray, v: np.ndarray, gaps: list[tuple[float, float | None, str]]) -> tuple[Any, Any]:
-    """``t, v`` with a NaN sample at each gap's start, so a ``connect="finite"`` curve breaks there."""
-    if not gaps or not len(t):
-        return t, v
-    starts = np.array(sorted(g[0] for g in gaps), dtype=np.float64)
-    starts = starts[(starts >= t[0]) & (starts <= t[-1] + 1e9)]
-    if not len(starts):
-        return t, v
-    idx = np.searchsorted(t, starts, side="left")
-    return np.insert(t, idx, starts), np.insert(v, idx, np.nan)
 
 
 class TimeViewBox(pg.ViewBox):
@@ -213,10 +202,10 @@ class PlotArea(pg.GraphicsLayoutWidget):
         # the overview: the whole session, and the visible window as a draggable region
         self.overview.vb.setMouseEnabled(x=False, y=False)
         self.overview.vb.disableAutoRange()
-        self.overview.getAxis("bottom").setStyle(showValues=False)
-        self.overview.getAxis("bottom").setHeight(4)
-        self.overview.getAxis("left").setStyle(showValues=False)
-        self.overview.getAxis("left").setTicks([[], []])
+        # no axes (each costs a few ms a frame to paint); the left column keeps the strip under the plot
+        self.overview.hideAxis("bottom")
+        self.overview.hideAxis("left")
+        self.overview.layout.setColumnFixedWidth(0, AXIS_WIDTH)
         self.overview.setDownsampling(auto=True, mode="peak")
         self.overview.setClipToView(True)
         self.overview_curve = _curve(pg.mkPen(self.theme.total, width=1), fillLevel=0,
@@ -234,6 +223,10 @@ class PlotArea(pg.GraphicsLayoutWidget):
         self.session_end: float = 0.0
         self._overview_n = 0
         self._overview_at = 0.0
+        self.envelopes: dict[str, Envelope] = {}
+        self._enveloped: dict[int, tuple[pg.PlotDataItem, Envelope]] = {}
+        self.main.vb.sigXRangeChanged.connect(self._apply_envelopes)
+        self.main.vb.sigResized.connect(self._apply_envelopes)
 
         self.follow = True
         self.window_s: float | None = None  # None: the whole session
@@ -247,7 +240,7 @@ class PlotArea(pg.GraphicsLayoutWidget):
         self._style_axes()
 
     def _style_axes(self) -> None:
-        for plot in (self.main, self.lane, self.overview):
+        for plot in (self.main, self.lane):
             for name in ("left", "bottom"):
                 axis = plot.getAxis(name)
                 axis.setPen(pg.mkPen(self.theme.foreground))
@@ -338,7 +331,11 @@ class PlotArea(pg.GraphicsLayoutWidget):
                 total.count < self._overview_n * 1.1 and now - self._overview_at < 1.0 and self._overview_n):
             return
         self._overview_n, self._overview_at = total.count, now
-        t, v = with_gaps(total.t, total.v, self.gaps)
+        env = self.envelopes.get(RSS_SERIES)
+        if env is not None:
+            t, v = env.view(-math.inf, math.inf, OVERVIEW_BUCKETS // 2)
+        else:
+            t, v = with_gaps(total.t, total.v, self.gaps)
         if len(t) > 2 * OVERVIEW_BUCKETS:
             step = len(t) // OVERVIEW_BUCKETS
             n = step * OVERVIEW_BUCKETS
@@ -355,7 +352,26 @@ class PlotArea(pg.GraphicsLayoutWidget):
         self.overview.vb.setRange(xRange=(0, end), yRange=(0, top), padding=0.01)
 
     # -- curves ----------------------------------------------------------------------------------
-    def _set(self, curve: pg.PlotDataItem, t: np.ndarray, v: np.ndarray) -> None:
+    def set_envelopes(self, envelopes: dict[str, Envelope]) -> None:
+        """Precomputed min/max pyramids of long stored series (drawn per pixel, see envelope)."""
+        self.envelopes = dict(envelopes)
+
+    def _apply_envelopes(self, *_: Any) -> None:
+        if not self._enveloped:
+            return
+        (x0, x1) = self.main.vb.viewRange()[0]
+        pixels = int(self.main.vb.width()) or 800
+        for curve, env in self._enveloped.values():
+            curve.setData(*env.view(x0, x1, pixels))
+
+    def _set(self, curve: pg.PlotDataItem, t: np.ndarray, v: np.ndarray, name: str | None = None) -> None:
+        env = self.envelopes.get(name) if name is not None else None
+        if env is not None:
+            self._enveloped[id(curve)] = (curve, env)
+            curve.setSkipFiniteCheck(False)
+            (x0, x1) = self.main.vb.viewRange()[0]
+            curve.setData(*env.view(x0, x1, int(self.main.vb.width()) or 800))
+            return
         if self.gaps:
             t, v = with_gaps(t, v, self.gaps)
             curve.setSkipFiniteCheck(False)
@@ -366,7 +382,7 @@ class PlotArea(pg.GraphicsLayoutWidget):
         """Draw every series; ``peak`` is the figure to label (the exact peak when there is one)."""
         total = buffers.get(RSS_SERIES)
         if total is not None and total.count:
-            self._set(self.total, total.t, total.v)
+            self._set(self.total, total.t, total.v, RSS_SERIES)
             peak_t, peak_v = total.max_t, total.max
             if peak_t is not None and peak_v is not None:
                 value, exact = (peak[0], peak[1]) if peak is not None and peak[0] >= peak_v else (peak_v, "")
@@ -430,7 +446,7 @@ class PlotArea(pg.GraphicsLayoutWidget):
                 self.main.addItem(curve)
             curve.show()
             buf = buffers[name]
-            self._set(curve, buf.t, buf.v)
+            self._set(curve, buf.t, buf.v, name)
 
     def _draw_components(self, buffers: dict[str, SeriesBuffer], labels: dict[str, str]) -> None:
         names = sorted(n for n in buffers if n.startswith("component:"))
