@@ -514,7 +514,7 @@ class PlotArea(pg.GraphicsLayoutWidget):
         end = max(self.session_end, max((t for t, _ in marks), default=0.0))
         for i, (t, name) in enumerate(marks[:MAX_MARK_LINES]):
             # names right of their line, except near the session's end, where they would be cut off
-            anchor = (1.04, 0.5) if end and t > 0.8 * end else (-0.04, 0.5)
+            anchor = (1.04, 0.5) if end and t > 0.6 * end else (-0.04, 0.5)
             line = pg.InfiniteLine(pos=t, angle=90, movable=False, pen=pen,
                                    label=name if len(marks) <= 40 else None,
                                    labelOpts={"position": 0.04 + 0.06 * (i % 3), "color": MARK_COLOUR,
