@@ -53,8 +53,9 @@ class Envelope:
             step = FACTOR
 
     def view(self, x0: float, x1: float, pixels: int) -> tuple[np.ndarray, np.ndarray]:
-        """(times, values) to draw [x0, x1] on ``pixels`` columns: raw samples when few, else
-        one (min, max) pair per block of the finest level with at most ~2 blocks per pixel."""
+        """(times, values) to draw [x0, x1] on ``pixels`` columns: raw samples when few, else one
+        (min, max) pair per pixel column, from the finest level with at most 8 blocks a column
+        (so a frame reads at most 8 x pixels blocks, whatever the session's length)."""
         t = self.t
         i0 = max(int(np.searchsorted(t, x0, side="left")) - 1, 0)
         i1 = min(int(np.searchsorted(t, x1, side="right")) + 1, len(t))
@@ -62,21 +63,28 @@ class Envelope:
         pixels = max(pixels, 100)
         if n <= 4 * pixels or not self.levels:
             return t[i0:i1], self.v[i0:i1]
-        chosen = None
-        for level in self.levels:
-            if n / level[0] <= 2 * pixels:
-                chosen = level
-                break
-        if chosen is None:
-            chosen = self.levels[-1]
-        block, starts, lo, hi = chosen
-        b0, b1 = i0 // block, min(-(-i1 // block), len(lo))
-        xs = np.repeat(starts[b0:b1], 2)
-        ys = np.empty(2 * (b1 - b0))
-        ys[0::2] = lo[b0:b1]
-        ys[1::2] = hi[b0:b1]
+        block, starts, lo, hi = next((lv for lv in self.levels if n / lv[0] <= 8 * pixels), self.levels[-1])
+        full = len(lo)
+        b0, b1 = i0 // block, min(-(-i1 // block), full)
+        starts, lo, hi = starts[b0:b1], lo[b0:b1], hi[b0:b1]
+        per = -(-len(lo) // pixels)  # blocks per column
+        if per > 1:
+            m = len(lo) // per
+            tail_lo, tail_hi = lo[m * per:], hi[m * per:]
+            starts_c = starts[: m * per: per]
+            lo_c = lo[: m * per].reshape(m, per).min(axis=1)
+            hi_c = hi[: m * per].reshape(m, per).max(axis=1)
+            if len(tail_lo):
+                starts_c = np.append(starts_c, starts[m * per])
+                lo_c = np.append(lo_c, tail_lo.min())
+                hi_c = np.append(hi_c, tail_hi.max())
+            starts, lo, hi = starts_c, lo_c, hi_c
+        xs = np.repeat(starts, 2)
+        ys = np.empty(2 * len(lo))
+        ys[0::2] = lo
+        ys[1::2] = hi
         tail = b1 * block  # samples past the last whole block: drawn as they are
-        if b1 == len(lo) and tail < i1:
+        if b1 == full and tail < i1:
             xs = np.concatenate((xs, t[tail:i1]))
             ys = np.concatenate((ys, self.v[tail:i1]))
         return xs, ys

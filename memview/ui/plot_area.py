@@ -369,6 +369,9 @@ class PlotArea(pg.GraphicsLayoutWidget):
         if env is not None:
             self._enveloped[id(curve)] = (curve, env)
             curve.setSkipFiniteCheck(False)
+            # a pixel-dense min/max band gains nothing from antialiasing, and costs most of the frame
+            curve.opts["antialias"] = False
+            curve.curve.opts["antialias"] = False
             (x0, x1) = self.main.vb.viewRange()[0]
             curve.setData(*env.view(x0, x1, int(self.main.vb.width()) or 800))
             return
