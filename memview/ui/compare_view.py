@@ -42,7 +42,8 @@ _MIB = float(2**20)
 
 
 def colour(i: int) -> str:
-    return PALETTE[i % len(PALETTE)]
+    colour = PALETTE[i % len(PALETTE)]
+    return "#e8eaed" if colour == "#000000" and theme.current().dark else colour  # black on a dark plot
 
 
 @dataclass(slots=True)
