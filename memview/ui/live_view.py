@@ -239,10 +239,13 @@ class SessionView(QtWidgets.QWidget):
     def _apply_kind(self) -> None:
         """A watched service has no process of ours: no per-process curves, nothing to capture."""
         watch = self.kind == "watch"
-        self.per_process_button.setVisible(not watch)
+        # a watched Prometheus query's label sets ("prom:…" series) are what Per process splits
+        split = not watch or any(n.startswith("prom:") for n in self.buffers)
+        self.per_process_button.setVisible(split)
+        if not split:
+            self.per_process_button.setChecked(False)
         if watch:
             self.side.no_phases.setText("No phases: a watched service does not announce them.")
-            self.per_process_button.setChecked(False)
             self.capture_button.setEnabled(False)
             self.capture_button.setToolTip("A watched service is not a process memview can profile")
 
@@ -321,6 +324,8 @@ class SessionView(QtWidgets.QWidget):
             buf.extend(times, values)
             self._dirty = True
         listed = []
+        if self.kind == "watch" and any(n.startswith("prom:") for n in update.series):
+            self.per_process_button.show()  # a Prometheus query's label sets: Per process splits them
         for ev in update.events:
             if ev.kind == "phase_start":
                 data = ev.data or {}
