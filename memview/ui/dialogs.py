@@ -247,6 +247,12 @@ class WatchDialog(FormDialog):
         self.name.setPlaceholderText("optional")
         self.threshold = QtWidgets.QLineEdit()
         self.threshold.setPlaceholderText("e.g. 2GiB")
+        self.form.addRow("&URL", self.url)
+        self.form.addRow("&Format", self.format)
+        self.form.addRow("&Headers", self.headers)
+        self.form.addRow("&Interval", self.interval)
+        self.form.addRow("&Name", self.name)
+        self.form.addRow("&Threshold", self.threshold)
         self.series = QtWidgets.QComboBox()
         self.series.setEditable(True)
         self.series.lineEdit().setPlaceholderText("Prometheus: process_resident_memory_bytes (or pick one: List)")
@@ -261,22 +267,7 @@ class WatchDialog(FormDialog):
         series_label = QtWidgets.QLabel("&Series")
         series_label.setBuddy(self.series)
         self._lister: SeriesLister | None = None
-        self.form.addRow("&URL", self.url)
-        self.form.addRow("&Format", self.format)
-        self.form.addRow(series_label, series_row)
-        self.form.addRow("&Headers", self.headers)
-        self.form.addRow("&Interval", self.interval)
-        self.form.addRow("&Name", self.name)
-        self.form.addRow("&Threshold", self.threshold)
-
-    def build_spec(self) -> WatchSpec:
-        url = self.url.currentText().strip()
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise InputError("URL: only http:// and https:// URLs, e.g. http://127.0.0.1:8080/metrics")
-        return WatchSpec(url=url, interval=parse_interval(self.interval.text()), fmt=self.format.currentText(),
-                         headers=parse_headers(self.headers.toPlainText()), name=self.name.text().strip() or None,
-                         threshold=check_threshold(self.threshold.text(), "none"), metric=self._metric())
+        self.form.insertRow(2, series_label, series_row)  # under URL and Format
 
     def _metric(self) -> str | None:
         text = self.series.currentText().strip()
@@ -319,6 +310,14 @@ class WatchDialog(FormDialog):
         self.series.setCurrentText(current)
         self.error.hide()
 
+    def build_spec(self) -> WatchSpec:
+        url = self.url.currentText().strip()
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise InputError("URL: only http:// and https:// URLs, e.g. http://127.0.0.1:8080/metrics")
+        return WatchSpec(url=url, interval=parse_interval(self.interval.text()), fmt=self.format.currentText(),
+                         headers=parse_headers(self.headers.toPlainText()), name=self.name.text().strip() or None,
+                         threshold=check_threshold(self.threshold.text(), "none"), metric=self._metric())
 
 class SeriesLister(QtCore.QObject):
     """Reads a Prometheus endpoint once on a thread and lists its series (byte-valued ones first).

@@ -81,9 +81,9 @@ class WatchSpec:
     interval: float
     fmt: str = "auto"
     headers: dict[str, str] = field(default_factory=dict)
+    metric: str | None = None  # Prometheus: the series recorded as RSS (default process_resident_memory_bytes)
     name: str | None = None
     threshold: str | None = None
-    metric: str | None = None  # Prometheus: the series recorded as RSS (default process_resident_memory_bytes)
 
     kind = "watch"
     capture = "none"  # a service has no local process to capture
