@@ -319,6 +319,20 @@ class WatchDialog(FormDialog):
                          headers=parse_headers(self.headers.toPlainText()), name=self.name.text().strip() or None,
                          threshold=check_threshold(self.threshold.text(), "none"), metric=self._metric())
 
+class TextDialog(QtWidgets.QInputDialog):
+    """Rename / tags / notes: a non-blocking input dialog (``open()``), so tests can drive it."""
+
+    def __init__(self, parent: QtWidgets.QWidget, title: str, label: str, text: str, multiline: bool = False) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(title)
+        self.setLabelText(label)
+        self.setTextValue(text)
+        if multiline:
+            self.setOption(QtWidgets.QInputDialog.InputDialogOption.UsePlainTextEditForTextInput)
+        self.resize(440, 260 if multiline else 120)
+        self.setAttribute(QtCore.Qt.WidgetAttribute.WA_DeleteOnClose)
+
+
 class SeriesLister(QtCore.QObject):
     """Reads a Prometheus endpoint once on a thread and lists its series (byte-valued ones first).
 
@@ -360,17 +374,3 @@ class SeriesLister(QtCore.QObject):
             return
         entries.sort(key=lambda e: (e[0], e[1]))
         self.listed.emit([f"{name}  = {value:g}" for _other, name, value in entries], "")
-
-
-class TextDialog(QtWidgets.QInputDialog):
-    """Rename / tags / notes: a non-blocking input dialog (``open()``), so tests can drive it."""
-
-    def __init__(self, parent: QtWidgets.QWidget, title: str, label: str, text: str, multiline: bool = False) -> None:
-        super().__init__(parent)
-        self.setWindowTitle(title)
-        self.setLabelText(label)
-        self.setTextValue(text)
-        if multiline:
-            self.setOption(QtWidgets.QInputDialog.InputDialogOption.UsePlainTextEditForTextInput)
-        self.resize(440, 260 if multiline else 120)
-        self.setAttribute(QtCore.Qt.WidgetAttribute.WA_DeleteOnClose)
