@@ -319,6 +319,7 @@ class WatchDialog(FormDialog):
                          headers=parse_headers(self.headers.toPlainText()), name=self.name.text().strip() or None,
                          threshold=check_threshold(self.threshold.text(), "none"), metric=self._metric())
 
+
 class TextDialog(QtWidgets.QInputDialog):
     """Rename / tags / notes: a non-blocking input dialog (``open()``), so tests can drive it."""
 
