@@ -264,3 +264,24 @@ def test_a_prometheus_series_picked_in_the_watch_dialog_is_the_one_plotted(qtbot
         assert view.buffers["rss"].last == truth["held_bytes"] == 48 * MiB  # the held bytes, not the RSS
     finally:
         server.stop()
+
+
+def test_the_compare_axis_names_the_phase_once(qtbot, window, recorded, tmp_path):
+    from memview.ui.compare_view import CompareView
+
+    out = tmp_path / "second.json"
+    subprocess.run([sys.executable, "-m", "memview", "run", "--db", str(window.db_path), "-q", "-i", "20ms", "--",
+                    sys.executable, str(HERE / "workloads" / "marked_phases.py"), str(out)],
+                   check=True, timeout=120, capture_output=True)
+    window.refresh_library()
+    qtbot.waitUntil(lambda: len(window.library.visible_ids()) == 2, timeout=10000)
+    window.library.select(1)
+    window.library.select(2, add=True)
+    window.compare_selected()
+    view = window.tabs.currentWidget()
+    assert isinstance(view, CompareView)
+    qtbot.waitUntil(lambda: len(view.loaded) == 2 and view.align.count() > 1, timeout=20000)
+    index = next(i for i in range(view.align.count()) if "parse" in view.align.itemText(i))
+    view.align.setCurrentIndex(index)
+    label = view.plot.getAxis("bottom").labelText
+    assert label == "seconds since phase parse started", label
