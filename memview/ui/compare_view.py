@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
 
 from memview.compare import Comparable, CompareError, compare, letter, load_comparable, match_phases, table_rows
 from memview.store import StoreError
+from memview.ui import theme
 
 #: distinguishable on light and dark backgrounds and for the common colour-vision deficiencies
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#D55E00", "#56B4E9", "#F0E442", "#000000",
@@ -41,7 +42,8 @@ _MIB = float(2**20)
 
 
 def colour(i: int) -> str:
-    return PALETTE[i % len(PALETTE)]
+    colour = PALETTE[i % len(PALETTE)]
+    return "#e8eaed" if colour == "#000000" and theme.current().dark else colour  # black on a dark plot
 
 
 @dataclass(slots=True)
@@ -103,7 +105,7 @@ class CompareView(QWidget):
         top.addWidget(self.status)
 
         self.plot = pg.PlotWidget()
-        self.plot.setBackground("w")
+        self.plot.setBackground(theme.current().background)
         self.plot.showGrid(x=True, y=True, alpha=0.2)
         self.plot.setLabel("left", "RSS (MiB)")
         self.plot.setLabel("bottom", "seconds since start")
@@ -211,7 +213,8 @@ class CompareView(QWidget):
                 curve.setPen(pen)
                 self.legend.getLabel(curve).setText(name)
         self.zero_line.setVisible(key is not None)
-        label = "seconds since start" if key is None else f"seconds since phase {self.align.currentText()} started"
+        label = "seconds since start" if key is None else (
+            "seconds since phase " + self.align.currentText().removeprefix("phase ").split("  (")[0] + " started")
         self.plot.setLabel("bottom", label)
         self.plot.enableAutoRange()
 

@@ -11,12 +11,14 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import threading
 from typing import Any
 from urllib.parse import urlsplit
 
 from PySide6 import QtCore, QtWidgets
 
 from memview.captures.options import TOOL_NAMES
+from memview.ui import theme
 from memview.ui.live_session import RunSpec, SetupError, WatchSpec, capture_setup
 from memview.units import UnitError, parse_duration
 
@@ -136,10 +138,14 @@ class FormDialog(QtWidgets.QDialog):
         self.error.hide()
         super().accept()
 
+    def show_error(self, text: str) -> None:
+        self.error.setText(text)
+        self.error.show()
+
     @staticmethod
     def hint(text: str) -> QtWidgets.QLabel:
         label = QtWidgets.QLabel(text)
-        label.setStyleSheet("color: #777;")
+        label.setStyleSheet(f"color: {theme.current().muted};")
         label.setWordWrap(True)
         return label
 
@@ -188,7 +194,9 @@ class RunDialog(FormDialog):
         self.threshold.setPlaceholderText("e.g. 800MB, 2GiB, 80%, +100MB/s, parse:500MB  (several: separate with ;)")
         self.capture = capture_box()
         self.form.addRow("&Command", self.command)
-        self.form.addRow("&Working directory", cwd_row)
+        cwd_label = QtWidgets.QLabel("&Working directory")
+        cwd_label.setBuddy(self.cwd)  # a layout cannot be a buddy: without one the & shows literally
+        self.form.addRow(cwd_label, cwd_row)
         self.form.addRow("&Environment", self.env)
         self.form.addRow("&Interval", self.interval)
         self.form.addRow("&Name", self.name)
@@ -248,6 +256,62 @@ class WatchDialog(FormDialog):
         self.form.addRow("&Interval", self.interval)
         self.form.addRow("&Name", self.name)
         self.form.addRow("&Threshold", self.threshold)
+        self.series = QtWidgets.QComboBox()
+        self.series.setEditable(True)
+        self.series.lineEdit().setPlaceholderText("Prometheus: process_resident_memory_bytes (or pick one: List)")
+        self.series.setToolTip("The Prometheus series recorded as the memory curve: name or name{label=\"x\"}")
+        self.series.setMinimumContentsLength(30)
+        self.list_series = QtWidgets.QPushButton("List")
+        self.list_series.setToolTip("Read the endpoint once and offer every series it reports")
+        self.list_series.clicked.connect(self._list_series)
+        series_row = QtWidgets.QHBoxLayout()
+        series_row.addWidget(self.series, 1)
+        series_row.addWidget(self.list_series)
+        series_label = QtWidgets.QLabel("&Series")
+        series_label.setBuddy(self.series)
+        self._lister: SeriesLister | None = None
+        self.form.insertRow(2, series_label, series_row)  # under URL and Format
+
+    def _metric(self) -> str | None:
+        text = self.series.currentText().strip()
+        if not text:
+            return None
+        text = text.split("  =", 1)[0].strip()  # a listed entry carries its current value
+        from memview.collectors.formats.prometheus import Selector
+
+        try:
+            Selector(text)
+        except ValueError as exc:
+            raise InputError(f"Series: {exc}") from None
+        return text
+
+    def _list_series(self) -> None:
+        url = self.url.currentText().strip()
+        try:
+            headers = parse_headers(self.headers.toPlainText())
+        except InputError as exc:
+            self.show_error(str(exc))
+            return
+        if urlsplit(url).scheme not in ("http", "https"):
+            self.show_error("URL: only http:// and https:// URLs, e.g. http://127.0.0.1:8080/metrics")
+            return
+        self.list_series.setEnabled(False)
+        self.list_series.setText("Listing…")
+        self._lister = SeriesLister(url, headers)
+        self._lister.listed.connect(self._series_listed)
+        self._lister.start()
+
+    def _series_listed(self, entries: list[str], error: str) -> None:
+        self.list_series.setEnabled(True)
+        self.list_series.setText("List")
+        if error:
+            self.show_error(f"Cannot list the series: {error}")
+            return
+        current = self.series.currentText()
+        self.series.clear()
+        self.series.addItems(entries)
+        self.series.setCurrentText(current)
+        self.error.hide()
 
     def build_spec(self) -> WatchSpec:
         url = self.url.currentText().strip()
@@ -259,7 +323,8 @@ class WatchDialog(FormDialog):
             raise InputError("PromQL: a prometheus+ URL needs a query, e.g. process_resident_memory_bytes")
         return WatchSpec(url=url, interval=parse_interval(self.interval.text()), fmt=self.format.currentText(),
                          headers=parse_headers(self.headers.toPlainText()), name=self.name.text().strip() or None,
-                         threshold=check_threshold(self.threshold.text(), "none"), query=query)
+                         threshold=check_threshold(self.threshold.text(), "none"), query=query,
+                         metric=self._metric())
 
 
 class TextDialog(QtWidgets.QInputDialog):
@@ -274,3 +339,46 @@ class TextDialog(QtWidgets.QInputDialog):
             self.setOption(QtWidgets.QInputDialog.InputDialogOption.UsePlainTextEditForTextInput)
         self.resize(440, 260 if multiline else 120)
         self.setAttribute(QtCore.Qt.WidgetAttribute.WA_DeleteOnClose)
+
+
+class SeriesLister(QtCore.QObject):
+    """Reads a Prometheus endpoint once on a thread and lists its series (byte-valued ones first).
+
+    No Qt parent, for the same reason as the process lister: the dialog may be gone by the time
+    the answer arrives (Qt then drops the queued call).
+    """
+
+    listed = QtCore.Signal(list, str)
+    MAX_BYTES = 8 * 2**20
+
+    def __init__(self, url: str, headers: dict[str, str]) -> None:
+        super().__init__(None)
+        self.url = url
+        self.headers = headers
+        self._thread = threading.Thread(target=self._run, name="memview-series", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        import urllib.request
+
+        from prometheus_client.parser import text_string_to_metric_families
+
+        try:
+            req = urllib.request.Request(self.url, headers=self.headers)
+            with urllib.request.urlopen(req, timeout=5) as resp:  # noqa: S310 - http(s) checked above
+                body = resp.read(self.MAX_BYTES + 1)
+            if len(body) > self.MAX_BYTES:
+                raise ValueError(f"the answer is larger than {self.MAX_BYTES // 2**20} MiB")
+            entries = []
+            for family in text_string_to_metric_families(body.decode("utf-8", "replace")):
+                for sample in family.samples:
+                    labels = ",".join(f'{k}="{v}"' for k, v in sorted(sample.labels.items()))
+                    name = f"{sample.name}{{{labels}}}" if labels else sample.name
+                    entries.append((not sample.name.endswith("_bytes"), name, sample.value))
+        except Exception as exc:  # one line for the user, whatever the network or parser said
+            self.listed.emit([], f"{type(exc).__name__}: {exc}"[:300])
+            return
+        entries.sort(key=lambda e: (e[0], e[1]))
+        self.listed.emit([f"{name}  = {value:g}" for _other, name, value in entries], "")

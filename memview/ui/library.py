@@ -4,9 +4,10 @@ A thin model over the rows ``Store.sessions()`` returns (read by the database wo
 with :meth:`LibraryPanel.set_rows`); it never queries anything itself. Rows keep their identity
 (the session id) across refreshes so the selection and scroll position survive a refresh.
 
-Each session is drawn as a three-line card (name and peak; kind and command; start, duration,
-exit status and tags) because eight table columns do not fit a side panel without hiding the
-command line, which is the one thing people recognise a run by.
+Each session is drawn as a compact two-line card (name, exit status and peak; kind, id, start,
+duration, command and tags) because eight table columns do not fit a side panel without hiding
+the command line, which is the one thing people recognise a run by; two lines fit about twice
+as many sessions on a screen as the first three-line design.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from memview.model import EXACT_SOURCES
+from memview.ui import theme
 from memview.ui.plot_items import command_title, format_span
 from memview.units import format_bytes
 
@@ -155,13 +157,13 @@ class _Filter(QtCore.QSortFilterProxyModel):
 
 
 class SessionCard(QtWidgets.QStyledItemDelegate):
-    """Paints one session as a three-line card."""
+    """Paints one session as a two-line card."""
 
-    PAD = 8
+    PAD = 5
 
     def sizeHint(self, option: QtWidgets.QStyleOptionViewItem, index: Any) -> QtCore.QSize:  # noqa: N802
-        fm = option.fontMetrics
-        return QtCore.QSize(200, 3 * fm.height() + 2 * self.PAD + 6)
+        fm = option.fontMetrics  # type: ignore[attr-defined]
+        return QtCore.QSize(200, 2 * fm.height() + 2 * self.PAD + 3)
 
     def paint(self, painter: QtGui.QPainter, option: QtWidgets.QStyleOptionViewItem, index: Any) -> None:
         r: dict[str, Any] = index.data(ROW_ROLE)
@@ -171,20 +173,23 @@ class SessionCard(QtWidgets.QStyledItemDelegate):
         rect = QtCore.QRect(option.rect)  # type: ignore[attr-defined]
         selected = bool(option.state & QtWidgets.QStyle.StateFlag.State_Selected)  # type: ignore[attr-defined]
         palette = option.palette  # type: ignore[attr-defined]
+        th = theme.current(palette)
         if selected:
             painter.fillRect(rect, palette.highlight())
         elif index.row() % 2:
             painter.fillRect(rect, palette.alternateBase())
-        painter.setPen(QtGui.QColor("#e3e6ea"))
+        else:
+            painter.fillRect(rect, palette.base())
+        painter.setPen(palette.mid().color())
         painter.drawLine(rect.bottomLeft(), rect.bottomRight())
         text = palette.highlightedText().color() if selected else palette.text().color()
-        grey = text if selected else QtGui.QColor("#666666")
+        grey = text if selected else QtGui.QColor(th.muted)
         fm = option.fontMetrics  # type: ignore[attr-defined]
         lh = fm.height()
-        x0, x1 = rect.left() + self.PAD, rect.right() - self.PAD
+        x0, x1 = rect.left() + self.PAD + 2, rect.right() - self.PAD
         y = rect.top() + self.PAD
 
-        # line 1: name ........ peak
+        # line 1: name ........ exit · peak
         bold = QtGui.QFont(option.font)  # type: ignore[attr-defined]
         bold.setBold(True)
         bfm = QtGui.QFontMetrics(bold)
@@ -196,12 +201,20 @@ class SessionCard(QtWidgets.QStyledItemDelegate):
         peak_w = bfm.horizontalAdvance(peak_text)
         painter.setPen(text)
         painter.drawText(QtCore.QRect(x1 - peak_w, y, peak_w, lh), int(QtCore.Qt.AlignmentFlag.AlignRight), peak_text)
-        name = bfm.elidedText(display_name(r), QtCore.Qt.TextElideMode.ElideRight, max(20, x1 - x0 - peak_w - 12))
-        painter.drawText(QtCore.QRect(x0, y, x1 - x0 - peak_w - 8, lh), 0, name)
-
-        # line 2: kind badge + command / URL
-        y += lh + 3
+        exit_label, tone = exit_cell(r, model.live_ids)
         painter.setFont(option.font)  # type: ignore[attr-defined]
+        exit_w = fm.horizontalAdvance(exit_label)
+        ex = x1 - peak_w - 10 - exit_w
+        tones = {"bad": QtGui.QColor(th.bad), "good": QtGui.QColor(th.good), "neutral": grey}
+        painter.setPen(text if selected else tones[tone])
+        painter.drawText(QtCore.QRect(ex, y, exit_w, lh), 0, exit_label)
+        painter.setFont(bold)
+        painter.setPen(text)
+        name = bfm.elidedText(display_name(r), QtCore.Qt.TextElideMode.ElideRight, max(20, ex - x0 - 10))
+        painter.drawText(QtCore.QRect(x0, y, max(20, ex - x0 - 8), lh), 0, name)
+
+        # line 2: kind badge · #id · started · duration · command ........ tags
+        y += lh + 3
         kind = r.get("kind") or "?"
         small = QtGui.QFont(option.font)  # type: ignore[attr-defined]
         small.setPointSizeF(max(7.0, small.pointSizeF() * 0.82))
@@ -214,43 +227,36 @@ class SessionCard(QtWidgets.QStyledItemDelegate):
         painter.setFont(small)
         painter.setPen(QtGui.QColor("white"))
         painter.drawText(badge, int(QtCore.Qt.AlignmentFlag.AlignCenter), kind)
-        painter.setFont(option.font)  # type: ignore[attr-defined]
-        painter.setPen(grey)
-        cmd_x = int(x0 + badge_w + 6)
-        cmd = fm.elidedText(r.get("target") or "", QtCore.Qt.TextElideMode.ElideMiddle, x1 - cmd_x)
-        painter.drawText(QtCore.QRect(cmd_x, y, x1 - cmd_x, lh), 0, cmd)
-
-        # line 3: started · duration · exit ........ tags
-        y += lh + 3
-        live = r["id"] in model.live_ids
-        exit_label, tone = exit_cell(r, model.live_ids)
-        duration = "recording" if live else format_span(r.get("wall_s"))
-        left = f"#{r['id']} · {_started(r.get('started_at'))} · {duration} · "
-        painter.drawText(QtCore.QRect(x0, y, x1 - x0, lh), 0, left)
-        ex = x0 + fm.horizontalAdvance(left)
-        tones = {"bad": QtGui.QColor("#c0392b"), "good": QtGui.QColor("#2e7d32"), "neutral": grey}
-        painter.setPen(text if selected else tones[tone])
-        painter.drawText(QtCore.QRect(ex, y, x1 - ex, lh), 0, exit_label)
-        ex += fm.horizontalAdvance(exit_label) + 10
-        painter.setFont(small)
         tx = x1
+        tags_left = x1
         for tag in reversed(r.get("tags") or []):
             w = sfm.horizontalAdvance(tag) + 10
-            if tx - w < ex:
+            if tx - w < x0 + badge_w + 120:
                 break
             chip = QtCore.QRectF(tx - w, y + 1, w, lh - 2)
             painter.setPen(QtGui.QColor("#9aa5b1"))
-            painter.setBrush(QtGui.QColor("#eef1f4") if not selected else QtCore.Qt.BrushStyle.NoBrush)
+            painter.setBrush(palette.alternateBase().color() if not selected else QtCore.Qt.BrushStyle.NoBrush)
             painter.drawRoundedRect(chip, 6, 6)
-            painter.setPen(text if selected else QtGui.QColor("#34495e"))
+            painter.setPen(text)
             painter.drawText(chip, int(QtCore.Qt.AlignmentFlag.AlignCenter), tag)
             tx -= w + 4
+            tags_left = int(tx)
+        painter.setFont(option.font)  # type: ignore[attr-defined]
+        painter.setPen(grey)
+        live = r["id"] in model.live_ids
+        duration = "recording" if live else format_span(r.get("wall_s"))
+        cmd_x = int(x0 + badge_w + 6)
+        line = f"#{r['id']} · {_started(r.get('started_at'))} · {duration} · {r.get('target') or ''}"
+        line = fm.elidedText(line, QtCore.Qt.TextElideMode.ElideRight, tags_left - cmd_x - 4)
+        painter.drawText(QtCore.QRect(cmd_x, y, tags_left - cmd_x, lh), 0, line)
         painter.restore()
 
 
 class LibraryPanel(QtWidgets.QWidget):
     open_requested = QtCore.Signal(int)
     selection_changed = QtCore.Signal()
+
+    sort_changed = QtCore.Signal(str)
 
     def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
@@ -261,7 +267,9 @@ class LibraryPanel(QtWidgets.QWidget):
         self.filter = QtWidgets.QLineEdit()
         self.filter.setPlaceholderText("Filter: name, command, tag, kind…  (Ctrl+F)")
         self.filter.setClearButtonEnabled(True)
-        self.filter.textChanged.connect(self.proxy.set_text)
+        self.filter.textChanged.connect(self._filter_changed)
+        self.filter.installEventFilter(self)
+        self.filter.returnPressed.connect(self._filter_entered)
         self.sort = QtWidgets.QComboBox()
         for label, mode in SORTS:
             self.sort.addItem(label, mode)
@@ -282,11 +290,11 @@ class LibraryPanel(QtWidgets.QWidget):
         self.proxy.sort(0, QtCore.Qt.SortOrder.DescendingOrder)
 
         self.count = QtWidgets.QLabel()
-        self.count.setStyleSheet("color: #666;")
+        self.count.setStyleSheet(f"color: {theme.current().muted};")
         self.empty = QtWidgets.QLabel("No sessions yet.\nRun a command, attach to a process or watch an endpoint:\n"
                                       "each recording appears here.")
         self.empty.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
-        self.empty.setStyleSheet("color: #888; padding: 20px;")
+        self.empty.setStyleSheet(f"color: {theme.current().muted}; padding: 20px;")
         self.empty.setWordWrap(True)
 
         title = QtWidgets.QLabel("Sessions")
@@ -309,8 +317,44 @@ class LibraryPanel(QtWidgets.QWidget):
         layout.addWidget(self.empty, 1)
         self.empty.hide()
 
+    def eventFilter(self, obj: QtCore.QObject, event: QtCore.QEvent) -> bool:  # noqa: N802
+        """Down leaves the filter for the list (first row selected): Enter then opens it."""
+        if obj is self.filter and event.type() == QtCore.QEvent.Type.KeyPress:
+            if event.key() in (QtCore.Qt.Key.Key_Down, QtCore.Qt.Key.Key_PageDown):  # type: ignore[attr-defined]
+                self.view.setFocus()
+                if not self.selected_ids() and self.proxy.rowCount():
+                    first = self.proxy.index(0, 0)
+                    self.view.selectionModel().setCurrentIndex(
+                        first, QtCore.QItemSelectionModel.SelectionFlag.ClearAndSelect)
+                return True
+        return super().eventFilter(obj, event)
+
+    def _filter_entered(self) -> None:
+        """Enter in the filter opens the one session it leaves (or the selected one)."""
+        if self.proxy.rowCount() == 1:
+            self.open_requested.emit(int(self.proxy.index(0, 0).data(ID_ROLE)))
+        elif len(self.selected_ids()) == 1:
+            self.open_requested.emit(self.selected_ids()[0])
+
+    def _filter_changed(self, text: str) -> None:
+        self.proxy.set_text(text)
+        self._update_count()
+
+    def _update_count(self) -> None:
+        total = len(self.model.rows)
+        shown = self.proxy.rowCount()
+        noun = "session" if total == 1 else "sessions"
+        self.count.setText(f"{total} {noun}" if shown == total else f"{shown} of {total} {noun}")
+
+    def set_sort(self, mode: str | None) -> None:
+        """Sort by ``mode`` (one of SORTS), e.g. the one remembered from the last run."""
+        i = self.sort.findData(mode)
+        if i >= 0:
+            self.sort.setCurrentIndex(i)
+
     def _sort_changed(self, _index: int) -> None:
         mode = self.sort.currentData()
+        self.sort_changed.emit(mode)
         self.model.sort_mode = mode
         order = QtCore.Qt.SortOrder
         order = order.AscendingOrder if mode in ("oldest", "name") else order.DescendingOrder
@@ -333,7 +377,7 @@ class LibraryPanel(QtWidgets.QWidget):
                         sel.setCurrentIndex(idx, flag.NoUpdate)
         self.view.verticalScrollBar().setValue(scroll)
         n = len(rows)
-        self.count.setText(f"{n} session{'s' if n != 1 else ''}")
+        self._update_count()
         self.empty.setVisible(n == 0)
         self.view.setVisible(n > 0)
 

@@ -28,6 +28,7 @@ from memview.collectors.base import CollectorError
 from memview.marker_sources import MarkerError
 from memview.store import Store, StoreError
 from memview.ui.bridge import RecorderBridge
+from memview.ui.child_output import ChildOutput
 from memview.ui.plot_items import command_title
 from memview.watch import WatchSession
 
@@ -80,6 +81,7 @@ class WatchSpec:
     interval: float
     fmt: str = "auto"
     headers: dict[str, str] = field(default_factory=dict)
+    metric: str | None = None  # Prometheus: the series recorded as RSS (default process_resident_memory_bytes)
     name: str | None = None
     threshold: str | None = None
     query: str | None = None  # a PromQL query: url is then a Prometheus server
@@ -143,6 +145,7 @@ class LiveSession(QtCore.QObject):
         self.session_id: int | None = None
         self.state = "starting"
         self.setup = capture_setup(spec.threshold, spec.capture)  # SetupError: the dialog checked it already
+        self.output: ChildOutput | None = None  # a launched command's stdout/stderr files
         self.detached = False
         self._close_lock = threading.Lock()
         self._closed = False
@@ -184,13 +187,19 @@ class LiveSession(QtCore.QObject):
         spec = self.spec
         if isinstance(spec, RunSpec):
             env = self.setup.launch_env({**os.environ, **spec.env}) or {**os.environ, **spec.env}
-            return runner.ProcessSession.launch(spec.argv, self.store, spec.interval, cwd=spec.cwd, env=env,
-                                                children=spec.children, before_start=self._wire)
+            # the child writes into files, never into memview's own output (see child_output)
+            self.output = ChildOutput(self.store.path.with_name(self.store.path.stem + ".artefacts") / "output")
+            try:
+                return runner.ProcessSession.launch(spec.argv, self.store, spec.interval, cwd=spec.cwd, env=env,
+                                                    children=spec.children, before_start=self._wire,
+                                                    **self.output.launch_kwargs())
+            finally:
+                self.output.close_ours()
         if isinstance(spec, AttachSpec):
             return runner.ProcessSession.attach(spec.pid, self.store, spec.interval, children=spec.children,
                                                 before_start=self._wire)
         return WatchSession.start(spec.url, self.store, spec.interval, fmt=spec.fmt, headers=spec.headers or None,
-                                  before_start=self._wire, query=spec.query)
+                                  metric=spec.metric or None, before_start=self._wire, query=spec.query)
 
     def _main(self) -> None:
         try:
@@ -209,6 +218,11 @@ class LiveSession(QtCore.QObject):
         self.session = session
         self.recorder = session.recorder
         self.session_id = session.recorder.session_id
+        if self.output is not None:
+            try:
+                self.output.move_to(self.store.artefact_dir(self.session_id))
+            except OSError as exc:
+                self.notice.emit(f"the command's output stays in {self.output.paths['stdout'].parent}: {exc}")
         if self.spec.name:
             try:
                 self.store.update_session(self.session_id, name=self.spec.name)

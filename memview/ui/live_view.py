@@ -15,8 +15,10 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from memview.model import RSS_SERIES, SOURCE_SAMPLED, Capture, Phase
+from memview.model import EXACT_SOURCES, RSS_SERIES, SOURCE_SAMPLED, Capture, Phase
+from memview.ui import theme
 from memview.ui.bridge import MAX_FPS, Update
+from memview.ui.child_output import OutputPane
 from memview.ui.live_session import LiveSession
 from memview.ui.plot_area import PlotArea
 from memview.ui.plot_items import Span, colour_for, format_clock, pressure_spans
@@ -25,7 +27,7 @@ from memview.ui.session_data import SessionData
 from memview.ui.side_panel import Figures, SidePanel, exit_text
 from memview.units import format_bytes
 
-pg.setConfigOptions(background="w", foreground="#444444", antialias=True)
+pg.setConfigOptions(antialias=True)  # colours follow the palette: memview.ui.theme
 
 #: Events that are drawn elsewhere (lane, markers) or too frequent to list.
 QUIET_EVENTS = {"phase_start", "process_start", "process_exit"}
@@ -45,6 +47,30 @@ def _phase_dict(p: Phase) -> dict[str, Any]:
             "start_rss_bytes": p.start_rss_bytes, "end_rss_bytes": p.end_rss_bytes,
             "peak_rss_bytes": p.peak_rss_bytes, "peak_source": p.peak_source, "growth_bytes": p.growth_bytes,
             "flags": list(p.flags)}
+
+
+def time_decimals(span_s: float) -> int:
+    """Decimals a time needs at a zoom: ms when a few seconds fill the plot, whole seconds at hours."""
+    if span_s < 5:
+        return 3
+    if span_s < 60:
+        return 2
+    if span_s < 3600:
+        return 1
+    return 0
+
+
+def _line_rule(rules: list[str]) -> Any:
+    """The rule the threshold line shows (the first absolute RSS rule), from the rules' texts."""
+    from memview.triggers import RuleError, ThresholdLine, parse_rule
+
+    parsed = []
+    for text in rules:
+        try:
+            parsed.append(parse_rule(str(text)))
+        except (RuleError, ValueError):
+            continue
+    return ThresholdLine.pick(parsed)
 
 
 class SessionView(QtWidgets.QWidget):
@@ -70,9 +96,14 @@ class SessionView(QtWidgets.QWidget):
         self._dirty = False
         self._lane_dirty = False
         self._side_due = 0.0
+        self.gaps: list[dict[str, Any]] = []  # {"start_s", "end_s" (None while open), "reason"}
+        self.marks: list[tuple[float, str]] = []
+        self.threshold_phase: str | None = None
+        self._hover: tuple[float, float] = (math.nan, math.nan)
 
         self.plot = PlotArea(self)
         self.side = SidePanel(self)
+        self.output = OutputPane(self)
         self._build()
         self.plot.follow_changed.connect(self.follow_button.setChecked)
         self.plot.hovered.connect(self._hovered)
@@ -107,18 +138,34 @@ class SessionView(QtWidgets.QWidget):
         self.threshold_button = self._tool("Threshold", "Show a draggable threshold line; the trigger follows it",
                                            checkable=True)
         self.threshold_button.toggled.connect(self._threshold_toggled)
+        self.output_button = self._tool("Output", "Show or hide what the command prints (stdout and stderr)",
+                                        checkable=True)
+        self.output_button.toggled.connect(self._output_toggled)
+        self.output_button.hide()
+        self.details_button = self._tool("Details", "Show or hide the figures, phases and events beside the plot",
+                                         checkable=True, checked=True)
+        self.details_button.toggled.connect(self._details_toggled)
         self.readout = QtWidgets.QLabel()
         self.readout.setMinimumWidth(200)
         self.readout.setTextFormat(QtCore.Qt.TextFormat.RichText)
         self.capture_button = QtWidgets.QPushButton("Capture now")
         self.capture_button.setToolTip("Ask the capture engine for a stack/heap capture now (Ctrl+K)")
+        self.capture_progress = QtWidgets.QProgressBar()
+        self.capture_progress.setRange(0, 0)
+        self.capture_progress.setMaximumWidth(80)
+        self.capture_progress.setMaximumHeight(12)
+        self.capture_progress.setTextVisible(False)
+        self.capture_progress.hide()
         self.stop_button = QtWidgets.QPushButton("Stop")
         self.stop_button.setToolTip("Stop recording; a launched command is ended (Ctrl+.)")
-        self.stop_button.setStyleSheet("QPushButton:enabled { color: #c0392b; font-weight: 600; }")
+        self.stop_button.setStyleSheet(f"QPushButton:enabled {{ color: {theme.current().bad}; font-weight: 600; }}")
         for w in (self.follow_button, self.window_box, self.per_process_button, self.components_button,
                   self.threshold_button):
             bar.addWidget(w)
         bar.addStretch(1)
+        bar.addWidget(self.output_button)
+        bar.addWidget(self.details_button)
+        bar.addWidget(self.capture_progress)
         bar.addWidget(self.capture_button)
         bar.addWidget(self.stop_button)
         self.capture_button.hide()
@@ -126,7 +173,9 @@ class SessionView(QtWidgets.QWidget):
 
         self.banner = QtWidgets.QLabel()
         self.banner.setWordWrap(True)
-        self.banner.setStyleSheet("background: #fdecea; color: #8a1f11; padding: 4px 8px; border-radius: 3px;")
+        self.banner.setStyleSheet("background: #5c2320; color: #ffdad6; padding: 4px 8px; border-radius: 3px;"
+                                  if theme.current().dark else
+                                  "background: #fdecea; color: #8a1f11; padding: 4px 8px; border-radius: 3px;")
         self.banner.hide()
 
         header = QtWidgets.QHBoxLayout()
@@ -137,7 +186,7 @@ class SessionView(QtWidgets.QWidget):
         font.setBold(True)
         self.title_label.setFont(font)
         self.subtitle = QtWidgets.QLabel()
-        self.subtitle.setStyleSheet("color: #666;")
+        self.subtitle.setStyleSheet(f"color: {theme.current().muted};")
         self.subtitle.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
         self.subtitle.setMinimumWidth(10)
         self.subtitle.setSizePolicy(QtWidgets.QSizePolicy.Policy.Ignored, QtWidgets.QSizePolicy.Policy.Preferred)
@@ -151,7 +200,13 @@ class SessionView(QtWidgets.QWidget):
         lv.setSpacing(2)
         lv.addLayout(bar)
         lv.addWidget(self.banner)
-        lv.addWidget(self.plot, 1)
+        self.vsplit = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical)
+        self.vsplit.addWidget(self.plot)
+        self.vsplit.addWidget(self.output)
+        self.vsplit.setStretchFactor(0, 1)
+        self.vsplit.setCollapsible(0, False)
+        self.output.hide()
+        lv.addWidget(self.vsplit, 1)
         self.readout.setContentsMargins(8, 0, 8, 2)
         lv.addWidget(self.readout)
 
@@ -160,8 +215,10 @@ class SessionView(QtWidgets.QWidget):
         splitter.addWidget(self.side)
         splitter.setStretchFactor(0, 4)
         splitter.setStretchFactor(1, 1)
-        splitter.setSizes([900, 300])
+        splitter.setSizes([900, 320])
         splitter.setChildrenCollapsible(False)
+        splitter.setCollapsible(1, True)  # the figures fold away for a wider plot ("Details")
+        self.splitter = splitter
         outer = QtWidgets.QVBoxLayout(self)
         outer.setContentsMargins(2, 2, 2, 2)
         outer.addLayout(header)
@@ -179,6 +236,19 @@ class SessionView(QtWidgets.QWidget):
         button.setAutoRaise(False)
         return button
 
+    def _apply_kind(self) -> None:
+        """A watched service has no process of ours: no per-process curves, nothing to capture."""
+        watch = self.kind == "watch"
+        # a watched Prometheus query's label sets ("prom:…" series) are what Per process splits
+        split = not watch or any(n.startswith("prom:") for n in self.buffers)
+        self.per_process_button.setVisible(split)
+        if not split:
+            self.per_process_button.setChecked(False)
+        if watch:
+            self.side.no_phases.setText("No phases: a watched service does not announce them.")
+            self.capture_button.setEnabled(False)
+            self.capture_button.setToolTip("A watched service is not a process memview can profile")
+
     def _set_titles(self) -> None:
         sid = f"#{self.session_id}  " if self.session_id is not None else ""
         self.title_label.setText(f"{sid}{self.title}")
@@ -193,6 +263,9 @@ class SessionView(QtWidgets.QWidget):
         self._set_titles()
         self.capture_button.show()
         self.stop_button.show()
+        self._apply_kind()
+        if live.output is not None:
+            self.show_output(live.output.paths)
         self.capture_button.clicked.connect(self.capture_now)
         self.stop_button.clicked.connect(live.stop)
         live.bridge.ended.connect(self._tick)
@@ -204,11 +277,24 @@ class SessionView(QtWidgets.QWidget):
         return self.live is not None and self.live.running
 
     def capture_now(self) -> None:
-        if self.live is None:
+        if self.live is None or not self.capture_button.isEnabled():
             return
         if not self.live.capture_now():
             self.show_banner("No capture engine is attached to this session (it arrives with the trigger engine).",
                              timeout_ms=6000)
+            return
+        # progress until the capture reports back (or a minute passes: the engine may have declined)
+        self._capture_known = {(c["tool"], c["started_s"], c["pid"]) for c in self.captures
+                               if c.get("status") not in ("running", None)}
+        self.capture_button.setEnabled(False)
+        self.capture_button.setText("Capturing…")
+        self.capture_progress.show()
+        QtCore.QTimer.singleShot(60000, self._capture_finished)
+
+    def _capture_finished(self) -> None:
+        self.capture_progress.hide()
+        self.capture_button.setText("Capture now")
+        self.capture_button.setEnabled(self.is_live and self.kind != "watch")
 
     def _tick(self) -> None:
         live = self.live
@@ -220,6 +306,8 @@ class SessionView(QtWidgets.QWidget):
         if update.ended:
             self.timer.stop()
             self.end_t = self._last_t()
+            if not getattr(self.live, "detached", False):
+                QtCore.QTimer.singleShot(500, self.output.stop_following)  # the last lines, then no more polling
         now = QtCore.QDateTime.currentMSecsSinceEpoch() / 1000
         if self._dirty or self._lane_dirty or now >= self._side_due:
             self.redraw()
@@ -238,6 +326,8 @@ class SessionView(QtWidgets.QWidget):
             buf.extend(times, values)
             self._dirty = True
         listed = []
+        if self.kind == "watch" and any(n.startswith("prom:") for n in update.series):
+            self.per_process_button.show()  # a Prometheus query's label sets: Per process splits them
         for ev in update.events:
             if ev.kind == "phase_start":
                 data = ev.data or {}
@@ -251,6 +341,8 @@ class SessionView(QtWidgets.QWidget):
             elif ev.kind == "threshold":
                 value = (ev.data or {}).get("threshold_bytes")
                 self._show_threshold(value)
+            else:
+                self._note_event(ev.t, ev.kind, ev.message, ev.data or {})
             if ev.kind not in QUIET_EVENTS or ev.level in ("warning", "error"):
                 listed.append((ev.t, ev.kind, ev.level, ev.message))
         for phase in update.phases:
@@ -266,6 +358,28 @@ class SessionView(QtWidgets.QWidget):
         if listed:
             self.side.add_events(listed[-MAX_LISTED_EVENTS:])
 
+    def _note_event(self, t: float, kind: str, message: str, data: dict[str, Any]) -> None:
+        """Events drawn on the plot: gaps, marks, and the rules (a phase-scoped threshold)."""
+        if kind == "gap":
+            self.gaps.append({"start_s": t, "end_s": None, "reason": data.get("reason", message)})
+            self._dirty = self._lane_dirty = True
+        elif kind == "gap_end":
+            start = data.get("start_s")
+            for gap in reversed(self.gaps):
+                if gap["end_s"] is None and (start is None or abs(gap["start_s"] - start) < 1e-6):
+                    gap["end_s"] = t
+                    break
+            self._dirty = self._lane_dirty = True
+        elif kind == "mark":
+            self.marks.append((t, message))
+            self._lane_dirty = True
+        elif kind == "triggers":
+            rule = _line_rule(data.get("rules") or [])
+            if rule is not None:
+                # a session recorded by the CLI has no "threshold" event: its rule is the line
+                self.threshold_phase = rule.phase
+                self._show_threshold(int(rule.line))
+
     def _close_phase(self, row: dict[str, Any]) -> None:
         for i in range(len(self.phases) - 1, -1, -1):
             open_row = self.phases[i]
@@ -278,6 +392,11 @@ class SessionView(QtWidgets.QWidget):
         self._lane_dirty = True
 
     def _upsert_capture(self, cap: dict[str, Any]) -> None:
+        if self.capture_progress.isVisible() and cap.get("status") not in ("running", None) and (
+                (cap["tool"], cap["started_s"], cap["pid"]) not in getattr(self, "_capture_known", set())):
+            self._capture_finished()
+            self.show_banner(f"{cap['tool']} capture {cap.get('status')}"
+                             + (f": {cap['path']}" if cap.get("path") else ""), timeout_ms=8000)
         key = (cap["tool"], cap["started_s"], cap["pid"])
         for i, old in enumerate(self.captures):
             if (old["tool"], old["started_s"], old["pid"]) == key:
@@ -305,10 +424,14 @@ class SessionView(QtWidgets.QWidget):
         """Show a stored session (not live)."""
         self.session_id = data.session_id
         summary = data.summary
-        self.title = summary.get("name") or self.title
+        from memview.ui.library import display_name
+
+        self.title = display_name({**summary, "id": data.session_id}) or self.title
         self.target = summary.get("target") or self.target
         self.kind = summary.get("kind") or self.kind
-        self.buffers = {name: SeriesBuffer.from_arrays(t, v) for name, (t, v) in data.series.items()}
+        self.buffers = {name: SeriesBuffer.from_arrays(t, v, data.stats.get(name))
+                        for name, (t, v) in data.series.items()}
+        self.plot.set_envelopes(data.envelopes)
         for name, unit in data.units.items():
             if unit.get("label"):
                 self.labels[name] = unit["label"]
@@ -322,10 +445,14 @@ class SessionView(QtWidgets.QWidget):
         listed = [(e["t_s"], e["kind"], e["level"], e["message"]) for e in data.events
                   if e["kind"] not in QUIET_EVENTS or e["level"] in ("warning", "error")]
         self.side.add_events(listed[-MAX_LISTED_EVENTS:])
+        self.gaps, self.marks = [], []
         for e in data.events:
             if e["kind"] == "threshold":
                 self._show_threshold((e.get("data") or {}).get("threshold_bytes"))
+            else:
+                self._note_event(e["t_s"], e["kind"], e["message"], e.get("data") or {})
         self.end_t = summary.get("wall_s")
+        self._apply_kind()
         self.set_summary(summary)
         self.follow_button.setText("Fit")
         self.follow_button.setToolTip("Show the whole session (F)")
@@ -354,8 +481,11 @@ class SessionView(QtWidgets.QWidget):
         self.redraws += 1
         last = self._last_t()
         if self._dirty:
-            self.plot.draw_series(self.buffers, self.labels)
+            if self.gaps or self.plot.gaps:
+                self.plot.set_gaps([(g["start_s"], g["end_s"], g["reason"]) for g in self.gaps], last)
+            self.plot.draw_series(self.buffers, self.labels, self._labelled_peak(), last)
         if self._lane_dirty or any(p["end_s"] is None for p in self.phases) or self._dirty:
+            self.plot.set_marks(self.marks)
             self.plot.set_lane(self._phase_spans(last), self.captures, self._pressure_spans(last))
         if self.plot.follow:
             self.plot.apply_follow(self.buffers, last if self.live is not None else self.end_t)
@@ -364,6 +494,17 @@ class SessionView(QtWidgets.QWidget):
             self._update_side(last)
             self._side_due = now + 0.2  # figures at 5 Hz are plenty to read
         self._dirty = self._lane_dirty = False
+
+    def _labelled_peak(self) -> tuple[float, str] | None:
+        """The peak the plot labels: the same figure as the side panel (exact when the kernel's)."""
+        s = self.summary
+        if s is not None and s.get("peak_rss_bytes") is not None:
+            source = s.get("peak_source") or ""
+            return float(s["peak_rss_bytes"]), source if source in EXACT_SOURCES else ""
+        exact = self._live_exact_peak()
+        if exact is not None:
+            return float(exact[0]), exact[1]
+        return None
 
     def _phase_spans(self, last: float | None) -> list[Span]:
         spans = []
@@ -423,17 +564,65 @@ class SessionView(QtWidgets.QWidget):
         return int(value), str(getattr(collector, "root_exact_source", "kernel"))
 
     # -- interaction -----------------------------------------------------------------------------
-    def _hovered(self, t: float) -> None:
+    def _hovered(self, t: float, y: float = math.nan) -> None:
+        self._hover = (t, y)
         if math.isnan(t):
-            self.readout.setText("<span style='color:#888'>hover the plot for time · RSS · phase</span>")
+            self.readout.setText(f"<span style='color:{self.plot.theme.muted}'>hover the plot for every series' "
+                                 "value at that time · wheel zooms time (Ctrl+wheel: memory) · drag pans</span>")
+            self.plot.hide_tip()
             return
-        total = self.buffers.get(RSS_SERIES)
-        value = total.value_at(t) if total is not None and total.count and t >= (total.first_t or 0) else None
+        decimals = time_decimals(self.plot.visible_time_span())
+        rows = self.values_at(t)
         phase = self.phase_at(t)
-        parts = [f"<b>{format_clock(t, 1)}</b>", f"RSS <b>{format_bytes(value)}</b>"]
+        gap = self.plot.gap_at(t)
+        parts = [f"<b>{format_clock(t, decimals)}</b>"]
+        parts += [f"{name} <b>{text}</b>" for name, text, _colour in rows[:3]]
         if phase:
             parts.append(f"phase <b>{phase}</b>")
+        if gap is not None:
+            parts.append(f"no reading: {gap[2]}")
         self.readout.setText("&nbsp;&nbsp;·&nbsp;&nbsp;".join(parts))
+        lines = [f"<b>{format_clock(t, decimals)}</b>"]
+        for name, text, colour in rows:
+            lines.append(f"<span style='color:{colour}'>■</span> {name}: <b>{text}</b>")
+        if phase:
+            lines.append(f"phase: <b>{phase}</b>")
+        near = self._mark_near(t)
+        if near:
+            lines.append(f"mark: {near}")
+        if gap is not None:
+            lines.append(f"<span style='color:{self.plot.theme.bad}'>no reading: {gap[2]}</span>")
+        self.plot.show_tip(t, y, "<br>".join(lines))
+
+    def values_at(self, t: float) -> list[tuple[str, str, str]]:
+        """(name, value, colour) of every series drawn now, at time ``t`` (what the tooltip lists)."""
+        plot = self.plot
+        out: list[tuple[str, str, str]] = []
+        gap = plot.gap_at(t)
+
+        def value(name: str) -> str:
+            buf = self.buffers.get(name)
+            if buf is None or not buf.count or t < (buf.first_t or 0) or gap is not None:
+                return "-"
+            return format_bytes(buf.value_at(t))
+
+        if plot.total.isVisible():
+            out.append((self.labels.get(RSS_SERIES, "RSS"), value(RSS_SERIES), plot.theme.total))
+        if plot.service_peak is not None and plot.service_peak.isVisible():
+            out.append(("service's own peak", value("service_peak"), "#888888"))
+        for curves in (plot.proc_curves, plot.comp_curves):
+            for name, curve in curves.items():
+                if curve.isVisible():
+                    out.append((self.labels.get(name, name), value(name), curve.opts["pen"].color().name()))
+        return out
+
+    def _mark_near(self, t: float) -> str | None:
+        """The mark within a few pixels of ``t``."""
+        if not self.marks:
+            return None
+        tolerance = self.plot.main.vb.viewPixelSize()[0] * 6
+        best = min(self.marks, key=lambda m: abs(m[0] - t))
+        return best[1] if abs(best[0] - t) <= tolerance else None
 
     def phase_at(self, t: float) -> str | None:
         """The innermost phase running at ``t``."""
@@ -448,6 +637,27 @@ class SessionView(QtWidgets.QWidget):
     def _span_clicked(self, span: Span) -> None:
         if span.key and span.key[0] == "phase":
             self.plot.zoom_to(span.start, span.end)
+
+    def show_output(self, paths: dict[str, Any], open_pane: bool = True) -> None:
+        """Show the command's output files in the pane (a live run, or a stored one that kept them:
+        there the pane starts folded, the plot keeps the room)."""
+        self.output.follow(paths)
+        self.output_button.show()
+        self.output_button.setChecked(open_pane)
+
+    def _output_toggled(self, on: bool) -> None:
+        self.output.setVisible(on)
+        if on:
+            total = max(sum(self.vsplit.sizes()), 300)
+            self.vsplit.setSizes([total - 140, 140])
+
+    def _details_toggled(self, on: bool) -> None:
+        sizes = self.splitter.sizes()
+        total = sum(sizes)
+        if on and sizes[1] == 0:
+            self.splitter.setSizes([max(total - 300, 1), 300])
+        elif not on and sizes[1] > 0:
+            self.splitter.setSizes([total, 0])
 
     def _follow_toggled(self, on: bool) -> None:
         self.plot.set_follow(on)
@@ -482,7 +692,7 @@ class SessionView(QtWidgets.QWidget):
             self._threshold_moved(None)
 
     def _show_threshold(self, value: int | None) -> None:
-        self.plot.set_threshold(None if value is None else float(value))
+        self.plot.set_threshold(None if value is None else float(value), phase=self.threshold_phase)
         self.threshold_button.blockSignals(True)
         self.threshold_button.setChecked(value is not None)
         self.threshold_button.blockSignals(False)
@@ -501,4 +711,5 @@ class SessionView(QtWidgets.QWidget):
 
     def closeEvent(self, event: QtGui.QCloseEvent) -> None:  # noqa: N802
         self.timer.stop()
+        self.output.timer.stop()
         super().closeEvent(event)

@@ -16,6 +16,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from memview.analysis import session_summary
 from memview.bundle import BundleError, ExportResult, ImportResult, export_session, import_bundle
+from memview.ui import theme
 from memview.ui.compare_view import CompareView
 from memview.ui.db import DbWorker
 from memview.ui.dialogs import RunDialog, TextDialog, WatchDialog
@@ -34,7 +35,8 @@ CLOSE_TIMEOUT_MS = 20000
 SHORTCUTS = [
     ("Run command…", "Ctrl+R"), ("Attach to process…", "Ctrl+Shift+A"), ("Watch endpoint…", "Ctrl+Shift+W"),
     ("Stop recording", "Ctrl+."), ("Capture now", "Ctrl+K"), ("Follow newest data", "F"),
-    ("Filter the library", "Ctrl+F"), ("Open selected session", "Enter"), ("Rename session", "F2"),
+    ("Filter the library", "Ctrl+F"), ("Show or hide the library", "Ctrl+L"),
+    ("Open selected session", "Enter"), ("Rename session", "F2"),
     ("Delete session", "Delete"), ("Compare selected", "Ctrl+D"), ("Export session", "Ctrl+E"),
     ("Import bundle", "Ctrl+I"), ("Refresh library", "F5"),
     ("Close tab", "Ctrl+W"), ("Open database…", "Ctrl+O"), ("Quit", "Ctrl+Q"),
@@ -57,7 +59,7 @@ class WelcomePage(QtWidgets.QWidget):
         layout.addWidget(title)
         sub = QtWidgets.QLabel("memview records the memory of a command, a running process tree or a service, "
                                "with exact peaks, phases and captures.")
-        sub.setStyleSheet("color: #666;")
+        sub.setStyleSheet(f"color: {theme.current().muted};")
         sub.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
         sub.setWordWrap(True)
         layout.addWidget(sub)
@@ -73,22 +75,27 @@ class WelcomePage(QtWidgets.QWidget):
             button.setDefaultAction(action)
             button.setToolButtonStyle(QtCore.Qt.ToolButtonStyle.ToolButtonTextUnderIcon)
             button.setIconSize(QtCore.QSize(40, 40))
-            button.setMinimumSize(210, 120)
+            button.setMinimumSize(170, 110)
             bfont = button.font()
             bfont.setPointSizeF(bfont.pointSizeF() * 1.2)
             bfont.setBold(True)
             button.setFont(bfont)
-            button.setStyleSheet("QToolButton { border: 1px solid #c8ccd2; border-radius: 8px; padding: 10px;"
-                                 " background: #f7f9fb; } QToolButton:hover { background: #e9f0f7;"
-                                 " border-color: #4e79a7; }")
+            if theme.current().dark:
+                button.setStyleSheet("QToolButton { border: 1px solid #4a4d53; border-radius: 8px; padding: 10px;"
+                                     " background: #33363b; } QToolButton:hover { background: #3b4048;"
+                                     " border-color: #7fb3e6; }")
+            else:
+                button.setStyleSheet("QToolButton { border: 1px solid #c8ccd2; border-radius: 8px; padding: 10px;"
+                                     " background: #f7f9fb; } QToolButton:hover { background: #e9f0f7;"
+                                     " border-color: #4e79a7; }")
             col = QtWidgets.QVBoxLayout()
             col.addWidget(button, 0, QtCore.Qt.AlignmentFlag.AlignHCenter)
             keys = action.shortcut().toString(QtGui.QKeySequence.SequenceFormat.NativeText)
             text = QtWidgets.QLabel(f"{blurb}\n{keys}")
             text.setWordWrap(True)
             text.setAlignment(QtCore.Qt.AlignmentFlag.AlignHCenter | QtCore.Qt.AlignmentFlag.AlignTop)
-            text.setStyleSheet("color: #666;")
-            text.setFixedWidth(220)
+            text.setStyleSheet(f"color: {theme.current().muted};")
+            text.setFixedWidth(180)
             col.addWidget(text, 0, QtCore.Qt.AlignmentFlag.AlignHCenter)
             row.addLayout(col)
             row.addSpacing(16)
@@ -97,10 +104,19 @@ class WelcomePage(QtWidgets.QWidget):
         layout.addLayout(row)
         layout.addSpacing(24)
         hint = QtWidgets.QLabel("Or double-click a session in the library to reopen it.")
-        hint.setStyleSheet("color: #888;")
+        hint.setStyleSheet(f"color: {theme.current().muted};")
         hint.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
         layout.addWidget(hint)
         layout.addStretch(3)
+
+
+def export_file_name(row: dict[str, Any]) -> str:
+    """A bundle's default file name from the session's name ("kreuzberg-big-pdf.memview.zip"), so
+    a folder of exports reads like the library; the id keeps two sessions of one name apart."""
+    import re
+
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", display_name(row)).strip("-._")[:60] or "session"
+    return f"{stem}-{row['id']}.memview.zip"
 
 
 def _one_line(job: Any) -> Any:
@@ -130,6 +146,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.views: dict[int, SessionView] = {}
         self.dialog: QtWidgets.QDialog | None = None  # the dialog open right now
         self.last_export: ExportResult | None = None  # what the last export wrote (tests, status)
+        self.last_import: ImportResult | None = None
         self.capture_menu: QtWidgets.QMenu | None = None
         self._closing = False
         self.setWindowTitle("memview")
@@ -194,6 +211,10 @@ class MainWindow(QtWidgets.QMainWindow):
         self.act_open_db = self._action("Open database…", "Ctrl+O", self.choose_database,
                                         "Open or create another memview database")
         self.act_quit = self._action("Quit", "Ctrl+Q", self.close)
+        self.act_library = self._action("Show library", "Ctrl+L", self.toggle_library,
+                                        "Show or hide the session library")
+        self.act_library.setCheckable(True)
+        self.act_library.setChecked(True)
         self.act_shortcuts = self._action("Keyboard shortcuts", None, self.show_shortcuts)
         self.act_about = self._action("About memview", None, self.show_about)
         for act in (self.act_stop, self.act_capture):
@@ -206,7 +227,9 @@ class MainWindow(QtWidgets.QMainWindow):
         for act in (self.act_open, self.act_rename, self.act_tags, self.act_notes, self.act_export,
                     self.act_compare, self.act_delete):
             self.library.view.addAction(act)
-        self.library.setMinimumWidth(360)
+        self.library.setMinimumWidth(250)
+        self.library.set_sort(self.settings.library_sort)
+        self.library.sort_changed.connect(lambda mode: setattr(self.settings, "library_sort", mode))
 
         self.tabs = QtWidgets.QTabWidget()
         self.tabs.setTabsClosable(True)
@@ -224,8 +247,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.splitter.addWidget(self.workspace)
         self.splitter.setStretchFactor(0, 0)
         self.splitter.setStretchFactor(1, 1)
-        self.splitter.setSizes([400, 1100])
+        self.splitter.setSizes([330, 1100])
         self.splitter.setChildrenCollapsible(False)
+        self.splitter.setCollapsible(0, True)  # the library folds away on a small screen (Ctrl+L)
         self.setCentralWidget(self.splitter)
 
         toolbar = self.addToolBar("Main")
@@ -242,9 +266,20 @@ class MainWindow(QtWidgets.QMainWindow):
         toolbar.addAction(self.act_export)
 
         self.db_label = QtWidgets.QLabel()
-        self.db_label.setStyleSheet("color: #666; padding: 0 6px;")
+        self.db_label.setStyleSheet(f"color: {theme.current().muted}; padding: 0 6px;")
         self.live_label = QtWidgets.QLabel()
-        self.live_label.setStyleSheet("color: #c0392b; font-weight: 600; padding: 0 6px;")
+        self.live_label.setStyleSheet(f"color: {theme.current().bad}; font-weight: 600; padding: 0 6px;")
+        self.busy_jobs: dict[int, str] = {}
+        self.busy_label = QtWidgets.QLabel()
+        self.busy_bar = QtWidgets.QProgressBar()
+        self.busy_bar.setRange(0, 0)  # indeterminate: these actions do not know their length
+        self.busy_bar.setMaximumWidth(120)
+        self.busy_bar.setMaximumHeight(14)
+        self.busy_bar.setTextVisible(False)
+        self.statusBar().addPermanentWidget(self.busy_label)
+        self.statusBar().addPermanentWidget(self.busy_bar)
+        self.busy_bar.hide()
+        self.busy_label.hide()
         self.statusBar().addPermanentWidget(self.live_label)
         self.statusBar().addPermanentWidget(self.db_label)
 
@@ -259,7 +294,7 @@ class MainWindow(QtWidgets.QMainWindow):
                     self.act_delete):
             m.addSeparator() if act is None else m.addAction(act)
         m = bar.addMenu("&View")
-        for act in (self.act_filter, self.act_refresh, self.act_close_tab):
+        for act in (self.act_library, self.act_filter, self.act_refresh, self.act_close_tab):
             m.addAction(act)
         m = bar.addMenu("&Help")
         m.addAction(self.act_shortcuts)
@@ -462,13 +497,28 @@ class MainWindow(QtWidgets.QMainWindow):
         self.views[sid] = view
         self._add_tab(view, display_name(row))
         if self.db is not None:
-            self.db.submit(lambda s: load_session(s, sid), lambda data: self._session_loaded(view, data),
-                           lambda msg: view.show_banner(f"Cannot load session {sid}: {msg}"))
+            token = self.busy(f"Opening session #{sid}…")
+
+            def loaded(data: SessionData) -> None:
+                self.idle(token)
+                self._session_loaded(view, data)
+
+            def failed(msg: str) -> None:
+                self.idle(token)
+                view.show_banner(f"Cannot load session {sid}: {msg}")
+
+            self.db.submit(lambda s: load_session(s, sid), loaded, failed)
         return view
 
     def _session_loaded(self, view: SessionView, data: SessionData) -> None:
-        view.banner.hide()
+        if view.banner.text() == "Loading…":
+            view.banner.hide()
         view.load(data)
+        folder = self.db_path.with_name(self.db_path.stem + ".artefacts") / f"session-{data.session_id}"
+        paths = {s: folder / f"child-{s}.log" for s in ("stdout", "stderr")}
+        if any(p.is_file() for p in paths.values()):
+            view.show_output(paths, open_pane=False)
+            view.output.stop_following()
         self._update_tab_titles()
 
     def close_current_tab(self) -> None:
@@ -627,29 +677,51 @@ class MainWindow(QtWidgets.QMainWindow):
         if sid is None or self.db is None:
             return
         if path is None:
-            path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Export session", f"session-{sid}.memview.zip",
+            default_name = export_file_name(self.library.row_for(sid) or {"id": sid})
+            path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Export session", default_name,
                                                             "memview bundle (*.memview.zip *.zip)")
         if not path:
             return
+        token = self.busy(f"Exporting session #{sid}…")
+
         def done(result: ExportResult) -> None:
+            self.idle(token)
             self.last_export = result
             note = f" ({'; '.join(result.warnings)})" if result.warnings else ""
             self.statusBar().showMessage(f"Exported session #{sid} to {result.path}{note}", 8000)
 
-        self.db.submit(_one_line(lambda s: export_session(s, sid, Path(path), overwrite=True)), done,
-                       lambda msg: self.show_message("Export failed", msg))
+        def failed(msg: str) -> None:
+            self.idle(token)
+            self.show_message("Export failed", msg)
 
-    def import_bundle(self) -> None:
-        path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Import bundle", "", "memview bundle (*.zip)")
+        self.db.submit(_one_line(lambda s: export_session(s, sid, Path(path), overwrite=True)), done, failed)
+
+    def import_bundle(self, path: str | None = None) -> None:
+        """Import a bundle; ``path`` skips the file dialog. A bundle already present says so."""
+        if path is None:
+            path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Import bundle", "", "memview bundle (*.zip)")
         if not path or self.db is None:
             return
+        token = self.busy(f"Importing {Path(path).name}…")
 
         def done(result: ImportResult) -> None:
+            self.idle(token)
+            self.last_import = result
             self.refresh_library()
-            self.open_session(result.session_id)
+            view = self.open_session(result.session_id)
+            if not result.created:
+                text = (f"{Path(path).name} is already in this database as session #{result.session_id}: "
+                        "nothing was imported; the session is open.")
+                self.statusBar().showMessage(text, 10000)
+                view.show_banner(text, timeout_ms=10000)
+            else:
+                self.statusBar().showMessage(f"Imported {Path(path).name} as session #{result.session_id}", 8000)
 
-        self.db.submit(_one_line(lambda s: import_bundle(s, Path(path))), done,
-                       lambda msg: self.show_message("Import failed", msg))
+        def failed(msg: str) -> None:
+            self.idle(token)
+            self.show_message("Import failed", msg)
+
+        self.db.submit(_one_line(lambda s: import_bundle(s, Path(path))), done, failed)
 
     def compare_selected(self) -> None:
         ids = self.library.selected_ids()
@@ -664,8 +736,42 @@ class MainWindow(QtWidgets.QMainWindow):
             return
         self._add_tab(widget, "Compare " + ", ".join(f"#{i}" for i in ids))
 
+    # -- progress ------------------------------------------------------------------------------------
+    def busy(self, text: str) -> int:
+        """Show that a long action runs (export, import, open, capture); returns its token."""
+        self._busy_seq = getattr(self, "_busy_seq", 0) + 1
+        self.busy_jobs[self._busy_seq] = text
+        self._show_busy()
+        return self._busy_seq
+
+    def idle(self, token: int) -> None:
+        self.busy_jobs.pop(token, None)
+        self._show_busy()
+
+    def _show_busy(self) -> None:
+        if self.busy_jobs:
+            self.busy_label.setText(list(self.busy_jobs.values())[-1])
+            self.busy_bar.show()
+            self.busy_label.show()
+        else:
+            self.busy_bar.hide()
+            self.busy_label.hide()
+
     # -- small things ----------------------------------------------------------------------------------
+    def toggle_library(self) -> None:
+        """Fold the library away (more room for the plot) or bring it back."""
+        sizes = self.splitter.sizes()
+        if sizes[0] > 0:
+            self._library_width = sizes[0]
+            self.splitter.setSizes([0, sum(sizes)])
+        else:
+            width = getattr(self, "_library_width", 320)
+            self.splitter.setSizes([width, max(sum(sizes) - width, 1)])
+        self.act_library.setChecked(self.splitter.sizes()[0] > 0)
+
     def focus_filter(self) -> None:
+        if self.splitter.sizes()[0] == 0:
+            self.toggle_library()
         self.library.filter.setFocus()
         self.library.filter.selectAll()
 
@@ -695,7 +801,7 @@ class MainWindow(QtWidgets.QMainWindow):
         view = self.current_view()
         live = view is not None and view.is_live
         self.act_stop.setEnabled(live)
-        self.act_capture.setEnabled(live)
+        self.act_capture.setEnabled(live and view is not None and view.kind != "watch")
         has_db = self.store is not None
         for act in (self.act_run, self.act_attach, self.act_watch, self.act_import):
             act.setEnabled(has_db)

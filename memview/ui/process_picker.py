@@ -17,6 +17,7 @@ from typing import Any
 import psutil
 from PySide6 import QtCore, QtGui, QtWidgets
 
+from memview.ui import theme
 from memview.ui.dialogs import FormDialog, InputError, capture_box, check_threshold, format_interval, parse_interval
 from memview.ui.live_session import AttachSpec
 from memview.units import format_bytes
@@ -58,7 +59,13 @@ def list_processes() -> list[ProcRow]:
 
 
 class ProcessLister(QtCore.QObject):
-    """Lists processes every REFRESH_S seconds on its own thread until stopped."""
+    """Lists processes every REFRESH_S seconds on its own thread until stopped.
+
+    Deliberately without a Qt parent: the dialog that shows the list may be deleted while a
+    listing is under way, and a lister deleted with it would be emitted into after its death.
+    Its thread holds the Python object until it ends; a check-and-emit under a lock, and a stop
+    under the same lock, mean no emission starts after :meth:`stop` returns.
+    """
 
     listed = QtCore.Signal(list)
 
@@ -66,6 +73,7 @@ class ProcessLister(QtCore.QObject):
         super().__init__(parent)
         self.interval = interval
         self._stop = threading.Event()
+        self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="memview-ps", daemon=True)
         self.rounds = 0
 
@@ -73,7 +81,12 @@ class ProcessLister(QtCore.QObject):
         self._thread.start()
 
     def stop(self) -> None:
-        self._stop.set()
+        with self._lock:
+            self._stop.set()
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -81,9 +94,10 @@ class ProcessLister(QtCore.QObject):
                 rows = list_processes()
             except Exception:  # psutil hiccups (a /proc race) must not kill the picker
                 rows = None
-            if rows is not None and not self._stop.is_set():
-                self.rounds += 1
-                self.listed.emit(rows)
+            with self._lock:
+                if rows is not None and not self._stop.is_set():
+                    self.rounds += 1
+                    self.listed.emit(rows)
             self._stop.wait(self.interval)
 
 
@@ -119,7 +133,7 @@ class ProcessModel(QtCore.QAbstractTableModel):
         if role == QtCore.Qt.ItemDataRole.ToolTipRole and col == 4:
             return r.cmdline
         if role == QtCore.Qt.ItemDataRole.ForegroundRole and (r.rss is None or r.user != self.me):
-            return QtGui.QColor("#999999")
+            return QtGui.QColor(theme.current().muted)
         if role == QtCore.Qt.ItemDataRole.TextAlignmentRole and col in (0, 3):
             return int(QtCore.Qt.AlignmentFlag.AlignRight | QtCore.Qt.AlignmentFlag.AlignVCenter)
         return None
@@ -192,9 +206,11 @@ class ProcessPicker(FormDialog):
         self.filter = QtWidgets.QLineEdit()
         self.filter.setPlaceholderText("Filter by name, command line, user or PID")
         self.filter.setClearButtonEnabled(True)
-        self.filter.textChanged.connect(self.proxy.set_text)
+        self.filter.textChanged.connect(self._filter_changed)
+        self.filter.returnPressed.connect(self._enter)
+        self.filter.installEventFilter(self)
         self.mine = QtWidgets.QCheckBox("Only my processes")
-        self.mine.toggled.connect(self.proxy.set_mine_only)
+        self.mine.toggled.connect(self._mine_toggled)
         self.table = QtWidgets.QTableView()
         self.table.setModel(self.proxy)
         self.table.setSortingEnabled(True)
@@ -212,9 +228,11 @@ class ProcessPicker(FormDialog):
         for col, width in enumerate((70, 150, 90, 90)):
             self.table.setColumnWidth(col, width)
         self.table.doubleClicked.connect(lambda *_: self.accept())
+        self.table.activated.connect(lambda *_: self._enter())  # Enter on a row
+        self.table.installEventFilter(self)
         self.table.selectionModel().selectionChanged.connect(self._selection_changed)
         self.status = QtWidgets.QLabel("Listing processes…")
-        self.status.setStyleSheet("color: #777;")
+        self.status.setStyleSheet(f"color: {theme.current().muted};")
 
         self.interval = QtWidgets.QLineEdit(format_interval(interval))
         self.name = QtWidgets.QLineEdit()
@@ -246,17 +264,62 @@ class ProcessPicker(FormDialog):
         self.form.addRow(options)
         self.ok_button.setEnabled(False)
 
-        self.lister = ProcessLister(self, refresh_s)
+        self.lister = ProcessLister(None, refresh_s)  # no parent: see ProcessLister
         self.lister.listed.connect(self._listed)
         self.lister.start()
-        self.finished.connect(lambda *_: self.lister.stop())
         self.filter.setFocus()
+
+    # -- keyboard: type, Down into the list, Enter attaches --------------------------------------------
+    def eventFilter(self, obj: QtCore.QObject, event: QtCore.QEvent) -> bool:  # noqa: N802
+        if event.type() == QtCore.QEvent.Type.KeyPress:
+            key = event.key()  # type: ignore[attr-defined]
+            keys = QtCore.Qt.Key
+            if obj is self.filter and key in (keys.Key_Down, keys.Key_PageDown):
+                self.table.setFocus()
+                if self.selected_pid() is None and self.proxy.rowCount():
+                    self.table.selectRow(0)
+                return True
+            if obj is self.table and key in (keys.Key_Return, keys.Key_Enter):
+                self._enter()
+                return True
+            if obj is self.table and key == keys.Key_Up and self.table.currentIndex().row() <= 0:
+                self.filter.setFocus()
+                return True
+        return super().eventFilter(obj, event)
+
+    def _enter(self) -> None:
+        """Enter attaches to the selected process (a single match is selected already)."""
+        if self.selected_pid() is not None:
+            self.accept()
+
+    def _filter_changed(self, text: str) -> None:
+        self.proxy.set_text(text)
+        self._after_filter()
+
+    def _mine_toggled(self, on: bool) -> None:
+        self.proxy.set_mine_only(on)
+        self._after_filter()
+
+    def _after_filter(self) -> None:
+        shown = self.proxy.rowCount()
+        if shown == 1:
+            self.table.selectRow(0)  # the one match: Enter attaches
+        elif self.selected_pid() is None and shown:
+            self.table.clearSelection()
+        self._update_status()
+
+    def _update_status(self) -> None:
+        total = len(self.model.rows)
+        shown = self.proxy.rowCount()
+        what = f"{total} processes" if shown == total else f"{shown} of {total} processes shown"
+        self.status.setText(f"{what} · refreshed every {self.lister.interval:g}s · "
+                            "greyed: another user's or not readable (attaching needs the same user or root)")
 
     def _listed(self, rows: list[ProcRow]) -> None:
         self.model.merge(rows)
-        shown = self.proxy.rowCount()
-        self.status.setText(f"{len(rows)} processes ({shown} shown) · refreshed every {self.lister.interval:g}s · "
-                            "greyed: another user's or not readable (attaching needs the same user or root)")
+        if self.proxy.rowCount() == 1 and self.selected_pid() is None:
+            self.table.selectRow(0)
+        self._update_status()
 
     def _selection_changed(self, *_: Any) -> None:
         self.ok_button.setEnabled(self.selected_pid() is not None)
@@ -289,4 +352,8 @@ class ProcessPicker(FormDialog):
 
     def done(self, result: int) -> None:
         self.lister.stop()
+        try:
+            self.lister.listed.disconnect(self._listed)
+        except (RuntimeError, TypeError):
+            pass
         super().done(result)

@@ -14,6 +14,13 @@ from collections.abc import Sequence
 import numpy as np
 
 
+def series_stats(times: np.ndarray, values: np.ndarray) -> tuple[float, float, float]:
+    """(max, time of the max, sum): what a buffer keeps, computed once (on the database thread
+    for a stored series, so the UI thread does not scan a hundred million samples)."""
+    i = int(np.argmax(values))
+    return float(values[i]), float(times[i]), float(values.sum())
+
+
 class SeriesBuffer:
     """Times (seconds since the session start) and values of one series, in arrival order."""
 
@@ -29,7 +36,22 @@ class SeriesBuffer:
         self.last: float | None = None
 
     @classmethod
-    def from_arrays(cls, times: Sequence[float] | np.ndarray, values: Sequence[float] | np.ndarray) -> SeriesBuffer:
+    def from_arrays(cls, times: Sequence[float] | np.ndarray, values: Sequence[float] | np.ndarray,
+                    stats: tuple[float, float, float] | None = None) -> SeriesBuffer:
+        """A buffer over a stored series. float64 arrays are taken as they are, not copied: a day
+        at 1 kHz is 1.4 GB, and the UI thread must not spend a second duplicating it (a later
+        :meth:`extend` reallocates, as on any growth)."""
+        if (isinstance(times, np.ndarray) and isinstance(values, np.ndarray) and times.dtype == np.float64
+                and values.dtype == np.float64 and times.ndim == values.ndim == 1 and len(times) == len(values)
+                and len(times)):
+            buf = cls(16)
+            buf._t, buf._v = times, values
+            buf.count = len(times)
+            if stats is None:
+                stats = series_stats(times, values)
+            buf.max, buf.max_t, buf.total = stats
+            buf.last = float(values[-1])
+            return buf
         buf = cls(len(times) + 16)
         buf.extend(times, values)
         return buf

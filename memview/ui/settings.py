@@ -80,6 +80,15 @@ class Settings:
     def last_cwd(self, path: str) -> None:
         self.q.setValue("record/cwd", path)
 
+    @property
+    def library_sort(self) -> str | None:
+        value = self._get("library/sort")
+        return str(value) if value else None
+
+    @library_sort.setter
+    def library_sort(self, mode: str) -> None:
+        self.q.setValue("library/sort", mode)
+
     # -- window -----------------------------------------------------------------------------------
     def geometry(self) -> QtCore.QByteArray | None:
         value = self._get("window/geometry")

@@ -12,6 +12,7 @@ from typing import Any
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from memview.model import EXACT_SOURCES
+from memview.ui import theme
 from memview.ui.plot_items import colour_for, format_clock, format_span
 from memview.units import format_bytes
 
@@ -61,7 +62,7 @@ class SidePanel(QtWidgets.QWidget):
 
     def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setMinimumWidth(330)  # the phase table's four columns with a readable name
+        self.setMinimumWidth(250)  # the phase table's four columns with a short name; it folds away
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(6, 4, 4, 4)
         layout.setSpacing(6)
@@ -79,7 +80,7 @@ class SidePanel(QtWidgets.QWidget):
             value = QtWidgets.QLabel("-")
             value.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
             label = QtWidgets.QLabel(name)
-            label.setStyleSheet("color: #666;")
+            label.setStyleSheet(f"color: {theme.current().muted};")
             form.addRow(label, value)
             self.values[name] = value
         big = self.values["Peak"].font()
@@ -90,7 +91,7 @@ class SidePanel(QtWidgets.QWidget):
 
         layout.addWidget(self._heading("Phases"))
         self.phases = QtWidgets.QTableWidget(0, 4)
-        self.phases.setHorizontalHeaderLabels(["Phase", "Duration", "Own peak", "Growth"])
+        self.phases.setHorizontalHeaderLabels(["Phase", "Time", "Own peak", "Growth"])
         self.phases.verticalHeader().hide()
         self.phases.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
         self.phases.setSelectionBehavior(QtWidgets.QAbstractItemView.SelectionBehavior.SelectRows)
@@ -107,7 +108,7 @@ class SidePanel(QtWidgets.QWidget):
         self.no_phases = QtWidgets.QLabel(
             "No phases yet. A program announces them by writing\n"
             '{"event": "phase_start", "name": "parse"} lines to $MEMVIEW_FD.')
-        self.no_phases.setStyleSheet("color: #888;")
+        self.no_phases.setStyleSheet(f"color: {theme.current().muted};")
         self.no_phases.setWordWrap(True)
         layout.addWidget(self.no_phases)
         layout.addWidget(self.phases, 3)
@@ -122,6 +123,9 @@ class SidePanel(QtWidgets.QWidget):
         self._placeholder: QtWidgets.QListWidgetItem | None = None
         self.clear_events()
         self.phases.hide()
+
+    def sizeHint(self) -> QtCore.QSize:  # noqa: N802
+        return QtCore.QSize(330, 500)  # room for phase names; it may shrink to 250, or fold away
 
     @staticmethod
     def _heading(text: str) -> QtWidgets.QLabel:
@@ -147,8 +151,9 @@ class SidePanel(QtWidgets.QWidget):
         rate = f.samples / f.duration if f.duration and f.samples > 1 else None
         v["Sample rate"].setText(f"{rate:.1f} /s" if rate is not None else "-")
         v["Exit status"].setText(f.exit_text)
-        colours = {"recording": "#c0392b", "starting": "#7f8c8d", "stopping": "#d35400"}
-        colour = colours.get(f.state, "#2c3e50")
+        th = theme.current(self.palette())
+        colours = {"recording": th.bad, "starting": th.muted, "stopping": th.warn}
+        colour = colours.get(f.state, th.neutral_badge)
         dot = "● " if f.state == "recording" else ""
         self.state_label.setText(f"<span style='color:{colour}; font-weight:600'>{dot}{f.state}</span>")
 
@@ -200,9 +205,9 @@ class SidePanel(QtWidgets.QWidget):
             item = QtWidgets.QListWidgetItem(f"{format_clock(t, 1)}  {message}")
             item.setToolTip(f"{kind} ({level})")
             if level == "error":
-                item.setForeground(QtGui.QColor("#c0392b"))
+                item.setForeground(QtGui.QColor(theme.current(self.palette()).bad))
             elif level == "warning":
-                item.setForeground(QtGui.QColor("#b9770e"))
+                item.setForeground(QtGui.QColor(theme.current(self.palette()).warn))
             self.events.addItem(item)
         if events:
             self.events.scrollToBottom()
@@ -210,7 +215,7 @@ class SidePanel(QtWidgets.QWidget):
     def clear_events(self) -> None:
         self.events.clear()
         self._placeholder = QtWidgets.QListWidgetItem("No warnings or events so far.")
-        self._placeholder.setForeground(QtGui.QColor("#999999"))
+        self._placeholder.setForeground(QtGui.QColor(theme.current().muted))
         self._placeholder.setFlags(QtCore.Qt.ItemFlag.NoItemFlags)
         self.events.addItem(self._placeholder)
 

@@ -47,10 +47,14 @@ def test_picker_lists_the_process_sorted_by_rss_and_attaches(qtbot, window, hold
     qtbot.waitUntil(lambda: picker.lister.rounds > rounds, timeout=10000)
     assert picker.visible_pids() == [child.pid]
 
-    assert not picker.ok_button.isEnabled()
-    picker.select_pid(child.pid)
+    # the one match is selected, the count counts what is shown, and the keyboard alone attaches
+    assert picker.selected_pid() == child.pid and picker.ok_button.isEnabled()
+    assert picker.status.text().startswith(f"1 of {len(picker.model.rows)} processes shown")
     picker.interval.setText("20ms")
-    qtbot.mouseClick(picker.ok_button, QtCore.Qt.MouseButton.LeftButton)
+    picker.filter.setFocus()
+    qtbot.keyClick(picker.filter, QtCore.Qt.Key.Key_Down)
+    assert picker.table.hasFocus() or QtWidgets.QApplication.focusWidget() is picker.table
+    qtbot.keyClick(picker.table, QtCore.Qt.Key.Key_Return)
     qtbot.waitUntil(lambda: isinstance(window.current_view(), SessionView) and window.current_view().live is not None,
                     timeout=10000)
     view = window.current_view()
@@ -84,6 +88,27 @@ def _drag(widget: QtWidgets.QWidget, start: QtCore.QPointF, end: QtCore.QPointF,
         app.processEvents()
     send(QtCore.QEvent.Type.MouseButtonRelease, end, left, QtCore.Qt.MouseButton.NoButton)
     app.processEvents()
+
+
+def test_picker_keyboard_down_selects_the_first_row_and_a_closed_picker_is_never_emitted_into(qtbot, window):
+    import shiboken6
+
+    picker = ProcessPicker(window, refresh_s=0.02)
+    picker.setAttribute(QtCore.Qt.WidgetAttribute.WA_DeleteOnClose)
+    picker.show()
+    qtbot.waitUntil(lambda: picker.proxy.rowCount() > 1, timeout=10000)
+    assert picker.selected_pid() is None
+    qtbot.keyClick(picker.filter, QtCore.Qt.Key.Key_Down)
+    assert picker.selected_pid() == picker.visible_pids()[0]
+    assert picker.status.text().startswith(f"{picker.proxy.rowCount()} processes")
+    lister = picker.lister
+    rounds = lister.rounds
+    qtbot.waitUntil(lambda: lister.rounds > rounds + 2, timeout=10000)  # listing all the time
+    picker.reject()
+    qtbot.waitUntil(lambda: not shiboken6.isValid(picker), timeout=10000)
+    # the lister outlives the dialog until its thread has ended: nothing emits into a dead object
+    assert shiboken6.isValid(lister)
+    qtbot.waitUntil(lambda: not lister.alive, timeout=10000)
 
 
 def test_dragging_the_threshold_line_moves_the_trigger(qtbot, window):
@@ -166,3 +191,26 @@ def test_closing_while_recording_asks_and_closes_the_session(qtbot, window, choi
     finally:
         if proc.returncode is None:
             os.kill(proc.pid, signal.SIGKILL)
+
+
+def test_capture_now_shows_progress_until_the_capture_reports(qtbot, window):
+    from memview.ui.dialogs import RunDialog
+
+    window.act_run.trigger()
+    dialog = window.dialog
+    assert isinstance(dialog, RunDialog)
+    dialog.command.setCurrentText(" ".join(workload("ui_phases.py", 60)))
+    dialog.interval.setText("50ms")
+    dialog.capture.setCurrentText("py-spy-dump")
+    qtbot.mouseClick(dialog.ok_button, QtCore.Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: isinstance(window.current_view(), SessionView) and window.current_view().live is not None,
+                    timeout=10000)
+    view = window.current_view()
+    qtbot.waitUntil(lambda: view.buffers.get("rss") is not None and view.buffers["rss"].count > 3, timeout=10000)
+    view.capture_now()
+    assert view.capture_button.text() == "Capturing…" and not view.capture_button.isEnabled()
+    assert view.capture_progress.isVisibleTo(view)
+    qtbot.waitUntil(lambda: any(c.get("status") not in ("running", None) for c in view.captures), timeout=60000)
+    qtbot.waitUntil(lambda: view.capture_button.text() == "Capture now" and view.capture_button.isEnabled())
+    assert not view.capture_progress.isVisibleTo(view)
+    assert "py-spy" in view.banner.text()

@@ -67,3 +67,62 @@ def test_rename_tag_note_export_compare_delete(qtbot, window, tmp_path):
     next(b for b in window.dialog.buttons() if b.text() == "Delete").click()
     qtbot.waitUntil(lambda: window.library.visible_ids() == [small], timeout=10000)
     assert [s["id"] for s in Store(window.db_path).sessions()] == [small]
+
+
+def test_library_keyboard_counts_sort_memory_and_compact_rows(qtbot, window, settings, tmp_path):
+    from PySide6 import QtCore, QtGui
+
+    from memview.ui.main_window import MainWindow
+
+    ids = {name: _record(window.db_path, mib, name) for name, mib in (("alpha", 20), ("beta big", 50), ("gamma", 30))}
+    window.refresh_library()
+    lib = window.library
+    qtbot.waitUntil(lambda: len(lib.visible_ids()) == 3, timeout=10000)
+    assert lib.count.text() == "3 sessions"
+    # the header counts what is shown
+    qtbot.keyClicks(lib.filter, "big")
+    assert lib.visible_ids() == [ids["beta big"]] and lib.count.text() == "1 of 3 sessions"
+    # Enter in the filter opens the one match; Down goes to the list, Enter there opens too
+    qtbot.keyClick(lib.filter, QtCore.Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: ids["beta big"] in window.views, timeout=10000)
+    lib.filter.clear()
+    lib.view.clearSelection()
+    lib.filter.setFocus()
+    qtbot.keyClick(lib.filter, QtCore.Qt.Key.Key_Down)
+    assert lib.selected_ids() == [lib.visible_ids()[0]]
+    qtbot.keyClick(lib.view, QtCore.Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: lib.visible_ids()[0] in window.views, timeout=10000)
+    # the sort order is remembered
+    lib.set_sort("peak")
+    assert lib.visible_ids() == [ids["beta big"], ids["gamma"], ids["alpha"]]
+    second = MainWindow(window.db_path, settings)
+    try:
+        assert second.library.sort.currentData() == "peak"
+    finally:
+        second.close()
+        second.deleteLater()
+    # two lines a card: about twice as many sessions on a screen as three-line cards
+    fm = QtGui.QFontMetrics(lib.view.font())
+    height = lib.view.sizeHintForRow(0)
+    assert 0 < height <= 2 * fm.height() + 14, (height, fm.height())
+
+
+def test_export_and_import_show_progress_and_a_bundle_already_present_says_so(qtbot, window, tmp_path):
+    sid = _record(window.db_path, 20, "round trip")
+    window.refresh_library()
+    qtbot.waitUntil(lambda: sid in window.library.visible_ids(), timeout=10000)
+    window.library.select(sid)
+    out = tmp_path / "rt.memview.zip"
+    window.export_selected(str(out))
+    # the action shows it runs until it is done (the job is on the database thread)
+    assert window.busy_bar.isVisibleTo(window) and window.busy_label.text() == f"Exporting session #{sid}…"
+    qtbot.waitUntil(lambda: window.last_export is not None and not window.busy_bar.isVisibleTo(window),
+                    timeout=15000)
+    window.import_bundle(str(out))
+    assert window.busy_label.text() == "Importing rt.memview.zip…"
+    qtbot.waitUntil(lambda: window.last_import is not None, timeout=15000)
+    assert not window.last_import.created and window.last_import.session_id == sid
+    view = window.views[sid]
+    qtbot.waitUntil(lambda: view.summary is not None, timeout=15000)
+    assert view.banner.isVisibleTo(window) and "already in this database as session" in view.banner.text()
+    assert [s["id"] for s in Store(window.db_path).sessions()] == [sid]
