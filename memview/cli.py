@@ -215,7 +215,8 @@ def run(interval: float, duration: float | None, json_path: str | None, name: st
     if name:
         store.update_session(session.recorder.session_id, name=name)
     _finish_session(store, session, json_path, quiet)
-    sys.exit(session.exit.status if session.exit else 0)
+    status = session.exit.status if session.exit else 0
+    sys.exit(status or (1 if session.recorder.store_error is not None else 0))  # unsaved data is a failure
 
 
 @main.command()

@@ -1,0 +1,152 @@
+"""Issue 17: odd values and refused preconditions, with real processes, real HTTP and real SQLite.
+
+Each test fails without the fix it names: the writer thread that one value killed (item 2), the
+child launched before memview knew it could store (item 3).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from conftest import PY, read_json
+
+from memview.store import Store, StoreWriter
+
+
+class JsonServer:
+    """A real HTTP server on 127.0.0.1 (port 0) answering one JSON document per GET."""
+
+    def __init__(self, doc: object) -> None:
+        body = json.dumps(doc).encode()
+        self.requests = 0
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+                outer.requests += 1
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *_: object) -> None:
+                pass
+
+        outer = self
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/profile"
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def json_server():
+    servers: list[JsonServer] = []
+
+    def start(doc: object) -> JsonServer:
+        servers.append(JsonServer(doc))
+        return servers[-1]
+
+    yield start
+    for s in servers:
+        s.close()
+
+
+def _stored_samples(db: Path, sid: int, series: str = "rss") -> int:
+    with sqlite3.connect(db) as conn:
+        return conn.execute("SELECT coalesce(sum(n), 0) FROM samples WHERE session_id = ? AND series = ?",
+                            (sid, series)).fetchone()[0]
+
+
+# -- item 2: one odd value never kills the writer ------------------------------------------------
+
+def test_an_endpoint_value_above_2_63_keeps_every_sample(memview, json_server, db_path, tmp_path):
+    """Before: the writer died on OverflowError and every later sample was silently dropped."""
+    server = json_server({"current_usage_mb": 300, "by_component": {"huge": 2**64, "cache": 12},
+                          "jemalloc": {"weird_count": 2**70}})
+    out = tmp_path / "w.json"
+    res = memview("watch", server.url, "--interval", "0.1", "--duration", "2", "--json", str(out))
+    assert res.returncode == 0, res.stderr
+    assert "Traceback" not in res.stderr
+    summary = read_json(out)
+    assert summary["status"] == "completed"
+    assert summary["samples"] >= 5
+    assert _stored_samples(db_path, summary["session_id"]) == summary["samples"]
+    assert _stored_samples(db_path, summary["session_id"], "component:cache") == summary["samples"]
+    assert summary["peak_rss_bytes"] == 300 * 2**20
+    invalid = [e["message"] for e in summary["events"] if e["kind"] == "field_invalid"]
+    assert any("by_component.huge is too large" in m for m in invalid), invalid
+
+
+def test_a_marker_name_with_a_lone_surrogate_keeps_every_sample(memview, db_path, tmp_path):
+    """Before: UnicodeEncodeError killed the writer; ``--json`` said running, the exit status was 0."""
+    code = ("import os, time\n"
+            "fd = int(os.environ['MEMVIEW_FD'])\n"
+            "os.write(fd, b'{\"event\": \"mark\", \"name\": \"bad \\\\ud800 name\"}\\n')\n"
+            "os.write(fd, b'{\"event\": \"phase_start\", \"name\": \"after\", \"data\": {\"k\\\\udfff\": 1}}\\n')\n"
+            "x = bytearray(30 * 2**20)\n"
+            "time.sleep(1.0)\n"
+            "os.write(fd, b'{\"event\": \"phase_end\"}\\n')\n")
+    out = tmp_path / "m.json"
+    res = memview("run", "--interval", "0.02", "--json", str(out), "--", PY, "-c", code)
+    assert res.returncode == 0, res.stderr
+    summary = read_json(out)
+    assert summary["status"] == "completed"
+    assert summary["samples"] >= 10
+    assert _stored_samples(db_path, summary["session_id"]) == summary["samples"]
+    names = {p["name"] for p in summary["phases"]}
+    assert "after" in names, summary["phases"]
+    store = Store(db_path)
+    assert store.session(summary["session_id"])["status"] == "completed"
+
+
+def test_a_writer_that_dies_anyway_marks_the_session_and_fails_run(db_path):
+    """If the writer thread ends for any reason, later data is not queued forever and the row says so."""
+    store = Store(db_path)
+    sid = store.create_session(kind="run", started_at=0.0)
+    errors: list[Exception | None] = []
+    writer = StoreWriter(db_path, sid, on_error=errors.append)
+    writer.start()
+
+    def fatal(_conn: sqlite3.Connection) -> None:
+        raise SystemExit("simulated end of the writer")  # not an Exception: escapes every task guard
+
+    writer.submit(fatal)
+    writer.join(30)
+    assert not writer.is_alive() and writer.dead
+    assert errors and errors[-1] is not None
+    writer.submit(lambda conn: None)
+    assert writer._queue.qsize() == 0  # nothing piles up behind a dead writer
+    assert writer.close() is False
+    assert store.mark_incomplete(sid, "the database writer stopped")
+    assert store.session(sid)["status"] == "incomplete"
+
+
+def test_a_task_with_an_unbindable_value_is_dropped_alone(db_path):
+    store = Store(db_path)
+    sid = store.create_session(kind="run", started_at=0.0)
+    writer = StoreWriter(db_path, sid)
+    writer.start()
+    writer.submit(lambda conn: conn.execute("INSERT INTO events (session_id, t_s, kind, level, message) "
+                                            "VALUES (?, 1, 'x', 'info', ?)", (sid, 2**64)))
+    writer.insert("events", {"t_s": 2.0, "kind": "mark", "level": "info", "message": "ok \ud800", "data": {}})
+    from memview.model import Batch
+    writer.write_batch(Batch(sid, {"rss": ([0.1, 0.2, 0.3], [5, 2**63 + 5, 7])}))
+    assert writer.close()
+    events = store.events(sid)
+    assert [e["message"] for e in events if e["kind"] == "mark"] == ["ok \\ud800"]
+    assert any(e["kind"] == "store" for e in events)
+    assert store.load_series(sid, "rss") == ([0.1, 0.3], [5, 7])
+    assert writer.dropped == 1 and writer.clamped == 1
+
+
+# -- item 3: check before launching ------------------------------------------------------------------
