@@ -199,10 +199,15 @@ def run(interval: float, duration: float | None, json_path: str | None, name: st
     from memview.captures.options import CaptureSetup
     from memview.marker_sources import MarkerError
     from memview.runner import LaunchError, run_foreground
+    from memview.store import StoreError
 
     markers = _marker_options(opts)
     captures = CaptureSetup.from_cli(**opts)
     store = _open_store(db)
+    try:
+        store.check_writable()  # before launching: never a child left running unrecorded
+    except StoreError as exc:
+        _fail(str(exc))
     try:
         session = run_foreground(argv=list(command), store=store, interval=interval, duration=duration,
                                  children=not no_children, env=captures.launch_env(), markers=markers,
@@ -212,6 +217,9 @@ def run(interval: float, duration: float | None, json_path: str | None, name: st
         _fail(str(exc), exc.exit_code)
     except MarkerError as exc:
         _fail(str(exc))
+    except (StoreError, OSError) as exc:  # after the check: the runner has killed and reaped the child
+        captures.abandon()
+        _fail(f"cannot record: {exc}")
     if name:
         store.update_session(session.recorder.session_id, name=name)
     _finish_session(store, session, json_path, quiet)

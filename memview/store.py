@@ -296,6 +296,23 @@ class Store:
             raise StoreError(f"cannot write to {self.path}: {exc}") from exc
         return int(cur.lastrowid)
 
+    def check_writable(self) -> None:
+        """StoreError unless a session could be written now; run before launching anything.
+
+        Opening a file SQLite cannot write succeeds (it falls back to read-only), and a folder
+        that refuses the journal only shows at the first write: both must be known before a
+        child is started, not after. The probe row is rolled back, so the file is unchanged.
+        """
+        conn = self.conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.execute("INSERT INTO sessions (uid, status) VALUES (?, 'probe')", (f"probe-{os.getpid()}",))
+            finally:
+                conn.execute("ROLLBACK")
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot write to the database {self.path}: {exc}") from None
+
     def mark_interrupted(self) -> list[int]:
         """Sessions left ``running`` by a memview process that no longer exists become ``interrupted``."""
         host = socket.gethostname()

@@ -7,13 +7,18 @@ child launched before memview knew it could store (item 3).
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import psutil
 import pytest
 from conftest import PY, read_json
+from test_reliability import NOBODY
+from test_reliability import as_nobody as as_nobody_fixture
 
 from memview.store import Store, StoreWriter
 
@@ -59,6 +64,9 @@ def json_server():
     yield start
     for s in servers:
         s.close()
+
+
+nobody = as_nobody_fixture  # run memview as user nobody (root only; skipped otherwise)
 
 
 def _stored_samples(db: Path, sid: int, series: str = "rss") -> int:
@@ -150,3 +158,50 @@ def test_a_task_with_an_unbindable_value_is_dropped_alone(db_path):
 
 
 # -- item 3: check before launching ------------------------------------------------------------------
+
+def test_a_read_only_database_is_refused_before_the_child_starts(nobody):
+    """Before: the child was launched, then a traceback; now one line and nothing is started."""
+    home = nobody.home
+    first = nobody("run", "-q", "--", "true")
+    assert first.returncode == 0, first.stderr
+    db = home / "memview.db"
+    db.chmod(0o444)
+    started = home / "started"
+    res = nobody("run", "--", sys.executable, "-c", f"open({str(started)!r}, 'w')")
+    assert res.returncode == 2
+    assert "Traceback" not in res.stderr
+    assert res.stderr.strip().count("\n") == 0, res.stderr
+    assert "cannot write to the database" in res.stderr and "readonly" in res.stderr
+    assert not started.exists()
+
+
+def test_a_database_in_a_folder_that_refuses_the_journal_is_refused_before_the_child_starts(nobody):
+    home = nobody.home
+    folder = home / "ro"
+    folder.mkdir()
+    os.chown(folder, NOBODY, NOBODY)
+    assert nobody("run", "-q", "--db", str(folder / "m.db"), "--", "true").returncode == 0
+    for extra in folder.glob("m.db-*"):
+        extra.unlink()
+    os.chown(folder, 0, 0)  # the file stays nobody's, the folder is root's: no -wal can be created
+    folder.chmod(0o755)
+    started = home / "started"
+    res = nobody("run", "--db", str(folder / "m.db"), "--", sys.executable, "-c", f"open({str(started)!r}, 'w')")
+    assert res.returncode == 2, res.stderr
+    assert "Traceback" not in res.stderr and res.stderr.strip().count("\n") == 0, res.stderr
+    assert not started.exists()
+
+
+def test_a_non_utf8_argument_is_recorded_and_passed_through(memview, db_path, tmp_path):
+    """Before: UnicodeEncodeError after launch (the child was killed, a traceback). Now the child gets the
+    exact bytes and the stored command shows them escaped."""
+    out = tmp_path / "args"
+    code = "import os, sys; open(sys.argv[1], 'wb').write(os.fsencode(sys.argv[2]))"
+    res = memview("run", "--", PY, "-c", code, str(out), os.fsdecode(b"caf\xe9-\xff"))
+    assert res.returncode == 0, res.stderr
+    assert "Traceback" not in res.stderr
+    assert out.read_bytes() == b"caf\xe9-\xff"
+    session = Store(db_path).sessions()[0]
+    assert session["status"] == "completed"
+    assert "\\udce9" in session["target"] and "\\udcff" in session["target"]
+    assert not [p for p in psutil.process_iter(["cmdline"]) if str(out) in " ".join(p.info["cmdline"] or [])]
