@@ -16,6 +16,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from memview.analysis import session_summary
 from memview.bundle import BundleError, ExportResult, ImportResult, export_session, import_bundle
+from memview.ui import file_dialogs
 from memview.ui.compare_view import CompareView
 from memview.ui.db import DbWorker
 from memview.ui.dialogs import RunDialog, TextDialog, WatchDialog
@@ -294,7 +295,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._update_actions()
 
     def choose_database(self) -> None:
-        path, _ = QtWidgets.QFileDialog.getSaveFileName(
+        path = file_dialogs.save_file_name(  # never sniffs files: that would drop SQLite's locks
             self, "Open or create a memview database", str(self.db_path), "memview database (*.db);;All files (*)",
             options=QtWidgets.QFileDialog.Option.DontConfirmOverwrite)
         if path:
@@ -627,8 +628,8 @@ class MainWindow(QtWidgets.QMainWindow):
         if sid is None or self.db is None:
             return
         if path is None:
-            path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Export session", f"session-{sid}.memview.zip",
-                                                            "memview bundle (*.memview.zip *.zip)")
+            path = file_dialogs.save_file_name(self, "Export session", f"session-{sid}.memview.zip",
+                                               "memview bundle (*.memview.zip *.zip)")
         if not path:
             return
         def done(result: ExportResult) -> None:
@@ -640,7 +641,7 @@ class MainWindow(QtWidgets.QMainWindow):
                        lambda msg: self.show_message("Export failed", msg))
 
     def import_bundle(self) -> None:
-        path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Import bundle", "", "memview bundle (*.zip)")
+        path = file_dialogs.open_file_name(self, "Import bundle", "", "memview bundle (*.zip)")
         if not path or self.db is None:
             return
 
