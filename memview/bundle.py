@@ -320,8 +320,8 @@ def export_session(store: Store, sid: int, out: Path | str, overwrite: bool = Fa
     ]
     for name, path in sorted(artefacts.items()):
         size = path.stat().st_size
-        entries.append((name, _file_chunks(path), not path.name.lower().endswith(_STORED_SUFFIXES),
-                        size > 2**31 - 2**26))
+        chunks = _redacted_chunks(path, name, redacted) if _is_text_artefact(path, size) else _file_chunks(path)
+        entries.append((name, chunks, not path.name.lower().endswith(_STORED_SUFFIXES), size > 2**31 - 2**26))
 
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     listed: list[dict[str, Any]] = []
@@ -368,6 +368,44 @@ def _limit_warnings(listed: list[dict[str, Any]], limits: Limits) -> list[str]:
         out.append(f"the bundle unpacks to {format_bytes(total)}: over the {format_bytes(limits.max_total_bytes)} "
                    "a default import accepts")
     return out
+
+
+#: artefacts written as text by capture tools: py-spy's dump (``Process N: python app.py --token …``),
+#: its JSON and speedscope files, stderr logs, flame graphs. They carry command lines and paths, so
+#: they pass through :func:`memview.redact.redact_text` line by line on their way into a bundle.
+_TEXT_SUFFIXES = (".txt", ".json", ".log", ".stderr", ".svg", ".folded", ".collapsed", ".csv", ".html", ".md")
+#: a heap snapshot is JSON too, but it is the heap itself (hundreds of MB); it travels as it is
+_NOT_REDACTED = (".heapsnapshot",)
+_TEXT_MAX = 256 * 2**20
+_LINE_MAX = 1 << 20  # longer "lines" (minified JSON) are redacted in pieces of this size
+
+
+def _is_text_artefact(path: Path, size: int) -> bool:
+    low = path.name.lower()
+    return size <= _TEXT_MAX and low.endswith(_TEXT_SUFFIXES) and not low.endswith(_NOT_REDACTED)
+
+
+def _redacted_chunks(path: Path, name: str, redacted: list[str]) -> Callable[[], Iterator[bytes]]:
+    """A text artefact with credential-looking arguments hidden (bytes that are not UTF-8 kept as they are).
+
+    A value inside a JSON string ends at its closing quote (``redact_text`` never takes the quote
+    along), so JSON artefacts stay valid JSON.
+    """
+
+    def gen() -> Iterator[bytes]:
+        hit_any = False
+        with open(path, "rb") as f:
+            while line := f.readline(_LINE_MAX):
+                text = line.decode("utf-8", "surrogateescape")
+                new, hit = redact_text(text)
+                if hit:
+                    hit_any = True
+                    line = new.encode("utf-8", "surrogateescape")
+                yield line
+        if hit_any:
+            redacted.append(name)
+
+    return gen
 
 
 def _file_chunks(path: Path) -> Callable[[], Iterator[bytes]]:

@@ -52,14 +52,16 @@ class EndpointCollector:
 
     def __init__(self, url: str, interval: float, fmt: str = "auto", headers: object = None, fields: object = None,
                  unit: str | None = None, metric: str | None = None, timeout: float | None = None,
-                 max_bytes: int = DEFAULT_MAX_BYTES, max_redirects: int = 5) -> None:
+                 max_bytes: int = DEFAULT_MAX_BYTES, max_redirects: int = 5,
+                 keep_query: tuple[str, ...] = ()) -> None:
         if interval <= 0:
             raise CollectorError("the interval must be positive")
         url = check_url(url)
         user_headers = parse_headers(headers)
         sent = {**userinfo_header(url), **user_headers}  # an explicit Authorization header wins
-        self.secrets = secrets_of(url, sent)
-        self.target = redact_url(url)
+        self.keep_query = tuple(keep_query)
+        self.secrets = secrets_of(url, sent, self.keep_query)
+        self.target = redact_url(url, self.keep_query)
         self.header_names = sorted(user_headers) + (["Authorization (URL userinfo)"]
                                                     if userinfo_header(url) and "authorization" not in
                                                     {h.lower() for h in user_headers} else [])
@@ -112,6 +114,8 @@ class EndpointCollector:
         for name in self.header_names:
             if not name.endswith("(URL userinfo)"):
                 argv += ["--header", f"{name}: {MASK}"]
+        for name in self.keep_query:
+            argv += ["--keep-query", name]
         return argv
 
     def meta(self) -> dict[str, Any]:
