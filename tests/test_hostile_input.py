@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sqlite3
+import subprocess
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -205,3 +207,36 @@ def test_a_non_utf8_argument_is_recorded_and_passed_through(memview, db_path, tm
     assert session["status"] == "completed"
     assert "\\udce9" in session["target"] and "\\udcff" in session["target"]
     assert not [p for p in psutil.process_iter(["cmdline"]) if str(out) in " ".join(p.info["cmdline"] or [])]
+
+
+# -- item 6: a repository's configured commands never run -------------------------------------------
+
+def _git(repo: Path, *args: str) -> str:
+    env = {**os.environ, "GIT_CONFIG_GLOBAL": "/dev/null", "GIT_CONFIG_NOSYSTEM": "1"}
+    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True,
+                          env=env).stdout.strip()
+
+
+@pytest.mark.skipif(not shutil.which("git"), reason="needs git")
+@pytest.mark.parametrize("packed", [False, True], ids=["loose-ref", "packed-refs"])
+def test_git_metadata_never_runs_the_repositorys_fsmonitor(memview, db_path, tmp_path, packed):
+    """Before: ``git status`` ran in the working folder, and ``core.fsmonitor`` ran through the shell."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    ran = tmp_path / "fsmonitor-ran"
+    _git(repo, "init", "-q", "-b", "main")
+    (repo / "f.txt").write_text("x\n")
+    _git(repo, "add", "f.txt")
+    _git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "one")
+    _git(repo, "config", "core.fsmonitor", f"touch {ran}; false")
+    if packed:
+        _git(repo, "pack-refs", "--all")
+        assert not (repo / ".git" / "refs" / "heads" / "main").exists()
+    sha = _git(repo, "rev-parse", "HEAD")
+    assert not ran.exists()
+    out = tmp_path / "s.json"
+    res = memview("run", "--json", str(out), "--", PY, "-c", "pass", cwd=repo)
+    assert res.returncode == 0, res.stderr
+    meta = read_json(out)["meta"]
+    assert meta["git_sha"] == sha
+    assert not ran.exists(), "memview ran the repository's core.fsmonitor"
