@@ -228,6 +228,36 @@ def _prepare(path: Path) -> None:
         raise StoreError(f"cannot open the database {path}: {exc}{hint}") from exc
 
 
+def remove_stale_imports(folder: Path) -> list[Path]:
+    """Remove the temporary folders of bundle imports whose process is gone (killed mid-import).
+
+    An import unpacks into ``.memview-import-PID-…`` beside the database and removes it when done;
+    a SIGKILL leaves it behind, with up to the bundle's size in it. Only folders of this user whose
+    PID is not alive are removed.
+    """
+    import shutil
+
+    removed = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in entries:
+        if not entry.name.startswith(".memview-import-"):
+            continue
+        pid_text = entry.name[len(".memview-import-"):].split("-", 1)[0]
+        try:
+            if not entry.is_dir(follow_symlinks=False) or entry.stat(follow_symlinks=False).st_uid != os.getuid():
+                continue
+        except OSError:
+            continue
+        if pid_text.isdigit() and _pid_alive(int(pid_text)):
+            continue
+        shutil.rmtree(entry.path, ignore_errors=True)
+        removed.append(Path(entry.path))
+    return removed
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -250,6 +280,7 @@ class Store:
         _prepare(self.path)
         self._local = threading.local()
         self.mark_interrupted()
+        remove_stale_imports(self.path.parent)
 
     # -- connections -----------------------------------------------------------------------
     @property
