@@ -99,6 +99,18 @@ class LazyGroup(click.Group):
 
     lazy: dict[str, tuple[str, str, str]] = {}
 
+    def invoke(self, ctx: click.Context) -> Any:
+        """Every command: a database SQLite cannot read is one line, not a traceback."""
+        try:
+            return super().invoke(ctx)
+        except Exception as exc:
+            import sqlite3
+
+            if not isinstance(exc, sqlite3.DatabaseError):
+                raise
+            _fail(f"the database cannot be read ({exc}); it may be damaged: make a copy, then try "
+                  "sqlite3 FILE .recover", 1)
+
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(set(super().list_commands(ctx)) | set(self.lazy))
 

@@ -240,3 +240,33 @@ def test_git_metadata_never_runs_the_repositorys_fsmonitor(memview, db_path, tmp
     meta = read_json(out)["meta"]
     assert meta["git_sha"] == sha
     assert not ran.exists(), "memview ran the repository's core.fsmonitor"
+
+
+# -- item 13: one line where one line is promised --------------------------------------------------------
+
+def test_a_corrupt_page_in_the_database_is_one_line_for_every_command(memview, db_path, tmp_path):
+    """Before: ``DatabaseError: database disk image is malformed`` as a traceback from show/export/compare."""
+    for _ in range(2):
+        res = memview("run", "-q", "--interval", "0.005", "--", PY, "-c", "import time; time.sleep(0.5)")
+        assert res.returncode == 0, res.stderr
+    with sqlite3.connect(db_path) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        page = conn.execute("PRAGMA page_size").fetchone()[0]
+        root = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = 'samples'").fetchone()[0]
+    with open(db_path, "r+b") as f:  # the samples table's root page: garbage that still parses as a page header
+        f.seek((root - 1) * page)
+        f.write(b"\x0d" + b"\xff" * (page - 1))
+    for args in (("show", "1"), ("show", "--json", "2"), ("export", "1", "-o", str(tmp_path / "x.zip")),
+                 ("compare", "1", "2")):
+        res = memview(*args)
+        assert res.returncode != 0, (args, res.stdout)
+        assert "Traceback" not in res.stderr, (args, res.stderr)
+        assert len(res.stderr.strip().splitlines()) == 1, (args, res.stderr)
+        assert "malformed" in res.stderr or "damaged" in res.stderr, (args, res.stderr)
+
+
+@pytest.mark.parametrize("url", ["http://[::1", "http://[zz]/x", "http://host/a b", "http://h:99999/"])
+def test_a_bad_url_is_one_line(memview, url):
+    res = memview("watch", url, "--duration", "1")
+    assert res.returncode == 2, res.stderr
+    assert "Traceback" not in res.stderr and len(res.stderr.strip().splitlines()) == 1, res.stderr

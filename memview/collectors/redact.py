@@ -31,11 +31,17 @@ _TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # RFC 9110 field-name
 def check_url(url: str) -> str:
     """The URL, stripped, if memview may poll it; else a CollectorError saying why."""
     url = url.strip()
-    parts = urlsplit(url)
+    if any(ord(c) < 0x21 or ord(c) == 0x7f for c in url):
+        raise CollectorError("the URL contains spaces or control characters")
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError as exc:  # "Invalid IPv6 URL", "'zz' does not appear to be an IPv4 or IPv6 address"
+        raise CollectorError(f"not a valid URL ({exc})") from None
     if parts.scheme.lower() not in ("http", "https"):
         shown = parts.scheme or url
         raise CollectorError(f"only http:// and https:// URLs can be watched (got {redact_url(shown)!r})")
-    if not parts.hostname:
+    if not host:
         raise CollectorError(f"no host in the URL {redact_url(url)!r}")
     try:
         parts.port  # noqa: B018 - raises ValueError for a bad port
