@@ -270,3 +270,65 @@ def test_a_bad_url_is_one_line(memview, url):
     res = memview("watch", url, "--duration", "1")
     assert res.returncode == 2, res.stderr
     assert "Traceback" not in res.stderr and len(res.stderr.strip().splitlines()) == 1, res.stderr
+
+
+# -- item 10 (series): new series names from outside are capped per session ---------------------------
+
+class InventiveServer:
+    """A real HTTP server whose every answer names ``per_tick`` by_component keys never seen before."""
+
+    def __init__(self, per_tick: int) -> None:
+        self.ticks = 0
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+                outer.ticks += 1
+                base = outer.ticks * per_tick
+                doc = {"current_usage_mb": 100, "by_component": {f"c{base + i}": 1 for i in range(per_tick)}}
+                body = json.dumps(doc).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *_: object) -> None:
+                pass
+
+        outer = self
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/profile"
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_5000_new_component_names_per_tick_are_capped_with_one_warning(db_path, tmp_path):
+    """Before: 105k series in 10 s (memory, database and every later query grew with them)."""
+    server = InventiveServer(5000)
+    out = tmp_path / "w.json"
+    env = {**os.environ, "MEMVIEW_DB": str(db_path)}
+    try:
+        proc = subprocess.Popen([PY, "-m", "memview", "watch", server.url, "--interval", "0.1", "--duration", "3",
+                                 "--json", str(out)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        _, status, usage = os.wait4(proc.pid, 0)
+        stderr = proc.stderr.read().decode()
+        proc.stderr.close()
+    finally:
+        server.close()
+    assert os.waitstatus_to_exitcode(status) == 0, stderr
+    summary = read_json(out)
+    with sqlite3.connect(db_path) as conn:
+        stored = conn.execute("SELECT count(DISTINCT series) FROM samples").fetchone()[0]
+        units = conn.execute("SELECT count(*) FROM series").fetchone()[0]
+    assert server.ticks >= 5
+    assert stored <= 1000 and units <= 1000, (stored, units)
+    caps = [e for e in summary["events"] if e["kind"] == "series_cap"]
+    assert len(caps) == 1 and caps[0]["level"] == "warning"
+    watch = summary["meta"]["watch"]
+    assert watch["series"] == 1000 and watch["series_dropped"] >= min((server.ticks - 1) * 5000 - 1000, 100_000)
+    assert _stored_samples(db_path, summary["session_id"]) == summary["samples"] >= 5
+    print(f"FIGURE {server.ticks} ticks x 5000 new names: {stored} series stored, "
+          f"{watch['series_dropped']} names dropped, memview peak RSS {usage.ru_maxrss / 1024:.0f} MiB")
