@@ -1,8 +1,9 @@
 """Case, memory: memview's own memory while it records at 1 kHz (issue 17 item 14).
 
 A real ``memview run --interval 1ms`` of a sleeping child; memview's anonymous memory
-(``RssAnon``) is read when the database holds N stored samples (after a warm-up) and again
-after M more. The figure is bytes per sample; × 86.4 million is a day at 1 kHz.
+(``RssAnon``) is read when the database holds N stored samples (after a warm-up: the writer's
+256 KiB SQLite page cache fills in the first ~40k samples) and again after M more. The figure is
+bytes per sample; × 86.4 million is a day at 1 kHz.
 """
 
 from __future__ import annotations
@@ -46,7 +47,8 @@ def _until(db: Path, n: int, proc: subprocess.Popen[bytes]) -> int:
 
 def run(ctx: Context) -> CaseResult:
     result = CaseResult("memory")
-    warm, span = (10_000, 20_000) if ctx.smoke else (30_000, 120_000)
+    # the writer's 256 KiB page cache fills during the first ~40k samples: the window starts after it
+    warm, span = (10_000, 20_000) if ctx.smoke else (60_000, 120_000)
     db = ctx.db("memory-1khz")
     env = {**os.environ, "MEMVIEW_DB": str(db), "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen([sys.executable, "-m", "memview", "run", "-q", "--interval", "1ms", "--",
@@ -63,8 +65,10 @@ def run(ctx: Context) -> CaseResult:
             child.kill()
         proc.wait(60)
     per = (a1 - a0) * 1024 / (n1 - n0)
-    result.add("memview's own memory growth, 1 kHz", round(per, 2), "B/sample", "≤ 1 B/sample", per <= 1,
-               f"RssAnon {a0} -> {a1} KiB over {n1 - n0:,} samples after {n0:,}; a day at 1 kHz: "
+    result.add("memview's own memory growth, 1 kHz", round(per, 2), "B/sample", "≤ 1 B/sample",
+               None if ctx.smoke else per <= 1,
+               ("smoke: inside the page-cache warm-up, not judged; " if ctx.smoke else "")
+               + f"RssAnon {a0} -> {a1} KiB over {n1 - n0:,} samples after {n0:,}; a day at 1 kHz: "
                f"{per * 86.4e6 / 2**20:.0f} MiB")
     result.details.update({"anon_kib": [a0, a1], "samples": [n0, n1]})
     return result
