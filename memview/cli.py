@@ -236,7 +236,9 @@ def run(interval: float, duration: float | None, json_path: str | None, name: st
         store.update_session(session.recorder.session_id, name=name)
     _finish_session(store, session, json_path, quiet)
     status = session.exit.status if session.exit else 0
-    sys.exit(status or (1 if session.recorder.store_error is not None else 0))  # unsaved data is a failure
+    writer = session.recorder.writer
+    # the database writer died (not a full disk, which the summary from memory covers): a failure of memview's
+    sys.exit(status or (1 if writer is not None and writer.dead else 0))
 
 
 @main.command()
