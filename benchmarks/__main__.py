@@ -23,6 +23,7 @@ if str(ROOT) not in sys.path:
 
 from benchmarks import (  # noqa: E402  (the checkout must be on the path first)
     case_accuracy,
+    case_memory,
     case_overhead,
     case_plot,
     case_startup,
@@ -40,6 +41,7 @@ CASES = {
     "overhead": case_overhead.run,
     "tree": case_tree.run,
     "plot": case_plot.run,
+    "memory": case_memory.run,
 }
 NEEDS_PEERS = {"accuracy", "overhead"}
 

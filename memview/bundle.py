@@ -27,6 +27,7 @@ free-text fields on export, and the manifest lists where it hid something.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
 import io
@@ -58,6 +59,9 @@ MANIFEST = "manifest.json"
 SAMPLES = "samples.csv"
 TRACE = "trace.json"
 ARTEFACTS = "artefacts/"
+#: the temporary folder of an import in progress, beside the database: ``.memview-import-PID-…``;
+#: one whose process is gone (a killed import) is removed when the store is next opened
+IMPORT_PREFIX = ".memview-import-"
 DATA_FILES = ("series.json", "processes.json", "phases.json", "events.json", "captures.json")
 SAMPLES_HEADER = ["t_s", "series", "value"]
 _CHUNK = 1 << 20
@@ -82,6 +86,12 @@ class Limits:
     max_ratio: int = 200  # uncompressed/compressed; deflate tops out near 1032 on zeros
     ratio_floor_bytes: int = 2**20  # small files may compress far better than that, harmlessly
     max_manifest_bytes: int = 16 * 2**20
+    # what the unpacked files may hold: read as streams, one record at a time, so memory stays
+    # bounded by these counts (not by how many small objects a file of 512 MiB can pack)
+    max_rows: int = 500_000  # per data file (processes, phases, events, captures, series)
+    max_row_bytes: int = 4 * 2**20  # one record of a data file
+    max_series: int = 10_000
+    max_depth: int = 64  # nesting of JSON values (phase data, metadata)
 
 
 @dataclass(slots=True)
@@ -320,8 +330,8 @@ def export_session(store: Store, sid: int, out: Path | str, overwrite: bool = Fa
     ]
     for name, path in sorted(artefacts.items()):
         size = path.stat().st_size
-        entries.append((name, _file_chunks(path), not path.name.lower().endswith(_STORED_SUFFIXES),
-                        size > 2**31 - 2**26))
+        chunks = _redacted_chunks(path, name, redacted) if _is_text_artefact(path, size) else _file_chunks(path)
+        entries.append((name, chunks, not path.name.lower().endswith(_STORED_SUFFIXES), size > 2**31 - 2**26))
 
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     listed: list[dict[str, Any]] = []
@@ -368,6 +378,44 @@ def _limit_warnings(listed: list[dict[str, Any]], limits: Limits) -> list[str]:
         out.append(f"the bundle unpacks to {format_bytes(total)}: over the {format_bytes(limits.max_total_bytes)} "
                    "a default import accepts")
     return out
+
+
+#: artefacts written as text by capture tools: py-spy's dump (``Process N: python app.py --token …``),
+#: its JSON and speedscope files, stderr logs, flame graphs. They carry command lines and paths, so
+#: they pass through :func:`memview.redact.redact_text` line by line on their way into a bundle.
+_TEXT_SUFFIXES = (".txt", ".json", ".log", ".stderr", ".svg", ".folded", ".collapsed", ".csv", ".html", ".md")
+#: a heap snapshot is JSON too, but it is the heap itself (hundreds of MB); it travels as it is
+_NOT_REDACTED = (".heapsnapshot",)
+_TEXT_MAX = 256 * 2**20
+_LINE_MAX = 1 << 20  # longer "lines" (minified JSON) are redacted in pieces of this size
+
+
+def _is_text_artefact(path: Path, size: int) -> bool:
+    low = path.name.lower()
+    return size <= _TEXT_MAX and low.endswith(_TEXT_SUFFIXES) and not low.endswith(_NOT_REDACTED)
+
+
+def _redacted_chunks(path: Path, name: str, redacted: list[str]) -> Callable[[], Iterator[bytes]]:
+    """A text artefact with credential-looking arguments hidden (bytes that are not UTF-8 kept as they are).
+
+    A value inside a JSON string ends at its closing quote (``redact_text`` never takes the quote
+    along), so JSON artefacts stay valid JSON.
+    """
+
+    def gen() -> Iterator[bytes]:
+        hit_any = False
+        with open(path, "rb") as f:
+            while line := f.readline(_LINE_MAX):
+                text = line.decode("utf-8", "surrogateescape")
+                new, hit = redact_text(text)
+                if hit:
+                    hit_any = True
+                    line = new.encode("utf-8", "surrogateescape")
+                yield line
+        if hit_any:
+            redacted.append(name)
+
+    return gen
 
 
 def _file_chunks(path: Path) -> Callable[[], Iterator[bytes]]:
@@ -514,8 +562,23 @@ def _check_fields(obj: Any, fields: dict[str, tuple[type, ...]], required: tuple
     for key, types in fields.items():
         if key in obj:
             _typecheck(obj[key], types, f"{where}.{key}")
-            out[key] = obj[key]
+            value = obj[key]
+            out[key] = visible(value) if isinstance(value, str) else value
     return out
+
+
+#: characters a terminal acts on rather than shows: C0/C1 controls (ESC starts escape sequences)
+#: and the bidirectional overrides/isolates that make text display in another order than it reads
+_INVISIBLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def visible(text: str) -> str:
+    """``text`` with terminal controls and bidi overrides written as ``\\uXXXX`` (tab and newline kept).
+
+    Names and messages in a bundle come from strangers and are later printed by ``sessions``,
+    ``show`` and ``compare``: an ESC sequence or a U+202E must show as what it is, not act.
+    """
+    return _INVISIBLE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 @dataclass(slots=True)
@@ -532,9 +595,10 @@ _SHA = re.compile(r"^[0-9a-f]{64}$")
 def parse_manifest(data: bytes) -> _Manifest:
     """Check the manifest's format, version and shape; raise BundleError naming the first problem."""
     try:
-        doc = json.loads(data.decode("utf-8"), parse_constant=_reject_constant)
-    except (UnicodeDecodeError, ValueError) as exc:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
         raise BundleError(f"manifest.json is not valid JSON ({str(exc)[:80]})") from None
+    doc = loads_strict(text, "manifest.json")
     if not isinstance(doc, dict):
         raise BundleError("manifest.json: expected an object")
     if doc.get("format") != FORMAT:
@@ -581,6 +645,53 @@ def parse_manifest(data: bytes) -> _Manifest:
 
 def _reject_constant(name: str) -> None:
     raise ValueError(f"{name} is not allowed")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e999 is read as inf, and inf is printed back as invalid JSON
+        raise ValueError(f"number {text[:20]} is out of range")
+    return value
+
+
+def _bounded_int(text: str) -> int:
+    if len(text.lstrip("-")) > 19:  # beyond int64 (and a 4000-digit number costs quadratic time)
+        raise ValueError(f"number {text[:20]}… is out of range")
+    return int(text)
+
+
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float, parse_int=_bounded_int)
+
+
+def _too_deep(value: Any, limit: int) -> bool:
+    """True when ``value`` nests deeper than ``limit`` (iterative: a deep value must not recurse here)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((c, depth + 1) for c in children)
+    return False
+
+
+def loads_strict(text: str, name: str, max_depth: int = 64) -> Any:
+    """JSON from a stranger: no NaN/Infinity, no number beyond int64 or float range, bounded nesting;
+    a :class:`BundleError` naming ``name`` for anything else (never a RecursionError)."""
+    try:
+        value = _DECODER.decode(text)
+    except RecursionError:
+        raise BundleError(f"{name} is nested too deeply") from None
+    except ValueError as exc:
+        raise BundleError(f"{name} is not valid JSON ({str(exc)[:80]})") from None
+    if _too_deep(value, max_depth):
+        raise BundleError(f"{name} is nested more than {max_depth} levels deep")
+    return value
 
 
 # ==========================================================================================
@@ -652,9 +763,12 @@ def _stream(zf: zipfile.ZipFile, info: zipfile.ZipInfo, cap: int, limits: Limits
 
 @dataclass(slots=True)
 class _Checked:
+    """A bundle whose entries passed every check and are unpacked in ``folder``; the data files
+    are read (and their records checked) as streams inside the import's transaction."""
+
     manifest: _Manifest
-    samples: dict[str, tuple[list[float], list[int]]]
-    rows: dict[str, list[dict[str, Any]]]
+    folder: Path
+    limits: Limits
     artefact_dir: Path  # the temp folder holding artefacts/…
 
 
@@ -719,31 +833,111 @@ def _read_entries(path: Path, tmp: Path, limits: Limits) -> _Checked:
             streamed += size
             if size != want_size or sha != want_sha:
                 raise BundleError(f"checksum mismatch for {name!r} (the file was changed or damaged)")
-    rows = {name: _read_rows(tmp / name, name) for name in DATA_FILES}
-    samples = _read_samples(tmp / SAMPLES)
-    _check_captures(rows["captures.json"], manifest.files)
-    for name in ("phases.json", "captures.json"):
-        seqs = [r["seq"] for r in rows[name]]
-        if len(set(seqs)) != len(seqs):
-            raise BundleError(f"{name}: 'seq' values repeat")
-    names = [r["name"] for r in rows["series.json"]]
-    if len(set(names)) != len(names):
-        raise BundleError("series.json: a series is listed twice")
-    return _Checked(manifest, samples, rows, tmp / ARTEFACTS)
+    checked = _Checked(manifest, tmp, limits, tmp / ARTEFACTS)
+    _validate(checked)
+    return checked
 
 
-def _read_rows(path: Path, name: str) -> list[dict[str, Any]]:
-    try:
-        doc = json.loads(path.read_bytes().decode("utf-8"), parse_constant=_reject_constant)
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise BundleError(f"{name} is not valid JSON ({str(exc)[:80]})") from None
-    if not isinstance(doc, list):
-        raise BundleError(f"{name}: expected a list")
-    return [_check_fields(r, ROW_FIELDS[name], _REQUIRED_ROW[name], f"{name}[{i}]") for i, r in enumerate(doc)]
+def _validate(checked: _Checked) -> None:
+    """Read every record once, keeping nothing but the keys that must not repeat: a bad bundle is
+    refused before the database is even looked at."""
+    for _ in _iter_samples(checked.folder / SAMPLES, checked.limits):
+        pass
+    for name in DATA_FILES:
+        keys: set[Any] = set()
+        key = {"phases.json": "seq", "captures.json": "seq", "series.json": "name"}.get(name)
+        for i, row in enumerate(_iter_rows(checked.folder / name, name, checked.limits)):
+            if name == "captures.json":
+                _check_capture(i, row, checked.manifest.files)
+            if key is not None:
+                if row[key] in keys:
+                    raise BundleError("series.json: a series is listed twice" if name == "series.json"
+                                      else f"{name}: '{key}' values repeat")
+                keys.add(row[key])
 
 
-def _read_samples(path: Path) -> dict[str, tuple[list[float], list[int]]]:
-    series: dict[str, tuple[list[float], list[int]]] = {}
+def _iter_rows(path: Path, name: str, limits: Limits) -> Iterator[dict[str, Any]]:
+    """The checked records of one data file (a JSON list of objects), one at a time.
+
+    ``json.loads`` of a whole file turns 114 MiB of ``{}`` into 4.6 GB of objects; here each
+    element is decoded alone from a sliding window, checked, handed on and forgotten, and the
+    count is capped, so memory stays at about one record whatever the file holds.
+    """
+    fields, required = ROW_FIELDS[name], _REQUIRED_ROW[name]
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    buf = ""
+    pos = 0
+    eof = False
+    count = 0
+
+    def more() -> bool:
+        nonlocal buf, pos, eof
+        if eof:
+            return False
+        chunk = f.read(_CHUNK)
+        try:
+            text = decoder.decode(chunk, final=not chunk)
+        except UnicodeDecodeError as exc:
+            raise BundleError(f"{name} is not valid JSON ({str(exc)[:80]})") from None
+        if not chunk:
+            eof = True
+        buf = buf[pos:] + text
+        pos = 0
+        return bool(chunk) or bool(text)
+
+    def skip_ws() -> str:
+        nonlocal pos
+        while True:
+            while pos < len(buf) and buf[pos] in " \t\r\n":
+                pos += 1
+            if pos < len(buf):
+                return buf[pos]
+            if not more():
+                return ""
+
+    with open(path, "rb") as f:
+        if skip_ws() != "[":
+            raise BundleError(f"{name}: expected a list")
+        pos += 1
+        if skip_ws() == "]":
+            pos += 1
+        else:
+            while True:
+                skip_ws()
+                while True:
+                    try:
+                        item, end = _DECODER.raw_decode(buf, pos)
+                        break
+                    except RecursionError:
+                        raise BundleError(f"{name}[{count}] is nested too deeply") from None
+                    except ValueError as exc:
+                        if len(buf) - pos > limits.max_row_bytes:
+                            raise BundleError(f"{name}[{count}] is larger than "
+                                              f"{format_bytes(limits.max_row_bytes)}") from None
+                        if not more():
+                            raise BundleError(f"{name} is not valid JSON ({str(exc)[:80]})") from None
+                if end - pos > limits.max_row_bytes:
+                    raise BundleError(f"{name}[{count}] is larger than {format_bytes(limits.max_row_bytes)}")
+                pos = end
+                count += 1
+                if count > limits.max_rows:
+                    raise BundleError(f"{name} holds more than {limits.max_rows} records, over the limit")
+                if _too_deep(item, limits.max_depth):
+                    raise BundleError(f"{name}[{count - 1}] is nested more than {limits.max_depth} levels deep")
+                yield _check_fields(item, fields, required, f"{name}[{count - 1}]")
+                sep = skip_ws()
+                pos += 1
+                if sep == "]":
+                    break
+                if sep != ",":
+                    raise BundleError(f"{name} is not valid JSON (expected ',' or ']' after record {count - 1})")
+        if skip_ws() != "":
+            raise BundleError(f"{name} is not valid JSON (text after the list)")
+
+
+def _iter_samples(path: Path, limits: Limits) -> Iterator[tuple[str, float, int]]:
+    """(series, t, value) for every line of samples.csv, checked, one at a time."""
+    names: set[str] = set()
     with open(path, encoding="utf-8", newline="") as f:
         reader = csv.reader(f)
         try:
@@ -753,29 +947,29 @@ def _read_samples(path: Path) -> dict[str, tuple[list[float], list[int]]]:
             for row in reader:
                 if len(row) != 3:
                     raise BundleError(f"{SAMPLES} line {reader.line_num}: expected 3 fields")
+                if len(row[0]) > 40 or len(row[2]) > 20:
+                    raise BundleError(f"{SAMPLES} line {reader.line_num}: value out of range")
                 try:
                     t, value = float(row[0]), int(row[2])
                 except ValueError:
                     raise BundleError(f"{SAMPLES} line {reader.line_num}: not a number") from None
-                if not math.isfinite(t) or not -_INT64 <= value < _INT64 or not 0 < len(row[1]) <= 200:
+                if not math.isfinite(t) or not -_INT64 // 2 <= value < _INT64 // 2 or not 0 < len(row[1]) <= 200:
                     raise BundleError(f"{SAMPLES} line {reader.line_num}: value out of range")
-                buf = series.get(row[1])
-                if buf is None:
-                    buf = series[row[1]] = ([], [])
-                buf[0].append(t)
-                buf[1].append(value)
+                if row[1] not in names:
+                    if len(names) >= limits.max_series:
+                        raise BundleError(f"{SAMPLES} holds more than {limits.max_series} series, over the limit")
+                    names.add(row[1])
+                yield row[1], t, value
         except (csv.Error, UnicodeDecodeError) as exc:
             raise BundleError(f"{SAMPLES} is not valid CSV ({exc})") from None
-    return series
 
 
-def _check_captures(captures: list[dict[str, Any]], files: dict[str, tuple[int, str]]) -> None:
-    for i, cap in enumerate(captures):
-        p = cap.get("path")
-        if p is None:
-            continue
-        if not p.startswith(ARTEFACTS) or not any(n == p or n.startswith(p + "/") for n in files):
-            raise BundleError(f"captures.json[{i}].path {p[:80]!r} is not a file in the bundle")
+def _check_capture(i: int, cap: dict[str, Any], files: dict[str, tuple[int, str]]) -> None:
+    p = cap.get("path")
+    if p is None:
+        return
+    if not p.startswith(ARTEFACTS) or not any(n == p or n.startswith(p + "/") for n in files):
+        raise BundleError(f"captures.json[{i}].path {p[:80]!r} is not a file in the bundle")
 
 
 # ==========================================================================================
@@ -793,8 +987,48 @@ def _insert(conn: sqlite3.Connection, table: str, row: dict[str, Any]) -> int:
     return int(cur.lastrowid)
 
 
+#: samples buffered across all series before they are packed and written (bounds import memory)
+_BUFFERED_SAMPLES = 1 << 18
+
+
+def _write_samples(conn: sqlite3.Connection, sid: int, checked: _Checked) -> None:
+    bufs: dict[str, tuple[list[float], list[int]]] = {}
+    seqs: dict[str, int] = {}
+    held = 0
+
+    def flush(name: str) -> None:
+        t, v = bufs.pop(name)
+        seq = seqs.get(name, -1) + 1
+        seqs[name] = seq
+        t_blob, v_blob = codec.encode(t, v)
+        conn.execute("INSERT INTO samples (session_id, series, seq, n, t_first, t_last, vmax, t, v) "
+                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                     (sid, name, seq, len(t), t[0], t[-1], max(v), t_blob, v_blob))
+
+    for name, t, value in _iter_samples(checked.folder / SAMPLES, checked.limits):
+        buf = bufs.get(name)
+        if buf is None:
+            buf = bufs[name] = ([], [])
+        buf[0].append(t)
+        buf[1].append(value)
+        held += 1
+        if len(buf[0]) >= _ROWS_PER_BLOB:
+            held -= len(buf[0])
+            flush(name)
+        elif held >= _BUFFERED_SAMPLES:
+            for other in list(bufs):
+                flush(other)
+            held = 0
+    for name in list(bufs):
+        flush(name)
+
+
 def _write(store: Store, checked: _Checked, artefact_root: Callable[[int], Path]) -> int:
-    """Insert the checked session in one transaction; returns the new id."""
+    """Insert the checked session in one transaction, streaming its files; returns the new id.
+
+    A record that fails its check half-way raises a BundleError; the transaction is rolled back,
+    so the database is as it was.
+    """
     conn = store.conn
     conn.execute("BEGIN IMMEDIATE")
     try:
@@ -802,20 +1036,14 @@ def _write(store: Store, checked: _Checked, artefact_root: Callable[[int], Path]
         if session["status"] == "running":
             session["status"] = "interrupted"
         sid = _insert(conn, "sessions", session)
-        rows = []
-        for name, (times, values) in checked.samples.items():
-            for seq, k in enumerate(range(0, len(times), _ROWS_PER_BLOB)):
-                t, v = times[k:k + _ROWS_PER_BLOB], values[k:k + _ROWS_PER_BLOB]
-                t_blob, v_blob = codec.encode(t, v)
-                rows.append((sid, name, seq, len(t), t[0], t[-1], max(v), t_blob, v_blob))
-        conn.executemany("INSERT INTO samples (session_id, series, seq, n, t_first, t_last, vmax, t, v) "
-                         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        _write_samples(conn, sid, checked)
         for name, table in (("series.json", "series"), ("processes.json", "processes"), ("phases.json", "phases"),
                             ("events.json", "events")):
-            for row in checked.rows[name]:
+            for row in _iter_rows(checked.folder / name, name, checked.limits):
                 _insert(conn, table, {"session_id": sid, **row})
         root = artefact_root(sid)
-        for row in checked.rows["captures.json"]:
+        for i, row in enumerate(_iter_rows(checked.folder / "captures.json", "captures.json", checked.limits)):
+            _check_capture(i, row, checked.manifest.files)
             row = dict(row)
             if row.get("path"):
                 row["path"] = str(root / row["path"][len(ARTEFACTS):])
@@ -847,7 +1075,7 @@ def import_bundle(store: Store, path: Path | str, limits: Limits | None = None) 
     path = Path(path)
     limits = limits or Limits()
     try:
-        tmp = Path(tempfile.mkdtemp(prefix=".memview-import-", dir=store.path.parent))
+        tmp = Path(tempfile.mkdtemp(prefix=f"{IMPORT_PREFIX}{os.getpid()}-", dir=store.path.parent))
     except OSError as exc:
         raise BundleError(f"cannot unpack beside {store.path}: {exc.strerror}") from None
     created_dirs: list[Path] = []
@@ -870,6 +1098,10 @@ def import_bundle(store: Store, path: Path | str, limits: Limits | None = None) 
             return ImportResult(int(existing[0]), False, uid)
         try:
             sid = _write(store, checked, artefact_root)
+        except BundleError as exc:  # a record that failed its check while streaming: rolled back
+            for d in created_dirs:
+                _rmdir_if_empty(d)
+            raise BundleError(f"{path.name}: {exc}") from None
         except sqlite3.IntegrityError:
             for d in created_dirs:
                 _rmdir_if_empty(d)

@@ -120,6 +120,18 @@ class LazyGroup(click.Group):
 
     lazy: dict[str, tuple[str, str, str]] = {}
 
+    def invoke(self, ctx: click.Context) -> Any:
+        """Every command: a database SQLite cannot read is one line, not a traceback."""
+        try:
+            return super().invoke(ctx)
+        except Exception as exc:
+            import sqlite3
+
+            if not isinstance(exc, sqlite3.DatabaseError):
+                raise
+            _fail(f"the database cannot be read ({exc}); it may be damaged: make a copy, then try "
+                  "sqlite3 FILE .recover", 1)
+
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(set(super().list_commands(ctx)) | set(self.lazy))
 
@@ -221,11 +233,16 @@ def run(interval: float, duration: float | None, json_path: str | None, name: st
     from memview.captures.options import CaptureSetup
     from memview.marker_sources import MarkerError
     from memview.runner import LaunchError, run_foreground
+    from memview.store import StoreError
 
     markers = _marker_options(opts)
     captures = CaptureSetup.from_cli(**opts)
     store = _open_store(db)
     metrics = _metrics_server(serve_metrics)
+    try:
+        store.check_writable()  # before launching: never a child left running unrecorded
+    except StoreError as exc:
+        _fail(str(exc))
     try:
         session = run_foreground(argv=list(command), store=store, interval=interval, duration=duration,
                                  children=not no_children, env=captures.launch_env(), markers=markers,
@@ -236,12 +253,18 @@ def run(interval: float, duration: float | None, json_path: str | None, name: st
         _fail(str(exc), exc.exit_code)
     except MarkerError as exc:
         _fail(str(exc))
+    except (StoreError, OSError) as exc:  # after the check: the runner has killed and reaped the child
+        captures.abandon()
+        _fail(f"cannot record: {exc}")
     if name:
         store.update_session(session.recorder.session_id, name=name)
     _finish_session(store, session, json_path, quiet)
     if metrics:
         metrics.close()
-    sys.exit(session.exit.status if session.exit else 0)
+    status = session.exit.status if session.exit else 0
+    writer = session.recorder.writer
+    # the database writer died (not a full disk, which the summary from memory covers): a failure of memview's
+    sys.exit(status or (1 if writer is not None and writer.dead else 0))
 
 
 @main.command()

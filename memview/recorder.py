@@ -327,7 +327,10 @@ class Recorder:
                 })
             self.writer.update_session(**fields)
             if not self.writer.close():
-                self.store_error = self.store_error or self.writer.error
+                self.store_error = self.store_error or self.writer.error or RuntimeError("the writer did not finish")
+                if self.writer.dead and self.store is not None:  # the session says so, not "running"
+                    fields["status"] = "incomplete"
+                    self.store.mark_incomplete(self.session_id, f"the database writer stopped ({self.store_error})")
         self._notify("on_end", self)
 
 

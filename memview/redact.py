@@ -19,15 +19,15 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 REDACTED = "<redacted>"
 
-_WORDS = ("TOKEN", "SECRET", "KEY", "PASSWORD", "PASSWD", "PASSPHRASE", "PWD", "AUTH", "COOKIE", "CREDENTIAL",
+_WORDS = ("TOKEN", "SECRET", "KEY", "PASS", "PWD", "AUTH", "COOKIE", "CREDENTIAL",
           "SESSID", "SIGNATURE", "PRIVATE", "BEARER", "JWT")
 _NAME = re.compile("|".join(_WORDS), re.IGNORECASE)
 # NAME=value, --name=value inside a longer string (a shell snippet)
 _NAME_CHARS = r"[A-Za-z0-9_.\-]*(?:" + "|".join(_WORDS) + r")[A-Za-z0-9_.\-]*"
-_ASSIGN = re.compile(r"(?P<name>" + _NAME_CHARS + r")(?P<sep>\s*=\s*)(?P<value>\"[^\"]*\"|'[^']*'|\S+)",
+_ASSIGN = re.compile(r"(?P<name>" + _NAME_CHARS + r")(?P<sep>\s*=\s*)(?P<value>\"[^\"]*\"|'[^']*'|[^\s\"]+)",
                      re.IGNORECASE)
 # an option and its separate value in a command line rendered as text: "--api-token abc"
-_OPTION = re.compile(r"(?P<name>(?<!\S)--?" + _NAME_CHARS + r")(?P<sep>\s+)(?P<value>\"[^\"]*\"|'[^']*'|(?!-)\S+)",
+_OPTION = re.compile(r"(?P<name>(?<!\S)--?" + _NAME_CHARS + r")(?P<sep>\s+)(?P<value>\"[^\"]*\"|'[^']*'|(?!-)[^\s\"]+)",
                      re.IGNORECASE)
 # a header line ("Authorization: Bearer abc"): the rest of the line (or of the quoted string) is the secret
 _HEADER = re.compile(r"(?P<name>" + _NAME_CHARS + r")(?P<sep>\s*:\s*)(?P<value>[^\r\n'\"]+)", re.IGNORECASE)
@@ -52,10 +52,10 @@ def _redact_url(url: str) -> tuple[str, bool]:
         netloc = f"{user}:{REDACTED}@{host}" if ":" in creds else f"{REDACTED}@{host}"
         changed = True
     query = parts.query
-    if query:
+    if query:  # every value: a list of secret names always misses one (pass, X-Amz-Signature, …)
         pairs = parse_qsl(query, keep_blank_values=True)
-        if any(sensitive_name(k) for k, _ in pairs):
-            query = urlencode([(k, REDACTED if sensitive_name(k) else v) for k, v in pairs], safe="<>")
+        if any(v != REDACTED for _, v in pairs):
+            query = urlencode([(k, REDACTED) for k, _ in pairs], safe="<>")
             changed = True
     if not changed:
         return url, False
@@ -63,7 +63,8 @@ def _redact_url(url: str) -> tuple[str, bool]:
 
 
 def redact_text(text: str) -> tuple[str, bool]:
-    """Hide credential-looking ``NAME=value`` / ``NAME: value`` pairs and URL passwords in free text."""
+    """Hide credential-looking ``NAME=value`` / ``NAME: value`` pairs, URL passwords and every URL
+    query value in free text."""
     changed = False
 
     def url_sub(m: re.Match[str]) -> str:

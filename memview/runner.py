@@ -187,8 +187,14 @@ class ProcessSession:
         session._start_markers(phase_markers, exact=True)
         measured = getattr(proc, "memview_floor", None)
         session.maxrss_floor = measured if measured is not None else max(floor, _own_hwm())
-        if before_start:
-            before_start(session)
+        try:
+            if before_start:
+                before_start(session)
+        except BaseException:  # never leave a launched child running unrecorded
+            proc.kill()
+            reap(proc)
+            phase_markers.close()
+            raise
         meta.start()
         recorder.start()
         return session

@@ -11,6 +11,7 @@ store is opened, with what it had written kept.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import queue
 import socket
@@ -26,8 +27,12 @@ from memview.model import Batch
 
 SCHEMA_VERSION = 1
 APPLICATION_ID = 0x6D656D76  # "memv": tells our files from other SQLite files
+INT64_MAX = 2**63 - 1
+#: codec deltas must fit int64 too, so a stored sample value lies in [0, VALUE_MAX] or its negation
+VALUE_MAX = 2**62 - 1
 
 _MISSING = object()
+log = logging.getLogger(__name__)
 
 
 class StoreError(Exception):
@@ -223,6 +228,36 @@ def _prepare(path: Path) -> None:
         raise StoreError(f"cannot open the database {path}: {exc}{hint}") from exc
 
 
+def remove_stale_imports(folder: Path) -> list[Path]:
+    """Remove the temporary folders of bundle imports whose process is gone (killed mid-import).
+
+    An import unpacks into ``.memview-import-PID-…`` beside the database and removes it when done;
+    a SIGKILL leaves it behind, with up to the bundle's size in it. Only folders of this user whose
+    PID is not alive are removed.
+    """
+    import shutil
+
+    removed = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in entries:
+        if not entry.name.startswith(".memview-import-"):
+            continue
+        pid_text = entry.name[len(".memview-import-"):].split("-", 1)[0]
+        try:
+            if not entry.is_dir(follow_symlinks=False) or entry.stat(follow_symlinks=False).st_uid != os.getuid():
+                continue
+        except OSError:
+            continue
+        if pid_text.isdigit() and _pid_alive(int(pid_text)):
+            continue
+        shutil.rmtree(entry.path, ignore_errors=True)
+        removed.append(Path(entry.path))
+    return removed
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -245,6 +280,7 @@ class Store:
         _prepare(self.path)
         self._local = threading.local()
         self.mark_interrupted()
+        remove_stale_imports(self.path.parent)
 
     # -- connections -----------------------------------------------------------------------
     @property
@@ -291,6 +327,23 @@ class Store:
             raise StoreError(f"cannot write to {self.path}: {exc}") from exc
         return int(cur.lastrowid)
 
+    def check_writable(self) -> None:
+        """StoreError unless a session could be written now; run before launching anything.
+
+        Opening a file SQLite cannot write succeeds (it falls back to read-only), and a folder
+        that refuses the journal only shows at the first write: both must be known before a
+        child is started, not after. The probe row is rolled back, so the file is unchanged.
+        """
+        conn = self.conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.execute("INSERT INTO sessions (uid, status) VALUES (?, 'probe')", (f"probe-{os.getpid()}",))
+            finally:
+                conn.execute("ROLLBACK")
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot write to the database {self.path}: {exc}") from None
+
     def mark_interrupted(self) -> list[int]:
         """Sessions left ``running`` by a memview process that no longer exists become ``interrupted``."""
         host = socket.gethostname()
@@ -321,6 +374,15 @@ class Store:
                 sid,
             ),
         )
+
+    def mark_incomplete(self, sid: int, reason: str) -> bool:
+        """The session's writer stopped before the end: say so in the row (False if even that fails)."""
+        try:
+            self.conn.execute("UPDATE sessions SET status = 'incomplete', notes = ? WHERE id = ?",
+                              (clean_text(f"not everything was saved: {reason}")[:500], sid))
+        except sqlite3.Error:
+            return False
+        return True
 
     # -- queries ---------------------------------------------------------------------------
     def sessions(self, limit: int | None = None, text: str | None = None) -> list[dict[str, Any]]:
@@ -411,8 +473,50 @@ class Store:
         self.conn.execute("COMMIT")
 
 
+def clean_text(text: str) -> str:
+    """``text`` as SQLite can bind it: a lone surrogate (``"\\ud800"``) becomes its ``\\ud800`` escape.
+
+    Names come from other programs (marker lines, JSON keys); one that is not valid UTF-8 must
+    not stop the writer, and its escaped form still tells the user what was sent.
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
+
+
+def clean_value(value: Any) -> Any:
+    """One column value made bindable: texts cleaned, integers beyond int64 kept as their text."""
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, int) and not isinstance(value, bool) and not -INT64_MAX - 1 <= value <= INT64_MAX:
+        return str(value)
+    if isinstance(value, float) and value != value:
+        return None
+    return value
+
+
 def _json_field(value: Any) -> Any:
-    return json.dumps(value) if isinstance(value, (list, dict)) else value
+    if isinstance(value, (list, dict)):
+        # default=str: a value JSON cannot hold (bytes, a set) becomes its text rather than an error;
+        # allow_nan=False keeps the column valid JSON for every reader (NaN/Infinity -> null)
+        try:
+            text = json.dumps(value, default=str, allow_nan=False)
+        except ValueError:
+            text = json.dumps(_finite(value), default=str)
+        return clean_text(text)
+    return clean_value(value)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
 
 
 _JSON_COLUMNS = {"command", "meta", "tags", "summary", "cmdline", "flags", "data"}
@@ -432,12 +536,26 @@ def _row(row: sqlite3.Row) -> dict[str, Any]:
 Task = Callable[[sqlite3.Connection], None]
 
 
+#: the writer connection's page cache (KiB); see StoreWriter._loop
+WRITER_CACHE_KIB = 256
+
+#: SQLite errors that say "try again later" (disk full, locked, I/O): the whole batch waits in memory
+#: and is retried. Any other error belongs to one task's values and drops that task alone.
+_TRANSIENT = (sqlite3.OperationalError,)
+
+
 class StoreWriter(threading.Thread):
     """The one thread that writes a session's data; takes tasks from a queue, commits in batches.
 
     If a commit fails (disk full, database locked for too long) the tasks stay in memory and are
     retried; ``on_error`` is told once per failure streak so the user learns of it, and nothing
     already committed is touched.
+
+    One odd value never stops it: each task runs inside its own savepoint, and a task that fails
+    for its own data (an integer beyond int64, a name SQLite cannot bind) is rolled back alone,
+    counted in :attr:`dropped` and named in one ``store`` event row per kind of failure. If the
+    thread dies anyway, :attr:`dead` is set, later submissions are discarded (nothing piles up in
+    memory) and ``on_error`` gets the exception: the recorder marks the session ``incomplete``.
     """
 
     def __init__(self, path: Path, session_id: int, on_error: Callable[[Exception | None], None] | None = None,
@@ -452,13 +570,18 @@ class StoreWriter(threading.Thread):
         self._pending: list[Task] = []
         self._failing = False
         self.error: Exception | None = None
+        self.dead = False
+        self.dropped = 0  # tasks refused for their own values
+        self.clamped = 0  # sample values outside what the codec holds, left out
+        self._reported: set[str] = set()
 
     # -- what producers call (any thread) ---------------------------------------------------
     def submit(self, task: Task) -> None:
-        self._queue.put(task)
+        if not self.dead:
+            self._queue.put(task)
 
     def write_batch(self, batch: Batch) -> None:
-        self._queue.put(lambda conn: self._insert_batch(conn, batch))
+        self.submit(lambda conn: self._insert_batch(conn, batch))
 
     def write_series_units(self, units: dict[str, tuple[str, str]]) -> None:
         sid = self.session_id
@@ -466,10 +589,11 @@ class StoreWriter(threading.Thread):
         def task(conn: sqlite3.Connection) -> None:
             conn.executemany(
                 "INSERT OR REPLACE INTO series (session_id, name, unit, label) VALUES (?, ?, ?, ?)",
-                [(sid, name, unit, label) for name, (unit, label) in units.items()],
+                [(sid, clean_text(str(name)), clean_value(unit), clean_value(label))
+                 for name, (unit, label) in units.items()],
             )
 
-        self._queue.put(task)
+        self.submit(task)
 
     def insert(self, table: str, row: dict[str, Any]) -> None:
         """Queue one row for phases/events/captures/processes (JSON columns encoded here)."""
@@ -477,18 +601,18 @@ class StoreWriter(threading.Thread):
         cols = ", ".join(row)
         sql = f"INSERT OR REPLACE INTO {table} ({cols}) VALUES ({', '.join('?' for _ in row)})"
         values = list(row.values())
-        self._queue.put(lambda conn: conn.execute(sql, values))
+        self.submit(lambda conn: conn.execute(sql, values))
 
     def update_session(self, **fields: Any) -> None:
         sets = ", ".join(f"{k} = ?" for k in fields)
         values = [_json_field(v) for v in fields.values()] + [self.session_id]
-        self._queue.put(lambda conn: conn.execute(f"UPDATE sessions SET {sets} WHERE id = ?", values))
+        self.submit(lambda conn: conn.execute(f"UPDATE sessions SET {sets} WHERE id = ?", values))
 
     def close(self, timeout: float = 30.0) -> bool:
         """Flush everything and stop; True when all data reached the disk."""
         self._queue.put(None)
         self.join(timeout)
-        return not self.is_alive() and not self._pending
+        return not self.is_alive() and not self._pending and not self.dead
 
     # -- the thread ------------------------------------------------------------------------
     def _insert_batch(self, conn: sqlite3.Connection, batch: Batch) -> None:
@@ -496,6 +620,23 @@ class StoreWriter(threading.Thread):
         for name, (times, values) in batch.series.items():
             if not times:
                 continue
+            name = clean_text(str(name))
+            try:
+                t_blob, v_blob = codec.encode(times, values)
+                vmax = max(values)
+                if not -VALUE_MAX <= vmax <= VALUE_MAX or not -VALUE_MAX <= min(values) <= VALUE_MAX:
+                    raise OverflowError
+            except (OverflowError, ValueError, TypeError):
+                kept = [(t, int(v)) for t, v in zip(times, values)
+                        if isinstance(v, (int, float)) and v == v and -VALUE_MAX <= v <= VALUE_MAX]
+                self.clamped += len(times) - len(kept)
+                self._report(conn, f"values:{name}", f"series {name}: values outside ±2^62 left out",
+                             {"series": name})
+                if not kept:
+                    continue
+                times, values = [t for t, _ in kept], [v for _, v in kept]
+                t_blob, v_blob = codec.encode(times, values)
+                vmax = max(values)
             seq = self._seq.get(name)
             if seq is None:
                 got = conn.execute(
@@ -504,12 +645,21 @@ class StoreWriter(threading.Thread):
                 seq = -1 if got is None else got
             seq += 1
             self._seq[name] = seq
-            t_blob, v_blob = codec.encode(times, values)
-            rows.append((self.session_id, name, seq, len(times), times[0], times[-1], max(values), t_blob, v_blob))
+            rows.append((self.session_id, name, seq, len(times), times[0], times[-1], vmax, t_blob, v_blob))
         conn.executemany(
             "INSERT INTO samples (session_id, series, seq, n, t_first, t_last, vmax, t, v) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             rows,
+        )
+
+    def _report(self, conn: sqlite3.Connection, key: str, message: str, data: dict[str, Any]) -> None:
+        """One ``store`` warning row per kind of refused data (written in the current transaction)."""
+        if key in self._reported:
+            return
+        self._reported.add(key)
+        conn.execute(
+            "INSERT INTO events (session_id, t_s, kind, level, message, data) VALUES (?, ?, ?, ?, ?, ?)",
+            (self.session_id, 0.0, "store", "warning", clean_text(message), _json_field(data)),
         )
 
     def _drain(self, first: Task | None) -> bool:
@@ -529,17 +679,36 @@ class StoreWriter(threading.Thread):
             else:
                 self._pending.append(task)
 
+    def _run_task(self, conn: sqlite3.Connection, task: Task) -> None:
+        """One task in its own savepoint: its own bad values roll back it alone."""
+        conn.execute("SAVEPOINT task")
+        try:
+            task(conn)
+        except _TRANSIENT:
+            raise
+        except Exception as exc:
+            conn.execute("ROLLBACK TO task")
+            conn.execute("RELEASE task")
+            self.dropped += 1
+            log.warning("the writer left out one record it cannot store: %r", exc)
+            self._report(conn, f"task:{type(exc).__name__}", f"a record could not be stored and was left out "
+                         f"({type(exc).__name__}: {clean_text(str(exc))[:200]})", {"error": type(exc).__name__})
+            return
+        conn.execute("RELEASE task")
+
     def _commit(self, conn: sqlite3.Connection) -> None:
         if not self._pending:
             return
         seq_before = dict(self._seq)
+        reported_before = set(self._reported)
         try:
             conn.execute("BEGIN IMMEDIATE")
             for task in self._pending:
-                task(conn)
+                self._run_task(conn, task)
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
             self._seq = seq_before
+            self._reported = reported_before
             try:
                 conn.execute("ROLLBACK")
             except sqlite3.Error:
@@ -557,7 +726,30 @@ class StoreWriter(threading.Thread):
                 self._on_error(None)
 
     def run(self) -> None:
+        try:
+            self._loop()
+        except BaseException as exc:  # the writer's end must be known, never silent
+            log.exception("the database writer stopped")
+            self.error = exc if isinstance(exc, Exception) else RuntimeError(f"writer stopped: {exc!r}")
+            self.dead = True
+            self._pending.clear()
+            while True:  # nothing will drain the queue any more: let go of what it holds
+                try:
+                    self._queue.get_nowait()
+                except queue.Empty:
+                    break
+            if self._on_error:
+                try:
+                    self._on_error(self.error)
+                except Exception:
+                    log.exception("on_error failed")
+
+    def _loop(self) -> None:
         conn = connect(self.path)
+        # The writer only appends, so the pages it touches are the right edge of each B-tree: a small
+        # cache serves it as well as SQLite's default 2 MB one, which it otherwise fills at ~7 bytes
+        # per sample (measured at 1 kHz) and which is most of memview's memory growth in a session.
+        conn.execute(f"PRAGMA cache_size = -{WRITER_CACHE_KIB}")
         running = True
         try:
             while running:

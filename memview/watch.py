@@ -39,7 +39,7 @@ class WatchSession:
     def start(cls, url: str, store: Store | None, interval: float, fmt: str = "auto", headers: object = None,
               fields: object = None, unit: str | None = None, metric: str | None = None,
               duration: float | None = None, timeout: float | None = None,
-              max_bytes: int = DEFAULT_MAX_BYTES,
+              max_bytes: int = DEFAULT_MAX_BYTES, keep_query: tuple[str, ...] = (),
               before_start: Callable[[WatchSession], None] | None = None, query: str | None = None,
               max_series: int | None = None) -> WatchSession:
         """Start polling ``url`` every ``interval`` seconds.
@@ -48,6 +48,7 @@ class WatchSession:
         ``fields``: ``["current=path", …]`` or a mapping, for ``fmt="json"``. Raises
         :class:`~memview.collectors.base.CollectorError` (a one-line message) for bad options.
         ``before_start(session)`` runs before the first request (listeners, triggers).
+        ``keep_query``: query parameter names whose values may be stored (all others are masked).
         ``query`` (or a ``prometheus+http://`` URL): ask that Prometheus server this PromQL query
         instead (:mod:`memview.collectors.promql`); a query the server refuses raises at once.
         """
@@ -61,7 +62,7 @@ class WatchSession:
             promql.check()
             return cls.start_collector(promql, store, interval, duration=duration, before_start=before_start)
         collector = EndpointCollector(url, interval, fmt=fmt, headers=headers, fields=fields, unit=unit,
-                                      metric=metric, timeout=timeout, max_bytes=max_bytes)
+                                      metric=metric, timeout=timeout, max_bytes=max_bytes, keep_query=keep_query)
         cwd = os.getcwd()
         recorder = Recorder(collector, store, interval=interval, duration=duration, session_fields={
             "command": collector.command(), "target": collector.target, "cwd": cwd,

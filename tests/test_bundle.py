@@ -351,6 +351,22 @@ HOSTILE = {
     "capture path escapes": (lambda g, d: rebuild(g, d, replace={"captures.json": json.dumps(
         [{"seq": 0, "tool": "py-spy", "path": "artefacts/../../../etc/passwd"}]).encode()}),
         "is not a file in the bundle"),
+    # issue 17 item 13: each of these was a traceback (RecursionError, Infinity printed back, ValueError)
+    "deep json": (lambda g, d: rebuild(g, d, replace={"phases.json": b'[{"seq": 0, "name": "x", "start_s": 0, '
+                                                      b'"data": {"a": ' + b"[" * 100_000 + b"]" * 100_000 + b"}}]"}),
+                  "phases.json[0] is nested too deeply"),
+    "deep manifest": (lambda g, d: rebuild(g, d, manifest=json.dumps({**manifest_of(g), "summary": {}}).encode()
+                                           .replace(b'"summary": {}', b'"summary": {"x": ' + b"[" * 100_000
+                                                    + b"]" * 100_000 + b"}")),
+                      "manifest.json is nested too deeply"),
+    "1e999": (lambda g, d: rebuild(g, d, replace={"events.json": b'[{"t_s": 0.5, "kind": "x", "data": {"v": 1e999}}]'}),
+              "events.json is not valid JSON (number 1e999 is out of range"),
+    "4000 digits": (lambda g, d: rebuild(g, d, replace={"events.json": b'[{"t_s": 0.5, "kind": "x", "data": {"v": '
+                                                        + b"7" * 4000 + b"}}]"}),
+                    "is out of range"),
+    "huge sample": (lambda g, d: rebuild(g, d, replace={"samples.csv": b"t_s,series,value\n0.1,rss," + b"9" * 4000
+                                                        + b"\n"}),
+                    "samples.csv line 2: value out of range"),
     "not a zip": (lambda g, d: d.write_bytes(b"hello, this is not a zip file\n" * 100),
                   "not a zip file, or truncated"),
     "truncated": (lambda g, d: d.write_bytes(g.read_bytes()[: g.stat().st_size // 2]),
@@ -480,3 +496,110 @@ def test_chrome_trace_thinning_keeps_spikes():
     t, v = thin(times, values, 2000)
     assert len(v) <= 2000 and max(v) == 9999 and min(v) == 1
     assert t == sorted(t)
+
+
+# -- issue 17 item 7: bounded memory on import, and a killed import leaves nothing behind ----------------
+
+def _many_processes_bundle(good: Path, dst: Path, rows: int) -> int:
+    """``good`` with a processes.json of ``rows`` small valid objects (within every size and ratio limit)."""
+    import random
+
+    rnd = random.Random(7)
+    body = b"[" + b",".join(b'{"pid":%d}' % rnd.randrange(1, 4_000_000) for _ in range(rows)) + b"]"
+    rebuild(good, dst, replace={"processes.json": body})
+    return len(body)
+
+
+def _import_limited(db: Path, bundle: Path, address_space: int) -> tuple[subprocess.CompletedProcess[str], int]:
+    """``memview import`` with its address space capped (so a memory bomb fails instead of eating the
+    machine); returns the result and the importer's own peak RSS (``ru_maxrss``) in bytes."""
+    import resource
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (address_space, address_space))
+
+    env = {**os.environ, "MEMVIEW_DB": str(db)}
+    out, err = bundle.with_name(bundle.name + ".out"), bundle.with_name(bundle.name + ".err")
+    with open(out, "w") as o, open(err, "w") as e:
+        proc = subprocess.Popen([PY, "-m", "memview", "import", str(bundle)], stdout=o, stderr=e, env=env,
+                                preexec_fn=limit)
+    _, status, usage = os.wait4(proc.pid, 0)  # the importer's own ru_maxrss
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return (subprocess.CompletedProcess(proc.args, proc.returncode, out.read_text(), err.read_text()),
+            usage.ru_maxrss * 1024)
+
+
+def test_a_data_file_of_millions_of_small_records_is_refused_in_bounded_memory(recorded, target_db, tmp_path):
+    """Before: json.loads of the whole file: 114 MiB of small objects took 4.6 GB. Now records stream
+    one at a time and their count is capped; memview's peak stays near its own footprint."""
+    bomb = tmp_path / "many.memview.zip"
+    size = _many_processes_bundle(recorded["bundle"], bomb, 8_000_000)
+    assert size > 100 * 2**20 and bomb.stat().st_size < 64 * 2**20
+    before = db_state(target_db)
+    res, peak = _import_limited(target_db, bomb, 1536 * 2**20)
+    assert res.returncode == 1, res.stderr[-2000:]
+    assert "Traceback" not in res.stderr and len(res.stderr.strip().splitlines()) == 1, res.stderr[-2000:]
+    assert "processes.json holds more than 500000 records" in res.stderr
+    assert db_state(target_db) == before
+    print(f"FIGURE import of a {size / 2**20:.0f} MiB processes.json ({bomb.stat().st_size / 2**20:.1f} MiB "
+          f"bundle): refused, importer peak RSS {peak / 2**20:.0f} MiB")
+    assert peak < 400 * 2**20
+
+
+def test_many_records_under_the_cap_import_in_bounded_memory(recorded, tmp_path):
+    """400k processes (60% more than any real session) import, and memory does not follow the record count."""
+    bundle = tmp_path / "many.memview.zip"
+    size = _many_processes_bundle(recorded["bundle"], bundle, 400_000)
+    db = tmp_path / "n.db"
+    res, peak = _import_limited(db, bundle, 1536 * 2**20)
+    assert res.returncode == 0, res.stderr[-2000:]
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT count(*) FROM processes").fetchone()[0] == 400_000
+    print(f"FIGURE import of {size / 2**20:.1f} MiB processes.json (400k records): importer peak RSS "
+          f"{peak / 2**20:.0f} MiB")
+    assert peak < 250 * 2**20
+
+
+def test_a_killed_import_leaves_no_temporary_folder_after_the_next_start(recorded, tmp_path):
+    import signal
+
+    bundle = tmp_path / "big.memview.zip"
+    _many_processes_bundle(recorded["bundle"], bundle, 400_000)
+    folder = tmp_path / "k"
+    folder.mkdir()
+    db = folder / "k.db"
+    Store(db).close()
+    env = {**os.environ, "MEMVIEW_DB": str(db)}
+    proc = subprocess.Popen([PY, "-m", "memview", "import", str(bundle)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        from conftest import wait_for
+
+        wait_for(lambda: list(folder.glob(".memview-import-*/processes.json")), timeout=120, interval=0.005)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    assert list(folder.glob(".memview-import-*")), "the kill came too late to leave a folder"
+    res = cli(db, "sessions")
+    assert res.returncode == 0, res.stderr
+    assert not list(folder.glob(".memview-import-*"))
+
+
+def test_terminal_controls_and_bidi_overrides_in_imported_names_are_shown_escaped(recorded, tmp_path):
+    """Before: an ESC sequence or U+202E in a stranger's session name was printed raw by ``sessions``."""
+    evil = "build \x1b[2J\x1b[31mOK\u202egpj.exe"
+    phases = [{"seq": 0, "name": "load\x1b]0;owned\x07", "start_s": 0.0, "end_s": 0.1}]
+    step = tmp_path / "step.memview.zip"
+    rebuild(recorded["bundle"], step, replace={"phases.json": json.dumps(phases).encode()})
+    m = manifest_of(step)
+    m["session"] = {**m["session"], "name": evil, "uid": "evilname0001"}
+    bundle = tmp_path / "evil.memview.zip"
+    rebuild(step, bundle, manifest=m)
+    db = tmp_path / "e.db"
+    res = cli(db, "import", str(bundle))
+    assert res.returncode == 0, res.stderr
+    listing = cli(db, "sessions")
+    shown = cli(db, "show", res.stdout.strip())
+    for out in (listing.stdout + listing.stderr, shown.stdout + shown.stderr):
+        assert "\x1b" not in out and "\u202e" not in out and "\x07" not in out, out
+    assert "\\u001b[2J" in listing.stdout and "\\u202e" in listing.stdout

@@ -135,7 +135,8 @@ def test_auto_detection_refuses_json_it_cannot_read_and_malformed_json():
 
 def test_credentials_are_scrubbed_from_what_is_stored():
     url = "https://alice:pa%40ss@api.example.com:8443/m?token=abc123&view=full&API_KEY=k-999"
-    assert redact_url(url) == "https://api.example.com:8443/m?token=***&view=full&API_KEY=***"
+    assert redact_url(url) == "https://api.example.com:8443/m?token=***&view=***&API_KEY=***"
+    assert redact_url(url, keep=("view", "token")) == "https://api.example.com:8443/m?token=***&view=full&API_KEY=***"
     assert userinfo_header(url) == {"Authorization": "Basic YWxpY2U6cGFAc3M="}  # alice:pa@ss
     headers = parse_headers(["Authorization: Bearer s3cr3t-value", "X-Trace:  on "])
     assert headers == {"Authorization": "Bearer s3cr3t-value", "X-Trace": "on"}

@@ -15,8 +15,9 @@ import sysconfig
 import tempfile
 from pathlib import Path
 
+import psutil
 import pytest
-from conftest import PY, read_json, workload
+from conftest import PY, read_json, wait_for, workload
 
 from memview import codec
 from memview.store import APPLICATION_ID, SCHEMA_VERSION, Store
@@ -294,3 +295,41 @@ def test_attach_ends_cleanly_when_the_process_exits(memview, tmp_path):
     finally:
         child.kill()
         child.wait()
+
+
+def _anon_kib(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("RssAnon:"):
+                return int(line.split()[1])
+    raise AssertionError("no RssAnon")
+
+
+def _stored(db: Path) -> int:
+    try:
+        with sqlite3.connect(db, timeout=30) as conn:
+            return conn.execute("SELECT coalesce(sum(n), 0) FROM samples WHERE series = 'rss'").fetchone()[0]
+    except sqlite3.Error:
+        return 0
+
+
+def test_memview_own_memory_stays_flat_at_1khz(db_path):
+    """Issue 17 item 14. memview's own anonymous memory while recording at 1 kHz, between 30k and 90k
+    stored samples (after warm-up), per sample. Before: ~7 B per sample (the writer's SQLite page
+    cache filling towards 2 MB, read as unbounded growth); now the writer's cache is 256 KiB."""
+    env = {**os.environ, "MEMVIEW_DB": str(db_path)}
+    proc = subprocess.Popen([PY, "-m", "memview", "run", "-q", "--interval", "1ms", "--", PY, "-c",
+                             "import time; time.sleep(100000)"], env=env)
+    try:
+        wait_for(lambda: _stored(db_path) >= 30_000, timeout=240, interval=0.5)
+        first_n, first = _stored(db_path), _anon_kib(proc.pid)
+        wait_for(lambda: _stored(db_path) >= first_n + 60_000, timeout=480, interval=0.5)
+        last_n, last = _stored(db_path), _anon_kib(proc.pid)
+    finally:
+        for child in psutil.Process(proc.pid).children():
+            child.kill()
+        proc.wait(60)
+    per_sample = (last - first) * 1024 / (last_n - first_n)
+    print(f"FIGURE memview at 1 kHz: RssAnon {first} -> {last} KiB over {last_n - first_n} samples "
+          f"= {per_sample:.2f} B/sample")
+    assert per_sample < 2.5, per_sample

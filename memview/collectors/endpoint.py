@@ -43,6 +43,11 @@ log = logging.getLogger(__name__)
 DEFAULT_TIMEOUT = 2.0
 DEFAULT_MAX_BYTES = 10 * 2**20
 TIMEOUT_SHARE = 0.8  # of the interval, when the interval is shorter than DEFAULT_TIMEOUT
+#: series one watch session may create. A document's keys (``by_component``, ``stats``) come from
+#: the service: one that invents 5,000 new names per tick made 105k series in 10 s. Past the cap,
+#: new names are counted and left out (one warning); the series already recorded go on.
+MAX_SERIES = 1000
+MAX_INVALID_EVENTS = 50  # field_invalid events per session; more are counted
 
 
 class EndpointCollector:
@@ -52,14 +57,16 @@ class EndpointCollector:
 
     def __init__(self, url: str, interval: float, fmt: str = "auto", headers: object = None, fields: object = None,
                  unit: str | None = None, metric: str | None = None, timeout: float | None = None,
-                 max_bytes: int = DEFAULT_MAX_BYTES, max_redirects: int = 5) -> None:
+                 max_bytes: int = DEFAULT_MAX_BYTES, max_redirects: int = 5,
+                 keep_query: tuple[str, ...] = (), max_series: int = MAX_SERIES) -> None:
         if interval <= 0:
             raise CollectorError("the interval must be positive")
         url = check_url(url)
         user_headers = parse_headers(headers)
         sent = {**userinfo_header(url), **user_headers}  # an explicit Authorization header wins
-        self.secrets = secrets_of(url, sent)
-        self.target = redact_url(url)
+        self.keep_query = tuple(keep_query)
+        self.secrets = secrets_of(url, sent, self.keep_query)
+        self.target = redact_url(url, self.keep_query)
         self.header_names = sorted(user_headers) + (["Authorization (URL userinfo)"]
                                                     if userinfo_header(url) and "authorization" not in
                                                     {h.lower() for h in user_headers} else [])
@@ -86,6 +93,11 @@ class EndpointCollector:
         self._streak = 0  # failed requests in the current streak
         self._gap: dict[str, Any] | None = None
         self._bad_fields: set[str] = set()
+        self.max_series = max_series
+        self._series: set[str] = {RSS_SERIES}
+        self.series_dropped = 0  # names left out by the cap (each counted once)
+        self.invalid_reported = 0
+        self._dropped_names: set[str] = set()
         self.pressure: str | None = None
         self.cancelled = False
         # figures for the session's meta
@@ -112,6 +124,8 @@ class EndpointCollector:
         for name in self.header_names:
             if not name.endswith("(URL userinfo)"):
                 argv += ["--header", f"{name}: {MASK}"]
+        for name in self.keep_query:
+            argv += ["--keep-query", name]
         return argv
 
     def meta(self) -> dict[str, Any]:
@@ -132,6 +146,9 @@ class EndpointCollector:
             "sampled_peak_rss_bytes": self.rss_max or None,
             "service_peak_bytes": self.service_peak_max,
             "last_failure": self.last_reason,
+            "series": len(self._series),
+            "series_dropped": self.series_dropped,
+            "invalid_fields": self.invalid_reported,
         }
 
     # -- the sampler's calls ---------------------------------------------------------------------
@@ -153,8 +170,29 @@ class EndpointCollector:
             return self._failed(t, f"internal error: {type(exc).__name__}: {exc}", "internal", None, start)
         elapsed = time.perf_counter() - start
         received = t + elapsed
+        self._cap_series(received, parsed)
         self._answered(received, parsed, elapsed)
         return Reading(received, parsed.values)
+
+    def _cap_series(self, t: float, parsed: Parsed) -> None:
+        """Leave out names beyond :attr:`max_series` (the known ones are a set lookup each)."""
+        known = self._series
+        new = [name for name in parsed.values if name not in known]
+        if not new:
+            return
+        room = self.max_series - len(known)
+        for name in new[max(room, 0):]:
+            del parsed.values[name]
+            parsed.units.pop(name, None)
+            if name not in self._dropped_names and len(self._dropped_names) < 100_000:
+                self._dropped_names.add(name)
+                self.series_dropped += 1
+        known.update(new[:max(room, 0)])
+        if room < len(new) and not getattr(self, "_cap_warned", False):
+            self._cap_warned = True
+            self._event(t, "series_cap", f"the endpoint reports more than {self.max_series} series: new names "
+                        "are left out from now on (the series already recorded go on)", "warning",
+                        {"max_series": self.max_series})
 
     def _answered(self, t: float, parsed: Parsed, elapsed: float) -> None:
         self.answered += 1
@@ -183,9 +221,15 @@ class EndpointCollector:
             self.pressure = parsed.pressure
         for where, reason in parsed.problems.items():
             if where not in self._bad_fields:
-                self._event(t, "field_invalid", f"{reason}: that series has no samples while it lasts", "warning",
-                            {"field": where})
-        self._bad_fields = set(parsed.problems)
+                self.invalid_reported += 1
+                if self.invalid_reported <= MAX_INVALID_EVENTS:
+                    self._event(t, "field_invalid", f"{reason}: that series has no samples while it lasts",
+                                "warning", {"field": where})
+                elif self.invalid_reported == MAX_INVALID_EVENTS + 1:
+                    self._event(t, "field_invalid", f"more than {MAX_INVALID_EVENTS} invalid fields: the rest "
+                                "are counted in the session's meta (invalid_fields), not reported one by one",
+                                "warning", {})
+        self._bad_fields = set(list(parsed.problems)[: self.max_series])
 
     def _failed(self, t: float, reason: str, kind: str, status: int | None, start: float) -> Reading:
         if kind == "cancelled" or self.cancelled:

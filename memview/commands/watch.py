@@ -61,6 +61,9 @@ class _LivePrinter:
                              "(default: from the field name's suffix, e.g. _mb is MiB)")
 @click.option("--timeout", default=None, callback=_interval,
               help="give up on a request after this long (default 2s, always below the interval)")
+@click.option("--keep-query", "keep_query", multiple=True, metavar="NAME",
+              help="store this query parameter's value (repeatable); every other query value and the URL's "
+                   "user:password are masked in the database, --json, messages and bundles")
 @click.option("--max-body", default="10MiB", callback=_size, show_default=True, help="largest response accepted")
 @click.option("--query", "-Q", metavar="PROMQL",
               help="ask the Prometheus server at URL (prometheus+http://HOST:9090) this PromQL query: one series "
@@ -79,7 +82,8 @@ class _LivePrinter:
               help="SQLite database (default: the user data folder; env MEMVIEW_DB)")
 @capture_options()
 def watch(url: str, interval: float, duration: float | None, headers: tuple[str, ...], fmt: str, metric: str | None,
-          fields: tuple[str, ...], unit: str | None, timeout: float | None, max_body: int, json_path: str | None,
+          fields: tuple[str, ...], unit: str | None, timeout: float | None, keep_query: tuple[str, ...],
+          max_body: int, json_path: str | None,
           name: str | None, quiet: bool, db: str | None, query: str | None, start: str | None, end: str | None,
           max_series: int, serve_metrics: str | None, **capture_kw: Any) -> None:
     """Record a service's memory from its HTTP endpoint every --interval until --duration or Ctrl-C.
@@ -125,8 +129,8 @@ def watch(url: str, interval: float, duration: float | None, headers: tuple[str,
     try:
         session = WatchSession.start(url, store, interval, fmt=fmt, headers=list(headers), fields=list(fields),
                                      unit=unit, metric=metric, duration=duration, timeout=timeout,
-                                     max_bytes=max_body, before_start=before_start, query=query,
-                                     max_series=max_series)
+                                     max_bytes=max_body, keep_query=keep_query, before_start=before_start,
+                                     query=query, max_series=max_series)
     except CollectorError as exc:
         _fail(str(exc))
     if not quiet:

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 from PySide6 import QtCore, QtWidgets
 
 from memview.captures.options import TOOL_NAMES
-from memview.ui import theme
+from memview.ui import file_dialogs, theme
 from memview.ui.live_session import RunSpec, SetupError, WatchSpec, capture_setup
 from memview.units import UnitError, parse_duration
 
@@ -206,7 +206,7 @@ class RunDialog(FormDialog):
         self.command.setFocus()
 
     def _browse(self) -> None:
-        folder = QtWidgets.QFileDialog.getExistingDirectory(self, "Working directory", self.cwd.text())
+        folder = file_dialogs.existing_directory(self, "Working directory", self.cwd.text())
         if folder:
             self.cwd.setText(folder)
 

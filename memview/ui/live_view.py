@@ -32,6 +32,8 @@ pg.setConfigOptions(antialias=True)  # colours follow the palette: memview.ui.th
 #: Events that are drawn elsewhere (lane, markers) or too frequent to list.
 QUIET_EVENTS = {"phase_start", "process_start", "process_exit"}
 MAX_LISTED_EVENTS = 500
+#: points a live series keeps in memory (4 MiB); older ones are compacted to their min/max
+LIVE_MAX_POINTS = 262_144
 WINDOWS = [("All", None), ("Last 1 min", 60.0), ("Last 5 min", 300.0), ("Last 15 min", 900.0),
            ("Last hour", 3600.0)]
 
@@ -317,7 +319,7 @@ class SessionView(QtWidgets.QWidget):
         for name, (times, values) in update.series.items():
             buf = self.buffers.get(name)
             if buf is None:
-                buf = self.buffers[name] = SeriesBuffer()
+                buf = self.buffers[name] = SeriesBuffer(max_points=LIVE_MAX_POINTS)  # bounded memory
                 if name.startswith("component:"):
                     self.components_button.show()
                     self.labels[name] = name.split(":", 1)[1]

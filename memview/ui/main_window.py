@@ -16,7 +16,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from memview.analysis import session_summary
 from memview.bundle import BundleError, ExportResult, ImportResult, export_session, import_bundle
-from memview.ui import theme
+from memview.ui import file_dialogs, theme
 from memview.ui.compare_view import CompareView
 from memview.ui.db import DbWorker
 from memview.ui.dialogs import RunDialog, TextDialog, WatchDialog
@@ -329,7 +329,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._update_actions()
 
     def choose_database(self) -> None:
-        path, _ = QtWidgets.QFileDialog.getSaveFileName(
+        path = file_dialogs.save_file_name(  # never sniffs files: that would drop SQLite's locks
             self, "Open or create a memview database", str(self.db_path), "memview database (*.db);;All files (*)",
             options=QtWidgets.QFileDialog.Option.DontConfirmOverwrite)
         if path:
@@ -678,8 +678,8 @@ class MainWindow(QtWidgets.QMainWindow):
             return
         if path is None:
             default_name = export_file_name(self.library.row_for(sid) or {"id": sid})
-            path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Export session", default_name,
-                                                            "memview bundle (*.memview.zip *.zip)")
+            path = file_dialogs.save_file_name(self, "Export session", default_name,
+                                               "memview bundle (*.memview.zip *.zip)")
         if not path:
             return
         token = self.busy(f"Exporting session #{sid}…")
@@ -699,7 +699,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def import_bundle(self, path: str | None = None) -> None:
         """Import a bundle; ``path`` skips the file dialog. A bundle already present says so."""
         if path is None:
-            path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Import bundle", "", "memview bundle (*.zip)")
+            path = file_dialogs.open_file_name(self, "Import bundle", "", "memview bundle (*.zip)")
         if not path or self.db is None:
             return
         token = self.busy(f"Importing {Path(path).name}…")

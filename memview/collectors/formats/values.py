@@ -79,6 +79,8 @@ def describe(value: object) -> str:
         return "NaN"
     if isinstance(value, float) and math.isinf(value):
         return "infinite"
+    if isinstance(value, int) and value.bit_length() > 128:
+        return f"an integer of ~{int(value.bit_length() * 0.30103) + 1} digits"  # repr() of 5000 digits raises
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
 
@@ -87,6 +89,8 @@ def number(value: object, name: str) -> float:
     """A finite, non-negative JSON/Prometheus number; BadValue otherwise (``true`` is not 1)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise BadValue(f"{name} is not a number ({describe(value)})")
+    if isinstance(value, int) and value.bit_length() > 63:  # math.isfinite() would overflow on it
+        raise BadValue(f"{name} is too large ({describe(value)})")
     if not math.isfinite(value):
         raise BadValue(f"{name} is {describe(value)}")
     if value < 0:
@@ -94,8 +98,17 @@ def number(value: object, name: str) -> float:
     return value
 
 
+#: the largest figure a series takes (2^62 - 1, ~4.6 EB): the store packs deltas as int64, and no
+#: real memory figure comes near it. Anything beyond is a broken or hostile document.
+MAX_VALUE = 2**62 - 1
+
+
 def scaled(value: object, factor: float, name: str) -> int:
-    return round(number(value, name) * factor)
+    """``value * factor`` as an integer series value; BadValue when it is beyond :data:`MAX_VALUE`."""
+    got = number(value, name) * factor
+    if got > MAX_VALUE:  # also a 4000-digit integer: never turned into a 4000-digit int or an overflow
+        raise BadValue(f"{name} is too large ({describe(value)})")
+    return round(got)
 
 
 def pressure(value: object, name: str = "pressure") -> tuple[int, str]:
@@ -121,4 +134,7 @@ def epoch_ms(value: object, name: str = "timestamp") -> int:
             when = when.replace(tzinfo=UTC)
         return round(when.timestamp() * 1000)
     seconds = number(value, name)
-    return round(seconds if seconds > 1e11 else seconds * 1000)  # > 1e11 can only be milliseconds
+    ms = seconds if seconds > 1e11 else seconds * 1000  # > 1e11 can only be milliseconds
+    if ms > MAX_VALUE:
+        raise BadValue(f"{name} is too large ({describe(value)})")
+    return round(ms)
