@@ -57,7 +57,7 @@ class SeriesBuffer:
                 and len(times)):
             buf = cls(16)
             buf._t, buf._v = times, values
-            buf.count = len(times)
+            buf.count = buf._n = len(times)
             if stats is None:
                 stats = series_stats(times, values)
             buf.max, buf.max_t, buf.total = stats

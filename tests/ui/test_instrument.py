@@ -21,6 +21,7 @@ import pytest
 from conftest import MiB, workload
 from PySide6 import QtCore, QtGui, QtWidgets
 
+from memview.ui import file_dialogs
 from memview.ui.live_view import SessionView
 from memview.units import format_bytes
 
@@ -171,14 +172,14 @@ def test_texts(qtbot, window, recorded):
 
     def fake_save(*args, **kw):
         seen["default"] = args[2]
-        return "", ""
+        return ""
 
-    original = QtWidgets.QFileDialog.getSaveFileName
-    QtWidgets.QFileDialog.getSaveFileName = fake_save
+    original = file_dialogs.save_file_name
+    file_dialogs.save_file_name = fake_save
     try:
         window.export_selected()
     finally:
-        QtWidgets.QFileDialog.getSaveFileName = original
+        file_dialogs.save_file_name = original
     assert seen["default"] == "marked-1.memview.zip"
 
 
