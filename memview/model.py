@@ -20,7 +20,9 @@ SOURCE_ENDPOINT = "endpoint"
 SOURCE_EXIT = "kernel:VmHWM@exit"
 #: The tree's peak as the sum of each process's exact per-interval maximum: an upper bound.
 SOURCE_BOUND = "bound:sum-of-interval-maxima"
-EXACT_SOURCES = frozenset({SOURCE_VMHWM, SOURCE_MAXRSS, SOURCE_EXIT})
+#: A tree's peak where the sampled sum met the upper bound (sum of per-interval maxima): exact.
+SOURCE_ENVELOPE = "kernel:envelope"
+EXACT_SOURCES = frozenset({SOURCE_VMHWM, SOURCE_MAXRSS, SOURCE_EXIT, SOURCE_ENVELOPE})
 
 #: The series every process session has: the summed RSS of the whole tree.
 RSS_SERIES = "rss"

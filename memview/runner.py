@@ -26,7 +26,7 @@ from memview.collectors.process import ProcessTreeCollector, check_attachable
 from memview.collectors.tracer import Death, Tracer
 from memview.marker_sources import MarkerOptions, Markers
 from memview.meta import MetaCollector
-from memview.model import EXACT_SOURCES, SOURCE_BOUND, SOURCE_MAXRSS, SOURCE_SAMPLED
+from memview.model import EXACT_SOURCES, SOURCE_BOUND, SOURCE_ENVELOPE, SOURCE_MAXRSS, SOURCE_SAMPLED
 from memview.phases import PhaseTracker
 from memview.recorder import Recorder
 from memview.store import Store
@@ -192,7 +192,8 @@ def exit_fields(collector: ProcessTreeCollector, recorder: Recorder, tree_maxrss
     never below it) and, with the envelope, an upper bound (the largest sum of each process's
     exact maximum over one interval). ``peak_rss_bytes`` is the floor; its ``peak_source`` says
     ``sampled`` for a sampled sum, ``floor:<source>`` for one process's exact figure, and the
-    returned ``peak`` dict (stored in meta) holds every figure.
+    returned ``peak`` dict (stored in meta) holds every figure. When the bound meets the floor
+    the tree's peak is exact and says so.
     """
     sampled = recorder.stats.max or None
     bound = getattr(collector, "envelope_max", 0) or None
@@ -215,6 +216,12 @@ def exit_fields(collector: ProcessTreeCollector, recorder: Recorder, tree_maxrss
     if tree_maxrss is not None and tree_maxrss > floor:
         floor, floor_source = tree_maxrss, "floor:" + SOURCE_MAXRSS
     peak |= {"floor_bytes": floor or None, "floor_source": floor_source}
+    if floor and bound is not None and bound <= floor:
+        # the upper bound meets the floor: the tree's peak is known exactly (e.g. a shell that
+        # ran helpers, then exec'd the real program: never two processes big at once)
+        source = floor_source.removeprefix("floor:") if floor_source != SOURCE_SAMPLED else SOURCE_ENVELOPE
+        peak |= {"exact_bytes": floor, "exact_source": source}
+        return {"peak_rss_bytes": floor, "peak_source": source, "peak": peak}
     return {"peak_rss_bytes": floor or None, "peak_source": floor_source, "peak": peak}
 
 

@@ -168,8 +168,8 @@ class _Command:
 
 
 class _Tracked:
-    __slots__ = ("alive", "children", "cmd", "cmd_at", "exact", "exit", "forked", "hwm_at", "info", "mem",
-                 "series", "since_take", "tids_at")
+    __slots__ = ("alive", "children", "cmd", "cmd_at", "exact", "exit", "fold_perf", "forked", "hwm_at", "info",
+                 "mem", "series", "since_take", "tids_at")
 
     def __init__(self, info: ProcessInfo, mem: procfs.ProcMemory | _PsutilMemory,
                  children: procfs.ChildrenReader | None, cmd: _Command | None) -> None:
@@ -185,6 +185,7 @@ class _Tracked:
         self.exact: int | None = None  # the largest VmHWM read since its first exec (its own peak)
         self.since_take: int | None = None  # the largest VmHWM read since the last take_hwm
         self.forked = False  # known from a fork event: until it execs, its memory is its parent's copy
+        self.fold_perf = 0.0  # perf_counter() of the latest VmHWM folded into ``exact``
         self.exit: ProcessExit | None = None
 
     def close(self) -> None:
@@ -326,16 +327,18 @@ class ProcessTreeCollector:
                 continue
             if self._track(pid, self._session_t(perf), ppid_check=None):
                 self._procs[pid].forked = True
-        for _perf, pid in execs:
+        for perf, pid in execs:
             tr = self._procs.get(pid)
             if tr is None:
                 continue
             tr.cmd_at = -1.0  # re-read its command line at this sample
-            if tr.forked:  # its first exec: the memory read so far was its parent's copy
+            if tr.forked:  # its first exec: the memory read before it was its parent's copy
                 tr.forked = False
-                tr.exact = None
-                tr.info.peak_rss_bytes = 0
-                tr.info.peak_source = SOURCE_SAMPLED
+                if tr.fold_perf < perf:
+                    with self._lock:
+                        tr.exact = None
+                    tr.info.peak_rss_bytes = 0
+                    tr.info.peak_source = SOURCE_SAMPLED
         points: list[tuple[float, dict[str, int]]] = []
         exited_hwm = 0
         if not exits:
@@ -444,11 +447,15 @@ class ProcessTreeCollector:
                 self._check_exec(tr, t)
             values[tr.series] = rss
             total += rss
-        if not values and self.tracer is not None and not points:
+        if not values and self.tracer is not None and not points and not exited_hwm:
             # gone between the drain and the reads: their exit records are waiting (the exit
             # stop comes before the memory is freed), take them now
-            points, _ = self._drain_tracer(t)
+            points, exited_hwm = self._drain_tracer(t)
         if not values:
+            if exited_hwm:  # the last interval's bound: what the processes that just ended reached
+                t_env = max(points[-1][0] if points else t, self._prev_t + 1e-6)
+                points.append((t_env, {ENVELOPE_SERIES: exited_hwm}))
+                self.envelope_max = max(self.envelope_max, exited_hwm)
             if points:
                 t_last, last_values = points[-1]
                 return Reading(t_last, last_values, points[:-1] or None)
@@ -487,14 +494,13 @@ class ProcessTreeCollector:
                 tr.since_take = hwm
                 if tr is self._root:
                     self._root_hwm_seen = hwm
-            if tr.forked:
-                pass  # not its own memory yet: kept out of its exact peak until it execs
-            elif tr.exact is None or hwm > tr.exact:
+            tr.fold_perf = time.perf_counter()
+            if tr.exact is None or hwm > tr.exact:
                 tr.exact = hwm
                 if tr is self._root:
                     self._fold_root(hwm, SOURCE_VMHWM)
         info = tr.info
-        if not tr.forked and hwm >= info.peak_rss_bytes:
+        if hwm >= info.peak_rss_bytes:
             info.peak_rss_bytes = hwm
             info.peak_source = SOURCE_VMHWM
         return pair
@@ -550,8 +556,7 @@ class ProcessTreeCollector:
                 tr.since_take = hwm
                 if tr is self._root:
                     self._root_hwm_seen = hwm
-            if tr.forked:
-                return
+            tr.fold_perf = time.perf_counter()
             if tr.exact is None or hwm > tr.exact:
                 tr.exact = hwm
             if tr is self._root:
@@ -599,13 +604,14 @@ class ProcessTreeCollector:
             tr.since_take = None
             if tr is self._root:
                 self._root_hwm_seen = None
-            if not tr.forked and (tr.exact is None or value > tr.exact):
+            tr.fold_perf = time.perf_counter()
+            if tr.exact is None or value > tr.exact:
                 tr.exact = value
             if tr is self._root:
                 self._fold_root(value, SOURCE_VMHWM)
             if self.resets_allowed:
                 tr.mem.reset_hwm()  # type: ignore[union-attr]
-        if not tr.forked and value >= tr.info.peak_rss_bytes:
+        if value >= tr.info.peak_rss_bytes:
             tr.info.peak_rss_bytes = value
             tr.info.peak_source = SOURCE_VMHWM
         return value, SOURCE_VMHWM
