@@ -294,8 +294,10 @@ class Recorder:
         thread at a time): what the tracer reported after the last sample is not lost.
         """
         final = getattr(self.collector, "final_drain", None)
-        if final is not None:
-            final()
+        reading = final() if final is not None else None
+        if reading is not None:
+            for t, values in [*(reading.before or []), (reading.t, reading.values)]:
+                self._append(self._bufs, self.stats, t, values)
         self._flush()
 
     def _flush(self) -> None:

@@ -238,7 +238,13 @@ class ProcessTreeCollector:
         self.sampled_max: int = 0
         self.fast = procfs.AVAILABLE
         if not self._track(root_pid, 0.0, ppid_check=None):
-            raise CollectorError(f"no process with PID {root_pid}")
+            if tracer is None or not (tracer.active or tracer.root_dead.is_set()):
+                raise CollectorError(f"no process with PID {root_pid}")
+            # a command that ended before memview's first look (/bin/true): the tracer read it at
+            # its exit stop; the first drain fills this record in
+            info = ProcessInfo(root_pid, os.getpid(), "?", [], None, 0.0, 0.0)
+            self._procs[root_pid] = _Tracked(info, _NoMemory(), None, None)
+            self._procs[root_pid].alive = False
         self._root = self._procs[root_pid]
 
     @property
@@ -353,6 +359,9 @@ class ProcessTreeCollector:
                     continue
                 tr = self._track_from_exit(rec)
             ex_t = max(self._session_t(rec.exit.t), tr.info.first_t)
+            if rec.name:  # the name it had at its end (a fork that exec'd before a sample saw it)
+                tr.info.name = rec.name
+                tr.info.cmdline = rec.cmdline or tr.info.cmdline
             ex = ProcessExit(pid, ex_t, rec.exit.hwm_bytes, rec.exit.rss_bytes, rec.exit.source)
             self._fold_exit(tr, ex)
             if ex.hwm_bytes is not None and self.envelope:
@@ -452,14 +461,7 @@ class ProcessTreeCollector:
             # stop comes before the memory is freed), take them now
             points, exited_hwm = self._drain_tracer(t)
         if not values:
-            if exited_hwm:  # the last interval's bound: what the processes that just ended reached
-                t_env = max(points[-1][0] if points else t, self._prev_t + 1e-6)
-                points.append((t_env, {ENVELOPE_SERIES: exited_hwm}))
-                self.envelope_max = max(self.envelope_max, exited_hwm)
-            if points:
-                t_last, last_values = points[-1]
-                return Reading(t_last, last_values, points[:-1] or None)
-            return None
+            return self._closing_reading(points, exited_hwm, t)
         values[RSS_SERIES] = total
         if envelope:
             env_total = max(env_total, total)
@@ -472,10 +474,28 @@ class ProcessTreeCollector:
             self.sampled_max = total
         return Reading(t, values, points or None)
 
-    def final_drain(self) -> None:
-        """Fold what the tracer reported after the last sample (the sampler has ended)."""
-        if self.tracer is not None:
-            self._drain_tracer(self._prev_t)
+    def _closing_reading(self, points: list[tuple[float, dict[str, int]]], exited_hwm: int,
+                         t: float) -> Reading | None:
+        """The points left when nothing is alive: exits (totals without them) and the last bound."""
+        if exited_hwm:  # the last interval's bound: what the processes that just ended reached
+            t_env = max(points[-1][0] if points else t, self._prev_t + 1e-6)
+            points.append((t_env, {ENVELOPE_SERIES: exited_hwm}))
+            self.envelope_max = max(self.envelope_max, exited_hwm)
+        if points:
+            t_last, last_values = points[-1]
+            return Reading(t_last, last_values, points[:-1] or None)
+        return None
+
+    def final_drain(self) -> Reading | None:
+        """Fold what the tracer reported after the last sample (the sampler has ended).
+
+        Returns the points that belong after the last sample (exits, the last interval's bound).
+        """
+        if self.tracer is None:
+            return None
+        t = self._session_t(time.perf_counter())
+        points, exited_hwm = self._drain_tracer(t)
+        return self._closing_reading(points, exited_hwm, t)
 
     def _envelope_period(self) -> float:
         return 0.0 if len(self._procs) <= _ENVELOPE_SMALL_TREE else _ENVELOPE_PERIOD_LARGE
@@ -721,6 +741,8 @@ class ProcessTreeCollector:
 
     def series_units(self) -> dict[str, tuple[str, str]]:
         units = {RSS_SERIES: ("bytes", "RSS (tree)")}
+        if self.envelope:
+            units[ENVELOPE_SERIES] = ("bytes", "RSS envelope (tree, sum of exact per-interval maxima)")
         for info in self.processes():
             units[proc_series(info.pid)] = ("bytes", f"{info.name} ({info.pid})")
         return units
