@@ -355,10 +355,13 @@ class ProcessSession:
         exact_at_exit = self.collector.exit_figures(self.collector.root_pid)
         if exact_at_exit is not None and exact_at_exit.hwm_bytes is not None:
             root_maxrss = None
+            # the root's own high-water mark since the last reset, read at its exit stop: what
+            # closes a phase still open at the exit (exact in a tree too, unlike ru_maxrss)
+            self._trusted_maxrss, _source = self.collector.take_hwm(self.collector.root_pid)
         else:
             # in a tree, ru_maxrss takes in the largest child the root waited for: not the root's own figure
             root_maxrss = trusted if self.collector.process_count() == 1 else None
-        self._trusted_maxrss = root_maxrss
+            self._trusted_maxrss = root_maxrss
         self.collector.set_root_exit(root_maxrss, info.exit_code, SOURCE_MAXRSS)
         if trusted is None and self.collector.root_exact_peak is None:
             self.recorder.add_event(
