@@ -23,6 +23,7 @@ if str(ROOT) not in sys.path:
 
 from benchmarks import (  # noqa: E402  (the checkout must be on the path first)
     case_accuracy,
+    case_exact,
     case_overhead,
     case_plot,
     case_startup,
@@ -39,9 +40,10 @@ CASES = {
     "accuracy": case_accuracy.run,
     "overhead": case_overhead.run,
     "tree": case_tree.run,
+    "exact": case_exact.run,
     "plot": case_plot.run,
 }
-NEEDS_PEERS = {"accuracy", "overhead"}
+NEEDS_PEERS = {"accuracy", "overhead", "exact"}
 
 
 def _status(met: bool | None) -> str:

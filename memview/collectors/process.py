@@ -37,11 +37,13 @@ _TID_REFRESH_S = 0.5
 _CMD_CHECK_S = 0.2
 #: Exec events kept per process; a program that rewrites its title in a loop is not a log.
 _MAX_EXEC_EVENTS = 20
-#: Trees larger than this read the envelope (VmHWM + reset, ~15 µs a process) at most every
-#: ``_ENVELOPE_PERIOD_LARGE`` seconds instead of every sample: the maximum stays exact over the
-#: longer window, only its time is coarser, and a 50-process tree at 100 Hz stays within budget.
+#: The envelope (VmHWM + reset: one read of status, ~15 µs a process against ~2 µs for statm) is
+#: read at most every ``_ENVELOPE_PERIOD_SMALL`` seconds, every ``_ENVELOPE_PERIOD_LARGE`` for
+#: trees larger than ``_ENVELOPE_SMALL_TREE``: the maximum stays exact over the window, only its
+#: time is coarser, and 100 Hz or a 50-process tree stays within the CPU budget.
 _ENVELOPE_SMALL_TREE = 10
-_ENVELOPE_PERIOD_LARGE = 0.05
+_ENVELOPE_PERIOD_SMALL = 0.05
+_ENVELOPE_PERIOD_LARGE = 0.2
 
 
 def _boot_time() -> float:
@@ -169,7 +171,7 @@ class _Command:
 
 class _Tracked:
     __slots__ = ("alive", "children", "cmd", "cmd_at", "exact", "exit", "fold_perf", "forked", "hwm_at", "info",
-                 "mem", "series", "since_take", "tids_at")
+                 "mem", "series", "since_take", "statm_fd", "tids_at")
 
     def __init__(self, info: ProcessInfo, mem: procfs.ProcMemory | _PsutilMemory,
                  children: procfs.ChildrenReader | None, cmd: _Command | None) -> None:
@@ -186,6 +188,8 @@ class _Tracked:
         self.since_take: int | None = None  # the largest VmHWM read since the last take_hwm
         self.forked = False  # known from a fork event: until it execs, its memory is its parent's copy
         self.fold_perf = 0.0  # perf_counter() of the latest VmHWM folded into ``exact``
+        #: the kept statm descriptor, read inline by the hot path (None: psutil, or nothing to read)
+        self.statm_fd: int | None = getattr(mem, "statm_fd", None)
         self.exit: ProcessExit | None = None
 
     def close(self) -> None:
@@ -225,6 +229,8 @@ class ProcessTreeCollector:
         # pid -> create time of the processes already retired: an exited child stays in its parent's
         # children list as a zombie until reaped, and must not come back as a new, empty process
         self._retired: dict[int, float] = {}
+        self._live: list[_Tracked] = []  # the processes the hot path reads, rebuilt when it changes
+        self._live_dirty = True
         self._events: list[Event] = []
         self._exits: list[ProcessExit] = []  # for the recorder's on_process_exit, drained per batch
         self._exit_figs: dict[int, ProcessExit] = {}
@@ -266,6 +272,7 @@ class ProcessTreeCollector:
         except (OSError, psutil.Error):
             cmd = None
         info.first_t = info.last_t = t
+        self._live_dirty = True
         self._procs[pid] = _Tracked(info, mem, procfs.ChildrenReader(pid) if self.fast and self.children else None,
                                     cmd)
         if pid != self.root_pid:
@@ -304,6 +311,7 @@ class ProcessTreeCollector:
 
     def _retire(self, tr: _Tracked) -> None:
         tr.alive = False
+        self._live_dirty = True
         tr.close()
         self._gone.append(tr.info)
         self._retired[tr.info.pid] = tr.info.create_time
@@ -373,6 +381,7 @@ class ProcessTreeCollector:
                                           data={"pid": pid, "hwm_bytes": ex.hwm_bytes}))
                 if pid == self.root_pid:
                     tr.alive = False
+                    self._live_dirty = True
                     tr.close()
                 else:
                     self._retire(tr)
@@ -414,35 +423,49 @@ class ProcessTreeCollector:
 
     # -- the hot path ----------------------------------------------------------------------
     def read(self, t: float) -> Reading | None:
+        """One sample of the tree (the sampler thread's hot path: kept lean, see docs/exactness.md)."""
         if self._t_off is None:
             self._t_off = time.perf_counter() - t
         points: list[tuple[float, dict[str, int]]] = []
         exited_hwm = 0
-        if self.tracer is not None:
+        tracer = self.tracer
+        traced = tracer is not None and tracer.active
+        if tracer is not None and tracer.pending:
             points, exited_hwm = self._drain_tracer(t)
-        if self.children:
-            self._discover(t)
-        envelope = self.envelope and (t - self._env_at >= self._envelope_period())
+        if self.children and (not traced or tracer.released_any):  # type: ignore[union-attr]
+            self._discover(t)  # traced processes' children arrive as fork events instead
+        envelope = self.envelope and (t - self._env_at >= self._envelope_period() * 0.8)  # jitter
         if envelope:
             self._env_at = t
+        if self._live_dirty:
+            self._live_dirty = False
+            self._live = [tr for tr in self._procs.values() if tr.alive]
         values: dict[str, int] = {}
         total = 0
         env_total = exited_hwm
-        traced = self.traced
-        for pid, tr in list(self._procs.items()):
-            if not tr.alive:
-                continue
+        pread = os.pread
+        page = procfs.PAGE_SIZE
+        poll_hwm = not traced  # traced: exact figures come at exit; the envelope reads while alive
+        for tr in self._live:
+            pair = None
+            fd = tr.statm_fd
             if envelope:
                 pair = self._envelope_read(tr)
                 rss = pair[0] if pair is not None else None
+            elif fd is not None:
+                try:
+                    raw = pread(fd, 64, 0)
+                except OSError:
+                    raw = b""
+                rss = None
+                if raw:
+                    size, pages = raw.split(b" ", 2)[:2]
+                    if pages != b"0" or size != b"0":  # 0 0: a zombie, its memory is gone
+                        rss = int(pages) * page
             else:
-                pair = None
                 rss = tr.mem.rss()
             if rss is None:  # (a traced process's exit record is already waiting: next drain)
-                tr.alive = False
-                if pid != self.root_pid:
-                    self._events.append(Event(t, "process_exit", f"{tr.info.name} ({pid}) exited", data={"pid": pid}))
-                    self._retire(tr)
+                self._gone_now(tr, t)
                 continue
             info = tr.info
             info.last_t = t
@@ -450,13 +473,13 @@ class ProcessTreeCollector:
                 info.peak_rss_bytes = rss
             if pair is not None:
                 env_total += pair[1]
-            elif pid == self.root_pid or t - tr.hwm_at >= self.hwm_every:
+            elif poll_hwm and (tr is self._root or t - tr.hwm_at >= self.hwm_every):
                 self._read_hwm(tr, t)
-            if not traced and t - tr.cmd_at >= _CMD_CHECK_S or tr.cmd_at < 0:
+            if tr.cmd_at < 0 or not traced and t - tr.cmd_at >= _CMD_CHECK_S:
                 self._check_exec(tr, t)
             values[tr.series] = rss
             total += rss
-        if not values and self.tracer is not None and not points and not exited_hwm:
+        if not values and tracer is not None and not points and not exited_hwm:
             # gone between the drain and the reads: their exit records are waiting (the exit
             # stop comes before the memory is freed), take them now
             points, exited_hwm = self._drain_tracer(t)
@@ -464,7 +487,8 @@ class ProcessTreeCollector:
             return self._closing_reading(points, exited_hwm, t)
         values[RSS_SERIES] = total
         if envelope:
-            env_total = max(env_total, total)
+            if total > env_total:
+                env_total = total
             values[ENVELOPE_SERIES] = env_total
             if env_total > self.envelope_max:
                 self.envelope_max = env_total
@@ -473,6 +497,14 @@ class ProcessTreeCollector:
         if total > self.sampled_max:
             self.sampled_max = total
         return Reading(t, values, points or None)
+
+    def _gone_now(self, tr: _Tracked, t: float) -> None:
+        tr.alive = False
+        self._live_dirty = True
+        pid = tr.info.pid
+        if pid != self.root_pid:
+            self._events.append(Event(t, "process_exit", f"{tr.info.name} ({pid}) exited", data={"pid": pid}))
+            self._retire(tr)
 
     def _closing_reading(self, points: list[tuple[float, dict[str, int]]], exited_hwm: int,
                          t: float) -> Reading | None:
@@ -498,7 +530,7 @@ class ProcessTreeCollector:
         return self._closing_reading(points, exited_hwm, t)
 
     def _envelope_period(self) -> float:
-        return 0.0 if len(self._procs) <= _ENVELOPE_SMALL_TREE else _ENVELOPE_PERIOD_LARGE
+        return _ENVELOPE_PERIOD_SMALL if len(self._procs) <= _ENVELOPE_SMALL_TREE else _ENVELOPE_PERIOD_LARGE
 
     def _envelope_read(self, tr: _Tracked) -> tuple[int, int] | None:
         """(RSS, exact max since the previous envelope read), resetting the mark; None if gone."""

@@ -175,6 +175,11 @@ class ProcMemory:
         self._status: ProcFile | None = None
         self._clear: int | None = None  # kept clear_refs descriptor; -1 once refused
 
+    @property
+    def statm_fd(self) -> int | None:
+        """The kept statm descriptor, for a caller that reads it inline (the sampler's hot path)."""
+        return self._statm.fd
+
     def rss_hwm(self) -> tuple[int, int] | None:
         """(VmRSS, VmHWM) in bytes from one read of status: the envelope's per-sample read.
 

@@ -183,6 +183,8 @@ class Tracer:
         self._stopping = False
         self._pid_r, self._pid_w = os.pipe()
         self._go_r, self._go_w = os.pipe()
+        self.pending = False  # something to drain (read without the lock by the sampler: a hint)
+        self.released_any = False  # a process was released: its children must be found by scanning
         self.stops = 0  # ptrace stops handled (for the docs' and benchmarks' figures)
         self._thread = threading.Thread(target=self._main, name="memview-tracer", daemon=True)
         self._thread.start()
@@ -221,6 +223,7 @@ class Tracer:
     def drain(self) -> tuple[list[tuple[float, int, int]], list[tuple[float, int]], list[ExitRecord]]:
         """New processes, execs and exit records since the last call (the sampler calls this)."""
         with self._lock:
+            self.pending = False
             forks, self._forks = self._forks, []
             execs, self._execs = self._execs, []
             exits, self._exits = self._exits, []
@@ -386,6 +389,7 @@ class Tracer:
                 tgid = self._tgid.get(pid, pid)
                 with self._lock:
                     self._execs.append((time.perf_counter(), tgid))
+                    self.pending = True
                 self._cont(pid, 0)
             elif event == EV_STOP:
                 if pid in self._fresh or sig not in _STOP_SIGNALS:
@@ -442,6 +446,7 @@ class Tracer:
         if tgid == new:
             with self._lock:
                 self._forks.append((time.perf_counter(), new, parent))
+                self.pending = True
 
     def _at_exit(self, tid: int) -> None:
         tgid = self._tgid.get(tid, tid)
@@ -455,6 +460,7 @@ class Tracer:
         with self._lock:
             self._exits.append(record)
             self._exit_by_pid[tid] = record.exit
+            self.pending = True
 
     def _cont(self, tid: int, sig: int) -> None:
         _ptrace(PTRACE_CONT, tid, sig)
@@ -465,6 +471,7 @@ class Tracer:
         self._fresh.discard(tid)
         if not any(g == tgid for g in self._tgid.values()):
             self._released.add(tgid)
+            self.released_any = True
             ev = self._releasing.pop(tgid, None)
             if ev is not None:
                 ev.set()
@@ -499,6 +506,7 @@ class Tracer:
         if not any(g == pid for g in self._tgid.values()):
             self._releasing.pop(pid, None)
             self._released.add(pid)
+            self.released_any = True
             ev.set()
 
     def _detach_all(self) -> None:
