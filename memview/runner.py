@@ -66,6 +66,43 @@ class ExitInfo:
         return f"exit code {self.exit_code}"
 
 
+class _TracedPopen(subprocess.Popen):  # type: ignore[type-arg]
+    """A Popen whose ``poll``/``wait`` never call ``waitpid`` while memview's tracer owns the child.
+
+    Any ``waitpid`` on a traced child from another memview thread would take the tracer's ptrace
+    stops (the kernel reports a tracee's stops to every thread of the tracer's process), leaving
+    the child stopped for good. The tracer reaps it; these read what it collected.
+    """
+
+    memview_tracer: Tracer | None = None
+
+    def _traced(self) -> Tracer | None:
+        tracer = self.memview_tracer
+        if tracer is None or self.returncode is not None:
+            return None
+        if tracer.root_dead.is_set() or tracer.active:
+            return tracer
+        return None
+
+    def _internal_poll(self, *args: Any, **kw: Any) -> int | None:
+        tracer = self._traced()
+        if tracer is None:
+            return super()._internal_poll(*args, **kw)
+        if tracer.root_dead.is_set() and tracer.root_death is not None:
+            self.returncode = os.waitstatus_to_exitcode(tracer.root_death.status)
+        return self.returncode
+
+    def _wait(self, timeout: float | None) -> int:
+        tracer = self._traced()
+        if tracer is None:
+            return super()._wait(timeout)
+        if not tracer.root_dead.wait(timeout):
+            raise subprocess.TimeoutExpired(self.args, timeout)  # type: ignore[arg-type]
+        assert tracer.root_death is not None
+        self.returncode = os.waitstatus_to_exitcode(tracer.root_death.status)
+        return self.returncode
+
+
 def launch(argv: list[str], cwd: str | None = None, env: dict[str, str] | None = None,
            pass_fds: tuple[int, ...] = (), stdout: Any = None, stderr: Any = None,
            preexec_fn: Callable[[], None] | None = None, tracer: Tracer | None = None) -> subprocess.Popen[bytes]:
@@ -102,8 +139,9 @@ def launch(argv: list[str], cwd: str | None = None, env: dict[str, str] | None =
             os.write(floor_w, str(procfs.ProcMemory(os.getpid()).hwm() or 0).encode())
 
     try:
-        proc = subprocess.Popen(argv, cwd=cwd, env=env, pass_fds=pass_fds, stdout=stdout, stderr=stderr,
-                                preexec_fn=child_setup)
+        popen = _TracedPopen if tracer is not None else subprocess.Popen
+        proc = popen(argv, cwd=cwd, env=env, pass_fds=pass_fds, stdout=stdout, stderr=stderr,
+                     preexec_fn=child_setup)
     except FileNotFoundError:
         raise LaunchError(f"command not found: {argv[0]}", 127) from None
     except PermissionError:
@@ -118,7 +156,7 @@ def launch(argv: list[str], cwd: str | None = None, env: dict[str, str] | None =
         if floor_r >= 0 and sys.exc_info()[0] is not None:
             os.close(floor_r)
     proc.memview_floor = None  # type: ignore[attr-defined]
-    proc.memview_tracer = tracer  # type: ignore[attr-defined]
+    proc.memview_tracer = tracer  # type: ignore[attr-defined]  # (a _TracedPopen reads it too)
     if floor_r >= 0:
         with os.fdopen(floor_r, "rb") as f:
             raw = f.read()

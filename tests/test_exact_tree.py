@@ -193,6 +193,7 @@ def test_release_steps_aside_before_another_tool_ptraces_the_process(tmp_path):
         raise AssertionError("no TracerPid")
 
     assert tracer_pid() != 0  # traced by memview's tracer thread
+    assert session.proc.poll() is None  # Popen's own poll must not take the tracer's stops
     session.collector.release(pid)
     assert tracer_pid() == 0  # free for py-spy, heaptrack, gdb
     flag.write_text("go")
@@ -240,6 +241,7 @@ def test_take_hwm_covers_the_envelopes_resets_and_listeners_hear_each_exit(tmp_p
     session.close()
     got = {e.pid: e for e in exits.exits}
     assert pid in got and len(got) == 2, exits.exits
+    assert [p.exit_code for p in session.recorder.processes] == [0, 0]  # reaped by the tracer
     assert all(e.source == EXIT and e.hwm_bytes for e in got.values()), exits.exits
     assert session.collector.exit_figures(pid) == got[pid]
 

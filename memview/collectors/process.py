@@ -766,7 +766,12 @@ class ProcessTreeCollector:
 
     # -- what the recorder takes at the end ----------------------------------------------------
     def processes(self) -> list[ProcessInfo]:
-        return self._gone + [tr.info for tr in self._procs.values()]
+        out = self._gone + [tr.info for tr in self._procs.values()]
+        if self.tracer is not None:  # the tracer reaped them: their exit statuses
+            for info in out:
+                if info.exit_code is None and info.pid != self.root_pid:
+                    info.exit_code = self.tracer.exit_code_of(info.pid)
+        return out
 
     def process_count(self) -> int:
         return len(self._gone) + len(self._procs)

@@ -233,6 +233,12 @@ class Tracer:
         with self._lock:
             return self._exit_by_pid.get(pid)
 
+    def exit_code_of(self, pid: int) -> int | None:
+        """The exit code of a traced process the tracer reaped (-N: killed by signal N)."""
+        with self._lock:
+            death = self._deaths.get(pid)
+        return None if death is None else os.waitstatus_to_exitcode(death.status)
+
     def exited(self, pid: int) -> bool:
         return pid in self._exit_by_pid
 
