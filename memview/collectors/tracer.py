@@ -180,6 +180,7 @@ class Tracer:
         self._released: set[int] = set()
         self._commands: list[tuple[str, int, threading.Event]] = []
         self._waker: int | None = None
+        self._waker_w = -1  # our end of the waker's stdin
         self._stopping = False
         self._pid_r, self._pid_w = os.pipe()
         self._go_r, self._go_w = os.pipe()
@@ -322,13 +323,24 @@ class Tracer:
             pass
 
     def _spawn_waker(self) -> None:
-        exe = shutil.which("sleep") or "/bin/sleep"
+        """A ``cat`` reading a pipe only we write to: killing it wakes ``wait4``; if memview dies,
+        the pipe's end closes and it exits too (no stray process left behind)."""
+        exe = shutil.which("cat") or "/bin/cat"
+        r, w = os.pipe()
         try:
-            pid = os.posix_spawn(exe, [exe, "86400"], {}, setpgroup=0)
+            pid = os.posix_spawn(exe, [exe], {"PATH": os.defpath}, setpgroup=0, setsigmask=(), file_actions=[
+                (os.POSIX_SPAWN_DUP2, r, 0), (os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0)])
         except OSError:
             pid = None
+            os.close(w)
+            w = -1
+        os.close(r)
+        old = self._waker_w
         with self._lock:
             self._waker = pid
+            self._waker_w = w
+        if old >= 0:
+            os.close(old)
 
     def _loop(self) -> None:
         self._spawn_waker()
@@ -369,6 +381,9 @@ class Tracer:
             except OSError:
                 pass
             self._waker = None
+        if self._waker_w >= 0:
+            os.close(self._waker_w)
+            self._waker_w = -1
 
     def _handle(self, pid: int, status: int, maxrss: int) -> None:
         self.stops += 1
