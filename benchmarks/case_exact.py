@@ -158,33 +158,38 @@ def _brief_and_true(ctx: Context, result: CaseResult) -> None:
                f"median {median(peaks) / 2**20:.2f} MiB")
 
 
+def _measure_group(runs: dict[str, list[str]], a: float, b: float, secs: float) -> dict[str, Any]:
+    """Start every monitor of a group at once; each one's CPU slope between a and b seconds."""
+    got: dict[str, Any] = {}
+    procs = {name: Proc(argv, timeout=secs + 60) for name, argv in runs.items()}
+    threads = [_window(p.pid, p.t0, a, b, got, name) for name, p in procs.items()]
+    for th in threads:
+        th.join()
+    for p in procs.values():
+        p.finish()
+    return got
+
+
 def _steady_cpu(ctx: Context, result: CaseResult) -> None:
+    """Two groups per round, so the pair compared shares the machine with nothing else of ours:
+    memview and mprof at 100 Hz (sleeping children), then memview on two 50-process trees."""
     a, b = (1.0, 3.0) if ctx.smoke else (3.0, 13.0)
     secs = b + 2
     rounds = []
     for _ in range(ctx.reps):
-        got: dict[str, Any] = {}
-        threads = []
-        runs = {
+        pair = {
             "memview @ 100 Hz": memview_argv("run", "-q", "--db", ctx.db("cpu"), "-i", "0.01", "--", "sleep", secs),
-            "memview @ 100 Hz, no envelope": memview_argv("run", "-q", "--no-envelope", "--db", ctx.db("cpu"),
-                                                          "-i", "0.01", "--", "sleep", secs),
+        }
+        if ctx.peers:
+            pair["mprof @ 100 Hz"] = [*ctx.peers["mprof"], "run", "-o", str(ctx.path("mprof", ".dat")), "-T", "0.01",
+                                      "sleep", str(secs)]
+        got = _measure_group(pair, a, b, secs)
+        got |= _measure_group({
             "memview 50 processes @ default 20 Hz": memview_argv("run", "-q", "--db", ctx.db("tree"), "--",
                                                                  *workload("tree.py", 50, secs)),
             "memview 50 processes @ 100 Hz": memview_argv("run", "-q", "--db", ctx.db("tree"), "-i", "0.01", "--",
                                                           *workload("tree.py", 50, secs)),
-        }
-        if ctx.peers:
-            runs["mprof @ 100 Hz"] = [*ctx.peers["mprof"], "run", "-o", str(ctx.path("mprof", ".dat")), "-T", "0.01",
-                                      "sleep", str(secs)]
-        procs = {}
-        for name, argv in runs.items():
-            procs[name] = Proc(argv, timeout=secs + 60)
-            threads.append(_window(procs[name].pid, procs[name].t0, a, b, got, name))
-        for th in threads:
-            th.join()
-        for p in procs.values():
-            p.finish()
+        }, a, b, secs)
         rounds.append(got)
     result.details["cpu_rounds"] = rounds
     per = {name: [r[name] for r in rounds if r.get(name) is not None] for name in rounds[0]}
