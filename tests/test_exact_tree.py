@@ -6,6 +6,7 @@ the kernel's. No timing bounds: processes are awaited through files they write o
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -48,7 +49,12 @@ def test_harness_workers_that_peak_in_their_last_ms_are_exact_at_the_default_int
     out = tmp_path / "out.json"
     res = memview("run", "--json", str(out), "--", *workload("late_peak.py", "harness", tmp_path, 3, 80))
     assert res.returncode == 0, res.stderr
-    procs = _by_pid(read_json(out))
+    summary = read_json(out)
+    procs = _by_pid(summary)
+    # the tree's peak says what it is: a sampled floor and an upper bound, both in the summary and show
+    assert summary["peak_sampled_bytes"] <= summary["peak_rss_bytes"] <= summary["peak_bound_bytes"], summary
+    shown = memview("show", str(summary["session_id"])).stderr + memview("show", str(summary["session_id"])).stdout
+    assert "upper bound" in shown and "kernel:VmHWM@exit" in shown, shown
     for i in range(3):
         truth = read_json(tmp_path / f"w{i}.json")
         mine = procs[truth["pid"]]
@@ -174,6 +180,45 @@ def test_attach_resets_the_targets_mark_only_with_envelope(memview, tmp_path, en
     else:
         assert hwm >= 100 * MIB and ENVELOPE_SERIES not in summary["series"], (hwm, summary["series"])
         assert all(p["peak_source"] != EXIT for p in summary["processes"])
+
+
+def test_attach_never_says_kernel_for_a_child_that_exited_after_its_last_reading(memview, tmp_path):
+    """No exact mechanism for a process memview did not start: its last VmHWM is not its exit's."""
+    out, go = tmp_path / "out.json", tmp_path / "go"
+    code = ("import os, subprocess, sys, time\n"
+            "print('ready', flush=True)\n"
+            f"while not os.path.exists({str(go)!r}): time.sleep(0.01)\n"
+            "subprocess.run([sys.executable, '-c', 'import time; b = bytearray(50 * 2**20);"
+            " b[::4096] = b\"1\" * len(b[::4096]); time.sleep(0.5)'])\n"
+            "time.sleep(30)\n")
+    proc = subprocess.Popen([PY, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        attach = subprocess.Popen([PY, "-m", "memview", "attach", str(proc.pid), "--interval", "0.02", "--json",
+                                   str(out), "--duration", "4"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  env={**os.environ, "MEMVIEW_DB": str(tmp_path / "db")})
+        db = tmp_path / "db"
+
+        def recording() -> bool:  # the attach session has stored samples: it is watching
+            if not db.exists():
+                return False
+            store = Store(db)
+            try:
+                rows = store.sessions(limit=1)
+                return bool(rows) and bool(store.series_names(rows[0]["id"]))
+            finally:
+                store.close()
+
+        wait_for(recording, timeout=60)
+        go.write_text("go")
+        _out, err = attach.communicate(timeout=120)
+        assert attach.returncode == 0, err
+    finally:
+        proc.kill()
+        proc.wait()
+    summary = read_json(out)
+    children = [p for p in summary["processes"] if p["pid"] != proc.pid]
+    assert children and all(p["peak_source"] == "sampled" for p in children), children
     help_text = memview("attach", "--help").stdout
     assert "--envelope" in help_text and "visible to the process" in " ".join(help_text.split())
 

@@ -499,9 +499,16 @@ class ProcessTreeCollector:
         return Reading(t, values, points or None)
 
     def _gone_now(self, tr: _Tracked, t: float) -> None:
+        """It exited since the last sample. The VmHWM read then covered its life only up to that
+        reading, so without an exit figure (attach, a released process, no tracing) its peak is
+        ``sampled``; a traced process's exit record, drained next, makes it exact again."""
         tr.alive = False
         self._live_dirty = True
         pid = tr.info.pid
+        if tr.info.peak_source == SOURCE_VMHWM:
+            tr.info.peak_source = SOURCE_SAMPLED
+        if tr is self._root and self.root_exact_source == SOURCE_VMHWM:
+            self.root_exact_source = SOURCE_SAMPLED
         if pid != self.root_pid:
             self._events.append(Event(t, "process_exit", f"{tr.info.name} ({pid}) exited", data={"pid": pid}))
             self._retire(tr)
