@@ -243,7 +243,10 @@ def exit_fields(collector: ProcessTreeCollector, recorder: Recorder, tree_maxrss
     peak: dict[str, Any] = {"sampled_bytes": sampled, "bound_bytes": bound,
                             "bound_source": SOURCE_BOUND if bound else None, "processes": count}
     if count == 1:
-        if exact is not None and (sampled is None or exact >= sampled):
+        # the kernel's RSS counters are per-CPU approximations (a few dozen pages): a sample can
+        # read slightly above the high-water mark of the same moment; within 1 % the kernel's
+        # own peak figure stands
+        if exact is not None and (sampled is None or exact >= sampled * 0.99):
             peak |= {"exact_bytes": exact, "exact_source": source}
             return {"peak_rss_bytes": exact, "peak_source": source, "peak": peak}
         return {"peak_rss_bytes": sampled, "peak_source": SOURCE_SAMPLED, "peak": peak}
