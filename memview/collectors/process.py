@@ -231,6 +231,8 @@ class ProcessTreeCollector:
         self._retired: dict[int, float] = {}
         self._live: list[_Tracked] = []  # the processes the hot path reads, rebuilt when it changes
         self._live_dirty = True
+        self._steady = False  # the next sample may take the steady path (see read)
+        self._env_due = 0.0  # seconds between envelope reads (0.8 x the period: jitter)
         self._events: list[Event] = []
         self._exits: list[ProcessExit] = []  # for the recorder's on_process_exit, drained per batch
         self._exit_figs: dict[int, ProcessExit] = {}
@@ -423,7 +425,48 @@ class ProcessTreeCollector:
 
     # -- the hot path ----------------------------------------------------------------------
     def read(self, t: float) -> Reading | None:
-        """One sample of the tree (the sampler thread's hot path: kept lean, see docs/exactness.md)."""
+        """One sample of the tree (the sampler thread's hot path, see docs/exactness.md).
+
+        Most samples of a traced tree have nothing to fold in (no fork, exec or exit, no
+        envelope due): they take :meth:`_read_steady`, one statm ``pread`` per process and
+        nothing else; anything unusual goes the full way.
+        """
+        tracer = self.tracer
+        if (self._steady and not tracer.pending and t - self._env_at < self._env_due  # type: ignore[union-attr]
+                and not self._live_dirty):
+            reading = self._read_steady(t)
+            if reading is not None:
+                return reading
+        return self._read_full(t)
+
+    def _read_steady(self, t: float) -> Reading | None:
+        pread = os.pread
+        page = procfs.PAGE_SIZE
+        values: dict[str, int] = {}
+        total = 0
+        for tr in self._live:
+            try:
+                raw = pread(tr.statm_fd, 64, 0)  # type: ignore[arg-type]
+            except OSError:
+                return None
+            pages = raw.split(b" ", 2)[1] if raw else b"0"
+            if pages == b"0":
+                return None  # gone or a zombie: the full path says so
+            rss = int(pages) * page
+            info = tr.info
+            info.last_t = t
+            if rss > info.peak_rss_bytes:
+                info.peak_rss_bytes = rss
+            values[tr.series] = rss
+            total += rss
+        values[RSS_SERIES] = total
+        self.last_values = values
+        self._prev_t = t
+        if total > self.sampled_max:
+            self.sampled_max = total
+        return Reading(t, values)
+
+    def _read_full(self, t: float) -> Reading | None:
         if self._t_off is None:
             self._t_off = time.perf_counter() - t
         points: list[tuple[float, dict[str, int]]] = []
@@ -434,12 +477,16 @@ class ProcessTreeCollector:
             points, exited_hwm = self._drain_tracer(t)
         if self.children and (not traced or tracer.released_any):  # type: ignore[union-attr]
             self._discover(t)  # traced processes' children arrive as fork events instead
-        envelope = self.envelope and (t - self._env_at >= self._envelope_period() * 0.8)  # jitter
+        envelope = self.envelope and (t - self._env_at >= self._envelope_period() * 0.8)  # 0.8: jitter
         if envelope:
             self._env_at = t
         if self._live_dirty:
             self._live_dirty = False
             self._live = [tr for tr in self._procs.values() if tr.alive]
+            self._env_due = self._envelope_period() * 0.8 if self.envelope else float("inf")
+        # the steady path needs: tracing on (no scans, no HWM polls), nothing released, statm fds
+        self._steady = bool(traced and not tracer.released_any  # type: ignore[union-attr]
+                            and all(tr.statm_fd is not None for tr in self._live))
         values: dict[str, int] = {}
         total = 0
         env_total = exited_hwm
