@@ -23,6 +23,7 @@ if str(ROOT) not in sys.path:
 
 from benchmarks import (  # noqa: E402  (the checkout must be on the path first)
     case_accuracy,
+    case_exact,
     case_memory,
     case_overhead,
     case_plot,
@@ -40,10 +41,11 @@ CASES = {
     "accuracy": case_accuracy.run,
     "overhead": case_overhead.run,
     "tree": case_tree.run,
+    "exact": case_exact.run,
     "plot": case_plot.run,
     "memory": case_memory.run,
 }
-NEEDS_PEERS = {"accuracy", "overhead"}
+NEEDS_PEERS = {"accuracy", "overhead", "exact"}
 
 
 def _status(met: bool | None) -> str:

@@ -56,6 +56,23 @@ def memory_summary(recorder: Any) -> dict[str, Any]:
         "captures": [_capture_summary(capture_row(c, i)) for i, c in enumerate(recorder.captures)],
         "events": [{"t_s": e.t, "kind": e.kind, "level": e.level, "message": e.message} for e in recorder.events],
         "tags": [], "notes": "", "meta": f.get("meta") or {}, "stored": False,
+    } | peak_figures(f.get("meta") or {})
+
+
+def peak_figures(meta: dict[str, Any]) -> dict[str, Any]:
+    """The tree peak's framing from the session's meta (docs/exactness.md): sampled sum, bound.
+
+    ``peak_sampled_bytes``: the largest sum of per-process RSS read at one instant.
+    ``peak_bound_bytes``: the largest sum of each process's exact maximum over one interval (an
+    upper bound of the tree's peak; None without the envelope). ``peak_exact`` says whether
+    ``peak_rss_bytes`` is exact (one process, or a tree whose bound met its floor).
+    """
+    peak = meta.get("peak") or {}
+    return {
+        "peak_sampled_bytes": peak.get("sampled_bytes"),
+        "peak_bound_bytes": peak.get("bound_bytes"),
+        "peak_bound_source": peak.get("bound_source"),
+        "peak_exact": peak.get("exact_bytes") is not None,
     }
 
 
@@ -140,5 +157,5 @@ def session_summary(store: Store, sid: int) -> dict[str, Any]:
         "tags": s["tags"] or [],
         "notes": s["notes"] or "",
         "meta": s["meta"] or {},
-    }
+    } | peak_figures(s["meta"] or {})
     return summary

@@ -217,6 +217,9 @@ def _finish_session(store: Any, session: Any, json_path: str | None, quiet: bool
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="write the summary JSON here")
 @click.option("--name", help="a name for the session")
 @click.option("--no-children", is_flag=True, help="record the command's own process only")
+@click.option("--no-envelope", is_flag=True,
+              help="do not reset the processes' high-water marks (clear_refs): no per-interval maxima, but a "
+                   "program that reads its own VmHWM or ru_maxrss sees its whole-life figure")
 @click.option("--quiet", "-q", is_flag=True, help="no summary on stderr")
 @capture_options(launch=True)
 @db_option
@@ -224,11 +227,14 @@ def _finish_session(store: Any, session: Any, json_path: str | None, quiet: bool
 @serve_metrics_option
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 def run(interval: float, duration: float | None, json_path: str | None, name: str | None, no_children: bool,
-        quiet: bool, db: str | None, command: tuple[str, ...], serve_metrics: str | None, **opts: Any) -> None:
+        no_envelope: bool, quiet: bool, db: str | None, command: tuple[str, ...], serve_metrics: str | None,
+        **opts: Any) -> None:
     """Launch COMMAND and record its memory (and its children's) until it exits.
 
     Like /usr/bin/time: the command keeps the terminal, and memview exits with its status.
-    The command gets MEMVIEW_FD for announcing phases (docs/phases.md).
+    The command gets MEMVIEW_FD for announcing phases (docs/phases.md). Every process of the
+    command gets its exact own peak, read at its exit (docs/exactness.md); processes it leaves
+    running (daemons) are recorded until they exit or Ctrl-C.
     """
     from memview.captures.options import CaptureSetup
     from memview.marker_sources import MarkerError
@@ -246,6 +252,7 @@ def run(interval: float, duration: float | None, json_path: str | None, name: st
     try:
         session = run_foreground(argv=list(command), store=store, interval=interval, duration=duration,
                                  children=not no_children, env=captures.launch_env(), markers=markers,
+                                 envelope=not no_envelope,
                                  before_start=lambda s: (s.recorder.add_listener(StoreTrouble()), captures.install(s),
                                                          metrics and metrics.attach(s.recorder)))
     except LaunchError as exc:
@@ -274,13 +281,18 @@ def run(interval: float, duration: float | None, json_path: str | None, name: st
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="write the summary JSON here")
 @click.option("--name", help="a name for the session")
 @click.option("--no-children", is_flag=True, help="record the process itself only")
+@click.option("--envelope", is_flag=True,
+              help="record each process's exact maximum between samples by resetting its high-water mark "
+                   "(clear_refs). Off by default: the reset is visible to the process (its own VmHWM and "
+                   "ru_maxrss then count from memview's last reset)")
 @click.option("--quiet", "-q", is_flag=True, help="no summary on stderr")
 @capture_options()
 @db_option
 @phase_options
 @serve_metrics_option
 def attach(pid: int, interval: float, duration: float | None, json_path: str | None, name: str | None,
-           no_children: bool, quiet: bool, db: str | None, serve_metrics: str | None, **opts: Any) -> None:
+           no_children: bool, envelope: bool, quiet: bool, db: str | None, serve_metrics: str | None,
+           **opts: Any) -> None:
     """Record a running process (and its children) by PID until it exits, --duration, or Ctrl-C."""
     from memview.captures.options import CaptureSetup
     from memview.collectors.base import CollectorError
@@ -294,7 +306,7 @@ def attach(pid: int, interval: float, duration: float | None, json_path: str | N
     bind_stop = stop_on_signals()
     try:
         session = ProcessSession.attach(pid, store, interval, duration=duration, children=not no_children,
-                                        markers=markers,
+                                        markers=markers, envelope=envelope,
                                         before_start=metrics.attach_session if metrics else None)
     except CollectorError as exc:
         _fail(str(exc), 1)

@@ -16,15 +16,47 @@ SOURCE_VMHWM = "kernel:VmHWM"
 SOURCE_MAXRSS = "kernel:ru_maxrss"
 SOURCE_SAMPLED = "sampled"
 SOURCE_ENDPOINT = "endpoint"
-EXACT_SOURCES = frozenset({SOURCE_VMHWM, SOURCE_MAXRSS})
+#: VmHWM read at the process's ptrace exit stop: its own peak, exact, including its last moments.
+SOURCE_EXIT = "kernel:VmHWM@exit"
+#: The tree's peak as the sum of each process's exact per-interval maximum: an upper bound.
+SOURCE_BOUND = "bound:sum-of-interval-maxima"
+#: A tree's peak where the sampled sum met the upper bound (sum of per-interval maxima): exact.
+SOURCE_ENVELOPE = "kernel:envelope"
+EXACT_SOURCES = frozenset({SOURCE_VMHWM, SOURCE_MAXRSS, SOURCE_EXIT, SOURCE_ENVELOPE})
 
 #: The series every process session has: the summed RSS of the whole tree.
 RSS_SERIES = "rss"
 
 
+#: The tree's envelope: per sample, the sum of each process's exact maximum since the previous
+#: sample (VmHWM read, then reset with clear_refs). An upper bound of the tree's RSS in that interval.
+ENVELOPE_SERIES = "rss_envelope"
+
+
 def proc_series(pid: int) -> str:
     """Name of the per-process RSS series for ``pid``."""
     return f"pid:{pid}"
+
+
+def proc_envelope_series(pid: int) -> str:
+    """Name of the per-process envelope series: the exact maximum of ``pid`` since the previous sample."""
+    return f"hwm:{pid}"
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessExit:
+    """Figures read at one process's exit (a ptrace exit stop), or the best there is.
+
+    ``hwm_bytes`` is the process's VmHWM at the exit stop: its peak since its last exec, or since
+    the last high-water-mark reset. ``source`` says how it was obtained ("kernel:VmHWM@exit",
+    "kernel:ru_maxrss", "sampled").
+    """
+
+    pid: int
+    t: float
+    hwm_bytes: int | None
+    rss_bytes: int | None
+    source: str
 
 
 @dataclass(slots=True)
@@ -37,6 +69,9 @@ class Reading:
 
     t: float
     values: dict[str, int]
+    #: earlier points of this reading, oldest first: ``(t, values)`` at moments the tree changed
+    #: between samples (a process exited: the total without it, from its exit on)
+    before: list[tuple[float, dict[str, int]]] | None = None
 
 
 @dataclass(slots=True)

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from memview.collectors.base import Collector
-from memview.model import RSS_SERIES, Batch, Capture, Event, Phase
+from memview.model import RSS_SERIES, Batch, Capture, Event, Phase, ProcessExit
 from memview.store import Store, StoreWriter
 from memview.units import format_bytes
 
@@ -40,6 +40,8 @@ class Listener(Protocol):
     def on_event(self, event: Event) -> None: ...
     def on_closing(self, recorder: Recorder) -> None: ...
     def on_end(self, recorder: Recorder) -> None: ...
+    def on_process_exit(self, exit: ProcessExit) -> None:
+        """A tracked process exited; ``exit`` holds its figures read at the exit (called per batch)."""
 
 
 class Stats:
@@ -218,6 +220,9 @@ class Recorder:
                 if reading is None:
                     self.stop_reason = self.stop_reason or "exited"
                     break
+                if reading.before:  # the tree changed between samples (a process exited)
+                    for t_b, values_b in reading.before:
+                        self._append(bufs, stats, t_b, values_b)
                 t = reading.t  # the collector's time for its values (an endpoint's: when the answer came)
                 for name, value in reading.values.items():
                     buf = bufs.get(name)
@@ -261,9 +266,47 @@ class Recorder:
             self._flush()
             self.finished.set()
 
+    @staticmethod
+    def _append(bufs: dict[str, tuple[list[float], list[int]]], stats: Stats, t: float,
+                values: dict[str, int]) -> None:
+        """One extra point (off the hot path: only when a reading carries earlier points)."""
+        for name, value in values.items():
+            buf = bufs.get(name)
+            if buf is None:
+                buf = bufs[name] = ([], [])
+            buf[0].append(t)
+            buf[1].append(value)
+        total = values.get(RSS_SERIES)
+        if total is not None:
+            stats.count += 1
+            stats.total += total
+            stats.last = total
+            if total > stats.max:
+                stats.max = total
+            if stats.first_t is None:
+                stats.first_t = t
+            stats.last_t = t
+
+    def drain_collector(self) -> None:
+        """Take the collector's last events and process exits after the sampler has ended.
+
+        The runner calls this once the sampler thread is done (the collector is read from one
+        thread at a time): what the tracer reported after the last sample is not lost.
+        """
+        final = getattr(self.collector, "final_drain", None)
+        reading = final() if final is not None else None
+        if reading is not None:
+            for t, values in [*(reading.before or []), (reading.t, reading.values)]:
+                self._append(self._bufs, self.stats, t, values)
+        self._flush()
+
     def _flush(self) -> None:
         for event in self.collector.drain_events():
             self.add_event(event.kind, event.message, event.level, event.data, t=event.t)
+        drain_exits = getattr(self.collector, "drain_exits", None)
+        if drain_exits is not None:
+            for exit_ in drain_exits():
+                self._notify("on_process_exit", exit_)
         if not self._bufs:
             return
         batch = Batch(self.session_id, self._bufs)

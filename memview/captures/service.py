@@ -141,6 +141,9 @@ class CaptureService:
             if tool.startswith("py-spy"):
                 pid, subprocesses = _python_tree_top(pid, kinds)
             limit = self.config.time_limit or default_time_limit(tool, self.config.duration)
+            if (release := getattr(self.recorder.collector, "release", None)) is not None:
+                for p in [pid, *(descendants(pid) if subprocesses else [])]:
+                    release(p)  # memview's tracer steps aside: a process has one ptracer at a time
             jobs.append(CaptureJob(tool, fn, pid, trigger, self.config.duration, limit, native=self.config.native,
                                    subprocesses=subprocesses, data={**data, "process_kind": kinds[pid]}))
         return jobs

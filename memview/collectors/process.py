@@ -17,11 +17,15 @@ import psutil
 
 from memview.collectors import procfs
 from memview.collectors.base import CollectorError
+from memview.collectors.tracer import ExitRecord, Tracer
 from memview.model import (
+    ENVELOPE_SERIES,
     RSS_SERIES,
+    SOURCE_EXIT,
     SOURCE_SAMPLED,
     SOURCE_VMHWM,
     Event,
+    ProcessExit,
     ProcessInfo,
     Reading,
     proc_series,
@@ -33,6 +37,13 @@ _TID_REFRESH_S = 0.5
 _CMD_CHECK_S = 0.2
 #: Exec events kept per process; a program that rewrites its title in a loop is not a log.
 _MAX_EXEC_EVENTS = 20
+#: The envelope (VmHWM + reset: one read of status, ~15 µs a process against ~2 µs for statm) is
+#: read at most every ``_ENVELOPE_PERIOD_SMALL`` seconds, every ``_ENVELOPE_PERIOD_LARGE`` for
+#: trees larger than ``_ENVELOPE_SMALL_TREE``: the maximum stays exact over the window, only its
+#: time is coarser, and 100 Hz or a 50-process tree stays within the CPU budget.
+_ENVELOPE_SMALL_TREE = 10
+_ENVELOPE_PERIOD_SMALL = 0.05
+_ENVELOPE_PERIOD_LARGE = 0.2
 
 
 def _boot_time() -> float:
@@ -159,7 +170,8 @@ class _Command:
 
 
 class _Tracked:
-    __slots__ = ("alive", "children", "cmd", "cmd_at", "hwm_at", "info", "mem", "series", "tids_at")
+    __slots__ = ("alive", "children", "cmd", "cmd_at", "exact", "exit", "fold_perf", "forked", "hwm_at", "info",
+                 "mem", "series", "since_take", "statm_fd", "tids_at")
 
     def __init__(self, info: ProcessInfo, mem: procfs.ProcMemory | _PsutilMemory,
                  children: procfs.ChildrenReader | None, cmd: _Command | None) -> None:
@@ -172,6 +184,13 @@ class _Tracked:
         self.tids_at = -1.0
         self.hwm_at = -1.0
         self.cmd_at = info.first_t
+        self.exact: int | None = None  # the largest VmHWM read since its first exec (its own peak)
+        self.since_take: int | None = None  # the largest VmHWM read since the last take_hwm
+        self.forked = False  # known from a fork event: until it execs, its memory is its parent's copy
+        self.fold_perf = 0.0  # perf_counter() of the latest VmHWM folded into ``exact``
+        #: the kept statm descriptor, read inline by the hot path (None: psutil, or nothing to read)
+        self.statm_fd: int | None = getattr(mem, "statm_fd", None)
+        self.exit: ProcessExit | None = None
 
     def close(self) -> None:
         self.mem.close()
@@ -182,21 +201,44 @@ class _Tracked:
 
 
 class ProcessTreeCollector:
-    """Reads the summed RSS of ``root_pid`` and its descendants; one instance per session."""
+    """Reads the summed RSS of ``root_pid`` and its descendants; one instance per session.
 
-    def __init__(self, root_pid: int, kind: str = "attach", children: bool = True, hwm_every: float = 0.1) -> None:
+    With a :class:`~memview.collectors.tracer.Tracer` (a launched tree on Linux), new processes
+    come from fork events, execs from exec events and each process's own peak from its exit stop;
+    without one, ``/proc`` children files are scanned each sample and peaks are read while alive.
+    ``envelope`` allows high-water-mark resets (``clear_refs 5``): each sample then also carries
+    each process's exact maximum since the previous one (:data:`~memview.model.ENVELOPE_SERIES`).
+    """
+
+    def __init__(self, root_pid: int, kind: str = "attach", children: bool = True, hwm_every: float = 0.1,
+                 tracer: Tracer | None = None, envelope: bool | None = None) -> None:
         self.kind = kind
         self.root_pid = root_pid
         self.children = children
         self.hwm_every = hwm_every
+        self.tracer = tracer
+        #: memview may reset high-water marks (its own launched tree; attach only with --envelope)
+        self.resets_allowed = (kind == "run") if envelope is None else envelope
+        self.envelope = self.resets_allowed and procfs.AVAILABLE
+        self.envelope_max: int = 0  # the largest envelope sum: an upper bound of the tree's peak
+        self._env_at = -1.0
         self._boot = _boot_time()
         self._procs: dict[int, _Tracked] = {}
         self._gone: list[ProcessInfo] = []
+        self._gone_tr: dict[int, _Tracked] = {}  # retired processes whose exit record may still come
         # pid -> create time of the processes already retired: an exited child stays in its parent's
         # children list as a zombie until reaped, and must not come back as a new, empty process
         self._retired: dict[int, float] = {}
+        self._live: list[_Tracked] = []  # the processes the hot path reads, rebuilt when it changes
+        self._live_dirty = True
+        self._steady = False  # the next sample may take the steady path (see read)
+        self._env_due = 0.0  # seconds between envelope reads (0.8 x the period: jitter)
         self._events: list[Event] = []
-        self._lock = threading.Lock()  # guards HWM fold/reset against the sampler
+        self._exits: list[ProcessExit] = []  # for the recorder's on_process_exit, drained per batch
+        self._exit_figs: dict[int, ProcessExit] = {}
+        self._lock = threading.Lock()  # guards HWM reads/resets: the sampler, phases, captures
+        self._t_off: float | None = None  # perf_counter() at session t = 0 (tracer times -> t)
+        self._prev_t = 0.0
         self.root_exact_peak: int | None = None
         self._root_hwm_seen: int | None = None  # the largest root VmHWM read since the last reset
         self.last_values: dict[str, int] = {}  # the latest reading's series (a new dict per reading)
@@ -204,8 +246,19 @@ class ProcessTreeCollector:
         self.sampled_max: int = 0
         self.fast = procfs.AVAILABLE
         if not self._track(root_pid, 0.0, ppid_check=None):
-            raise CollectorError(f"no process with PID {root_pid}")
+            if tracer is None or not (tracer.active or tracer.root_dead.is_set()):
+                raise CollectorError(f"no process with PID {root_pid}")
+            # a command that ended before memview's first look (/bin/true): the tracer read it at
+            # its exit stop; the first drain fills this record in
+            info = ProcessInfo(root_pid, os.getpid(), "?", [], None, 0.0, 0.0)
+            self._procs[root_pid] = _Tracked(info, _NoMemory(), None, None)
+            self._procs[root_pid].alive = False
         self._root = self._procs[root_pid]
+
+    @property
+    def traced(self) -> bool:
+        """True while exact exit figures come from the tracer."""
+        return self.tracer is not None and self.tracer.active
 
     # -- tree tracking ---------------------------------------------------------------------
     def _track(self, pid: int, t: float, ppid_check: int | None) -> bool:
@@ -221,6 +274,7 @@ class ProcessTreeCollector:
         except (OSError, psutil.Error):
             cmd = None
         info.first_t = info.last_t = t
+        self._live_dirty = True
         self._procs[pid] = _Tracked(info, mem, procfs.ChildrenReader(pid) if self.fast and self.children else None,
                                     cmd)
         if pid != self.root_pid:
@@ -241,57 +295,321 @@ class ProcessTreeCollector:
         return reader.read()
 
     def _discover(self, t: float) -> None:
+        tracer = self.tracer if self.traced else None
         for tr in list(self._procs.values()):
             if not tr.alive:
                 continue
+            if tracer is not None and tracer.traces(tr.info.pid):
+                continue  # its children arrive as fork events
             for child in self._children_of(tr, t):
                 known = self._procs.get(child)
                 if known is not None and known.alive:
                     continue
                 if known is not None:  # a reused PID: the old one is finished
                     self._retire(known)
+                if tracer is not None and tracer.exited(child):
+                    continue
                 self._track(child, t, ppid_check=tr.info.pid)
 
     def _retire(self, tr: _Tracked) -> None:
         tr.alive = False
+        self._live_dirty = True
         tr.close()
         self._gone.append(tr.info)
         self._retired[tr.info.pid] = tr.info.create_time
+        self._gone_tr[tr.info.pid] = tr
         del self._procs[tr.info.pid]
+        if tr.exit is None and self.tracer is None:
+            ex = ProcessExit(tr.info.pid, tr.info.last_t, tr.info.peak_rss_bytes or None, None, SOURCE_SAMPLED)
+            self._note_exit(tr, ex)
+
+    def _note_exit(self, tr: _Tracked, ex: ProcessExit) -> None:
+        tr.exit = ex
+        self._exit_figs[ex.pid] = ex
+        self._exits.append(ex)
+
+    # -- the tracer's reports ------------------------------------------------------------------
+    def _session_t(self, perf: float) -> float:
+        off = self._t_off if self._t_off is not None else perf
+        return max(perf - off, 0.0)
+
+    def _drain_tracer(self, t: float) -> tuple[list[tuple[float, dict[str, int]]], int]:
+        """Fold the tracer's forks, execs and exits in; returns the exit points and the exited HWM sum."""
+        assert self.tracer is not None
+        forks, execs, exits = self.tracer.drain()
+        exiting = {rec.exit.pid for rec in exits}
+        for perf, pid, _parent in forks:
+            if pid in self._procs or pid in exiting or not self.children:
+                continue
+            if self._track(pid, self._session_t(perf), ppid_check=None):
+                self._procs[pid].forked = True
+        for perf, pid in execs:
+            tr = self._procs.get(pid)
+            if tr is None:
+                continue
+            tr.cmd_at = -1.0  # re-read its command line at this sample
+            if tr.forked:  # its first exec: the memory read before it was its parent's copy
+                tr.forked = False
+                if tr.fold_perf < perf:
+                    with self._lock:
+                        tr.exact = None
+                    tr.info.peak_rss_bytes = 0
+                    tr.info.peak_source = SOURCE_SAMPLED
+        points: list[tuple[float, dict[str, int]]] = []
+        exited_hwm = 0
+        if not exits:
+            return points, exited_hwm
+        last = dict(self.last_values)
+        total = last.get(RSS_SERIES)
+        for rec in sorted(exits, key=lambda r: r.exit.t):
+            pid = rec.exit.pid
+            tr = self._procs.get(pid) or self._gone_tr.get(pid)
+            if tr is None:
+                if pid == self.root_pid or not self.children:
+                    continue
+                tr = self._track_from_exit(rec)
+            ex_t = max(self._session_t(rec.exit.t), tr.info.first_t)
+            if rec.name:  # the name it had at its end (a fork that exec'd before a sample saw it)
+                tr.info.name = rec.name
+                tr.info.cmdline = rec.cmdline or tr.info.cmdline
+            ex = ProcessExit(pid, ex_t, rec.exit.hwm_bytes, rec.exit.rss_bytes, rec.exit.source)
+            self._fold_exit(tr, ex)
+            if ex.hwm_bytes is not None and self.envelope:
+                exited_hwm += ex.hwm_bytes
+            series_value = last.pop(tr.series, None)
+            if tr.alive:
+                tr.info.last_t = ex_t
+                self._events.append(Event(ex_t, "process_exit", f"{tr.info.name} ({pid}) exited",
+                                          data={"pid": pid, "hwm_bytes": ex.hwm_bytes}))
+                if pid == self.root_pid:
+                    tr.alive = False
+                    self._live_dirty = True
+                    tr.close()
+                else:
+                    self._retire(tr)
+            if series_value is not None and total is not None:
+                total -= series_value
+                if any(k.startswith("pid:") for k in last):
+                    points.append((min(max(ex_t, self._prev_t + 1e-6), t), {RSS_SERIES: total}))
+        return points, exited_hwm
+
+    def _track_from_exit(self, rec: ExitRecord) -> _Tracked:
+        """A process that started and ended between two samples: known only from its exit stop."""
+        ex = rec.exit
+        t = self._session_t(ex.t)
+        create = self._boot + rec.start_ticks / _CLK_TCK if rec.start_ticks is not None else None
+        info = ProcessInfo(ex.pid, rec.ppid, rec.name, rec.cmdline, create, t, t)
+        tr = _Tracked(info, _NoMemory(), None, None)
+        tr.alive = False
+        self._gone.append(info)
+        self._gone_tr[ex.pid] = tr
+        self._events.append(Event(t, "process_start", f"{info.name} ({ex.pid}) started and exited between two "
+                                  "samples", data={"pid": ex.pid}))
+        return tr
+
+    def _fold_exit(self, tr: _Tracked, ex: ProcessExit) -> None:
+        """The exit figure is the process's own peak since its last reset: fold the earlier ones in."""
+        info = tr.info
+        if ex.hwm_bytes is not None and ex.source == SOURCE_EXIT:
+            with self._lock:
+                own = max(ex.hwm_bytes, tr.exact or 0)
+                tr.exact = own
+                tr.since_take = max(tr.since_take or 0, ex.hwm_bytes)
+                if tr is self._root:
+                    self._root_hwm_seen = tr.since_take
+                    self.root_exact_peak = own
+                    self.root_exact_source = SOURCE_EXIT
+            info.peak_rss_bytes = own
+            info.peak_source = SOURCE_EXIT
+        self._note_exit(tr, ex)
 
     # -- the hot path ----------------------------------------------------------------------
     def read(self, t: float) -> Reading | None:
-        if self.children:
-            self._discover(t)
+        """One sample of the tree (the sampler thread's hot path, see docs/exactness.md).
+
+        Most samples of a traced tree have nothing to fold in (no fork, exec or exit, no
+        envelope due): they take :meth:`_read_steady`, one statm ``pread`` per process and
+        nothing else; anything unusual goes the full way.
+        """
+        tracer = self.tracer
+        if (self._steady and not tracer.pending and t - self._env_at < self._env_due  # type: ignore[union-attr]
+                and not self._live_dirty):
+            reading = self._read_steady(t)
+            if reading is not None:
+                return reading
+        return self._read_full(t)
+
+    def _read_steady(self, t: float) -> Reading | None:
+        pread = os.pread
+        page = procfs.PAGE_SIZE
         values: dict[str, int] = {}
         total = 0
-        for pid, tr in list(self._procs.items()):
-            if not tr.alive:
-                continue
-            rss = tr.mem.rss()
-            if rss is None:
-                tr.alive = False
-                if pid != self.root_pid:
-                    self._events.append(Event(t, "process_exit", f"{tr.info.name} ({pid}) exited", data={"pid": pid}))
-                    self._retire(tr)
+        for tr in self._live:
+            try:
+                raw = pread(tr.statm_fd, 64, 0)  # type: ignore[arg-type]
+            except OSError:
+                return None
+            pages = raw.split(b" ", 2)[1] if raw else b"0"
+            if pages == b"0":
+                return None  # gone or a zombie: the full path says so
+            rss = int(pages) * page
+            info = tr.info
+            info.last_t = t
+            if rss > info.peak_rss_bytes:
+                info.peak_rss_bytes = rss
+            values[tr.series] = rss
+            total += rss
+        values[RSS_SERIES] = total
+        self.last_values = values
+        self._prev_t = t
+        if total > self.sampled_max:
+            self.sampled_max = total
+        return Reading(t, values)
+
+    def _read_full(self, t: float) -> Reading | None:
+        if self._t_off is None:
+            self._t_off = time.perf_counter() - t
+        points: list[tuple[float, dict[str, int]]] = []
+        exited_hwm = 0
+        tracer = self.tracer
+        traced = tracer is not None and tracer.active
+        if tracer is not None and tracer.pending:
+            points, exited_hwm = self._drain_tracer(t)
+        if self.children and (not traced or tracer.released_any):  # type: ignore[union-attr]
+            self._discover(t)  # traced processes' children arrive as fork events instead
+        envelope = self.envelope and (t - self._env_at >= self._envelope_period() * 0.8)  # 0.8: jitter
+        if envelope:
+            self._env_at = t
+        if self._live_dirty:
+            self._live_dirty = False
+            self._live = [tr for tr in self._procs.values() if tr.alive]
+            self._env_due = self._envelope_period() * 0.8 if self.envelope else float("inf")
+        # the steady path needs: tracing on (no scans, no HWM polls), nothing released, statm fds
+        self._steady = bool(traced and not tracer.released_any  # type: ignore[union-attr]
+                            and all(tr.statm_fd is not None for tr in self._live))
+        values: dict[str, int] = {}
+        total = 0
+        env_total = exited_hwm
+        pread = os.pread
+        page = procfs.PAGE_SIZE
+        poll_hwm = not traced  # traced: exact figures come at exit; the envelope reads while alive
+        for tr in self._live:
+            pair = None
+            fd = tr.statm_fd
+            if envelope:
+                pair = self._envelope_read(tr)
+                rss = pair[0] if pair is not None else None
+            elif fd is not None:
+                try:
+                    raw = pread(fd, 64, 0)
+                except OSError:
+                    raw = b""
+                rss = None
+                if raw:
+                    size, pages = raw.split(b" ", 2)[:2]
+                    if pages != b"0" or size != b"0":  # 0 0: a zombie, its memory is gone
+                        rss = int(pages) * page
+            else:
+                rss = tr.mem.rss()
+            if rss is None:  # (a traced process's exit record is already waiting: next drain)
+                self._gone_now(tr, t)
                 continue
             info = tr.info
             info.last_t = t
             if rss > info.peak_rss_bytes:
                 info.peak_rss_bytes = rss
-            if pid == self.root_pid or t - tr.hwm_at >= self.hwm_every:
+            if pair is not None:
+                env_total += pair[1]
+            elif poll_hwm and (tr is self._root or t - tr.hwm_at >= self.hwm_every):
                 self._read_hwm(tr, t)
-            if t - tr.cmd_at >= _CMD_CHECK_S:
+            if tr.cmd_at < 0 or not traced and t - tr.cmd_at >= _CMD_CHECK_S:
                 self._check_exec(tr, t)
             values[tr.series] = rss
             total += rss
+        if not values and tracer is not None and not points and not exited_hwm:
+            # gone between the drain and the reads: their exit records are waiting (the exit
+            # stop comes before the memory is freed), take them now
+            points, exited_hwm = self._drain_tracer(t)
         if not values:
-            return None
+            return self._closing_reading(points, exited_hwm, t)
         values[RSS_SERIES] = total
+        if envelope:
+            if total > env_total:
+                env_total = total
+            values[ENVELOPE_SERIES] = env_total
+            if env_total > self.envelope_max:
+                self.envelope_max = env_total
         self.last_values = values
+        self._prev_t = t
         if total > self.sampled_max:
             self.sampled_max = total
-        return Reading(t, values)
+        return Reading(t, values, points or None)
+
+    def _gone_now(self, tr: _Tracked, t: float) -> None:
+        """It exited since the last sample. The VmHWM read then covered its life only up to that
+        reading, so without an exit figure (attach, a released process, no tracing) its peak is
+        ``sampled``; a traced process's exit record, drained next, makes it exact again."""
+        tr.alive = False
+        self._live_dirty = True
+        pid = tr.info.pid
+        if tr.info.peak_source == SOURCE_VMHWM:
+            tr.info.peak_source = SOURCE_SAMPLED
+        if tr is self._root and self.root_exact_source == SOURCE_VMHWM:
+            self.root_exact_source = SOURCE_SAMPLED
+        if pid != self.root_pid:
+            self._events.append(Event(t, "process_exit", f"{tr.info.name} ({pid}) exited", data={"pid": pid}))
+            self._retire(tr)
+
+    def _closing_reading(self, points: list[tuple[float, dict[str, int]]], exited_hwm: int,
+                         t: float) -> Reading | None:
+        """The points left when nothing is alive: exits (totals without them) and the last bound."""
+        if exited_hwm:  # the last interval's bound: what the processes that just ended reached
+            t_env = max(points[-1][0] if points else t, self._prev_t + 1e-6)
+            points.append((t_env, {ENVELOPE_SERIES: exited_hwm}))
+            self.envelope_max = max(self.envelope_max, exited_hwm)
+        if points:
+            t_last, last_values = points[-1]
+            return Reading(t_last, last_values, points[:-1] or None)
+        return None
+
+    def final_drain(self) -> Reading | None:
+        """Fold what the tracer reported after the last sample (the sampler has ended).
+
+        Returns the points that belong after the last sample (exits, the last interval's bound).
+        """
+        if self.tracer is None:
+            return None
+        t = self._session_t(time.perf_counter())
+        points, exited_hwm = self._drain_tracer(t)
+        return self._closing_reading(points, exited_hwm, t)
+
+    def _envelope_period(self) -> float:
+        return _ENVELOPE_PERIOD_SMALL if len(self._procs) <= _ENVELOPE_SMALL_TREE else _ENVELOPE_PERIOD_LARGE
+
+    def _envelope_read(self, tr: _Tracked) -> tuple[int, int] | None:
+        """(RSS, exact max since the previous envelope read), resetting the mark; None if gone."""
+        mem = tr.mem
+        with self._lock:
+            pair = mem.rss_hwm()  # type: ignore[union-attr]
+            if pair is None:
+                return None
+            rss, hwm = pair
+            if hwm > rss:
+                mem.reset_hwm()  # type: ignore[union-attr]
+            if tr.since_take is None or hwm > tr.since_take:
+                tr.since_take = hwm
+                if tr is self._root:
+                    self._root_hwm_seen = hwm
+            tr.fold_perf = time.perf_counter()
+            if tr.exact is None or hwm > tr.exact:
+                tr.exact = hwm
+                if tr is self._root:
+                    self._fold_root(hwm, SOURCE_VMHWM)
+        info = tr.info
+        if hwm >= info.peak_rss_bytes:
+            info.peak_rss_bytes = hwm
+            info.peak_source = SOURCE_VMHWM
+        return pair
 
     def _check_exec(self, tr: _Tracked, t: float) -> None:
         """A new command line on the same process: it exec'd. Record it and keep sampling the PID.
@@ -334,18 +652,21 @@ class ProcessTreeCollector:
         ))
 
     def _read_hwm(self, tr: _Tracked, t: float) -> None:
+        """Read (without resetting) the process's VmHWM: its peak so far, while it lives."""
         tr.hwm_at = t
-        if tr is self._root:  # phase boundaries read and reset the root's mark from another thread
-            with self._lock:
-                hwm = tr.mem.hwm()
-                if hwm is not None:
-                    self._fold_root(hwm, SOURCE_VMHWM)
-                    if self._root_hwm_seen is None or hwm > self._root_hwm_seen:
-                        self._root_hwm_seen = hwm
-        else:
+        with self._lock:
             hwm = tr.mem.hwm()
-        if hwm is None:
-            return
+            if hwm is None:
+                return
+            if tr.since_take is None or hwm > tr.since_take:
+                tr.since_take = hwm
+                if tr is self._root:
+                    self._root_hwm_seen = hwm
+            tr.fold_perf = time.perf_counter()
+            if tr.exact is None or hwm > tr.exact:
+                tr.exact = hwm
+            if tr is self._root:
+                self._fold_root(hwm, SOURCE_VMHWM)
         info = tr.info
         if hwm >= info.peak_rss_bytes:
             info.peak_rss_bytes = hwm
@@ -356,7 +677,81 @@ class ProcessTreeCollector:
             self.root_exact_peak = value
             self.root_exact_source = source
 
-    # -- exact peaks across HWM resets (phases) ------------------------------------------------
+    # -- the one owner of high-water-mark resets ------------------------------------------------
+    def take_hwm(self, pid: int) -> tuple[int | None, str]:
+        """The exact maximum of ``pid`` since the previous ``take_hwm`` for it, then reset the mark.
+
+        The ONE place a caller other than the sampler resets a high-water mark (phase
+        boundaries call this). The sampler's own envelope resets are folded into the value, so
+        the two never fight: the result covers every moment since the previous call. The value
+        is also folded into the process's own exact peak. Resets happen only where allowed
+        (memview's own launched tree; ``attach --envelope``); otherwise the value is the
+        process's VmHWM since it started. A process that has exited answers with its exit
+        figure; one that cannot be read answers ``(None, "sampled")``.
+        """
+        tr = self._procs.get(pid)
+        if tr is None or not tr.alive:
+            ex = self.exit_figures(pid)
+            done = tr or self._gone_tr.get(pid)
+            if ex is None or ex.hwm_bytes is None:
+                return None, SOURCE_SAMPLED
+            with self._lock:
+                value = max(ex.hwm_bytes, (done.since_take or 0) if done is not None else 0)
+                if done is not None:
+                    done.since_take = None
+            return value, ex.source
+        if not self.fast:
+            return None, SOURCE_SAMPLED
+        with self._lock:
+            hwm = tr.mem.hwm()
+            if hwm is None:
+                return None, SOURCE_SAMPLED
+            value = max(hwm, tr.since_take or 0)
+            tr.since_take = None
+            if tr is self._root:
+                self._root_hwm_seen = None
+            tr.fold_perf = time.perf_counter()
+            if tr.exact is None or value > tr.exact:
+                tr.exact = value
+            if tr is self._root:
+                self._fold_root(value, SOURCE_VMHWM)
+            if self.resets_allowed:
+                tr.mem.reset_hwm()  # type: ignore[union-attr]
+        if value >= tr.info.peak_rss_bytes:
+            tr.info.peak_rss_bytes = value
+            tr.info.peak_source = SOURCE_VMHWM
+        return value, SOURCE_VMHWM
+
+    def exit_figures(self, pid: int) -> ProcessExit | None:
+        """Figures read at ``pid``'s exit (session time); None while it runs or when unknown."""
+        ex = self._exit_figs.get(pid)
+        if ex is not None:
+            return ex
+        if self.tracer is not None:
+            raw = self.tracer.exit_of(pid)
+            if raw is not None:
+                return ProcessExit(pid, self._session_t(raw.t), raw.hwm_bytes, raw.rss_bytes, raw.source)
+        return None
+
+    def drain_exits(self) -> list[ProcessExit]:
+        """Exits noticed since the last call; the recorder hands them to ``on_process_exit``."""
+        exits, self._exits = self._exits, []
+        return exits
+
+    def release(self, pid: int) -> None:
+        """Step aside before another tool ptraces ``pid`` (py-spy, heaptrack, gdb, memray attach).
+
+        The tracer detaches every thread of that process; from then on it is sampled (its exit
+        figure will say ``sampled``). A no-op for a process that is not traced.
+        """
+        tracer = self.tracer
+        if tracer is None or not tracer.active:
+            return
+        if tracer.release(pid):
+            self._events.append(Event(self._session_t(time.perf_counter()), "tracing_released",
+                                      f"stopped tracing process {pid} so another tool can attach: its peak is "
+                                      "sampled from now on", data={"pid": pid}))
+
     def reset_root_hwm(self) -> int | None:
         """Read the root's VmHWM, fold it into the peak, then reset it; returns the value read.
 
@@ -367,27 +762,19 @@ class ProcessTreeCollector:
         return hwm if reset else None
 
     def root_hwm_boundary(self) -> tuple[int | None, bool, bool]:
-        """One phase boundary: ``(VmHWM since the last reset, reset done, root alive)``.
+        """One phase boundary: ``(VmHWM since the last boundary, reset done, root alive)``.
 
-        The value read is folded into the session's exact peak before the reset, so resets
-        never lose the session's peak. ``hwm`` is None when it cannot be read (the root has
-        exited, another platform); ``reset`` is False when the kernel refused ``clear_refs``, and
-        then the next reading counts from an earlier point and is not a phase's own.
+        Kept for the phase tracker; built on :meth:`take_hwm` so it and the envelope share the
+        one owner of resets.
         """
         if not self.fast or not self._root.alive:
             return None, False, self._root.alive and self.fast
-        with self._lock:
-            hwm = self._root.mem.hwm()
-            if hwm is None:
-                return None, False, self._root.mem.rss() is not None
-            self._fold_root(hwm, SOURCE_VMHWM)
-            if self._root.info.peak_rss_bytes <= hwm:
-                self._root.info.peak_rss_bytes = hwm
-                self._root.info.peak_source = SOURCE_VMHWM
-            reset = procfs.reset_hwm(self.root_pid)
-            if reset:
-                self._root_hwm_seen = None
-            return hwm, reset, True
+        if self._root.mem.rss() is None:
+            return None, False, False
+        value, source = self.take_hwm(self.root_pid)
+        if value is None:
+            return None, False, self._root.mem.rss() is not None
+        return value, self.resets_allowed and source == SOURCE_VMHWM, True
 
     def root_hwm_seen(self) -> int | None:
         """The largest root VmHWM the sampler read since the last reset (None if none)."""
@@ -403,7 +790,9 @@ class ProcessTreeCollector:
             return None
         last = self.last_values
         root_series = proc_series(self.root_pid)
-        return root + sum(v for k, v in last.items() if k != root_series and k.startswith("pid:"))
+        tracer = self.tracer
+        return root + sum(v for k, v in last.items() if k != root_series and k.startswith("pid:")
+                          and not (tracer is not None and tracer.exited(int(k[4:]))))
 
     def live_count(self) -> int:
         """How many processes of the tree are alive as of the latest sample."""
@@ -420,6 +809,8 @@ class ProcessTreeCollector:
         """The launched root was reaped: fold ``ru_maxrss`` into its exact peak."""
         info = self._root.info
         info.exit_code = exit_code
+        if self._root.exit is None and maxrss_bytes:
+            self._note_exit(self._root, ProcessExit(self.root_pid, info.last_t, maxrss_bytes, None, source))
         if maxrss_bytes:
             with self._lock:
                 self._fold_root(maxrss_bytes, source)
@@ -429,13 +820,20 @@ class ProcessTreeCollector:
 
     # -- what the recorder takes at the end ----------------------------------------------------
     def processes(self) -> list[ProcessInfo]:
-        return self._gone + [tr.info for tr in self._procs.values()]
+        out = self._gone + [tr.info for tr in self._procs.values()]
+        if self.tracer is not None:  # the tracer reaped them: their exit statuses
+            for info in out:
+                if info.exit_code is None and info.pid != self.root_pid:
+                    info.exit_code = self.tracer.exit_code_of(info.pid)
+        return out
 
     def process_count(self) -> int:
         return len(self._gone) + len(self._procs)
 
     def series_units(self) -> dict[str, tuple[str, str]]:
         units = {RSS_SERIES: ("bytes", "RSS (tree)")}
+        if self.envelope:
+            units[ENVELOPE_SERIES] = ("bytes", "RSS envelope (tree, sum of exact per-interval maxima)")
         for info in self.processes():
             units[proc_series(info.pid)] = ("bytes", f"{info.name} ({info.pid})")
         return units
@@ -447,6 +845,21 @@ class ProcessTreeCollector:
     def close(self) -> None:
         for tr in self._procs.values():
             tr.close()
+
+
+class _NoMemory:
+    """The memory reader of a process known only from its exit stop: nothing left to read."""
+
+    pid = 0
+
+    def rss(self) -> int | None:
+        return None
+
+    def hwm(self) -> int | None:
+        return None
+
+    def close(self) -> None:
+        pass
 
 
 def now_monotonic() -> float:

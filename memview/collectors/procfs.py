@@ -167,12 +167,56 @@ def _close(fd: int) -> None:
 class ProcMemory:
     """RSS and VmHWM of one process through kept file descriptors."""
 
-    __slots__ = ("_statm", "_status", "pid")
+    __slots__ = ("_clear", "_statm", "_status", "pid")
 
     def __init__(self, pid: int) -> None:
         self.pid = pid
         self._statm = ProcFile(pid, "statm")  # raises if the process is already gone
         self._status: ProcFile | None = None
+        self._clear: int | None = None  # kept clear_refs descriptor; -1 once refused
+
+    @property
+    def statm_fd(self) -> int | None:
+        """The kept statm descriptor, for a caller that reads it inline (the sampler's hot path)."""
+        return self._statm.fd
+
+    def rss_hwm(self) -> tuple[int, int] | None:
+        """(VmRSS, VmHWM) in bytes from one read of status: the envelope's per-sample read.
+
+        None once the process has exited or is a zombie (no Vm lines). One ``pread`` of a kept
+        descriptor gives both figures, so the envelope costs one read per process, not two.
+        """
+        st = self._status
+        if st is None:
+            try:
+                st = self._status = ProcFile(self.pid, "status")
+            except _GONE:
+                return None
+        raw = st.read(4096)
+        if not raw:
+            return None
+        i = raw.find(b"VmHWM:")
+        if i < 0:
+            return None
+        j = raw.find(b"VmRSS:", i)
+        return (int(raw[j + 6: raw.index(b"kB", j)]) * 1024, int(raw[i + 6: raw.index(b"kB", i)]) * 1024)
+
+    def reset_hwm(self) -> bool:
+        """clear_refs 5 through a kept descriptor (bound to this process): HWM := current RSS."""
+        fd = self._clear
+        if fd is None:
+            try:
+                fd = self._clear = os.open(f"/proc/{self.pid}/clear_refs", os.O_WRONLY)
+            except _GONE:
+                self._clear = -1
+                return False
+        if fd < 0:
+            return False
+        try:
+            os.write(fd, b"5")
+            return True
+        except OSError:
+            return False
 
     def rss(self) -> int | None:
         """Resident set size in bytes; None once the process has exited (or is a zombie)."""
@@ -204,3 +248,6 @@ class ProcMemory:
         self._statm.close()
         if self._status is not None:
             self._status.close()
+        if self._clear is not None and self._clear >= 0:
+            _close(self._clear)
+        self._clear = None
