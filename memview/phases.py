@@ -32,11 +32,26 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from memview.collectors import procfs
 from memview.markers import END, MARK, START, BadLine, Marker
-from memview.model import RSS_SERIES, SOURCE_MAXRSS, SOURCE_SAMPLED, SOURCE_VMHWM, Batch, Phase
+from memview.model import (
+    RSS_SERIES,
+    SOURCE_MAXRSS,
+    SOURCE_SAMPLED,
+    SOURCE_VMHWM,
+    Batch,
+    Phase,
+    ProcessExit,
+    proc_series,
+)
+
+if TYPE_CHECKING:  # the runner builds both; importing them here at run time would be a cycle
+    from memview.collectors.process import ProcessTreeCollector
+    from memview.recorder import Recorder
 
 MAX_DEPTH = 64  # deeper nesting is a program bug (starts without ends): further starts are refused
 MARKS_PER_SECOND = 1000  # marks beyond this rate are counted, not stored
@@ -59,6 +74,24 @@ class _Open:
     sampled: int = 0
     done: bool = False
     start_data: dict[str, Any] = field(default_factory=dict)
+    own: int | None = None  # the announcing process it is measured on; None: the root (and its tree)
+
+
+@dataclass(slots=True)
+class _Announcer:
+    """A process other than the root that announces phases: its own RSS reader and mark state."""
+
+    pid: int
+    mem: procfs.ProcMemory | None  # bound to that process (a reused pid is never read)
+    reset_ok: bool = False  # its VmHWM counts from its last boundary
+
+    def rss(self) -> int | None:
+        return self.mem.rss() if self.mem is not None else None
+
+    def close(self) -> None:
+        if self.mem is not None:
+            self.mem.close()
+            self.mem = None
 
 
 class PhaseTracker:
@@ -69,14 +102,16 @@ class PhaseTracker:
     recorder listener so it sees the sampled series (:meth:`on_batch`).
     """
 
-    def __init__(self, recorder: Any, collector: Any, exact: bool = True) -> None:
+    def __init__(self, recorder: Recorder, collector: ProcessTreeCollector, exact: bool = True) -> None:
         self.recorder = recorder
         self.collector = collector
         self._lock = threading.Lock()
         self._stacks: dict[int | None, list[_Open]] = {}
-        self._pending: list[_Open] = []  # ended, waiting for samples (or ru_maxrss) to be complete
+        self._pending: list[_Open] = []  # ended, waiting for samples (or exit figures) to be complete
+        self._announcers: dict[int, _Announcer] = {}
+        self._outbox: list[Callable[[], Any]] = []  # recorder calls collected under the lock, made after it
         self._samples_until = -1.0  # the latest sample time seen in a batch
-        self.exact_possible = exact and getattr(collector, "fast", False)
+        self.exact_possible = exact and collector.fast
         self._reset_ok = False  # VmHWM currently counts from the last boundary
         self.closed = False
         self.phase_count = 0
@@ -105,6 +140,7 @@ class PhaseTracker:
                 self._end(item, t)
             elif item.event == MARK:
                 self._mark(item, t)
+        self._flush()
         return item.sync
 
     def warn(self, message: str, data: dict[str, Any] | None = None) -> None:
@@ -115,6 +151,22 @@ class PhaseTracker:
                 self._warnings_dropped += 1
                 return
         self.recorder.add_event("phase_warning", message, level="warning", data=data or {})
+
+    # -- talking to the recorder: never under our lock ----------------------------------------
+    def _event(self, kind: str, message: str, **kw: Any) -> None:
+        """Queue a recorder event; :meth:`_flush` sends it once the lock is released.
+
+        The recorder runs every listener inside ``add_event``/``add_phase`` (the GUI bridge, the
+        trigger engine, a user's callback): holding our lock through them would let a slow or
+        re-entrant listener stall the marker readers and the sampler's batches.
+        """
+        self._outbox.append(lambda: self.recorder.add_event(kind, message, **kw))
+
+    def _flush(self) -> None:
+        with self._lock:
+            out, self._outbox = self._outbox, []
+        for send in out:
+            send()
 
     def _time_of(self, item: Marker, now: float) -> float:
         if item.t is None:
@@ -131,16 +183,25 @@ class PhaseTracker:
         if self.warning_count > MAX_WARNINGS:
             self._warnings_dropped += 1
             return
-        self.recorder.add_event("phase_warning", message, level="warning")
+        self._event("phase_warning", message, level="warning")
 
     # -- the kernel side: one boundary -----------------------------------------------------
-    def _boundary(self) -> None:
-        """Close the current interval: fold the root's VmHWM into every open phase, then reset it."""
-        open_phases = [op for stack in self._stacks.values() for op in stack]
+    def _boundary(self, own: int | None = None) -> None:
+        """Close the current interval of the process a marker came from.
+
+        ``own`` None: the root's interval: fold its VmHWM into every phase measured on the root,
+        then reset it. Otherwise the announcing process's own interval (:meth:`_own_boundary`).
+        """
+        if own is not None:
+            self._own_boundary(own)
+            return
+        open_phases = [op for stack in self._stacks.values() for op in stack if op.own is None]
         tree = self._tree_now()
         hwm, reset, alive = None, False, True
         if self.exact_possible:
-            hwm, reset, alive = self.collector.root_hwm_boundary()
+            hwm, source = self.collector.take_hwm(self.collector.root_pid)
+            reset = hwm is not None and source == SOURCE_VMHWM
+            alive = hwm is not None or self.collector.root_rss() is not None
         for op in open_phases:
             if tree or self._count() > op.procs_at_start:
                 op.tree = True
@@ -157,13 +218,45 @@ class PhaseTracker:
                 op.exact = False
         self._reset_ok = reset
 
+    def _own_boundary(self, pid: int) -> None:
+        """One boundary of process ``pid``: its VmHWM since its last boundary goes into its open
+        phases, then the collector (the one owner of resets) resets it.
+
+        A process that has already exited leaves its open phases waiting for its exit figures
+        (read by the collector at its exit, :meth:`on_process_exit`).
+        """
+        ann = self._announcers[pid]
+        hwm, source = self.collector.take_hwm(pid)
+        exact = hwm is not None and source == SOURCE_VMHWM
+        for op in self._stacks.get(pid, []):
+            if op.awaiting_exit:
+                continue
+            if hwm is not None and ann.reset_ok:
+                op.hwm = max(op.hwm, hwm)
+            elif hwm is None and ann.reset_ok:
+                op.awaiting_exit = True
+            else:
+                op.exact = False
+        ann.reset_ok = exact
+
+    def _measured_on(self, item: Marker) -> int | None:
+        """The process a marker's phase is measured on: None for the root (or a line without a pid)."""
+        pid = item.pid
+        if pid is None or pid == self.collector.root_pid or not self.exact_possible:
+            return None
+        if pid not in self._announcers:
+            try:
+                mem: procfs.ProcMemory | None = procfs.ProcMemory(pid)
+            except OSError:
+                mem = None  # gone already: its figures come from its exit
+            self._announcers[pid] = _Announcer(pid, mem)
+        return pid
+
     def _count(self) -> int:
-        count = getattr(self.collector, "process_count", None)
-        return count() if count else 1
+        return self.collector.process_count()
 
     def _tree_now(self) -> bool:
-        live = getattr(self.collector, "live_count", None)
-        return bool(live and live() > 1)
+        return self.collector.live_count() > 1
 
     def _rss_now(self) -> int | None:
         """The tree's RSS now; None once the root has exited (a stale sample would mislead)."""
@@ -175,24 +268,27 @@ class PhaseTracker:
         if len(stack) >= MAX_DEPTH:
             self._warn_locked(f"phase {item.name!r} not started: more than {MAX_DEPTH} phases open at once")
             return
-        self._boundary()
+        own = self._measured_on(item)
+        self._boundary(own)
         depth = len(stack)
         name = item.name or "phase"
         data = dict(item.data)
-        if item.pid is not None:
-            data["pid"] = item.pid
+        data["pid"] = item.pid if item.pid is not None else self.collector.root_pid
         if item.via != "fd":
             data["via"] = item.via
         data.pop("line", None)  # a log line: the mark keeps it, a phase keeps its figures
         if "reported_bytes" in data:
             data["start_reported_bytes"] = data.pop("reported_bytes")
-        phase = Phase(name=name, depth=depth, start_t=t, start_rss_bytes=self._rss_now(), data=data)
-        op = _Open(phase, item.pid, exact=self.exact_possible and self._reset_ok, tree=self._tree_now(),
-                   procs_at_start=self._count())
+        if own is None:
+            start_rss, exact, tree = self._rss_now(), self.exact_possible and self._reset_ok, self._tree_now()
+        else:
+            ann = self._announcers[own]
+            start_rss, exact, tree = ann.rss(), ann.reset_ok, False
+            data["tree_start_rss_bytes"] = self._rss_now()
+        phase = Phase(name=name, depth=depth, start_t=t, start_rss_bytes=start_rss, data=data)
+        op = _Open(phase, item.pid, exact=exact, tree=tree, procs_at_start=self._count(), own=own)
         stack.append(op)
-        self.recorder.add_event("phase_start", name, data={"name": name, "depth": depth,
-                                                           **({"pid": item.pid} if item.pid is not None else {})},
-                                t=t)
+        self._event("phase_start", name, data={"name": name, "depth": depth, "pid": data["pid"]}, t=t)
 
     def _end(self, item: Marker, t: float) -> None:
         stack = self._stacks.get(item.pid)
@@ -212,8 +308,13 @@ class PhaseTracker:
             what = repr(item.name) if item.name else "(no name)"
             self._warn_locked(f"phase end {what} without a matching start; ignored")
             return
-        self._boundary()
-        end_rss = self._rss_now()
+        own = stack[index].own
+        self._boundary(own)
+        if own is None:
+            end_rss = self._rss_now()
+        else:
+            end_rss = self._announcers[own].rss()
+        tree_end = self._rss_now() if own is not None else None
         closing = stack[index:]
         del stack[index:]
         extra = dict(item.data)
@@ -225,17 +326,49 @@ class PhaseTracker:
                 op.phase.flags.append("unclosed")  # closed by its parent's end
             else:
                 op.phase.data.update(extra)
+            if own is not None:
+                op.phase.data["tree_end_rss_bytes"] = tree_end
             self._close(op, t, end_rss)
 
     def _close(self, op: _Open, t: float, end_rss: int | None) -> None:
         phase = op.phase
         phase.end_t = max(t, phase.start_t)
         phase.end_rss_bytes = end_rss
+        if op.own is not None and end_rss is None:
+            op.awaiting_exit = True  # it exited at or right after its end: its exit figures close it
         if op.exact and not op.tree and not op.awaiting_exit and op.hwm:
             self._finish(op, op.hwm, SOURCE_VMHWM)
         else:
             self._pending.append(op)
+            if op.awaiting_exit and op.own is not None:
+                self._exited(op.own, self.collector.exit_figures(op.own))
             self._settle()
+
+    def _exited(self, pid: int, exit: ProcessExit | None) -> None:
+        """Close the phases of ``pid`` that wait for its exit figures, if the collector has them."""
+        if exit is None:
+            return
+        for op in self._pending:
+            if op.own != pid or not op.awaiting_exit or op.done:
+                continue
+            op.awaiting_exit = False
+            if op.phase.end_rss_bytes is None and exit.rss_bytes is not None:
+                op.phase.end_rss_bytes = exit.rss_bytes
+                op.phase.data["end_at_exit"] = True
+            if op.exact and exit.hwm_bytes is not None:
+                self._finish(op, max(op.hwm, exit.hwm_bytes), exit.source)
+            else:
+                op.exact = False
+        self._pending = [op for op in self._pending if not op.done]
+
+    def on_process_exit(self, exit: ProcessExit) -> None:
+        """Recorder hook: a process's figures read exactly at its exit."""
+        with self._lock:
+            if not self.closed and exit.pid in self._announcers:
+                self._exited(exit.pid, exit)
+                ann = self._announcers[exit.pid]
+                ann.close()
+        self._flush()
 
     def _finish(self, op: _Open, peak: int | None, source: str) -> None:
         op.done = True
@@ -245,7 +378,7 @@ class PhaseTracker:
         if op.tree and "tree" not in phase.flags:
             phase.flags.append("tree")
         self.phase_count += 1
-        self.recorder.add_phase(phase)
+        self._outbox.append(lambda: self.recorder.add_phase(phase))
 
     def _fallback(self, op: _Open) -> tuple[int | None, str]:
         """The best figure for a phase without a clean exact peak."""
@@ -306,7 +439,7 @@ class PhaseTracker:
             data["pid"] = item.pid
         if item.via != "fd":
             data["via"] = item.via
-        self.recorder.add_event("mark", item.name or "mark", data=data, t=t)
+        self._event("mark", item.name or "mark", data=data, t=t)
 
     # -- samples ------------------------------------------------------------------------------------
     def on_batch(self, batch: Batch) -> None:
@@ -319,13 +452,16 @@ class PhaseTracker:
                 start = op.phase.start_t
                 end = op.phase.end_t if op.phase.end_t is not None else float("inf")
                 best = op.sampled
-                for t, v in zip(times, values):
+                # a phase measured on one process falls back to that process's own series
+                ts, vs = (times, values) if op.own is None else batch.series.get(proc_series(op.own), ([], []))
+                for t, v in zip(ts, vs):
                     if start <= t <= end and v > best:
                         best = v
                 op.sampled = best
             self._samples_until = max(self._samples_until, times[-1])
             if self._pending:
                 self._settle()
+        self._flush()
 
     # -- the end of the session --------------------------------------------------------------------
     def finish(self, maxrss_bytes: int | None = None) -> None:
@@ -343,15 +479,25 @@ class PhaseTracker:
             open_phases = [op for stack in self._stacks.values() for op in stack]
             if open_phases:
                 self._boundary()
+                for pid in {op.own for op in open_phases if op.own is not None}:
+                    self._boundary(pid)
                 end_rss = self._rss_now()
                 for op in sorted(open_phases, key=lambda o: -o.phase.depth):
                     op.phase.flags.append("unclosed")
                     op.phase.end_t = max(end_t, op.phase.start_t)
-                    op.phase.end_rss_bytes = end_rss
+                    op.phase.end_rss_bytes = end_rss if op.own is None else self._announcers[op.own].rss()
+                    if op.own is not None and op.phase.end_rss_bytes is None:
+                        op.awaiting_exit = True
                     self._pending.append(op)
                 self._stacks.clear()
+            for pid in {op.own for op in self._pending if op.own is not None and op.awaiting_exit}:
+                self._exited(pid, self.collector.exit_figures(pid))
             for op in self._pending:
-                if op.awaiting_exit and maxrss_bytes and op.exact and not op.tree:
+                if op.own is not None and op.awaiting_exit:
+                    op.exact = False  # no exit figures: the sampled figure stands, flagged
+                    if "exited" not in op.phase.flags:
+                        op.phase.flags.append("exited")
+                elif op.awaiting_exit and maxrss_bytes and op.exact and not op.tree:
                     self._finish(op, max(op.hwm, maxrss_bytes), SOURCE_MAXRSS)
                 elif op.exact and not op.tree and not op.awaiting_exit and op.hwm:
                     self._finish(op, op.hwm, SOURCE_VMHWM)
@@ -361,7 +507,10 @@ class PhaseTracker:
             self._pending = [op for op in self._pending if not op.done]
             self._settle(final=True)
             self.closed = True
+            for ann in self._announcers.values():
+                ann.close()
             dropped_marks, dropped_warnings = self.marks_dropped, self._warnings_dropped
+        self._flush()
         if dropped_marks:
             self.recorder.add_event(
                 "phase_warning", f"{dropped_marks} of {self.mark_count} marks were not stored "

@@ -167,7 +167,7 @@ def test_malformed_lines_are_warnings_and_good_phases_survive(db_path, tmp_path)
     assert sorted(phases) == ["good1", "good2"]
     for name in phases:
         assert _close(phases[name]["peak_rss_bytes"], truth[name]), (name, phases[name], truth)
-    assert phases["good2"]["data"] == {"n": 1}
+    assert phases["good2"]["data"] == {"n": 1, "pid": summary["pid"]}  # announced by the root itself
     warnings = [e for e in summary["events"] if e["kind"] == "phase_warning"]
     messages = "\n".join(w["message"] for w in warnings)
     for reason in ("not JSON", "not a JSON object", "unknown event 'explode'", 'no "event" key',
@@ -397,3 +397,26 @@ def test_marker_lines_parse():
 
 if __name__ == "__main__":
     sys.exit(pytest.main([__file__, "-q"]))
+
+
+def test_phases_announced_by_a_worker_are_measured_on_the_worker(db_path, tmp_path):
+    """Issue 16 item 1: the worker (not the root) announces three phases on the inherited fd and exits
+    right after the last; each phase's own peak is within 2 % and its growth within 3 MiB of the
+    worker's own /proc figures, whatever the harness (30 MiB of its own) does."""
+    truth_path, out = tmp_path / "truth.json", tmp_path / "out.json"
+    res = _run(db_path, "run", "-q", "--json", str(out), "--", *workload("harness_worker.py", truth_path))
+    assert res.returncode == 0, res.stderr
+    truth = read_json(truth_path)
+    summary = read_json(out)
+    phases = _phases(summary)
+    assert [p["name"] for p in summary["phases"]] == ["load", "extract", "chunk"]
+    for name, t in truth["phases"].items():
+        ph = phases[name]
+        assert ph["pid"] == truth["pid"] != summary["pid"], ph  # the summary names the announcing process
+        assert ph["peak_source"] == "kernel:VmHWM" and ph["flags"] == [], ph
+        assert _close(ph["peak_rss_bytes"], t["peak"]), (name, ph["peak_rss_bytes"], t)
+        assert abs(ph["growth_bytes"] - (t["end"] - t["start"])) < 3 * 2**20, (name, ph["growth_bytes"], t)
+        assert abs(ph["footprint_bytes"] - (t["peak"] - t["start"])) < 3 * 2**20, (name, ph["footprint_bytes"], t)
+    # extract's own use: +45 MiB kept (growth), +85 MiB at its worst (footprint): not 0 B, not negative
+    assert 40 < phases["extract"]["growth_bytes"] / 2**20 < 50
+    assert 80 < phases["extract"]["footprint_bytes"] / 2**20 < 90
