@@ -320,17 +320,22 @@ class _PipePath:
     becomes a socket if it ends in ``.sock``, else a FIFO. What memview created it removes at the end.
     """
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, allowed_uids: frozenset[int] | None = None) -> None:
         self.path = path
         self.created = False
         self.fifo_fd: int | None = None
         self.server: socket.socket | None = None
+        # who may announce phases: memview's user and the target's (another user's channel could
+        # inject phases into, or end, a recording made as root)
+        self.allowed = allowed_uids if allowed_uids is not None else frozenset({os.geteuid()})
         try:
-            st: os.stat_result | None = os.stat(path)
+            st: os.stat_result | None = os.lstat(path)
         except FileNotFoundError:
             st = None
         except OSError as exc:
             raise MarkerError(f"cannot use --phase-pipe {path}: {exc.strerror or exc}") from None
+        if st is not None and (stat.S_ISFIFO(st.st_mode) or stat.S_ISSOCK(st.st_mode)):
+            self._check_owner(st)
         if st is not None and stat.S_ISFIFO(st.st_mode):
             self._open_fifo()
         elif st is not None and stat.S_ISSOCK(st.st_mode):
@@ -355,11 +360,30 @@ class _PipePath:
             self.created = True
             self._open_fifo()
 
+    def _check_owner(self, st: os.stat_result) -> None:
+        """Refuse a channel another user owns or may write to: they would write our phases."""
+        kind = "FIFO" if stat.S_ISFIFO(st.st_mode) else "socket"
+        if st.st_uid not in self.allowed:
+            raise MarkerError(f"--phase-pipe {self.path}: the {kind} belongs to uid {st.st_uid}, not to memview's "
+                              "user or the target's; refusing it (another user could inject phases)")
+        if stat.S_ISFIFO(st.st_mode) and st.st_mode & 0o002:
+            raise MarkerError(f"--phase-pipe {self.path}: the FIFO is writable by every user (mode "
+                              f"{stat.S_IMODE(st.st_mode):o}); refusing it (chmod o-w, or let memview create it)")
+
     def _open_fifo(self) -> None:
         try:
-            self.fifo_fd = os.open(self.path, os.O_RDWR | os.O_NONBLOCK)
+            fd = os.open(self.path, os.O_RDWR | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
         except OSError as exc:
             raise MarkerError(f"cannot open the FIFO {self.path}: {exc.strerror or exc}") from None
+        st = os.fstat(fd)  # the file opened, not the name checked: it may have been swapped in between
+        try:
+            if not stat.S_ISFIFO(st.st_mode):
+                raise MarkerError(f"--phase-pipe {self.path} is no longer a FIFO")
+            self._check_owner(st)
+        except MarkerError:
+            os.close(fd)
+            raise
+        self.fifo_fd = fd
 
     def _listen(self) -> None:
         # bound under a temporary name and renamed once listening: a program that waits for the
@@ -368,6 +392,7 @@ class _PipePath:
         tmp = f"{self.path}.{os.getpid()}.tmp"
         try:
             self.server.bind(tmp)
+            os.chmod(tmp, 0o600)  # only our user may connect (bind honours the umask: often 0o755)
             self.server.listen(16)
             os.rename(tmp, self.path)
         except OSError as exc:
@@ -391,6 +416,11 @@ class _PipePath:
             try:
                 conn, _ = server.accept()
             except OSError:
+                return
+            uid = _peer_uid(conn)
+            if uid is not None and uid not in self.allowed:
+                conn.close()  # another user (root may have loosened the file's mode): not a phase source
+                reader._warn(f"refused a --phase-pipe connection from uid {uid} (not memview's or the target's user)")
                 return
 
             def ack(token: bytes, conn: socket.socket = conn) -> None:
@@ -421,6 +451,46 @@ class _PipePath:
             self.created = False
 
 
+def _peer_uid(conn: socket.socket) -> int | None:
+    """The uid of the process at the other end of a UNIX socket (Linux SO_PEERCRED), None elsewhere."""
+    opt = getattr(socket, "SO_PEERCRED", None)
+    if opt is None:
+        return None
+    try:
+        import struct
+
+        _pid, uid, _gid = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, opt, struct.calcsize("3i")))
+    except OSError:
+        return None
+    return uid
+
+
+def _not_a_log(path: str, st: os.stat_result) -> str:
+    if stat.S_ISFIFO(st.st_mode):
+        return f"--phase-log {path} is a FIFO: use --phase-pipe {path} for a pipe (--phase-log follows a regular file)"
+    return f"--phase-log {path} is not a regular file"
+
+
+def _open_log(path: str) -> Any:
+    """Open a log file without ever blocking: ``O_NONBLOCK`` (a FIFO swapped in would block an
+    ordinary ``open`` until a writer appears, before launch and deaf to SIGTERM). None when what
+    was opened is not a regular file."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        return None
+    os.set_blocking(fd, True)
+    return os.fdopen(fd, "rb")
+
+
+def uid_of(pid: int) -> int | None:
+    """The real uid of ``pid`` (the owner of ``/proc/PID``); None if it is gone."""
+    try:
+        return os.stat(f"/proc/{pid}").st_uid
+    except OSError:
+        return None
+
+
 class LogFollower(threading.Thread):
     """``--phase-log FILE`` followed like ``tail -F``: new lines only, through rotation and truncation.
 
@@ -428,7 +498,13 @@ class LogFollower(threading.Thread):
     file that appears later, or replaces the followed one, is read from its start.
     """
 
-    def __init__(self, path: str, on_line: Callable[[bytes], None], poll_s: float = 0.1) -> None:
+    def _warn_once(self, message: str) -> None:
+        if message != self._warned and self.warn is not None:
+            self._warned = message
+            self.warn(message)
+
+    def __init__(self, path: str, on_line: Callable[[bytes], None], poll_s: float = 0.1,
+                 warn: Callable[[str], None] | None = None) -> None:
         super().__init__(name=f"memview-phase-log-{os.path.basename(path)}", daemon=True)
         self.path = path
         self.on_line = on_line
@@ -438,6 +514,8 @@ class LogFollower(threading.Thread):
         self._id: tuple[int, int] | None = None
         self._buf = b""
         self._first = True
+        self.warn = warn
+        self._warned = ""
         self._poll(read=False)  # where following starts is decided now, not when the thread gets going
 
     def run(self) -> None:
@@ -466,10 +544,18 @@ class LogFollower(threading.Thread):
             if st is None:
                 self._first = False
                 return
+            if not stat.S_ISREG(st.st_mode):
+                if self._first:
+                    raise MarkerError(_not_a_log(self.path, st))
+                self._warn_once(_not_a_log(self.path, st))
+                return
             try:
-                self._f = open(self.path, "rb")  # noqa: SIM115 - kept open across polls
+                self._f = _open_log(self.path)
             except OSError:
                 return
+            if self._f is None:  # swapped for something else between stat and open
+                return
+            st = os.fstat(self._f.fileno())
             self._id = (st.st_dev, st.st_ino)
             if self._first:
                 self._f.seek(0, os.SEEK_END)
@@ -500,8 +586,12 @@ class LogFollower(threading.Thread):
 class Markers:
     """All marker sources of one session, from launch preparation to the last drained line."""
 
-    def __init__(self, options: MarkerOptions | None = None, launched: bool = True) -> None:
+    def __init__(self, options: MarkerOptions | None = None, launched: bool = True,
+                 target_pid: int | None = None) -> None:
         self.options = options or MarkerOptions()
+        allowed = {os.geteuid()}
+        if target_pid is not None and (uid := uid_of(target_pid)) is not None:
+            allowed.add(uid)
         try:
             self.regex = RegexMarkers(self.options.regex, self.options.preset)
         except ValueError as exc:
@@ -520,7 +610,7 @@ class Markers:
             handler = self._regex_log if self.regex else self._json_log
             self._log = LogFollower(self.options.log, lambda line: handler(line, "log"))
         if self.options.pipe:
-            self.pipe = _PipePath(self.options.pipe)
+            self.pipe = _PipePath(self.options.pipe, frozenset(allowed))
         if launched and self.options.channel and hasattr(socket, "socketpair") and os.name == "posix":
             self.channel = _Channel()
 
@@ -568,6 +658,7 @@ class Markers:
             self._reader = reader
             reader.start()
         if self._log is not None:
+            self._log.warn = warn
             self._log.start()
 
     def _json_line(self, line: bytes, stream: _Stream) -> None:

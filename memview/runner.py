@@ -198,7 +198,8 @@ class ProcessSession:
                children: bool = True, markers: MarkerOptions | None = None,
                before_start: Callable[[ProcessSession], None] | None = None) -> ProcessSession:
         check_attachable(pid)
-        phase_markers = Markers(markers, launched=False) if markers and (markers.log or markers.pipe) else None
+        phase_markers = (Markers(markers, launched=False, target_pid=pid)
+                         if markers and (markers.log or markers.pipe) else None)
         try:
             collector = ProcessTreeCollector(pid, kind="attach", children=children)
             info = collector.processes()[0]
