@@ -57,6 +57,8 @@ MAX_DEPTH = 64  # deeper nesting is a program bug (starts without ends): further
 MARKS_PER_SECOND = 1000  # marks beyond this rate are counted, not stored
 MAX_MARKS = 20_000  # per session
 MAX_WARNINGS = 20  # warnings stored one by one; the rest are counted in one closing warning
+_PRINT_SLACK = 256 * 1024  # a printed "12.34 MB" is rounded; VmHWM lags RSS by up to 64 pages per thread
+LOG_VIAS = frozenset({"log", "stdout", "stderr"})  # markers read from a program's own log lines
 T_TOLERANCE_S = 60.0  # a "t" further than this from memview's clock is ignored (clock of another host?)
 
 
@@ -265,6 +267,8 @@ class PhaseTracker:
     # -- phases --------------------------------------------------------------------------------
     def _start(self, item: Marker, t: float) -> None:
         stack = self._stacks.setdefault(item.pid, [])
+        if item.via in LOG_VIAS:
+            self._close_repeated(stack, item, t)
         if len(stack) >= MAX_DEPTH:
             self._warn_locked(f"phase {item.name!r} not started: more than {MAX_DEPTH} phases open at once")
             return
@@ -285,7 +289,13 @@ class PhaseTracker:
             ann = self._announcers[own]
             start_rss, exact, tree = ann.rss(), ann.reset_ok, False
             data["tree_start_rss_bytes"] = self._rss_now()
+        if item.via in LOG_VIAS and isinstance(data.get("start_reported_bytes"), int):
+            # the program's own figure, exact at the moment it printed it; memview's reading is later
+            data["read_start_rss_bytes"] = start_rss
+            start_rss = data["start_reported_bytes"]
         phase = Phase(name=name, depth=depth, start_t=t, start_rss_bytes=start_rss, data=data)
+        if item.via in LOG_VIAS:
+            phase.flags.append("log_boundaries")  # the peak's interval edges are memview's reading moments
         op = _Open(phase, item.pid, exact=exact, tree=tree, procs_at_start=self._count(), own=own)
         stack.append(op)
         self._event("phase_start", name, data={"name": name, "depth": depth, "pid": data["pid"]}, t=t)
@@ -321,6 +331,9 @@ class PhaseTracker:
         extra.pop("line", None)
         if "reported_bytes" in extra:
             extra["end_reported_bytes"] = extra.pop("reported_bytes")
+        if item.via in LOG_VIAS and isinstance(extra.get("end_reported_bytes"), int):
+            extra["read_end_rss_bytes"] = end_rss
+            end_rss = extra["end_reported_bytes"]
         for op in reversed(closing):  # innermost first
             if op is not closing[0]:
                 op.phase.flags.append("unclosed")  # closed by its parent's end
@@ -329,6 +342,23 @@ class PhaseTracker:
             if own is not None:
                 op.phase.data["tree_end_rss_bytes"] = tree_end
             self._close(op, t, end_rss)
+
+    def _close_repeated(self, stack: list[_Open], item: Marker, t: float) -> None:
+        """The documented rule for log lines: a ``before X`` while a log phase ``X`` is still open
+        closes that phase (and what was opened inside it), flagged ``unclosed``, before X starts
+        again at its depth. A ``before`` whose ``after`` never came (an exception between the two)
+        would otherwise nest every later phase one level deeper, for ever."""
+        for i in range(len(stack) - 1, -1, -1):
+            if stack[i].phase.name == item.name and stack[i].phase.data.get("via") in LOG_VIAS:
+                closing = stack[i:]
+                del stack[i:]
+                self._boundary(closing[0].own)
+                end_rss = self._rss_now() if closing[0].own is None else self._announcers[closing[0].own].rss()
+                for op in reversed(closing):
+                    op.phase.flags.append("unclosed")
+                    op.phase.data["closed_by"] = "the next start of the same name"
+                    self._close(op, t, end_rss)
+                return
 
     def _close(self, op: _Open, t: float, end_rss: int | None) -> None:
         phase = op.phase
@@ -373,6 +403,12 @@ class PhaseTracker:
     def _finish(self, op: _Open, peak: int | None, source: str) -> None:
         op.done = True
         phase = op.phase
+        if peak is not None and "log_boundaries" in phase.flags:
+            # the program printed these figures while inside the phase: its peak was at least that
+            # (beyond the printed figure's rounding and the kernel's per-CPU counter slack)
+            printed = [v for v in (phase.start_rss_bytes, phase.end_rss_bytes) if v is not None]
+            if printed and max(printed) > peak + _PRINT_SLACK:
+                peak, source = max(printed), "reported"
         phase.peak_rss_bytes = peak
         phase.peak_source = source
         if op.tree and "tree" not in phase.flags:
