@@ -145,7 +145,12 @@ class _Reader(threading.Thread):
         if self.is_alive():
             os.write(self._wake_w, b"x")
             self.join(5.0)
-        self._handler.join(10.0)
+        # every line read is handled before the session closes (a flood's lines are counted, never
+        # lost silently): wait as long as the handler makes progress, not a fixed time
+        done = -1
+        while self._handler.is_alive() and self._bytes_out != done:
+            done = self._bytes_out
+            self._handler.join(2.0)
         if not self.is_alive() and self._wake_w >= 0:
             os.close(self._wake_r)
             os.close(self._wake_w)

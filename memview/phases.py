@@ -56,6 +56,8 @@ if TYPE_CHECKING:  # the runner builds both; importing them here at run time wou
 MAX_DEPTH = 64  # deeper nesting is a program bug (starts without ends): further starts are refused
 MARKS_PER_SECOND = 1000  # marks beyond this rate are counted, not stored
 MAX_MARKS = 20_000  # per session
+PHASES_PER_SECOND = 500  # phase starts measured per second (each boundary reads and resets /proc)
+MAX_PHASES = 10_000  # per session; further phases are counted (their ends matched), not measured
 MAX_WARNINGS = 20  # warnings stored one by one; the rest are counted in one closing warning
 _PRINT_SLACK = 256 * 1024  # a printed "12.34 MB" is rounded; VmHWM lags RSS by up to 64 pages per thread
 LOG_VIAS = frozenset({"log", "stdout", "stderr"})  # markers read from a program's own log lines
@@ -77,6 +79,7 @@ class _Open:
     done: bool = False
     start_data: dict[str, Any] = field(default_factory=dict)
     own: int | None = None  # the announcing process it is measured on; None: the root (and its tree)
+    ghost: bool = False  # over the phase cap: kept on the stack so its end matches, never measured
 
 
 @dataclass(slots=True)
@@ -122,6 +125,9 @@ class PhaseTracker:
         self._mark_window = (0, 0)  # (wall second, marks stored in it)
         self.warning_count = 0
         self._warnings_dropped = 0
+        self.phases_seen = 0
+        self.phases_dropped = 0
+        self._phase_window = (0, 0)  # (monotonic second, phases started in it)
 
     # -- input -----------------------------------------------------------------------------
     def handle(self, item: Marker | BadLine | None) -> str | None:
@@ -197,7 +203,7 @@ class PhaseTracker:
         if own is not None:
             self._own_boundary(own)
             return
-        open_phases = [op for stack in self._stacks.values() for op in stack if op.own is None]
+        open_phases = [op for stack in self._stacks.values() for op in stack if op.own is None and not op.ghost]
         tree = self._tree_now()
         hwm, reset, alive = None, False, True
         if self.exact_possible:
@@ -231,7 +237,7 @@ class PhaseTracker:
         hwm, source = self.collector.take_hwm(pid)
         exact = hwm is not None and source == SOURCE_VMHWM
         for op in self._stacks.get(pid, []):
-            if op.awaiting_exit:
+            if op.awaiting_exit or op.ghost:
                 continue
             if hwm is not None and ann.reset_ok:
                 op.hwm = max(op.hwm, hwm)
@@ -271,6 +277,15 @@ class PhaseTracker:
             self._close_repeated(stack, item, t)
         if len(stack) >= MAX_DEPTH:
             self._warn_locked(f"phase {item.name!r} not started: more than {MAX_DEPTH} phases open at once")
+            return
+        self.phases_seen += 1
+        if self._over_phase_cap():
+            self.phases_dropped += 1
+            if self.phases_dropped == 1:
+                self._warn_locked(f"more than {PHASES_PER_SECOND} phases per second (or {MAX_PHASES} in all): "
+                                  "further phases are counted, not measured")
+            ghost = Phase(name=item.name or "phase", depth=len(stack), start_t=t)
+            stack.append(_Open(ghost, item.pid, exact=False, ghost=True))
             return
         own = self._measured_on(item)
         self._boundary(own)
@@ -318,6 +333,9 @@ class PhaseTracker:
             what = repr(item.name) if item.name else "(no name)"
             self._warn_locked(f"phase end {what} without a matching start; ignored")
             return
+        if stack[index].ghost:
+            del stack[index:]  # a counted phase (and anything inside it): nothing was measured
+            return
         own = stack[index].own
         self._boundary(own)
         if own is None:
@@ -325,7 +343,7 @@ class PhaseTracker:
         else:
             end_rss = self._announcers[own].rss()
         tree_end = self._rss_now() if own is not None else None
-        closing = stack[index:]
+        closing = [op for op in stack[index:] if not op.ghost]
         del stack[index:]
         extra = dict(item.data)
         extra.pop("line", None)
@@ -343,13 +361,24 @@ class PhaseTracker:
                 op.phase.data["tree_end_rss_bytes"] = tree_end
             self._close(op, t, end_rss)
 
+    def _over_phase_cap(self) -> bool:
+        second = int(time.monotonic())
+        window, n = self._phase_window
+        if window != second:
+            window, n = second, 0
+        if n >= PHASES_PER_SECOND or self.phases_seen - self.phases_dropped > MAX_PHASES:
+            self._phase_window = (window, n)
+            return True
+        self._phase_window = (window, n + 1)
+        return False
+
     def _close_repeated(self, stack: list[_Open], item: Marker, t: float) -> None:
         """The documented rule for log lines: a ``before X`` while a log phase ``X`` is still open
         closes that phase (and what was opened inside it), flagged ``unclosed``, before X starts
         again at its depth. A ``before`` whose ``after`` never came (an exception between the two)
         would otherwise nest every later phase one level deeper, for ever."""
         for i in range(len(stack) - 1, -1, -1):
-            if stack[i].phase.name == item.name and stack[i].phase.data.get("via") in LOG_VIAS:
+            if stack[i].phase.name == item.name and stack[i].phase.data.get("via") in LOG_VIAS and not stack[i].ghost:
                 closing = stack[i:]
                 del stack[i:]
                 self._boundary(closing[0].own)
@@ -483,7 +512,7 @@ class PhaseTracker:
         if not times:
             return
         with self._lock:
-            watched = [op for stack in self._stacks.values() for op in stack] + self._pending
+            watched = [op for stack in self._stacks.values() for op in stack if not op.ghost] + self._pending
             for op in watched:
                 start = op.phase.start_t
                 end = op.phase.end_t if op.phase.end_t is not None else float("inf")
@@ -512,7 +541,7 @@ class PhaseTracker:
             if self.closed:
                 return
             end_t = self.recorder.now()
-            open_phases = [op for stack in self._stacks.values() for op in stack]
+            open_phases = [op for stack in self._stacks.values() for op in stack if not op.ghost]
             if open_phases:
                 self._boundary()
                 for pid in {op.own for op in open_phases if op.own is not None}:
@@ -546,7 +575,13 @@ class PhaseTracker:
             for ann in self._announcers.values():
                 ann.close()
             dropped_marks, dropped_warnings = self.marks_dropped, self._warnings_dropped
+            dropped_phases = self.phases_dropped
         self._flush()
+        if dropped_phases:
+            self.recorder.add_event(
+                "phase_warning", f"{dropped_phases} of {self.phases_seen} phases were counted, not measured "
+                f"(more than {PHASES_PER_SECOND} per second or {MAX_PHASES} in all)", level="warning",
+                data={"phases": self.phases_seen, "dropped": dropped_phases})
         if dropped_marks:
             self.recorder.add_event(
                 "phase_warning", f"{dropped_marks} of {self.mark_count} marks were not stored "

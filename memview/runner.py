@@ -154,6 +154,7 @@ class ProcessSession:
         self.markers: Markers | None = None  # phase markers: MEMVIEW_FD, output regexes, log, pipe
         self.tracker: PhaseTracker | None = None
         self._trusted_maxrss: int | None = None
+        self.exited_t: float | None = None
 
     @classmethod
     def launch(cls, argv: list[str], store: Store | None, interval: float, cwd: str | None = None,
@@ -231,6 +232,7 @@ class ProcessSession:
     def reaped(self, info: ExitInfo) -> None:
         """The launched child has exited: stop sampling and fold its exact peak in."""
         self.exit = info
+        self.exited_t = self.recorder.now()  # the session's wall time: draining markers after it is not the child's
         self.recorder.stop("exited")
         self.recorder.wait()
         # The kernel folds the high-water mark of the *launcher's* memory into the child's
@@ -275,6 +277,8 @@ class ProcessSession:
         fields = exit_fields(self.collector, self.recorder, self.tree_maxrss)
         if self.exit is not None:
             fields.update(exit_code=self.exit.exit_code, signal=self.exit.signal)
+            if self.exited_t is not None:
+                fields.update(wall_s=self.exited_t, ended_at=self.recorder.started_at + self.exited_t)
         kernel = {}
         if self.exit is not None:
             kernel = {"ru_maxrss_bytes": self.exit.maxrss_bytes, "launcher_hwm_bytes": self.maxrss_floor,

@@ -474,3 +474,24 @@ def test_log_phases_use_the_programs_own_figures(db_path, tmp_path):
     assert abs(chunk["growth_bytes"] - (printed["after chunk"] - printed["before chunk"])) < 3 * 2**20
     # the line's timestamp (logging's asctime) places the boundary, not the moment memview read it
     assert chunk["start_s"] <= chunk["end_s"]
+
+
+def test_a_phase_flood_is_capped_counted_and_timed_by_the_child(db_path, tmp_path):
+    """17.10: 100k phase pairs were 25,868 kept silently and wall_s stretched to 10 s for a 0.27 s
+    process. Now: the first ones are measured, the rest counted in one warning (kept + counted = all),
+    each phase is placed by the child's own "t", and wall_s is the child's lifetime, not the drain's."""
+    truth_path, out = tmp_path / "truth.json", tmp_path / "out.json"
+    res = _run(db_path, "run", "-q", "--json", str(out), "--", *workload("phase_flood.py", truth_path, 100_000),
+               timeout=300)
+    assert res.returncode == 0, res.stderr
+    truth = read_json(truth_path)
+    summary = read_json(out)
+    (counted,) = [e for e in summary["events"] if "phases were counted, not measured" in e["message"]]
+    kept = len(summary["phases"])
+    dropped = int(counted["message"].split()[0])
+    assert kept + dropped == 100_000 and 500 <= kept <= 10_000, (kept, dropped)
+    last = truth["last_t"] - summary["started_at"]
+    assert all(p["end_s"] <= last + 0.001 for p in summary["phases"])  # the child's clock, not memview's reading
+    # the kernel's lifetime of the child (clock ticks), against memview's wall time: draining the
+    # backlog after the exit (seconds) no longer counts
+    assert summary["wall_s"] < 2 * truth["lifetime_s"] + 1.0, (summary["wall_s"], truth["lifetime_s"])
