@@ -495,3 +495,36 @@ def test_a_phase_flood_is_capped_counted_and_timed_by_the_child(db_path, tmp_pat
     # the kernel's lifetime of the child (clock ticks), against memview's wall time: draining the
     # backlog after the exit (seconds) no longer counts
     assert summary["wall_s"] < 2 * truth["lifetime_s"] + 1.0, (summary["wall_s"], truth["lifetime_s"])
+
+
+def test_listeners_run_outside_the_trackers_lock(db_path, tmp_path):
+    """Issue 21: the tracker called the recorder (which runs every listener) while holding its lock,
+    so a listener that talks back to the session (here: reports a warning through the tracker on
+    each phase) deadlocked the marker reader, and the probe's boundaries waited for ever."""
+    from memview.runner import ProcessSession, reap
+
+    seen: list[str] = []
+    session_box: list = []
+
+    class TalksBack:
+        def on_phase(self, phase):
+            session_box[0].tracker.warn(f"listener saw {phase.name}")  # takes the tracker's lock
+            seen.append(phase.name)
+
+    truth_path = tmp_path / "truth.json"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+
+    def before(s):
+        session_box.append(s)
+        s.recorder.add_listener(TalksBack())
+
+    session = ProcessSession.launch(workload("phases3.py", truth_path, 10, 20, 10), Store(db_path), 0.1,
+                                    cwd=str(WORKLOADS), env=env, before_start=before)
+    done = threading.Event()
+    waiter = threading.Thread(target=lambda: (session.reaped(reap(session.proc)), session.close(), done.set()),
+                              daemon=True)
+    waiter.start()
+    assert done.wait(120), "the session never closed: a listener deadlocked on the tracker's lock"
+    assert seen == ["a", "b", "c"]
+    assert [e.message for e in session.recorder.events if e.message.startswith("listener saw")] == [
+        "listener saw a", "listener saw b", "listener saw c"]
