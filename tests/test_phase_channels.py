@@ -114,3 +114,36 @@ def test_attach_phase_log_on_a_fifo_does_not_block(db_path, tmp_path):
         child.kill()
         child.wait()
     assert res.returncode == 2 and "is a FIFO" in res.stderr, res
+
+
+def test_phase_log_lines_arrive_without_a_polling_delay_and_through_rotation(tmp_path):
+    """Issue 16 item 2: --phase-log polled every 100 ms (a boundary up to 100 ms late). Followed with
+    inotify, a line arrives although the fallback poll here is an hour; a rotated log is followed."""
+    import threading
+
+    from memview.marker_sources import LogFollower
+
+    log = tmp_path / "app.log"
+    log.write_text("old line, history\n")
+    got: list[bytes] = []
+    arrived = threading.Event()
+
+    def on_line(line: bytes) -> None:
+        got.append(line)
+        arrived.set()
+
+    follower = LogFollower(str(log), on_line, poll_s=3600)
+    follower.start()
+    try:
+        with open(log, "a") as f:
+            f.write("[MEMORY] before load: 10 MB RSS\n")
+        assert arrived.wait(60), "the line never arrived: the follower is polling"
+        assert got == [b"[MEMORY] before load: 10 MB RSS"]
+        arrived.clear()
+        log.rename(tmp_path / "app.log.1")  # logrotate: move away, then a new file
+        (tmp_path / "app.log").write_text("[MEMORY] after load: 30 MB RSS\n")
+        assert arrived.wait(60), "the rotated log was not followed"
+        assert got[-1] == b"[MEMORY] after load: 30 MB RSS"
+    finally:
+        follower.stop()
+    assert not follower.is_alive()
