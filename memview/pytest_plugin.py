@@ -473,7 +473,9 @@ def _spawn(item: pytest.Function, state: _State, timeout: float) -> dict[str, An
         m["peak_bytes"] = hwm - start
     else:
         m["source"] = "unmeasured"
-    if not report:
+    if not report and code < 0:
+        m["death"] = _killed(-code)
+    elif not report:
         log.seek(0)
         tail = log.read()[-2000:].decode(errors="replace").strip()
         m["death"] = f"did not run in the fresh interpreter (exit status {code}):\n{tail}"
@@ -538,12 +540,15 @@ def _measure(item: pytest.Function, state: _State, timeout: float = 0.0) -> dict
         m["peak_bytes"] = sampled - start if sampled and start is not None else None
         m["source"] = "sampled"
     sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
-    m["death"] = (f"was killed by signal {sig} ({signal.Signals(sig).name})"
-                  + (" — possibly out of memory" if sig == signal.SIGKILL else "")) if sig else \
-        f"exited with status {os.waitstatus_to_exitcode(status)} before reporting"
+    m["death"] = _killed(sig) if sig else f"exited with status {os.waitstatus_to_exitcode(status)} before reporting"
     if recorder is not None:
         m["session_id"] = _close_session(recorder, collector, report, m, abs_peak, t_go, sig, state)
     return m
+
+
+def _killed(sig: int) -> str:
+    return f"was killed by signal {sig} ({signal.Signals(sig).name})" + (
+        " — possibly out of memory" if sig == signal.SIGKILL else "")
 
 
 def _start_recorder(item: pytest.Function, pid: int, state: _State) -> tuple[Any, Any]:

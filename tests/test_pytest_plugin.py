@@ -115,7 +115,8 @@ def test_marked_tests_are_skipped_without_the_marker_selected(pytester: pytest.P
     assert rec.countoutcomes() == [0, 0, 1]  # selected now: it runs, and 50 MB > 1MB fails
 
 
-def test_body_outcomes_come_back_from_the_child(pytester: pytest.Pytester) -> None:
+@pytest.mark.parametrize("isolation", ["fork", "spawn"])
+def test_body_outcomes_come_back_from_the_child(pytester: pytest.Pytester, isolation: str) -> None:
     pytester.makepyfile("""
         import os
         import pytest
@@ -137,7 +138,7 @@ def test_body_outcomes_come_back_from_the_child(pytester: pytest.Pytester) -> No
         def test_bad_limit():
             pass
     """)
-    rec = _run(pytester, "-m", "memory_profile")
+    rec = _run(pytester, "-m", "memory_profile", "--memview-isolation", isolation)
     reports = _call_reports(rec)
     assert reports["test_assertion"].failed
     assert "assert 1 == 2" in reports["test_assertion"].longreprtext
