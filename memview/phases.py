@@ -80,6 +80,7 @@ class _Open:
     start_data: dict[str, Any] = field(default_factory=dict)
     own: int | None = None  # the announcing process it is measured on; None: the root (and its tree)
     ghost: bool = False  # over the phase cap: kept on the stack so its end matches, never measured
+    subtree: frozenset[int] = frozenset()  # processes the announcer started that ran during the phase
 
 
 @dataclass(slots=True)
@@ -395,6 +396,10 @@ class PhaseTracker:
         phase.end_rss_bytes = end_rss
         if op.own is not None and end_rss is None:
             op.awaiting_exit = True  # it exited at or right after its end: its exit figures close it
+        if op.own is not None:
+            op.subtree |= self._started_by(op.own, phase.start_t, phase.end_t)
+            if op.subtree:
+                op.tree = True  # its own exact figure plus its children's samples: a sampled sum
         if op.exact and not op.tree and not op.awaiting_exit and op.hwm:
             self._finish(op, op.hwm, SOURCE_VMHWM)
         else:
@@ -402,6 +407,30 @@ class PhaseTracker:
             if op.awaiting_exit and op.own is not None:
                 self._exited(op.own, self.collector.exit_figures(op.own))
             self._settle()
+
+    def _started_by(self, pid: int, start: float, end: float) -> frozenset[int]:
+        """Descendants of ``pid`` the collector saw alive at some point in ``[start, end]``."""
+        for _attempt in range(3):
+            try:
+                procs = list(self.collector.processes())
+                break
+            except RuntimeError:  # the sampler changed the table while it was copied: read it again
+                continue
+        else:
+            return frozenset()
+        children: dict[int | None, list[int]] = {}
+        alive: dict[int, bool] = {}
+        for info in procs:
+            children.setdefault(info.ppid, []).append(info.pid)
+            alive[info.pid] = info.first_t <= end and info.last_t >= start
+        out: set[int] = set()
+        todo = [pid]
+        while todo:
+            for child in children.get(todo.pop(), []):
+                if child not in out:
+                    out.add(child)
+                    todo.append(child)
+        return frozenset(p for p in out if alive.get(p))
 
     def _exited(self, pid: int, exit: ProcessExit | None) -> None:
         """Close the phases of ``pid`` that wait for its exit figures, if the collector has them."""
@@ -517,8 +546,14 @@ class PhaseTracker:
                 start = op.phase.start_t
                 end = op.phase.end_t if op.phase.end_t is not None else float("inf")
                 best = op.sampled
-                # a phase measured on one process falls back to that process's own series
-                ts, vs = (times, values) if op.own is None else batch.series.get(proc_series(op.own), ([], []))
+                # a phase measured on one process falls back to that process's own series, summed
+                # with the processes it started
+                if op.own is None:
+                    ts, vs = times, values
+                else:
+                    op.subtree |= self._started_by(op.own, start, end)
+                    op.tree = op.tree or bool(op.subtree)
+                    ts, vs = _summed(batch, (op.own, *op.subtree))
                 for t, v in zip(ts, vs):
                     if start <= t <= end and v > best:
                         best = v
@@ -591,3 +626,14 @@ class PhaseTracker:
             self.recorder.add_event(
                 "phase_warning", f"{dropped_warnings} more marker warnings were not stored", level="warning",
                 data={"dropped": dropped_warnings})
+
+
+def _summed(batch: Batch, pids: tuple[int, ...]) -> tuple[list[float], list[int]]:
+    """The sum of these processes' RSS series at each sample time of the batch."""
+    total: dict[float, int] = {}
+    for pid in pids:
+        ts, vs = batch.series.get(proc_series(pid), ([], []))
+        for t, v in zip(ts, vs):
+            total[t] = total.get(t, 0) + v
+    times = sorted(total)
+    return times, [total[t] for t in times]

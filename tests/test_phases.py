@@ -528,3 +528,17 @@ def test_listeners_run_outside_the_trackers_lock(db_path, tmp_path):
     assert seen == ["a", "b", "c"]
     assert [e.message for e in session.recorder.events if e.message.startswith("listener saw")] == [
         "listener saw a", "listener saw b", "listener saw c"]
+
+
+def test_a_workers_phase_folds_in_the_processes_it_starts(db_path, tmp_path):
+    """Issue 16 item 1: a phase announced by a worker that starts a process of its own counts that
+    process too (the worker's exact figure plus the child's samples: flagged tree, sampled)."""
+    truth_path, out = tmp_path / "truth.json", tmp_path / "out.json"
+    res = _run(db_path, "run", "-q", "--interval", "0.02", "--json", str(out), "--",
+               *workload("worker_with_child.py", truth_path))
+    assert res.returncode == 0, res.stderr
+    truth = read_json(truth_path)
+    (ph,) = read_json(out)["phases"]
+    assert ph["pid"] == truth["pid"] and "tree" in ph["flags"] and ph["peak_source"] == "sampled", ph
+    # the child's 60 MiB on top of the worker's own use: far above the worker alone
+    assert ph["peak_rss_bytes"] > ph["start_rss_bytes"] + 0.9 * truth["child_hwm"], (ph, truth)
