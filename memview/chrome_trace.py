@@ -130,8 +130,8 @@ def trace_events(session: dict[str, Any], series: dict[str, tuple[list[float], l
         if unfinished:
             args["unfinished"] = True
         owner = _announcer(ph)
-        track = (owner, owner) if owner is not None else (PID, TID_PHASES)
-        tracks.setdefault(track, []).append((start, max(end, start), {"name": ph["name"], "args": args}))
+        where = (owner, owner) if owner is not None else (PID, TID_PHASES)
+        tracks.setdefault(where, []).append((start, max(end, start), {"name": ph["name"], "args": args}))
     for (pid, tid), slices in sorted(tracks.items()):
         if pid != PID:
             label = f"{names.get(pid) or 'process'} ({pid})"

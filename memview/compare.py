@@ -38,12 +38,12 @@ class PhaseStat:
 
     name: str
     occurrence: int
-    depth: int | None
+    depth: int | float | None
     start_s: float | None
     duration_s: float | None
-    peak_rss_bytes: int | None
-    growth_bytes: int | None
-    footprint_bytes: int | None = None  # peak − start: what the phase itself used at its worst
+    peak_rss_bytes: int | float | None
+    growth_bytes: int | float | None
+    footprint_bytes: int | float | None = None  # peak − start: what the phase itself used at its worst
     pid: int | None = None  # the process that announced it
 
     @property
@@ -63,12 +63,12 @@ class Comparable:
     target: str | None
     kind: str | None
     status: str | None
-    peak_rss_bytes: int | None
+    peak_rss_bytes: int | float | None
     peak_source: str | None
-    avg_rss_bytes: int | None
-    final_rss_bytes: int | None
+    avg_rss_bytes: int | float | None
+    final_rss_bytes: int | float | None
     wall_s: float | None
-    samples: int | None
+    samples: int | float | None
     phases: list[PhaseStat] = field(default_factory=list)
     summary: dict[str, Any] = field(default_factory=dict)
 

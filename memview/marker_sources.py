@@ -549,6 +549,8 @@ class LogFollower(threading.Thread):
     long a missed event could delay a line.
     """
 
+    _warned: str
+
     def _warn_once(self, message: str) -> None:
         if message != self._warned and self.warn is not None:
             self._warned = message

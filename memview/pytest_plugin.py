@@ -202,12 +202,12 @@ def _limit(item: pytest.Function, marker: pytest.Mark, state: _State) -> tuple[i
 
     kwargs = _kwargs(marker)
     if "limit_memory" in kwargs:
-        text = str(kwargs["limit_memory"])
+        memray = str(kwargs["limit_memory"])
         try:
-            n = memray_size(text)
+            n = memray_size(memray)
         except ValueError as exc:
-            pytest.fail(f"{MARK}(limit_memory={text!r}): {exc}", pytrace=False)
-        return n, f"{text} (pytest-memray units: {n:,} bytes)"
+            pytest.fail(f"{MARK}(limit_memory={memray!r}): {exc}", pytrace=False)
+        return n, f"{memray} (pytest-memray units: {n:,} bytes)"
     text = kwargs.get("max_peak")
     if text is None:
         return _baseline_limit(item, kwargs.get("baseline"), state)
@@ -389,7 +389,7 @@ def _threads() -> int:
 
 def _read_until(fd: int, deadline: float | None) -> tuple[bytes, bool]:
     """Everything written to ``fd`` until EOF; (data, False) when ``deadline`` passed first."""
-    chunks = []
+    chunks: list[bytes] = []
     while True:
         if deadline is not None:
             left = deadline - time.monotonic()
