@@ -1,6 +1,6 @@
 """A harness that runs its worker in a subprocess; the worker announces the phases (issue 16).
 
-Usage: harness_worker.py REPORT_PATH [EXTRACT_MIB]. The root (the harness) holds 30 MiB of its own
+Usage: harness_worker.py REPORT_PATH [EXTRACT_MIB] [nosync]. The root (the harness) holds 30 MiB of its own
 the whole time and starts the worker with ``MEMVIEW_FD`` inherited (``pass_fds``). The worker runs
 ``load`` (keeps 20 MiB), ``extract`` (keeps EXTRACT_MIB, default 45, plus a 40 MiB burst it frees)
 and ``chunk`` (keeps 10 MiB), then exits right after the last ``phase_end``. The worker writes its
@@ -39,7 +39,10 @@ if __name__ == "__main__":
     if sys.argv[1] == "worker":
         worker(sys.argv[2], int(sys.argv[3]))
     path, extract = sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 45
+    env = dict(os.environ)
+    if sys.argv[3:] == ["nosync"]:
+        env["MEMVIEW_SYNC"] = "0"  # the worker does not wait for memview: it may be gone when its end is read
     own = touch(30 * 2**20)
     fd = os.environ.get("MEMVIEW_FD", "")
-    subprocess.run([sys.executable, __file__, "worker", path, str(extract)],
+    subprocess.run([sys.executable, __file__, "worker", path, str(extract)], env=env,
                    pass_fds=(int(fd),) if fd.isdigit() else (), check=True)
