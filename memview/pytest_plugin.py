@@ -266,8 +266,13 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
         isolation = "spawn" if _threads() > 1 or not hasattr(os, "fork") else "fork"
     m = _spawn(pyfuncitem, state, timeout) if isolation == "spawn" else _measure(pyfuncitem, state, timeout)
     peak = m["peak_bytes"]
+    report = m.get("report") or {}
+    start, end, hwm = report.get("start_rss_bytes"), report.get("end_rss_bytes"), report.get("hwm_bytes")
     record = {"nodeid": pyfuncitem.nodeid, "peak_bytes": peak, "limit_bytes": limit, "limit": limit_text,
-              "source": m["source"], "session_id": m.get("session_id"), "isolation": isolation}
+              "source": m["source"], "session_id": m.get("session_id"), "isolation": isolation,
+              # the body's own use, as compare and baseline check name it: footprint = peak_bytes
+              "growth_bytes": end - start if end is not None and start is not None else None,
+              "abs_peak_bytes": hwm}
     # the summary is printed from the reports, so it appears on pytest-xdist's controller too
     pyfuncitem.user_properties.append(("memview_peak_bytes", peak))
     pyfuncitem.user_properties.append(("memview", record))
@@ -468,6 +473,7 @@ def _spawn(item: pytest.Function, state: _State, timeout: float) -> dict[str, An
         os.unlink(report_path)
     start, hwm = report.get("start_rss_bytes"), report.get("hwm_bytes")
     m["result"] = report.get("result")
+    m["report"] = report
     m["start_rss_bytes"] = start
     if hwm is not None and start is not None:
         m["peak_bytes"] = hwm - start
@@ -531,7 +537,8 @@ def _measure(item: pytest.Function, state: _State, timeout: float = 0.0) -> dict
     report = json.loads(b"".join(chunks) or b"{}")
     start = report.get("start_rss_bytes")
     hwm = report.get("hwm_bytes")
-    m: dict[str, Any] = {"result": report.get("result"), "start_rss_bytes": start, "timed_out": not finished}
+    m: dict[str, Any] = {"result": report.get("result"), "start_rss_bytes": start, "timed_out": not finished,
+                         "report": report}
     if hwm is not None and start is not None:
         m["peak_bytes"], m["source"], abs_peak = hwm - start, "kernel:VmHWM", hwm
     else:
@@ -638,8 +645,11 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
 
     tr = terminalreporter
     tr.section("memview: test body peaks")
+    tr.write_line("own peak (footprint: highest RSS during the body minus its start), growth (end - start)")
     for m in state.measured:
         limit = f" / max {m['limit']}" if m["limit"] else ""
         over = "  OVER" if m["limit_bytes"] is not None and (m["peak_bytes"] or 0) > m["limit_bytes"] else ""
         sid = f"  session {m['session_id']}" if m["session_id"] else ""
-        tr.write_line(f"{format_bytes(m['peak_bytes']):>10}{limit}  [{m['source']}]{over}  {m['nodeid']}{sid}")
+        growth = f"  growth {format_bytes(m.get('growth_bytes'))}" if m.get("growth_bytes") is not None else ""
+        tr.write_line(f"{format_bytes(m['peak_bytes']):>10}{limit}{growth}  [{m['source']}]{over}  "
+                      f"{m['nodeid']}{sid}")

@@ -388,3 +388,5 @@ def test_the_summary_is_printed_on_the_xdist_controller(pytester: pytest.Pyteste
     out = res.stdout.str()
     assert "memview: test body peaks" in out, out
     assert "::test_one" in out and "::test_two" in out
+    one = next(line for line in out.splitlines() if line.endswith("::test_one"))
+    assert "/ max 200MB  growth" in one  # footprint, then growth (the 20 MiB died with the body: about 0)
