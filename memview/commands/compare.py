@@ -23,11 +23,12 @@ db_option = click.option("--db", envvar="MEMVIEW_DB", type=click.Path(dir_okay=F
 @click.pass_context
 def compare_command(ctx: click.Context, inputs: tuple[str, ...], as_json: bool, baseline_path: str | None,
                     allow_missing: bool, tolerance: str, db: str | None) -> None:
-    """Compare sessions side by side: peak, average, final, wall time and each phase's footprint
-    (peak − start), growth, peak and duration, with the change of each against the first (A).
+    """Compare sessions side by side: peak, average, final, wall time and each phase's peak and
+    duration, with the change of each against the first (A).
 
-    A phase whose own use (footprint or growth) grew beyond --tolerance is named REGRESSED; its
-    absolute peak is shown but never blamed (it carries what earlier phases left behind).
+    Each phase also shows its footprint (peak − start) and growth (end − start). A phase whose own
+    use (footprint or growth) grew beyond --tolerance is named REGRESSED; its absolute peak is
+    shown but never blamed (it carries what earlier phases left behind).
 
     Each input is a session id, a bundle (.memview.zip) or a summary JSON (memview run --json).
     Phases are matched by name, and by order for repeated names. With --baseline, the same as
