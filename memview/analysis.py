@@ -16,6 +16,7 @@ def _phase_summary(row: dict[str, Any]) -> dict[str, Any]:
     return {
         "name": row["name"],
         "depth": row["depth"],
+        "pid": (row["data"] or {}).get("pid"),  # the process that announced it (phases are measured on it)
         "start_s": row["start_s"],
         "end_s": row["end_s"],
         "duration_s": None if row["end_s"] is None else row["end_s"] - row["start_s"],

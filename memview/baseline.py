@@ -1,6 +1,7 @@
 """Baselines: a lean, reviewable file of expected peaks, and the check that fails CI on a regression.
 
-A baseline holds, per case and input, the peak RSS in bytes, each phase's own peak and, where it
+A baseline holds, per case and input, the peak RSS in bytes, each phase's own use (its
+footprint, peak − start, and its growth, end − start, next to its absolute peak) and, where it
 differs from the file's default, a tolerance. It is written from a ``memview profile`` results
 file and checked against the next one. Why the rules are what they are:
 
@@ -11,6 +12,12 @@ file and checked against the next one. Why the rules are what they are:
   silently stopped running is not a pass); ``allow_missing`` relaxes that for partial runs. What
   the results add is reported as new and does not fail.
 - A case whose command failed cannot be compared and fails the check.
+- A phase is judged by its **own use**, never by its absolute peak: the absolute peak of a late
+  phase contains everything earlier phases left behind, so when one phase grew, every later one
+  "regressed" with it. The phase whose footprint or growth exceeded the tolerance is the one
+  named. Own-use figures are small and noisy, so a purely relative tolerance gets an absolute
+  floor of :data:`OWN_USE_FLOOR` for them. Version-1 baselines (a phase's absolute peak only) are
+  migrated on reading: their phases are checked by absolute peak, flagged, until the next update.
 - Malformed input is exit code 2, a regression 1, a pass 0 — so CI can tell "memory grew" from
   "the check itself is broken".
 
@@ -30,7 +37,11 @@ from typing import Any
 from memview.units import UnitError, format_bytes, parse_size
 
 FORMAT = "memview-baseline"
-VERSION = 1
+VERSION = 2
+#: the least a phase's footprint or growth may exceed its baseline before it is a regression
+OWN_USE_FLOOR = 2 * 1024 * 1024
+#: the own-use figures of a phase, in the order they are checked
+OWN_USE = (("footprint_bytes", "footprint"), ("growth_bytes", "growth"))
 RESULTS_FORMAT = "memview-profile-results"
 DEFAULT_TOLERANCE = "+10%"
 NO_INPUT = "-"
@@ -121,6 +132,55 @@ def phase_peaks(phases: list[dict[str, Any]]) -> dict[str, int | None]:
     return out
 
 
+def phase_figures(phases: list[dict[str, Any]]) -> dict[str, dict[str, int | None]]:
+    """Phases keyed like :func:`phase_peaks`, each with its peak, footprint and growth.
+
+    The footprint is computed from ``peak_rss_bytes - start_rss_bytes`` when a record lacks it
+    (results written before it was recorded).
+    """
+    out: dict[str, dict[str, int | None]] = {}
+    for key, ph in zip(phase_peaks(phases), phases):
+        fp = _int(ph.get("footprint_bytes"))
+        peak, start = _int(ph.get("peak_rss_bytes")), _int(ph.get("start_rss_bytes"))
+        if fp is None and peak is not None and start is not None:
+            fp = peak - start
+        out[key] = {"peak_rss_bytes": peak, "footprint_bytes": fp, "growth_bytes": _int(ph.get("growth_bytes"))}
+    return out
+
+
+def _int(v: Any) -> int | None:
+    return round(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+
+
+def migrate(doc: dict[str, Any]) -> dict[str, Any]:
+    """A version-1 baseline (``phases: {name: peak}``) as version 2 (``phases: {name: {figures}}``).
+
+    Nothing is invented: a migrated phase has its absolute peak only, and is checked by it (with
+    a note) until ``memview baseline update`` writes its footprint and growth.
+    """
+    if doc.get("version") == VERSION and not any(
+            isinstance(v, int) for inputs in doc["cases"].values() for e in inputs.values()
+            for v in (e.get("phases") or {}).values()):
+        return doc
+    cases = {case: {inp: ({**entry, "phases": {k: {"peak_rss_bytes": v} if isinstance(v, int) else v
+                                                for k, v in entry["phases"].items()}}
+                          if isinstance(entry.get("phases"), dict) else entry)
+                    for inp, entry in inputs.items()} for case, inputs in doc["cases"].items()}
+    return {**doc, "version": VERSION, "cases": cases, "migrated_from": doc.get("version")}
+
+
+def _is_bytes(v: Any, signed: bool = False) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and (signed or v >= 0)
+
+
+def _valid_phase(v: Any) -> bool:
+    if _is_bytes(v):  # version 1
+        return True
+    return isinstance(v, dict) and bool(v) and all(
+        k in ("peak_rss_bytes", "footprint_bytes", "growth_bytes") and (x is None or _is_bytes(x, k == "growth_bytes"))
+        for k, x in v.items())
+
+
 def validate_results(doc: Any, source: str) -> list[dict[str, Any]]:
     """The records of a ``memview profile`` results document, checked enough to compare them."""
     if not isinstance(doc, dict) or doc.get("format") != RESULTS_FORMAT:
@@ -148,7 +208,8 @@ def validate_baseline(doc: Any, source: str = "baseline") -> dict[str, Any]:
     """Check a baseline document; returns it. Every entry's tolerance is parsed here, once."""
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise BaselineError(f"{source} is not a memview baseline (no \"format\": \"{FORMAT}\")")
-    if not isinstance(doc.get("version"), int) or doc["version"] > VERSION:
+    version = doc.get("version")
+    if not isinstance(version, int) or isinstance(version, bool) or not 1 <= version <= VERSION:
         raise BaselineError(f"{source}: baseline format version {doc.get('version')!r} is not supported")
     parse_tolerance(doc.get("default_tolerance", DEFAULT_TOLERANCE))
     cases = doc.get("cases")
@@ -165,15 +226,15 @@ def validate_baseline(doc: Any, source: str = "baseline") -> dict[str, Any]:
             if not isinstance(peak, int) or isinstance(peak, bool) or peak < 0:
                 raise BaselineError(f"{where}.peak_rss_bytes must be a number of bytes (got {peak!r})")
             phases = entry.get("phases", {})
-            if not isinstance(phases, dict) or not all(
-                    isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in phases.values()):
-                raise BaselineError(f"{where}.phases must map phase names to numbers of bytes")
+            if not isinstance(phases, dict) or not all(_valid_phase(v) for v in phases.values()):
+                raise BaselineError(f"{where}.phases must map phase names to numbers of bytes (version 1) or to "
+                                    "{peak_rss_bytes, footprint_bytes, growth_bytes}")
             if "tolerance" in entry:
                 try:
                     parse_tolerance(entry["tolerance"])
                 except BaselineError as exc:
                     raise BaselineError(f"{where}.tolerance: {exc}") from None
-    return doc
+    return migrate(doc)
 
 
 def load_baseline(path: str | Path) -> dict[str, Any]:
@@ -275,7 +336,9 @@ def update(results: dict[str, Any] | list[dict[str, Any]], previous: dict[str, A
             notes.append(f"skipped {case} {inp}: no peak was measured")
             continue
         entry: dict[str, Any] = {"peak_rss_bytes": r["peak_rss_bytes"]}
-        phases = {k: v for k, v in phase_peaks(r.get("phases") or []).items() if v is not None}
+        phases = {k: {f: v for f, v in figs.items() if v is not None}
+                  for k, figs in phase_figures(r.get("phases") or []).items()}
+        phases = {k: v for k, v in phases.items() if v}
         if phases:
             entry["phases"] = phases
         tol = tolerance or r.get("tolerance") or prev_cases.get(case, {}).get(inp, {}).get("tolerance")
@@ -311,13 +374,14 @@ class Row:
     status: str
     case: str
     input: str
-    what: str  # "peak" or "phase NAME"
+    what: str  # "peak", "phase NAME footprint", "phase NAME growth" or "phase NAME" (absolute peak)
     baseline: int | None = None
     current: int | None = None
     limit: int | None = None
     tolerance: str = ""
     detail: str = ""
     session_id: int | None = None
+    figures: dict[str, Any] | None = None  # a phase's peak, footprint and growth on both sides (for the table)
 
     def as_json(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__slots__}
@@ -334,9 +398,15 @@ def _failure(record: dict[str, Any]) -> str | None:
     return None
 
 
-def _compare(row: Row, base: int, current: int | None, tol: Tolerance) -> Row:
+def own_use_limit(tol: Tolerance, base: int) -> int:
+    """The largest footprint or growth that passes: the tolerance on ``max(base, 0)``, at least
+    :data:`OWN_USE_FLOOR` above the baseline (own-use figures are small; allocator noise is not a regression)."""
+    return max(tol.limit(max(base, 0)) + min(base, 0), base + OWN_USE_FLOOR)
+
+
+def _compare(row: Row, base: int, current: int | None, tol: Tolerance, own_use: bool = False) -> Row:
     row.baseline, row.current, row.tolerance = base, current, tol.text
-    row.limit = tol.limit(base)
+    row.limit = own_use_limit(tol, base) if own_use else tol.limit(base)
     if current is None:
         row.status, row.detail = NO_PEAK, "no peak was measured"
     elif current > row.limit:
@@ -351,7 +421,7 @@ def _compare(row: Row, base: int, current: int | None, tol: Tolerance) -> Row:
 def evaluate(baseline: dict[str, Any], results: dict[str, Any] | list[dict[str, Any]],
              allow_missing: bool = False) -> list[Row]:
     """One row per compared figure: each entry's peak and each baseline phase's own peak."""
-    validate_baseline(baseline)
+    baseline = validate_baseline(baseline)
     records = _records(results)
     default = parse_tolerance(baseline.get("default_tolerance", DEFAULT_TOLERANCE))
     rows: list[Row] = []
@@ -371,18 +441,19 @@ def evaluate(baseline: dict[str, Any], results: dict[str, Any] | list[dict[str, 
                 continue
             rows.append(_compare(Row(OK, case, inp, "peak", session_id=sid), entry["peak_rss_bytes"],
                                  r.get("peak_rss_bytes"), tol))
-            current_phases = phase_peaks(r.get("phases") or [])
+            current_phases = phase_figures(r.get("phases") or [])
             for name, base in entry.get("phases", {}).items():
                 if name not in current_phases:
-                    rows.append(Row(MISSING, case, inp, f"phase {name}", base, tolerance=tol.text,
+                    rows.append(Row(MISSING, case, inp, f"phase {name}", base.get("peak_rss_bytes"),
+                                    tolerance=tol.text,
                                     detail="phase not in the results" + (" (allowed)" if allow_missing else ""),
                                     session_id=sid))
                 else:
-                    rows.append(_compare(Row(OK, case, inp, f"phase {name}", session_id=sid), base,
-                                         current_phases[name], tol))
+                    rows.extend(_phase_rows(case, inp, name, base, current_phases[name], tol, sid))
             for name in current_phases.keys() - entry.get("phases", {}).keys():
-                rows.append(Row(NEW, case, inp, f"phase {name}", current=current_phases[name],
-                                detail="no baseline for this phase", session_id=sid))
+                rows.append(Row(NEW, case, inp, f"phase {name}", current=current_phases[name]["peak_rss_bytes"],
+                                detail="no baseline for this phase", session_id=sid,
+                                figures={"current": current_phases[name]}))
     for (case, inp), r in records.items():
         if inp not in baseline["cases"].get(case, {}):
             why = _failure(r)
@@ -396,6 +467,27 @@ def evaluate(baseline: dict[str, Any], results: dict[str, Any] | list[dict[str, 
     return rows
 
 
+def _phase_rows(case: str, inp: str, name: str, base: dict[str, Any], current: dict[str, Any], tol: Tolerance,
+                sid: int | None) -> list[Row]:
+    """A phase's rows: its footprint and growth against the baseline's (its own use).
+
+    Only where neither side has own-use figures (a version-1 baseline, old results) is the
+    absolute peak compared, and the row says so: it may blame this phase for an earlier one.
+    """
+    figures = {"baseline": base, "current": current}
+    rows = []
+    for key, label in OWN_USE:
+        if base.get(key) is not None and current.get(key) is not None:
+            rows.append(_compare(Row(OK, case, inp, f"phase {name} {label}", session_id=sid, figures=figures),
+                                 base[key], current[key], tol, own_use=True))
+    if rows:
+        return rows
+    row = _compare(Row(OK, case, inp, f"phase {name}", session_id=sid, figures=figures),
+                   base.get("peak_rss_bytes") or 0, current.get("peak_rss_bytes"), tol)
+    row.detail = "absolute peak (no footprint in the baseline: memview baseline update records it)"
+    return [row]
+
+
 def exit_code(rows: list[Row]) -> int:
     return 1 if any(r.status in _FAILING for r in rows) else 0
 
@@ -404,7 +496,7 @@ def _change(row: Row) -> str:
     if row.baseline is None or row.current is None:
         return "-"
     delta = row.current - row.baseline
-    pct = f"{delta / row.baseline * 100:+.1f}%" if row.baseline else "n/a"
+    pct = f"{delta / abs(row.baseline) * 100:+.1f}%" if row.baseline else "n/a"
     return f"{pct} ({'+' if delta >= 0 else '-'}{format_bytes(abs(delta))})"
 
 

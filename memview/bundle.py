@@ -315,7 +315,7 @@ def export_session(store: Store, sid: int, out: Path | str, overwrite: bool = Fa
     redacted += [f"summary.{p}" for p in summary_redacted]
 
     units_rows = [{"name": n, "unit": u["unit"], "label": u["label"]} for n, u in sorted(units.items())]
-    trace = chrome_trace.trace_events(session | {"id": sid}, series, units, phases, events, captures)
+    trace = chrome_trace.trace_events(session | {"id": sid}, series, units, phases, events, captures, processes)
     n_samples = sum(len(t) for t, _ in series.values())
 
     entries: list[tuple[str, Callable[[], Iterable[bytes]], bool, bool]] = [

@@ -1,8 +1,12 @@
 """A session as a Chrome Trace Event file (``trace.json``), for Perfetto UI and chrome://tracing.
 
 The mapping: every memory series becomes a counter track (``ph: "C"``), phases become complete
-events (``ph: "X"``) on one "phases" thread, where their nesting shows as a flame of slices,
-and captures and other events (triggers, warnings, exits) become instant events (``ph: "i"``).
+events (``ph: "X"``), and captures and other events (triggers, warnings, exits) become instant
+events (``ph: "i"``). Phases get **one track per announcing process**: trace pid and tid are that
+process's pid, named by ``process_name``/``thread_name`` metadata, so the phases of a worker pool
+(which overlap in time) nest per worker instead of overlapping on one thread, which Perfetto and
+speedscope draw wrongly. On each track a slice is clipped to its parent's interval, so slices
+nest strictly (a viewer requirement the log's or a child's clock may otherwise break by a few µs).
 Timestamps are integer microseconds since the session start, the resolution the store keeps,
 and the event list is sorted by time so readers that expect monotonic input are happy.
 
@@ -62,10 +66,38 @@ def thin(times: list[float], values: list[int], limit: int) -> tuple[list[float]
     return out_t, out_v
 
 
+def _announcer(phase: dict[str, Any]) -> int | None:
+    pid = phase.get("pid")
+    if pid is None:
+        pid = (phase.get("data") or {}).get("pid")
+    return pid if isinstance(pid, int) and not isinstance(pid, bool) and pid > 1 else None
+
+
+def _nested(slices: list[tuple[int, int, dict[str, Any]]]) -> list[tuple[int, int, dict[str, Any]]]:
+    """``(start, end, body)`` slices of one track as ``(start, dur, body)``, each clipped to its parent.
+
+    Outer slices first at equal starts; a slice starting after its would-be parent ended is a
+    sibling. The result nests strictly: each slice lies within the one below it on the stack.
+    """
+    out = []
+    stack: list[int] = []  # ends of the open slices
+    for start, end, body in sorted(slices, key=lambda s: (s[0], -(s[1] - s[0]))):
+        while stack and start >= stack[-1]:
+            stack.pop()
+        if stack:
+            end = min(end, stack[-1])
+        out.append((start, end - start, body))
+        stack.append(end)
+    return out
+
+
 def trace_events(session: dict[str, Any], series: dict[str, tuple[list[float], list[int]]],
                  units: dict[str, dict[str, str]], phases: list[dict[str, Any]], events: list[dict[str, Any]],
-                 captures: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The sorted ``traceEvents`` list for one session's stored rows (times in seconds since start)."""
+                 captures: list[dict[str, Any]], processes: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """The sorted ``traceEvents`` list for one session's stored rows (times in seconds since start).
+
+    ``processes`` (the session's process rows) names the tracks of phases announced by other processes.
+    """
     title = session.get("name") or session.get("target") or f"session {session.get('id')}"
     meta: list[dict[str, Any]] = [
         {"name": "process_name", "ph": "M", "pid": PID, "tid": 0, "args": {"name": f"memview: {title}"}},
@@ -86,19 +118,29 @@ def trace_events(session: dict[str, Any], series: dict[str, tuple[list[float], l
             timed.append((_us(t), 0, 0, {"name": track, "cat": "memory", "ph": "C", "ts": _us(t), "pid": PID,
                                          "tid": TID_COUNTERS, "args": {key: value}}))
     end_s = session.get("wall_s") or 0.0
+    names = {p.get("pid"): p.get("name") for p in processes or []}
+    tracks: dict[tuple[int, int], list[tuple[int, int, dict[str, Any]]]] = {}
     for ph in phases:
         start = _us(ph["start_s"])
         unfinished = ph.get("end_s") is None
         end = _us(max(end_s, ph["start_s"]) if unfinished else ph["end_s"])
-        dur = max(end - start, 0)
         args = {k: ph.get(k) for k in ("depth", "start_rss_bytes", "end_rss_bytes", "peak_rss_bytes", "peak_source",
-                                       "growth_bytes")}
+                                       "growth_bytes", "footprint_bytes")}
         args["flags"] = ph.get("flags") or []
         if unfinished:
             args["unfinished"] = True
-        # at equal start the longer (outer) slice first, so viewers nest them
-        timed.append((start, 1, -dur, {"name": ph["name"], "cat": "phase", "ph": "X", "ts": start, "dur": dur,
-                                       "pid": PID, "tid": TID_PHASES, "args": args}))
+        owner = _announcer(ph)
+        where = (owner, owner) if owner is not None else (PID, TID_PHASES)
+        tracks.setdefault(where, []).append((start, max(end, start), {"name": ph["name"], "args": args}))
+    for (pid, tid), slices in sorted(tracks.items()):
+        if pid != PID:
+            label = f"{names.get(pid) or 'process'} ({pid})"
+            meta.append({"name": "process_name", "ph": "M", "pid": pid, "tid": 0, "args": {"name": label}})
+            meta.append({"name": "thread_name", "ph": "M", "pid": pid, "tid": tid, "args": {"name": "phases"}})
+        for start, dur, body in _nested(slices):
+            # at equal start the longer (outer) slice first, so viewers nest them
+            timed.append((start, 1, -dur, {**body, "cat": "phase", "ph": "X", "ts": start, "dur": dur,
+                                           "pid": pid, "tid": tid}))
     for cap in captures:
         ts = _us(cap["started_s"] or 0.0)
         args = {k: cap.get(k) for k in ("tool", "pid", "trigger", "status", "ended_s", "size_bytes", "path")}

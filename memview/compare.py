@@ -7,11 +7,13 @@ view, CI baselines):
   summary JSON (``memview run --json``) into one :class:`Comparable` record, so nothing
   downstream cares where the figures came from;
 - :func:`changes` diffs two records into :class:`Change` rows (absolute and relative change of
-  peak, average, final, wall time and of each phase's own peak and duration);
+  peak, average, final, wall time and of each phase's footprint (peak − start), growth (end −
+  start), absolute peak and duration);
 - :func:`match_phases` pairs phases across records by name, and by order among phases of the
   same name (the 2nd "parse" with the 2nd "parse"), keeping a phase present on one side only.
 
-:func:`compare` combines them into the JSON shape ``memview compare --json`` prints, and
+:func:`compare` combines them into the JSON shape ``memview compare --json`` prints (with
+``regressions``: the phases whose *own* use grew beyond the tolerance), and
 :func:`compare_text` renders it as a table. Nothing here imports Qt.
 """
 
@@ -36,11 +38,13 @@ class PhaseStat:
 
     name: str
     occurrence: int
-    depth: int | None
+    depth: int | float | None
     start_s: float | None
     duration_s: float | None
-    peak_rss_bytes: int | None
-    growth_bytes: int | None
+    peak_rss_bytes: int | float | None
+    growth_bytes: int | float | None
+    footprint_bytes: int | float | None = None  # peak − start: what the phase itself used at its worst
+    pid: int | None = None  # the process that announced it
 
     @property
     def key(self) -> tuple[str, int]:
@@ -59,12 +63,12 @@ class Comparable:
     target: str | None
     kind: str | None
     status: str | None
-    peak_rss_bytes: int | None
+    peak_rss_bytes: int | float | None
     peak_source: str | None
-    avg_rss_bytes: int | None
-    final_rss_bytes: int | None
+    avg_rss_bytes: int | float | None
+    final_rss_bytes: int | float | None
     wall_s: float | None
-    samples: int | None
+    samples: int | float | None
     phases: list[PhaseStat] = field(default_factory=list)
     summary: dict[str, Any] = field(default_factory=dict)
 
@@ -78,9 +82,15 @@ METRICS: tuple[tuple[str, str, str], ...] = (
 )
 #: the per-phase figures compared: (key, label, unit)
 PHASE_METRICS: tuple[tuple[str, str, str], ...] = (
+    ("footprint_bytes", "footprint", "bytes"),
+    ("growth_bytes", "growth", "bytes"),
     ("peak_rss_bytes", "peak", "bytes"),
     ("duration_s", "duration", "seconds"),
 )
+#: the per-phase figures that decide a regression: the phase's own use, never its absolute peak
+#: (a late phase's peak carries what earlier phases left behind)
+OWN_USE_METRICS = ("footprint_bytes", "growth_bytes")
+DEFAULT_TOLERANCE = "+10%"
 
 
 def _num(value: Any) -> int | float | None:
@@ -98,8 +108,14 @@ def phase_stats(phases: list[dict[str, Any]]) -> list[PhaseStat]:
         duration = _num(ph.get("duration_s"))
         if duration is None and _num(ph.get("end_s")) is not None and _num(ph.get("start_s")) is not None:
             duration = ph["end_s"] - ph["start_s"]
+        peak, start = _num(ph.get("peak_rss_bytes")), _num(ph.get("start_rss_bytes"))
+        footprint = _num(ph.get("footprint_bytes"))
+        if footprint is None and peak is not None and start is not None:
+            footprint = peak - start
+        pid = ph.get("pid") if ph.get("pid") is not None else (ph.get("data") or {}).get("pid")
         out.append(PhaseStat(name, occ, _num(ph.get("depth")), _num(ph.get("start_s")), duration,
-                             _num(ph.get("peak_rss_bytes")), _num(ph.get("growth_bytes"))))
+                             peak, _num(ph.get("growth_bytes")), footprint,
+                             pid if isinstance(pid, int) and not isinstance(pid, bool) else None))
     return out
 
 
@@ -241,14 +257,22 @@ def changes(a: Comparable, b: Comparable) -> list[Change]:
     return out
 
 
-def compare(records: list[Comparable]) -> dict[str, Any]:
+def compare(records: list[Comparable], tolerance: str = DEFAULT_TOLERANCE) -> dict[str, Any]:
     """The comparison of 2+ records, each against the first (the baseline), as JSON-ready data.
 
     ``metrics`` and ``phases[].figures`` hold, per figure, ``values`` (one per record) and
-    ``changes`` (``None`` for the baseline, else ``{"abs", "rel"}`` against it).
+    ``changes`` (``None`` for the baseline, else ``{"abs", "rel"}`` against it). ``regressions``
+    names each phase whose own use (footprint or growth) grew beyond ``tolerance`` in a record,
+    with the same rule as ``memview baseline check``.
     """
     if len(records) < 2:
         raise CompareError("compare needs at least two sessions or bundles")
+    from memview.baseline import BaselineError, own_use_limit, parse_tolerance
+
+    try:
+        tol = parse_tolerance(tolerance)
+    except BaselineError as exc:
+        raise CompareError(str(exc)) from None
 
     def row(values: list[Any]) -> dict[str, Any]:
         base = values[0]
@@ -261,13 +285,23 @@ def compare(records: list[Comparable]) -> dict[str, Any]:
     metrics = [{"key": key, "label": label, "unit": unit, **row([getattr(r, key) for r in records])}
                for key, label, unit in METRICS]
     phases = []
+    regressions: list[dict[str, Any]] = []
     for m in match_phases(*(r.phases for r in records)):
         figures = [{"key": key, "label": label, "unit": unit,
                     **row([getattr(s, key) if s else None for s in m.stats])} for key, label, unit in PHASE_METRICS]
         phases.append({"name": m.name, "occurrence": m.occurrence, "label": m.label,
-                       "present": [s is not None for s in m.stats], "figures": figures})
+                       "present": [s is not None for s in m.stats], "figures": figures,
+                       "pids": [s.pid if s else None for s in m.stats]})
+        base = m.stats[0]
+        for i, st in enumerate(m.stats[1:], start=1):
+            for key in OWN_USE_METRICS:
+                va, vb = (getattr(base, key) if base else None), (getattr(st, key) if st else None)
+                if va is not None and vb is not None and vb > own_use_limit(tol, va):
+                    regressions.append({"phase": m.label, "input": i, "figure": key, "a": va, "b": vb,
+                                        "limit": own_use_limit(tol, va)})
     inputs = [{k: v for k, v in asdict(r).items() if k not in ("phases", "summary")} for r in records]
-    return {"inputs": inputs, "baseline": 0, "metrics": metrics, "phases": phases}
+    return {"inputs": inputs, "baseline": 0, "metrics": metrics, "phases": phases, "tolerance": tol.text,
+            "regressions": regressions}
 
 
 def format_value(value: Any, unit: str) -> str:
@@ -338,4 +372,10 @@ def compare_text(result: dict[str, Any]) -> str:
     widths = [max(len(r[i]) for r in [headers, *rows]) for i in range(len(headers))]
     table = ["  ".join(c.ljust(w) if j == 0 else c.rjust(w) for j, (c, w) in enumerate(zip(r, widths))).rstrip()
              for r in [headers, *rows]]
-    return "\n".join([*lines, "", *table])
+    verdict = [f"REGRESSED phase {r['phase']} ({letter(r['input'])}): {_OWN_LABEL[r['figure']]} "
+               f"{format_bytes(r['b'])} > limit {format_bytes(r['limit'])} (A: {format_bytes(r['a'])}, "
+               f"tolerance {result.get('tolerance', DEFAULT_TOLERANCE)})" for r in result.get("regressions") or []]
+    return "\n".join([*lines, "", *table, *([""] + verdict if verdict else [])])
+
+
+_OWN_LABEL = {"footprint_bytes": "footprint", "growth_bytes": "growth"}

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import queue
+import select
 import selectors
 import socket
 import stat
@@ -145,7 +146,12 @@ class _Reader(threading.Thread):
         if self.is_alive():
             os.write(self._wake_w, b"x")
             self.join(5.0)
-        self._handler.join(10.0)
+        # every line read is handled before the session closes (a flood's lines are counted, never
+        # lost silently): wait as long as the handler makes progress, not a fixed time
+        done = -1
+        while self._handler.is_alive() and self._bytes_out != done:
+            done = self._bytes_out
+            self._handler.join(2.0)
         if not self.is_alive() and self._wake_w >= 0:
             os.close(self._wake_r)
             os.close(self._wake_w)
@@ -320,17 +326,22 @@ class _PipePath:
     becomes a socket if it ends in ``.sock``, else a FIFO. What memview created it removes at the end.
     """
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, allowed_uids: frozenset[int] | None = None) -> None:
         self.path = path
         self.created = False
         self.fifo_fd: int | None = None
         self.server: socket.socket | None = None
+        # who may announce phases: memview's user and the target's (another user's channel could
+        # inject phases into, or end, a recording made as root)
+        self.allowed = allowed_uids if allowed_uids is not None else frozenset({os.geteuid()})
         try:
-            st: os.stat_result | None = os.stat(path)
+            st: os.stat_result | None = os.lstat(path)
         except FileNotFoundError:
             st = None
         except OSError as exc:
             raise MarkerError(f"cannot use --phase-pipe {path}: {exc.strerror or exc}") from None
+        if st is not None and (stat.S_ISFIFO(st.st_mode) or stat.S_ISSOCK(st.st_mode)):
+            self._check_owner(st)
         if st is not None and stat.S_ISFIFO(st.st_mode):
             self._open_fifo()
         elif st is not None and stat.S_ISSOCK(st.st_mode):
@@ -355,11 +366,30 @@ class _PipePath:
             self.created = True
             self._open_fifo()
 
+    def _check_owner(self, st: os.stat_result) -> None:
+        """Refuse a channel another user owns or may write to: they would write our phases."""
+        kind = "FIFO" if stat.S_ISFIFO(st.st_mode) else "socket"
+        if st.st_uid not in self.allowed:
+            raise MarkerError(f"--phase-pipe {self.path}: the {kind} belongs to uid {st.st_uid}, not to memview's "
+                              "user or the target's; refusing it (another user could inject phases)")
+        if stat.S_ISFIFO(st.st_mode) and st.st_mode & 0o002:
+            raise MarkerError(f"--phase-pipe {self.path}: the FIFO is writable by every user (mode "
+                              f"{stat.S_IMODE(st.st_mode):o}); refusing it (chmod o-w, or let memview create it)")
+
     def _open_fifo(self) -> None:
         try:
-            self.fifo_fd = os.open(self.path, os.O_RDWR | os.O_NONBLOCK)
+            fd = os.open(self.path, os.O_RDWR | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
         except OSError as exc:
             raise MarkerError(f"cannot open the FIFO {self.path}: {exc.strerror or exc}") from None
+        st = os.fstat(fd)  # the file opened, not the name checked: it may have been swapped in between
+        try:
+            if not stat.S_ISFIFO(st.st_mode):
+                raise MarkerError(f"--phase-pipe {self.path} is no longer a FIFO")
+            self._check_owner(st)
+        except MarkerError:
+            os.close(fd)
+            raise
+        self.fifo_fd = fd
 
     def _listen(self) -> None:
         # bound under a temporary name and renamed once listening: a program that waits for the
@@ -368,6 +398,7 @@ class _PipePath:
         tmp = f"{self.path}.{os.getpid()}.tmp"
         try:
             self.server.bind(tmp)
+            os.chmod(tmp, 0o600)  # only our user may connect (bind honours the umask: often 0o755)
             self.server.listen(16)
             os.rename(tmp, self.path)
         except OSError as exc:
@@ -391,6 +422,11 @@ class _PipePath:
             try:
                 conn, _ = server.accept()
             except OSError:
+                return
+            uid = _peer_uid(conn)
+            if uid is not None and uid not in self.allowed:
+                conn.close()  # another user (root may have loosened the file's mode): not a phase source
+                reader._warn(f"refused a --phase-pipe connection from uid {uid} (not memview's or the target's user)")
                 return
 
             def ack(token: bytes, conn: socket.socket = conn) -> None:
@@ -421,37 +457,153 @@ class _PipePath:
             self.created = False
 
 
+def _peer_uid(conn: socket.socket) -> int | None:
+    """The uid of the process at the other end of a UNIX socket (Linux SO_PEERCRED), None elsewhere."""
+    opt = getattr(socket, "SO_PEERCRED", None)
+    if opt is None:
+        return None
+    try:
+        import struct
+
+        _pid, uid, _gid = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, opt, struct.calcsize("3i")))
+    except OSError:
+        return None
+    return uid
+
+
+def _not_a_log(path: str, st: os.stat_result) -> str:
+    if stat.S_ISFIFO(st.st_mode):
+        return f"--phase-log {path} is a FIFO: use --phase-pipe {path} for a pipe (--phase-log follows a regular file)"
+    return f"--phase-log {path} is not a regular file"
+
+
+def _open_log(path: str) -> Any:
+    """Open a log file without ever blocking: ``O_NONBLOCK`` (a FIFO swapped in would block an
+    ordinary ``open`` until a writer appears, before launch and deaf to SIGTERM). None when what
+    was opened is not a regular file."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        return None
+    os.set_blocking(fd, True)
+    return os.fdopen(fd, "rb")
+
+
+def uid_of(pid: int) -> int | None:
+    """The real uid of ``pid`` (the owner of ``/proc/PID``); None if it is gone."""
+    try:
+        return os.stat(f"/proc/{pid}").st_uid
+    except OSError:
+        return None
+
+
+class _Inotify:
+    """Change notifications for one folder through Linux inotify (ctypes; no dependency).
+
+    Watching the folder, not the file, sees every event a follower needs: writes to the file, its
+    rotation (moved away, a new one created), truncation, deletion. None where unavailable.
+    """
+
+    _MASK = 0x2 | 0x4 | 0x8 | 0x40 | 0x80 | 0x100 | 0x200  # MODIFY ATTRIB CLOSE_WRITE MOVED_FROM/TO CREATE DELETE
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    @classmethod
+    def watch(cls, folder: str) -> _Inotify | None:
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            fd = libc.inotify_init1(0o4000 | 0o2000000)  # IN_NONBLOCK | IN_CLOEXEC
+        except (OSError, AttributeError):
+            return None
+        if fd < 0:
+            return None
+        if libc.inotify_add_watch(fd, os.fsencode(folder or "."), cls._MASK) < 0:
+            os.close(fd)
+            return None
+        return cls(fd)
+
+    def drain(self) -> None:
+        try:
+            while os.read(self.fd, 65536):
+                pass
+        except OSError:
+            pass
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
 class LogFollower(threading.Thread):
     """``--phase-log FILE`` followed like ``tail -F``: new lines only, through rotation and truncation.
 
     A file that exists when following starts is read from its end (its old lines are history); a
-    file that appears later, or replaces the followed one, is read from its start.
+    file that appears later, or replaces the followed one, is read from its start. Lines are read
+    as soon as they are written: the follower waits on inotify events of the file's folder (a
+    100 ms poll put a log phase's boundary up to 100 ms — 100+ MiB of allocation — late). Where
+    inotify is not available it polls every ``poll_s``; with inotify, ``poll_s`` only bounds how
+    long a missed event could delay a line.
     """
 
-    def __init__(self, path: str, on_line: Callable[[bytes], None], poll_s: float = 0.1) -> None:
+    _warned: str
+
+    def _warn_once(self, message: str) -> None:
+        if message != self._warned and self.warn is not None:
+            self._warned = message
+            self.warn(message)
+
+    def __init__(self, path: str, on_line: Callable[[bytes], None], poll_s: float = 0.1,
+                 warn: Callable[[str], None] | None = None) -> None:
         super().__init__(name=f"memview-phase-log-{os.path.basename(path)}", daemon=True)
         self.path = path
         self.on_line = on_line
         self.poll_s = poll_s
         self._halt = threading.Event()
+        self._wake_r, self._wake_w = os.pipe()
         self._f: Any = None
         self._id: tuple[int, int] | None = None
         self._buf = b""
         self._first = True
+        self.warn = warn
+        self._warned = ""
         self._poll(read=False)  # where following starts is decided now, not when the thread gets going
 
     def run(self) -> None:
-        while True:
-            self._poll()
-            if self._halt.wait(self.poll_s):
-                break
+        notify = _Inotify.watch(os.path.dirname(os.path.abspath(self.path)))
+        try:
+            while True:
+                self._poll()
+                if notify is None:
+                    if self._halt.wait(self.poll_s):
+                        break
+                    continue
+                ready, _, _ = select.select([notify.fd, self._wake_r], [], [], max(self.poll_s, 1.0))
+                if self._halt.is_set():
+                    break
+                if notify.fd in ready:
+                    notify.drain()
+        finally:
+            if notify is not None:
+                notify.close()
         self._poll()  # what was written up to the stop
         if self._f is not None:
             self._f.close()
 
     def stop(self, timeout: float = 5.0) -> None:
         self._halt.set()
+        try:
+            os.write(self._wake_w, b"x")
+        except OSError:
+            pass
         self.join(timeout)
+        if not self.is_alive() and self._wake_r >= 0:
+            for fd in (self._wake_r, self._wake_w):
+                os.close(fd)
+            self._wake_r = self._wake_w = -1
 
     def _poll(self, read: bool = True) -> None:
         try:
@@ -466,10 +618,18 @@ class LogFollower(threading.Thread):
             if st is None:
                 self._first = False
                 return
+            if not stat.S_ISREG(st.st_mode):
+                if self._first:
+                    raise MarkerError(_not_a_log(self.path, st))
+                self._warn_once(_not_a_log(self.path, st))
+                return
             try:
-                self._f = open(self.path, "rb")  # noqa: SIM115 - kept open across polls
+                self._f = _open_log(self.path)
             except OSError:
                 return
+            if self._f is None:  # swapped for something else between stat and open
+                return
+            st = os.fstat(self._f.fileno())
             self._id = (st.st_dev, st.st_ino)
             if self._first:
                 self._f.seek(0, os.SEEK_END)
@@ -500,8 +660,12 @@ class LogFollower(threading.Thread):
 class Markers:
     """All marker sources of one session, from launch preparation to the last drained line."""
 
-    def __init__(self, options: MarkerOptions | None = None, launched: bool = True) -> None:
+    def __init__(self, options: MarkerOptions | None = None, launched: bool = True,
+                 target_pid: int | None = None) -> None:
         self.options = options or MarkerOptions()
+        allowed = {os.geteuid()}
+        if target_pid is not None and (uid := uid_of(target_pid)) is not None:
+            allowed.add(uid)
         try:
             self.regex = RegexMarkers(self.options.regex, self.options.preset)
         except ValueError as exc:
@@ -520,7 +684,7 @@ class Markers:
             handler = self._regex_log if self.regex else self._json_log
             self._log = LogFollower(self.options.log, lambda line: handler(line, "log"))
         if self.options.pipe:
-            self.pipe = _PipePath(self.options.pipe)
+            self.pipe = _PipePath(self.options.pipe, frozenset(allowed))
         if launched and self.options.channel and hasattr(socket, "socketpair") and os.name == "posix":
             self.channel = _Channel()
 
@@ -568,6 +732,7 @@ class Markers:
             self._reader = reader
             reader.start()
         if self._log is not None:
+            self._log.warn = warn
             self._log.start()
 
     def _json_line(self, line: bytes, stream: _Stream) -> None:
@@ -610,4 +775,8 @@ class Markers:
         if self._log is not None and not self._log.is_alive() and self._log._f is not None:
             self._log._f.close()  # never started (a failed launch)
             self._log._f = None
+        if self._log is not None and not self._log.is_alive() and self._log._wake_r >= 0:
+            for fd in (self._log._wake_r, self._log._wake_w):
+                os.close(fd)
+            self._log._wake_r = self._log._wake_w = -1
 

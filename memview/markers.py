@@ -28,6 +28,10 @@ EVENTS = frozenset({START, END, MARK})
 MAX_LINE = 64 * 1024  # longer lines are dropped (with a warning): a marker is a few hundred bytes
 MAX_NAME = 200
 MAX_DATA = 16 * 1024  # serialised size of "data"; larger objects are replaced by a note
+#: Only this much of a log line is searched by the phase regexes. A regex search holds the
+#: interpreter lock for its whole run, and one 64 KB line of repeated "[MEMORY]" took the preset
+#: 28 s (quadratic): the sampler starved and the child ran 150x slower. Marker lines are short.
+MAX_REGEX_LINE = 1024
 
 
 @dataclass(slots=True)
@@ -111,11 +115,41 @@ PRESETS: dict[str, str] = {
         r"\[MEMORY\]\s*"
         r"(?:(?P<start>[Bb]efore|BEFORE|[Ss]tart(?:ing)?|START(?:ING)?|[Bb]egin|BEGIN)\s+"
         r"|(?P<end>[Aa]fter|AFTER|[Ee]nd|END|[Ff]inish(?:ed)?|FINISH(?:ED)?|[Dd]one|DONE)\s+)?"
-        r"(?P<name>[^:\n]*?[^:\s])\s*:\s*(?P<value>\d+(?:\.\d+)?)\s*(?P<unit>[KMG]i?B|[KMG]|B)\b"
+        r"(?P<name>[^:\n]{0,199}?[^:\s])[ \t]{0,16}:[ \t]{0,16}(?P<value>\d{1,15}(?:\.\d{1,9})?)[ \t]{0,16}"
+        r"(?P<unit>[KMG]i?B|[KMG]|B)\b"
     ),
 }
 #: In the memory-log preset a bare "MB" means MiB (see above); in user regexes units are taken literally.
 _PRESET_UNITS = {"memory-log": {"kb": 1024, "mb": 1024**2, "gb": 1024**3}}
+
+
+#: A timestamp near the start of a log line (``logging``'s ``asctime``, ISO 8601): it places the
+#: boundary at the moment the program printed the line, not when memview read it.
+_TIMESTAMP = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:[.,](\d{1,9}))?[ \t]?(Z|[+-]\d{2}:?\d{2})?")
+
+
+def line_time(line: str) -> float | None:
+    """Unix time of a timestamp in the first 64 characters of ``line``; a time without a zone is local
+    (``logging``'s default). None when there is none or it is not a real date."""
+    m = _TIMESTAMP.search(line, 0, 64 + 35)
+    if m is None or m.start() > 64:
+        return None
+    import datetime
+
+    y, mo, d, h, mi, sec = (int(g) for g in m.groups()[:6])
+    frac = float("0." + m.group(7)) if m.group(7) else 0.0
+    zone = m.group(8)
+    try:
+        if zone is None:
+            dt = datetime.datetime(y, mo, d, h, mi, sec).astimezone()  # local time
+        else:
+            offset = datetime.timedelta(0) if zone == "Z" else datetime.timedelta(
+                hours=int(zone[1:3]), minutes=int(zone[-2:])) * (1 if zone[0] == "+" else -1)
+            dt = datetime.datetime(y, mo, d, h, mi, sec, tzinfo=datetime.timezone(offset))
+    except (ValueError, OverflowError):
+        return None
+    return dt.timestamp() + frac
 
 
 class RegexError(ValueError):
@@ -152,6 +186,8 @@ class RegexMarkers:
         return bool(self._rules)
 
     def match(self, line: str, via: str = "log") -> Marker | None:
+        """The marker a log line announces, if any; only its first :data:`MAX_REGEX_LINE` characters are read."""
+        line = line[:MAX_REGEX_LINE]
         for rx, units in self._rules:
             m = rx.search(line)
             if m is None:
@@ -175,7 +211,7 @@ class RegexMarkers:
             value = _bytes(groups.get("value"), groups.get("unit"), units)
             if value is not None:
                 data["reported_bytes"] = value
-            return Marker(event, name, None, None, data, None, via)
+            return Marker(event, name, line_time(line), None, data, None, via)
         return None
 
 

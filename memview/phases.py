@@ -32,16 +32,35 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from memview.collectors import procfs
 from memview.markers import END, MARK, START, BadLine, Marker
-from memview.model import RSS_SERIES, SOURCE_MAXRSS, SOURCE_SAMPLED, SOURCE_VMHWM, Batch, Phase
+from memview.model import (
+    RSS_SERIES,
+    SOURCE_MAXRSS,
+    SOURCE_SAMPLED,
+    SOURCE_VMHWM,
+    Batch,
+    Phase,
+    ProcessExit,
+    proc_series,
+)
+
+if TYPE_CHECKING:  # the runner builds both; importing them here at run time would be a cycle
+    from memview.collectors.process import ProcessTreeCollector
+    from memview.recorder import Recorder
 
 MAX_DEPTH = 64  # deeper nesting is a program bug (starts without ends): further starts are refused
 MARKS_PER_SECOND = 1000  # marks beyond this rate are counted, not stored
 MAX_MARKS = 20_000  # per session
+PHASES_PER_SECOND = 500  # phase starts measured per second (each boundary reads and resets /proc)
+MAX_PHASES = 10_000  # per session; further phases are counted (their ends matched), not measured
 MAX_WARNINGS = 20  # warnings stored one by one; the rest are counted in one closing warning
+_PRINT_SLACK = 256 * 1024  # a printed "12.34 MB" is rounded; VmHWM lags RSS by up to 64 pages per thread
+LOG_VIAS = frozenset({"log", "stdout", "stderr"})  # markers read from a program's own log lines
 T_TOLERANCE_S = 60.0  # a "t" further than this from memview's clock is ignored (clock of another host?)
 
 
@@ -59,6 +78,26 @@ class _Open:
     sampled: int = 0
     done: bool = False
     start_data: dict[str, Any] = field(default_factory=dict)
+    own: int | None = None  # the announcing process it is measured on; None: the root (and its tree)
+    ghost: bool = False  # over the phase cap: kept on the stack so its end matches, never measured
+    subtree: frozenset[int] = frozenset()  # processes the announcer started that ran during the phase
+
+
+@dataclass(slots=True)
+class _Announcer:
+    """A process other than the root that announces phases: its own RSS reader and mark state."""
+
+    pid: int
+    mem: procfs.ProcMemory | None  # bound to that process (a reused pid is never read)
+    reset_ok: bool = False  # its VmHWM counts from its last boundary
+
+    def rss(self) -> int | None:
+        return self.mem.rss() if self.mem is not None else None
+
+    def close(self) -> None:
+        if self.mem is not None:
+            self.mem.close()
+            self.mem = None
 
 
 class PhaseTracker:
@@ -69,14 +108,16 @@ class PhaseTracker:
     recorder listener so it sees the sampled series (:meth:`on_batch`).
     """
 
-    def __init__(self, recorder: Any, collector: Any, exact: bool = True) -> None:
+    def __init__(self, recorder: Recorder, collector: ProcessTreeCollector, exact: bool = True) -> None:
         self.recorder = recorder
         self.collector = collector
         self._lock = threading.Lock()
         self._stacks: dict[int | None, list[_Open]] = {}
-        self._pending: list[_Open] = []  # ended, waiting for samples (or ru_maxrss) to be complete
+        self._pending: list[_Open] = []  # ended, waiting for samples (or exit figures) to be complete
+        self._announcers: dict[int, _Announcer] = {}
+        self._outbox: list[Callable[[], Any]] = []  # recorder calls collected under the lock, made after it
         self._samples_until = -1.0  # the latest sample time seen in a batch
-        self.exact_possible = exact and getattr(collector, "fast", False)
+        self.exact_possible = exact and collector.fast
         self._reset_ok = False  # VmHWM currently counts from the last boundary
         self.closed = False
         self.phase_count = 0
@@ -85,6 +126,9 @@ class PhaseTracker:
         self._mark_window = (0, 0)  # (wall second, marks stored in it)
         self.warning_count = 0
         self._warnings_dropped = 0
+        self.phases_seen = 0
+        self.phases_dropped = 0
+        self._phase_window = (0, 0)  # (monotonic second, phases started in it)
 
     # -- input -----------------------------------------------------------------------------
     def handle(self, item: Marker | BadLine | None) -> str | None:
@@ -105,6 +149,7 @@ class PhaseTracker:
                 self._end(item, t)
             elif item.event == MARK:
                 self._mark(item, t)
+        self._flush()
         return item.sync
 
     def warn(self, message: str, data: dict[str, Any] | None = None) -> None:
@@ -115,6 +160,22 @@ class PhaseTracker:
                 self._warnings_dropped += 1
                 return
         self.recorder.add_event("phase_warning", message, level="warning", data=data or {})
+
+    # -- talking to the recorder: never under our lock ----------------------------------------
+    def _event(self, kind: str, message: str, **kw: Any) -> None:
+        """Queue a recorder event; :meth:`_flush` sends it once the lock is released.
+
+        The recorder runs every listener inside ``add_event``/``add_phase`` (the GUI bridge, the
+        trigger engine, a user's callback): holding our lock through them would let a slow or
+        re-entrant listener stall the marker readers and the sampler's batches.
+        """
+        self._outbox.append(lambda: self.recorder.add_event(kind, message, **kw))
+
+    def _flush(self) -> None:
+        with self._lock:
+            out, self._outbox = self._outbox, []
+        for send in out:
+            send()
 
     def _time_of(self, item: Marker, now: float) -> float:
         if item.t is None:
@@ -131,16 +192,25 @@ class PhaseTracker:
         if self.warning_count > MAX_WARNINGS:
             self._warnings_dropped += 1
             return
-        self.recorder.add_event("phase_warning", message, level="warning")
+        self._event("phase_warning", message, level="warning")
 
     # -- the kernel side: one boundary -----------------------------------------------------
-    def _boundary(self) -> None:
-        """Close the current interval: fold the root's VmHWM into every open phase, then reset it."""
-        open_phases = [op for stack in self._stacks.values() for op in stack]
+    def _boundary(self, own: int | None = None) -> None:
+        """Close the current interval of the process a marker came from.
+
+        ``own`` None: the root's interval: fold its VmHWM into every phase measured on the root,
+        then reset it. Otherwise the announcing process's own interval (:meth:`_own_boundary`).
+        """
+        if own is not None:
+            self._own_boundary(own)
+            return
+        open_phases = [op for stack in self._stacks.values() for op in stack if op.own is None and not op.ghost]
         tree = self._tree_now()
         hwm, reset, alive = None, False, True
         if self.exact_possible:
-            hwm, reset, alive = self.collector.root_hwm_boundary()
+            hwm, source = self.collector.take_hwm(self.collector.root_pid)
+            reset = hwm is not None and source == SOURCE_VMHWM
+            alive = hwm is not None or self.collector.root_rss() is not None
         for op in open_phases:
             if tree or self._count() > op.procs_at_start:
                 op.tree = True
@@ -157,13 +227,45 @@ class PhaseTracker:
                 op.exact = False
         self._reset_ok = reset
 
+    def _own_boundary(self, pid: int) -> None:
+        """One boundary of process ``pid``: its VmHWM since its last boundary goes into its open
+        phases, then the collector (the one owner of resets) resets it.
+
+        A process that has already exited leaves its open phases waiting for its exit figures
+        (read by the collector at its exit, :meth:`on_process_exit`).
+        """
+        ann = self._announcers[pid]
+        hwm, source = self.collector.take_hwm(pid)
+        exact = hwm is not None and source == SOURCE_VMHWM
+        for op in self._stacks.get(pid, []):
+            if op.awaiting_exit or op.ghost:
+                continue
+            if hwm is not None and ann.reset_ok:
+                op.hwm = max(op.hwm, hwm)
+            elif hwm is None and ann.reset_ok:
+                op.awaiting_exit = True
+            else:
+                op.exact = False
+        ann.reset_ok = exact
+
+    def _measured_on(self, item: Marker) -> int | None:
+        """The process a marker's phase is measured on: None for the root (or a line without a pid)."""
+        pid = item.pid
+        if pid is None or pid == self.collector.root_pid or not self.exact_possible:
+            return None
+        if pid not in self._announcers:
+            try:
+                mem: procfs.ProcMemory | None = procfs.ProcMemory(pid)
+            except OSError:
+                mem = None  # gone already: its figures come from its exit
+            self._announcers[pid] = _Announcer(pid, mem)
+        return pid
+
     def _count(self) -> int:
-        count = getattr(self.collector, "process_count", None)
-        return count() if count else 1
+        return self.collector.process_count()
 
     def _tree_now(self) -> bool:
-        live = getattr(self.collector, "live_count", None)
-        return bool(live and live() > 1)
+        return self.collector.live_count() > 1
 
     def _rss_now(self) -> int | None:
         """The tree's RSS now; None once the root has exited (a stale sample would mislead)."""
@@ -172,27 +274,47 @@ class PhaseTracker:
     # -- phases --------------------------------------------------------------------------------
     def _start(self, item: Marker, t: float) -> None:
         stack = self._stacks.setdefault(item.pid, [])
+        if item.via in LOG_VIAS:
+            self._close_repeated(stack, item, t)
         if len(stack) >= MAX_DEPTH:
             self._warn_locked(f"phase {item.name!r} not started: more than {MAX_DEPTH} phases open at once")
             return
-        self._boundary()
+        self.phases_seen += 1
+        if self._over_phase_cap():
+            self.phases_dropped += 1
+            if self.phases_dropped == 1:
+                self._warn_locked(f"more than {PHASES_PER_SECOND} phases per second (or {MAX_PHASES} in all): "
+                                  "further phases are counted, not measured")
+            ghost = Phase(name=item.name or "phase", depth=len(stack), start_t=t)
+            stack.append(_Open(ghost, item.pid, exact=False, ghost=True))
+            return
+        own = self._measured_on(item)
+        self._boundary(own)
         depth = len(stack)
         name = item.name or "phase"
         data = dict(item.data)
-        if item.pid is not None:
-            data["pid"] = item.pid
+        data["pid"] = item.pid if item.pid is not None else self.collector.root_pid
         if item.via != "fd":
             data["via"] = item.via
         data.pop("line", None)  # a log line: the mark keeps it, a phase keeps its figures
         if "reported_bytes" in data:
             data["start_reported_bytes"] = data.pop("reported_bytes")
-        phase = Phase(name=name, depth=depth, start_t=t, start_rss_bytes=self._rss_now(), data=data)
-        op = _Open(phase, item.pid, exact=self.exact_possible and self._reset_ok, tree=self._tree_now(),
-                   procs_at_start=self._count())
+        if own is None:
+            start_rss, exact, tree = self._rss_now(), self.exact_possible and self._reset_ok, self._tree_now()
+        else:
+            ann = self._announcers[own]
+            start_rss, exact, tree = ann.rss(), ann.reset_ok, False
+            data["tree_start_rss_bytes"] = self._rss_now()
+        if item.via in LOG_VIAS and isinstance(data.get("start_reported_bytes"), int):
+            # the program's own figure, exact at the moment it printed it; memview's reading is later
+            data["read_start_rss_bytes"] = start_rss
+            start_rss = data["start_reported_bytes"]
+        phase = Phase(name=name, depth=depth, start_t=t, start_rss_bytes=start_rss, data=data)
+        if item.via in LOG_VIAS:
+            phase.flags.append("log_boundaries")  # the peak's interval edges are memview's reading moments
+        op = _Open(phase, item.pid, exact=exact, tree=tree, procs_at_start=self._count(), own=own)
         stack.append(op)
-        self.recorder.add_event("phase_start", name, data={"name": name, "depth": depth,
-                                                           **({"pid": item.pid} if item.pid is not None else {})},
-                                t=t)
+        self._event("phase_start", name, data={"name": name, "depth": depth, "pid": data["pid"]}, t=t)
 
     def _end(self, item: Marker, t: float) -> None:
         stack = self._stacks.get(item.pid)
@@ -212,40 +334,145 @@ class PhaseTracker:
             what = repr(item.name) if item.name else "(no name)"
             self._warn_locked(f"phase end {what} without a matching start; ignored")
             return
-        self._boundary()
-        end_rss = self._rss_now()
-        closing = stack[index:]
+        if stack[index].ghost:
+            del stack[index:]  # a counted phase (and anything inside it): nothing was measured
+            return
+        own = stack[index].own
+        self._boundary(own)
+        if own is None:
+            end_rss = self._rss_now()
+        else:
+            end_rss = self._announcers[own].rss()
+        tree_end = self._rss_now() if own is not None else None
+        closing = [op for op in stack[index:] if not op.ghost]
         del stack[index:]
         extra = dict(item.data)
         extra.pop("line", None)
         if "reported_bytes" in extra:
             extra["end_reported_bytes"] = extra.pop("reported_bytes")
+        if item.via in LOG_VIAS and isinstance(extra.get("end_reported_bytes"), int):
+            extra["read_end_rss_bytes"] = end_rss
+            end_rss = extra["end_reported_bytes"]
         for op in reversed(closing):  # innermost first
             if op is not closing[0]:
                 op.phase.flags.append("unclosed")  # closed by its parent's end
             else:
                 op.phase.data.update(extra)
+            if own is not None:
+                op.phase.data["tree_end_rss_bytes"] = tree_end
             self._close(op, t, end_rss)
+
+    def _over_phase_cap(self) -> bool:
+        second = int(time.monotonic())
+        window, n = self._phase_window
+        if window != second:
+            window, n = second, 0
+        if n >= PHASES_PER_SECOND or self.phases_seen - self.phases_dropped > MAX_PHASES:
+            self._phase_window = (window, n)
+            return True
+        self._phase_window = (window, n + 1)
+        return False
+
+    def _close_repeated(self, stack: list[_Open], item: Marker, t: float) -> None:
+        """The documented rule for log lines: a ``before X`` while a log phase ``X`` is still open
+        closes that phase (and what was opened inside it), flagged ``unclosed``, before X starts
+        again at its depth. A ``before`` whose ``after`` never came (an exception between the two)
+        would otherwise nest every later phase one level deeper, for ever."""
+        for i in range(len(stack) - 1, -1, -1):
+            if stack[i].phase.name == item.name and stack[i].phase.data.get("via") in LOG_VIAS and not stack[i].ghost:
+                closing = stack[i:]
+                del stack[i:]
+                self._boundary(closing[0].own)
+                end_rss = self._rss_now() if closing[0].own is None else self._announcers[closing[0].own].rss()
+                for op in reversed(closing):
+                    op.phase.flags.append("unclosed")
+                    op.phase.data["closed_by"] = "the next start of the same name"
+                    self._close(op, t, end_rss)
+                return
 
     def _close(self, op: _Open, t: float, end_rss: int | None) -> None:
         phase = op.phase
         phase.end_t = max(t, phase.start_t)
         phase.end_rss_bytes = end_rss
+        if op.own is not None and end_rss is None:
+            op.awaiting_exit = True  # it exited at or right after its end: its exit figures close it
+        if op.own is not None:
+            op.subtree |= self._started_by(op.own, phase.start_t, phase.end_t)
+            if op.subtree:
+                op.tree = True  # its own exact figure plus its children's samples: a sampled sum
         if op.exact and not op.tree and not op.awaiting_exit and op.hwm:
             self._finish(op, op.hwm, SOURCE_VMHWM)
         else:
             self._pending.append(op)
+            if op.awaiting_exit and op.own is not None:
+                self._exited(op.own, self.collector.exit_figures(op.own))
             self._settle()
+
+    def _started_by(self, pid: int, start: float, end: float) -> frozenset[int]:
+        """Descendants of ``pid`` the collector saw alive at some point in ``[start, end]``."""
+        for _attempt in range(3):
+            try:
+                procs = list(self.collector.processes())
+                break
+            except RuntimeError:  # the sampler changed the table while it was copied: read it again
+                continue
+        else:
+            return frozenset()
+        children: dict[int | None, list[int]] = {}
+        alive: dict[int, bool] = {}
+        for info in procs:
+            children.setdefault(info.ppid, []).append(info.pid)
+            alive[info.pid] = info.first_t <= end and info.last_t >= start
+        out: set[int] = set()
+        todo = [pid]
+        while todo:
+            for child in children.get(todo.pop(), []):
+                if child not in out:
+                    out.add(child)
+                    todo.append(child)
+        return frozenset(p for p in out if alive.get(p))
+
+    def _exited(self, pid: int, exit: ProcessExit | None) -> None:
+        """Close the phases of ``pid`` that wait for its exit figures, if the collector has them."""
+        if exit is None:
+            return
+        for op in self._pending:
+            if op.own != pid or not op.awaiting_exit or op.done:
+                continue
+            op.awaiting_exit = False
+            if op.phase.end_rss_bytes is None and exit.rss_bytes is not None:
+                op.phase.end_rss_bytes = exit.rss_bytes
+                op.phase.data["end_at_exit"] = True
+            if op.exact and exit.hwm_bytes is not None:
+                self._finish(op, max(op.hwm, exit.hwm_bytes), exit.source)
+            else:
+                op.exact = False
+        self._pending = [op for op in self._pending if not op.done]
+
+    def on_process_exit(self, exit: ProcessExit) -> None:
+        """Recorder hook: a process's figures read exactly at its exit."""
+        with self._lock:
+            if not self.closed and exit.pid in self._announcers:
+                self._exited(exit.pid, exit)
+                ann = self._announcers[exit.pid]
+                ann.close()
+        self._flush()
 
     def _finish(self, op: _Open, peak: int | None, source: str) -> None:
         op.done = True
         phase = op.phase
+        if peak is not None and "log_boundaries" in phase.flags:
+            # the program printed these figures while inside the phase: its peak was at least that
+            # (beyond the printed figure's rounding and the kernel's per-CPU counter slack)
+            printed = [v for v in (phase.start_rss_bytes, phase.end_rss_bytes) if v is not None]
+            if printed and max(printed) > peak + _PRINT_SLACK:
+                peak, source = max(printed), "reported"
         phase.peak_rss_bytes = peak
         phase.peak_source = source
         if op.tree and "tree" not in phase.flags:
             phase.flags.append("tree")
         self.phase_count += 1
-        self.recorder.add_phase(phase)
+        self._outbox.append(lambda: self.recorder.add_phase(phase))
 
     def _fallback(self, op: _Open) -> tuple[int | None, str]:
         """The best figure for a phase without a clean exact peak."""
@@ -306,7 +533,7 @@ class PhaseTracker:
             data["pid"] = item.pid
         if item.via != "fd":
             data["via"] = item.via
-        self.recorder.add_event("mark", item.name or "mark", data=data, t=t)
+        self._event("mark", item.name or "mark", data=data, t=t)
 
     # -- samples ------------------------------------------------------------------------------------
     def on_batch(self, batch: Batch) -> None:
@@ -314,18 +541,27 @@ class PhaseTracker:
         if not times:
             return
         with self._lock:
-            watched = [op for stack in self._stacks.values() for op in stack] + self._pending
+            watched = [op for stack in self._stacks.values() for op in stack if not op.ghost] + self._pending
             for op in watched:
                 start = op.phase.start_t
                 end = op.phase.end_t if op.phase.end_t is not None else float("inf")
                 best = op.sampled
-                for t, v in zip(times, values):
+                # a phase measured on one process falls back to that process's own series, summed
+                # with the processes it started
+                if op.own is None:
+                    ts, vs = times, values
+                else:
+                    op.subtree |= self._started_by(op.own, start, end)
+                    op.tree = op.tree or bool(op.subtree)
+                    ts, vs = _summed(batch, (op.own, *op.subtree))
+                for t, v in zip(ts, vs):
                     if start <= t <= end and v > best:
                         best = v
                 op.sampled = best
             self._samples_until = max(self._samples_until, times[-1])
             if self._pending:
                 self._settle()
+        self._flush()
 
     # -- the end of the session --------------------------------------------------------------------
     def finish(self, maxrss_bytes: int | None = None) -> None:
@@ -340,18 +576,28 @@ class PhaseTracker:
             if self.closed:
                 return
             end_t = self.recorder.now()
-            open_phases = [op for stack in self._stacks.values() for op in stack]
+            open_phases = [op for stack in self._stacks.values() for op in stack if not op.ghost]
             if open_phases:
                 self._boundary()
+                for pid in {op.own for op in open_phases if op.own is not None}:
+                    self._boundary(pid)
                 end_rss = self._rss_now()
                 for op in sorted(open_phases, key=lambda o: -o.phase.depth):
                     op.phase.flags.append("unclosed")
                     op.phase.end_t = max(end_t, op.phase.start_t)
-                    op.phase.end_rss_bytes = end_rss
+                    op.phase.end_rss_bytes = end_rss if op.own is None else self._announcers[op.own].rss()
+                    if op.own is not None and op.phase.end_rss_bytes is None:
+                        op.awaiting_exit = True
                     self._pending.append(op)
                 self._stacks.clear()
+            for pid in {op.own for op in self._pending if op.own is not None and op.awaiting_exit}:
+                self._exited(pid, self.collector.exit_figures(pid))
             for op in self._pending:
-                if op.awaiting_exit and maxrss_bytes and op.exact and not op.tree:
+                if op.own is not None and op.awaiting_exit:
+                    op.exact = False  # no exit figures: the sampled figure stands, flagged
+                    if "exited" not in op.phase.flags:
+                        op.phase.flags.append("exited")
+                elif op.awaiting_exit and maxrss_bytes and op.exact and not op.tree:
                     self._finish(op, max(op.hwm, maxrss_bytes), SOURCE_MAXRSS)
                 elif op.exact and not op.tree and not op.awaiting_exit and op.hwm:
                     self._finish(op, op.hwm, SOURCE_VMHWM)
@@ -361,7 +607,16 @@ class PhaseTracker:
             self._pending = [op for op in self._pending if not op.done]
             self._settle(final=True)
             self.closed = True
+            for ann in self._announcers.values():
+                ann.close()
             dropped_marks, dropped_warnings = self.marks_dropped, self._warnings_dropped
+            dropped_phases = self.phases_dropped
+        self._flush()
+        if dropped_phases:
+            self.recorder.add_event(
+                "phase_warning", f"{dropped_phases} of {self.phases_seen} phases were counted, not measured "
+                f"(more than {PHASES_PER_SECOND} per second or {MAX_PHASES} in all)", level="warning",
+                data={"phases": self.phases_seen, "dropped": dropped_phases})
         if dropped_marks:
             self.recorder.add_event(
                 "phase_warning", f"{dropped_marks} of {self.mark_count} marks were not stored "
@@ -371,3 +626,14 @@ class PhaseTracker:
             self.recorder.add_event(
                 "phase_warning", f"{dropped_warnings} more marker warnings were not stored", level="warning",
                 data={"dropped": dropped_warnings})
+
+
+def _summed(batch: Batch, pids: tuple[int, ...]) -> tuple[list[float], list[int]]:
+    """The sum of these processes' RSS series at each sample time of the batch."""
+    total: dict[float, int] = {}
+    for pid in pids:
+        ts, vs = batch.series.get(proc_series(pid), ([], []))
+        for t, v in zip(ts, vs):
+            total[t] = total.get(t, 0) + v
+    times = sorted(total)
+    return times, [total[t] for t in times]

@@ -52,7 +52,7 @@ def _channel() -> int | None:
     pid = os.getpid()
     if _state["pid"] == pid:
         return _state["fd"]
-    _state.update(pid=pid, fd=None, seq=0, acks=b"", misses=0)
+    _state.update(pid=pid, fd=None, seq=0, acks=b"", misses=0, sock=None)
     raw = os.environ.get(ENV_FD, "")
     if raw.isdigit():
         fd = int(raw)
@@ -95,11 +95,30 @@ def _send(obj: dict[str, Any], sync: bool = False) -> None:
 
 
 def _wait_ack(fd: int, token: bytes) -> None:
+    """Wait for memview's answer to ``token``, taking only our own answers off the channel.
+
+    The channel is shared by every process that inherited it (a harness and its workers, a pool):
+    an answer is looked at with ``MSG_PEEK`` and only read when it is ours, so one worker never
+    swallows another's (which then waited its full timeout and stopped waiting for good). An
+    answer for a process that has exited is read and dropped, so it cannot block the others.
+    """
+    import socket
+
     deadline = time.monotonic() + SYNC_TIMEOUT_S
-    while token + b"\n" not in _state["acks"]:
+    mine = token.split(b".", 1)[0] + b"."
+    line = token + b"\n"
+    sock = _state.get("sock")
+    if sock is None:
+        try:
+            sock = _state["sock"] = socket.socket(fileno=os.dup(fd))
+        except OSError:
+            _state["sync"] = False
+            return
+    while True:
         left = deadline - time.monotonic()
         if left <= 0:
             _state["misses"] += 1
+            _state["missed_total"] = _state.get("missed_total", 0) + 1
             if _state["misses"] >= _MAX_MISSES:
                 _state["sync"] = False  # nobody answers: stop waiting
             return
@@ -107,16 +126,41 @@ def _wait_ack(fd: int, token: bytes) -> None:
             ready, _, _ = select.select([fd], [], [], left)
             if not ready:
                 continue
-            data = os.read(fd, 4096)
+            head = sock.recv(4096, socket.MSG_PEEK)
         except (OSError, ValueError):
             _state["sync"] = False
-            break
-        if not data:
+            return
+        if not head:
             _state["sync"] = False
-            break
-        _state["acks"] = (_state["acks"] + data)[-4096:]
-    _state["acks"] = _state["acks"].replace(token + b"\n", b"")
-    _state["misses"] = 0
+            return
+        end = head.find(b"\n")
+        if end < 0:
+            time.sleep(0.0002)  # half an answer: the rest is on its way
+            continue
+        answer = head[: end + 1]
+        if answer.startswith(mine) or not _alive(answer):
+            try:
+                sock.recv(len(answer))  # ours (this one or an older one), or its owner is gone
+            except OSError:
+                _state["sync"] = False
+                return
+            if answer == line:
+                _state["misses"] = 0
+                return
+            continue
+        time.sleep(0.0002)  # another process's answer: it takes it; ours is behind it
+
+
+def _alive(answer: bytes) -> bool:
+    """Whether the process an answer belongs to (``PID.SEQ``) still exists."""
+    try:
+        pid = int(answer.split(b".", 1)[0])
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (ValueError, OSError):
+        return True
+    return True
 
 
 def _event(event: str, name: str | None, data: dict[str, Any] | None) -> dict[str, Any]:

@@ -64,7 +64,8 @@ def record_from_summary(summary: dict[str, Any], case: str, input_key: str) -> d
         "wall_s": summary.get("wall_s"),
         "samples": summary.get("samples"),
         "phases": [
-            {k: ph.get(k) for k in ("name", "depth", "peak_rss_bytes", "peak_source", "duration_s", "growth_bytes")}
+            {k: ph.get(k) for k in ("name", "depth", "pid", "start_rss_bytes", "peak_rss_bytes", "peak_source",
+                                    "duration_s", "footprint_bytes", "growth_bytes")}
             for ph in summary.get("phases") or []
         ],
         "captures": [
@@ -123,7 +124,7 @@ def _combine_phases(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     out = []
     for phs in keyed.values():
         ph = dict(phs[0])
-        for k in ("peak_rss_bytes", "duration_s", "growth_bytes"):
+        for k in ("start_rss_bytes", "peak_rss_bytes", "duration_s", "footprint_bytes", "growth_bytes"):
             s = _spread([p.get(k) for p in phs])
             ph[k] = s["median"] if s else None
         if len(phs) > 1:

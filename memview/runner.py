@@ -285,6 +285,7 @@ class ProcessSession:
         self.tracker: PhaseTracker | None = None
         self._trusted_maxrss: int | None = None
         self.following = False  # the command exited; recording goes on while its daemons run
+        self.exited_t: float | None = None
 
     @classmethod
     def launch(cls, argv: list[str], store: Store | None, interval: float, cwd: str | None = None,
@@ -341,7 +342,8 @@ class ProcessSession:
                before_start: Callable[[ProcessSession], None] | None = None,
                envelope: bool = False) -> ProcessSession:
         check_attachable(pid)
-        phase_markers = Markers(markers, launched=False) if markers and (markers.log or markers.pipe) else None
+        phase_markers = (Markers(markers, launched=False, target_pid=pid)
+                         if markers and (markers.log or markers.pipe) else None)
         try:
             collector = ProcessTreeCollector(pid, kind="attach", children=children, envelope=envelope)
             info = collector.processes()[0]
@@ -378,6 +380,7 @@ class ProcessSession:
         when the caller stops it (Ctrl-C). Otherwise the session ends with the command.
         """
         self.exit = info
+        self.exited_t = self.recorder.now()  # the session's wall time: draining markers after it is not the child's
         tracer = self.collector.tracer
         self.following = bool(follow and self.collector.children and tracer is not None
                               and tracer.active and tracer.live_processes())
@@ -443,6 +446,8 @@ class ProcessSession:
         fields = exit_fields(self.collector, self.recorder, self.tree_maxrss)
         if self.exit is not None:
             fields.update(exit_code=self.exit.exit_code, signal=self.exit.signal)
+            if self.exited_t is not None:
+                fields.update(wall_s=self.exited_t, ended_at=self.recorder.started_at + self.exited_t)
         kernel = {}
         if self.exit is not None:
             kernel = {"ru_maxrss_bytes": self.exit.maxrss_bytes, "launcher_hwm_bytes": self.maxrss_floor,

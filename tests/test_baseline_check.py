@@ -132,3 +132,50 @@ def test_combine_uses_the_median_and_a_failure_wins() -> None:
     runs[1] = _run(10 * MB, ok=False, sid=2)
     out = combine(runs)
     assert not out["ok"] and out["exit_code"] == 3
+
+
+MiB = 2**20
+
+
+def _extraction_run(extract_mib: int) -> dict:
+    """Four phases in a row; ``extract`` allocates and keeps ``extract_mib``, the others allocate nothing
+    of their own, so every later phase's *absolute* peak carries extract's memory."""
+    phases, rss = [], 100 * MiB
+    for name, own in (("load", 10), ("extract", extract_mib), ("chunk", 0), ("embed", 5)):
+        start, peak = rss, rss + own * MiB
+        phases.append({"name": name, "start_rss_bytes": start, "peak_rss_bytes": peak,
+                       "footprint_bytes": peak - start, "growth_bytes": peak - start})
+        rss = peak
+    return {"case": "doc", "input": "a.pdf", "ok": True, "exit_code": 0, "peak_rss_bytes": rss, "phases": phases}
+
+
+def test_only_the_phase_whose_own_use_grew_is_flagged() -> None:
+    """Issue 16 item 3: extract grew by 130 MiB; chunk and embed allocated the same as before."""
+    base, notes = update(results(_extraction_run(45)), tolerance="+10%")
+    assert base["version"] == 2
+    assert base["cases"]["doc"]["a.pdf"]["phases"]["chunk"] == {"peak_rss_bytes": 155 * MiB, "footprint_bytes": 0,
+                                                                  "growth_bytes": 0}
+    rows = evaluate(base, results(_extraction_run(175)))
+    regressed = sorted(r.what for r in rows if r.status == "REGRESSED")
+    assert regressed == ["peak", "phase extract footprint", "phase extract growth"]
+    text, code = check(base, results(_extraction_run(175)))
+    assert code == 1
+    assert "REGRESSED doc a.pdf phase extract footprint: 175.0 MiB > limit 49.5 MiB" in text
+    assert "chunk" not in "\n".join(line for line in text.splitlines() if line.startswith("REGRESSED"))
+    # the same run again passes; allocator noise below the floor in a zero-footprint phase passes
+    assert check(base, results(_extraction_run(45)))[1] == 0
+    noisy = _extraction_run(45)
+    noisy["phases"][2]["footprint_bytes"] = noisy["phases"][2]["growth_bytes"] = MiB
+    assert check(base, results(noisy))[1] == 0
+
+
+def test_a_version_1_baseline_is_migrated_and_still_checks() -> None:
+    old = {"format": "memview-baseline", "version": 1, "default_tolerance": "+10%",
+           "cases": {"doc": {"a.pdf": {"peak_rss_bytes": 160 * MiB, "phases": {"extract": 155 * MiB}}}}}
+    rows = evaluate(old, results(_extraction_run(45)))
+    phase = next(r for r in rows if r.what.startswith("phase extract"))
+    assert phase.what == "phase extract" and phase.status == "ok" and "absolute peak" in phase.detail
+    doc, _ = update(results(_extraction_run(45)), old)
+    assert doc["version"] == 2 and doc["cases"]["doc"]["a.pdf"]["phases"]["extract"]["footprint_bytes"] == 45 * MiB
+    with pytest.raises(BaselineError, match="version 3"):
+        evaluate({**old, "version": 3}, results(_extraction_run(45)))

@@ -195,3 +195,43 @@ def test_load_comparable_reads_a_store(two_runs):
     rec = load_comparable(str(two_runs["after"]["session_id"]), two_runs["store"])
     assert rec.peak_rss_bytes == two_runs["after"]["peak_rss_bytes"] and rec.name == "after"
     assert len(rec.phases) == 5 and rec.phases[4].occurrence == 2
+
+
+def test_only_the_phase_whose_own_use_grew_is_flagged(tmp_path):
+    """Issue 16 item 3, on real runs: only the worker's ``extract`` keeps more (45 -> 130 MiB); the later
+    ``chunk`` phase's absolute peak rises with it, but its own use does not: compare and baseline check
+    name extract alone."""
+    from conftest import workload as wl
+
+    from memview.baseline import check as baseline_check
+    from memview.baseline import update
+    from memview.profile import record_from_summary, results_document
+
+    db = tmp_path / "own.db"
+    summaries = []
+    for label, extract in (("before", 45), ("after", 130)):
+        out = tmp_path / f"{label}.json"
+        res = cli(db, "run", "-q", "--name", label, "--json", str(out), "--",
+                  *wl("harness_worker.py", tmp_path / f"{label}-truth.json", extract))
+        assert res.returncode == 0, res.stderr
+        summaries.append(read_json(out))
+    a, b = (str(s["session_id"]) for s in summaries)
+    result = json.loads(cli(db, "compare", a, b, "--json").stdout)
+    assert {(r["phase"], r["figure"]) for r in result["regressions"]} == {("extract", "footprint_bytes"),
+                                                                           ("extract", "growth_bytes")}
+    chunk = next(p for p in result["phases"] if p["name"] == "chunk")
+    peak = next(f for f in chunk["figures"] if f["key"] == "peak_rss_bytes")
+    assert peak["changes"][1]["abs"] > 80 * 2**20  # what the old absolute-peak rule blamed on chunk
+    assert chunk["pids"][0] == next(p["pid"] for p in summaries[0]["phases"] if p["name"] == "chunk")
+    text = cli(db, "compare", a, b).stdout
+    verdicts = [line for line in text.splitlines() if line.startswith("REGRESSED")]
+    assert len(verdicts) == 2 and all(line.startswith("REGRESSED phase extract (B)") for line in verdicts), text
+    assert any(line.startswith("phase chunk: footprint") for line in text.splitlines())
+    # the same two runs through a baseline: extract alone (and the session's total peak) regress
+    base, _ = update(results_document([record_from_summary(summaries[0], "doc", "a.pdf")], meta={}))
+    report, code = baseline_check(base, results_document([record_from_summary(summaries[1], "doc", "a.pdf")],
+                                                         meta={}))
+    assert code == 1
+    flagged = [line.split(":")[0] for line in report.splitlines() if line.startswith("REGRESSED doc")]
+    assert flagged == ["REGRESSED doc a.pdf peak", "REGRESSED doc a.pdf phase extract footprint",
+                       "REGRESSED doc a.pdf phase extract growth"], report

@@ -115,7 +115,8 @@ def test_marked_tests_are_skipped_without_the_marker_selected(pytester: pytest.P
     assert rec.countoutcomes() == [0, 0, 1]  # selected now: it runs, and 50 MB > 1MB fails
 
 
-def test_body_outcomes_come_back_from_the_child(pytester: pytest.Pytester) -> None:
+@pytest.mark.parametrize("isolation", ["fork", "spawn"])
+def test_body_outcomes_come_back_from_the_child(pytester: pytest.Pytester, isolation: str) -> None:
     pytester.makepyfile("""
         import os
         import pytest
@@ -137,7 +138,7 @@ def test_body_outcomes_come_back_from_the_child(pytester: pytest.Pytester) -> No
         def test_bad_limit():
             pass
     """)
-    rec = _run(pytester, "-m", "memory_profile")
+    rec = _run(pytester, "-m", "memory_profile", "--memview-isolation", isolation)
     reports = _call_reports(rec)
     assert reports["test_assertion"].failed
     assert "assert 1 == 2" in reports["test_assertion"].longreprtext
@@ -207,3 +208,185 @@ def test_entry_point_is_named_memview_and_p_memview_loads_it(pytester: pytest.Py
     assert res.returncode == 1, res.stdout + res.stderr
     assert "exceeds max_peak=10MB" in res.stdout, res.stdout
     assert "memview: test body peaks" in res.stdout
+
+
+# -- issue 16 item 5: native libraries, node ids, timeouts, baselines, sizes, xdist ----------------
+
+def test_a_native_threaded_library_used_before_does_not_hang_the_marked_test(pytester: pytest.Pytester) -> None:
+    """kreuzberg's Rust core keeps a thread pool: forking pytest after the module used it made the
+    child wait for ever on a lock held by a thread that does not exist there. With more than one OS
+    thread in pytest's process the body runs in a fresh interpreter instead, and completes."""
+    pytest.importorskip("kreuzberg", reason="kreuzberg is a test dependency (pyproject [test] extra)")
+    pytester.makepyfile(test_native="""
+        import os
+        import pytest
+        import kreuzberg
+
+        def _files(tmp):
+            paths = []
+            for i in range(4):
+                p = tmp / f"doc{i}.txt"
+                p.write_text("hello native threads\\n" * 200)
+                paths.append(str(p))
+            return paths
+
+        def test_warm_up(tmp_path):
+            kreuzberg.batch_extract_files_sync(_files(tmp_path))  # starts the native thread pool
+            assert len(os.listdir("/proc/self/task")) > 1
+
+        @pytest.mark.memory_profile(max_peak="500MB", timeout="2m")
+        def test_extract_again(tmp_path):
+            results = kreuzberg.batch_extract_files_sync(_files(tmp_path))
+            assert [r.content.strip() for r in results] == [("hello native threads\\n" * 200).strip()] * 4
+            buf = bytearray(30 * 2**20)
+            for i in range(0, len(buf), 4096):
+                buf[i] = 1
+    """)
+    rec = _run(pytester, "-m", "memory_profile or not memory_profile")
+    reports = _call_reports(rec)
+    assert reports["test_warm_up"].passed
+    assert reports["test_extract_again"].passed, reports["test_extract_again"].longrepr
+    record = dict(reports["test_extract_again"].user_properties)["memview"]
+    assert record["isolation"] == "spawn"
+    assert 25 * 2**20 <= record["peak_bytes"] < 300 * 2**20  # the body's 30 MiB, measured in the fresh interpreter
+
+
+def test_forced_spawn_measures_the_body_like_a_fork(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("""
+        import pytest
+
+        @pytest.fixture
+        def corpus():
+            return bytearray(80 * 2**20)  # set up in the fresh interpreter too: not counted
+
+        @pytest.mark.memory_profile(max_peak="100MB")
+        def test_body(corpus):
+            buf = bytearray(40 * 2**20)
+            for i in range(0, len(buf), 4096):
+                buf[i] = 1
+            assert len(corpus) == 80 * 2**20
+
+        @pytest.mark.memory_profile
+        def test_fails():
+            assert 1 + 1 == 3
+    """)
+    rec = _run(pytester, "-m", "memory_profile", "--memview-isolation", "spawn")
+    reports = _call_reports(rec)
+    assert reports["test_body"].passed, reports["test_body"].longrepr
+    assert 35 * 2**20 <= _peak(reports["test_body"]) < 60 * 2**20  # the body's 40 MiB, not the fixture's 80
+    assert reports["test_fails"].failed and "assert (1 + 1) == 3" in str(reports["test_fails"].longrepr)
+
+
+def test_a_marked_test_named_by_node_id_runs(pytester: pytest.Pytester) -> None:
+    path = pytester.makepyfile("""
+        import pytest
+
+        @pytest.mark.memory_profile(max_peak="10MB")
+        def test_heavy():
+            buf = bytearray(30_000_000)
+
+        @pytest.mark.memory_profile(max_peak="10MB")
+        def test_other():
+            pass
+    """)
+    rec = _run(pytester, f"{path}::test_heavy")
+    reports = _call_reports(rec)
+    assert reports["test_heavy"].failed and "exceeds max_peak=10MB" in str(reports["test_heavy"].longrepr)
+    rec = _run(pytester, str(path))
+    assert all(r.skipped for r in _call_reports(rec).values())  # a whole file still needs -m memory_profile
+
+
+def test_a_body_past_its_timeout_is_killed_with_one_clear_failure(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("""
+        import threading
+        import pytest
+
+        @pytest.mark.memory_profile(timeout="1s")
+        def test_hangs():
+            threading.Event().wait()
+    """)
+    for isolation in ("fork", "spawn"):
+        rec = _run(pytester, "-m", "memory_profile", "--memview-isolation", isolation)
+        (report,) = _call_reports(rec).values()
+        assert report.failed
+        assert f"ran longer than its timeout of 1s and was killed ({isolation})" in str(report.longrepr)
+
+
+def test_pytest_memray_sizes_are_mib_and_memviews_mb_is_decimal(pytester: pytest.Pytester) -> None:
+    """50 MB is 50 MiB in pytest-memray's limit_memory and 50,000,000 bytes in max_peak; 49 MiB of body."""
+    pytester.makepyfile("""
+        import pytest
+
+        def _touch():
+            buf = bytearray(49 * 2**20)
+            for i in range(0, len(buf), 4096):
+                buf[i] = 1
+
+        @pytest.mark.memory_profile(limit_memory="50 MB")
+        def test_memray_units():
+            _touch()
+
+        @pytest.mark.memory_profile(max_peak="50 MB")
+        def test_memview_units():
+            _touch()
+    """)
+    reports = _call_reports(_run(pytester, "-m", "memory_profile"))
+    assert reports["test_memray_units"].passed, reports["test_memray_units"].longrepr
+    assert reports["test_memview_units"].failed
+    assert "exceeds max_peak=50 MB (50,000,000 bytes)" in str(reports["test_memview_units"].longrepr)
+
+
+def test_the_limit_comes_from_a_baseline_with_its_tolerance(pytester: pytest.Pytester, tmp_path: Path) -> None:
+    import json
+
+    base = tmp_path / "pytest-baseline.json"
+    pytester.makepyfile(test_b="""
+        import os
+        import pytest
+
+        @pytest.mark.memory_profile(baseline=True)
+        def test_grows():
+            buf = bytearray(int(os.environ["MIB"]) * 2**20)
+            for i in range(0, len(buf), 4096):
+                buf[i] = 1
+    """)
+    os.environ["MIB"] = "40"
+    try:
+        rec = _run(pytester, "-m", "memory_profile", f"--memview-baseline={base}", "--memview-baseline-update")
+        assert all(r.passed for r in _call_reports(rec).values())
+        doc = json.loads(base.read_text())
+        entry = doc["cases"]["pytest"]["test_b.py::test_grows"]
+        assert 35 * 2**20 <= entry["peak_rss_bytes"] < 50 * 2**20 and doc["version"] == 2
+        rec = _run(pytester, "-m", "memory_profile", f"--memview-baseline={base}")
+        assert _call_reports(rec)["test_grows"].passed  # the same body: within +10%
+        os.environ["MIB"] = "80"
+        rec = _run(pytester, "-m", "memory_profile", f"--memview-baseline={base}")
+        report = _call_reports(rec)["test_grows"]
+        assert report.failed and "exceeds max_peak=baseline" in str(report.longrepr) and "+10%" in str(report.longrepr)
+    finally:
+        del os.environ["MIB"]
+
+
+def test_the_summary_is_printed_on_the_xdist_controller(pytester: pytest.Pytester) -> None:
+    pytest.importorskip("xdist", reason="pytest-xdist is a test dependency (pyproject [test] extra)")
+    pytester.makepyfile("""
+        import pytest
+
+        @pytest.mark.memory_profile(max_peak="200MB")
+        def test_one():
+            buf = bytearray(20 * 2**20)
+            for i in range(0, len(buf), 4096):
+                buf[i] = 1
+
+        @pytest.mark.memory_profile(max_peak="200MB")
+        def test_two():
+            pass
+    """)
+    res = pytester.runpytest_subprocess("-p", PLUGIN, "-p", "xdist", "-n", "2", "-m", "memory_profile",
+                                        "-p", "no:cacheprovider")
+    res.assert_outcomes(passed=2)
+    out = res.stdout.str()
+    assert "memview: test body peaks" in out, out
+    assert "::test_one" in out and "::test_two" in out
+    one = next(line for line in out.splitlines() if line.endswith("::test_one"))
+    assert "/ max 200MB  growth" in one  # footprint, then growth (the 20 MiB died with the body: about 0)

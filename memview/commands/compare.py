@@ -17,12 +17,18 @@ db_option = click.option("--db", envvar="MEMVIEW_DB", type=click.Path(dir_okay=F
 @click.option("--baseline", "baseline_path", type=click.Path(dir_okay=False),
               help="check inputs (profile results, session ids, bundles) against a baseline; exit 1 on regression")
 @click.option("--allow-missing", is_flag=True, help="with --baseline: report missing cases without failing")
+@click.option("--tolerance", "-t", default="+10%", show_default=True,
+              help="how far a phase's own use (footprint, growth) may grow before it is named a regression")
 @db_option
 @click.pass_context
 def compare_command(ctx: click.Context, inputs: tuple[str, ...], as_json: bool, baseline_path: str | None,
-                    allow_missing: bool, db: str | None) -> None:
+                    allow_missing: bool, tolerance: str, db: str | None) -> None:
     """Compare sessions side by side: peak, average, final, wall time and each phase's peak and
     duration, with the change of each against the first (A).
+
+    Each phase also shows its footprint (peak − start) and growth (end − start). A phase whose own
+    use (footprint or growth) grew beyond --tolerance is named REGRESSED; its absolute peak is
+    shown but never blamed (it carries what earlier phases left behind).
 
     Each input is a session id, a bundle (.memview.zip) or a summary JSON (memview run --json).
     Phases are matched by name, and by order for repeated names. With --baseline, the same as
@@ -45,7 +51,7 @@ def compare_command(ctx: click.Context, inputs: tuple[str, ...], as_json: bool, 
 
         store = _open_store(db)
     try:
-        result = compare([load_comparable(i, store) for i in inputs])
+        result = compare([load_comparable(i, store) for i in inputs], tolerance)
     except CompareError as exc:
         click.echo(f"memview: {exc}", err=True)
         sys.exit(1)
