@@ -198,8 +198,9 @@ def test_unclosed_phases_and_an_end_without_a_start(db_path, tmp_path):
         assert _close(phases[name]["peak_rss_bytes"], truth[name]), (name, phases[name], truth)
     never = phases["never"]
     assert never["flags"] == ["unclosed"] and never["end_s"] >= never["start_s"]
-    # closed at exit: the child's wait4 ru_maxrss is its high-water mark since the last reset
-    assert never["peak_source"] == "kernel:ru_maxrss", never
+    # closed at exit: the root's VmHWM read at its ptrace exit stop (or, untraced, its wait4 ru_maxrss) is its
+    # high-water mark since the last reset; either is the kernel's figure
+    assert never["peak_source"] in ("kernel:VmHWM", "kernel:VmHWM@exit", "kernel:ru_maxrss"), never
     assert _close(never["peak_rss_bytes"], truth["never"]), (never, truth)
     assert any("'ghost' without a matching start" in e["message"] for e in summary["events"])
 
@@ -467,8 +468,8 @@ def test_log_phases_use_the_programs_own_figures(db_path, tmp_path):
     # right after printing "after load" may count, never the 100 MiB
     assert truth["load_peak"] * 0.98 < load["peak_rss_bytes"] < truth["load_peak"] + 20 * 2**20, (load, truth)
     assert load["peak_rss_bytes"] >= load["end_rss_bytes"] - 256 * 1024
-    first_upload = summary["phases"][1]
-    assert "unclosed" in first_upload["flags"]
+    # both uploads may start in the same millisecond of the log's clock: find the one the rule closed
+    first_upload = next(p for p in summary["phases"] if p["name"] == "upload" and "unclosed" in p["flags"])
     assert first_upload["data"]["closed_by"] == "the next start of the same name"
     chunk = summary["phases"][3]
     assert abs(chunk["growth_bytes"] - (printed["after chunk"] - printed["before chunk"])) < 3 * 2**20
