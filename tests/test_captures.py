@@ -370,4 +370,4 @@ def test_capture_now_runs_auto_for_the_process_type(db_path):
         session.close()
     caps = store.captures(rec.session_id)
     assert [(c["tool"], c["trigger"], c["status"]) for c in caps] == [
-        ("py-spy-dump", "manual: button", "ok"), ("py-spy-record", "manual: button", "ok")]
+        ("py-spy-dump", "manual: button", "ok"), ("memray", "manual: button", "ok")]

@@ -53,6 +53,7 @@ _INSTALL_HINTS = {
     "heaptrack_print": "apt install heaptrack",
     "gdb": "apt install gdb (heaptrack attaches through gdb)",
     "zstd": "apt install zstd",
+    "memray": "pip install memray (a memview dependency; the target's Python needs it too)",
 }
 
 
@@ -71,7 +72,7 @@ def find_tool(name: str, env: dict[str, str] | None = None) -> str:
     if found:
         return found
     scripts = sysconfig.get_path("scripts")
-    if name == "py-spy" and scripts:
+    if name in ("py-spy", "memray") and scripts:
         found = shutil.which(name, path=scripts)
         if found:
             return found

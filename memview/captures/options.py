@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 #: ``--capture`` values; the tool names are the keys of ``memview.captures.service.TOOLS`` (imported
 #: lazily: ``memview --help`` should not load every capture module)
-TOOL_NAMES = ("py-spy-dump", "py-spy-record", "heaptrack", "node-heap-snapshot")
+TOOL_NAMES = ("py-spy-dump", "py-spy-record", "memray", "heaptrack", "node-heap-snapshot")
 CHOICES = (*TOOL_NAMES, "auto", "none")
 
 _THRESHOLD_HELP = ("fire when memory crosses RULE (repeatable): 800MB, 2GiB, 80% (of RAM), +100MB/s[@5s] "
@@ -35,7 +35,7 @@ def capture_options(launch: bool = False) -> Callable[[Callable[..., Any]], Call
         click.option("--capture", "capture", metavar="TOOL[,TOOL]",
                      help=f"what to take when a rule fires: {', '.join(CHOICES)} (default: auto if a rule is set)"),
         click.option("--capture-duration", default="5s", show_default=True,
-                     help="how long py-spy record and heaptrack attach run"),
+                     help="how long py-spy record, memray and heaptrack attach run"),
         click.option("--capture-timeout",
                      help="time limit per capture; past it the tool is killed (default: per tool)"),
         click.option("--max-captures", type=click.IntRange(min=0), default=10, show_default=True,

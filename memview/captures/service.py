@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from memview.captures import heaptrack, node, pyspy
+from memview.captures import heaptrack, memray, node, pyspy
 from memview.captures.base import CaptureJob, Executor, ToolFn
 from memview.captures.detect import descendants, process_kind
 from memview.model import Batch
@@ -25,10 +25,11 @@ TOOLS: dict[str, tuple[ToolFn, str]] = {
     "py-spy-dump": (pyspy.dump, "python"),
     "py-spy-record": (pyspy.record, "python"),
     "heaptrack": (heaptrack.attach, "any"),
+    "memray": (memray.attach, "python"),
     "node-heap-snapshot": (node.snapshot, "node"),
 }
 AUTO = {
-    "python": ("py-spy-dump", "py-spy-record"),
+    "python": ("py-spy-dump", "memray"),
     "node": ("node-heap-snapshot",),
     "native": ("heaptrack",),
 }
@@ -40,6 +41,7 @@ def default_time_limit(tool: str, duration: float) -> float:
         "py-spy-dump": 30.0,
         "py-spy-record": duration + 30.0,
         "heaptrack": duration + 120.0,  # gdb attach twice, then heaptrack_print
+        "memray": duration + 120.0,  # gdb attach and detach (seconds each on a loaded machine), then the summary
         "node-heap-snapshot": 300.0,
     }[tool]
 

@@ -1,0 +1,108 @@
+"""The one summary shape every allocation capture is reduced to, kept in the captures row's JSON.
+
+A capture file (memray ``.bin``, heaptrack ``.zst``, node ``.heapsnapshot``, py-spy speedscope)
+is kept as an artefact for those who want their own tool, but what the user needs in memview is a
+few named *sites* — function, file:line, bytes, count — at the moment that mattered (the
+high-water mark of the capture window) and what grew. Every tool module fills this shape, so
+``memview show``, ``compare`` and the GUI's capture panel read one format:
+
+``capture.data["summary"] = {"kind", "unit", "headline", "tables": {name: [site, …]},
+"stacks": [[[frame, …], weight], …], "peak_bytes", "notes"}``
+
+with ``site = {"function", "file", "line", "bytes", "count"}`` (``samples`` instead of ``bytes``
+for py-spy). Tables are capped (:data:`TOP`) so a row stays small; stacks are the heaviest
+:data:`TOP_STACKS`, root first, for the flame graph.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+TOP = 50
+TOP_STACKS = 400
+
+
+@dataclass
+class Site:
+    """One allocation site: where, how much is live/allocated there, in how many allocations."""
+
+    function: str
+    file: str = ""
+    line: int | None = None
+    bytes: int = 0
+    count: int = 0
+
+    def key(self) -> tuple[str, str, int | None]:
+        return (self.function, self.file, self.line)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"function": self.function, "file": self.file, "line": self.line, "bytes": int(self.bytes),
+                "count": int(self.count)}
+
+
+@dataclass
+class Summary:
+    """Built by a tool module, stored as a plain dict (:meth:`as_dict`)."""
+
+    kind: str
+    headline: str  # the table ``show`` prints first (e.g. "peak")
+    unit: str = "bytes"
+    tables: dict[str, list[Site]] = field(default_factory=dict)
+    stacks: list[tuple[list[str], int]] = field(default_factory=list)
+    peak_bytes: int | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        stacks = sorted(self.stacks, key=lambda s: -s[1])[:TOP_STACKS]
+        return {
+            "kind": self.kind, "unit": self.unit, "headline": self.headline, "peak_bytes": self.peak_bytes,
+            "tables": {name: [s.as_dict() for s in sorted(sites, key=lambda s: -s.bytes)[:TOP]]
+                       for name, sites in self.tables.items()},
+            "stacks": [[list(frames), int(weight)] for frames, weight in stacks],
+            "notes": list(self.notes),
+        }
+
+
+def merge(sites: Iterable[Site]) -> list[Site]:
+    """Sites with the same function and file:line added together (several stacks end in one line)."""
+    out: dict[tuple[str, str, int | None], Site] = {}
+    for s in sites:
+        known = out.get(s.key())
+        if known is None:
+            out[s.key()] = Site(s.function, s.file, s.line, s.bytes, s.count)
+        else:
+            known.bytes += s.bytes
+            known.count += s.count
+    return sorted(out.values(), key=lambda s: -s.bytes)
+
+
+def frame_label(function: str, file: str, line: int | None) -> str:
+    """``function (file:line)``: the label of a frame in stacks and flame graphs."""
+    if not file:
+        return function
+    return f"{function} ({file}{':' + str(line) if line else ''})"
+
+
+def where(site: dict[str, Any]) -> str:
+    """``file:line`` of a stored site, or ``?``."""
+    if not site.get("file"):
+        return "?"
+    return f"{site['file']}:{site['line']}" if site.get("line") else str(site["file"])
+
+
+def summary_of(capture: dict[str, Any]) -> dict[str, Any] | None:
+    """The stored summary of a capture row (``data.summary``), or None."""
+    data = capture.get("data") or {}
+    summary = data.get("summary") if isinstance(data, dict) else None
+    return summary if isinstance(summary, dict) else None
+
+
+def headline_sites(capture: dict[str, Any], n: int = 5) -> list[dict[str, Any]]:
+    """The first ``n`` sites of the capture's headline table (what ``show`` prints)."""
+    summary = summary_of(capture)
+    if not summary:
+        return []
+    tables = summary.get("tables") or {}
+    return list(tables.get(summary.get("headline") or "", []))[:n]

@@ -1,0 +1,95 @@
+"""Allocation evidence inside memview: memray captures summarised into named sites, shown by ``show``."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import PY, wait_for, workload
+
+from memview.store import Store
+
+pytest.importorskip("memray")
+needs_gdb = pytest.mark.skipif(subprocess.run(["which", "gdb"], capture_output=True).returncode != 0,
+                               reason="gdb is not installed (memray attach uses it)")
+
+
+def _by_function(sites: list[dict]) -> dict[str, dict]:
+    out: dict[str, dict] = {}
+    for s in sites:
+        out.setdefault(s["function"], s)
+    return out
+
+
+@needs_gdb
+def test_memray_at_a_threshold_names_the_leak_and_the_spike_with_their_sizes(db_path, tmp_path):
+    """The judge of issue 19 item 1: both functions, file:line, sizes within 10 % of what was allocated."""
+    from memview.captures.options import CaptureSetup
+    from memview.runner import ProcessSession, reap
+
+    stop = tmp_path / "stop"
+    store = Store(db_path)
+    setup = CaptureSetup.from_cli(thresholds=("70MB",), capture="memray", capture_duration="2s")
+    session = ProcessSession.launch(workload("leak_spike.py", 512, 48, str(stop)), store, 0.05,
+                                    before_start=setup.install, stdout=subprocess.PIPE)
+    rec = session.recorder
+    try:
+        truth = json.loads(session.proc.stdout.readline())
+        wait_for(lambda: [c for c in rec.captures if c.status != "running"], timeout=180, interval=0.2)
+    finally:
+        stop.touch()
+        session.reaped(reap(session.proc))
+        session.close()
+    (cap,) = store.captures(rec.session_id)
+    assert (cap["tool"], cap["status"]) == ("memray", "ok"), (cap, store.events(rec.session_id))
+    assert cap["path"].endswith(".memray.bin") and Path(cap["path"]).stat().st_size > 0
+    summary = cap["data"]["summary"]
+    assert summary["kind"] == "memray" and summary["headline"] == "peak"
+    peak = _by_function(summary["tables"]["peak"])
+    growth = _by_function(summary["tables"]["growth"])
+    spike, leak = peak["spike"], peak["leak"]
+    # file:line of each allocation, as the workload says
+    assert (spike["file"], spike["line"]) == (truth["file"], truth["spike_line"])
+    assert (leak["file"], leak["line"]) == (truth["file"], truth["leak_line"])
+    # the spike's one buffer is live at the window's high-water mark: its size, within 10 %
+    assert spike["count"] == 1 and spike["bytes"] == pytest.approx(truth["spike_bytes"], rel=0.10)
+    # the leak: every allocation of the window is still live, each LEAK bytes
+    assert growth["leak"]["count"] >= 3, growth
+    assert growth["leak"]["bytes"] == pytest.approx(growth["leak"]["count"] * truth["leak_bytes"], rel=0.10)
+    assert leak["bytes"] / leak["count"] == pytest.approx(truth["leak_bytes"], rel=0.10)
+    assert "spike" not in growth  # freed each round: a spike, not a leak
+    # the flame graph's stacks end in the two functions
+    tops = {stack[-1].split(" ")[0] for stack, _ in summary["stacks"]}
+    assert {"leak", "spike"} <= tops
+    # memview show names both, file:line and size, without another tool
+    env = {**os.environ, "MEMVIEW_DB": str(db_path)}
+    res = subprocess.run([PY, "-m", "memview", "show", str(rec.session_id)], capture_output=True, text=True,
+                         env=env, timeout=120)
+    assert res.returncode == 0, res.stderr
+    for name in ("spike", "leak"):
+        row = re.search(rf"^ +{name} +{re.escape(truth['file'])}:{truth[name + '_line']} +([\d.]+) (MiB|KiB) +(\d+)$",
+                        res.stdout, re.MULTILINE)
+        assert row, res.stdout
+        shown = float(row.group(1)) * (2**20 if row.group(2) == "MiB" else 1024) / int(row.group(3))
+        assert shown == pytest.approx(truth[name + "_bytes"], rel=0.10)
+
+
+def test_memray_summary_of_a_launched_file_is_exact(tmp_path):
+    """A file written by ``memray run``: the peak table holds exactly what the program allocated."""
+    from memview.captures.memray import summarise
+
+    out = tmp_path / "run.bin"
+    script = tmp_path / "alloc.py"
+    script.write_text("def hold(out):\n    for _ in range(5):\n        out.append(bytearray(3 << 20))\n\n"
+                      "x = []\nhold(x)\n")
+    subprocess.run([sys.executable, "-m", "memray", "run", "-q", "-o", str(out), str(script)], check=True,
+                   capture_output=True, timeout=120)
+    summary = summarise(out).as_dict()
+    hold = _by_function(summary["tables"]["peak"])["hold"]
+    assert (hold["count"], hold["line"]) == (5, 3)
+    assert hold["bytes"] == pytest.approx(5 * 3 * 2**20, rel=0.001)
