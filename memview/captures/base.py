@@ -307,6 +307,7 @@ class CaptureContext:
     native: bool = False
     subprocesses: bool = False
     env: dict[str, str] | None = None
+    allow_inspector: bool = False  # node: may open the TCP inspector (--node-inspector, the user accepted it)
     deadline: float = 0.0
     running: Spawned | None = None
     files: list[Path] = field(default_factory=list)
@@ -340,6 +341,7 @@ class CaptureJob:
     subprocesses: bool = False
     data: dict[str, Any] = field(default_factory=dict)
     requested_t: float = 0.0
+    allow_inspector: bool = False
 
 
 def finish(capture: Capture, ctx: CaptureContext) -> None:
@@ -460,7 +462,8 @@ class Executor:
         self._seq += 1
         out_dir = self._out_dir()
         ctx = CaptureContext(job.tool, job.pid, out_dir, f"{self._seq:02d}-{job.tool}-{job.pid}", job.duration,
-                             job.time_limit, native=job.native, subprocesses=job.subprocesses, env=self.env)
+                             job.time_limit, native=job.native, subprocesses=job.subprocesses, env=self.env,
+                             allow_inspector=job.allow_inspector)
         if self._closing.is_set():
             ctx.stop.set()
         ctx.deadline = time.monotonic() + job.time_limit

@@ -5,7 +5,10 @@
 directory (or ``--diagnostic-dir``) when sent SIG. The file exists from the first byte, so it is
 complete when node no longer holds it open; memview then moves it into the session's folder.
 
-**Inspector**: SIGUSR1 makes a running node listen on 127.0.0.1 (port 9229, or ``--inspect-port``;
+**Inspector** (only with ``--node-inspector``, or when the inspector is already open): by
+default memview refuses, because any local user can connect to a TCP port on 127.0.0.1 and run
+code in the target while it is open (a ``nobody`` process did, in a root-owned node, during a
+capture). SIGUSR1 makes a running node listen on 127.0.0.1 (port 9229, or ``--inspect-port``;
 ``memview run`` sets ``--inspect-port=0`` so a busy 9229 cannot get in the way). memview finds the
 port among the process's own listening sockets, asks ``/json/list`` for the WebSocket URL, runs
 ``HeapProfiler.takeHeapSnapshot`` and streams the chunks to disk. While it is open anyone on this
@@ -115,12 +118,23 @@ def snapshot(ctx: CaptureContext, capture: Capture) -> None:
         capture.data["method"] = f"signal {signal.Signals(sig).name}"
         _via_signal(ctx, sig, out)
     else:
+        already = _inspector_ports(ctx.pid, listening_ports(ctx.pid))
+        if not already and not ctx.allow_inspector:
+            raise CaptureError(refusal(ctx.pid), status="refused")
         capture.data["method"] = "inspector"
         capture.data.update(_via_inspector(ctx, out))
     ctx.keep(out)
     if not _looks_complete(out):
         capture.status = "partial"
         ctx.notes.append("the heap snapshot file is not complete JSON")
+
+
+def refusal(pid: int) -> str:
+    """Why memview will not open node's inspector by itself, and the two ways forward, in one line."""
+    return (f"no heap snapshot of PID {pid}: node was not started with --heapsnapshot-signal, and opening its "
+            "inspector on 127.0.0.1 would let any local user run code in it; restart it with "
+            "NODE_OPTIONS=--heapsnapshot-signal=SIGUSR2 (memview run does this), or pass --node-inspector "
+            "to accept that risk")
 
 
 def _looks_complete(path: Path) -> bool:

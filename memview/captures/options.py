@@ -22,6 +22,9 @@ if TYPE_CHECKING:
 TOOL_NAMES = ("py-spy-dump", "py-spy-record", "memray", "heaptrack", "node-heap-snapshot")
 CHOICES = (*TOOL_NAMES, "auto", "none")
 
+#: what ``memview run`` tells node to write a heap snapshot on (node's own route: no inspector port)
+NODE_SNAPSHOT_SIGNAL = "SIGUSR2"
+
 _THRESHOLD_HELP = ("fire when memory crosses RULE (repeatable): 800MB, 2GiB, 80% (of RAM), +100MB/s[@5s] "
                    "(growth), PHASE:500MB (only inside that phase); options: ,max=N ,cooldown=30s ,rearm=90%")
 
@@ -41,6 +44,10 @@ def capture_options(launch: bool = False) -> Callable[[Callable[..., Any]], Call
         click.option("--max-captures", type=click.IntRange(min=0), default=10, show_default=True,
                      help="at most this many captures per session"),
         click.option("--capture-native", is_flag=True, help="py-spy: include native (C/C++/Rust) frames"),
+        click.option("--node-inspector", is_flag=True,
+                     help="node heap snapshots may open node's inspector on 127.0.0.1 when node was not started "
+                          "with --heapsnapshot-signal (while it is open ANY local user can run code in node; "
+                          "see SECURITY.md)"),
     ]
     if launch:
         opts.append(click.option("--heaptrack", "heaptrack_launch", is_flag=True,
@@ -99,7 +106,8 @@ class CaptureSetup:
     @classmethod
     def from_cli(cls, thresholds: tuple[str, ...] = (), on_pressure: str | None = None, capture: str | None = None,
                  capture_duration: str = "5s", capture_timeout: str | None = None, max_captures: int = 10,
-                 capture_native: bool = False, heaptrack_launch: bool = False) -> CaptureSetup:
+                 capture_native: bool = False, heaptrack_launch: bool = False,
+                 node_inspector: bool = False) -> CaptureSetup:
         """Validate the options; bad input raises click.BadParameter (one clear line, nothing started)."""
         from memview.triggers import RuleError, parse_rule, pressure_rule  # not on `memview --help`'s path
 
@@ -121,7 +129,7 @@ class CaptureSetup:
 
         duration = _seconds(capture_duration, "--capture-duration") or 5.0
         config = CaptureConfig(tools, duration, max_captures, _seconds(capture_timeout, "--capture-timeout"),
-                               capture_native, env=dict(os.environ))
+                               capture_native, env=dict(os.environ), node_inspector=node_inspector)
         return cls(rules, config, heaptrack_launch)
 
     @property
@@ -132,8 +140,9 @@ class CaptureSetup:
         """The launched command's environment, or None to inherit memview's unchanged.
 
         ``--heaptrack`` adds heaptrack's preload library; a possible node capture adds
-        ``--inspect-port=0`` to NODE_OPTIONS, so SIGUSR1 opens the inspector on a free port
-        instead of failing when 9229 is taken (it opens nothing by itself).
+        ``--heapsnapshot-signal=SIGUSR2`` to NODE_OPTIONS, so node writes its own snapshot on that
+        signal and no inspector (a TCP port every local user can reach) is ever opened. With
+        ``--node-inspector`` it also adds ``--inspect-port=0`` (a free port rather than a busy 9229).
         """
         env: dict[str, str] | None = None
         if self.heaptrack_launch:
@@ -148,8 +157,11 @@ class CaptureSetup:
         if set(self.config.tools) & {"auto", "node-heap-snapshot"}:
             env = dict(os.environ if base is None else base) if env is None else env
             node_opts = env.get("NODE_OPTIONS", "")
-            if "--inspect" not in node_opts and "--debug-port" not in node_opts:
-                env["NODE_OPTIONS"] = (node_opts + " --inspect-port=0").strip()
+            if "--heapsnapshot-signal" not in node_opts:
+                node_opts = (node_opts + f" --heapsnapshot-signal={NODE_SNAPSHOT_SIGNAL}").strip()
+            if self.config.node_inspector and "--inspect" not in node_opts and "--debug-port" not in node_opts:
+                node_opts = (node_opts + " --inspect-port=0").strip()
+            env["NODE_OPTIONS"] = node_opts
         return env
 
     def install(self, session: Any, movable_line: bool = False) -> None:

@@ -54,6 +54,7 @@ class CaptureConfig:
     time_limit: float | None = None
     native: bool = False
     env: dict[str, str] | None = None
+    node_inspector: bool = False  # --node-inspector: node snapshots may open the 127.0.0.1 inspector
 
 
 class CaptureService:
@@ -144,7 +145,8 @@ class CaptureService:
                 pid, subprocesses = _python_tree_top(pid, kinds)
             limit = self.config.time_limit or default_time_limit(tool, self.config.duration)
             jobs.append(CaptureJob(tool, fn, pid, trigger, self.config.duration, limit, native=self.config.native,
-                                   subprocesses=subprocesses, data={**data, "process_kind": kinds[pid]}))
+                                   subprocesses=subprocesses, data={**data, "process_kind": kinds[pid]},
+                                   allow_inspector=self.config.node_inspector))
         return jobs
 
 
