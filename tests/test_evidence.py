@@ -5,8 +5,11 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
+import sysconfig
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -93,3 +96,78 @@ def test_memray_summary_of_a_launched_file_is_exact(tmp_path):
     hold = _by_function(summary["tables"]["peak"])["hold"]
     assert (hold["count"], hold["line"]) == (5, 3)
     assert hold["bytes"] == pytest.approx(5 * 3 * 2**20, rel=0.001)
+
+
+# -- issue 17 item 9: capture tools run with the target's credentials -----------------------------------
+
+needs_root = pytest.mark.skipif(
+    os.geteuid() != 0 or not shutil.which("setpriv") or not Path("/usr/bin/python3").exists(),
+    reason="needs root, setpriv and /usr/bin/python3")
+NOBODY = 65534
+
+
+@pytest.fixture
+def public_pyspy() -> Path:
+    """A py-spy every user can run (the one pip installed may sit under root's private home)."""
+    real = Path(sysconfig.get_path("scripts")) / "py-spy"
+    if not real.exists():
+        real = Path(shutil.which("py-spy") or "")
+    folder = Path(tempfile.mkdtemp(prefix="memview-public-"))
+    try:
+        folder.chmod(0o755)
+        shutil.copy2(real, folder / "py-spy")
+        (folder / "py-spy").chmod(0o755)
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@needs_root
+def test_captures_of_another_users_process_run_with_that_users_credentials(tmp_path, public_pyspy):
+    """Root captures a ``nobody`` process: py-spy runs as nobody (the kernel's owner of the file it
+    wrote says so), and the artefact ends in the session's folder, owned by memview's user."""
+    target = subprocess.Popen(["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", "--",
+                               "/usr/bin/python3", str(Path(__file__).parent / "workloads" / "grow.py"), "60", "2",
+                               "40"], stdout=subprocess.PIPE, text=True, cwd="/")
+    try:
+        assert target.stdout.readline().strip() == "ready"
+        out = tmp_path / "s.json"
+        env = {"PATH": f"{public_pyspy}:{os.environ['PATH']}"}
+        res = subprocess.run([PY, "-m", "memview", "attach", str(target.pid), "--threshold", "1MB", "--capture",
+                              "py-spy-record", "--capture-duration", "1s", "--duration", "4", "--max-captures", "1",
+                              "--json", str(out)], capture_output=True, text=True, timeout=120,
+                             env={**os.environ, **env, "MEMVIEW_DB": str(tmp_path / "memview.db")})
+        assert res.returncode == 0, res.stderr
+        summary = json.loads(out.read_text())
+        (cap,) = summary["captures"]
+        assert cap["status"] == "ok", summary["events"]
+        assert cap["data"]["run_as"] == {"uid": NOBODY, "gid": NOBODY}
+        assert cap["data"]["written_by_uid"] == NOBODY  # py-spy created its file as nobody, not as root
+        kept = Path(cap["path"])
+        assert kept.parent.name == f"session-{summary['session_id']}" and kept.stat().st_uid == os.geteuid()
+        assert "grow.py" in kept.read_text()
+    finally:
+        target.kill()
+        target.wait()
+
+
+@needs_root
+def test_a_tool_out_of_the_target_users_reach_is_a_one_line_refusal(tmp_path):
+    from memview.captures.base import CaptureError, Credentials
+
+    private = tmp_path / "bin"
+    private.mkdir()
+    tool = private / "py-spy"
+    tool.write_text("#!/bin/sh\n")
+    tool.chmod(0o755)
+    tmp_path.chmod(0o700)
+    with pytest.raises(CaptureError) as info:
+        Credentials(NOBODY, NOBODY).check_can_run(str(tool))
+    assert "out of reach of uid 65534" in str(info.value) and "\n" not in str(info.value)
+
+
+def test_ptrace_advice_suggests_only_least_privilege_fixes():
+    from memview.captures.base import ptrace_advice
+
+    text = ptrace_advice(os.getpid(), "py-spy")
+    assert "setcap" not in text and "cap_sys_ptrace+ep" not in text

@@ -66,9 +66,11 @@ def attach(ctx: CaptureContext, capture: Capture) -> None:
     gdb = find_tool("gdb", ctx.env)
     base = ctx.path("")
     log_path = ctx.path(".log")
-    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    log_path.unlink(missing_ok=True)
+    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     try:
-        script = Spawned([exe, "-o", str(base), "-p", str(ctx.pid)], stdout=fd, stderr=fd, env=ctx.env)
+        script = Spawned([exe, "-o", str(base), "-p", str(ctx.pid)], stdout=fd, stderr=fd, env=ctx.env,
+                         run_as=ctx.run_as)
     finally:
         os.close(fd)
     ctx.running = script
