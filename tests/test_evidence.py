@@ -171,3 +171,45 @@ def test_ptrace_advice_suggests_only_least_privilege_fixes():
 
     text = ptrace_advice(os.getpid(), "py-spy")
     assert "setcap" not in text and "cap_sys_ptrace+ep" not in text
+
+
+# -- heaptrack, summarised ---------------------------------------------------------------------------------
+
+needs_heaptrack = pytest.mark.skipif(not (shutil.which("heaptrack") and shutil.which("gcc")),
+                                     reason="heaptrack/gcc not installed")
+
+
+@pytest.fixture(scope="module")
+def leak_spike_c(tmp_path_factory) -> Path:
+    exe = tmp_path_factory.mktemp("c") / "leak_spike"
+    subprocess.run(["gcc", "-O1", "-g", "-o", str(exe), str(Path(__file__).parent / "workloads" / "leak_spike.c")],
+                   check=True)
+    return exe
+
+
+@needs_heaptrack
+def test_heaptrack_names_the_leaking_and_the_spiking_c_functions(memview, db_path, tmp_path, leak_spike_c):
+    """Under heaptrack from its start: the leak's total and the spike's size, file:line, within 1 %."""
+    rounds, leak_kib, spike_mib = 40, 256, 32
+    out = tmp_path / "s.json"
+    res = memview("run", "--heaptrack", "--json", str(out), "--", str(leak_spike_c), str(rounds), str(leak_kib),
+                  str(spike_mib))
+    assert res.returncode == 0, res.stderr
+    (cap,) = json.loads(out.read_text())["captures"]
+    assert cap["status"] == "ok", cap
+    summary = cap["data"]["summary"]
+    src = str(Path(__file__).parent / "workloads" / "leak_spike.c")
+    peak = _by_function(summary["tables"]["peak"])
+    leaked = _by_function(summary["tables"]["leaked"])
+    temporary = _by_function(summary["tables"]["temporary"])
+    assert (peak["spike_buffer"]["file"], peak["spike_buffer"]["line"]) == (src, 16)
+    assert peak["spike_buffer"]["bytes"] == pytest.approx(spike_mib * 2**20, rel=0.01)
+    assert (leaked["leak_buffer"]["file"], leaked["leak_buffer"]["line"]) == (src, 10)
+    assert leaked["leak_buffer"]["bytes"] == pytest.approx(rounds * leak_kib * 1024, rel=0.01)
+    assert leaked["leak_buffer"]["count"] == rounds and "spike_buffer" not in leaked
+    assert temporary["spike_buffer"]["count"] == rounds
+    tops = {stack[-1].split(" ")[0]: w for stack, w in summary["stacks"]}
+    assert tops["spike_buffer"] == spike_mib * 2**20  # the folded stacks carry exact bytes
+    assert Path(next(f["path"] for f in cap["data"]["files"] if f["path"].endswith(".folded"))).exists()
+    res = memview("show", str(json.loads(out.read_text())["session_id"]))
+    assert re.search(rf"^ +spike_buffer +{re.escape(src)}:16 +32\.0 MiB +{rounds}$", res.stdout, re.M), res.stdout
