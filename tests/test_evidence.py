@@ -213,3 +213,44 @@ def test_heaptrack_names_the_leaking_and_the_spiking_c_functions(memview, db_pat
     assert Path(next(f["path"] for f in cap["data"]["files"] if f["path"].endswith(".folded"))).exists()
     res = memview("show", str(json.loads(out.read_text())["session_id"]))
     assert re.search(rf"^ +spike_buffer +{re.escape(src)}:16 +32\.0 MiB +{rounds}$", res.stdout, re.M), res.stdout
+
+
+# -- node heap snapshots, summarised ---------------------------------------------------------------------
+
+needs_node = pytest.mark.skipif(not shutil.which("node"), reason="node is not installed")
+
+
+@needs_node
+def test_two_node_snapshots_name_the_growing_constructor(db_path, tmp_path):
+    """grow → snapshot → grow → snapshot: the second capture's growth table leads with LeakyRecord."""
+    stop = tmp_path / "stop"
+    env = {**os.environ, "MEMVIEW_DB": str(db_path)}
+    proc = subprocess.Popen([PY, "-m", "memview", "run", "-q", "--threshold", "60MB", "--threshold", "90MB",
+                             "--capture", "node-heap-snapshot", "--json", str(tmp_path / "s.json"), "--",
+                             shutil.which("node"), str(Path(__file__).parent / "workloads" / "leak_classes.js"),
+                             "250000", str(stop)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, cwd=tmp_path)
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        store = Store(db_path)
+        wait_for(lambda: len([c for c in store.captures(1) if c["status"] != "running"]) == 2, timeout=240,
+                 interval=0.2)
+    finally:
+        stop.touch()
+        _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    first, second = Store(db_path).captures(1)
+    assert (first["status"], second["status"]) == ("ok", "ok"), Store(db_path).events(1)
+    one, two = first["data"]["summary"], second["data"]["summary"]
+    assert one["headline"] == "retained" and two["headline"] == "growth"
+    count_1 = _by_function(one["tables"]["self"])["LeakyRecord"]["count"]
+    count_2 = _by_function(two["tables"]["self"])["LeakyRecord"]["count"]
+    assert count_2 > count_1 > 0 and count_1 % 2000 == 0 and count_2 % 2000 == 0  # whole rounds of 2000
+    top = two["tables"]["growth"][0]
+    assert top["function"] in ("LeakyRecord", "(array)", "Array"), two["tables"]["growth"][:5]
+    grown = _by_function(two["tables"]["growth"])["LeakyRecord"]
+    assert grown["count"] == count_2 - count_1
+    # retained: each LeakyRecord keeps its payload array, so it retains more than its own size
+    rec = _by_function(two["tables"]["retained"])["LeakyRecord"]
+    assert rec["bytes"] > _by_function(two["tables"]["self"])["LeakyRecord"]["bytes"]
+    assert "TempRecord" not in {s["function"] for s in two["tables"]["growth"][:10]}

@@ -382,6 +382,7 @@ class CaptureContext:
     env: dict[str, str] | None = None
     allow_inspector: bool = False  # node: may open the TCP inspector (--node-inspector, the user accepted it)
     run_as: Credentials | None = None  # memview is root: tools run as the target's user, in a folder of theirs
+    previous: list[Path] = field(default_factory=list)  # files of earlier captures by this tool of this PID
     deadline: float = 0.0
     running: Spawned | None = None
     files: list[Path] = field(default_factory=list)
@@ -492,6 +493,7 @@ class Executor:
         self._idle.set()
         self._lock = threading.Lock()
         self._current: CaptureContext | None = None
+        self._history: dict[tuple[str, int], list[Path]] = {}  # (tool, pid) -> files kept, oldest first
         self._thread = threading.Thread(target=self._run, name="memview-captures", daemon=True)
         self._thread.start()
 
@@ -582,6 +584,7 @@ class Executor:
                           data={**job.data, "requested_s": job.requested_t, "duration_s": job.duration,
                                 "time_limit_s": job.time_limit})
         ticks = start_ticks(job.pid)
+        ctx.previous = list(self._history.get((job.tool, job.pid), []))
         ctx.run_as = target_credentials(job.pid)
         if ctx.run_as is not None:
             ctx.out_dir = _staging_dir(ctx.run_as)
@@ -607,6 +610,8 @@ class Executor:
             if ctx.run_as is not None:
                 _collect(ctx, out_dir, capture)
             finish(capture, ctx)
+            if capture.status in ("ok", "partial"):
+                self._history.setdefault((job.tool, job.pid), []).extend(ctx.files)
             rec.add_capture(capture)
         if capture.status in ("ok", "partial"):
             size = capture.size_bytes or 0

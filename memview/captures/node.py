@@ -25,6 +25,7 @@ import signal
 import time
 from pathlib import Path
 
+from memview.captures import heapsnapshot
 from memview.captures.base import CaptureContext, CaptureError, holds_open, process_alive
 from memview.captures.detect import process_kind
 from memview.captures.devtools import DevTools, DevToolsError, targets
@@ -127,6 +128,13 @@ def snapshot(ctx: CaptureContext, capture: Capture) -> None:
     if not _looks_complete(out):
         capture.status = "partial"
         ctx.notes.append("the heap snapshot file is not complete JSON")
+        return
+    capture.data["distorts"] = True  # node paused for the snapshot and grew by its own bookkeeping
+    previous = next((p for p in reversed(ctx.previous) if p.suffix == ".heapsnapshot" and p.exists()), None)
+    try:
+        capture.data["summary"] = heapsnapshot.summarise(out, previous).as_dict()
+    except (OSError, ValueError, KeyError, IndexError, MemoryError) as exc:
+        ctx.notes.append(f"the heap snapshot could not be summarised ({exc!r})")
 
 
 def refusal(pid: int) -> str:
