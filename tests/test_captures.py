@@ -396,14 +396,15 @@ def test_capture_now_runs_auto_for_the_process_type(db_path):
 
     store = Store(db_path)
     setup = CaptureSetup.from_cli(capture="auto", capture_duration="0.5s")
-    session = ProcessSession.launch(workload("grow.py", 3, 2, 60), store, 0.05, before_start=setup.install,
+    session = ProcessSession.launch(workload("grow.py", 120, 2, 60), store, 0.05, before_start=setup.install,
                                     stdout=subprocess.DEVNULL)
     rec = session.recorder
     try:
         wait_for(lambda: rec.stats.count >= 5)
         assert rec.request_capture("button") is True
-        assert setup.service.executor.wait_idle(30)
+        assert setup.service.executor.wait_idle(180)
     finally:
+        session.proc.kill()  # the captures are done (memray attach and detach take seconds each)
         session.reaped(reap(session.proc))
         session.close()
     caps = store.captures(rec.session_id)
