@@ -254,3 +254,35 @@ def test_two_node_snapshots_name_the_growing_constructor(db_path, tmp_path):
     rec = _by_function(two["tables"]["retained"])["LeakyRecord"]
     assert rec["bytes"] > _by_function(two["tables"]["self"])["LeakyRecord"]["bytes"]
     assert "TempRecord" not in {s["function"] for s in two["tables"]["growth"][:10]}
+
+
+# -- py-spy: the SVG counts samples, its title the recorded span; the .folded form ---------------------
+
+def test_pyspy_flame_graph_counts_samples_and_titles_the_recorded_span(memview, tmp_path):
+    out = tmp_path / "s.json"
+    res = memview("run", "--threshold", "30MB", "--capture", "py-spy-record", "--capture-duration", "10s",
+                  "--json", str(out), "--", *workload("grow.py", 2.0, 4, 200))
+    assert res.returncode == 0, res.stderr
+    (cap,) = json.loads(out.read_text())["captures"]
+    assert cap["status"] == "ok", cap
+    files = {Path(f["path"]).suffix: Path(f["path"]) for f in cap["data"]["files"]}
+    doc = json.loads(files[".json"].read_text())
+    samples = sum(len(p["samples"]) for p in doc["profiles"])
+    assert samples == cap["data"]["samples"] >= 20
+    svg = files[".svg"].read_text()
+    # the root box: every sample, counted as samples (py-spy's weights are seconds: 0.01 each)
+    assert re.search(rf"<title>all — {samples} samples \(100\.0%, [\d.]+s\)</title>", svg), svg[:600]
+    # the title: the span py-spy recorded (the target exited within 2 s), not the 10 s asked for
+    span = max(p["endValue"] - p["startValue"] for p in doc["profiles"])
+    title = re.search(r'font-size="14">([^<]*)</text>', svg).group(1)
+    assert title.endswith(f": {span:.2f}s, {samples} samples") and span < 3.0, title
+    assert cap["data"]["recorded_s"] == pytest.approx(span, abs=0.001)
+    # the collapsed stacks: one line per stack, root first, counts adding up to every sample
+    lines = files[".folded"].read_text().splitlines()
+    with_frames = sum(1 for p in doc["profiles"] for st in p["samples"] if st)
+    assert sum(int(line.rsplit(" ", 1)[1]) for line in lines) == with_frames
+    assert any(line.split(" ")[0].startswith("<module>") and "allocate_pages" in line for line in lines)
+    # the summary: sites by self samples, allocate_pages first (where grow.py spends its time)
+    summary = cap["data"]["summary"]
+    assert summary["unit"] == "samples" and summary["tables"]["self"][0]["function"] == "allocate_pages"
+    assert sum(s["bytes"] for s in summary["tables"]["self"]) == with_frames
