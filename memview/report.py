@@ -60,6 +60,12 @@ def summary_text(summary: dict[str, Any]) -> str:
         ] for ph in phases]
         lines.append(_indent(_table(["phase", "at", "duration", "start", "end", "own peak", "footprint", "growth",
                                      "source", "flags"], rows)))
+    from memview.captures.sites import tracemalloc_rows
+
+    heap_rows = tracemalloc_rows(summary)
+    if heap_rows:
+        lines.append("  python heap per phase (tracemalloc, what grew):")
+        lines.append(_indent(_table(["phase", "file:line", "grown", "count"], heap_rows)))
     series = {k: v for k, v in (summary.get("series") or {}).items() if k != "rss" and v.get("unit") != "epoch_ms"}
     if series:
         lines.append("  series:")

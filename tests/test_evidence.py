@@ -286,3 +286,45 @@ def test_pyspy_flame_graph_counts_samples_and_titles_the_recorded_span(memview, 
     summary = cap["data"]["summary"]
     assert summary["unit"] == "samples" and summary["tables"]["self"][0]["function"] == "allocate_pages"
     assert sum(s["bytes"] for s in summary["tables"]["self"]) == with_frames
+
+
+# -- tracemalloc per phase: in show and compare; the probe never raises -----------------------------------
+
+def _heap_program(n: int) -> str:
+    return ("from memview.probe import phase\n"
+            "with phase('load', tracemalloc=True):\n"
+            f"    rows = [bytes(1000) for _ in range({n})]\n")
+
+
+def test_tracemalloc_phase_sites_in_show_and_compare(memview, db_path, tmp_path):
+    ids = []
+    for n in (10_000, 30_000):
+        out = tmp_path / f"{n}.json"
+        res = memview("run", "-q", "--json", str(out), "--", PY, "-c", _heap_program(n))
+        assert res.returncode == 0, res.stderr
+        ids.append(str(json.loads(out.read_text())["session_id"]))
+    show = memview("show", ids[1])
+    assert show.returncode == 0, show.stderr
+    row = re.search(r"^ +load +<string>:3 +\+([\d.]+) MiB +\+(\d+)$", show.stdout, re.M)
+    assert row, show.stdout
+    assert float(row.group(1)) * 2**20 == pytest.approx(30_000 * 1033, rel=0.10)  # bytes(1000) is 1033 B
+    assert int(row.group(2)) == pytest.approx(30_000, rel=0.01)
+    cmp = memview("compare", *ids)
+    assert cmp.returncode == 0, cmp.stderr
+    line = next(ln for ln in cmp.stdout.splitlines() if ln.startswith("site tracemalloc load: <string>:3"))
+    a, b = (float(x) for x in re.findall(r"([\d.]+) MiB", line)[:2])
+    assert b / a == pytest.approx(3.0, rel=0.10), line  # three times the rows, three times the bytes
+
+
+def test_a_program_that_stops_tracemalloc_inside_the_phase_is_not_killed(memview, tmp_path):
+    out = tmp_path / "s.json"
+    code = ("import tracemalloc\nfrom memview.probe import phase\n"
+            "with phase('load', tracemalloc=True):\n"
+            "    rows = [bytes(1000) for _ in range(1000)]\n"
+            "    tracemalloc.stop()\n"
+            "print('survived')\n")
+    res = memview("run", "--json", str(out), "--", PY, "-c", code)
+    assert res.returncode == 0 and res.stdout.strip() == "survived", res.stderr
+    (load,) = json.loads(out.read_text())["phases"]
+    assert load["end_s"] is not None and "tracing" in load["data"]["tracemalloc_error"]
+    assert re.search(r"^ +load +\(no sites\) +RuntimeError: ", res.stderr, re.M), res.stderr  # show says why

@@ -106,3 +106,42 @@ def headline_sites(capture: dict[str, Any], n: int = 5) -> list[dict[str, Any]]:
         return []
     tables = summary.get("tables") or {}
     return list(tables.get(summary.get("headline") or "", []))[:n]
+
+
+def session_sites(summary: dict[str, Any], per_capture: int = 5) -> dict[str, int]:
+    """A session's named allocation figures, keyed so two sessions line up (``compare``).
+
+    The top sites of each capture's headline table (``memray peak: leak file.py:12``; the largest
+    figure when several captures of one tool name a site) and each phase's tracemalloc growth
+    (``tracemalloc load: file.py:3``). py-spy's samples are left out: a count of CPU samples
+    depends on the recording's length, not on memory.
+    """
+    out: dict[str, int] = {}
+    for capture in summary.get("captures") or []:
+        s = summary_of(capture) if isinstance(capture, dict) else None
+        if not s or s.get("unit") != "bytes":
+            continue
+        for site in headline_sites(capture, per_capture):
+            key = f"{s.get('kind')} {s.get('headline')}: {site['function']} {where(site)}".replace(" ?", "")
+            out[key] = max(out.get(key, 0), int(site.get("bytes") or 0))
+    for ph in summary.get("phases") or []:
+        data = ph.get("data") if isinstance(ph, dict) else None
+        for site in (data or {}).get("tracemalloc_top") or []:
+            key = f"tracemalloc {ph.get('name')}: {site.get('file')}:{site.get('line')}"
+            out[key] = max(out.get(key, 0), int(site.get("size_diff") or 0))
+    return out
+
+
+def tracemalloc_rows(summary: dict[str, Any], per_phase: int = 5) -> list[list[str]]:
+    """(phase, file:line, grown bytes, count) rows of each phase's tracemalloc top, for ``show``."""
+    from memview.units import format_bytes
+
+    rows = []
+    for ph in summary.get("phases") or []:
+        data = ph.get("data") or {}
+        for site in (data.get("tracemalloc_top") or [])[:per_phase]:
+            rows.append([str(ph.get("name")), f"{site.get('file')}:{site.get('line')}",
+                         "+" + format_bytes(site.get("size_diff") or 0), f"{int(site.get('count_diff') or 0):+d}"])
+        if data.get("tracemalloc_error"):
+            rows.append([str(ph.get("name")), "(no sites)", str(data["tracemalloc_error"]), ""])
+    return rows
