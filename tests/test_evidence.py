@@ -328,3 +328,30 @@ def test_a_program_that_stops_tracemalloc_inside_the_phase_is_not_killed(memview
     (load,) = json.loads(out.read_text())["phases"]
     assert load["end_s"] is not None and "tracing" in load["data"]["tracemalloc_error"]
     assert re.search(r"^ +load +\(no sites\) +RuntimeError: ", res.stderr, re.M), res.stderr  # show says why
+
+
+def test_phases_a_capture_ran_in_are_flagged_in_show_and_json(db_path, tmp_path):
+    stop = tmp_path / "stop"
+    code = ("import os, time\nfrom memview.probe import phase\n"
+            "with phase('before'):\n    small = bytearray(1 << 20)\n"
+            "with phase('work'):\n    big = bytearray(80 << 20)\n    big[::4096] = b'x' * len(big[::4096])\n"
+            f"    while not os.path.exists({str(stop)!r}):\n        time.sleep(0.01)\n"
+            "with phase('after'):\n    del big\n")
+    env = {**os.environ, "MEMVIEW_DB": str(db_path)}
+    proc = subprocess.Popen([PY, "-m", "memview", "run", "--threshold", "60MB", "--capture", "py-spy-dump",
+                             "--json", str(tmp_path / "s.json"), "--", PY, "-c", code], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        store = Store(db_path)
+        wait_for(lambda: [c for c in store.captures(1) if c["status"] != "running"], timeout=120, interval=0.1)
+    finally:
+        stop.touch()
+        _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    summary = json.loads((tmp_path / "s.json").read_text())
+    flags = {ph["name"]: ph["flags"] for ph in summary["phases"]}
+    assert "during-capture" in flags["work"], summary["phases"]
+    assert "during-capture" not in flags["before"] and "during-capture" not in flags["after"]
+    (window,) = summary["capture_windows"]
+    assert window[2] == "py-spy-dump" and window[0] < window[1]
+    assert re.search(r"^ +work .*during-capture$", err, re.M), err

@@ -145,3 +145,32 @@ def tracemalloc_rows(summary: dict[str, Any], per_phase: int = 5) -> list[list[s
         if data.get("tracemalloc_error"):
             rows.append([str(ph.get("name")), "(no sites)", str(data["tracemalloc_error"]), ""])
     return rows
+
+
+#: the flag a phase gets when a capture ran during it: its figures are partly the capture's own
+DURING_CAPTURE = "during-capture"
+
+
+def mark_capture_windows(summary: dict[str, Any]) -> dict[str, Any]:
+    """Flag what a capture distorted: phases overlapping a capture's window get ``during-capture``,
+    and ``capture_windows`` lists the windows (start, end, tool) so samples inside them can be told
+    apart. A heap snapshot pauses node and inflates its heap (a batch phase peak went from 483 to
+    641 MiB); memray and heaptrack slow the target and add their own memory. Returns ``summary``.
+    """
+    windows = []
+    for c in summary.get("captures") or []:
+        if not isinstance(c, dict) or c.get("status") not in ("ok", "partial", "running", "exited", "timeout"):
+            continue
+        start, end = c.get("started_s"), c.get("ended_s")
+        if isinstance(start, (int, float)):
+            windows.append([start, end if isinstance(end, (int, float)) else None, c.get("tool")])
+    summary["capture_windows"] = windows
+    for ph in summary.get("phases") or []:
+        if not isinstance(ph, dict) or not isinstance(ph.get("start_s"), (int, float)):
+            continue
+        ph_end = ph.get("end_s") if isinstance(ph.get("end_s"), (int, float)) else float("inf")
+        hit = any(start < ph_end and (end is None or end > ph["start_s"]) for start, end, _ in windows)
+        flags = list(ph.get("flags") or [])
+        if hit and DURING_CAPTURE not in flags:
+            ph["flags"] = [*flags, DURING_CAPTURE]
+    return summary
