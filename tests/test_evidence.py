@@ -65,7 +65,9 @@ def test_memray_at_a_threshold_names_the_leak_and_the_spike_with_their_sizes(db_
     assert growth["leak"]["count"] >= 3, growth
     assert growth["leak"]["bytes"] == pytest.approx(growth["leak"]["count"] * truth["leak_bytes"], rel=0.10)
     assert leak["bytes"] / leak["count"] == pytest.approx(truth["leak_bytes"], rel=0.10)
-    assert "spike" not in growth  # freed each round: a spike, not a leak
+    # freed each round: a spike, not a leak (its one buffer is live at the end only if the window
+    # closed while spike() ran)
+    assert growth.get("spike", {"count": 0})["count"] <= 1
     # the flame graph's stacks end in the two functions
     tops = {stack[-1].split(" ")[0] for stack, _ in summary["stacks"]}
     assert {"leak", "spike"} <= tops

@@ -17,6 +17,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from memview.model import RSS_SERIES, SOURCE_SAMPLED, Capture, Phase
 from memview.ui.bridge import MAX_FPS, Update
+from memview.ui.capture_panel import CapturePanel
 from memview.ui.live_session import LiveSession
 from memview.ui.plot_area import PlotArea
 from memview.ui.plot_items import Span, colour_for, format_clock, pressure_spans
@@ -76,7 +77,7 @@ class SessionView(QtWidgets.QWidget):
         self._build()
         self.plot.follow_changed.connect(self.follow_button.setChecked)
         self.plot.hovered.connect(self._hovered)
-        self.plot.capture_clicked.connect(self.capture_activated)
+        self.plot.capture_clicked.connect(self.show_capture)  # opens in the capture panel below the plot
         self.plot.span_clicked.connect(self._span_clicked)
         self.plot.threshold_moved.connect(self._threshold_moved)
         self.side.phase_activated.connect(self.plot.zoom_to)
@@ -151,7 +152,14 @@ class SessionView(QtWidgets.QWidget):
         lv.setSpacing(2)
         lv.addLayout(bar)
         lv.addWidget(self.banner)
-        lv.addWidget(self.plot, 1)
+        self.capture_panel = CapturePanel()
+        self.capture_panel.hide()
+        plot_split = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical)
+        plot_split.addWidget(self.plot)
+        plot_split.addWidget(self.capture_panel)
+        plot_split.setSizes([500, 350])
+        plot_split.setChildrenCollapsible(False)
+        lv.addWidget(plot_split, 1)
         self.readout.setContentsMargins(8, 0, 8, 2)
         lv.addWidget(self.readout)
 
@@ -168,6 +176,10 @@ class SessionView(QtWidgets.QWidget):
         outer.addWidget(splitter, 1)
         self._set_titles()
         self._hovered(math.nan)
+
+    def show_capture(self, capture: dict[str, Any]) -> None:
+        """A capture marker was clicked: its sites and stacks in the panel below the plot."""
+        self.capture_panel.show_capture(capture)
 
     def _tool(self, text: str, tip: str, checkable: bool = False, checked: bool = False) -> QtWidgets.QToolButton:
         button = QtWidgets.QToolButton()
