@@ -52,6 +52,14 @@ def build_tree(stacks: list[list[Any]]) -> _Node:
     return root
 
 
+def short_path(text: str) -> str:
+    """``/long/path/file.py:12`` → ``file.py:12``; frame labels ``f (/a/b.py:3)`` → ``f (b.py:3)``."""
+    if "(" in text and text.endswith(")"):
+        name, _, inner = text[:-1].partition(" (")
+        return f"{name} ({inner.rsplit('/', 1)[-1]})" if inner else text
+    return text.rsplit("/", 1)[-1]
+
+
 def _colour(name: str) -> QtGui.QColor:
     h = zlib.crc32(name.encode())
     return QtGui.QColor(205 + h % 50, (h >> 8) % 130 + 80, (h >> 16) % 55)
@@ -153,7 +161,7 @@ class FlameGraph(QtWidgets.QWidget):
                 colour = QtGui.QColor("#e040fb") if self.search in node.name.lower() else colour.lighter(150)
             painter.fillRect(rect, colour)
             if w > 30:
-                text = metrics.elidedText(node.name, QtCore.Qt.TextElideMode.ElideRight, int(w - 6))
+                text = metrics.elidedText(short_path(node.name), QtCore.Qt.TextElideMode.ElideRight, int(w - 6))
                 painter.setPen(QtGui.QColor("#000"))
                 painter.drawText(rect.adjusted(3, 0, -3, 0), QtCore.Qt.AlignmentFlag.AlignVCenter, text)
             self.drawn.append((rect, node))
@@ -221,9 +229,14 @@ class SitesTable(QtWidgets.QWidget):
         self.table.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSelectionBehavior(QtWidgets.QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.verticalHeader().hide()
+        self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 6)
+        self.table.setWordWrap(False)
+        self.table.setMinimumWidth(420)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(0, QtWidgets.QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(1, QtWidgets.QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(2, QtWidgets.QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(3, QtWidgets.QHeaderView.ResizeMode.ResizeToContents)
         top = QtWidgets.QHBoxLayout()
         top.addWidget(self.choice)
         top.addWidget(self.filter, 1)
@@ -254,7 +267,11 @@ class SitesTable(QtWidgets.QWidget):
             size = int(site.get("bytes") or 0)
             text = str(size) if self.unit == "samples" else format_bytes(size)
             self.table.setItem(i, 0, QtWidgets.QTableWidgetItem(str(site.get("function"))))
-            self.table.setItem(i, 1, QtWidgets.QTableWidgetItem(where(site) if site.get("file") else ""))
+            full = where(site) if site.get("file") else ""
+            cell = QtWidgets.QTableWidgetItem(short_path(full))
+            cell.setToolTip(full)
+            cell.setData(QtCore.Qt.ItemDataRole.UserRole + 1, full)  # the filter matches the full path
+            self.table.setItem(i, 1, cell)
             self.table.setItem(i, 2, _SizeItem(size, text))
             self.table.setItem(i, 3, _SizeItem(int(site.get("count") or 0), str(site.get("count") or 0)))
         self.table.setSortingEnabled(True)
@@ -264,12 +281,14 @@ class SitesTable(QtWidgets.QWidget):
     def apply_filter(self, text: str) -> None:
         needle = text.strip().lower()
         for row in range(self.table.rowCount()):
-            cells = [self.table.item(row, c).text().lower() for c in (0, 1) if self.table.item(row, c)]
+            cells = [self.table.item(row, 0).text().lower(),
+                     str(self.table.item(row, 1).data(QtCore.Qt.ItemDataRole.UserRole + 1) or "").lower()]
             self.table.setRowHidden(row, bool(needle) and not any(needle in c for c in cells))
 
     def visible_rows(self) -> list[list[str]]:
-        """What the user sees, top to bottom (tests and screenshots)."""
-        return [[self.table.item(r, c).text() for c in range(self.table.columnCount())]
+        """The rows the user sees, top to bottom, with the full file:line (its tooltip)."""
+        return [[self.table.item(r, 0).text(), self.table.item(r, 1).toolTip(), self.table.item(r, 2).text(),
+                 self.table.item(r, 3).text()]
                 for r in range(self.table.rowCount()) if not self.table.isRowHidden(r)]
 
 
@@ -321,7 +340,7 @@ class CapturePanel(QtWidgets.QWidget):
         split = QtWidgets.QSplitter(QtCore.Qt.Orientation.Horizontal)
         split.addWidget(flame_box)
         split.addWidget(self.sites)
-        split.setSizes([600, 500])
+        split.setSizes([560, 460])
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(4, 2, 4, 2)
         layout.addLayout(head)
