@@ -357,3 +357,24 @@ def test_phases_a_capture_ran_in_are_flagged_in_show_and_json(db_path, tmp_path)
     (window,) = summary["capture_windows"]
     assert window[2] == "py-spy-dump" and window[0] < window[1]
     assert re.search(r"^ +work .*during-capture$", err, re.M), err
+
+
+def test_files_memview_derives_never_follow_a_planted_link(tmp_path):
+    """The capture folder may belong to the target's user: a link at the SVG's name is replaced,
+    the file it points at is untouched (issue 17 item 9)."""
+    from memview.captures import flamegraph
+
+    speedscope = tmp_path / "p.speedscope.json"
+    speedscope.write_text(json.dumps({"shared": {"frames": [{"name": "f", "file": "a.py", "line": 1}]},
+                                      "profiles": [{"type": "sampled", "unit": "seconds", "startValue": 0,
+                                                    "endValue": 0.02, "samples": [[0], [0]],
+                                                    "weights": [0.01, 0.01]}]}))
+    victim = tmp_path / "victim"
+    victim.write_text("root's file\n")
+    svg, folded = tmp_path / "p.svg", tmp_path / "p.folded"
+    svg.symlink_to(victim)
+    folded.symlink_to(victim)
+    drawn = flamegraph.write_svg(speedscope, svg, "t", folded_path=folded)
+    assert victim.read_text() == "root's file\n"
+    assert not svg.is_symlink() and svg.read_text().startswith("<svg") and drawn["samples"] == 2
+    assert folded.read_text() == "f (a.py:1) 2\n" and (svg.stat().st_mode & 0o777) == 0o600

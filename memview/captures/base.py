@@ -169,6 +169,20 @@ class Spawned:
         return tail(self.stderr_path, limit)
 
 
+def write_private(path: Path | str, text: str) -> None:
+    """Write a file memview derives (an SVG, a merged dump) as a fresh 0600 file, never through a link.
+
+    When memview is root the capture folder belongs to the target's user, who could leave a link
+    at a predictable name pointing at a file of root's: unlink, then create exclusively without
+    following links (a link recreated in between makes the open fail, never write elsewhere).
+    """
+    path = Path(path)
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+
+
 def tail(path: Path | None, limit: int = STDERR_TAIL) -> str:
     if path is None:
         return ""

@@ -178,7 +178,9 @@ def write_svg(speedscope: Path, svg: Path, title: str, folded_path: Path | None 
     root = tree_from_speedscope(doc)
     seconds = recorded_seconds(doc)
     span = f"{seconds:.2f}s, " if seconds is not None else ""
-    Path(svg).write_text(render(root, f"{title}: {span}{root.value:g} samples"))
+    from memview.captures.base import write_private
+
+    write_private(svg, render(root, f"{title}: {span}{root.value:g} samples"))
     if folded_path is not None:
-        Path(folded_path).write_text(folded(root))
+        write_private(folded_path, folded(root))
     return {"samples": int(root.value), "recorded_s": None if seconds is None else round(seconds, 3)}

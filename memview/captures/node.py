@@ -245,7 +245,8 @@ def _via_inspector(ctx: CaptureContext, out: Path) -> dict[str, object]:
             _close_inspector(ctx, port, url, None)
         raise CaptureError(f"cannot talk to node's inspector on port {port}: {exc}") from None
     try:
-        with open(out, "w") as f:
+        out.unlink(missing_ok=True)
+        with os.fdopen(os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600), "w") as f:
             def on_event(method: str, params: dict[str, object]) -> None:
                 if method == "HeapProfiler.addHeapSnapshotChunk":
                     f.write(str(params["chunk"]))

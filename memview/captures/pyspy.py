@@ -24,6 +24,7 @@ from memview.captures.base import (
     process_alive,
     ptrace_advice,
     run_tool,
+    write_private,
 )
 from memview.captures.detect import descendants, process_kind
 from memview.captures.sites import Site, Summary, merge
@@ -75,10 +76,10 @@ def dump(ctx: CaptureContext, capture: Capture) -> None:
             raise CaptureError(f"py-spy dump wrote no readable JSON ({exc})", stderr_tail=err) from None
         threads.extend({**t, "pid": t.get("pid") or pid} for t in part)
     err_path.unlink(missing_ok=True)
-    json_path.write_text(json.dumps(threads, indent=2) + "\n")
+    write_private(json_path, json.dumps(threads, indent=2) + "\n")
     capture.data["pids"] = pids
     text_path = ctx.path(".txt")
-    text_path.write_text(render_dump(threads, ctx.pid))
+    write_private(text_path, render_dump(threads, ctx.pid))
     ctx.keep(text_path)
     ctx.keep(json_path)
     capture.data["threads"] = len(threads)
