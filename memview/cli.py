@@ -202,9 +202,10 @@ def run(interval: float, duration: float | None, json_path: str | None, name: st
 
     markers = _marker_options(opts)
     captures = CaptureSetup.from_cli(**opts)
+    argv = captures.launch_argv(list(command))  # under memray with --memray
     store = _open_store(db)
     try:
-        session = run_foreground(argv=list(command), store=store, interval=interval, duration=duration,
+        session = run_foreground(argv=argv, store=store, interval=interval, duration=duration,
                                  children=not no_children, env=captures.launch_env(), markers=markers,
                                  before_start=lambda s: (s.recorder.add_listener(StoreTrouble()), captures.install(s)))
     except LaunchError as exc:

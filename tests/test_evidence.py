@@ -378,3 +378,22 @@ def test_files_memview_derives_never_follow_a_planted_link(tmp_path):
     assert victim.read_text() == "root's file\n"
     assert not svg.is_symlink() and svg.read_text().startswith("<svg") and drawn["samples"] == 2
     assert folded.read_text() == "f (a.py:1) 2\n" and (svg.stat().st_mode & 0o777) == 0o600
+
+
+def test_memray_launch_mode_names_every_allocation_of_the_run(memview, tmp_path):
+    """``run --memray``: the program under memray from its start; the leak's total is exact."""
+    script = tmp_path / "prog.py"
+    script.write_text("kept = []\n\n\ndef leak():\n    kept.append(bytearray(1 << 20))\n\n\n"
+                      "for _ in range(30):\n    leak()\n")
+    out = tmp_path / "s.json"
+    res = memview("run", "--memray", "--json", str(out), "--", PY, str(script))
+    assert res.returncode == 0, res.stderr
+    summary = json.loads(out.read_text())
+    (cap,) = summary["captures"]
+    assert (cap["tool"], cap["trigger"], cap["status"]) == ("memray", "launch", "ok"), summary["events"]
+    assert cap["pid"] == summary["pid"]  # the monitored root is the program itself
+    leak = _by_function(cap["data"]["summary"]["tables"]["peak"])["leak"]
+    assert (leak["file"], leak["line"], leak["count"]) == (str(script), 5, 30)
+    assert leak["bytes"] == pytest.approx(30 * 2**20, rel=0.001)
+    bad = memview("run", "--memray", "--", "/bin/true")
+    assert bad.returncode != 0 and "--memray needs COMMAND" in bad.stderr and "Traceback" not in bad.stderr

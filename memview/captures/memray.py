@@ -15,6 +15,8 @@ both tables describe the window, not the program's whole life.
 
 from __future__ import annotations
 
+import re
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,7 @@ from memview.captures.base import (
     CaptureContext,
     CaptureError,
     find_tool,
+    finish,
     holds_open,
     looks_like_ptrace_refusal,
     process_alive,
@@ -138,4 +141,78 @@ def summarise(path: Path) -> Summary:
     return summary
 
 
-__all__ = ["attach", "summarise"]
+__all__ = ["MemrayLaunch", "attach", "summarise"]
+
+
+# -- launch mode -------------------------------------------------------------------------------------
+
+_PY_NAME = re.compile(r"^(python|pypy)[0-9.]*$")
+
+
+class MemrayLaunch:
+    """``memview run --memray -- python SCRIPT …``: the program runs under ``memray run`` from its start.
+
+    memray's ``run`` tracks in the same process (``python -m memray run -o FILE SCRIPT``), so the
+    monitored root is still the program itself. The file is written to a private folder (the
+    session's folder is not known before launch) and moved beside the session when it exits; its
+    sites then describe the whole run: ``peak`` at the program's high-water mark, ``growth`` what
+    was never freed.
+    """
+
+    def __init__(self) -> None:
+        import tempfile
+
+        self._dir = Path(tempfile.mkdtemp(prefix="memview-memray-"))
+        self.output = self._dir / "run.memray.bin"
+        self.recorder: Any = None
+        self.capture: Capture | None = None
+
+    def wrap(self, argv: list[str]) -> list[str]:
+        """``python ARGS`` → ``python -m memray run -q --force -o FILE ARGS``; ValueError if not Python."""
+        if not argv or not _PY_NAME.match(Path(argv[0]).name) or len(argv) < 2 or \
+                (argv[1].startswith("-") and argv[1] not in ("-m", "-c")):
+            raise ValueError("--memray needs COMMAND to be `python SCRIPT …`, `python -m MODULE …` or "
+                             "`python -c CODE` (memray runs it in the same interpreter)")
+        return [argv[0], "-m", "memray", "run", "-q", "--force", "-o", str(self.output), *argv[1:]]
+
+    def install(self, session: Any) -> None:
+        """Before sampling starts: the capture row of the whole run."""
+        rec = self.recorder = session.recorder
+        self.capture = Capture(tool="memray", pid=session.proc.pid, trigger="launch", started_t=0.0,
+                               data={"mode": "launch"})
+        rec.add_capture(self.capture)
+        rec.add_listener(self)
+
+    def on_closing(self, recorder: Any) -> None:
+        """The program exited: move the file beside the session and summarise it."""
+        capture = self.capture
+        if capture is None:
+            return
+        store = recorder.store
+        out_dir = store.artefact_dir(recorder.session_id) if store is not None else self._dir
+        capture.ended_t = recorder.now()
+        if not self.output.exists() or self.output.stat().st_size == 0:
+            capture.status = "failed"
+            recorder.add_event("capture_error", "memray launch mode recorded nothing (did the command start "
+                               "Python with memray importable?)", level="error",
+                               data={"tool": "memray", "pid": capture.pid})
+        else:
+            dest = out_dir / f"00-memray-{capture.pid}.memray.bin"
+            shutil.move(str(self.output), dest)
+            ctx = CaptureContext("memray", capture.pid or 0, out_dir, dest.stem, 0.0, 120.0)
+            ctx.keep(dest)
+            try:
+                capture.data["summary"] = summarise(dest).as_dict()
+                capture.status = "ok"
+            except (OSError, ValueError, RuntimeError) as exc:
+                capture.status = "partial"
+                ctx.notes.append(f"memray's file could not be read ({exc})")
+            finish(capture, ctx)
+            recorder.add_event("capture", f"memray (launch mode) saved: {capture.path} ({capture.size_bytes} bytes)",
+                               data={"tool": "memray", "pid": capture.pid, "path": capture.path})
+        recorder.add_capture(capture)
+        shutil.rmtree(self._dir, ignore_errors=True)
+        self.capture = None
+
+    def abandon(self) -> None:
+        shutil.rmtree(self._dir, ignore_errors=True)

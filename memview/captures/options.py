@@ -52,6 +52,9 @@ def capture_options(launch: bool = False) -> Callable[[Callable[..., Any]], Call
     if launch:
         opts.append(click.option("--heaptrack", "heaptrack_launch", is_flag=True,
                                  help="run COMMAND under heaptrack from its start; keeps the .zst and a summary"))
+        opts.append(click.option("--memray", "memray_launch", is_flag=True,
+                                 help="run a Python COMMAND under memray from its start; keeps the .bin and the "
+                                      "allocation sites at its peak"))
 
     def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
         for opt in reversed(opts):
@@ -99,6 +102,7 @@ class CaptureSetup:
         self.rules = rules
         self.config = config
         self.heaptrack_launch = heaptrack_launch
+        self.memray: Any = None  # MemrayLaunch with --memray
         self.engine: Any = None  # TriggerEngine once installed
         self.service: Any = None  # CaptureService once installed
         self._launch: Any = None
@@ -107,7 +111,7 @@ class CaptureSetup:
     def from_cli(cls, thresholds: tuple[str, ...] = (), on_pressure: str | None = None, capture: str | None = None,
                  capture_duration: str = "5s", capture_timeout: str | None = None, max_captures: int = 10,
                  capture_native: bool = False, heaptrack_launch: bool = False,
-                 node_inspector: bool = False) -> CaptureSetup:
+                 node_inspector: bool = False, memray_launch: bool = False) -> CaptureSetup:
         """Validate the options; bad input raises click.BadParameter (one clear line, nothing started)."""
         from memview.triggers import RuleError, parse_rule, pressure_rule  # not on `memview --help`'s path
 
@@ -130,11 +134,26 @@ class CaptureSetup:
         duration = _seconds(capture_duration, "--capture-duration") or 5.0
         config = CaptureConfig(tools, duration, max_captures, _seconds(capture_timeout, "--capture-timeout"),
                                capture_native, env=dict(os.environ), node_inspector=node_inspector)
-        return cls(rules, config, heaptrack_launch)
+        setup = cls(rules, config, heaptrack_launch)
+        if memray_launch:
+            from memview.captures.memray import MemrayLaunch
+
+            setup.memray = MemrayLaunch()
+        return setup
 
     @property
     def active(self) -> bool:
-        return bool(self.rules or self.config.tools or self.heaptrack_launch)
+        return bool(self.rules or self.config.tools or self.heaptrack_launch or self.memray)
+
+    def launch_argv(self, argv: list[str]) -> list[str]:
+        """The command as launched: under ``memray run`` with ``--memray`` (one clear error otherwise)."""
+        if self.memray is None:
+            return argv
+        try:
+            return self.memray.wrap(argv)
+        except ValueError as exc:
+            self.memray.abandon()
+            raise click.UsageError(str(exc)) from None
 
     def launch_env(self, base: dict[str, str] | None = None) -> dict[str, str] | None:
         """The launched command's environment, or None to inherit memview's unchanged.
@@ -178,6 +197,8 @@ class CaptureSetup:
 
         rec = session.recorder
         heaptrack_pid = None
+        if self.memray is not None:
+            self.memray.install(session)
         if self._launch is not None:
             self._launch.install(session)
             heaptrack_pid = session.proc.pid
@@ -198,3 +219,5 @@ class CaptureSetup:
         """The command did not start: remove what ``launch_env`` prepared."""
         if self._launch is not None:
             self._launch.abandon()
+        if self.memray is not None:
+            self.memray.abandon()
