@@ -159,4 +159,6 @@ def session_summary(store: Store, sid: int) -> dict[str, Any]:
         "notes": s["notes"] or "",
         "meta": s["meta"] or {},
     } | peak_figures(s["meta"] or {})
-    return summary
+    from memview.captures.sites import mark_capture_windows  # phases a capture distorted are flagged
+
+    return mark_capture_windows(summary)

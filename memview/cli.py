@@ -243,6 +243,7 @@ def run(interval: float, duration: float | None, json_path: str | None, name: st
 
     markers = _marker_options(opts)
     captures = CaptureSetup.from_cli(**opts)
+    argv = captures.launch_argv(list(command))  # under memray with --memray
     store = _open_store(db)
     metrics = _metrics_server(serve_metrics)
     try:
@@ -250,7 +251,7 @@ def run(interval: float, duration: float | None, json_path: str | None, name: st
     except StoreError as exc:
         _fail(str(exc))
     try:
-        session = run_foreground(argv=list(command), store=store, interval=interval, duration=duration,
+        session = run_foreground(argv=argv, store=store, interval=interval, duration=duration,
                                  children=not no_children, env=captures.launch_env(), markers=markers,
                                  envelope=not no_envelope,
                                  before_start=lambda s: (s.recorder.add_listener(StoreTrouble()), captures.install(s),

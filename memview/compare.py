@@ -301,7 +301,17 @@ def compare(records: list[Comparable], tolerance: str = DEFAULT_TOLERANCE) -> di
                                         "limit": own_use_limit(tol, va)})
     inputs = [{k: v for k, v in asdict(r).items() if k not in ("phases", "summary")} for r in records]
     return {"inputs": inputs, "baseline": 0, "metrics": metrics, "phases": phases, "tolerance": tol.text,
-            "regressions": regressions}
+            "regressions": regressions, "sites": _sites(records, row)}
+
+
+def _sites(records: list[Comparable], row: Any, limit: int = 12) -> list[dict[str, Any]]:
+    """Allocation sites named by captures and tracemalloc phases, lined up by name (largest first)."""
+    from memview.captures.sites import session_sites
+
+    per = [session_sites(r.summary) for r in records]
+    keys = sorted({k for p in per for k in p}, key=lambda k: -max(p.get(k, 0) for p in per))[:limit]
+    return [{"label": k, "unit": "bytes", "present": [k in p for p in per], **row([p.get(k) for p in per])}
+            for k in keys]
 
 
 def format_value(value: Any, unit: str) -> str:
@@ -356,6 +366,8 @@ def table_rows(result: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     for ph in result["phases"]:
         for fig in ph["figures"]:
             add(f"phase {ph['label']}: {fig['label']}", fig, ph["present"])
+    for fig in result.get("sites") or []:
+        add(f"site {fig['label']}", fig, fig["present"])
     return headers, rows
 
 

@@ -205,12 +205,15 @@ class phase:  # noqa: N801 - used like a function: with phase("parse"): …
         if _channel() is None:
             return self
         if self.tracemalloc:
-            import tracemalloc
+            try:
+                import tracemalloc
 
-            if not tracemalloc.is_tracing():
-                tracemalloc.start()
-                self._started_tracing = True
-            self._snapshot = tracemalloc.take_snapshot()
+                if not tracemalloc.is_tracing():
+                    tracemalloc.start()
+                    self._started_tracing = True
+                self._snapshot = tracemalloc.take_snapshot()
+            except Exception as exc:  # the probe never raises into the program
+                self.data = {**self.data, "tracemalloc_error": _one_line(exc)}
         phase_start(self.name, **self.data)
         return self
 
@@ -222,12 +225,20 @@ class phase:  # noqa: N801 - used like a function: with phase("parse"): …
         if exc_type is not None:
             data["error"] = exc_type.__name__
         if self._snapshot is not None:
-            data["tracemalloc_top"] = _grown(self._snapshot)
+            # the program may have stopped tracing (or restarted it) inside the phase: whatever
+            # tracemalloc says then, the phase ends normally and says why it has no sites
+            try:
+                data["tracemalloc_top"] = _grown(self._snapshot)
+            except Exception as exc:
+                data["tracemalloc_error"] = _one_line(exc)
             self._snapshot = None
             if self._started_tracing:
-                import tracemalloc
+                try:
+                    import tracemalloc
 
-                tracemalloc.stop()
+                    tracemalloc.stop()
+                except Exception:  # noqa: S110 - nothing to report: tracing is off either way
+                    pass
                 self._started_tracing = False
         phase_end(self.name, **data)
 
@@ -240,6 +251,11 @@ class phase:  # noqa: N801 - used like a function: with phase("parse"): …
                 return fn(*args, **kwargs)
 
         return wrapper
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return f"{type(exc).__name__}: {text}"[:300]
 
 
 def _grown(before: Any, limit: int = 10) -> list[dict[str, Any]]:

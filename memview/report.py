@@ -75,6 +75,12 @@ def summary_text(summary: dict[str, Any]) -> str:
         ] for ph in phases]
         lines.append(_indent(_table(["phase", "at", "duration", "start", "end", "own peak", "footprint", "growth",
                                      "source", "flags"], rows)))
+    from memview.captures.sites import tracemalloc_rows
+
+    heap_rows = tracemalloc_rows(summary)
+    if heap_rows:
+        lines.append("  python heap per phase (tracemalloc, what grew):")
+        lines.append(_indent(_table(["phase", "file:line", "grown", "count"], heap_rows)))
     series = {k: v for k, v in (summary.get("series") or {}).items() if k != "rss" and v.get("unit") != "epoch_ms"}
     if series:
         lines.append("  series:")
@@ -93,12 +99,29 @@ def summary_text(summary: dict[str, Any]) -> str:
         lines.append("  captures:")
         for c in captures:
             lines.append(f"    {c['tool']} pid {c['pid']} [{c['status']}] {c['path'] or ''}")
+            lines.extend(_indent(_sites_text(c), "      ").splitlines())
     warnings = [e for e in summary.get("events") or [] if e["level"] in ("warning", "error")]
     for e in warnings[:5]:
         lines.append(f"  {e['level']}: {e['message']}")
     if len(warnings) > 5:
         lines.append(f"  … and {len(warnings) - 5} more warnings (memview show {summary['session_id']})")
     return "\n".join(lines)
+
+
+def _sites_text(capture: dict[str, Any]) -> str:
+    """The top five sites of a capture's summary (memray, heaptrack, node, py-spy), or nothing."""
+    from memview.captures.sites import headline_sites, summary_of, where
+
+    summary = summary_of(capture) or {}
+    sites = headline_sites(capture)
+    if not sites:
+        return ""
+    samples = summary.get("unit") == "samples"
+    rows = [[s["function"], where(s), str(s["bytes"]) if samples else format_bytes(s["bytes"]), str(s["count"])]
+            for s in sites]
+    flag = "  (distorted by the capture itself)" if summary.get("distorts") else ""
+    return f"top sites ({summary.get('headline')}){flag}:\n" + _table(
+        ["site", "file:line", "samples" if samples else "bytes", "count"], rows)
 
 
 _PRESSURE = {0: "normal", 1: "warning", 2: "critical"}

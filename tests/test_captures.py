@@ -176,28 +176,66 @@ def test_node_snapshot_via_its_heapsnapshot_signal(memview, tmp_path):
 
 
 @needs_node
-def test_node_snapshot_via_the_inspector_which_is_closed_afterwards(db_path, tmp_path):
-    env = {**os.environ, "MEMVIEW_DB": str(db_path)}
-    proc = subprocess.Popen([PY, "-m", "memview", "run", "-q", "--threshold", "80MB", "--capture",
-                             "node-heap-snapshot", "--json", str(tmp_path / "s.json"), "--", NODE,
-                             str(WORKLOADS / "grow.js"), "4"], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+def test_node_snapshot_via_the_inspector_which_is_closed_afterwards(memview, tmp_path):
+    """With --node-inspector (the user accepts the risk) a plain node is snapshotted over its inspector."""
+    node = subprocess.Popen([NODE, "--inspect-port=0", str(WORKLOADS / "grow.js"), "20"], stdout=subprocess.PIPE,
+                            text=True, cwd=tmp_path)
     try:
-        assert proc.stdout.readline().strip() == "ready"
-        store = Store(db_path)
-        wait_for(lambda: [c for c in store.captures(1) if c["status"] != "running"], timeout=30)
-        (cap,) = store.captures(1)
-        assert cap["status"] == "ok", store.events(1)
-        node_pid = cap["pid"]
-        assert psutil.Process(node_pid).is_running()  # node is still running, and listens nowhere now
-        conns = psutil.Process(node_pid).net_connections(kind="tcp")
+        assert node.stdout.readline().strip() == "ready"
+        out = tmp_path / "s.json"
+        res = memview("attach", str(node.pid), "--threshold", "10MB", "--capture", "node-heap-snapshot",
+                      "--node-inspector", "--duration", "4", "--max-captures", "1", "--json", str(out))
+        assert res.returncode == 0, res.stderr
+        summary = read_json(out)
+        (cap,) = summary["captures"]
+        assert cap["status"] == "ok", summary["events"]
+        assert node.poll() is None  # node is still running, and listens nowhere now
+        conns = psutil.Process(node.pid).net_connections(kind="tcp")
         assert [c for c in conns if c.status == psutil.CONN_LISTEN] == []
         assert cap["data"]["method"] == "inspector" and cap["data"]["inspector_closed"] is True
-        assert cap["data"]["inspector_port"] != 9229  # memview run sets --inspect-port=0
+        assert cap["data"]["inspector_port"] != 9229  # --inspect-port=0: a free port
     finally:
-        _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 0, err
+        node.kill()
+        node.wait()
     _check_snapshot(cap["path"])
+
+
+@needs_node
+def test_memview_run_gives_node_a_snapshot_signal_and_opens_no_port(memview, tmp_path):
+    """Issue 17 item 4: ``memview run`` snapshots node by its own signal; no inspector ever listens."""
+    out = tmp_path / "s.json"
+    res = memview("run", "--threshold", "80MB", "--capture", "node-heap-snapshot", "--json", str(out), "--",
+                  NODE, str(WORKLOADS / "grow.js"), "3", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    (cap,) = read_json(out)["captures"]
+    assert cap["status"] == "ok" and cap["data"]["method"] == "signal SIGUSR2", read_json(out)["events"]
+    _check_snapshot(cap["path"])
+
+
+@needs_node
+def test_node_inspector_is_never_opened_by_default(memview, tmp_path):
+    """Issue 17 item 4: a node without --heapsnapshot-signal is refused in one line; no port opens."""
+    node = subprocess.Popen([NODE, str(WORKLOADS / "grow.js"), "20"], stdout=subprocess.PIPE, text=True,
+                            cwd=tmp_path)
+    try:
+        assert node.stdout.readline().strip() == "ready"
+        out = tmp_path / "s.json"
+        res = memview("attach", str(node.pid), "--threshold", "10MB", "--capture", "node-heap-snapshot",
+                      "--duration", "1.5", "--json", str(out))
+        assert res.returncode == 0, res.stderr
+        summary = read_json(out)
+        (cap,) = summary["captures"]
+        assert cap["status"] == "refused", summary["events"]
+        (err,) = [e for e in summary["events"] if e["kind"] == "capture_error"]
+        assert "\n" not in err["message"] and "--heapsnapshot-signal" in err["message"]
+        assert "--node-inspector" in err["message"]
+        assert node.poll() is None  # node is unharmed, and nothing of it listens
+        listening = [c for c in psutil.Process(node.pid).net_connections(kind="tcp")
+                     if c.status == psutil.CONN_LISTEN]
+        assert listening == []
+    finally:
+        node.kill()
+        node.wait()
 
 
 @needs_node
@@ -215,7 +253,7 @@ def test_node_inspector_on_a_busy_port_is_a_clear_event(memview, tmp_path):
         assert node.stdout.readline().strip() == "ready"
         out = tmp_path / "s.json"
         res = memview("attach", str(node.pid), "--threshold", "10MB", "--capture", "node-heap-snapshot",
-                      "--duration", "1.5", "--json", str(out))
+                      "--node-inspector", "--duration", "1.5", "--json", str(out))
         assert res.returncode == 0, res.stderr
         summary = read_json(out)
         (cap,) = summary["captures"]
@@ -358,16 +396,17 @@ def test_capture_now_runs_auto_for_the_process_type(db_path):
 
     store = Store(db_path)
     setup = CaptureSetup.from_cli(capture="auto", capture_duration="0.5s")
-    session = ProcessSession.launch(workload("grow.py", 3, 2, 60), store, 0.05, before_start=setup.install,
+    session = ProcessSession.launch(workload("grow.py", 120, 2, 60), store, 0.05, before_start=setup.install,
                                     stdout=subprocess.DEVNULL)
     rec = session.recorder
     try:
         wait_for(lambda: rec.stats.count >= 5)
         assert rec.request_capture("button") is True
-        assert setup.service.executor.wait_idle(30)
+        assert setup.service.executor.wait_idle(180)
     finally:
+        session.proc.kill()  # the captures are done (memray attach and detach take seconds each)
         session.reaped(reap(session.proc))
         session.close()
     caps = store.captures(rec.session_id)
     assert [(c["tool"], c["trigger"], c["status"]) for c in caps] == [
-        ("py-spy-dump", "manual: button", "ok"), ("py-spy-record", "manual: button", "ok")]
+        ("py-spy-dump", "manual: button", "ok"), ("memray", "manual: button", "ok")]

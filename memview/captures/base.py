@@ -20,6 +20,7 @@ import re
 import select
 import shutil
 import signal
+import stat
 import sys
 import sysconfig
 import threading
@@ -53,6 +54,7 @@ _INSTALL_HINTS = {
     "heaptrack_print": "apt install heaptrack",
     "gdb": "apt install gdb (heaptrack attaches through gdb)",
     "zstd": "apt install zstd",
+    "memray": "pip install memray (a memview dependency; the target's Python needs it too)",
 }
 
 
@@ -71,7 +73,7 @@ def find_tool(name: str, env: dict[str, str] | None = None) -> str:
     if found:
         return found
     scripts = sysconfig.get_path("scripts")
-    if name == "py-spy" and scripts:
+    if name in ("py-spy", "memray") and scripts:
         found = shutil.which(name, path=scripts)
         if found:
             return found
@@ -88,7 +90,11 @@ class Spawned:
     """A tool process in its own process group, started with no signals blocked."""
 
     def __init__(self, argv: list[str], stdout: Path | int | None = None, stderr: Path | None = None,
-                 stdin: int | None = None, env: dict[str, str] | None = None) -> None:
+                 stdin: int | None = None, env: dict[str, str] | None = None,
+                 run_as: Credentials | None = None) -> None:
+        if run_as is not None:
+            run_as.check_can_run(argv[0])
+            argv = run_as.wrap(argv)
         self.argv = argv
         self.stderr_path = stderr
         self.returncode: int | None = None
@@ -103,7 +109,10 @@ class Spawned:
             elif isinstance(target, int):
                 actions.append((os.POSIX_SPAWN_DUP2, target, fd))
             else:
-                actions.append((os.POSIX_SPAWN_OPEN, fd, str(target), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
+                # a fresh file, never through a link: the folder may belong to the target's user
+                Path(target).unlink(missing_ok=True)
+                actions.append((os.POSIX_SPAWN_OPEN, fd, str(target),
+                                os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600))
         run_env = dict(os.environ if env is None else env)
         # argv[0] is an absolute path from find_tool (posix_spawn has no cwd: tools get absolute paths)
         self.pid = os.posix_spawn(argv[0], argv, run_env, file_actions=actions, setpgroup=0,
@@ -160,6 +169,20 @@ class Spawned:
         return tail(self.stderr_path, limit)
 
 
+def write_private(path: Path | str, text: str) -> None:
+    """Write a file memview derives (an SVG, a merged dump) as a fresh 0600 file, never through a link.
+
+    When memview is root the capture folder belongs to the target's user, who could leave a link
+    at a predictable name pointing at a file of root's: unlink, then create exclusively without
+    following links (a link recreated in between makes the open fail, never write elsewhere).
+    """
+    path = Path(path)
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+
+
 def tail(path: Path | None, limit: int = STDERR_TAIL) -> str:
     if path is None:
         return ""
@@ -181,7 +204,7 @@ def run_tool(ctx: CaptureContext, argv: list[str], stdout: Path | None, stderr: 
     ``stop_after``: send ``stop_signal`` after that many seconds (tools that record until told).
     Past the time limit the tool's process group is killed and CaptureError(status="timeout") raised.
     """
-    proc = Spawned(argv, stdout=stdout, stderr=stderr, env=env)
+    proc = Spawned(argv, stdout=stdout, stderr=stderr, env=env, run_as=ctx.run_as)
     ctx.running = proc
     try:
         if stop_after is not None:
@@ -242,9 +265,74 @@ def ptrace_advice(pid: int, tool: str) -> str:
     if scope not in (None, "0"):
         parts.append(f"kernel.yama.ptrace_scope is {scope}: allow tracing with "
                      "`sudo sysctl kernel.yama.ptrace_scope=0`.")
-    parts.append(f"Or grant CAP_SYS_PTRACE (`sudo setcap cap_sys_ptrace+ep $(which {tool})`; in a container "
-                 "run with --cap-add SYS_PTRACE).")
+    # least privilege only: never `setcap cap_sys_ptrace+ep` on the tool (every user could then trace
+    # every process); as root, memview already runs the tool with the target's own credentials
+    parts.append(f"Or run memview as root (`sudo memview attach {pid}`): it then runs {tool} as the target's "
+                 "own user; in a container, start it with --cap-add SYS_PTRACE.")
     return " ".join(parts)
+
+
+# -- whose credentials a tool runs with -----------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Credentials:
+    """A target's user, group and supplementary groups: what a capture tool runs as when memview is root.
+
+    Root can trace anything, and a tool running as root against another user's process is root
+    code reading (and with gdb, injecting into) memory that user controls: a crafted process can
+    attack the tool. With the target's own credentials the tool can do exactly what that user
+    could, no more. ``setpriv`` (util-linux) switches before the tool's exec: real and effective
+    ids, groups, no inheritable capabilities, no new privileges.
+    """
+
+    uid: int
+    gid: int
+    groups: tuple[int, ...] = ()
+
+    def wrap(self, argv: list[str]) -> list[str]:
+        setpriv = shutil.which("setpriv", path="/usr/bin:/bin:/usr/sbin:/sbin")
+        if setpriv is None:
+            raise CaptureError("setpriv (util-linux) is needed to run capture tools as the target's user",
+                               status="missing-tool")
+        groups = [f"--groups={','.join(map(str, self.groups))}"] if self.groups else ["--clear-groups"]
+        return [setpriv, f"--reuid={self.uid}", f"--regid={self.gid}", *groups, "--inh-caps=-all",
+                "--no-new-privs", "--", *argv]
+
+
+    def _allows(self, st: os.stat_result, bit: int) -> bool:
+        if st.st_uid == self.uid:
+            return bool(st.st_mode & (bit << 6))
+        if st.st_gid == self.gid or st.st_gid in self.groups:
+            return bool(st.st_mode & (bit << 3))
+        return bool(st.st_mode & bit)
+
+    def check_can_run(self, tool: str) -> None:
+        """CaptureError unless this user can reach and execute ``tool`` (e.g. one installed under /root)."""
+        path = Path(tool)
+        try:
+            for folder in reversed(path.parents):
+                if not self._allows(folder.stat(), 0o1):
+                    raise CaptureError(f"{path.name} at {tool} is out of reach of uid {self.uid} (the target's "
+                                       f"user; {folder} is closed to it): install {path.name} where every user "
+                                       "can run it, e.g. /usr/local/bin", status="missing-tool")
+            if not self._allows(path.stat(), 0o1):
+                raise CaptureError(f"{tool} is not executable by uid {self.uid} (the target's user)",
+                                   status="missing-tool")
+        except OSError as exc:
+            raise CaptureError(f"cannot check {tool}: {exc}", status="missing-tool") from None
+
+
+def target_credentials(pid: int) -> Credentials | None:
+    """The credentials to run a capture of ``pid`` with: its own when memview is root and it is not."""
+    if os.geteuid() != 0:
+        return None
+    uid, gid, groups = _status_field(pid, "Uid"), _status_field(pid, "Gid"), _status_field(pid, "Groups")
+    if uid is None or gid is None:
+        return None
+    euid, egid = int(uid.split()[1]), int(gid.split()[1])
+    if euid == 0:
+        return None
+    return Credentials(euid, egid, tuple(int(g) for g in (groups or "").split()))
 
 
 def holds_open(pid: int, path: str | Path) -> bool:
@@ -306,6 +394,9 @@ class CaptureContext:
     native: bool = False
     subprocesses: bool = False
     env: dict[str, str] | None = None
+    allow_inspector: bool = False  # node: may open the TCP inspector (--node-inspector, the user accepted it)
+    run_as: Credentials | None = None  # memview is root: tools run as the target's user, in a folder of theirs
+    previous: list[Path] = field(default_factory=list)  # files of earlier captures by this tool of this PID
     deadline: float = 0.0
     running: Spawned | None = None
     files: list[Path] = field(default_factory=list)
@@ -339,6 +430,7 @@ class CaptureJob:
     subprocesses: bool = False
     data: dict[str, Any] = field(default_factory=dict)
     requested_t: float = 0.0
+    allow_inspector: bool = False
 
 
 def finish(capture: Capture, ctx: CaptureContext) -> None:
@@ -350,6 +442,43 @@ def finish(capture: Capture, ctx: CaptureContext) -> None:
         capture.data["files"] = [{"path": str(p), "size_bytes": p.stat().st_size} for p in files]
     if ctx.notes:
         capture.data["notes"] = list(ctx.notes)
+
+
+def _staging_dir(creds: Credentials) -> Path:
+    """A private folder the target's user owns (0700), where a tool running as that user writes."""
+    import tempfile
+
+    path = Path(tempfile.mkdtemp(prefix="memview-capture-"))
+    os.chown(path, creds.uid, creds.gid)
+    return path
+
+
+def _collect(ctx: CaptureContext, out_dir: Path, capture: Capture) -> None:
+    """Move the files a tool wrote as the target's user into the session's (root-only) folder.
+
+    Only regular files are taken (the user owns the staging folder and could leave links there);
+    ``written_by_uid`` records who created the first one, as the kernel says.
+    """
+    staging = ctx.out_dir
+    moved: list[Path] = []
+    for path in ctx.files:
+        try:
+            st = os.lstat(path)
+        except OSError:
+            continue
+        if not stat.S_ISREG(st.st_mode):
+            ctx.notes.append(f"{path.name} is not a regular file: not kept")
+            continue
+        if not moved:
+            capture.data["written_by_uid"] = st.st_uid
+        dest = out_dir / path.name
+        shutil.move(str(path), dest)
+        os.chown(dest, os.geteuid(), os.getegid())
+        os.chmod(dest, 0o600)
+        moved.append(dest)
+    ctx.files = moved
+    ctx.out_dir = out_dir
+    shutil.rmtree(staging, ignore_errors=True)
 
 
 Plan = Callable[[], list[CaptureJob]]
@@ -378,6 +507,7 @@ class Executor:
         self._idle.set()
         self._lock = threading.Lock()
         self._current: CaptureContext | None = None
+        self._history: dict[tuple[str, int], list[Path]] = {}  # (tool, pid) -> files kept, oldest first
         self._thread = threading.Thread(target=self._run, name="memview-captures", daemon=True)
         self._thread.start()
 
@@ -459,7 +589,8 @@ class Executor:
         self._seq += 1
         out_dir = self._out_dir()
         ctx = CaptureContext(job.tool, job.pid, out_dir, f"{self._seq:02d}-{job.tool}-{job.pid}", job.duration,
-                             job.time_limit, native=job.native, subprocesses=job.subprocesses, env=self.env)
+                             job.time_limit, native=job.native, subprocesses=job.subprocesses, env=self.env,
+                             allow_inspector=job.allow_inspector)
         if self._closing.is_set():
             ctx.stop.set()
         ctx.deadline = time.monotonic() + job.time_limit
@@ -467,6 +598,11 @@ class Executor:
                           data={**job.data, "requested_s": job.requested_t, "duration_s": job.duration,
                                 "time_limit_s": job.time_limit})
         ticks = start_ticks(job.pid)
+        ctx.previous = list(self._history.get((job.tool, job.pid), []))
+        ctx.run_as = target_credentials(job.pid)
+        if ctx.run_as is not None:
+            ctx.out_dir = _staging_dir(ctx.run_as)
+            capture.data["run_as"] = {"uid": ctx.run_as.uid, "gid": ctx.run_as.gid}
         self._current = ctx
         rec.add_capture(capture)
         try:
@@ -485,7 +621,11 @@ class Executor:
         finally:
             self._current = None
             capture.ended_t = rec.now()
+            if ctx.run_as is not None:
+                _collect(ctx, out_dir, capture)
             finish(capture, ctx)
+            if capture.status in ("ok", "partial"):
+                self._history.setdefault((job.tool, job.pid), []).extend(ctx.files)
             rec.add_capture(capture)
         if capture.status in ("ok", "partial"):
             size = capture.size_bytes or 0

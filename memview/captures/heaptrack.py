@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from memview.captures import heaptrack_print
 from memview.captures.base import (
     CaptureContext,
     CaptureError,
@@ -54,6 +55,15 @@ def _output_of(base: Path) -> Path | None:
     return None
 
 
+def _no_display(env: dict[str, str] | None) -> dict[str, str]:
+    """The environment without a display: heaptrack's cleanup starts heaptrack_gui when it finds one,
+    and the capture would wait on that window until its time limit."""
+    out = dict(os.environ if env is None else env)
+    out.pop("DISPLAY", None)
+    out.pop("WAYLAND_DISPLAY", None)
+    return out
+
+
 def _stop_argv(gdb: str, pid: int) -> list[str]:
     return [gdb, "--batch-silent", "-n", "-iex=set auto-solib-add off", "-p", str(pid),
             "--eval-command=sharedlibrary libheaptrack_inject",
@@ -66,9 +76,11 @@ def attach(ctx: CaptureContext, capture: Capture) -> None:
     gdb = find_tool("gdb", ctx.env)
     base = ctx.path("")
     log_path = ctx.path(".log")
-    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    log_path.unlink(missing_ok=True)
+    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     try:
-        script = Spawned([exe, "-o", str(base), "-p", str(ctx.pid)], stdout=fd, stderr=fd, env=ctx.env)
+        script = Spawned([exe, "-o", str(base), "-p", str(ctx.pid)], stdout=fd, stderr=fd, env=_no_display(ctx.env),
+                         run_as=ctx.run_as)
     finally:
         os.close(fd)
     ctx.running = script
@@ -148,7 +160,11 @@ def _last_line(text: str) -> str:
 
 
 def summarise(ctx: CaptureContext, data_file: Path, capture: Capture) -> None:
-    """``heaptrack_print`` text beside the data file (top allocators and peak consumers)."""
+    """``heaptrack_print`` text beside the data file, and its sites in ``capture.data["summary"]``.
+
+    Leaks are printed too (``-l``), and the peak-cost stacks go to a folded file (``-F``) for the
+    flame graph (``.folded``, kept: flamegraph.pl and speedscope read it).
+    """
     try:
         printer = find_tool("heaptrack_print", ctx.env)
     except CaptureError as exc:
@@ -156,16 +172,23 @@ def summarise(ctx: CaptureContext, data_file: Path, capture: Capture) -> None:
         return
     txt = data_file.with_suffix(".txt")
     err = data_file.with_suffix(".print.log")
-    code, err_tail = run_tool(ctx, [printer, "-f", str(data_file)], txt, err, env=ctx.env)
+    folded = data_file.with_suffix(".folded")
+    argv = [printer, "-f", str(data_file), "-l", "1", "-F", str(folded), "--flamegraph-cost-type", "peak"]
+    code, err_tail = run_tool(ctx, argv, txt, err, env=ctx.env)
     err.unlink(missing_ok=True)
     if code == 0 and txt.exists() and txt.stat().st_size:
         ctx.keep(txt)
-        summary = txt.read_text(errors="replace")
-        m = re.search(r"peak heap memory consumption:\s*(\S+)", summary)
+        text = txt.read_text(errors="replace")
+        m = re.search(r"peak heap memory consumption:\s*(\S+)", text)
         if m:
             capture.data["peak_heap"] = m.group(1)
+        stacks = heaptrack_print.folded_stacks(folded)
+        if stacks:
+            ctx.keep(folded)
+        capture.data["summary"] = heaptrack_print.summary(text, stacks).as_dict()
     else:
         txt.unlink(missing_ok=True)
+        folded.unlink(missing_ok=True)
         ctx.notes.append(f"heaptrack_print could not read {data_file.name} (exit {code}): {_last_line(err_tail)}")
 
 

@@ -5,7 +5,10 @@
 directory (or ``--diagnostic-dir``) when sent SIG. The file exists from the first byte, so it is
 complete when node no longer holds it open; memview then moves it into the session's folder.
 
-**Inspector**: SIGUSR1 makes a running node listen on 127.0.0.1 (port 9229, or ``--inspect-port``;
+**Inspector** (only with ``--node-inspector``, or when the inspector is already open): by
+default memview refuses, because any local user can connect to a TCP port on 127.0.0.1 and run
+code in the target while it is open (a ``nobody`` process did, in a root-owned node, during a
+capture). SIGUSR1 makes a running node listen on 127.0.0.1 (port 9229, or ``--inspect-port``;
 ``memview run`` sets ``--inspect-port=0`` so a busy 9229 cannot get in the way). memview finds the
 port among the process's own listening sockets, asks ``/json/list`` for the WebSocket URL, runs
 ``HeapProfiler.takeHeapSnapshot`` and streams the chunks to disk. While it is open anyone on this
@@ -22,6 +25,7 @@ import signal
 import time
 from pathlib import Path
 
+from memview.captures import heapsnapshot
 from memview.captures.base import CaptureContext, CaptureError, holds_open, process_alive
 from memview.captures.detect import process_kind
 from memview.captures.devtools import DevTools, DevToolsError, targets
@@ -115,12 +119,30 @@ def snapshot(ctx: CaptureContext, capture: Capture) -> None:
         capture.data["method"] = f"signal {signal.Signals(sig).name}"
         _via_signal(ctx, sig, out)
     else:
+        already = _inspector_ports(ctx.pid, listening_ports(ctx.pid))
+        if not already and not ctx.allow_inspector:
+            raise CaptureError(refusal(ctx.pid), status="refused")
         capture.data["method"] = "inspector"
         capture.data.update(_via_inspector(ctx, out))
     ctx.keep(out)
     if not _looks_complete(out):
         capture.status = "partial"
         ctx.notes.append("the heap snapshot file is not complete JSON")
+        return
+    capture.data["distorts"] = True  # node paused for the snapshot and grew by its own bookkeeping
+    previous = next((p for p in reversed(ctx.previous) if p.suffix == ".heapsnapshot" and p.exists()), None)
+    try:
+        capture.data["summary"] = heapsnapshot.summarise(out, previous).as_dict()
+    except (OSError, ValueError, KeyError, IndexError, MemoryError) as exc:
+        ctx.notes.append(f"the heap snapshot could not be summarised ({exc!r})")
+
+
+def refusal(pid: int) -> str:
+    """Why memview will not open node's inspector by itself, and the two ways forward, in one line."""
+    return (f"no heap snapshot of PID {pid}: node was not started with --heapsnapshot-signal, and opening its "
+            "inspector on 127.0.0.1 would let any local user run code in it; restart it with "
+            "NODE_OPTIONS=--heapsnapshot-signal=SIGUSR2 (memview run does this), or pass --node-inspector "
+            "to accept that risk")
 
 
 def _looks_complete(path: Path) -> bool:
@@ -223,7 +245,8 @@ def _via_inspector(ctx: CaptureContext, out: Path) -> dict[str, object]:
             _close_inspector(ctx, port, url, None)
         raise CaptureError(f"cannot talk to node's inspector on port {port}: {exc}") from None
     try:
-        with open(out, "w") as f:
+        out.unlink(missing_ok=True)
+        with os.fdopen(os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600), "w") as f:
             def on_event(method: str, params: dict[str, object]) -> None:
                 if method == "HeapProfiler.addHeapSnapshotChunk":
                     f.write(str(params["chunk"]))

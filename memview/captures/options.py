@@ -19,8 +19,11 @@ if TYPE_CHECKING:
 
 #: ``--capture`` values; the tool names are the keys of ``memview.captures.service.TOOLS`` (imported
 #: lazily: ``memview --help`` should not load every capture module)
-TOOL_NAMES = ("py-spy-dump", "py-spy-record", "heaptrack", "node-heap-snapshot")
+TOOL_NAMES = ("py-spy-dump", "py-spy-record", "memray", "heaptrack", "node-heap-snapshot")
 CHOICES = (*TOOL_NAMES, "auto", "none")
+
+#: what ``memview run`` tells node to write a heap snapshot on (node's own route: no inspector port)
+NODE_SNAPSHOT_SIGNAL = "SIGUSR2"
 
 _THRESHOLD_HELP = ("fire when memory crosses RULE (repeatable): 800MB, 2GiB, 80% (of RAM), +100MB/s[@5s] "
                    "(growth), PHASE:500MB (only inside that phase); options: ,max=N ,cooldown=30s ,rearm=90%")
@@ -35,16 +38,23 @@ def capture_options(launch: bool = False) -> Callable[[Callable[..., Any]], Call
         click.option("--capture", "capture", metavar="TOOL[,TOOL]",
                      help=f"what to take when a rule fires: {', '.join(CHOICES)} (default: auto if a rule is set)"),
         click.option("--capture-duration", default="5s", show_default=True,
-                     help="how long py-spy record and heaptrack attach run"),
+                     help="how long py-spy record, memray and heaptrack attach run"),
         click.option("--capture-timeout",
                      help="time limit per capture; past it the tool is killed (default: per tool)"),
         click.option("--max-captures", type=click.IntRange(min=0), default=10, show_default=True,
                      help="at most this many captures per session"),
         click.option("--capture-native", is_flag=True, help="py-spy: include native (C/C++/Rust) frames"),
+        click.option("--node-inspector", is_flag=True,
+                     help="node heap snapshots may open node's inspector on 127.0.0.1 when node was not started "
+                          "with --heapsnapshot-signal (while it is open ANY local user can run code in node; "
+                          "see SECURITY.md)"),
     ]
     if launch:
         opts.append(click.option("--heaptrack", "heaptrack_launch", is_flag=True,
                                  help="run COMMAND under heaptrack from its start; keeps the .zst and a summary"))
+        opts.append(click.option("--memray", "memray_launch", is_flag=True,
+                                 help="run a Python COMMAND under memray from its start; keeps the .bin and the "
+                                      "allocation sites at its peak"))
 
     def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
         for opt in reversed(opts):
@@ -92,6 +102,7 @@ class CaptureSetup:
         self.rules = rules
         self.config = config
         self.heaptrack_launch = heaptrack_launch
+        self.memray: Any = None  # MemrayLaunch with --memray
         self.engine: Any = None  # TriggerEngine once installed
         self.service: Any = None  # CaptureService once installed
         self._launch: Any = None
@@ -99,7 +110,8 @@ class CaptureSetup:
     @classmethod
     def from_cli(cls, thresholds: tuple[str, ...] = (), on_pressure: str | None = None, capture: str | None = None,
                  capture_duration: str = "5s", capture_timeout: str | None = None, max_captures: int = 10,
-                 capture_native: bool = False, heaptrack_launch: bool = False) -> CaptureSetup:
+                 capture_native: bool = False, heaptrack_launch: bool = False,
+                 node_inspector: bool = False, memray_launch: bool = False) -> CaptureSetup:
         """Validate the options; bad input raises click.BadParameter (one clear line, nothing started)."""
         from memview.triggers import RuleError, parse_rule, pressure_rule  # not on `memview --help`'s path
 
@@ -121,19 +133,35 @@ class CaptureSetup:
 
         duration = _seconds(capture_duration, "--capture-duration") or 5.0
         config = CaptureConfig(tools, duration, max_captures, _seconds(capture_timeout, "--capture-timeout"),
-                               capture_native, env=dict(os.environ))
-        return cls(rules, config, heaptrack_launch)
+                               capture_native, env=dict(os.environ), node_inspector=node_inspector)
+        setup = cls(rules, config, heaptrack_launch)
+        if memray_launch:
+            from memview.captures.memray import MemrayLaunch
+
+            setup.memray = MemrayLaunch()
+        return setup
 
     @property
     def active(self) -> bool:
-        return bool(self.rules or self.config.tools or self.heaptrack_launch)
+        return bool(self.rules or self.config.tools or self.heaptrack_launch or self.memray)
+
+    def launch_argv(self, argv: list[str]) -> list[str]:
+        """The command as launched: under ``memray run`` with ``--memray`` (one clear error otherwise)."""
+        if self.memray is None:
+            return argv
+        try:
+            return self.memray.wrap(argv)
+        except ValueError as exc:
+            self.memray.abandon()
+            raise click.UsageError(str(exc)) from None
 
     def launch_env(self, base: dict[str, str] | None = None) -> dict[str, str] | None:
         """The launched command's environment, or None to inherit memview's unchanged.
 
         ``--heaptrack`` adds heaptrack's preload library; a possible node capture adds
-        ``--inspect-port=0`` to NODE_OPTIONS, so SIGUSR1 opens the inspector on a free port
-        instead of failing when 9229 is taken (it opens nothing by itself).
+        ``--heapsnapshot-signal=SIGUSR2`` to NODE_OPTIONS, so node writes its own snapshot on that
+        signal and no inspector (a TCP port every local user can reach) is ever opened. With
+        ``--node-inspector`` it also adds ``--inspect-port=0`` (a free port rather than a busy 9229).
         """
         env: dict[str, str] | None = None
         if self.heaptrack_launch:
@@ -148,8 +176,11 @@ class CaptureSetup:
         if set(self.config.tools) & {"auto", "node-heap-snapshot"}:
             env = dict(os.environ if base is None else base) if env is None else env
             node_opts = env.get("NODE_OPTIONS", "")
-            if "--inspect" not in node_opts and "--debug-port" not in node_opts:
-                env["NODE_OPTIONS"] = (node_opts + " --inspect-port=0").strip()
+            if "--heapsnapshot-signal" not in node_opts:
+                node_opts = (node_opts + f" --heapsnapshot-signal={NODE_SNAPSHOT_SIGNAL}").strip()
+            if self.config.node_inspector and "--inspect" not in node_opts and "--debug-port" not in node_opts:
+                node_opts = (node_opts + " --inspect-port=0").strip()
+            env["NODE_OPTIONS"] = node_opts
         return env
 
     def install(self, session: Any, movable_line: bool = False) -> None:
@@ -166,6 +197,8 @@ class CaptureSetup:
 
         rec = session.recorder
         heaptrack_pid = None
+        if self.memray is not None:
+            self.memray.install(session)
         if self._launch is not None:
             self._launch.install(session)
             heaptrack_pid = session.proc.pid
@@ -186,3 +219,5 @@ class CaptureSetup:
         """The command did not start: remove what ``launch_env`` prepared."""
         if self._launch is not None:
             self._launch.abandon()
+        if self.memray is not None:
+            self.memray.abandon()

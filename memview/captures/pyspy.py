@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import signal
+from pathlib import Path
 from typing import Any
 
 from memview.captures import flamegraph
@@ -23,8 +24,10 @@ from memview.captures.base import (
     process_alive,
     ptrace_advice,
     run_tool,
+    write_private,
 )
 from memview.captures.detect import descendants, process_kind
+from memview.captures.sites import Site, Summary, merge
 from memview.model import Capture
 
 
@@ -73,10 +76,10 @@ def dump(ctx: CaptureContext, capture: Capture) -> None:
             raise CaptureError(f"py-spy dump wrote no readable JSON ({exc})", stderr_tail=err) from None
         threads.extend({**t, "pid": t.get("pid") or pid} for t in part)
     err_path.unlink(missing_ok=True)
-    json_path.write_text(json.dumps(threads, indent=2) + "\n")
+    write_private(json_path, json.dumps(threads, indent=2) + "\n")
     capture.data["pids"] = pids
     text_path = ctx.path(".txt")
-    text_path.write_text(render_dump(threads, ctx.pid))
+    write_private(text_path, render_dump(threads, ctx.pid))
     ctx.keep(text_path)
     ctx.keep(json_path)
     capture.data["threads"] = len(threads)
@@ -130,13 +133,41 @@ def record(ctx: CaptureContext, capture: Capture) -> None:
     samples = _sample_count(err)
     if samples is not None:
         capture.data["samples"] = samples
-    svg = ctx.path(".svg")
+    svg, folded = ctx.path(".svg"), ctx.path(".folded")
     try:
-        flamegraph.write_svg(out, svg, title=f"py-spy record: PID {ctx.pid}, {ctx.duration:g}s")
+        drawn = flamegraph.write_svg(out, svg, title=f"py-spy record: PID {ctx.pid}", folded_path=folded)
         ctx.keep(svg)
-    except (OSError, ValueError, KeyError) as exc:
+        ctx.keep(folded)
+        capture.data["recorded_s"] = drawn["recorded_s"]
+        capture.data.setdefault("samples", drawn["samples"])  # py-spy prints no count when the target exits
+        capture.data["summary"] = profile_summary(out).as_dict()
+    except (OSError, ValueError, KeyError, IndexError) as exc:
         ctx.notes.append(f"no flame graph: the speedscope file could not be drawn ({exc})")
     capture.data["argv"] = argv
+
+
+def profile_summary(speedscope: Path) -> Summary:
+    """Sites by *self* samples (the innermost frame of each sample: where the time went) and stacks.
+
+    py-spy samples CPU stacks, not allocations: this names where the program was busy, which for a
+    loop that allocates is the allocating line, but it is not a measure of bytes.
+    """
+    doc = json.loads(Path(speedscope).read_text())
+    frames = doc["shared"]["frames"]
+    sites: list[Site] = []
+    stacks: dict[tuple[str, ...], int] = {}
+    for profile in doc.get("profiles") or []:
+        for stack in profile.get("samples") or []:
+            if not stack:
+                continue
+            f = frames[stack[-1]]
+            sites.append(Site(str(f.get("name") or "?"), str(f.get("file") or ""), f.get("line"), 1, 1))
+            key = tuple(flamegraph.frame_text(frames[i]) for i in stack)
+            stacks[key] = stacks.get(key, 0) + 1
+    out = Summary(kind="py-spy", headline="self", unit="samples", tables={"self": merge(sites)},
+                  stacks=[(list(k), v) for k, v in stacks.items()])
+    out.notes.append("CPU samples, not bytes: where the program was running")
+    return out
 
 
 def _sample_count(err: str) -> int | None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from memview.captures import heaptrack, node, pyspy
+from memview.captures import heaptrack, memray, node, pyspy
 from memview.captures.base import CaptureJob, Executor, ToolFn
 from memview.captures.detect import descendants, process_kind
 from memview.model import Batch
@@ -25,10 +25,11 @@ TOOLS: dict[str, tuple[ToolFn, str]] = {
     "py-spy-dump": (pyspy.dump, "python"),
     "py-spy-record": (pyspy.record, "python"),
     "heaptrack": (heaptrack.attach, "any"),
+    "memray": (memray.attach, "python"),
     "node-heap-snapshot": (node.snapshot, "node"),
 }
 AUTO = {
-    "python": ("py-spy-dump", "py-spy-record"),
+    "python": ("py-spy-dump", "memray"),
     "node": ("node-heap-snapshot",),
     "native": ("heaptrack",),
 }
@@ -40,6 +41,7 @@ def default_time_limit(tool: str, duration: float) -> float:
         "py-spy-dump": 30.0,
         "py-spy-record": duration + 30.0,
         "heaptrack": duration + 120.0,  # gdb attach twice, then heaptrack_print
+        "memray": duration + 120.0,  # gdb attach and detach (seconds each on a loaded machine), then the summary
         "node-heap-snapshot": 300.0,
     }[tool]
 
@@ -52,6 +54,7 @@ class CaptureConfig:
     time_limit: float | None = None
     native: bool = False
     env: dict[str, str] | None = None
+    node_inspector: bool = False  # --node-inspector: node snapshots may open the 127.0.0.1 inspector
 
 
 class CaptureService:
@@ -145,7 +148,8 @@ class CaptureService:
                 for p in [pid, *(descendants(pid) if subprocesses else [])]:
                     release(p)  # memview's tracer steps aside: a process has one ptracer at a time
             jobs.append(CaptureJob(tool, fn, pid, trigger, self.config.duration, limit, native=self.config.native,
-                                   subprocesses=subprocesses, data={**data, "process_kind": kinds[pid]}))
+                                   subprocesses=subprocesses, data={**data, "process_kind": kinds[pid]},
+                                   allow_inspector=self.config.node_inspector))
         return jobs
 
 

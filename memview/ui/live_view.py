@@ -18,6 +18,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from memview.model import EXACT_SOURCES, RSS_SERIES, SOURCE_SAMPLED, Capture, Phase
 from memview.ui import theme
 from memview.ui.bridge import MAX_FPS, Update
+from memview.ui.capture_panel import CapturePanel
 from memview.ui.child_output import OutputPane
 from memview.ui.live_session import LiveSession
 from memview.ui.plot_area import PlotArea
@@ -109,7 +110,7 @@ class SessionView(QtWidgets.QWidget):
         self._build()
         self.plot.follow_changed.connect(self.follow_button.setChecked)
         self.plot.hovered.connect(self._hovered)
-        self.plot.capture_clicked.connect(self.capture_activated)
+        self.plot.capture_clicked.connect(self.show_capture)  # opens in the capture panel below the plot
         self.plot.span_clicked.connect(self._span_clicked)
         self.plot.threshold_moved.connect(self._threshold_moved)
         self.side.phase_activated.connect(self.plot.zoom_to)
@@ -202,11 +203,15 @@ class SessionView(QtWidgets.QWidget):
         lv.setSpacing(2)
         lv.addLayout(bar)
         lv.addWidget(self.banner)
+        self.capture_panel = CapturePanel()
+        self.capture_panel.hide()
         self.vsplit = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical)
         self.vsplit.addWidget(self.plot)
+        self.vsplit.addWidget(self.capture_panel)
         self.vsplit.addWidget(self.output)
         self.vsplit.setStretchFactor(0, 1)
         self.vsplit.setCollapsible(0, False)
+        self.vsplit.setCollapsible(1, False)
         self.output.hide()
         lv.addWidget(self.vsplit, 1)
         self.readout.setContentsMargins(8, 0, 8, 2)
@@ -227,6 +232,10 @@ class SessionView(QtWidgets.QWidget):
         outer.addWidget(splitter, 1)
         self._set_titles()
         self._hovered(math.nan)
+
+    def show_capture(self, capture: dict[str, Any]) -> None:
+        """A capture marker was clicked: its sites and stacks in the panel below the plot."""
+        self.capture_panel.show_capture(capture)
 
     def _tool(self, text: str, tip: str, checkable: bool = False, checked: bool = False) -> QtWidgets.QToolButton:
         button = QtWidgets.QToolButton()
