@@ -659,8 +659,10 @@ class SessionView(QtWidgets.QWidget):
     def _output_toggled(self, on: bool) -> None:
         self.output.setVisible(on)
         if on:
-            total = max(sum(self.vsplit.sizes()), 300)
-            self.vsplit.setSizes([total - 140, 140])
+            sizes = self.vsplit.sizes()  # plot, capture panel, output
+            total = max(sum(sizes), 300)
+            panel = sizes[1] if self.capture_panel.isVisible() else 0
+            self.vsplit.setSizes([max(total - panel - 140, 1), panel, 140])
 
     def _details_toggled(self, on: bool) -> None:
         sizes = self.splitter.sizes()
