@@ -128,8 +128,10 @@ def test_memory_log_preset_marks_phases_and_passes_output_through(db_path, tmp_p
         assert ph["data"]["via"] == "stderr"
         assert ph["peak_source"] == "kernel:VmHWM"
         assert _close(ph["peak_rss_bytes"], truth["peaks"][name]), (name, ph, truth["peaks"])
-        # the figure the program printed ("MB" = rss / 1024 / 1024) is kept beside memview's own
-        assert abs(ph["data"]["start_reported_bytes"] - ph["start_rss_bytes"]) < 8 * 2**20
+        # the figure the program printed ("MB" = rss / 1024 / 1024) is kept beside memview's own: compare it
+        # with the line on stderr, not with memview's start RSS (read later, after the step began allocating)
+        printed_mb = float(truth["printed"]["stderr"].split(f"[MEMORY] before {name}: ")[1].split(" MB")[0])
+        assert ph["data"]["start_reported_bytes"] == pytest.approx(printed_mb * 2**20, abs=0.01 * 2**20)
     (mark,) = [e for e in Store(db_path).events(summary["session_id"]) if e["kind"] == "mark"]
     assert mark["message"] == "High memory usage" and mark["data"]["reported_bytes"] > 10 * 2**20
 
