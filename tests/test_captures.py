@@ -13,7 +13,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from conftest import PY, WORKLOADS, read_json, wait_for, workload
+from support import PY, WORKLOADS, read_json, wait_for, workload
 
 from memview.captures.base import CaptureContext, CaptureError, run_tool
 from memview.store import Store

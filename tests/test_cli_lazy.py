@@ -7,7 +7,7 @@ import subprocess
 
 import click
 import pytest
-from conftest import PY
+from support import PY
 
 from memview.cli import LAZY_COMMANDS, main
 

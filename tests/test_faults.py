@@ -12,7 +12,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from conftest import PY, read_json, wait_for, workload
+from support import PY, read_json, wait_for, workload
 
 from memview.store import Store
 

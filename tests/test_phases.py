@@ -11,7 +11,7 @@ import sys
 import threading
 
 import pytest
-from conftest import PY, WORKLOADS, read_json, workload
+from support import PY, WORKLOADS, read_json, workload
 
 from memview.store import Store
 

@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from conftest import PY, read_json, workload
+from support import PY, read_json, workload
 
 from memview import codec
 from memview.store import APPLICATION_ID, SCHEMA_VERSION, Store

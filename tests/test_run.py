@@ -7,7 +7,7 @@ import signal
 import subprocess
 import sys
 
-from conftest import PY, read_json, wait_for, workload
+from support import PY, read_json, wait_for, workload
 
 from memview.store import Store
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from conftest import PY, read_json, wait_for, workload
+from support import PY, read_json, wait_for, workload
 
 from memview.model import Event
 from memview.store import Store

@@ -8,20 +8,11 @@ from __future__ import annotations
 
 import os
 import signal
-import sys
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import pytest  # noqa: E402
-
-WORKLOADS = Path(__file__).resolve().parents[1] / "workloads"
-PY = sys.executable
-MiB = 2**20
-
-
-def workload(name: str, *args: object) -> list[str]:
-    return [PY, str(WORKLOADS / name), *map(str, args)]
 
 
 @pytest.fixture(autouse=True)

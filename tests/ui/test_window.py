@@ -6,8 +6,8 @@ from __future__ import annotations
 import shlex
 
 import numpy as np
-from conftest import MiB, workload
 from PySide6 import QtCore
+from support import MiB, workload
 
 from memview.store import Store
 from memview.ui.dialogs import RunDialog
