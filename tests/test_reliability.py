@@ -191,19 +191,37 @@ def as_nobody(tmp_path):
     """Run ``python -m memview ARGS`` as user nobody; optionally with /proc mounted hidepid=2 for it.
 
     The interpreter lives under /root (mode 0700), so it is bind-mounted read-only where nobody can
-    reach it; the database goes into a folder only nobody can write.
+    reach it; so are the site-packages and py-spy's folder when they lie elsewhere (a virtual environment
+    or pipx keeps them outside the base interpreter's prefix). The database goes into a folder only
+    nobody can write.
     """
     if os.geteuid() != 0 or not shutil.which("setpriv") or not shutil.which("unshare"):
         pytest.skip("needs root, setpriv and unshare to run memview as another user")
-    prefix = Path(sys.base_prefix)
-    mnt = Path(tempfile.mkdtemp(prefix="memview-py-"))
-    mnt.chmod(0o755)
-    subprocess.run(["mount", "--bind", "-o", "ro", str(prefix), str(mnt)], check=True)
+    mounts: list[Path] = []
+
+    def expose(src: Path) -> Path:
+        mnt = Path(tempfile.mkdtemp(prefix="memview-py-"))
+        mnt.chmod(0o755)
+        subprocess.run(["mount", "--bind", "-o", "ro", str(src), str(mnt)], check=True)
+        mounts.append(mnt)
+        return mnt
+
+    def reachable(path: Path) -> Path:
+        path = path.resolve()
+        try:
+            return base / path.relative_to(prefix)
+        except ValueError:
+            return expose(path)
+
+    prefix = Path(sys.base_prefix).resolve()
+    base = expose(prefix)
     home = Path(tempfile.mkdtemp(prefix="memview-nobody-"))
     os.chown(home, NOBODY, NOBODY)
     home.chmod(0o700)
-    python = mnt / Path(PY).resolve().relative_to(prefix.resolve())
-    site = mnt / Path(sysconfig.get_paths()["purelib"]).relative_to(prefix)
+    python = reachable(Path(PY))  # a venv's python is a link to the base interpreter: resolved, it lies in prefix
+    paths = sysconfig.get_paths()
+    site = os.pathsep.join(str(reachable(Path(paths[k]))) for k in dict.fromkeys(("purelib", "platlib")))
+    tools = f"{reachable(Path(paths['scripts']))}{os.pathsep}"  # py-spy, installed beside this interpreter
 
     def run(*args: str, hidepid: bool = False) -> subprocess.CompletedProcess[str]:
         argv = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", str(python), "-m", "memview",
@@ -213,7 +231,7 @@ def as_nobody(tmp_path):
                     "subprocess.run(['mount', '-t', 'proc', '-o', 'hidepid=2', 'proc', '/proc'], check=True)\n"
                     "os.execvp(sys.argv[1], sys.argv[1:])\n")
             argv = ["unshare", "--mount", "--propagation", "private", PY, "-c", code, *argv]
-        env = {"PATH": os.environ["PATH"], "HOME": str(home), "PYTHONPATH": f"{ROOT}{os.pathsep}{site}",
+        env = {"PATH": tools + os.environ["PATH"], "HOME": str(home), "PYTHONPATH": f"{ROOT}{os.pathsep}{site}",
                "MEMVIEW_DB": str(home / "memview.db")}
         return subprocess.run(argv, capture_output=True, text=True, timeout=60, env=env, cwd=home)
 
@@ -221,8 +239,9 @@ def as_nobody(tmp_path):
     try:
         yield run
     finally:
-        subprocess.run(["umount", str(mnt)], check=False)
-        mnt.rmdir()
+        for mnt in reversed(mounts):
+            subprocess.run(["umount", str(mnt)], check=False)
+            mnt.rmdir()
         shutil.rmtree(home, ignore_errors=True)
 
 
@@ -233,6 +252,7 @@ def root_process():
     yield proc
     proc.kill()
     proc.wait()
+    proc.stdout.close()
 
 
 def test_unprivileged_attach_records_what_linux_lets_anyone_read(as_nobody, root_process):
