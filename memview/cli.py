@@ -244,10 +244,15 @@ def run(interval: float, duration: float | None, json_path: str | None, name: st
     markers = _marker_options(opts)
     captures = CaptureSetup.from_cli(**opts)
     store = _open_store(db)
+
+    def before_start(s: Any) -> None:
+        s.recorder.add_listener(StoreTrouble())
+        captures.install(s)
+
     try:
         session = run_foreground(argv=list(command), store=store, interval=interval, duration=duration,
                                  children=not no_children, env=captures.launch_env(), markers=markers,
-                                 before_start=lambda s: (s.recorder.add_listener(StoreTrouble()), captures.install(s)))
+                                 before_start=before_start)
     except LaunchError as exc:
         captures.abandon()
         _fail(str(exc), exc.exit_code)
@@ -376,7 +381,7 @@ LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
                         "Add memview to the desktop's application menu (a .desktop entry and the icon), "
                         "for this user."),
 }
-main.lazy = LAZY_COMMANDS  # type: ignore[attr-defined]
+main.lazy = LAZY_COMMANDS
 
 if __name__ == "__main__":
     main()
