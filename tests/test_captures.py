@@ -180,7 +180,7 @@ def test_node_snapshot_via_the_inspector_which_is_closed_afterwards(db_path, tmp
     env = {**os.environ, "MEMVIEW_DB": str(db_path)}
     proc = subprocess.Popen([PY, "-m", "memview", "run", "-q", "--threshold", "80MB", "--capture",
                              "node-heap-snapshot", "--json", str(tmp_path / "s.json"), "--", NODE,
-                             str(WORKLOADS / "grow.js"), "4"], env=env, stdout=subprocess.PIPE,
+                             str(WORKLOADS / "grow.js"), "20"], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     try:
         assert proc.stdout.readline().strip() == "ready"

@@ -13,10 +13,11 @@ import subprocess
 import sys
 import sysconfig
 import tempfile
+from contextlib import closing
 from pathlib import Path
 
 import pytest
-from support import PY, read_json, workload
+from support import PY, read_json, wait_for, workload
 
 from memview import codec
 from memview.store import APPLICATION_ID, SCHEMA_VERSION, Store
@@ -117,7 +118,7 @@ def test_a_child_that_execs_gets_an_exec_event_and_keeps_being_sampled(memview, 
     assert ev["data"]["pid"] == summary["pid"] and ev["data"]["name"] == "memhog"
     assert ev["data"]["old_cmdline"][:2] == [PY, "-c"] and ev["data"]["cmdline"] == proc["cmdline"]
     assert f"({summary['pid']}) exec'd memhog:" in ev["message"] and "hold.py" in ev["message"]
-    assert 0.55 < ev["t_s"] < 1.2
+    assert ev["t_s"] > 0.55  # after the 0.6 s the first program slept (no upper bound: a loaded machine is late)
     times, values = store.load_series(summary["session_id"], f"pid:{summary['pid']}")
     after = [v for t, v in zip(times, values) if t > ev["t_s"]]
     assert len(after) >= 20 and max(after) > 60 * 2**20  # the new program's memory, same series
@@ -301,16 +302,34 @@ def test_database_and_capture_folders_are_private_under_umask_022(tmp_path):
     assert artefact.is_relative_to(db.parent)
 
 
-def test_attach_ends_cleanly_when_the_process_exits(memview, tmp_path):
-    child = subprocess.Popen(workload("hold.py", 40, 3.0), stdout=subprocess.PIPE, text=True)
+def _rss_samples(db_path: Path) -> int:
+    """How many RSS samples are stored so far (read-only: never creates or migrates the file memview writes)."""
+    try:
+        with closing(sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)) as conn:
+            return conn.execute("SELECT sum(n) FROM samples WHERE series = 'rss'").fetchone()[0] or 0
+    except sqlite3.Error:  # not created yet
+        return 0
+
+
+def test_attach_ends_cleanly_when_the_process_exits(db_path, tmp_path):
+    """The process ends while attached (ended by the test once memview has sampled it: a timed exit would race
+    memview's start on a loaded machine); memview notices, finishes the session and exits 0."""
+    child = subprocess.Popen(workload("hold.py", 40, 600), stdout=subprocess.PIPE, text=True)
+    out = tmp_path / "a.json"
+    env = {**os.environ, "MEMVIEW_DB": str(db_path)}
     try:
         assert child.stdout.readline().strip() == "ready"
-        out = tmp_path / "a.json"
-        res = memview("attach", str(child.pid), "--interval", "0.02", "--json", str(out), timeout=30)
-        assert res.returncode == 0 and "Traceback" not in res.stderr, res.stderr
-        summary = read_json(out)
-        assert summary["status"] == "completed" and 0.3 < summary["wall_s"] < 3.0
-        assert summary["samples"] >= 10 and summary["peak_rss_bytes"] > 40 * 2**20
+        mv = subprocess.Popen([PY, "-m", "memview", "attach", str(child.pid), "--interval", "0.02", "--json", str(out)],
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        wait_for(lambda: _rss_samples(db_path) >= 10)
+        child.terminate()
+        child.wait()  # reaped: gone, not a zombie
+        _, err = mv.communicate(timeout=120)
     finally:
         child.kill()
         child.wait()
+        child.stdout.close()
+    assert mv.returncode == 0 and "Traceback" not in err, err
+    summary = read_json(out)
+    assert summary["status"] == "completed" and summary["samples"] >= 10
+    assert summary["peak_rss_bytes"] > 40 * 2**20
