@@ -155,7 +155,9 @@ class LazyGroup(click.Group):
         for name in names:
             cmd = self.commands.get(name)
             if cmd is None:
-                rows.append((name, click.utils.make_default_short_help(self.lazy[name][2], limit)))
+                # shortened as click shortens a command's own help (click.utils.make_default_short_help is
+                # deprecated in click 8.2 and goes in 9.0; a throwaway Command uses the public path)
+                rows.append((name, click.Command(name, help=self.lazy[name][2]).get_short_help_str(limit)))
             elif not cmd.hidden:
                 rows.append((name, cmd.get_short_help_str(limit)))
         with formatter.section("Commands"):
