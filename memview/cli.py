@@ -246,15 +246,10 @@ def run(interval: float, duration: float | None, json_path: str | None, name: st
     markers = _marker_options(opts)
     captures = CaptureSetup.from_cli(**opts)
     store = _open_store(db)
-
-    def before_start(s: Any) -> None:
-        s.recorder.add_listener(StoreTrouble())
-        captures.install(s)
-
     try:
         session = run_foreground(argv=list(command), store=store, interval=interval, duration=duration,
                                  children=not no_children, env=captures.launch_env(), markers=markers,
-                                 before_start=before_start)
+                                 before_start=lambda s: (s.recorder.add_listener(StoreTrouble()), captures.install(s)))
     except LaunchError as exc:
         captures.abandon()
         _fail(str(exc), exc.exit_code)
