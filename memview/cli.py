@@ -124,7 +124,18 @@ def _marker_options(kw: dict[str, Any]) -> Any:
                          log=kw.pop("phase_log", None), pipe=kw.pop("phase_pipe", None))
 
 
-class LazyGroup(click.Group):
+class CoreErrorsGroup(click.Group):
+    """A click group that shows a core :class:`OptionError` from any command as a usage error (one line,
+    exit 2): the core never imports click, so it cannot raise click's own exceptions."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except OptionError as exc:
+            raise click.BadParameter(exc.message, param_hint=exc.option) from None
+
+
+class LazyGroup(CoreErrorsGroup):
     """A click group whose commands in ``lazy`` are imported on first use; ``--help`` lists them
     from their stored help lines without importing them."""
 
@@ -140,13 +151,6 @@ class LazyGroup(click.Group):
             module, attr, _ = self.lazy[cmd_name]
             self.add_command(getattr(importlib.import_module(module), attr), cmd_name)
         return super().get_command(ctx, cmd_name)
-
-    def invoke(self, ctx: click.Context) -> Any:
-        """A core :class:`OptionError` from any command is a usage error: one line, exit 2."""
-        try:
-            return super().invoke(ctx)
-        except OptionError as exc:
-            raise click.BadParameter(exc.message, param_hint=exc.option) from None
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         names = self.list_commands(ctx)
