@@ -11,6 +11,11 @@ from typing import Any
 from memview.recorder import capture_row
 from memview.store import Store
 
+#: the summary's own name and version, first keys of every summary (``memview/schemas/session-summary.schema.json``):
+#: a consumer checks them before reading; keys may be added within a version, never changed
+SUMMARY_FORMAT = "memview-session-summary"
+SUMMARY_VERSION = 1
+
 
 def _phase_summary(row: dict[str, Any]) -> dict[str, Any]:
     return {
@@ -45,6 +50,7 @@ def memory_summary(recorder: Any) -> dict[str, Any]:
     """
     f = {**recorder.fields, **getattr(recorder, "closing_fields", {})}
     return {
+        "format": SUMMARY_FORMAT, "version": SUMMARY_VERSION,
         "session_id": recorder.session_id, "uid": None, "kind": f.get("kind"), "name": f.get("name"),
         "status": f.get("status"), "command": f.get("command"), "target": f.get("target"), "pid": f.get("pid"),
         "cwd": f.get("cwd"), "exit_code": f.get("exit_code"), "signal": f.get("signal"),
@@ -125,6 +131,8 @@ def session_summary(store: Store, sid: int) -> dict[str, Any]:
     processes = store.processes(sid)
     events = store.events(sid)
     summary: dict[str, Any] = {
+        "format": SUMMARY_FORMAT,
+        "version": SUMMARY_VERSION,
         "session_id": s["id"],
         "uid": s["uid"],
         "kind": s["kind"],

@@ -14,7 +14,8 @@ from typing import Any
 import click
 
 from memview import __version__
-from memview.captures.options import capture_options
+from memview.cli_options import capture_options
+from memview.errors import OptionError
 
 _INTERVAL_HELP = "seconds between samples (e.g. 0.05, 10ms); down to 1ms"
 
@@ -36,6 +37,36 @@ def _interval(_ctx: Any, _param: Any, value: str | None) -> float | None:
     if seconds < 0.001:
         raise click.BadParameter("the shortest interval is 1ms")
     return seconds
+
+
+def _duration(_ctx: Any, _param: Any, value: str | None) -> float | None:
+    """``--duration``: a duration with its unit (90s, 2m, 1h; a bare number is seconds), above 0."""
+    if value is None:
+        return None
+    from memview.units import UnitError, parse_duration
+
+    try:
+        seconds = parse_duration(value)
+    except UnitError as exc:
+        raise click.BadParameter(str(exc)) from None
+    if seconds <= 0:
+        raise click.BadParameter("must be longer than 0s")
+    return seconds
+
+
+def _complete_session_id(ctx: click.Context, _param: click.Parameter, incomplete: str) -> list[Any]:
+    """Shell completion of a SESSION_ID: the newest stored sessions, each with its name or command."""
+    from click.shell_completion import CompletionItem
+
+    try:
+        from memview.store import Store
+
+        db = ctx.params.get("db") or None
+        rows = Store(Path(db) if db else None).sessions(limit=50)
+    except Exception:  # completion must never print a traceback into the user's shell
+        return []
+    return [CompletionItem(str(r["id"]), help=str(r.get("name") or r.get("target") or ""))
+            for r in rows if str(r["id"]).startswith(incomplete)]
 
 
 def _open_store(db: str | None) -> Any:
@@ -114,7 +145,18 @@ def _marker_options(kw: dict[str, Any]) -> Any:
                          log=kw.pop("phase_log", None), pipe=kw.pop("phase_pipe", None))
 
 
-class LazyGroup(click.Group):
+class CoreErrorsGroup(click.Group):
+    """A click group that shows a core :class:`OptionError` from any command as a usage error (one line,
+    exit 2): the core never imports click, so it cannot raise click's own exceptions."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except OptionError as exc:
+            raise click.BadParameter(exc.message, param_hint=exc.option) from None
+
+
+class LazyGroup(CoreErrorsGroup):
     """A click group whose commands in ``lazy`` are imported on first use; ``--help`` lists them
     from their stored help lines without importing them."""
 
@@ -150,7 +192,9 @@ class LazyGroup(click.Group):
         for name in names:
             cmd = self.commands.get(name)
             if cmd is None:
-                rows.append((name, click.utils.make_default_short_help(self.lazy[name][2], limit)))
+                # shortened as click shortens a command's own help (click.utils.make_default_short_help is
+                # deprecated in click 8.2 and goes in 9.0; a throwaway Command uses the public path)
+                rows.append((name, click.Command(name, help=self.lazy[name][2]).get_short_help_str(limit)))
             elif not cmd.hidden:
                 rows.append((name, cmd.get_short_help_str(limit)))
         with formatter.section("Commands"):
@@ -211,9 +255,12 @@ def _finish_session(store: Any, session: Any, json_path: str | None, quiet: bool
     return summary
 
 
-@main.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+# allow_interspersed_args=False: COMMAND's own options stay COMMAND's (run -- ls -la, or run ls -la); but an
+# unknown option *before* COMMAND is memview's typo, refused as one (not run as a command, exit 127)
+@main.command(context_settings={"allow_interspersed_args": False})
 @click.option("--interval", "-i", default="0.05", callback=_interval, help=_INTERVAL_HELP)
-@click.option("--duration", type=float, help="stop recording after this many seconds (the child runs on)")
+@click.option("--duration", callback=_duration,
+              help="stop recording after this long, with a unit: 90s, 2m, 1h (the child runs on)")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="write the summary JSON here")
 @click.option("--name", help="a name for the session")
 @click.option("--no-children", is_flag=True, help="record the command's own process only")
@@ -278,7 +325,8 @@ def run(interval: float, duration: float | None, json_path: str | None, name: st
 @main.command()
 @click.argument("pid", type=int)
 @click.option("--interval", "-i", default="0.05", callback=_interval, help=_INTERVAL_HELP)
-@click.option("--duration", type=float, help="stop after this many seconds (default: until it exits or Ctrl-C)")
+@click.option("--duration", callback=_duration,
+              help="stop after this long, with a unit: 90s, 2m, 1h (default: until it exits or Ctrl-C)")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="write the summary JSON here")
 @click.option("--name", help="a name for the session")
 @click.option("--no-children", is_flag=True, help="record the process itself only")
@@ -349,7 +397,7 @@ def sessions(limit: int, text: str | None, as_json: bool, db: str | None) -> Non
 
 
 @main.command()
-@click.argument("session_id", type=int)
+@click.argument("session_id", type=int, shell_complete=_complete_session_id)
 @click.option("--json", "as_json", is_flag=True, help="print the summary JSON")
 @db_option
 def show(session_id: int, as_json: bool, db: str | None) -> None:
@@ -401,7 +449,7 @@ LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
                         "Add memview to the desktop's application menu (a .desktop entry and the icon), "
                         "for this user."),
 }
-main.lazy = LAZY_COMMANDS  # type: ignore[attr-defined]
+main.lazy = LAZY_COMMANDS
 
 if __name__ == "__main__":
     main()

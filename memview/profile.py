@@ -142,15 +142,14 @@ def arm_triggers(session: Any, case: Case, warn: Callable[[str], None]) -> None:
     """
     if not case.thresholds and not case.captures:
         return
-    import click
-
     from memview.captures.options import CaptureSetup
+    from memview.errors import OptionError
 
     try:
         setup = CaptureSetup.from_cli(thresholds=tuple(case.thresholds),
                                       capture=",".join(case.captures) if case.captures else None)
-    except click.BadParameter as exc:
-        message = f"case {case.name}: thresholds/captures not armed: {exc.format_message()}"
+    except OptionError as exc:
+        message = f"case {case.name}: thresholds/captures not armed: {exc}"
         session.recorder.add_event("triggers_invalid", message, level="warning",
                                    data={"thresholds": list(case.thresholds), "captures": list(case.captures)})
         warn(message)

@@ -2,23 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
-import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from support import PY, WORKLOADS, MiB, read_json, wait_for, workload
 
-WORKLOADS = Path(__file__).parent / "workloads"
-PY = sys.executable
-
-
-def workload(name: str, *args: object) -> list[str]:
-    """argv for a workload script under tests/workloads/."""
-    return [PY, str(WORKLOADS / name), *map(str, args)]
+# kept importable from here for tests written before tests/support/ existed; new code imports support
+__all__ = ["PY", "WORKLOADS", "MiB", "read_json", "wait_for", "workload"]
 
 
 @pytest.fixture
@@ -36,18 +29,3 @@ def memview(db_path: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
                               env=env, **kw)
 
     return run
-
-
-def read_json(path: Path) -> dict:
-    return json.loads(Path(path).read_text())
-
-
-def wait_for(predicate: Callable[[], object], timeout: float = 20.0, interval: float = 0.02) -> object:
-    """Poll ``predicate`` until it returns something truthy (for conditions with no event to await)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout}s")

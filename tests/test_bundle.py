@@ -18,7 +18,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import PY, workload
+from support import PY, workload
 
 from memview.bundle import BundleError, Limits, import_bundle
 from memview.model import Capture, Phase

@@ -7,7 +7,7 @@ import subprocess
 
 import click
 import pytest
-from conftest import PY
+from support import PY
 
 from memview.cli import LAZY_COMMANDS, main
 
@@ -18,7 +18,7 @@ def test_the_stored_help_line_is_the_commands_own(name: str) -> None:
     cmd = getattr(importlib.import_module(module), attr)
     assert cmd.name == name
     for limit in (40, 45, 60, 200):
-        assert click.utils.make_default_short_help(text, limit) == cmd.get_short_help_str(limit), (name, limit)
+        assert click.Command(name, help=text).get_short_help_str(limit) == cmd.get_short_help_str(limit), (name, limit)
 
 
 def test_help_lists_every_command_without_importing_the_lazy_ones() -> None:

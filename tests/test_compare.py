@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import PY, read_json, workload
+from support import PY, read_json, workload
 
 from memview.compare import (
     PhaseStat,

@@ -6,19 +6,15 @@ import os
 import subprocess
 
 import pytest
-from conftest import PY, workload
+from PySide6.QtCore import Qt
+from support import PY, workload
 
 from memview.compare import format_change
 from memview.model import Phase
 from memview.recorder import phase_row
 from memview.store import Store, StoreWriter
+from memview.ui.compare_view import PALETTE, CompareView
 from memview.units import format_bytes
-
-pytest.importorskip("pytestqt")
-
-from PySide6.QtCore import Qt  # noqa: E402
-
-from memview.ui.compare_view import PALETTE, CompareView  # noqa: E402
 
 
 def record(db, name: str, size_mib: int, tmp_path) -> int:

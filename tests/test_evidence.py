@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from conftest import PY, wait_for, workload
+from support import PY, wait_for, workload
 
 from memview.store import Store
 

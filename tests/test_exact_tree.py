@@ -14,7 +14,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from conftest import PY, WORKLOADS, read_json, wait_for, workload
+from support import PY, WORKLOADS, read_json, wait_for, workload
 
 from memview.collectors import procfs
 from memview.model import ENVELOPE_SERIES, ProcessExit

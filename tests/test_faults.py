@@ -12,11 +12,41 @@ import uuid
 from pathlib import Path
 
 import pytest
-from conftest import PY, read_json, wait_for, workload
+from support import PY, read_json, wait_for, workload
 
 from memview.store import Store
 
 CGROUP_V1_MEMORY = Path("/sys/fs/cgroup/memory")
+CGROUP_V2 = Path("/sys/fs/cgroup")
+
+
+@pytest.fixture
+def memory_cgroup():
+    """A fresh memory cgroup limited to 96 MiB without swap, on cgroup v1 or v2 (skips, with the reason, if
+    neither can be had: not root, or a v2 hierarchy whose memory controller is not delegated here)."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to create a memory cgroup and provoke a real OOM kill")
+    name = f"memview-test-{uuid.uuid4().hex[:8]}"
+    if (CGROUP_V1_MEMORY / "cgroup.procs").exists():
+        group, limits = CGROUP_V1_MEMORY / name, {"memory.limit_in_bytes": str(96 * 2**20)}
+    elif (CGROUP_V2 / "cgroup.controllers").exists() and \
+            "memory" in (CGROUP_V2 / "cgroup.controllers").read_text().split():
+        try:  # the root cgroup may hold processes and still hand the controller to its children
+            (CGROUP_V2 / "cgroup.subtree_control").write_text("+memory")
+        except OSError as exc:
+            pytest.skip(f"cgroup v2: the memory controller cannot be enabled for children here ({exc})")
+        group, limits = CGROUP_V2 / name, {"memory.max": str(96 * 2**20), "memory.swap.max": "0"}
+    else:
+        pytest.skip("no memory cgroup controller (neither cgroup v1 memory nor cgroup v2 with memory)")
+    group.mkdir()
+    try:
+        for file, value in limits.items():
+            if (group / file).exists():
+                (group / file).write_text(value)
+        yield group
+    finally:
+        wait_for(lambda: not (group / "cgroup.procs").read_text().strip())
+        group.rmdir()
 
 
 def test_segfault_is_reported_as_signal_11(memview, tmp_path):
@@ -28,22 +58,13 @@ def test_segfault_is_reported_as_signal_11(memview, tmp_path):
     assert any("SIGSEGV" in e["message"] for e in summary["events"])
 
 
-@pytest.mark.skipif(os.geteuid() != 0 or not (CGROUP_V1_MEMORY / "cgroup.procs").exists(),
-                    reason="needs root and a cgroup-v1 memory controller to provoke a real OOM kill")
-def test_a_real_oom_kill_is_named_as_such(memview, tmp_path):
-    group = CGROUP_V1_MEMORY / f"memview-test-{uuid.uuid4().hex[:8]}"
-    group.mkdir()
-    try:
-        (group / "memory.limit_in_bytes").write_text(str(96 * 2**20))
-        out = tmp_path / "o.json"
-        res = memview("run", "--json", str(out), "--", *workload("oom.py", group))
-        assert res.returncode == 128 + 9
-        summary = read_json(out)
-        assert summary["meta"]["oom_killed"] is True
-        assert "OOM killer" in res.stderr
-    finally:
-        wait_for(lambda: not (group / "cgroup.procs").read_text().strip())
-        group.rmdir()
+def test_a_real_oom_kill_is_named_as_such(memview, tmp_path, memory_cgroup):
+    out = tmp_path / "o.json"
+    res = memview("run", "--json", str(out), "--", *workload("oom.py", memory_cgroup))
+    assert res.returncode == 128 + 9
+    summary = read_json(out)
+    assert summary["meta"]["oom_killed"] is True
+    assert "OOM killer" in res.stderr
 
 
 def test_sigkill_without_oom_says_possibly(memview, tmp_path):
@@ -172,20 +193,21 @@ def test_attach_ignores_a_reused_pid(tmp_path):
 def test_memview_killed_mid_write_never_corrupts_the_database(db_path):
     """SIGKILL memview repeatedly while it writes at 1 kHz; every reopen passes integrity_check."""
     env = {**os.environ, "MEMVIEW_DB": str(db_path)}
-    for _ in range(3):
+    for killed in range(3):
         proc = subprocess.Popen([PY, "-m", "memview", "run", "--interval", "0.001", "--", *workload("hold.py", 10)],
                                 env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         assert proc.stdout.readline().strip() == "ready"
         store = Store(db_path)
-        n = len(store.sessions())
         wait_for(lambda store=store: (store.conn.execute(
             "SELECT sum(n) FROM samples s JOIN sessions x ON x.id = s.session_id "
             "WHERE x.id = (SELECT max(id) FROM sessions) AND series = 'rss'").fetchone()[0] or 0) > 500)
-        child = store.sessions()[0]["pid"]
+        sessions = store.sessions()
+        assert len(sessions) == killed + 1  # this memview's session, beside the ones killed before it
+        child = sessions[0]["pid"]
         proc.kill()
         proc.wait()
+        proc.stdout.close()
         os.kill(child, signal.SIGKILL)
-        assert n >= 1
     store = Store(db_path)
     assert store.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     assert [s["status"] for s in store.sessions()] == ["interrupted"] * 3

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from conftest import PY, read_json
+from support import PY, read_json
 from test_reliability import NOBODY
 from test_reliability import as_nobody as as_nobody_fixture
 

@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -16,12 +17,16 @@ from memview.resources import DESKTOP, ICON, NODE_PROBE, ResourceMissing, resour
 
 ROOT = Path(__file__).resolve().parents[1]
 VALIDATOR = shutil.which("desktop-file-validate")
+#: the one declared version (pyproject.toml); memview.__version__ and ``--version`` must say the same
+VERSION = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
 
 
 def _validate(path: Path) -> None:
-    """desktop-file-validate's verdict (errors fail; hints and warnings are printed but pass)."""
-    if VALIDATOR is None:
-        pytest.skip("desktop-file-validate is not installed (apt package desktop-file-utils)")
+    """desktop-file-validate's verdict (errors fail; hints and warnings are printed but pass).
+
+    A missing validator fails rather than skips: scripts/test-deps.sh installs it, and a skip in the
+    middle of a test hid that the entry was never validated."""
+    assert VALIDATOR is not None, "desktop-file-validate is missing: run scripts/test-deps.sh (apt desktop-file-utils)"
     done = subprocess.run([VALIDATOR, str(path)], capture_output=True, text=True, timeout=30)
     assert done.returncode == 0, done.stdout + done.stderr
 
@@ -40,6 +45,12 @@ def _memview(*args: str, data_home: Path, python: str = sys.executable,
              env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     env = {**(env or os.environ), "XDG_DATA_HOME": str(data_home)}
     return subprocess.run([python, "-m", "memview", *args], capture_output=True, text=True, timeout=60, env=env)
+
+
+def test_the_package_reports_the_declared_version() -> None:
+    import memview
+
+    assert memview.__version__ == VERSION
 
 
 def test_resources_are_found_in_the_source_tree() -> None:
@@ -67,7 +78,7 @@ def test_install_desktop_writes_a_valid_entry_pointing_at_this_memview(tmp_path:
     assert exe.is_absolute() and exe.name == "memview" and os.access(exe, os.X_OK)
     assert entry["Exec"] == f"{exe} gui" and entry["Icon"] == "memview"
     version = subprocess.run([str(exe), "--version"], capture_output=True, text=True, timeout=60)
-    assert version.stdout.strip().endswith("0.1.0")
+    assert version.stdout.strip() == f"memview, version {VERSION}", version.stderr
     _validate(desktop)
 
     stamp = (desktop.stat().st_mtime_ns, icon.stat().st_mtime_ns)
@@ -129,7 +140,7 @@ def test_pip_install_into_a_fresh_venv_carries_resources(tmp_path: Path) -> None
     script = venv / "bin" / "memview"
     version = subprocess.run([str(script), "--version"], capture_output=True, text=True, timeout=60, env=env,
                              cwd=tmp_path)
-    assert version.stdout.strip() == "memview, version 0.1.0", version.stderr
+    assert version.stdout.strip() == f"memview, version {VERSION}", version.stderr
     where = subprocess.run([str(venv / "bin" / "python"), "-c",
                             "import memview.resources as r; print(r.resource_path(r.NODE_PROBE))"],
                            capture_output=True, text=True, timeout=60, env=env, cwd=tmp_path)

@@ -9,7 +9,7 @@ import stat
 import subprocess
 
 import pytest
-from conftest import PY
+from support import PY
 
 ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
 NOBODY = 65534

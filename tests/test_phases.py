@@ -11,7 +11,7 @@ import sys
 import threading
 
 import pytest
-from conftest import PY, WORKLOADS, read_json, workload
+from support import PY, WORKLOADS, read_json, workload
 
 from memview.store import Store
 
@@ -131,6 +131,10 @@ def test_memory_log_preset_marks_phases_and_passes_output_through(db_path, tmp_p
         # the figure the program printed ("MB" = rss / 1024 / 1024) is the start; memview's later reading is kept
         assert ph["start_rss_bytes"] == ph["data"]["start_reported_bytes"] > 10 * 2**20
         assert ph["data"]["read_start_rss_bytes"] >= ph["start_rss_bytes"] - 256 * 1024
+        # the figure the program printed ("MB" = rss / 1024 / 1024) is kept beside memview's own: compare it
+        # with the line on stderr, not with memview's start RSS (read later, after the step began allocating)
+        printed_mb = float(truth["printed"]["stderr"].split(f"[MEMORY] before {name}: ")[1].split(" MB")[0])
+        assert ph["data"]["start_reported_bytes"] == pytest.approx(printed_mb * 2**20, abs=0.01 * 2**20)
     (mark,) = [e for e in Store(db_path).events(summary["session_id"]) if e["kind"] == "mark"]
     assert mark["message"] == "High memory usage" and mark["data"]["reported_bytes"] > 10 * 2**20
 

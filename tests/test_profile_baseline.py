@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import PY, WORKLOADS, read_json
+from support import PY, WORKLOADS, read_json
 
 from memview.store import Store
 

@@ -13,11 +13,12 @@ import subprocess
 import sys
 import sysconfig
 import tempfile
+from contextlib import closing
 from pathlib import Path
 
 import psutil
 import pytest
-from conftest import PY, read_json, wait_for, workload
+from support import PY, read_json, wait_for, workload
 
 from memview import codec
 from memview.store import APPLICATION_ID, SCHEMA_VERSION, Store
@@ -118,7 +119,7 @@ def test_a_child_that_execs_gets_an_exec_event_and_keeps_being_sampled(memview, 
     assert ev["data"]["pid"] == summary["pid"] and ev["data"]["name"] == "memhog"
     assert ev["data"]["old_cmdline"][:2] == [PY, "-c"] and ev["data"]["cmdline"] == proc["cmdline"]
     assert f"({summary['pid']}) exec'd memhog:" in ev["message"] and "hold.py" in ev["message"]
-    assert 0.55 < ev["t_s"] < 1.2
+    assert ev["t_s"] > 0.55  # after the 0.6 s the first program slept (no upper bound: a loaded machine is late)
     times, values = store.load_series(summary["session_id"], f"pid:{summary['pid']}")
     after = [v for t, v in zip(times, values) if t > ev["t_s"]]
     assert len(after) >= 20 and max(after) > 60 * 2**20  # the new program's memory, same series
@@ -192,19 +193,37 @@ def as_nobody(tmp_path):
     """Run ``python -m memview ARGS`` as user nobody; optionally with /proc mounted hidepid=2 for it.
 
     The interpreter lives under /root (mode 0700), so it is bind-mounted read-only where nobody can
-    reach it; the database goes into a folder only nobody can write.
+    reach it; so are the site-packages and py-spy's folder when they lie elsewhere (a virtual environment
+    or pipx keeps them outside the base interpreter's prefix). The database goes into a folder only
+    nobody can write.
     """
     if os.geteuid() != 0 or not shutil.which("setpriv") or not shutil.which("unshare"):
         pytest.skip("needs root, setpriv and unshare to run memview as another user")
-    prefix = Path(sys.base_prefix)
-    mnt = Path(tempfile.mkdtemp(prefix="memview-py-"))
-    mnt.chmod(0o755)
-    subprocess.run(["mount", "--bind", "-o", "ro", str(prefix), str(mnt)], check=True)
+    mounts: list[Path] = []
+
+    def expose(src: Path) -> Path:
+        mnt = Path(tempfile.mkdtemp(prefix="memview-py-"))
+        mnt.chmod(0o755)
+        subprocess.run(["mount", "--bind", "-o", "ro", str(src), str(mnt)], check=True)
+        mounts.append(mnt)
+        return mnt
+
+    def reachable(path: Path) -> Path:
+        path = path.resolve()
+        try:
+            return base / path.relative_to(prefix)
+        except ValueError:
+            return expose(path)
+
+    prefix = Path(sys.base_prefix).resolve()
+    base = expose(prefix)
     home = Path(tempfile.mkdtemp(prefix="memview-nobody-"))
     os.chown(home, NOBODY, NOBODY)
     home.chmod(0o700)
-    python = mnt / Path(PY).resolve().relative_to(prefix.resolve())
-    site = mnt / Path(sysconfig.get_paths()["purelib"]).relative_to(prefix)
+    python = reachable(Path(PY))  # a venv's python is a link to the base interpreter: resolved, it lies in prefix
+    paths = sysconfig.get_paths()
+    site = os.pathsep.join(str(reachable(Path(paths[k]))) for k in dict.fromkeys(("purelib", "platlib")))
+    tools = f"{reachable(Path(paths['scripts']))}{os.pathsep}"  # py-spy, installed beside this interpreter
 
     def run(*args: str, hidepid: bool = False) -> subprocess.CompletedProcess[str]:
         argv = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", str(python), "-m", "memview",
@@ -214,7 +233,7 @@ def as_nobody(tmp_path):
                     "subprocess.run(['mount', '-t', 'proc', '-o', 'hidepid=2', 'proc', '/proc'], check=True)\n"
                     "os.execvp(sys.argv[1], sys.argv[1:])\n")
             argv = ["unshare", "--mount", "--propagation", "private", PY, "-c", code, *argv]
-        env = {"PATH": os.environ["PATH"], "HOME": str(home), "PYTHONPATH": f"{ROOT}{os.pathsep}{site}",
+        env = {"PATH": tools + os.environ["PATH"], "HOME": str(home), "PYTHONPATH": f"{ROOT}{os.pathsep}{site}",
                "MEMVIEW_DB": str(home / "memview.db")}
         return subprocess.run(argv, capture_output=True, text=True, timeout=60, env=env, cwd=home)
 
@@ -222,8 +241,9 @@ def as_nobody(tmp_path):
     try:
         yield run
     finally:
-        subprocess.run(["umount", str(mnt)], check=False)
-        mnt.rmdir()
+        for mnt in reversed(mounts):
+            subprocess.run(["umount", str(mnt)], check=False)
+            mnt.rmdir()
         shutil.rmtree(home, ignore_errors=True)
 
 
@@ -234,6 +254,7 @@ def root_process():
     yield proc
     proc.kill()
     proc.wait()
+    proc.stdout.close()
 
 
 def test_unprivileged_attach_records_what_linux_lets_anyone_read(as_nobody, root_process):
@@ -282,19 +303,37 @@ def test_database_and_capture_folders_are_private_under_umask_022(tmp_path):
     assert artefact.is_relative_to(db.parent)
 
 
-def test_attach_ends_cleanly_when_the_process_exits(memview, tmp_path):
-    child = subprocess.Popen(workload("hold.py", 40, 3.0), stdout=subprocess.PIPE, text=True)
+def _rss_samples(db_path: Path) -> int:
+    """How many RSS samples are stored so far (read-only: never creates or migrates the file memview writes)."""
+    try:
+        with closing(sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)) as conn:
+            return conn.execute("SELECT sum(n) FROM samples WHERE series = 'rss'").fetchone()[0] or 0
+    except sqlite3.Error:  # not created yet
+        return 0
+
+
+def test_attach_ends_cleanly_when_the_process_exits(db_path, tmp_path):
+    """The process ends while attached (ended by the test once memview has sampled it: a timed exit would race
+    memview's start on a loaded machine); memview notices, finishes the session and exits 0."""
+    child = subprocess.Popen(workload("hold.py", 40, 600), stdout=subprocess.PIPE, text=True)
+    out = tmp_path / "a.json"
+    env = {**os.environ, "MEMVIEW_DB": str(db_path)}
     try:
         assert child.stdout.readline().strip() == "ready"
-        out = tmp_path / "a.json"
-        res = memview("attach", str(child.pid), "--interval", "0.02", "--json", str(out), timeout=30)
-        assert res.returncode == 0 and "Traceback" not in res.stderr, res.stderr
-        summary = read_json(out)
-        assert summary["status"] == "completed" and 0.3 < summary["wall_s"] < 3.0
-        assert summary["samples"] >= 10 and summary["peak_rss_bytes"] > 40 * 2**20
+        mv = subprocess.Popen([PY, "-m", "memview", "attach", str(child.pid), "--interval", "0.02", "--json", str(out)],
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        wait_for(lambda: _rss_samples(db_path) >= 10)
+        child.terminate()
+        child.wait()  # reaped: gone, not a zombie
+        _, err = mv.communicate(timeout=120)
     finally:
         child.kill()
         child.wait()
+        child.stdout.close()
+    assert mv.returncode == 0 and "Traceback" not in err, err
+    summary = read_json(out)
+    assert summary["status"] == "completed" and summary["samples"] >= 10
+    assert summary["peak_rss_bytes"] > 40 * 2**20
 
 
 def _anon_kib(pid: int) -> int:

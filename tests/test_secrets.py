@@ -13,7 +13,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import read_json, workload
+from support import read_json, workload
 from test_hostile_input import JsonServer
 
 SECRETS = {

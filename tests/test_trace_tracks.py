@@ -9,7 +9,7 @@ import subprocess
 import zipfile
 from collections import defaultdict
 
-from conftest import PY, read_json, workload
+from support import PY, read_json, workload
 
 from memview.chrome_trace import _nested
 

@@ -259,7 +259,8 @@ def test_every_sample_of_a_batch_is_seen_and_recorded_with_its_own_time():
     assert event.t == times[23]
     assert event.data["value"] == 130 * MB and event.data["line"] == 100 * MB and event.data["rule"] == "100MB"
     assert event.data["pid"] == 7
-    assert "130" in event.message or "124.0 MiB" in event.message
+    # the spike's own value and time, not the line's: 130 MB = 124.0 MiB at sample 23 (0.115 s)
+    assert event.message == "threshold 100MB crossed: rss 124.0 MiB >= 95.4 MiB at 0.115s"
 
 
 def test_phase_scoped_rule_only_fires_inside_its_phase():

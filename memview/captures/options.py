@@ -1,18 +1,18 @@
-"""The trigger and capture options shared by ``run``, ``attach`` and ``watch``, and their wiring.
+"""The trigger and capture settings shared by ``run``, ``attach``, ``watch``, profile cases and the GUI.
 
 Kept out of ``cli.py`` so the command functions stay "parse, call, print": a command adds
-``@capture_options()`` and calls :meth:`CaptureSetup.from_cli` with what the options gave, then
-``setup.install(session)`` before sampling starts (``run`` passes it as ``before_start`` and
-``setup.launch_env()`` as the child's environment).
+``@capture_options()`` (memview.commands.capture_options, the click side) and calls
+:meth:`CaptureSetup.from_cli` with what the options gave, then ``setup.install(session)`` before
+sampling starts (``run`` passes it as ``before_start`` and ``setup.launch_env()`` as the child's
+environment). Bad values raise :class:`memview.errors.OptionError`: this module does not import click.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-import click
+from memview.errors import OptionError
 
 if TYPE_CHECKING:
     from memview.triggers import Rule
@@ -24,44 +24,6 @@ CHOICES = (*TOOL_NAMES, "auto", "none")
 
 #: what ``memview run`` tells node to write a heap snapshot on (node's own route: no inspector port)
 NODE_SNAPSHOT_SIGNAL = "SIGUSR2"
-
-_THRESHOLD_HELP = ("fire when memory crosses RULE (repeatable): 800MB, 2GiB, 80% (of RAM), +100MB/s[@5s] "
-                   "(growth), PHASE:500MB (only inside that phase); options: ,max=N ,cooldown=30s ,rearm=90%")
-
-
-def capture_options(launch: bool = False) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Add the trigger/capture options to a click command (``launch``: also ``--heaptrack``)."""
-    opts = [
-        click.option("--threshold", "thresholds", multiple=True, metavar="RULE", help=_THRESHOLD_HELP),
-        click.option("--on-pressure", type=click.Choice(["warning", "critical"]),
-                     help="fire when the endpoint's pressure state reaches this level"),
-        click.option("--capture", "capture", metavar="TOOL[,TOOL]",
-                     help=f"what to take when a rule fires: {', '.join(CHOICES)} (default: auto if a rule is set)"),
-        click.option("--capture-duration", default="5s", show_default=True,
-                     help="how long py-spy record, memray and heaptrack attach run"),
-        click.option("--capture-timeout",
-                     help="time limit per capture; past it the tool is killed (default: per tool)"),
-        click.option("--max-captures", type=click.IntRange(min=0), default=10, show_default=True,
-                     help="at most this many captures per session"),
-        click.option("--capture-native", is_flag=True, help="py-spy: include native (C/C++/Rust) frames"),
-        click.option("--node-inspector", is_flag=True,
-                     help="node heap snapshots may open node's inspector on 127.0.0.1 when node was not started "
-                          "with --heapsnapshot-signal (while it is open ANY local user can run code in node; "
-                          "see SECURITY.md)"),
-    ]
-    if launch:
-        opts.append(click.option("--heaptrack", "heaptrack_launch", is_flag=True,
-                                 help="run COMMAND under heaptrack from its start; keeps the .zst and a summary"))
-        opts.append(click.option("--memray", "memray_launch", is_flag=True,
-                                 help="run a Python COMMAND under memray from its start; keeps the .bin and the "
-                                      "allocation sites at its peak"))
-
-    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
-        for opt in reversed(opts):
-            fn = opt(fn)
-        return fn
-
-    return decorate
 
 
 def parse_tools(text: str | None) -> list[str]:
@@ -89,9 +51,9 @@ def _seconds(value: str | None, name: str) -> float | None:
     try:
         seconds = parse_duration(value)
     except UnitError as exc:
-        raise click.BadParameter(str(exc), param_hint=name) from None
+        raise OptionError(str(exc), name) from None
     if seconds <= 0:
-        raise click.BadParameter("must be longer than 0s", param_hint=name)
+        raise OptionError("must be longer than 0s", name)
     return seconds
 
 
@@ -112,7 +74,7 @@ class CaptureSetup:
                  capture_duration: str = "5s", capture_timeout: str | None = None, max_captures: int = 10,
                  capture_native: bool = False, heaptrack_launch: bool = False,
                  node_inspector: bool = False, memray_launch: bool = False) -> CaptureSetup:
-        """Validate the options; bad input raises click.BadParameter (one clear line, nothing started)."""
+        """Validate the options; bad input raises OptionError (one clear line, nothing started)."""
         from memview.triggers import RuleError, parse_rule, pressure_rule  # not on `memview --help`'s path
 
         rules = []
@@ -120,13 +82,13 @@ class CaptureSetup:
             try:
                 rules.append(parse_rule(text))
             except RuleError as exc:
-                raise click.BadParameter(str(exc), param_hint="--threshold") from None
+                raise OptionError(str(exc), "--threshold") from None
         if on_pressure:
             rules.append(pressure_rule(on_pressure))
         try:
             tools = parse_tools(capture)
         except ValueError as exc:
-            raise click.BadParameter(str(exc), param_hint="--capture") from None
+            raise OptionError(str(exc), "--capture") from None
         if capture is None and rules:
             tools = ["auto"]
         from memview.captures.service import CaptureConfig
@@ -153,7 +115,7 @@ class CaptureSetup:
             return self.memray.wrap(argv)
         except ValueError as exc:
             self.memray.abandon()
-            raise click.UsageError(str(exc)) from None
+            raise OptionError(str(exc), "--memray") from None
 
     def launch_env(self, base: dict[str, str] | None = None) -> dict[str, str] | None:
         """The launched command's environment, or None to inherit memview's unchanged.
@@ -171,7 +133,7 @@ class CaptureSetup:
             try:
                 self._launch = HeaptrackLaunch(self.config.env)
             except CaptureError as exc:
-                raise click.UsageError(f"--heaptrack: {exc}") from None
+                raise OptionError(str(exc), "--heaptrack") from None
             env = self._launch.child_env(base)
         if set(self.config.tools) & {"auto", "node-heap-snapshot"}:
             env = dict(os.environ if base is None else base) if env is None else env

@@ -12,12 +12,18 @@ from typing import Any
 
 import click
 
-from memview.captures.options import capture_options
+from memview.cli_options import capture_options
 from memview.collectors.formats import FORMATS
 
 
 def _interval(ctx: Any, param: Any, value: str | None) -> float | None:
     from memview.cli import _interval as parse  # imported late: cli.py imports this module
+
+    return parse(ctx, param, value)
+
+
+def _duration(ctx: Any, param: Any, value: str | None) -> float | None:
+    from memview.cli import _duration as parse  # imported late, as _interval
 
     return parse(ctx, param, value)
 
@@ -48,7 +54,8 @@ class _LivePrinter:
 @click.command()
 @click.argument("url")
 @click.option("--interval", "-i", default="1", callback=_interval, help="seconds between requests (e.g. 1, 250ms)")
-@click.option("--duration", type=float, help="stop after this many seconds (default: until Ctrl-C)")
+@click.option("--duration", callback=_duration,
+              help="stop after this long, with a unit: 90s, 2m, 1h (default: until Ctrl-C)")
 @click.option("--header", "-H", "headers", multiple=True, metavar="'NAME: VALUE'",
               help="send this header (repeatable); used on requests, never stored")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="auto", show_default=True,

@@ -19,12 +19,12 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-import click
 from PySide6 import QtCore
 
 from memview import runner
 from memview.captures.options import CaptureSetup
 from memview.collectors.base import CollectorError
+from memview.errors import OptionError
 from memview.marker_sources import MarkerError
 from memview.store import Store, StoreError
 from memview.ui.bridge import RecorderBridge
@@ -115,8 +115,8 @@ def capture_setup(threshold: str | None, capture: str | None) -> CaptureSetup:
     try:
         return CaptureSetup.from_cli(thresholds=split_rules(threshold),
                                      capture=None if capture in (None, "", "auto") else capture)
-    except click.ClickException as exc:
-        raise SetupError(exc.format_message()) from None
+    except OptionError as exc:
+        raise SetupError(str(exc)) from None
 
 
 def line_of(setup: CaptureSetup) -> int | None:
@@ -204,7 +204,7 @@ class LiveSession(QtCore.QObject):
     def _main(self) -> None:
         try:
             session = self._launch()
-        except (runner.LaunchError, CollectorError, StoreError, MarkerError, click.ClickException) as exc:
+        except (runner.LaunchError, CollectorError, StoreError, MarkerError, OptionError) as exc:
             self.setup.abandon()
             self.state = "failed"
             self.failed.emit(str(exc))

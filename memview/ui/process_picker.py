@@ -127,7 +127,10 @@ class ProcessModel(QtCore.QAbstractTableModel):
             return [str(r.pid), r.name, r.user, format_bytes(r.rss) if r.rss is not None else "no access",
                     r.cmdline][col]
         if role == SORT_ROLE:
-            return [r.pid, r.name.lower(), r.user, r.rss if r.rss is not None else -1, r.cmdline.lower()][col]
+            # RSS as a float: PySide6 hands a Python int of 2 GiB or more to Qt as a type the proxy's
+            # lessThan does not order numerically, so a 3 GiB process sorted below "no access"
+            rss = float(r.rss) if r.rss is not None else -1.0
+            return [r.pid, r.name.lower(), r.user, rss, r.cmdline.lower()][col]
         if role == PID_ROLE:
             return r.pid
         if role == QtCore.Qt.ItemDataRole.ToolTipRole and col == 4:

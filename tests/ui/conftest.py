@@ -8,20 +8,16 @@ from __future__ import annotations
 
 import os
 import signal
-import sys
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import pytest  # noqa: E402
+from support import PY, WORKLOADS, MiB, read_json, wait_for, workload  # noqa: E402
 
-WORKLOADS = Path(__file__).resolve().parents[1] / "workloads"
-PY = sys.executable
-MiB = 2**20
-
-
-def workload(name: str, *args: object) -> list[str]:
-    return [PY, str(WORKLOADS / name), *map(str, args)]
+# kept importable from here for tests written before tests/support/ existed (`from conftest import MiB`
+# resolves to either conftest); new code imports support
+__all__ = ["PY", "WORKLOADS", "MiB", "read_json", "wait_for", "workload"]
 
 
 @pytest.fixture(autouse=True)

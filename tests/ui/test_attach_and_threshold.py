@@ -8,8 +8,8 @@ import subprocess
 import uuid
 
 import pytest
-from conftest import MiB, workload
 from PySide6 import QtCore, QtGui, QtWidgets
+from support import MiB, workload
 
 from memview.store import Store
 from memview.ui.live_session import RunSpec

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import MiB, workload
 from PySide6 import QtCore, QtGui, QtWidgets
+from support import MiB, workload
 
 from memview.ui import file_dialogs
 from memview.ui.live_view import SessionView

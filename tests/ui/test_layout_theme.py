@@ -9,8 +9,8 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import MiB, workload
 from PySide6 import QtGui
+from support import MiB, workload
 from test_instrument import _open, recorded  # noqa: F401 - the fixture
 
 from memview.ui import theme

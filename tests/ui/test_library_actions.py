@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import MiB, workload
+from support import MiB, workload
 
 from memview import runner
 from memview.bundle import read_manifest

@@ -1,0 +1,45 @@
+"""Helpers shared by the test modules: the workloads, the interpreter, waiting for a condition.
+
+A package, not ``conftest.py``: two conftest files (tests/ and tests/ui/) are both importable as the
+module ``conftest``, so ``from support import …`` picked whichever pytest had loaded first and
+``pytest tests/ui/… tests/test_watch.py`` failed at collection. ``pyproject.toml`` puts tests/ on
+``pythonpath``, so every test module says ``from support import …``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+WORKLOADS = Path(__file__).resolve().parents[1] / "workloads"
+PY = sys.executable
+MiB = 2**20
+
+
+def workload(name: str, *args: object) -> list[str]:
+    """argv for a workload script under tests/workloads/."""
+    return [PY, str(WORKLOADS / name), *map(str, args)]
+
+
+def read_json(path: Path) -> dict:
+    return json.loads(Path(path).read_text())
+
+
+def wait_for(predicate: Callable[[], object], timeout: float = 60.0, interval: float = 0.02) -> object:
+    """Poll ``predicate`` until it returns something truthy (for conditions with no event to await).
+
+    The timeout only ends a test that is already failing: it is generous so a loaded machine never
+    reaches it, and nothing is asserted about how long the wait took."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s")
+
+
+__all__ = ["PY", "WORKLOADS", "MiB", "read_json", "wait_for", "workload"]
