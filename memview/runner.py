@@ -66,7 +66,7 @@ class ExitInfo:
         return f"exit code {self.exit_code}"
 
 
-class _TracedPopen(subprocess.Popen):  # type: ignore[type-arg]
+class _TracedPopen(subprocess.Popen[bytes]):
     """A Popen whose ``poll``/``wait`` never call ``waitpid`` while memview's tracer owns the child.
 
     Any ``waitpid`` on a traced child from another memview thread would take the tracer's ptrace
@@ -87,7 +87,7 @@ class _TracedPopen(subprocess.Popen):  # type: ignore[type-arg]
     def _internal_poll(self, *args: Any, **kw: Any) -> int | None:
         tracer = self._traced()
         if tracer is None:
-            return super()._internal_poll(*args, **kw)
+            return super()._internal_poll(*args, **kw)  # type: ignore[misc]  # private in typeshed
         if tracer.root_dead.is_set() and tracer.root_death is not None:
             self.returncode = os.waitstatus_to_exitcode(tracer.root_death.status)
         return self.returncode
@@ -95,7 +95,7 @@ class _TracedPopen(subprocess.Popen):  # type: ignore[type-arg]
     def _wait(self, timeout: float | None) -> int:
         tracer = self._traced()
         if tracer is None:
-            return super()._wait(timeout)
+            return super()._wait(timeout)  # type: ignore[misc]  # private in typeshed
         if not tracer.root_dead.wait(timeout):
             raise subprocess.TimeoutExpired(self.args, timeout)  # type: ignore[arg-type]
         assert tracer.root_death is not None

@@ -167,7 +167,14 @@ class Agent:
     def child_pid(self) -> int:
         import psutil
 
-        kids = psutil.Process(self.proc.pid).children()
+        def holds(kid: psutil.Process) -> bool:
+            try:
+                return any(arg.endswith("hold.py") for arg in kid.cmdline())
+            except psutil.Error:  # a short-lived helper memview ran (node --version for the metadata): gone
+                return False
+
+        # the workload only: memview may have a metadata helper running beside it for a moment
+        kids = [k for k in psutil.Process(self.proc.pid).children() if holds(k)]
         assert len(kids) == 1, kids
         return kids[0].pid
 

@@ -313,8 +313,9 @@ def test_5000_new_component_names_per_tick_are_capped_with_one_warning(db_path, 
     try:
         proc = subprocess.Popen([PY, "-m", "memview", "watch", server.url, "--interval", "0.1", "--duration", "3",
                                  "--json", str(out)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        _, status, usage = os.wait4(proc.pid, 0)
-        stderr = proc.stderr.read().decode()
+        stderr = proc.stderr.read().decode()  # to EOF first: a full pipe would block memview's exit
+        _, status, usage = os.wait4(proc.pid, 0)  # reaped here for its rusage: tell Popen it is gone
+        proc.returncode = os.waitstatus_to_exitcode(status)
         proc.stderr.close()
     finally:
         server.close()

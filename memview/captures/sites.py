@@ -157,19 +157,21 @@ def mark_capture_windows(summary: dict[str, Any]) -> dict[str, Any]:
     apart. A heap snapshot pauses node and inflates its heap (a batch phase peak went from 483 to
     641 MiB); memray and heaptrack slow the target and add their own memory. Returns ``summary``.
     """
-    windows = []
+    windows: list[tuple[float, float | None, Any]] = []
     for c in summary.get("captures") or []:
         if not isinstance(c, dict) or c.get("status") not in ("ok", "partial", "running", "exited", "timeout"):
             continue
         start, end = c.get("started_s"), c.get("ended_s")
         if isinstance(start, (int, float)):
-            windows.append([start, end if isinstance(end, (int, float)) else None, c.get("tool")])
+            windows.append((float(start), float(end) if isinstance(end, (int, float)) else None, c.get("tool")))
     summary["capture_windows"] = windows
     for ph in summary.get("phases") or []:
         if not isinstance(ph, dict) or not isinstance(ph.get("start_s"), (int, float)):
             continue
-        ph_end = ph.get("end_s") if isinstance(ph.get("end_s"), (int, float)) else float("inf")
-        hit = any(start < ph_end and (end is None or end > ph["start_s"]) for start, end, _ in windows)
+        end_s = ph.get("end_s")
+        ph_end = float(end_s) if isinstance(end_s, (int, float)) else float("inf")
+        ph_start = float(ph["start_s"])
+        hit = any(start < ph_end and (end is None or end > ph_start) for start, end, _ in windows)
         flags = list(ph.get("flags") or [])
         if hit and DURING_CAPTURE not in flags:
             ph["flags"] = [*flags, DURING_CAPTURE]

@@ -192,6 +192,7 @@ class Fetcher:
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         send = {"User-Agent": f"memview/{__version__}", "Accept": "application/json, text/plain;q=0.9, */*;q=0.5",
                 "Connection": "close", **headers}
+        resp: http.client.HTTPResponse | None = None
         try:
             conn.request("GET", path, headers=send)
             resp = conn.getresponse()
@@ -208,6 +209,8 @@ class Fetcher:
             raise self._error(exc, parts.hostname or "", parts.port) from None
         finally:
             self._watchdog.disarm()
+            if resp is not None:  # with "Connection: close" the response owns the socket's file: close it,
+                resp.close()      # or the socket is freed (and warned about) whenever the collector runs
             conn.close()
             for handle in dup:
                 handle.close()

@@ -173,7 +173,7 @@ class _Tracked:
     __slots__ = ("alive", "children", "cmd", "cmd_at", "exact", "exit", "fold_perf", "forked", "hwm_at", "info",
                  "mem", "series", "since_take", "statm_fd", "tids_at")
 
-    def __init__(self, info: ProcessInfo, mem: procfs.ProcMemory | _PsutilMemory,
+    def __init__(self, info: ProcessInfo, mem: procfs.ProcMemory | _PsutilMemory | _NoMemory,
                  children: procfs.ChildrenReader | None, cmd: _Command | None) -> None:
         self.info = info
         self.mem = mem
