@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -62,6 +63,7 @@ MAX_WARNINGS = 20  # warnings stored one by one; the rest are counted in one clo
 _PRINT_SLACK = 256 * 1024  # a printed "12.34 MB" is rounded; VmHWM lags RSS by up to 64 pages per thread
 LOG_VIAS = frozenset({"log", "stdout", "stderr"})  # markers read from a program's own log lines
 T_TOLERANCE_S = 60.0  # a "t" further than this from memview's clock is ignored (clock of another host?)
+RECENT_SAMPLES = 20_000  # the tree's latest RSS samples, for a phase whose line is read after its samples
 
 
 @dataclass(slots=True)
@@ -133,6 +135,7 @@ class PhaseTracker:
         self._phase_window = (0, 0)  # (monotonic second, phases started in it)
         self._announced = 0  # phase starts so far: the summary's order among phases with one start time
         self._early_ends: list[tuple[Marker, float]] = []  # timestamped log ends read before their start
+        self._recent: deque[tuple[float, int]] = deque(maxlen=RECENT_SAMPLES)  # (t, tree RSS) already seen
 
     # -- input -----------------------------------------------------------------------------
     def handle(self, item: Marker | BadLine | None) -> str | None:
@@ -325,6 +328,7 @@ class PhaseTracker:
             # read late: phases its line precedes began inside it; it goes below them, they one level deeper
             self._reordered(op)
             op.exact = False  # the time between its line and now was measured on them, not on it
+            self._seed(op, float("inf"))
             for inner in stack[later:]:
                 inner.phase.depth += 1
                 op.hwm, op.sampled = max(op.hwm, inner.hwm), max(op.sampled, inner.sampled)
@@ -340,6 +344,12 @@ class PhaseTracker:
         if "reordered" not in op.phase.flags:
             op.phase.flags.append("reordered")
 
+    def _seed(self, op: _Open, end: float) -> None:
+        """The samples in a late phase's span that were handed on before it opened."""
+        if op.own is None:
+            start = op.phase.start_t
+            op.sampled = max([op.sampled, *(v for t, v in self._recent if start <= t <= end)])
+
     def _early_end(self, stack: list[_Open], op: _Open, item: Marker) -> None:
         """An end line of this phase read before its start line (another channel, or a buffered
         stream): close the phase now, at the end line's own time and figures."""
@@ -349,6 +359,7 @@ class PhaseTracker:
                 self._reordered(op)
                 op.exact = False  # no kernel interval lies between its two boundaries
                 op.hwm_spills = True  # what the interval read now holds is after its end
+                self._seed(op, end_t)
                 self._end(end, end_t)  # phases read since that began after its end line stay open
                 return
 
@@ -610,6 +621,7 @@ class PhaseTracker:
                         best = v
                 op.sampled = best
             self._samples_until = max(self._samples_until, times[-1])
+            self._recent.extend(zip(times, values))
             if self._pending:
                 self._settle()
         self._flush()

@@ -7,7 +7,8 @@ not left to PYTHONUNBUFFERED); stderr goes out at once.
 MEMVIEW_FD: the second is read after the reader's pass that took the earlier lines), so the order in
 which memview reads the lines is fixed, not a race.
 
-* ``reversed``: ``before load`` on stdout (held), 40 MiB, ``after load`` on stderr, sync, then the
+* ``reversed``: ``before load`` on stdout (held), 40 MiB, ``after load`` on stderr, 60 MiB more
+  (not load's), sync, then the
   stdout line is written at the end: memview reads ``after`` first.
 * ``nested``: ``before outer`` on stdout (held), ``before inner`` on stderr, sync, flush stdout, sync,
   10 MiB, ``after inner`` and ``after outer`` on stderr: memview reads inner's start before outer's.
@@ -19,7 +20,7 @@ import os
 import socket
 import sys
 
-from common import report, rss_bytes, touch
+from common import hwm_bytes, report, rss_bytes, touch
 
 printed: dict[str, int] = {}
 held: list[str] = []
@@ -53,10 +54,13 @@ def sync() -> None:
 
 mode, path = sys.argv[1], sys.argv[2]
 kept = []
+peaks: dict[str, int] = {}
 if mode == "reversed":
     line("before load", sys.stdout)
     kept.append(touch(40 * 2**20))
+    peaks["load"] = hwm_bytes()
     line("after load", sys.stderr)
+    kept.append(touch(60 * 2**20))
     sync()
 else:
     line("before outer", sys.stdout)
@@ -68,4 +72,4 @@ else:
     line("after inner", sys.stderr)
     line("after outer", sys.stderr)
 flush_stdout()
-report(path, {"printed": printed})
+report(path, {"printed": printed, "peaks": peaks})
