@@ -634,3 +634,21 @@ def test_phases_with_one_start_time_keep_their_announcement_order(db_path):
     phases = session_summary(store, sid)["phases"]
     assert [p["data"]["announced"] for p in phases] == [1, 2]
     assert "unclosed" in phases[0]["flags"] and "unclosed" not in phases[1]["flags"]
+
+
+def test_an_end_read_late_leaves_the_later_phase_open(db_path, tmp_path):
+    """``after first`` is read while ``second`` (started later by the lines' clocks) is open above it:
+    it closes ``first`` only; ``second`` is its sibling, not a phase left unclosed inside it."""
+    truth_path, out = tmp_path / "truth.json", tmp_path / "out.json"
+    res = _run(db_path, "run", "-q", "--phase-preset", "memory-log", "--json", str(out), "--",
+               *workload("log_two_streams.py", "siblings", truth_path))
+    assert res.returncode == 0, res.stderr
+    printed = read_json(truth_path)["printed"]
+    summary = read_json(out)
+    assert [(p["name"], p["depth"]) for p in summary["phases"]] == [("first", 0), ("second", 0)], summary["phases"]
+    first, second = summary["phases"]
+    assert "unclosed" not in first["flags"] and "unclosed" not in second["flags"], summary["phases"]
+    assert "reordered" in first["flags"] and first["end_s"] <= second["start_s"]
+    assert first["end_rss_bytes"] == printed["after first"] and second["end_rss_bytes"] == printed["after second"]
+    assert abs(second["growth_bytes"] - 20 * 2**20) < 3 * 2**20, second
+    assert not any("without a matching start" in e["message"] for e in summary["events"]), summary["events"]

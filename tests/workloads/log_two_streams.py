@@ -12,6 +12,9 @@ which memview reads the lines is fixed, not a race.
   stdout line is written at the end: memview reads ``after`` first.
 * ``nested``: ``before outer`` on stdout (held), ``before inner`` on stderr, sync, flush stdout, sync,
   10 MiB, ``after inner`` and ``after outer`` on stderr: memview reads inner's start before outer's.
+* ``siblings``: ``before first`` on stderr, 10 MiB, ``after first`` on stdout (held), ``before second``
+  on stderr, sync, flush stdout, sync, 20 MiB, ``after second`` on stderr: memview reads first's end
+  while second (which it does not contain) is open.
 """
 
 import datetime
@@ -62,6 +65,16 @@ if mode == "reversed":
     line("after load", sys.stderr)
     kept.append(touch(60 * 2**20))
     sync()
+elif mode == "siblings":
+    line("before first", sys.stderr)
+    kept.append(touch(10 * 2**20))
+    line("after first", sys.stdout)
+    line("before second", sys.stderr)
+    sync()
+    flush_stdout()
+    sync()
+    kept.append(touch(20 * 2**20))
+    line("after second", sys.stderr)
 else:
     line("before outer", sys.stdout)
     line("before inner", sys.stderr)
