@@ -7,8 +7,8 @@ not left to PYTHONUNBUFFERED); stderr goes out at once.
 MEMVIEW_FD: the second is read after the reader's pass that took the earlier lines), so the order in
 which memview reads the lines is fixed, not a race.
 
-* ``reversed``: ``before load`` on stdout (held), 40 MiB, ``after load`` on stderr, 60 MiB more
-  (not load's), sync, then the
+* ``reversed``: ``before load`` on stdout (held), 40 MiB, ``after load`` on stderr, sync, 60 MiB
+  more (not load's), then the
   stdout line is written at the end: memview reads ``after`` first.
 * ``nested``: ``before outer`` on stdout (held), ``before inner`` on stderr, sync, flush stdout, sync,
   10 MiB, ``after inner`` and ``after outer`` on stderr: memview reads inner's start before outer's.
@@ -63,8 +63,8 @@ if mode == "reversed":
     kept.append(touch(40 * 2**20))
     peaks["load"] = hwm_bytes()
     line("after load", sys.stderr)
+    sync()  # handled (and held) before the 60 MiB: a sample stamped before the line cannot hold them
     kept.append(touch(60 * 2**20))
-    sync()
 elif mode == "siblings":
     line("before first", sys.stderr)
     kept.append(touch(10 * 2**20))
