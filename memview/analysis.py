@@ -157,8 +157,10 @@ def session_summary(store: Store, sid: int) -> dict[str, Any]:
                                "last_s", "exit_code")}
             for p in processes
         ],
-        # stored as they end (inner before outer); listed as they start, parents before children
-        "phases": [_phase_summary(r) for r in sorted(store.phases(sid), key=lambda r: (r["start_s"], r["depth"]))],
+        # stored as they end (inner before outer); listed as they start, parents before children, and
+        # phases with one start time (a log's millisecond clock) in the order they were announced
+        "phases": [_phase_summary(r) for r in sorted(store.phases(sid), key=lambda r: (
+            r["start_s"], r["depth"], (r["data"] or {}).get("announced", 0)))],
         "captures": [_capture_summary(r) for r in store.captures(sid)],
         "events": [{k: e[k] for k in ("t_s", "kind", "level", "message")} for e in events],
         "series": _series_summary(store, sid),

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -62,6 +63,7 @@ MAX_WARNINGS = 20  # warnings stored one by one; the rest are counted in one clo
 _PRINT_SLACK = 256 * 1024  # a printed "12.34 MB" is rounded; VmHWM lags RSS by up to 64 pages per thread
 LOG_VIAS = frozenset({"log", "stdout", "stderr"})  # markers read from a program's own log lines
 T_TOLERANCE_S = 60.0  # a "t" further than this from memview's clock is ignored (clock of another host?)
+RECENT_SAMPLES = 20_000  # the tree's latest RSS samples, for a phase whose line is read after its samples
 
 
 @dataclass(slots=True)
@@ -81,6 +83,8 @@ class _Open:
     own: int | None = None  # the announcing process it is measured on; None: the root (and its tree)
     ghost: bool = False  # over the phase cap: kept on the stack so its end matches, never measured
     subtree: frozenset[int] = frozenset()  # processes the announcer started that ran during the phase
+    timed: bool = False  # a log line with a timestamp started it: ordered by that time, not by arrival
+    hwm_spills: bool = False  # its kernel intervals reach beyond its timestamped end: hwm is not its own
 
 
 @dataclass(slots=True)
@@ -129,6 +133,9 @@ class PhaseTracker:
         self.phases_seen = 0
         self.phases_dropped = 0
         self._phase_window = (0, 0)  # (monotonic second, phases started in it)
+        self._announced = 0  # phase starts so far: the summary's order among phases with one start time
+        self._early_ends: list[tuple[Marker, float]] = []  # timestamped log ends read before their start
+        self._recent: deque[tuple[float, int]] = deque(maxlen=RECENT_SAMPLES)  # (t, tree RSS) already seen
 
     # -- input -----------------------------------------------------------------------------
     def handle(self, item: Marker | BadLine | None) -> str | None:
@@ -309,12 +316,52 @@ class PhaseTracker:
             # the program's own figure, exact at the moment it printed it; memview's reading is later
             data["read_start_rss_bytes"] = start_rss
             start_rss = data["start_reported_bytes"]
+        self._announced += 1
+        data["announced"] = self._announced
         phase = Phase(name=name, depth=depth, start_t=t, start_rss_bytes=start_rss, data=data)
         if item.via in LOG_VIAS:
             phase.flags.append("log_boundaries")  # the peak's interval edges are memview's reading moments
-        op = _Open(phase, item.pid, exact=exact, tree=tree, procs_at_start=self._count(), own=own)
-        stack.append(op)
+        op = _Open(phase, item.pid, exact=exact, tree=tree, procs_at_start=self._count(), own=own,
+                   timed=_timed(item))
+        later = next((i for i, o in enumerate(stack) if _timed_op(o) and o.phase.start_t > t), None)
+        if later is not None and _timed(item):
+            # read late: phases its line precedes began inside it; it goes below them, they one level deeper
+            self._reordered(op)
+            op.exact = False  # the time between its line and now was measured on them, not on it
+            self._seed(op, float("inf"))
+            for inner in stack[later:]:
+                inner.phase.depth += 1
+                op.hwm, op.sampled = max(op.hwm, inner.hwm), max(op.sampled, inner.sampled)
+            phase.depth = depth = later
+            stack.insert(later, op)
+        else:
+            stack.append(op)
         self._event("phase_start", name, data={"name": name, "depth": depth, "pid": data["pid"]}, t=t)
+        if _timed(item):
+            self._early_end(stack, op, item)
+
+    def _reordered(self, op: _Open) -> None:
+        if "reordered" not in op.phase.flags:
+            op.phase.flags.append("reordered")
+
+    def _seed(self, op: _Open, end: float) -> None:
+        """The samples in a late phase's span that were handed on before it opened."""
+        if op.own is None:
+            start = op.phase.start_t
+            op.sampled = max([op.sampled, *(v for t, v in self._recent if start <= t <= end)])
+
+    def _early_end(self, stack: list[_Open], op: _Open, item: Marker) -> None:
+        """An end line of this phase read before its start line (another channel, or a buffered
+        stream): close the phase now, at the end line's own time and figures."""
+        for k, (end, end_t) in enumerate(self._early_ends):
+            if end.name == item.name and end.pid == item.pid and end_t >= op.phase.start_t:
+                del self._early_ends[k]
+                self._reordered(op)
+                op.exact = False  # no kernel interval lies between its two boundaries
+                op.hwm_spills = True  # what the interval read now holds is after its end
+                self._seed(op, end_t)
+                self._end(end, end_t)  # phases read since that began after its end line stay open
+                return
 
     def _end(self, item: Marker, t: float) -> None:
         stack = self._stacks.get(item.pid)
@@ -330,6 +377,11 @@ class PhaseTracker:
                     if stack[i].phase.name == item.name:
                         index = i
                         break
+        if (stack is None or index is None) and _timed(item) and item.name is not None:
+            # its start may come on another channel, read later: the line's timestamp orders them
+            if len(self._early_ends) < MAX_DEPTH:
+                self._early_ends.append((item, t))
+                return
         if stack is None or index is None:
             what = repr(item.name) if item.name else "(no name)"
             self._warn_locked(f"phase end {what} without a matching start; ignored")
@@ -345,7 +397,17 @@ class PhaseTracker:
             end_rss = self._announcers[own].rss()
         tree_end = self._rss_now() if own is not None else None
         closing = [op for op in stack[index:] if not op.ghost]
+        stay = [op for op in closing[1:] if _timed(item) and _timed_op(op) and op.phase.start_t > t]
         del stack[index:]
+        if stay:
+            # their start lines are later than this end line (read first, from another channel): they
+            # are not inside it; they stay open one level up, and its own intervals spill into theirs
+            closing = [op for op in closing if op not in stay]
+            self._reordered(closing[0])
+            closing[0].exact, closing[0].hwm_spills = False, True
+            for op in stay:
+                op.phase.depth = index + stay.index(op)
+                stack.append(op)
         extra = dict(item.data)
         extra.pop("line", None)
         if "reported_bytes" in extra:
@@ -477,7 +539,7 @@ class PhaseTracker:
     def _fallback(self, op: _Open) -> tuple[int | None, str]:
         """The best figure for a phase without a clean exact peak."""
         candidates = [v for v in (op.sampled, op.phase.start_rss_bytes, op.phase.end_rss_bytes) if v]
-        if op.hwm:
+        if op.hwm and not op.hwm_spills:
             candidates.append(op.hwm)  # the root's own exact peak in the phase: the tree held at least this
         return (max(candidates) if candidates else None), SOURCE_SAMPLED
 
@@ -559,6 +621,7 @@ class PhaseTracker:
                         best = v
                 op.sampled = best
             self._samples_until = max(self._samples_until, times[-1])
+            self._recent.extend(zip(times, values))
             if self._pending:
                 self._settle()
         self._flush()
@@ -576,6 +639,9 @@ class PhaseTracker:
             if self.closed:
                 return
             end_t = self.recorder.now()
+            for end, _t in self._early_ends:
+                self._warn_locked(f"phase end {end.name!r} without a matching start; ignored")
+            self._early_ends.clear()
             open_phases = [op for stack in self._stacks.values() for op in stack if not op.ghost]
             if open_phases:
                 self._boundary()
@@ -626,6 +692,15 @@ class PhaseTracker:
             self.recorder.add_event(
                 "phase_warning", f"{dropped_warnings} more marker warnings were not stored", level="warning",
                 data={"dropped": dropped_warnings})
+
+
+def _timed(item: Marker) -> bool:
+    """A log line with its own timestamp: its place among the other lines is its time, not its arrival."""
+    return item.via in LOG_VIAS and item.t is not None
+
+
+def _timed_op(op: _Open) -> bool:
+    return op.timed and not op.ghost
 
 
 def _summed(batch: Batch, pids: tuple[int, ...]) -> tuple[list[float], list[int]]:
