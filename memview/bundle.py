@@ -47,7 +47,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from memview import __version__, chrome_trace, codec
+from memview import __version__, chrome_trace
 from memview.analysis import session_summary
 from memview.redact import redact_argv, redact_text, redact_value
 from memview.store import Store, StoreError
@@ -65,7 +65,6 @@ IMPORT_PREFIX = ".memview-import-"
 DATA_FILES = ("series.json", "processes.json", "phases.json", "events.json", "captures.json")
 SAMPLES_HEADER = ["t_s", "series", "value"]
 _CHUNK = 1 << 20
-_ROWS_PER_BLOB = 4096
 _INT64 = 2**63
 #: already-compressed artefacts are stored, not deflated again
 _STORED_SUFFIXES = (".gz", ".zst", ".xz", ".bz2", ".zip", ".png", ".jpg", ".7z")
@@ -976,51 +975,25 @@ def _check_capture(i: int, cap: dict[str, Any], files: dict[str, tuple[int, str]
 # import: writing
 # ==========================================================================================
 
-def _encode(value: Any) -> Any:
-    return json.dumps(value) if isinstance(value, (list, dict)) else value
+def _rows(checked: _Checked,
+          artefact_root: Callable[[int], Path]) -> Callable[[int], Iterator[tuple[str, dict[str, Any]]]]:
+    """The bundle's rows for :meth:`Store.import_session`, each checked as it streams (a bad one raises
+    BundleError inside the transaction, which rolls it back); capture paths point at the session's folder."""
 
+    def rows(sid: int) -> Iterator[tuple[str, dict[str, Any]]]:
+        for name, table in (("series.json", "series"), ("processes.json", "processes"), ("phases.json", "phases"),
+                            ("events.json", "events")):
+            for row in _iter_rows(checked.folder / name, name, checked.limits):
+                yield table, row
+        root = artefact_root(sid)
+        for i, row in enumerate(_iter_rows(checked.folder / "captures.json", "captures.json", checked.limits)):
+            _check_capture(i, row, checked.manifest.files)
+            row = dict(row)
+            if row.get("path"):
+                row["path"] = str(root / row["path"][len(ARTEFACTS):])
+            yield "captures", row
 
-def _insert(conn: sqlite3.Connection, table: str, row: dict[str, Any]) -> int:
-    cols = ", ".join(row)
-    marks = ", ".join("?" for _ in row)
-    cur = conn.execute(f"INSERT INTO {table} ({cols}) VALUES ({marks})", [_encode(v) for v in row.values()])
-    return int(cur.lastrowid)
-
-
-#: samples buffered across all series before they are packed and written (bounds import memory)
-_BUFFERED_SAMPLES = 1 << 18
-
-
-def _write_samples(conn: sqlite3.Connection, sid: int, checked: _Checked) -> None:
-    bufs: dict[str, tuple[list[float], list[int]]] = {}
-    seqs: dict[str, int] = {}
-    held = 0
-
-    def flush(name: str) -> None:
-        t, v = bufs.pop(name)
-        seq = seqs.get(name, -1) + 1
-        seqs[name] = seq
-        t_blob, v_blob = codec.encode(t, v)
-        conn.execute("INSERT INTO samples (session_id, series, seq, n, t_first, t_last, vmax, t, v) "
-                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                     (sid, name, seq, len(t), t[0], t[-1], max(v), t_blob, v_blob))
-
-    for name, t, value in _iter_samples(checked.folder / SAMPLES, checked.limits):
-        buf = bufs.get(name)
-        if buf is None:
-            buf = bufs[name] = ([], [])
-        buf[0].append(t)
-        buf[1].append(value)
-        held += 1
-        if len(buf[0]) >= _ROWS_PER_BLOB:
-            held -= len(buf[0])
-            flush(name)
-        elif held >= _BUFFERED_SAMPLES:
-            for other in list(bufs):
-                flush(other)
-            held = 0
-    for name in list(bufs):
-        flush(name)
+    return rows
 
 
 def _write(store: Store, checked: _Checked, artefact_root: Callable[[int], Path]) -> int:
@@ -1029,30 +1002,11 @@ def _write(store: Store, checked: _Checked, artefact_root: Callable[[int], Path]
     A record that fails its check half-way raises a BundleError; the transaction is rolled back,
     so the database is as it was.
     """
-    conn = store.conn
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        session = dict(checked.manifest.session)
-        if session["status"] == "running":
-            session["status"] = "interrupted"
-        sid = _insert(conn, "sessions", session)
-        _write_samples(conn, sid, checked)
-        for name, table in (("series.json", "series"), ("processes.json", "processes"), ("phases.json", "phases"),
-                            ("events.json", "events")):
-            for row in _iter_rows(checked.folder / name, name, checked.limits):
-                _insert(conn, table, {"session_id": sid, **row})
-        root = artefact_root(sid)
-        for i, row in enumerate(_iter_rows(checked.folder / "captures.json", "captures.json", checked.limits)):
-            _check_capture(i, row, checked.manifest.files)
-            row = dict(row)
-            if row.get("path"):
-                row["path"] = str(root / row["path"][len(ARTEFACTS):])
-            _insert(conn, "captures", {"session_id": sid, **row})
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    return sid
+    session = dict(checked.manifest.session)
+    if session["status"] == "running":
+        session["status"] = "interrupted"
+    return store.import_session(session, _iter_samples(checked.folder / SAMPLES, checked.limits),
+                                _rows(checked, artefact_root))
 
 
 def _move_artefacts(src: Path, dest: Path) -> int:
@@ -1093,9 +1047,9 @@ def import_bundle(store: Store, path: Path | str, limits: Limits | None = None) 
         except BundleError as exc:
             raise BundleError(f"{path.name}: {exc}") from None
         uid = checked.manifest.session["uid"]
-        existing = store.conn.execute("SELECT id FROM sessions WHERE uid = ?", (uid,)).fetchone()
+        existing = store.session_id_by_uid(uid)
         if existing is not None:
-            return ImportResult(int(existing[0]), False, uid)
+            return ImportResult(existing, False, uid)
         try:
             sid = _write(store, checked, artefact_root)
         except BundleError as exc:  # a record that failed its check while streaming: rolled back
@@ -1105,9 +1059,9 @@ def import_bundle(store: Store, path: Path | str, limits: Limits | None = None) 
         except sqlite3.IntegrityError:
             for d in created_dirs:
                 _rmdir_if_empty(d)
-            again = store.conn.execute("SELECT id FROM sessions WHERE uid = ?", (uid,)).fetchone()
+            again = store.session_id_by_uid(uid)
             if again is not None:  # imported by someone else meanwhile
-                return ImportResult(int(again[0]), False, uid)
+                return ImportResult(again, False, uid)
             raise BundleError(f"{path.name}: the bundle's rows contradict each other") from None
         except sqlite3.Error as exc:
             for d in created_dirs:

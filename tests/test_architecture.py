@@ -82,3 +82,17 @@ def test_the_import_graph_of_memview_has_no_cycles() -> None:
     detail = "; ".join(" <-> ".join(c) + " (" + ", ".join(f"{a} -> {b}" for a in c for b in sorted(graph[a] & set(c)))
                        + ")" for c in cycles)
     assert not cycles, f"import cycles: {detail}"
+
+
+def test_the_bundle_runs_no_sql_of_its_own() -> None:
+    """Every statement on the database is a Store method (issue 21): a bundle import goes through
+    Store.import_session / Store.session_id_by_uid, never raw INSERTs on store.conn."""
+    import re
+
+    sources = [ROOT / "memview" / "bundle.py"] if (ROOT / "memview" / "bundle.py").exists() else []
+    sources += sorted((ROOT / "memview" / "bundle").glob("*.py")) if (ROOT / "memview" / "bundle").is_dir() else []
+    assert sources
+    sql = re.compile(r"\.execute(many)?\(|\.conn\b|\b(INSERT|SELECT|UPDATE|DELETE)\s+(INTO|FROM|\w+\s+SET)\b")
+    found = [f"{p.relative_to(ROOT)}:{n}: {line.strip()}" for p in sources
+             for n, line in enumerate(p.read_text().splitlines(), 1) if sql.search(line)]
+    assert not found, "\n".join(found)
