@@ -96,3 +96,22 @@ def test_the_bundle_runs_no_sql_of_its_own() -> None:
     found = [f"{p.relative_to(ROOT)}:{n}: {line.strip()}" for p in sources
              for n, line in enumerate(p.read_text().splitlines(), 1) if sql.search(line)]
     assert not found, "\n".join(found)
+
+
+@pytest.mark.parametrize(("argv", "code", "line"), [
+    (["compare", "1"], 2, "memview: compare needs at least two sessions or bundles"),
+    (["profile", "--manifest", "no-such-manifest.toml"], 2, "memview: manifest not found"),
+    (["import", "no-such-bundle.memview.zip"], 1, "memview: no-such-bundle.memview.zip: "),
+])
+def test_a_command_that_cannot_go_on_is_one_line_from_main(tmp_path: Path, argv: list[str], code: int,
+                                                           line: str) -> None:
+    """Commands raise CommandError (commands.common.fail); the CLI group prints it once and exits with its code."""
+    import os
+    import sys
+
+    env = {**os.environ, "MEMVIEW_DB": str(tmp_path / "m.db")}
+    res = subprocess.run([sys.executable, "-m", "memview", *argv], cwd=tmp_path, env=env, capture_output=True,
+                         text=True, timeout=120)
+    assert res.returncode == code, res.stderr
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(line), res.stderr
