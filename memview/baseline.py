@@ -28,23 +28,22 @@ file and checked against the next one. Why the rules are what they are:
 from __future__ import annotations
 
 import json
-import re
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from memview.units import UnitError, format_bytes, parse_size
+from memview.results import NO_INPUT, RESULTS_FORMAT, phase_figures
+from memview.results import phase_peaks as phase_peaks  # re-exported: callers read phases through baseline
+from memview.tolerance import DEFAULT_TOLERANCE, Tolerance, ToleranceError, own_use_limit
+from memview.tolerance import OWN_USE_FLOOR as OWN_USE_FLOOR  # re-exported with own_use_limit
+from memview.tolerance import parse_tolerance as _parse_tolerance
+from memview.units import format_bytes
 
 FORMAT = "memview-baseline"
 VERSION = 2
-#: the least a phase's footprint or growth may exceed its baseline before it is a regression
-OWN_USE_FLOOR = 2 * 1024 * 1024
 #: the own-use figures of a phase, in the order they are checked
 OWN_USE = (("footprint_bytes", "footprint"), ("growth_bytes", "growth"))
-RESULTS_FORMAT = "memview-profile-results"
-DEFAULT_TOLERANCE = "+10%"
-NO_INPUT = "-"
 
 OK, IMPROVED, NEW, ALLOWED_MISSING = "ok", "improved", "new", "missing"
 REGRESSED, FAILED, MISSING, NO_PEAK = "REGRESSED", "FAILED", "MISSING", "NO PEAK"
@@ -55,51 +54,12 @@ class BaselineError(Exception):
     """A baseline, results file or tolerance that cannot be used (exit code 2)."""
 
 
-# -- tolerance ------------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class Tolerance:
-    """How far above its baseline a peak may go: ``+10%``, ``+5MB`` or ``+10% or +5MB``."""
-
-    text: str
-    relative: float | None  # 0.10 for +10%
-    absolute: int | None  # bytes
-
-    def limit(self, base: int) -> int:
-        """The highest peak that still passes (the larger of the allowed forms)."""
-        allowed = [base]
-        if self.relative is not None:
-            allowed.append(int(base * (1 + self.relative)))
-        if self.absolute is not None:
-            allowed.append(base + self.absolute)
-        return max(allowed)
-
-
-_PERCENT_RE = re.compile(r"^\+?\s*([0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*%$")
-
-
 def parse_tolerance(text: Any) -> Tolerance:
-    """``"+10%"``, ``"+5MB"``, ``"+10% or +5MB"`` -> :class:`Tolerance`; BaselineError otherwise."""
-    if not isinstance(text, str) or not text.strip():
-        raise BaselineError(f"not a tolerance: {text!r} (expected e.g. +10%, +5MB or '+10% or +5MB')")
-    relative: float | None = None
-    absolute: int | None = None
-    for term in re.split(r"\s+or\s+", text.strip(), flags=re.IGNORECASE):
-        m = _PERCENT_RE.match(term)
-        if m:
-            if relative is not None:
-                raise BaselineError(f"tolerance {text!r} has two percentages")
-            relative = float(m.group(1)) / 100
-            continue
-        if term.startswith("-"):
-            raise BaselineError(f"tolerance {text!r} must not be negative")
-        try:
-            size = parse_size(term.lstrip("+").strip())
-        except UnitError:
-            raise BaselineError(f"not a tolerance: {text!r} (expected e.g. +10%, +5MB or '+10% or +5MB')") from None
-        if absolute is not None:
-            raise BaselineError(f"tolerance {text!r} has two sizes")
-        absolute = size
-    return Tolerance(text.strip(), relative, absolute)
+    """:func:`memview.tolerance.parse_tolerance`, refusing a bad one as a :class:`BaselineError` (exit 2)."""
+    try:
+        return _parse_tolerance(text)
+    except ToleranceError as exc:
+        raise BaselineError(str(exc)) from None
 
 
 # -- reading --------------------------------------------------------------------------------
@@ -117,39 +77,6 @@ def load_json(path: str | Path, what: str) -> Any:
 
 def _key(record: dict[str, Any]) -> tuple[str, str]:
     return record["case"], record.get("input") or NO_INPUT
-
-
-def phase_peaks(phases: list[dict[str, Any]]) -> dict[str, int | None]:
-    """Phases by name, repeated names numbered in order (``load``, ``load#2``): their own peaks."""
-    out: dict[str, int | None] = {}
-    for ph in phases:
-        name = str(ph.get("name"))
-        key, n = name, 1
-        while key in out:
-            n += 1
-            key = f"{name}#{n}"
-        out[key] = ph.get("peak_rss_bytes")
-    return out
-
-
-def phase_figures(phases: list[dict[str, Any]]) -> dict[str, dict[str, int | None]]:
-    """Phases keyed like :func:`phase_peaks`, each with its peak, footprint and growth.
-
-    The footprint is computed from ``peak_rss_bytes - start_rss_bytes`` when a record lacks it
-    (results written before it was recorded).
-    """
-    out: dict[str, dict[str, int | None]] = {}
-    for key, ph in zip(phase_peaks(phases), phases):
-        fp = _int(ph.get("footprint_bytes"))
-        peak, start = _int(ph.get("peak_rss_bytes")), _int(ph.get("start_rss_bytes"))
-        if fp is None and peak is not None and start is not None:
-            fp = peak - start
-        out[key] = {"peak_rss_bytes": peak, "footprint_bytes": fp, "growth_bytes": _int(ph.get("growth_bytes"))}
-    return out
-
-
-def _int(v: Any) -> int | None:
-    return round(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
 
 
 def migrate(doc: dict[str, Any]) -> dict[str, Any]:
@@ -285,7 +212,7 @@ def _session_summaries(session_ids: list[int], db: str | None) -> list[tuple[str
 
 def results_from_summaries(summaries: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
     """A results document made of ``memview profile`` sessions' summaries (one record each)."""
-    from memview.profile import record_from_summary, results_document
+    from memview.results import record_from_summary, results_document
 
     records = []
     for source, summary in summaries:
@@ -396,12 +323,6 @@ def _failure(record: dict[str, Any]) -> str | None:
     if record.get("exit_code") not in (0, None) or record.get("ok") is False:
         return f"exit code {record.get('exit_code')}"
     return None
-
-
-def own_use_limit(tol: Tolerance, base: int) -> int:
-    """The largest footprint or growth that passes: the tolerance on ``max(base, 0)``, at least
-    :data:`OWN_USE_FLOOR` above the baseline (own-use figures are small; allocator noise is not a regression)."""
-    return max(tol.limit(max(base, 0)) + min(base, 0), base + OWN_USE_FLOOR)
 
 
 def _compare(row: Row, base: int, current: int | None, tol: Tolerance, own_use: bool = False) -> Row:

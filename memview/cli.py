@@ -7,153 +7,53 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import click
 
 from memview import __version__
 from memview.cli_options import capture_options
-from memview.errors import OptionError
-
-_INTERVAL_HELP = "seconds between samples (e.g. 0.05, 10ms); down to 1ms"
-
-
-def _fail(message: str, code: int = 2) -> None:
-    click.echo(f"memview: {message}", err=True)
-    sys.exit(code)
-
-
-def _interval(_ctx: Any, _param: Any, value: str | None) -> float | None:
-    if value is None:
-        return None
-    from memview.units import UnitError, parse_duration
-
-    try:
-        seconds = parse_duration(value)
-    except UnitError as exc:
-        raise click.BadParameter(str(exc)) from None
-    if seconds < 0.001:
-        raise click.BadParameter("the shortest interval is 1ms")
-    return seconds
-
-
-def _duration(_ctx: Any, _param: Any, value: str | None) -> float | None:
-    """``--duration``: a duration with its unit (90s, 2m, 1h; a bare number is seconds), above 0."""
-    if value is None:
-        return None
-    from memview.units import UnitError, parse_duration
-
-    try:
-        seconds = parse_duration(value)
-    except UnitError as exc:
-        raise click.BadParameter(str(exc)) from None
-    if seconds <= 0:
-        raise click.BadParameter("must be longer than 0s")
-    return seconds
-
-
-def _complete_session_id(ctx: click.Context, _param: click.Parameter, incomplete: str) -> list[Any]:
-    """Shell completion of a SESSION_ID: the newest stored sessions, each with its name or command."""
-    from click.shell_completion import CompletionItem
-
-    try:
-        from memview.store import Store
-
-        db = ctx.params.get("db") or None
-        rows = Store(Path(db) if db else None).sessions(limit=50)
-    except Exception:  # completion must never print a traceback into the user's shell
-        return []
-    return [CompletionItem(str(r["id"]), help=str(r.get("name") or r.get("target") or ""))
-            for r in rows if str(r["id"]).startswith(incomplete)]
-
-
-def _open_store(db: str | None) -> Any:
-    from memview.store import Store, StoreError
-
-    try:
-        return Store(Path(db) if db else None)
-    except StoreError as exc:
-        _fail(str(exc))
-
-
-def _write_json(path: str, data: dict[str, Any]) -> None:
-    try:
-        Path(path).write_text(json.dumps(data, indent=2) + "\n")
-    except OSError as exc:
-        _fail(f"cannot write {path}: {exc.strerror}")
-
-
-class StoreTrouble:
-    """Tells the user at once when the database stops taking writes, and when it recovers."""
-
-    def on_store_error(self, exc: Exception) -> None:
-        click.echo(f"memview: warning: cannot write to the database ({exc}); recording continues in memory",
-                   err=True)
-
-
-db_option = click.option("--db", envvar="MEMVIEW_DB", type=click.Path(dir_okay=False),
-                         help="SQLite database (default: the user data folder; env MEMVIEW_DB)")
-
-
-serve_metrics_option = click.option(
-    "--serve-metrics", metavar="[HOST:]PORT",
-    help="serve the live recording as OpenMetrics at http://HOST:PORT/metrics for Prometheus (HOST defaults "
-         "to 127.0.0.1; port 0 picks a free one) — docs/watch.md")
-
-
-def _metrics_server(address: str | None) -> Any:
-    """The --serve-metrics server, bound now (a bad address is a one-line error before anything starts)."""
-    if not address:
-        return None
-    from memview.metrics_server import MetricsServer, MetricsServerError
-
-    try:
-        server = MetricsServer(address)
-    except MetricsServerError as exc:
-        _fail(str(exc))
-    note = " (reachable from other machines)" if server.public else ""
-    click.echo(f"memview: serving metrics at {server.url}{note}", err=True)
-    return server
-
-
-# -- phase markers (docs/phases.md): one block of options shared by run and attach ------------------
-_PHASE_OPTIONS = [
-    click.option("--phase-regex", multiple=True, metavar="REGEX",
-                 help="phases from output/log lines: named groups (?P<start>…), (?P<end>…), (?P<name>…), "
-                      "(?P<value>…)(?P<unit>…); repeatable"),
-    click.option("--phase-preset", multiple=True, type=click.Choice(["memory-log"]),
-                 help="a ready regex: memory-log reads '[MEMORY] before X: 123.45 MB RSS' lines"),
-    click.option("--phase-log", type=click.Path(dir_okay=False), metavar="FILE",
-                 help="follow FILE like tail -F for markers (the regex if given, else JSON lines)"),
-    click.option("--phase-pipe", type=click.Path(dir_okay=False), metavar="PATH",
-                 help="read JSON marker lines from a FIFO (created if missing) or a UNIX socket (*.sock)"),
-]
-
-
-def phase_options(fn: Any) -> Any:
-    for option in reversed(_PHASE_OPTIONS):
-        fn = option(fn)
-    return fn
-
-
-def _marker_options(kw: dict[str, Any]) -> Any:
-    from memview.marker_sources import MarkerOptions
-
-    return MarkerOptions(regex=tuple(kw.pop("phase_regex", ())), preset=tuple(kw.pop("phase_preset", ())),
-                         log=kw.pop("phase_log", None), pipe=kw.pop("phase_pipe", None))
+from memview.commands.common import (
+    INTERVAL_HELP,
+    StoreTrouble,
+    complete_session_id,
+    db_option,
+    duration_value,
+    fail,
+    finish_session,
+    interval_value,
+    marker_options,
+    metrics_server,
+    open_store,
+    phase_options,
+    serve_metrics_option,
+    stop_on_signals,
+)
+from memview.errors import CommandError, OptionError
 
 
 class CoreErrorsGroup(click.Group):
     """A click group that shows a core :class:`OptionError` from any command as a usage error (one line,
-    exit 2): the core never imports click, so it cannot raise click's own exceptions."""
+    exit 2): the core never imports click, so it cannot raise click's own exceptions. A
+    :class:`CommandError` (a command that cannot go on, raised by ``commands.common.fail``) is shown
+    here, once for every command, as ``memview: MESSAGE`` and exits with its code."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except OptionError as exc:
             raise click.BadParameter(exc.message, param_hint=exc.option) from None
+        except CommandError as exc:
+            click.echo(f"memview: {exc.message}", err=True)
+            sys.exit(exc.exit_code)
+        except Exception as exc:  # every command: a database SQLite cannot read is one line, not a traceback
+            import sqlite3
+
+            if not isinstance(exc, sqlite3.DatabaseError):
+                raise
+            click.echo(f"memview: the database cannot be read ({exc}); it may be damaged: make a copy, then try "
+                       "sqlite3 FILE .recover", err=True)
+            sys.exit(1)
 
 
 class LazyGroup(CoreErrorsGroup):
@@ -161,18 +61,6 @@ class LazyGroup(CoreErrorsGroup):
     from their stored help lines without importing them."""
 
     lazy: dict[str, tuple[str, str, str]] = {}
-
-    def invoke(self, ctx: click.Context) -> Any:
-        """Every command: a database SQLite cannot read is one line, not a traceback."""
-        try:
-            return super().invoke(ctx)
-        except Exception as exc:
-            import sqlite3
-
-            if not isinstance(exc, sqlite3.DatabaseError):
-                raise
-            _fail(f"the database cannot be read ({exc}); it may be damaged: make a copy, then try "
-                  "sqlite3 FILE .recover", 1)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(set(super().list_commands(ctx)) | set(self.lazy))
@@ -210,56 +98,11 @@ def main(ctx: click.Context) -> None:
         ctx.invoke(gui)
 
 
-def stop_on_signals() -> Callable[[Callable[[str], None]], None]:
-    """Make SIGTERM and SIGHUP stop a session cleanly, installed *before* the session exists.
-
-    A signal that arrives while the session is still starting would otherwise kill memview with
-    the default action and leave the session half-written. Returns ``bind(stop)``: it hands the
-    handlers the session's stop function, and calls it at once if a signal came first.
-    """
-    import signal
-
-    pending: list[str] = []
-    bound: list[Callable[[str], None]] = []
-
-    def handle(reason: str) -> None:
-        pending.append(reason)
-        for stop in bound:
-            stop(reason)
-
-    def bind(stop: Callable[[str], None]) -> None:
-        bound.append(stop)
-        if pending:
-            stop(pending[0])
-
-    signal.signal(signal.SIGTERM, lambda *_: handle("terminated"))
-    signal.signal(signal.SIGHUP, lambda *_: handle("hangup"))
-    return bind
-
-
-def _finish_session(store: Any, session: Any, json_path: str | None, quiet: bool) -> dict[str, Any]:
-    from memview.analysis import memory_summary, session_summary
-    from memview.report import summary_text
-
-    rec = session.recorder
-    if rec.store_error is not None:
-        click.echo(f"memview: error: the session could not be saved to {store.path} ({rec.store_error}); "
-                   "the summary below comes from memory", err=True)
-        summary = memory_summary(rec)
-    else:
-        summary = session_summary(store, rec.session_id)
-    if json_path:
-        _write_json(json_path, summary)
-    if not quiet:
-        click.echo(summary_text(summary), err=True)
-    return summary
-
-
 # allow_interspersed_args=False: COMMAND's own options stay COMMAND's (run -- ls -la, or run ls -la); but an
 # unknown option *before* COMMAND is memview's typo, refused as one (not run as a command, exit 127)
 @main.command(context_settings={"allow_interspersed_args": False})
-@click.option("--interval", "-i", default="0.05", callback=_interval, help=_INTERVAL_HELP)
-@click.option("--duration", callback=_duration,
+@click.option("--interval", "-i", default="0.05", callback=interval_value, help=INTERVAL_HELP)
+@click.option("--duration", callback=duration_value,
               help="stop recording after this long, with a unit: 90s, 2m, 1h (the child runs on)")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="write the summary JSON here")
 @click.option("--name", help="a name for the session")
@@ -288,15 +131,15 @@ def run(interval: float, duration: float | None, json_path: str | None, name: st
     from memview.runner import LaunchError, run_foreground
     from memview.store import StoreError
 
-    markers = _marker_options(opts)
+    markers = marker_options(opts)
     captures = CaptureSetup.from_cli(**opts)
     argv = captures.launch_argv(list(command))  # under memray with --memray
-    store = _open_store(db)
-    metrics = _metrics_server(serve_metrics)
+    store = open_store(db)
+    metrics = metrics_server(serve_metrics)
     try:
         store.check_writable()  # before launching: never a child left running unrecorded
     except StoreError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     try:
         session = run_foreground(argv=argv, store=store, interval=interval, duration=duration,
                                  children=not no_children, env=captures.launch_env(), markers=markers,
@@ -305,15 +148,15 @@ def run(interval: float, duration: float | None, json_path: str | None, name: st
                                                          metrics and metrics.attach(s.recorder)))
     except LaunchError as exc:
         captures.abandon()
-        _fail(str(exc), exc.exit_code)
+        fail(str(exc), exc.exit_code)
     except MarkerError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     except (StoreError, OSError) as exc:  # after the check: the runner has killed and reaped the child
         captures.abandon()
-        _fail(f"cannot record: {exc}")
+        fail(f"cannot record: {exc}")
     if name:
         store.update_session(session.recorder.session_id, name=name)
-    _finish_session(store, session, json_path, quiet)
+    finish_session(store, session, json_path, quiet)
     if metrics:
         metrics.close()
     status = session.exit.status if session.exit else 0
@@ -324,8 +167,8 @@ def run(interval: float, duration: float | None, json_path: str | None, name: st
 
 @main.command()
 @click.argument("pid", type=int)
-@click.option("--interval", "-i", default="0.05", callback=_interval, help=_INTERVAL_HELP)
-@click.option("--duration", callback=_duration,
+@click.option("--interval", "-i", default="0.05", callback=interval_value, help=INTERVAL_HELP)
+@click.option("--duration", callback=duration_value,
               help="stop after this long, with a unit: 90s, 2m, 1h (default: until it exits or Ctrl-C)")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="write the summary JSON here")
 @click.option("--name", help="a name for the session")
@@ -348,19 +191,19 @@ def attach(pid: int, interval: float, duration: float | None, json_path: str | N
     from memview.marker_sources import MarkerError
     from memview.runner import ProcessSession
 
-    markers = _marker_options(opts)
+    markers = marker_options(opts)
     captures = CaptureSetup.from_cli(**opts)
-    store = _open_store(db)
-    metrics = _metrics_server(serve_metrics)
+    store = open_store(db)
+    metrics = metrics_server(serve_metrics)
     bind_stop = stop_on_signals()
     try:
         session = ProcessSession.attach(pid, store, interval, duration=duration, children=not no_children,
                                         markers=markers, envelope=envelope,
                                         before_start=metrics.attach_session if metrics else None)
     except CollectorError as exc:
-        _fail(str(exc), 1)
+        fail(str(exc), 1)
     except MarkerError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     bind_stop(session.recorder.stop)
     captures.install(session)
     try:
@@ -371,7 +214,7 @@ def attach(pid: int, interval: float, duration: float | None, json_path: str | N
     session.close()
     if name:
         store.update_session(session.recorder.session_id, name=name)
-    _finish_session(store, session, json_path, quiet)
+    finish_session(store, session, json_path, quiet)
     if metrics:
         metrics.close()
 
@@ -385,7 +228,7 @@ def sessions(limit: int, text: str | None, as_json: bool, db: str | None) -> Non
     """List stored sessions, newest first."""
     from memview.report import sessions_table
 
-    rows = _open_store(db).sessions(limit=limit, text=text)
+    rows = open_store(db).sessions(limit=limit, text=text)
     if as_json:
         keep = ("id", "kind", "name", "status", "target", "started_at", "wall_s", "peak_rss_bytes", "exit_code",
                 "signal", "tags")
@@ -397,7 +240,7 @@ def sessions(limit: int, text: str | None, as_json: bool, db: str | None) -> Non
 
 
 @main.command()
-@click.argument("session_id", type=int, shell_complete=_complete_session_id)
+@click.argument("session_id", type=int, shell_complete=complete_session_id)
 @click.option("--json", "as_json", is_flag=True, help="print the summary JSON")
 @db_option
 def show(session_id: int, as_json: bool, db: str | None) -> None:
@@ -406,11 +249,11 @@ def show(session_id: int, as_json: bool, db: str | None) -> None:
     from memview.report import summary_text
     from memview.store import StoreError
 
-    store = _open_store(db)
+    store = open_store(db)
     try:
         summary = session_summary(store, session_id)
     except StoreError as exc:
-        _fail(str(exc), 1)
+        fail(str(exc), 1)
     click.echo(json.dumps(summary, indent=2) if as_json else summary_text(summary))
 
 
@@ -421,10 +264,10 @@ def gui(db: str | None) -> None:
     import importlib
 
     try:
-        # by name: the command modules import cli, and the core never imports Qt (import-linter)
+        # by name: the core never imports Qt (import-linter), and --help must not load it
         gui_main = importlib.import_module("memview.ui.app").main
     except ImportError as exc:
-        _fail(f"the desktop app is not available: {exc}")
+        fail(f"the desktop app is not available: {exc}")
     sys.exit(gui_main(db))
 
 

@@ -25,4 +25,21 @@ class OptionError(ValueError):
         return f"{self.option}: {self.message}" if self.option else self.message
 
 
-__all__ = ["OptionError"]
+class CommandError(Exception):
+    """A command cannot go on: ``message`` is the one line to show, ``exit_code`` the status to exit with.
+
+    Commands raise it (through :func:`memview.commands.common.fail`) instead of printing and calling
+    ``sys.exit`` themselves; ``memview.cli.main`` shows it once, as ``memview: MESSAGE``, and exits
+    with ``exit_code`` (memray's commands work the same way). One place decides how an error looks.
+    """
+
+    def __init__(self, message: str, exit_code: int = 2) -> None:
+        super().__init__(message)
+        self.message = message
+        self.exit_code = exit_code
+
+    def __str__(self) -> str:
+        return self.message
+
+
+__all__ = ["CommandError", "OptionError"]

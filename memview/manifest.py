@@ -33,8 +33,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from memview.results import NO_INPUT  # the input key of a case whose command takes no input
+
 PLACEHOLDER = "{input}"
-NO_INPUT = "-"  # the input key of a case whose command takes no input
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 _GLOB_CHARS = set("*?[")
 
@@ -171,11 +172,11 @@ def _case(t: dict[str, Any], root: Path, where: str) -> Case:
         raise ManifestError(f"{where}: repeat must be a whole number >= 1 (got {repeat!r})")
     tolerance = t.get("tolerance")
     if tolerance is not None:
-        from memview.baseline import BaselineError, parse_tolerance
+        from memview.tolerance import ToleranceError, parse_tolerance
 
         try:
             parse_tolerance(tolerance)
-        except BaselineError as exc:
+        except ToleranceError as exc:
             raise ManifestError(f"{where}: {exc}") from None
     return Case(
         name=name, command=tuple(command), backend=backend, inputs=tuple(inputs), cwd=cwd, interval=interval,

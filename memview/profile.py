@@ -24,56 +24,20 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from memview.manifest import NO_INPUT, Case, Manifest, case_env
+from memview.manifest import Case, Manifest, case_env
+from memview.results import (  # the results document; record_from_summary and results_document re-exported
+    NO_INPUT,
+    phase_peaks,
+    record_from_summary,
+    results_document,
+)
 from memview.units import format_bytes, format_duration
 
-RESULTS_FORMAT = "memview-profile-results"
-RESULTS_VERSION = 1
 TAG = "memview-profile"
 
 
 class Interrupted(Exception):
     """Ctrl-C during a batch: the results so far are kept and written."""
-
-
-def results_document(records: list[dict[str, Any]], meta: dict[str, Any], **fields: Any) -> dict[str, Any]:
-    """The results JSON: one record per case/input, plus where and with what it ran."""
-    return {
-        "format": RESULTS_FORMAT,
-        "version": RESULTS_VERSION,
-        "created_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        **fields,
-        "metadata": meta,
-        "records": records,
-    }
-
-
-def record_from_summary(summary: dict[str, Any], case: str, input_key: str) -> dict[str, Any]:
-    """One run's record from its stored session summary (shared with ``baseline`` for session ids)."""
-    return {
-        "case": case,
-        "input": input_key,
-        "command": summary.get("command"),
-        "ok": summary.get("exit_code") == 0 and not summary.get("signal"),
-        "exit_code": summary.get("exit_code"),
-        "signal": summary.get("signal"),
-        "peak_rss_bytes": summary.get("peak_rss_bytes"),
-        "peak_source": summary.get("peak_source"),
-        "avg_rss_bytes": summary.get("avg_rss_bytes"),
-        "final_rss_bytes": summary.get("final_rss_bytes"),
-        "wall_s": summary.get("wall_s"),
-        "samples": summary.get("samples"),
-        "phases": [
-            {k: ph.get(k) for k in ("name", "depth", "pid", "start_rss_bytes", "peak_rss_bytes", "peak_source",
-                                    "duration_s", "footprint_bytes", "growth_bytes")}
-            for ph in summary.get("phases") or []
-        ],
-        "captures": [
-            {k: c.get(k) for k in ("tool", "pid", "trigger", "path", "status")} for c in summary.get("captures") or []
-        ],
-        "warnings": [e["message"] for e in summary.get("events") or [] if e.get("level") in ("warning", "error")],
-        "session_id": summary.get("session_id"),
-    }
 
 
 def _spread(values: list[Any]) -> dict[str, Any] | None:
@@ -115,8 +79,6 @@ def combine(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 def _combine_phases(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Phases matched by name and order across runs; each figure is the median over the runs."""
-    from memview.baseline import phase_peaks
-
     keyed: dict[str, list[dict[str, Any]]] = {}
     for r in runs:
         for key, ph in zip(phase_peaks(r["phases"]), r["phases"]):

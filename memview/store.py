@@ -18,7 +18,7 @@ import socket
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -464,6 +464,37 @@ class Store:
         self.conn.execute(f"UPDATE sessions SET {sets} WHERE id = ?",
                           [_json_field(v) for v in fields.values()] + [sid])
 
+    # -- a whole session at once (memview.bundle import) --------------------------------------
+    def session_id_by_uid(self, uid: str) -> int | None:
+        """The id of the session with this uid, or None (a bundle is imported once)."""
+        row = self.conn.execute("SELECT id FROM sessions WHERE uid = ?", (uid,)).fetchone()
+        return None if row is None else int(row[0])
+
+    def import_session(self, session: dict[str, Any], samples: Iterable[tuple[str, float, int]],
+                       rows: Callable[[int], Iterable[tuple[str, dict[str, Any]]]]) -> int:
+        """Insert a complete session in one transaction and return its new id.
+
+        ``samples`` yields ``(series, t_s, value)`` in time order per series; they are packed into
+        blobs of :data:`IMPORT_ROWS_PER_BLOB` with a bounded buffer. ``rows(sid)`` yields
+        ``(table, row)`` for series/processes/phases/events/captures once the id is known. Both are
+        read lazily: whatever they raise (a bundle record that fails its check half-way) rolls the
+        transaction back, so the database is as it was. Why here: the bundle module runs no SQL.
+        """
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            sid = _insert_row(conn, "sessions", session)
+            _insert_samples(conn, sid, samples)
+            for table, row in rows(sid):
+                if table not in _IMPORT_TABLES:
+                    raise ValueError(f"not a session table: {table}")
+                _insert_row(conn, table, {"session_id": sid, **row})
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return sid
+
     def delete_session(self, sid: int) -> None:
         self.session(sid)
         self.conn.execute("BEGIN")
@@ -471,6 +502,55 @@ class Store:
             self.conn.execute(f"DELETE FROM {table} WHERE session_id = ?", (sid,))
         self.conn.execute("DELETE FROM sessions WHERE id = ?", (sid,))
         self.conn.execute("COMMIT")
+
+
+#: the tables :meth:`Store.import_session` fills from ``rows`` (the names go into SQL: never from input)
+_IMPORT_TABLES = frozenset({"series", "processes", "phases", "events", "captures"})
+#: samples per stored blob on import, as the recorder writes them
+IMPORT_ROWS_PER_BLOB = 4096
+#: samples buffered across all series before they are packed and written (bounds import memory)
+_IMPORT_BUFFERED = 1 << 18
+
+
+def _insert_row(conn: sqlite3.Connection, table: str, row: dict[str, Any]) -> int:
+    """Insert ``row`` (column names from memview's own checked schema; lists and dicts as JSON)."""
+    cols = ", ".join(row)
+    marks = ", ".join("?" for _ in row)
+    values = [json.dumps(v) if isinstance(v, (list, dict)) else v for v in row.values()]
+    cur = conn.execute(f"INSERT INTO {table} ({cols}) VALUES ({marks})", values)
+    return int(cur.lastrowid)
+
+
+def _insert_samples(conn: sqlite3.Connection, sid: int, samples: Iterable[tuple[str, float, int]]) -> None:
+    bufs: dict[str, tuple[list[float], list[int]]] = {}
+    seqs: dict[str, int] = {}
+    held = 0
+
+    def flush(name: str) -> None:
+        t, v = bufs.pop(name)
+        seq = seqs.get(name, -1) + 1
+        seqs[name] = seq
+        t_blob, v_blob = codec.encode(t, v)
+        conn.execute("INSERT INTO samples (session_id, series, seq, n, t_first, t_last, vmax, t, v) "
+                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                     (sid, name, seq, len(t), t[0], t[-1], max(v), t_blob, v_blob))
+
+    for name, t, value in samples:
+        buf = bufs.get(name)
+        if buf is None:
+            buf = bufs[name] = ([], [])
+        buf[0].append(t)
+        buf[1].append(value)
+        held += 1
+        if len(buf[0]) >= IMPORT_ROWS_PER_BLOB:
+            held -= len(buf[0])
+            flush(name)
+        elif held >= _IMPORT_BUFFERED:
+            for other in list(bufs):
+                flush(other)
+            held = 0
+    for name in list(bufs):
+        flush(name)
 
 
 def clean_text(text: str) -> str:
@@ -772,8 +852,3 @@ class StoreWriter(threading.Thread):
                 self._commit(conn)
         finally:
             conn.close()
-
-
-def iter_rows(conn: sqlite3.Connection, sql: str, args: tuple[Any, ...] = ()) -> Iterator[dict[str, Any]]:
-    for r in conn.execute(sql, args):
-        yield _row(r)

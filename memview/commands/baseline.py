@@ -12,10 +12,7 @@ from pathlib import Path
 
 import click
 
-
-def _die(message: str) -> None:
-    click.echo(f"memview: {message}", err=True)
-    sys.exit(2)
+from memview.commands.common import db_option, fail
 
 
 @click.group()
@@ -29,7 +26,7 @@ def baseline() -> None:
               help="the baseline file to write (updated in place when it exists)")
 @click.option("--tolerance", "-t", help="tolerance for the entries written, e.g. '+10%' or '+10% or +5MB'")
 @click.option("--prune", is_flag=True, help="drop cases that are not in these results")
-@click.option("--db", envvar="MEMVIEW_DB", type=click.Path(dir_okay=False), help="database, for session ids")
+@db_option
 def update(results: tuple[str, ...], output: str, tolerance: str | None, prune: bool, db: str | None) -> None:
     """Write OUTPUT from RESULTS (memview profile JSON files or session ids)."""
     from memview.baseline import BaselineError, dumps, load_baseline, load_results
@@ -40,12 +37,12 @@ def update(results: tuple[str, ...], output: str, tolerance: str | None, prune: 
         previous = load_baseline(output) if Path(output).exists() else None
         doc, notes = make(docs, previous, tolerance=tolerance, prune=prune)
     except BaselineError as exc:
-        _die(str(exc))
+        fail(str(exc))
     try:
         Path(output).parent.mkdir(parents=True, exist_ok=True)
         Path(output).write_text(dumps(doc))
     except OSError as exc:
-        _die(f"cannot write {output}: {exc.strerror}")
+        fail(f"cannot write {output}: {exc.strerror}")
     for note in notes:
         click.echo(note, err=True)
     n = sum(len(v) for v in doc["cases"].values())
@@ -57,7 +54,7 @@ def update(results: tuple[str, ...], output: str, tolerance: str | None, prune: 
 @click.argument("results", nargs=-1, required=True)
 @click.option("--allow-missing", is_flag=True, help="report baseline entries missing from the results without failing")
 @click.option("--json", "as_json", is_flag=True, help="print the rows as JSON instead of the table")
-@click.option("--db", envvar="MEMVIEW_DB", type=click.Path(dir_okay=False), help="database, for session ids")
+@db_option
 def check(baseline_path: str, results: tuple[str, ...], allow_missing: bool, as_json: bool, db: str | None) -> None:
     """Compare RESULTS (profile JSON files or session ids) with BASELINE; exit 1 on a regression."""
     from memview.baseline import BaselineError, evaluate, exit_code, load_baseline, load_results
@@ -67,12 +64,12 @@ def check(baseline_path: str, results: tuple[str, ...], allow_missing: bool, as_
         base = load_baseline(baseline_path)
         docs = load_results(list(results), db)
     except BaselineError as exc:
-        _die(str(exc))
+        fail(str(exc))
     if as_json:
         try:
             rows = evaluate(base, docs, allow_missing=allow_missing)
         except BaselineError as exc:
-            _die(str(exc))
+            fail(str(exc))
         click.echo(json.dumps([r.as_json() for r in rows], indent=2))
         sys.exit(exit_code(rows))
     text, code = run_check(base, docs, allow_missing=allow_missing)

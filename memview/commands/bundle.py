@@ -2,20 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 
 import click
 
-# cli.py imports this module at its end, so its helpers are imported inside the commands
-db_option = click.option("--db", envvar="MEMVIEW_DB", type=click.Path(dir_okay=False),
-                         help="SQLite database (default: the user data folder; env MEMVIEW_DB)")
-
-
-def _fail(message: str, code: int = 1) -> None:
-    click.echo(f"memview: {message}", err=True)
-    sys.exit(code)
+from memview.commands.common import db_option, fail, open_store
 
 
 @click.command("export")
@@ -32,16 +24,15 @@ def export_command(session_id: int, output: str | None, force: bool, db: str | N
     environment and headers are left out.
     """
     from memview.bundle import BundleError, export_session
-    from memview.cli import _open_store
     from memview.units import format_bytes
 
-    store = _open_store(db)
+    store = open_store(db)
     out = Path(output) if output else Path(f"session-{session_id}.memview.zip")
     started = time.perf_counter()
     try:
         res = export_session(store, session_id, out, overwrite=force)
     except BundleError as exc:
-        _fail(str(exc))
+        fail(str(exc), 1)
     took = time.perf_counter() - started
     click.echo(f"exported session {session_id} to {res.path} ({format_bytes(res.size_bytes)}, "
                f"{res.files} files, {took:.2f}s)", err=True)
@@ -62,13 +53,12 @@ def import_command(bundle: str, db: str | None) -> None:
     hostile file is refused with a one-line reason and the database is left unchanged.
     """
     from memview.bundle import BundleError, import_bundle
-    from memview.cli import _open_store
 
-    store = _open_store(db)
+    store = open_store(db)
     try:
         res = import_bundle(store, bundle)
     except BundleError as exc:
-        _fail(str(exc))
+        fail(str(exc), 1)
     if res.created:
         click.echo(f"imported {Path(bundle).name} as session {res.session_id}", err=True)
     else:

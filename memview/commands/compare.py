@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-import sys
 
 import click
 
-db_option = click.option("--db", envvar="MEMVIEW_DB", type=click.Path(dir_okay=False),
-                         help="SQLite database (default: the user data folder; env MEMVIEW_DB)")
+from memview.commands.common import db_option, fail, open_store
 
 
 @click.command("compare")
@@ -43,16 +41,12 @@ def compare_command(ctx: click.Context, inputs: tuple[str, ...], as_json: bool, 
     from memview.compare import CompareError, compare, compare_text, load_comparable
 
     if len(inputs) < 2:
-        click.echo("memview: compare needs at least two sessions or bundles", err=True)
-        sys.exit(2)
+        fail("compare needs at least two sessions or bundles", 2)
     store = None
     if any(i.isdigit() for i in inputs):
-        from memview.cli import _open_store
-
-        store = _open_store(db)
+        store = open_store(db)
     try:
         result = compare([load_comparable(i, store) for i in inputs], tolerance)
     except CompareError as exc:
-        click.echo(f"memview: {exc}", err=True)
-        sys.exit(1)
+        fail(str(exc), 1)
     click.echo(json.dumps(result, indent=2) if as_json else compare_text(result))

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import click
 
+from memview.commands.common import fail
 from memview.resources import DESKTOP, ICON, ResourceMissing, resource_path
 
 MARKER_KEY = "X-Memview-Installed-By"
@@ -180,12 +181,10 @@ def install_desktop(remove: bool, prefix: str | None) -> None:
             files, warnings = install(layout, memview_executable())
             verb, none = "installed", "already installed, unchanged:"
     except (DesktopInstallError, ResourceMissing) as exc:
-        click.echo(f"memview: {exc}", err=True)
-        sys.exit(2)
+        fail(str(exc), 2)
     except OSError as exc:
-        click.echo(f"memview: cannot {'remove' if remove else 'install'} the desktop entry: "
-                   f"{exc.strerror or exc} ({exc.filename or layout.data_home})", err=True)
-        sys.exit(1)
+        fail(f"cannot {'remove' if remove else 'install'} the desktop entry: "
+             f"{exc.strerror or exc} ({exc.filename or layout.data_home})", 1)
     for warning in warnings:
         click.echo(f"memview: warning: {warning}", err=True)
     if not files:

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import click
 
+from memview.commands.common import db_option, fail, open_store
+
 
 @click.command()
 @click.option("--manifest", "-m", "manifest_path", required=True, type=click.Path(dir_okay=False),
@@ -20,15 +22,13 @@ import click
 @click.option("--repeat", type=click.IntRange(min=1), help="runs per input; records min/median/max, uses the median")
 @click.option("--output-json", "-o", type=click.Path(dir_okay=False),
               help="where to write the results (default: results/memory/DATE.json)")
-@click.option("--db", envvar="MEMVIEW_DB", type=click.Path(dir_okay=False),
-              help="SQLite database for the sessions (default: the user data folder; env MEMVIEW_DB)")
+@db_option
 @click.option("--quiet", "-q", is_flag=True, help="no progress lines")
 @click.option("--pushgateway", metavar="URL", help="push each case's peak and phase figures to this Prometheus "
                                                     "Pushgateway at the end (job=case, instance=input; docs/ci.md)")
 def profile(manifest_path: str, only: tuple[str, ...], repeat: int | None, output_json: str | None,
             db: str | None, quiet: bool, pushgateway: str | None) -> None:
     """Profile each case of a manifest over its inputs; one record per case/input in the JSON."""
-    from memview.cli import _fail, _open_store
     from memview.manifest import ManifestError, load
     from memview.profile import default_output
     from memview.profile import profile as run_profile
@@ -37,20 +37,20 @@ def profile(manifest_path: str, only: tuple[str, ...], repeat: int | None, outpu
         manifest = load(manifest_path)
         cases = manifest.select(list(only))
     except ManifestError as exc:
-        _fail(str(exc), 2)
+        fail(str(exc), 2)
     if pushgateway:
         from memview.pushgateway import PushError, check_url
 
         try:
             check_url(pushgateway)  # a typo fails now, not after the whole batch
         except PushError as exc:
-            _fail(str(exc), 2)
+            fail(str(exc), 2)
     out = Path(output_json) if output_json else default_output()
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        _fail(f"cannot create {out.parent}: {exc.strerror}", 2)
-    store = _open_store(db)
+        fail(f"cannot create {out.parent}: {exc.strerror}", 2)
+    store = open_store(db)
 
     def progress(line: str) -> None:
         if not quiet:
@@ -63,7 +63,7 @@ def profile(manifest_path: str, only: tuple[str, ...], repeat: int | None, outpu
     try:
         out.write_text(json.dumps(results, indent=2) + "\n")
     except OSError as exc:
-        _fail(f"cannot write {out}: {exc.strerror}", 2)
+        fail(f"cannot write {out}: {exc.strerror}", 2)
     failed = [f"{r['case']} {r['input'] or ''}".strip() for r in results["records"] if not r["ok"]]
     progress(f"wrote {out} ({len(results['records'])} records"
              + (f"; {len(failed)} failed: {', '.join(failed)}" if failed else "") + ")")

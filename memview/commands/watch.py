@@ -14,18 +14,18 @@ import click
 
 from memview.cli_options import capture_options
 from memview.collectors.formats import FORMATS
-
-
-def _interval(ctx: Any, param: Any, value: str | None) -> float | None:
-    from memview.cli import _interval as parse  # imported late: cli.py imports this module
-
-    return parse(ctx, param, value)
-
-
-def _duration(ctx: Any, param: Any, value: str | None) -> float | None:
-    from memview.cli import _duration as parse  # imported late, as _interval
-
-    return parse(ctx, param, value)
+from memview.commands.common import (
+    db_option,
+    duration_value,
+    fail,
+    finish_session,
+    interval_value,
+    metrics_server,
+    open_store,
+    serve_metrics_option,
+    stop_on_signals,
+    write_json,
+)
 
 
 def _size(_ctx: Any, _param: Any, value: str) -> int:
@@ -53,8 +53,8 @@ class _LivePrinter:
 
 @click.command()
 @click.argument("url")
-@click.option("--interval", "-i", default="1", callback=_interval, help="seconds between requests (e.g. 1, 250ms)")
-@click.option("--duration", callback=_duration,
+@click.option("--interval", "-i", default="1", callback=interval_value, help="seconds between requests (e.g. 1, 250ms)")
+@click.option("--duration", callback=duration_value,
               help="stop after this long, with a unit: 90s, 2m, 1h (default: until Ctrl-C)")
 @click.option("--header", "-H", "headers", multiple=True, metavar="'NAME: VALUE'",
               help="send this header (repeatable); used on requests, never stored")
@@ -66,7 +66,7 @@ class _LivePrinter:
               help="JSON value to record, e.g. current=memory.used_mb (repeatable; current is required)")
 @click.option("--unit", help="unit of --field/--metric values: bytes, KiB, MiB, GiB, KB, MB, GB "
                              "(default: from the field name's suffix, e.g. _mb is MiB)")
-@click.option("--timeout", default=None, callback=_interval,
+@click.option("--timeout", default=None, callback=interval_value,
               help="give up on a request after this long (default 2s, always below the interval)")
 @click.option("--keep-query", "keep_query", multiple=True, metavar="NAME",
               help="store this query parameter's value (repeatable); every other query value and the URL's "
@@ -80,13 +80,11 @@ class _LivePrinter:
 @click.option("--end", metavar="TIME", help="with --start: the window's end (default now)")
 @click.option("--max-series", type=click.IntRange(min=1), default=100, show_default=True,
               help="with --query: record at most this many label sets (the rest are dropped with a warning)")
-@click.option("--serve-metrics", metavar="[HOST:]PORT",
-              help="serve the live recording as OpenMetrics at http://HOST:PORT/metrics (HOST defaults to 127.0.0.1)")
+@serve_metrics_option
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="write the summary JSON here")
 @click.option("--name", help="a name for the session")
 @click.option("--quiet", "-q", is_flag=True, help="no live messages and no summary on stderr")
-@click.option("--db", envvar="MEMVIEW_DB", type=click.Path(dir_okay=False),
-              help="SQLite database (default: the user data folder; env MEMVIEW_DB)")
+@db_option
 @capture_options()
 def watch(url: str, interval: float, duration: float | None, headers: tuple[str, ...], fmt: str, metric: str | None,
           fields: tuple[str, ...], unit: str | None, timeout: float | None, keep_query: tuple[str, ...],
@@ -103,29 +101,28 @@ def watch(url: str, interval: float, duration: float | None, headers: tuple[str,
     the query's result live, or the past window --start/--end as one session.
     """
     from memview.captures.options import CaptureSetup
-    from memview.cli import _fail, _finish_session, _metrics_server, _open_store, stop_on_signals
     from memview.collectors.base import CollectorError
     from memview.collectors.promql import is_prometheus_url
     from memview.watch import WatchSession
 
     promql = query is not None or is_prometheus_url(url)
     if promql and query is None:
-        _fail("a prometheus+ URL needs --query 'PROMQL'")
+        fail("a prometheus+ URL needs --query 'PROMQL'")
     if promql and (fmt != "auto" or metric or fields or unit):
-        _fail("--format, --metric, --field and --unit read an endpoint; with --query the server's series are recorded")
+        fail("--format, --metric, --field and --unit read an endpoint; with --query the server's series are recorded")
     if (start or end) and not promql:
-        _fail("--start/--end need --query (a window of a Prometheus server)")
+        fail("--start/--end need --query (a window of a Prometheus server)")
     if start or end:
         if not start:
-            _fail("--end needs --start")
+            fail("--end needs --start")
         if serve_metrics:
-            _fail("--serve-metrics serves a live recording, not a past window")
+            fail("--serve-metrics serves a live recording, not a past window")
         _record_window(url, query or "", start or "", end, interval, list(headers), timeout, max_series, name,
                        json_path, quiet, db)
         return
     captures = CaptureSetup.from_cli(**capture_kw)
-    store = _open_store(db)
-    metrics = _metrics_server(serve_metrics)
+    store = open_store(db)
+    metrics = metrics_server(serve_metrics)
 
     def before_start(s: Any) -> None:
         captures.install(s)
@@ -139,7 +136,7 @@ def watch(url: str, interval: float, duration: float | None, headers: tuple[str,
                                      max_bytes=max_body, keep_query=keep_query, before_start=before_start,
                                      query=query, max_series=max_series)
     except CollectorError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     if not quiet:
         session.recorder.add_listener(_LivePrinter())
 
@@ -156,7 +153,7 @@ def watch(url: str, interval: float, duration: float | None, headers: tuple[str,
     session.close()
     if name:
         store.update_session(session.recorder.session_id, name=name)
-    summary = _finish_session(store, session, json_path, quiet)
+    summary = finish_session(store, session, json_path, quiet)
     if metrics:
         metrics.close()
     if not summary["samples"]:
@@ -169,18 +166,17 @@ def _record_window(url: str, query: str, start: str, end: str | None, step: floa
                    timeout: float | None, max_series: int, name: str | None, json_path: str | None, quiet: bool,
                    db: str | None) -> None:
     """``--start/--end``: one query_range stored as a finished session (comparable with ``compare``)."""
-    from memview.cli import _fail, _open_store, _write_json
     from memview.collectors.base import CollectorError
     from memview.collectors.promql import parse_time, record_window
 
     try:
         t0 = parse_time(start)
         t1 = parse_time(end) if end else parse_time("now")
-        store = _open_store(db)
+        store = open_store(db)
         sid, events = record_window(store, url, query, t0, t1, step, headers=headers,
                                     timeout=timeout or 30.0, max_series=max_series, name=name)
     except CollectorError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     if not quiet:
         for event in events:
             click.echo(f"memview: {event.message}", err=True)
@@ -189,6 +185,6 @@ def _record_window(url: str, query: str, start: str, end: str | None, step: floa
 
     summary = session_summary(store, sid)
     if json_path:
-        _write_json(json_path, summary)
+        write_json(json_path, summary)
     if not quiet:
         click.echo(summary_text(summary), err=True)
