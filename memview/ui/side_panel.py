@@ -105,6 +105,8 @@ class SidePanel(QtWidgets.QWidget):
         for col in (1, 2, 3):
             header.setSectionResizeMode(col, QtWidgets.QHeaderView.ResizeMode.ResizeToContents)
         self.phases.verticalHeader().setDefaultSectionSize(22)
+        self.phases.setIconSize(QtCore.QSize(10, 10))  # the swatch is 10 px: no room lost to a 16 px icon
+        self.phases.setTextElideMode(QtCore.Qt.TextElideMode.ElideMiddle)  # "extract…tables" keeps both ends
         self.phases.cellClicked.connect(self._phase_clicked)
         self.phases.currentCellChanged.connect(lambda row, *_: self._show_sites(row))
         self.phases.setToolTip("Click a phase to zoom the plot to it")
@@ -125,6 +127,7 @@ class SidePanel(QtWidgets.QWidget):
         self.sites.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
         self.sites.setWordWrap(False)
         self.sites.verticalHeader().setDefaultSectionSize(22)
+        self.sites.setTextElideMode(QtCore.Qt.TextElideMode.ElideLeft)  # "…phase.py:20": the line stays
         sites_header = self.sites.horizontalHeader()
         sites_header.setSectionResizeMode(0, QtWidgets.QHeaderView.ResizeMode.Stretch)
         for col in (1, 2):
@@ -134,6 +137,7 @@ class SidePanel(QtWidgets.QWidget):
         layout.addWidget(self.sites, 2)
         self._phase_rows: list[dict[str, Any]] = []
         self._sites_phase: int | None = None
+        self._fitted_names: tuple[str, ...] = ()
 
         layout.addWidget(self._heading("Events"))
         self.events = QtWidgets.QListWidget()
@@ -147,6 +151,10 @@ class SidePanel(QtWidgets.QWidget):
         self.phases.hide()
         self.sites_heading.hide()
         self.sites.hide()
+
+    def showEvent(self, event: QtGui.QShowEvent) -> None:  # noqa: N802
+        super().showEvent(event)
+        QtCore.QTimer.singleShot(0, self.fit_phase_names)  # names set while hidden get their room now
 
     def sizeHint(self) -> QtCore.QSize:  # noqa: N802
         return QtCore.QSize(330, 500)  # room for phase names; it may shrink to 250, or fold away
@@ -220,9 +228,40 @@ class SidePanel(QtWidgets.QWidget):
                     item.setTextAlignment(RIGHT)
                 table.setItem(i, col, item)
             self._phase_ranges.append((row["start_s"], end if end is not None else now))
+        names = tuple(str(r["name"]) for r in rows)
+        if names != self._fitted_names:  # new names: make room for them once (a user's drag is kept after)
+            self._fitted_names = names
+            QtCore.QTimer.singleShot(0, self.fit_phase_names)
         self._phase_rows = list(rows)
         selected = self.phases.currentRow()
         self._show_sites(selected if selected >= 0 else self._sites_phase)
+
+    def name_width_needed(self) -> int:
+        """Pixels the Phase column needs to show every phase name whole (indent, swatch, padding)."""
+        metrics = self.phases.fontMetrics()
+        widths = [metrics.horizontalAdvance(self.phases.item(r, 0).text())
+                  for r in range(self.phases.rowCount()) if self.phases.item(r, 0) is not None]
+        return (max(widths) if widths else 0) + self.phases.iconSize().width() + 20
+
+    def fit_phase_names(self) -> None:
+        """Widen the panel (taking from the plot beside it, which keeps ``PLOT_KEEPS`` px) until the
+        Phase column shows the longest name whole; names still too long keep their full text in
+        the tooltip. Runs when the set of names changes, so a width the user dragged to stays."""
+        splitter = self.parentWidget()
+        while splitter is not None and not isinstance(splitter, QtWidgets.QSplitter):
+            splitter = splitter.parentWidget()
+        if splitter is None or not self.isVisible() or not self.phases.isVisible():
+            return
+        short = min(self.name_width_needed() - self.phases.columnWidth(0), MAX_NAME_GROW)
+        index = splitter.indexOf(self) if splitter.indexOf(self) >= 0 else splitter.count() - 1
+        sizes = splitter.sizes()
+        if short <= 0 or index < 1 or sizes[index] == 0:
+            return
+        give = min(short, sizes[index - 1] - PLOT_KEEPS)
+        if give > 0:
+            sizes[index - 1] -= give
+            sizes[index] += give
+            splitter.setSizes(sizes)
 
     def _show_sites(self, row: int | None) -> None:
         """List the allocation sites the phase in ``row`` grew (hidden when it has none to say)."""
@@ -302,6 +341,10 @@ class SidePanel(QtWidgets.QWidget):
 
 
 RIGHT = QtCore.Qt.AlignmentFlag.AlignRight | QtCore.Qt.AlignmentFlag.AlignVCenter
+#: pixels the plot beside the panel keeps when the panel widens for phase names
+PLOT_KEEPS = 360  # the plot width the 1000 x 650 layout promises
+#: the most the panel widens by for phase names (longer ones elide in the middle, whole in the tooltip)
+MAX_NAME_GROW = 220
 
 
 def phase_sites(phase: dict[str, Any]) -> list[dict[str, Any]]:
