@@ -5,6 +5,9 @@ while it loads, the pressure band is not drawn across a gap, overlapping mark la
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 from PySide6 import QtWidgets
 from test_instrument import HERE, _open, recorded  # noqa: F401 - the fixture
 
@@ -42,3 +45,29 @@ def test_a_long_phase_name_is_elided_with_the_full_name_in_its_tooltip(qtbot):
     assert split.sizes()[0] >= 360
     assert side.phases.columnWidth(0) < side.name_width_needed()  # still too long: elided...
     assert side.phases.item(0, 0).toolTip().startswith(long + ": from")  # ...and whole in the tooltip
+
+
+def test_the_compare_view_shows_its_progress_while_it_loads(qtbot, window, recorded):  # noqa: F811
+    from memview.ui.compare_view import CompareView
+
+    for name in ("second", "third"):
+        subprocess.run([sys.executable, "-m", "memview", "run", "--db", str(window.db_path), "-q", "-i", "20ms",
+                        "--name", name, "--", sys.executable, str(HERE / "workloads" / "marked_phases.py"),
+                        str(window.db_path.parent / f"{name}.json")], check=True, timeout=120, capture_output=True)
+    window.refresh_library()
+    qtbot.waitUntil(lambda: len(window.library.visible_ids()) == 3, timeout=10000)
+    window.library.select(1)
+    window.library.select(2, add=True)
+    window.library.select(3, add=True)
+    window.compare_selected()
+    view = window.tabs.currentWidget()
+    assert isinstance(view, CompareView)
+    seen: list[int] = []
+    view.progress.valueChanged.connect(seen.append)
+    # the worker's answers arrive through the event loop, which has not run yet: the view is loading
+    assert view.progress.isVisible() and view.progress.value() == 0 and view.progress.maximum() == 3
+    assert view.status.text().startswith("Loading")
+    with qtbot.waitSignal(view.ready, timeout=30000):
+        pass
+    assert seen == [1, 2, 3]  # one step per session read, in order
+    assert not view.progress.isVisible() and view.status.text() == "3 sessions"
