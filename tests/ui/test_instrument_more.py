@@ -71,3 +71,61 @@ def test_the_compare_view_shows_its_progress_while_it_loads(qtbot, window, recor
         pass
     assert seen == [1, 2, 3]  # one step per session read, in order
     assert not view.progress.isVisible() and view.status.text() == "3 sessions"
+
+
+def _no_overlap(labels) -> bool:
+    rects = [label.sceneBoundingRect() for label in labels]
+    return not any(a.intersects(b) for i, a in enumerate(rects) for b in rects[i + 1:])
+
+
+def test_overlapping_mark_labels_thin_out(qtbot, window, tmp_path):
+    code = ("import time\nfrom memview.probe import mark\ntime.sleep(0.3)\n"
+            "for i in range(30):\n    mark(f'step {i:02d}')\n    time.sleep(0.005)\ntime.sleep(0.6)\n")
+    subprocess.run([sys.executable, "-m", "memview", "run", "--db", str(window.db_path), "-q", "-i", "20ms",
+                    "--", sys.executable, "-c", code], check=True, timeout=120, capture_output=True)
+    window.refresh_library()
+    view = _open(qtbot, window)
+    plot = view.plot
+    qtbot.waitUntil(lambda: len(plot.mark_lines) == 30, timeout=10000)
+    plot.main.vb.autoRange()
+    qtbot.waitUntil(lambda: bool(plot.visible_mark_labels()), timeout=10000)
+    whole = plot.visible_mark_labels()
+    assert 0 < len(whole) < 30 and _no_overlap(whole)  # thinned: no name drawn over another
+    times = sorted(line.value() for line in plot.mark_lines)
+    plot.main.vb.setXRange(times[0] - 0.01, times[-1] + 0.2, padding=0)  # zoom in: room for more names
+    qtbot.waitUntil(lambda: len(plot.visible_mark_labels()) > len(whole), timeout=10000)
+    assert _no_overlap(plot.visible_mark_labels())
+    assert all(line.toolTip().startswith("mark: step ") for line in plot.mark_lines)  # hidden names still read
+
+
+def test_the_pressure_band_is_not_drawn_across_a_gap(qtbot, window):
+    from test_instrument import _Server
+
+    from memview.ui.dialogs import WatchDialog
+    from memview.ui.live_view import SessionView
+
+    server = _Server()
+    try:
+        window.act_watch.trigger()
+        dialog = window.dialog
+        assert isinstance(dialog, WatchDialog)
+        dialog.url.setCurrentText(f"http://127.0.0.1:{server.port}/api/v1/memory/profile")
+        dialog.interval.setText("200ms")
+        dialog.ok_button.click()
+        qtbot.waitUntil(lambda: isinstance(window.current_view(), SessionView)
+                        and window.current_view().live is not None, timeout=10000)
+        view = window.current_view()
+        qtbot.waitUntil(lambda: view.buffers.get("pressure") is not None and view.buffers["pressure"].count > 2,
+                        timeout=15000)
+        server.post("/mode?fail=500")
+        qtbot.waitUntil(lambda: any("500" in g["reason"] for g in view.gaps), timeout=15000)
+        server.post("/mode?fail=none")
+        gap = next(g for g in view.gaps if "500" in g["reason"])
+        qtbot.waitUntil(lambda: gap["end_s"] is not None, timeout=15000)
+        qtbot.waitUntil(lambda: view.buffers["pressure"].last_t > gap["end_s"], timeout=15000)
+        view.redraw()
+        band = [s for s in view.plot.lane_item.spans if s.key and s.key[0] == "pressure"]
+        assert any(s.end <= gap["start_s"] for s in band) and any(s.start >= gap["end_s"] for s in band)
+        assert not [s for s in band if s.start < gap["end_s"] and s.end > gap["start_s"]], band
+    finally:
+        server.stop()
