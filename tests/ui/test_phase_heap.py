@@ -75,3 +75,27 @@ def test_the_compare_view_lines_up_the_phase_sites(qtbot, window, tmp_path):
     label = f"site tracemalloc parse: {truth['file']}:{truth['line']}"
     for column in (1, 2):
         assert parse_size(view.cell(label, column).replace(' ', '')) == pytest.approx(truth["bytes"], rel=0.10)
+
+
+def test_a_live_session_lists_the_sites_once_the_phase_ends(qtbot, window, tmp_path):
+    from test_window import _run_from_dialog
+
+    out, stop = tmp_path / "child.json", tmp_path / "stop"
+    view = _run_from_dialog(qtbot, window, [sys.executable, str(HERE / "workloads" / "heap_phase.py"),
+                                            str(out), str(stop)])
+    try:
+        qtbot.waitUntil(lambda: any(p["name"] == "parse" and p["end_s"] is not None for p in view.phases),
+                        timeout=30000)
+        assert view.summary is None  # still recording: the figures came from the live update
+        qtbot.waitUntil(out.exists, timeout=10000)
+        truth = json.loads(out.read_text())
+        side = view.side
+        qtbot.waitUntil(lambda: side.phases.rowCount() == 1 and side.phases.item(0, 0) is not None, timeout=10000)
+        side.phases.setCurrentCell(0, 0)
+        qtbot.waitUntil(side.sites.isVisible, timeout=5000)
+        where, grown = side.site_rows()[0]
+        assert where == f"{truth['file']}:{truth['line']}"
+        assert grown == pytest.approx(truth["bytes"], rel=0.10)
+    finally:
+        stop.touch()
+    qtbot.waitUntil(lambda: view.summary is not None, timeout=30000)
