@@ -138,6 +138,8 @@ class SidePanel(QtWidgets.QWidget):
         self._phase_rows: list[dict[str, Any]] = []
         self._sites_phase: int | None = None
         self._fitted_names: tuple[str, ...] = ()
+        self._user_sized = False  # the user dragged the divider: the width is theirs
+        self._watched_splitter: QtWidgets.QSplitter | None = None
 
         layout.addWidget(self._heading("Events"))
         self.events = QtWidgets.QListWidget()
@@ -229,8 +231,9 @@ class SidePanel(QtWidgets.QWidget):
                 table.setItem(i, col, item)
             self._phase_ranges.append((row["start_s"], end if end is not None else now))
         names = tuple(str(r["name"]) for r in rows)
-        if names != self._fitted_names:  # new names: make room for them once (a user's drag is kept after)
+        if names != self._fitted_names:  # new names: make room for them (until the user drags the divider)
             self._fitted_names = names
+            self._user_sized = False
             QtCore.QTimer.singleShot(0, self.fit_phase_names)
         self._phase_rows = list(rows)
         selected = self.phases.currentRow()
@@ -243,16 +246,29 @@ class SidePanel(QtWidgets.QWidget):
                   for r in range(self.phases.rowCount()) if self.phases.item(r, 0) is not None]
         return (max(widths) if widths else 0) + self.phases.iconSize().width() + 20
 
+    def site_width_needed(self) -> int:
+        """Pixels the Site column needs to show the largest site's file:line whole (the others elide
+        at the left, keeping their line; a long ``<frozen importlib…>`` must not squeeze the plot)."""
+        item = self.sites.item(0, 0) if self.sites.rowCount() else None
+        return self.sites.fontMetrics().horizontalAdvance(item.text()) + 16 if item is not None else 0
+
     def fit_phase_names(self) -> None:
         """Widen the panel (taking from the plot beside it, which keeps ``PLOT_KEEPS`` px) until the
-        Phase column shows the longest name whole; names still too long keep their full text in
-        the tooltip. Runs when the set of names changes, so a width the user dragged to stays."""
+        Phase column shows the longest name whole (and the Site column its top file:line); names still
+        too long keep their full text in the tooltip. Runs when names change, when the panel is
+        shown and when the window is resized; once the user drags the divider, their width stays."""
         splitter = self.parentWidget()
         while splitter is not None and not isinstance(splitter, QtWidgets.QSplitter):
             splitter = splitter.parentWidget()
-        if splitter is None or not self.isVisible() or not self.phases.isVisible():
+        if splitter is None or self._user_sized or not self.isVisible() or not self.phases.isVisible():
             return
-        short = min(self.name_width_needed() - self.phases.columnWidth(0), MAX_NAME_GROW)
+        if self._watched_splitter is not splitter:
+            self._watched_splitter = splitter
+            splitter.splitterMoved.connect(self._divider_dragged)  # emitted for the user's drags only
+        short = self.name_width_needed() - self.phases.columnWidth(0)
+        if self.sites.isVisible():
+            short = max(short, self.site_width_needed() - self.sites.columnWidth(0))
+        short = min(short, MAX_NAME_GROW)
         index = splitter.indexOf(self) if splitter.indexOf(self) >= 0 else splitter.count() - 1
         sizes = splitter.sizes()
         if short <= 0 or index < 1 or sizes[index] == 0:
@@ -262,6 +278,14 @@ class SidePanel(QtWidgets.QWidget):
             sizes[index - 1] -= give
             sizes[index] += give
             splitter.setSizes(sizes)
+
+    def _divider_dragged(self, *_: object) -> None:
+        self._user_sized = True
+
+    def resizeEvent(self, event: QtGui.QResizeEvent) -> None:  # noqa: N802
+        super().resizeEvent(event)
+        if not self._user_sized:
+            QtCore.QTimer.singleShot(0, self.fit_phase_names)  # the window shrank or grew: names first
 
     def _show_sites(self, row: int | None) -> None:
         """List the allocation sites the phase in ``row`` grew (hidden when it has none to say)."""
@@ -299,6 +323,7 @@ class SidePanel(QtWidgets.QWidget):
                 self.sites.setItem(i, col, item)
         self.sites_heading.show()
         self.sites.show()
+        QtCore.QTimer.singleShot(0, self.fit_phase_names)  # room for the file:line too
 
     def site_rows(self) -> list[tuple[str, int]]:
         """(full file:line, grown bytes) of the listed sites, as shown (tests and callers read it)."""
