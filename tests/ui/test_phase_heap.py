@@ -55,7 +55,7 @@ def test_selecting_a_traced_phase_lists_its_top_allocators(qtbot, window, tmp_pa
     assert f"heap_phase.py:{truth['line']}" in side.phases.item(row, 0).toolTip()
     if SCREENSHOT:
         window.resize(1280, 760)
-        qtbot.wait(200)  # let the layout settle for the picture only; nothing is asserted on it
+        qtbot.waitUntil(lambda: window.width() == 1280 and side.phases.columnWidth(0) >= side.name_width_needed())
         view.grab().save(str(Path(SCREENSHOT) / "phase-heap.png"))
 
 
