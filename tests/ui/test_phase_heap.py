@@ -51,6 +51,8 @@ def test_selecting_a_traced_phase_lists_its_top_allocators(qtbot, window, tmp_pa
     assert where == f"{truth['file']}:{truth['line']}"
     assert grown == pytest.approx(truth["bytes"], rel=0.10)
     assert side.sites.item(0, 0).text() == f"heap_phase.py:{truth['line']}"
+    # only the program's own sites: not the probe's (its first message imports socket, ~200 KiB)
+    assert {w.rsplit(":", 1)[0] for w, _ in side.site_rows()} == {truth["file"]}, side.site_rows()
     assert side.sites_heading.text() == "Python heap grown in parse"
     assert f"heap_phase.py:{truth['line']}" in side.phases.item(row, 0).toolTip()
     if SCREENSHOT:
