@@ -8,7 +8,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from PySide6 import QtWidgets
+from PySide6 import QtCore, QtWidgets
 from test_instrument import HERE, _open, recorded  # noqa: F401 - the fixture
 
 
@@ -45,6 +45,19 @@ def test_a_long_phase_name_is_elided_with_the_full_name_in_its_tooltip(qtbot):
     assert split.sizes()[0] >= 360
     assert side.phases.columnWidth(0) < side.name_width_needed()  # still too long: elided...
     assert side.phases.item(0, 0).toolTip().startswith(long + ": from")  # ...and whole in the tooltip
+    # the user drags the divider: the 5 Hz refresh and a resize no longer take the width back
+    handle = split.handle(1)
+    qtbot.mousePress(handle, QtCore.Qt.MouseButton.LeftButton, pos=QtCore.QPoint(2, 5))
+    qtbot.mouseMove(handle, QtCore.QPoint(60, 5))
+    qtbot.mouseRelease(handle, QtCore.Qt.MouseButton.LeftButton, pos=QtCore.QPoint(60, 5))
+    dragged = split.sizes()
+    side.set_phases([{"name": long, "depth": 0, "start_s": 0.0, "end_s": 1.0, "peak_rss_bytes": 2**20,
+                      "peak_source": "sampled", "growth_bytes": 0}])
+    split.resize(761, 500)
+    qtbot.waitUntil(lambda: split.width() == 761)
+    for _ in range(3):  # the refits the resize queued (zero-delay timers) run here
+        QtWidgets.QApplication.processEvents()
+    assert split.sizes()[0] >= dragged[0]  # nothing moved the divider back
 
 
 def test_the_compare_view_shows_its_progress_while_it_loads(qtbot, window, recorded):  # noqa: F811
