@@ -199,6 +199,7 @@ class phase:  # noqa: N801 - used like a function: with phase("parse"): …
         self.data = data
         self.tracemalloc = tracemalloc
         self._snapshot: Any = None
+        self._snapshot_error: str | None = None
         self._started_tracing = False
 
     def __enter__(self) -> phase:
@@ -211,10 +212,18 @@ class phase:  # noqa: N801 - used like a function: with phase("parse"): …
                 if not tracemalloc.is_tracing():
                     tracemalloc.start()
                     self._started_tracing = True
-                self._snapshot = tracemalloc.take_snapshot()
             except Exception as exc:  # the probe never raises into the program
                 self.data = {**self.data, "tracemalloc_error": _one_line(exc)}
         phase_start(self.name, **self.data)
+        if self.tracemalloc and "tracemalloc_error" not in self.data:
+            # the "before" snapshot follows phase_start: what sending it allocated (the first
+            # message imports socket: ~200 KiB in <frozen importlib>) is the probe's, not the phase's
+            try:
+                import tracemalloc
+
+                self._snapshot = tracemalloc.take_snapshot()
+            except Exception as exc:
+                self._snapshot_error = _one_line(exc)
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
@@ -224,6 +233,9 @@ class phase:  # noqa: N801 - used like a function: with phase("parse"): …
         data: dict[str, Any] = {}
         if exc_type is not None:
             data["error"] = exc_type.__name__
+        if self._snapshot_error is not None:
+            data["tracemalloc_error"] = self._snapshot_error
+            self._snapshot_error = None
         if self._snapshot is not None:
             # the program may have stopped tracing (or restarted it) inside the phase: whatever
             # tracemalloc says then, the phase ends normally and says why it has no sites
@@ -232,14 +244,14 @@ class phase:  # noqa: N801 - used like a function: with phase("parse"): …
             except Exception as exc:
                 data["tracemalloc_error"] = _one_line(exc)
             self._snapshot = None
-            if self._started_tracing:
-                try:
-                    import tracemalloc
+        if self._started_tracing:
+            try:
+                import tracemalloc
 
-                    tracemalloc.stop()
-                except Exception:  # noqa: S110 - nothing to report: tracing is off either way
-                    pass
-                self._started_tracing = False
+                tracemalloc.stop()
+            except Exception:  # noqa: S110 - nothing to report: tracing is off either way
+                pass
+            self._started_tracing = False
         phase_end(self.name, **data)
 
     def __call__(self, fn: Any) -> Any:

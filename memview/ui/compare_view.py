@@ -2,7 +2,8 @@
 
 Opened from the main window as ``CompareView(store, [session ids])``. The sessions' figures and
 RSS series are read on a worker thread (the UI thread never waits on SQLite) and handed back
-through a queued signal; ``ready`` fires when the plot and table are filled. Curves are aligned
+through a queued signal, with a progress bar counting the sessions read (a long session's series
+takes seconds); ``ready`` fires when the plot and table are filled. Curves are aligned
 at the sessions' starts, or at the start of a phase chosen in "Align at" (matched across the
 sessions by name and order, as in ``memview compare``); a session without that phase stays
 aligned at its start, drawn dashed, and its legend entry says so. Each session keeps its own
@@ -12,6 +13,7 @@ colour in the plot, the legend and the table's column header.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +26,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
+    QProgressBar,
     QSplitter,
     QTableWidget,
     QTableWidgetItem,
@@ -60,16 +63,21 @@ class _Loader(QObject):
     """Carries the worker thread's result to the UI thread (a queued connection: emitted off-thread)."""
 
     done = Signal(object)
+    progress = Signal(int)  # sessions read so far
 
 
-def load_sessions(store: Any, session_ids: list[int]) -> list[Loaded]:
-    """Read the sessions' figures and RSS series (runs on the worker thread, with its own connection)."""
+def load_sessions(store: Any, session_ids: list[int],
+                  progress: Callable[[int], None] | None = None) -> list[Loaded]:
+    """Read the sessions' figures and RSS series (runs on the worker thread, with its own connection);
+    ``progress(n)`` is called after each of them."""
     out = []
     try:
         for sid in session_ids:
             record = load_comparable(str(sid), store)
             times, values = store.load_series(sid, "rss")
             out.append(Loaded(sid, record, np.asarray(times, dtype=float), np.asarray(values, dtype=float)))
+            if progress is not None:
+                progress(len(out))
     finally:
         store.close()  # this thread's connection
     return out
@@ -92,6 +100,12 @@ class CompareView(QWidget):
         self.setWindowTitle("Compare sessions " + ", ".join(f"#{s}" for s in self.session_ids))
 
         self.status = QLabel("Loading…")
+        self.progress = QProgressBar()
+        self.progress.setRange(0, max(len(session_ids), 1))
+        self.progress.setValue(0)
+        self.progress.setFormat("reading session %v of %m")
+        self.progress.setMaximumWidth(220)
+        self.progress.setToolTip("Reading the sessions' figures and series from the database")
         self.align = QComboBox()
         self.align.setToolTip("Line the curves up at the sessions' starts, or at the start of one phase")
         self.align.addItem("session start")
@@ -102,6 +116,7 @@ class CompareView(QWidget):
         top.addWidget(QLabel("Align at:"))
         top.addWidget(self.align)
         top.addStretch(1)
+        top.addWidget(self.progress)
         top.addWidget(self.status)
 
         self.plot = pg.PlotWidget()
@@ -136,12 +151,13 @@ class CompareView(QWidget):
             return
         self._loader = _Loader()
         self._loader.done.connect(self._on_loaded)
+        self._loader.progress.connect(self._on_progress)
         threading.Thread(target=self._load, name="memview-compare-load", daemon=True).start()
 
     # -- loading (worker thread) --------------------------------------------------------------
     def _load(self) -> None:
         try:
-            payload: Any = load_sessions(self.store, self.session_ids)
+            payload: Any = load_sessions(self.store, self.session_ids, self._emit_progress)
         except (CompareError, StoreError) as exc:
             payload = str(exc)
         except Exception as exc:  # the view must show something, never hang on "Loading…"
@@ -151,8 +167,20 @@ class CompareView(QWidget):
         except RuntimeError:  # the view was closed meanwhile
             pass
 
+    def _emit_progress(self, n: int) -> None:
+        try:
+            self._loader.progress.emit(n)
+        except RuntimeError:  # the view was closed meanwhile
+            pass
+
     # -- UI thread ------------------------------------------------------------------------------
+    def _on_progress(self, n: int) -> None:
+        self.progress.setValue(n)
+        if n < len(self.session_ids):
+            self.status.setText(f"Loading… {n} of {len(self.session_ids)} read")
+
     def _fail(self, message: str) -> None:
+        self.progress.hide()
         self.status.setText(message)
         self.status.setStyleSheet("color: #b00020")
         self.failed.emit(message)
@@ -170,6 +198,7 @@ class CompareView(QWidget):
         self._fill_table()
         self._draw()
         self.status.setText(f"{len(self.loaded)} sessions")
+        self.progress.hide()
         self.align.setEnabled(True)
         self.ready.emit()
 

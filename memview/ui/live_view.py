@@ -49,7 +49,7 @@ def _phase_dict(p: Phase) -> dict[str, Any]:
     return {"name": p.name, "depth": p.depth, "start_s": p.start_t, "end_s": p.end_t,
             "start_rss_bytes": p.start_rss_bytes, "end_rss_bytes": p.end_rss_bytes,
             "peak_rss_bytes": p.peak_rss_bytes, "peak_source": p.peak_source, "growth_bytes": p.growth_bytes,
-            "flags": list(p.flags)}
+            "flags": list(p.flags), "data": dict(p.data)}
 
 
 def time_decimals(span_s: float) -> int:

@@ -38,6 +38,7 @@ from memview.ui.plot_items import (
     LaneItem,
     Span,
     TimeAxis,
+    cut_gaps,
     series_colour,
     threshold_line,
 )
@@ -51,6 +52,8 @@ OVERVIEW_BUCKETS = 2000
 MIN_SPAN_S = 1.0
 MAX_MARK_LINES = 300
 MARK_COLOUR = "#2a9d8f"
+#: heights (fractions of the plot, from the bottom) of the rows mark names are placed on
+MARK_LABEL_ROWS = (0.04, 0.10, 0.16)
 GAP_BRUSH = (150, 150, 150, 60)
 
 
@@ -219,6 +222,8 @@ class PlotArea(pg.GraphicsLayoutWidget):
         self.overview.addItem(self.window_region, ignoreBounds=True)
         self.window_region.sigRegionChanged.connect(self._region_moved)
         self.main.vb.sigXRangeChanged.connect(self._view_moved)
+        self.main.vb.sigXRangeChanged.connect(lambda *_: self._thin_mark_labels())
+        self.main.vb.sigResized.connect(lambda *_: self._thin_mark_labels())
         self.main.vb.sigRangeChanged.connect(lambda *_: self._place_peak_label())
         self._syncing = False
         self.session_end: float = 0.0
@@ -517,16 +522,48 @@ class PlotArea(pg.GraphicsLayoutWidget):
         self.mark_lines = []
         pen = pg.mkPen(MARK_COLOUR, width=1, style=QtCore.Qt.PenStyle.DotLine)
         end = max(self.session_end, max((t for t, _ in marks), default=0.0))
-        for i, (t, name) in enumerate(marks[:MAX_MARK_LINES]):
+        for t, name in marks[:MAX_MARK_LINES]:
             # names right of their line, except near the session's end, where they would be cut off
             anchor = (1.04, 0.5) if end and t > 0.6 * end else (-0.04, 0.5)
-            line = pg.InfiniteLine(pos=t, angle=90, movable=False, pen=pen,
-                                   label=name if len(marks) <= 40 else None,
-                                   labelOpts={"position": 0.04 + 0.06 * (i % 3), "color": MARK_COLOUR,
-                                              "anchors": [anchor, anchor]})  # staggered: neighbours never collide
+            line = pg.InfiniteLine(pos=t, angle=90, movable=False, pen=pen, label=name,
+                                   labelOpts={"position": MARK_LABEL_ROWS[0], "color": MARK_COLOUR,
+                                              "anchors": [anchor, anchor]})
             line.setZValue(4)
+            line.setToolTip(f"mark: {name}")
             self.main.addItem(line, ignoreBounds=True)
             self.mark_lines.append(line)
+        self._thin_mark_labels()
+
+    def _thin_mark_labels(self) -> None:
+        """Place each mark's name on the first of ``MARK_LABEL_ROWS`` where it overlaps no other
+        name at the current zoom, and hide it where none is free (the lane's diamond and the line's
+        tooltip still name it). Runs again whenever the time range changes: zooming in shows more."""
+        vb = self.main.vb
+        if not self.mark_lines or vb.width() <= 0:
+            return
+        (x0, x1), _ = vb.viewRange()
+        scale = vb.width() / max(x1 - x0, 1e-12)  # pixels per second
+        taken: list[list[tuple[float, float]]] = [[] for _ in MARK_LABEL_ROWS]
+        for line in sorted(self.mark_lines, key=lambda ln: ln.value()):
+            label = line.label
+            px = (line.value() - x0) * scale
+            width = label.boundingRect().width() + 6  # a little air between names
+            right = label.anchors[0][0] < 0.5  # anchored at its left: the name runs right of the line
+            extent = (px, px + width) if right else (px - width, px)
+            if extent[1] < 0 or extent[0] > vb.width():
+                label.setVisible(False)  # out of view: it claims no room
+                continue
+            row = next((r for r, used in enumerate(taken)
+                        if all(extent[1] <= a or extent[0] >= b for a, b in used)), None)
+            label.setVisible(row is not None)
+            if row is not None:
+                taken[row].append(extent)
+                if label.orthoPos != MARK_LABEL_ROWS[row]:
+                    label.setPosition(MARK_LABEL_ROWS[row])
+
+    def visible_mark_labels(self) -> list[pg.InfLineLabel]:
+        """The mark names drawn at the current zoom (tests read their rectangles)."""
+        return [ln.label for ln in self.mark_lines if ln.label.isVisible()]
 
     @staticmethod
     def _mark_tip(x: float, y: float, data: Any) -> str:
@@ -560,7 +597,9 @@ class PlotArea(pg.GraphicsLayoutWidget):
         if phase_spans:
             labels.append((phase_base + 0.5, "phases"))
         rows += max(depth, 0 if (captures or pressure) else 1)
-        spans = [Span(pressure_row, s.start, s.end, s.colour, s.label, s.open, s.key) for s in pressure]
+        # no pressure state is drawn across a gap: nothing was read there
+        spans = [Span(pressure_row, s.start, s.end, s.colour, s.label, s.open, s.key)
+                 for s in cut_gaps(pressure, self.gaps)]
         spans += [Span(phase_base + s.row, s.start, s.end, s.colour, s.label, s.open, s.key) for s in phase_spans]
         self.lane_item.set_spans(spans)
         self._set_lane_rows(rows, labels)

@@ -286,3 +286,27 @@ def pressure_spans(times: np.ndarray, values: np.ndarray, row: int, end_t: float
         spans.append(Span(row, float(times[i0]), t1, QtGui.QColor(PRESSURE_COLOURS.get(state, "#999999")),
                           PRESSURE_NAMES.get(state, str(state)), key=("pressure", state)))
     return spans
+
+
+def cut_gaps(spans: list[Span], gaps: list[tuple[float, float | None, str]]) -> list[Span]:
+    """``spans`` with the time of each gap (start, end or None while open, reason) cut out.
+
+    A pressure state read before a watched service's outage says nothing about the outage: drawn
+    across it, the band would claim a state nobody read. Pieces left either side keep the span's
+    colour and label.
+    """
+    if not gaps:
+        return spans
+    cuts = sorted((g0, math.inf if g1 is None else g1) for g0, g1, _reason in gaps)
+    out = []
+    for span in spans:
+        start = span.start
+        for g0, g1 in cuts:
+            if g1 <= start or g0 >= span.end:
+                continue
+            if g0 > start:
+                out.append(Span(span.row, start, g0, span.colour, span.label, False, span.key))
+            start = max(start, g1)
+        if start < span.end:
+            out.append(Span(span.row, start, span.end, span.colour, span.label, span.open, span.key))
+    return out

@@ -1,5 +1,7 @@
 """The figures beside the plot: current, peak (and where it came from), average, duration, rate,
-exit status; each phase's own peak and growth; the session's notable events.
+exit status; each phase's own peak and growth; the Python heap sites a ``phase(...,
+tracemalloc=True)`` grew (listed when the phase is selected, and in its tooltip); the session's
+notable events.
 
 Only displays what it is given; the session view decides when the figures change.
 """
@@ -103,7 +105,10 @@ class SidePanel(QtWidgets.QWidget):
         for col in (1, 2, 3):
             header.setSectionResizeMode(col, QtWidgets.QHeaderView.ResizeMode.ResizeToContents)
         self.phases.verticalHeader().setDefaultSectionSize(22)
+        self.phases.setIconSize(QtCore.QSize(10, 10))  # the swatch is 10 px: no room lost to a 16 px icon
+        self.phases.setTextElideMode(QtCore.Qt.TextElideMode.ElideMiddle)  # "extract…tables" keeps both ends
         self.phases.cellClicked.connect(self._phase_clicked)
+        self.phases.currentCellChanged.connect(lambda row, *_: self._show_sites(row))
         self.phases.setToolTip("Click a phase to zoom the plot to it")
         self.no_phases = QtWidgets.QLabel(
             "No phases yet. A program announces them by writing\n"
@@ -112,6 +117,29 @@ class SidePanel(QtWidgets.QWidget):
         self.no_phases.setWordWrap(True)
         layout.addWidget(self.no_phases)
         layout.addWidget(self.phases, 3)
+
+        # what a phase(..., tracemalloc=True) grew: the selected phase's top allocation sites
+        self.sites_heading = self._heading("Python heap")
+        layout.addWidget(self.sites_heading)
+        self.sites = QtWidgets.QTableWidget(0, 3)
+        self.sites.setHorizontalHeaderLabels(["Site (file:line)", "Grown", "Blocks"])
+        self.sites.verticalHeader().hide()
+        self.sites.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.sites.setWordWrap(False)
+        self.sites.verticalHeader().setDefaultSectionSize(22)
+        self.sites.setTextElideMode(QtCore.Qt.TextElideMode.ElideLeft)  # "…phase.py:20": the line stays
+        sites_header = self.sites.horizontalHeader()
+        sites_header.setSectionResizeMode(0, QtWidgets.QHeaderView.ResizeMode.Stretch)
+        for col in (1, 2):
+            sites_header.setSectionResizeMode(col, QtWidgets.QHeaderView.ResizeMode.ResizeToContents)
+        self.sites.setToolTip("Allocation sites whose Python heap grew most during the selected phase "
+                              "(tracemalloc snapshot difference: bytes still allocated at the phase's end)")
+        layout.addWidget(self.sites, 2)
+        self._phase_rows: list[dict[str, Any]] = []
+        self._sites_phase: int | None = None
+        self._fitted_names: tuple[str, ...] = ()
+        self._user_sized = False  # the user dragged the divider: the width is theirs
+        self._watched_splitter: QtWidgets.QSplitter | None = None
 
         layout.addWidget(self._heading("Events"))
         self.events = QtWidgets.QListWidget()
@@ -123,6 +151,12 @@ class SidePanel(QtWidgets.QWidget):
         self._placeholder: QtWidgets.QListWidgetItem | None = None
         self.clear_events()
         self.phases.hide()
+        self.sites_heading.hide()
+        self.sites.hide()
+
+    def showEvent(self, event: QtGui.QShowEvent) -> None:  # noqa: N802
+        super().showEvent(event)
+        QtCore.QTimer.singleShot(0, self.fit_phase_names)  # names set while hidden get their room now
 
     def sizeHint(self) -> QtCore.QSize:  # noqa: N802
         return QtCore.QSize(330, 500)  # room for phase names; it may shrink to 250, or fold away
@@ -171,8 +205,15 @@ class SidePanel(QtWidgets.QWidget):
             duration = (end if end is not None else (now or row["start_s"])) - row["start_s"]
             name_item = QtWidgets.QTableWidgetItem("    " * int(row.get("depth") or 0) + row["name"])
             name_item.setIcon(_swatch(row["name"]))
-            name_item.setToolTip(f"{row['name']}: from {format_clock(row['start_s'], 1)}"
-                                 + (f" to {format_clock(end, 1)}" if end is not None else " (running)"))
+            tip = (f"{row['name']}: from {format_clock(row['start_s'], 1)}"
+                   + (f" to {format_clock(end, 1)}" if end is not None else " (running)"))
+            top = phase_sites(row)
+            if top:
+                tip += "\nPython heap grown (select the phase for the list):\n" + "\n".join(
+                    f"  +{format_bytes(s['size_diff'])}  {site_text(s)}" for s in top[:3])
+            elif (row.get("data") or {}).get("tracemalloc_error"):
+                tip += f"\nno Python heap sites: {row['data']['tracemalloc_error']}"
+            name_item.setToolTip(tip)
             peak = format_bytes(row.get("peak_rss_bytes"))
             if row.get("peak_source") in EXACT_SOURCES:
                 peak += " ✓"
@@ -189,8 +230,112 @@ class SidePanel(QtWidgets.QWidget):
                     item.setTextAlignment(RIGHT)
                 table.setItem(i, col, item)
             self._phase_ranges.append((row["start_s"], end if end is not None else now))
+        names = tuple(str(r["name"]) for r in rows)
+        if names != self._fitted_names:  # new names: make room for them (until the user drags the divider)
+            self._fitted_names = names
+            self._user_sized = False
+            QtCore.QTimer.singleShot(0, self.fit_phase_names)
+        self._phase_rows = list(rows)
+        selected = self.phases.currentRow()
+        self._show_sites(selected if selected >= 0 else self._sites_phase)
+
+    def name_width_needed(self) -> int:
+        """Pixels the Phase column needs to show every phase name whole (indent, swatch, padding)."""
+        metrics = self.phases.fontMetrics()
+        widths = [metrics.horizontalAdvance(self.phases.item(r, 0).text())
+                  for r in range(self.phases.rowCount()) if self.phases.item(r, 0) is not None]
+        return (max(widths) if widths else 0) + self.phases.iconSize().width() + 20
+
+    def site_width_needed(self) -> int:
+        """Pixels the Site column needs to show the largest site's file:line whole (the others elide
+        at the left, keeping their line; a long ``<frozen importlib…>`` must not squeeze the plot)."""
+        item = self.sites.item(0, 0) if self.sites.rowCount() else None
+        return self.sites.fontMetrics().horizontalAdvance(item.text()) + 16 if item is not None else 0
+
+    def fit_phase_names(self) -> None:
+        """Widen the panel (taking from the plot beside it, which keeps ``PLOT_KEEPS`` px) until the
+        Phase column shows the longest name whole (and the Site column its top file:line); names still
+        too long keep their full text in the tooltip. Runs when names change, when the panel is
+        shown and when the window is resized; once the user drags the divider, their width stays."""
+        splitter = self.parentWidget()
+        while splitter is not None and not isinstance(splitter, QtWidgets.QSplitter):
+            splitter = splitter.parentWidget()
+        if splitter is None or self._user_sized or not self.isVisible() or not self.phases.isVisible():
+            return
+        if self._watched_splitter is not splitter:
+            self._watched_splitter = splitter
+            splitter.splitterMoved.connect(self._divider_dragged)  # emitted for the user's drags only
+        short = self.name_width_needed() - self.phases.columnWidth(0)
+        if self.sites.isVisible():
+            short = max(short, self.site_width_needed() - self.sites.columnWidth(0))
+        short = min(short, MAX_NAME_GROW)
+        index = splitter.indexOf(self) if splitter.indexOf(self) >= 0 else splitter.count() - 1
+        sizes = splitter.sizes()
+        if short <= 0 or index < 1 or sizes[index] == 0:
+            return
+        give = min(short, sizes[index - 1] - PLOT_KEEPS)
+        if give > 0:
+            sizes[index - 1] -= give
+            sizes[index] += give
+            splitter.setSizes(sizes)
+
+    def _divider_dragged(self, *_: object) -> None:
+        self._user_sized = True
+
+    def resizeEvent(self, event: QtGui.QResizeEvent) -> None:  # noqa: N802
+        super().resizeEvent(event)
+        if not self._user_sized:
+            QtCore.QTimer.singleShot(0, self.fit_phase_names)  # the window shrank or grew: names first
+
+    def _show_sites(self, row: int | None) -> None:
+        """List the allocation sites the phase in ``row`` grew (hidden when it has none to say)."""
+        phase = self._phase_rows[row] if row is not None and 0 <= row < len(self._phase_rows) else None
+        data = (phase or {}).get("data") or {}
+        top = phase_sites(phase or {})
+        if not top and not data.get("tracemalloc_error"):
+            self.sites_heading.hide()
+            self.sites.hide()
+            self._sites_phase = None
+            return
+        self._sites_phase = row
+        assert phase is not None
+        self.sites_heading.setText(f"Python heap grown in {phase['name']}")
+        self.sites_heading.setToolTip(phase["name"])
+        rows = top or [{"error": data["tracemalloc_error"]}]
+        self.sites.setRowCount(len(rows))
+        for i, s in enumerate(rows):
+            if "error" in s:
+                cells = [QtWidgets.QTableWidgetItem("(no sites)"), QtWidgets.QTableWidgetItem(s["error"]),
+                         QtWidgets.QTableWidgetItem("")]
+                cells[1].setToolTip(s["error"])
+            else:
+                cells = [QtWidgets.QTableWidgetItem(site_text(s)),
+                         QtWidgets.QTableWidgetItem("+" + format_bytes(s["size_diff"])),
+                         QtWidgets.QTableWidgetItem(f"{int(s.get('count_diff') or 0):+,d}")]
+                cells[0].setToolTip(f"{s.get('file')}:{s.get('line')}")
+                cells[0].setData(QtCore.Qt.ItemDataRole.UserRole, f"{s.get('file')}:{s.get('line')}")
+                cells[1].setData(QtCore.Qt.ItemDataRole.UserRole, int(s["size_diff"]))
+                cells[1].setToolTip(f"{int(s['size_diff']):,} bytes grown; {format_bytes(s.get('size'))} "
+                                    "allocated there at the phase's end")
+                for item in cells[1:]:
+                    item.setTextAlignment(RIGHT)
+            for col, item in enumerate(cells):
+                self.sites.setItem(i, col, item)
+        self.sites_heading.show()
+        self.sites.show()
+        QtCore.QTimer.singleShot(0, self.fit_phase_names)  # room for the file:line too
+
+    def site_rows(self) -> list[tuple[str, int]]:
+        """(full file:line, grown bytes) of the listed sites, as shown (tests and callers read it)."""
+        out = []
+        for r in range(self.sites.rowCount() if self.sites.isVisible() else 0):
+            where = self.sites.item(r, 0).data(QtCore.Qt.ItemDataRole.UserRole)
+            if where:
+                out.append((str(where), int(self.sites.item(r, 1).data(QtCore.Qt.ItemDataRole.UserRole))))
+        return out
 
     def _phase_clicked(self, row: int, _col: int) -> None:
+        self._show_sites(row)
         if 0 <= row < len(self._phase_ranges):
             start, end = self._phase_ranges[row]
             self.phase_activated.emit(start, end if end is not None else start)
@@ -221,6 +366,24 @@ class SidePanel(QtWidgets.QWidget):
 
 
 RIGHT = QtCore.Qt.AlignmentFlag.AlignRight | QtCore.Qt.AlignmentFlag.AlignVCenter
+#: pixels the plot beside the panel keeps when the panel widens for phase names
+PLOT_KEEPS = 360  # the plot width the 1000 x 650 layout promises
+#: the most the panel widens by for phase names (longer ones elide in the middle, whole in the tooltip)
+MAX_NAME_GROW = 220
+
+
+def phase_sites(phase: dict[str, Any]) -> list[dict[str, Any]]:
+    """The tracemalloc top of a phase row (``data.tracemalloc_top``), largest growth first."""
+    top = ((phase.get("data") or {}).get("tracemalloc_top")) or []
+    return sorted((s for s in top if isinstance(s, dict) and s.get("size_diff")),
+                  key=lambda s: -int(s["size_diff"]))
+
+
+def site_text(site: dict[str, Any]) -> str:
+    """``name.py:12``: the file's last component (the full path is in the cell's tooltip)."""
+    import os
+
+    return f"{os.path.basename(str(site.get('file')))}:{site.get('line')}"
 
 
 def _swatch(name: str) -> QtGui.QIcon:
