@@ -2,7 +2,8 @@
 
 Feeds the writer what the recorder hands it (one batch every 0.25 s of 25 samples per series) as
 fast as it takes them and reads the CPU time of the writer thread and of the caller. Per second of
-recording, so it reads as "% of a core" directly. ``python -m benchmarks.writer_tree [seconds]``.
+recording, so it reads as "% of a core" directly; then the sampler's cost of turning readings into
+columns per flush. ``python -m benchmarks.writer_tree [seconds]``.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import sys
 import tempfile
 import time
+import timeit
 from pathlib import Path
 
 from memview.model import Batch, proc_series
@@ -46,5 +48,30 @@ def measure(seconds: int = 120, procs: int = 50, rate: int = 100, flush: float =
             "wall_s": round(time.perf_counter() - w0, 2), "samples": n}
 
 
+def recorder_per_flush(procs: int = 50, per: int = 25, n: int = 2000) -> dict[str, float]:
+    """µs the sampler spends per flush (``per`` readings of ``procs`` + 1 series) turning readings
+    into columns: two appends per series per reading (before) against ``recorder.columns``."""
+    from memview.recorder import columns
+
+    rows = [(k * 0.01, {**{proc_series(1000 + i): 100_000_000 + i for i in range(procs)}, "rss": k})
+            for k in range(per)]
+
+    def per_series() -> dict[str, tuple[list[float], list[int]]]:
+        bufs: dict[str, tuple[list[float], list[int]]] = {}
+        for t, values in rows:
+            for name, value in values.items():
+                buf = bufs.get(name)
+                if buf is None:
+                    buf = bufs[name] = ([], [])
+                buf[0].append(t)
+                buf[1].append(value)
+        return bufs
+
+    assert per_series() == columns(rows)
+    return {"per_series_us": round(timeit.timeit(per_series, number=n) / n * 1e6, 1),
+            "columns_us": round(timeit.timeit(lambda: columns(rows), number=n) / n * 1e6, 1)}
+
+
 if __name__ == "__main__":
     print(measure(int(sys.argv[1]) if len(sys.argv) > 1 else 120))
+    print(recorder_per_flush())

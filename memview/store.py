@@ -547,6 +547,9 @@ _TRANSIENT = (sqlite3.OperationalError,)
 #: the writer holds them and writes them every HOLD_EVERY_S seconds (see StoreWriter.write_batch).
 HELD_PREFIXES = ("pid:", "hwm:")
 HOLD_EVERY_S = 2.0
+#: ... or sooner once one of them holds this many samples (at 1 kHz: every ~0.5 s), so what the
+#: writer holds stays small whatever the rate
+HOLD_MAX_SAMPLES = 512
 
 
 class StoreWriter(threading.Thread):
@@ -595,28 +598,32 @@ class StoreWriter(threading.Thread):
         The total (and the envelope, and every series that is not one process's) is what the
         "at most half a second lost" promise is about, so it goes to the queue with every batch.
         A tree's per-process series (``pid:N``, ``hwm:N``) are collected here and written together
-        every ``hold_every`` seconds: one chunk row per process every 2 s instead of every 0.25 s
-        cuts the writer's per-series cost (a row, two zlib calls) by 8 for a 50-process tree.
+        every ``hold_every`` seconds (sooner once one holds HOLD_MAX_SAMPLES): one chunk row per
+        process every 2 s instead of every 0.25 s cuts the writer's per-series cost (a row, two
+        zlib calls) by 8 for a 50-process tree.
         A crash loses at most ``hold_every`` seconds of them, never any of the total; a close
         writes them all.
         """
         now_series: dict[str, tuple[list[float], list[int]]] = {}
+        longest = 0
         with self._held_lock:
             held = self._held
             for name, (times, values) in batch.series.items():
                 if isinstance(name, str) and name.startswith(HELD_PREFIXES):
                     cols = held.get(name)
                     if cols is None:
-                        held[name] = (list(times), list(values))  # a copy: the batch is shared, never mutated
+                        cols = held[name] = (list(times), list(values))  # a copy: the batch is shared
                     else:
                         cols[0].extend(times)
                         cols[1].extend(values)
+                    longest = max(longest, len(cols[0]))
                 else:
                     now_series[name] = (times, values)
             if held:
                 if self._held_since is None:
                     self._held_since = time.monotonic()
-                elif time.monotonic() - self._held_since >= self.hold_every:
+                if (longest >= HOLD_MAX_SAMPLES
+                        or time.monotonic() - self._held_since >= self.hold_every):
                     now_series.update(self._take_held())
         if now_series:
             whole = Batch(batch.session_id, now_series)

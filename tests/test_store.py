@@ -123,3 +123,22 @@ def test_series_of_one_batch_with_different_times_keep_their_own(db_path):
     for name, (t, v) in {"pid:1": a, "pid:2": b, "pid:3": c, "rss": a}.items():
         got_t, got_v = store.load_series(sid, name)
         assert got_v == v and got_t == pytest.approx(t, abs=1e-6), name
+
+
+def test_held_series_are_written_once_they_hold_enough_samples(db_path):
+    """What the writer holds stays small at any rate: 1 kHz for 3 s is written in ~0.5 s chunks."""
+    from memview.store import HOLD_MAX_SAMPLES
+
+    store = Store(db_path)
+    sid = store.create_session(kind="run", target="x", started_at=0.0)
+    writer = StoreWriter(db_path, sid, hold_every=3600.0)
+    writer.start()
+    for b in range(12):
+        times = [(b * 250 + k) / 1000 for k in range(250)]
+        values = list(range(250))
+        writer.write_batch(Batch(sid, {"rss": (times, values), "pid:7": (times, values)}))
+        assert all(len(cols[0]) < HOLD_MAX_SAMPLES for cols in writer._held.values())
+    assert writer.close()
+    assert len(store.load_series(sid, "pid:7")[1]) == 3000
+    rows = store.conn.execute("SELECT count(*) FROM samples WHERE series = 'pid:7'").fetchone()[0]
+    assert rows == 4, rows  # 750 samples a row: three batches, the first past HOLD_MAX_SAMPLES
