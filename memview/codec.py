@@ -11,14 +11,14 @@ from __future__ import annotations
 import zlib
 from array import array
 from itertools import accumulate
+from operator import sub
 
 _LEVEL = 1  # fast; deltas of regular samples compress well even at the lowest level
 
 
 def _pack(ints: list[int]) -> bytes:
-    deltas = array("q", [ints[0]] if ints else [])
-    if ints:
-        deltas.extend(b - a for a, b in zip(ints, ints[1:]))
+    deltas = array("q", ints[:1])
+    deltas.extend(map(sub, ints[1:], ints))  # C-level loop: the writer packs every sample of a tree
     return zlib.compress(deltas.tobytes(), _LEVEL)
 
 
@@ -28,11 +28,24 @@ def _unpack(blob: bytes) -> list[int]:
     return list(accumulate(deltas))
 
 
+def encode_times(times: list[float]) -> bytes:
+    """Pack one column of times (seconds since the session start) as integer microseconds.
+
+    Separate from the values so that the series of a tree, sampled at the same instants, share
+    one packed time column per batch (the writer packs it once, not once per process)."""
+    return _pack([round(t * 1_000_000) for t in times])
+
+
+def encode_values(values: list[int]) -> bytes:
+    """Pack one column of integer values."""
+    return _pack(list(map(int, values)))
+
+
 def encode(times: list[float], values: list[int]) -> tuple[bytes, bytes]:
     """Pack equal-length columns; times are seconds since the session start."""
     if len(times) != len(values):
         raise ValueError("times and values differ in length")
-    return _pack([round(t * 1_000_000) for t in times]), _pack([int(v) for v in values])
+    return encode_times(times), encode_values(values)
 
 
 def decode(t_blob: bytes, v_blob: bytes) -> tuple[list[float], list[int]]:

@@ -1,6 +1,7 @@
 """The store on a real SQLite file: round trips, refusal of foreign files, migrations."""
 
 import sqlite3
+import time
 
 import pytest
 
@@ -64,3 +65,80 @@ def test_edit_and_delete(db_path):
     assert store.sessions() == []
     with pytest.raises(ValueError):
         store.update_session(sid, status="completed")
+
+
+def _tree_batches(sid, n_batches=12, procs=5, per=25):
+    """What the recorder hands the writer for a tree: the total and one series per process."""
+    batches, t = [], 0.0
+    for b in range(n_batches):
+        times = [t + k * 0.01 for k in range(per)]
+        series = {f"pid:{100 + i}": (times, [1_000_000 * (i + 1) + 4096 * ((b + k) % 3) for k in range(per)])
+                  for i in range(procs)}
+        series["hwm:100"] = (times, [2_000_000 + k for k in range(per)])
+        series["rss"] = (times, [sum(series[f"pid:{100 + i}"][1][k] for i in range(procs)) for k in range(per)])
+        batches.append(Batch(sid, series))
+        t += per * 0.01
+    return batches
+
+
+def test_the_total_is_written_with_every_batch_per_process_series_are_held_then_all_written(db_path):
+    """The writer's per-series cost for trees: per-process series wait (one row per process per
+    hold), the total never waits, and a close writes everything held: nothing is lost."""
+    store = Store(db_path)
+    sid = store.create_session(kind="run", target="tree", started_at=0.0)
+    writer = StoreWriter(db_path, sid, hold_every=3600.0)
+    writer.start()
+    batches = _tree_batches(sid)
+    for batch in batches:
+        writer.write_batch(batch)
+    reader = Store(db_path)
+    deadline = time.monotonic() + 120  # generous: the writer commits within half a second when idle
+    while len(reader.load_series(sid, "rss")[0]) < 12 * 25 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(reader.load_series(sid, "rss")[0]) == 12 * 25  # the total reached the disk ...
+    assert reader.load_series(sid, "pid:100") == ([], [])  # ... the processes' series are still held
+    assert writer.close()
+    for name in batches[0].series:
+        want_t = [t for b in batches for t in b.series[name][0]]
+        want_v = [v for b in batches for v in b.series[name][1]]
+        got_t, got_v = store.load_series(sid, name)
+        assert got_v == want_v, name
+        assert max(abs(a - b) for a, b in zip(got_t, want_t, strict=True)) < 1e-6
+    rows = dict(store.conn.execute("SELECT series, count(*) FROM samples GROUP BY series").fetchall())
+    assert rows["rss"] == 12 and rows["pid:100"] == 1 and rows["hwm:100"] == 1, rows
+    reader.close()
+
+
+def test_series_of_one_batch_with_different_times_keep_their_own(db_path):
+    """The writer packs a time column once for the series that share it, never for one that differs."""
+    store = Store(db_path)
+    sid = store.create_session(kind="run", target="x", started_at=0.0)
+    writer = StoreWriter(db_path, sid, hold_every=0.0)
+    writer.start()
+    a = ([0.0, 0.1, 0.2], [1, 2, 3])
+    b = ([0.0, 0.1, 0.2], [4, 5, 6])
+    c = ([0.05, 0.15, 0.3], [7, 8, 9])
+    writer.write_batch(Batch(sid, {"pid:1": a, "pid:2": b, "pid:3": c, "rss": a}))
+    assert writer.close()
+    for name, (t, v) in {"pid:1": a, "pid:2": b, "pid:3": c, "rss": a}.items():
+        got_t, got_v = store.load_series(sid, name)
+        assert got_v == v and got_t == pytest.approx(t, abs=1e-6), name
+
+
+def test_held_series_are_written_once_they_hold_enough_samples(db_path):
+    """What the writer holds stays small at any rate: 1 kHz for 3 s is written in ~0.5 s chunks."""
+    from memview.store import HOLD_MAX_SAMPLES
+
+    store = Store(db_path)
+    sid = store.create_session(kind="run", target="x", started_at=0.0)
+    writer = StoreWriter(db_path, sid, hold_every=3600.0)
+    writer.start()
+    for b in range(12):
+        times = [(b * 250 + k) / 1000 for k in range(250)]
+        values = list(range(250))
+        writer.write_batch(Batch(sid, {"rss": (times, values), "pid:7": (times, values)}))
+        assert all(len(cols[0]) < HOLD_MAX_SAMPLES for cols in writer._held.values())
+    assert writer.close()
+    assert len(store.load_series(sid, "pid:7")[1]) == 3000
+    rows = store.conn.execute("SELECT count(*) FROM samples WHERE series = 'pid:7'").fetchone()[0]
+    assert rows == 4, rows  # 750 samples a row: three batches, the first past HOLD_MAX_SAMPLES

@@ -25,7 +25,7 @@ from memview.ui.plot_area import PlotArea
 from memview.ui.plot_items import Span, colour_for, format_clock, pressure_spans
 from memview.ui.series_buffer import SeriesBuffer
 from memview.ui.session_data import SessionData
-from memview.ui.side_panel import Figures, SidePanel, exit_text
+from memview.ui.side_panel import Figures, SidePanel, exit_text, tree_peak_text
 from memview.units import format_bytes
 
 pg.setConfigOptions(antialias=True)  # colours follow the palette: memview.ui.theme
@@ -550,7 +550,7 @@ class SessionView(QtWidgets.QWidget):
             fig = Figures(current=s.get("final_rss_bytes"), peak=s.get("peak_rss_bytes"),
                           peak_source=s.get("peak_source"), average=s.get("avg_rss_bytes"), duration=s.get("wall_s"),
                           samples=int(s.get("samples") or (total.count if total else 0)), exit_text=exit_text(s),
-                          state=s.get("status") or "stored")
+                          state=s.get("status") or "stored", tree_peak=tree_peak_text(s))
         else:
             peak, source = (total.max if total else None), SOURCE_SAMPLED
             exact = self._live_exact_peak()

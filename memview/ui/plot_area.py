@@ -28,7 +28,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtGui
 
-from memview.model import RSS_SERIES
+from memview.model import ENVELOPE_SERIES, RSS_SERIES
 from memview.ui import theme
 from memview.ui.envelope import Envelope, with_gaps
 from memview.ui.plot_items import (
@@ -151,6 +151,7 @@ class PlotArea(pg.GraphicsLayoutWidget):
         self.total = _curve(total_pen, name="RSS", fillLevel=0, brush=pg.mkBrush(*self.theme.total_fill))
         self.main.addItem(self.total)
         self.service_peak: pg.PlotDataItem | None = None
+        self.envelope: pg.PlotDataItem | None = None  # the exact envelope (ENVELOPE_SERIES), when recorded
         self.proc_curves: dict[str, pg.PlotDataItem] = {}
         self.comp_curves: dict[str, pg.PlotDataItem] = {}
         self.peak_marker = pg.ScatterPlotItem(size=9, symbol="o", pen=pg.mkPen(self.theme.background, width=1.5),
@@ -288,7 +289,7 @@ class PlotArea(pg.GraphicsLayoutWidget):
         self.main.vb.setRange(xRange=x_range, yRange=(0, top), padding=0)
 
     def _visible_max(self, buffers: dict[str, SeriesBuffer], x0: float, x1: float) -> float:
-        names = [RSS_SERIES, "service_peak"]
+        names = [RSS_SERIES, ENVELOPE_SERIES, "service_peak"]
         if self.per_process:
             names += [n for n in buffers if n.startswith(("pid:", "prom:"))]
         top = 0.0
@@ -411,8 +412,29 @@ class PlotArea(pg.GraphicsLayoutWidget):
                                            name="service's own peak")
                 self.main.addItem(self.service_peak)
             self._set(self.service_peak, own_peak.t, own_peak.v)
-        curves = [self.total, self.service_peak, *self.proc_curves.values(), *self.comp_curves.values()]
+        self._draw_envelope(buffers.get(ENVELOPE_SERIES))
+        curves = [self.total, self.envelope, self.service_peak, *self.proc_curves.values(),
+                  *self.comp_curves.values()]
         self.legend.setVisible(sum(1 for c in curves if c is not None and c.isVisible()) > 1)
+
+    def _draw_envelope(self, buf: SeriesBuffer | None) -> None:
+        """The exact envelope over the sampled total: at each of its points, the sum of every
+        process's own maximum since the previous point (the kernel's high-water mark, reset each
+        time). A spike shorter than the sampling interval is under the envelope even where the
+        sampled curve passes below it; where they differ the envelope is an upper bound."""
+        if buf is None or not buf.count:
+            if self.envelope is not None:
+                self.envelope.hide()
+            return
+        if self.envelope is None:
+            pen = pg.mkPen(self.theme.total, width=1, style=QtCore.Qt.PenStyle.DotLine)
+            self.envelope = _curve(pen, name="exact envelope (per-interval maxima)")
+            self.envelope.setToolTip("the sum of each process's exact maximum since the previous point: "
+                                     "spikes between samples show here")
+            self.envelope.setZValue(self.total.zValue() + 1)
+            self.main.addItem(self.envelope)
+        self.envelope.show()
+        self._set(self.envelope, buf.t, buf.v, ENVELOPE_SERIES)
 
     def _place_peak_label(self) -> None:
         """Keep the peak's label inside the plot: left or right of the point near an edge, and

@@ -29,6 +29,24 @@ class Figures:
     samples: int = 0
     exit_text: str = "running"
     state: str = "recording"
+    tree_peak: str | None = None  # a tree's peak framing (tree_peak_text); None hides the row
+
+
+def tree_peak_text(summary: dict[str, Any]) -> str | None:
+    """A tree's peak as exact, or as sampled floor and upper bound with the bound's source
+    (docs/exactness.md): the sum of samples can miss a spike between them, the sum of each
+    process's exact per-interval maxima cannot, but the maxima need not have been simultaneous."""
+    if len(summary.get("processes") or []) < 2:
+        return None
+    sampled, bound = summary.get("peak_sampled_bytes"), summary.get("peak_bound_bytes")
+    if sampled is None and bound is None:
+        return None
+    if summary.get("peak_exact"):
+        return f"exact {format_bytes(summary.get('peak_rss_bytes'))}"
+    text = f"sampled floor {format_bytes(sampled)}"
+    if bound is not None:
+        text += f" · upper bound {format_bytes(bound)} ({summary.get('peak_bound_source') or 'bound'})"
+    return text
 
 
 def peak_source_text(source: str | None) -> str:
@@ -60,7 +78,8 @@ def exit_text(summary: dict[str, Any]) -> str:
 class SidePanel(QtWidgets.QWidget):
     phase_activated = QtCore.Signal(float, float)  # start, end of the phase the user picked
 
-    FIELDS = ("Current", "Peak", "Peak source", "Average", "Duration", "Samples", "Sample rate", "Exit status")
+    FIELDS = ("Current", "Peak", "Peak source", "Tree peak", "Average", "Duration", "Samples", "Sample rate",
+              "Exit status")
 
     def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
@@ -78,6 +97,7 @@ class SidePanel(QtWidgets.QWidget):
         form.setVerticalSpacing(3)
         form.setLabelAlignment(QtCore.Qt.AlignmentFlag.AlignLeft)
         self.values: dict[str, QtWidgets.QLabel] = {}
+        self.labels: dict[str, QtWidgets.QLabel] = {}
         for name in self.FIELDS:
             value = QtWidgets.QLabel("-")
             value.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -85,6 +105,7 @@ class SidePanel(QtWidgets.QWidget):
             label.setStyleSheet(f"color: {theme.current().muted};")
             form.addRow(label, value)
             self.values[name] = value
+            self.labels[name] = label
         big = self.values["Peak"].font()
         big.setBold(True)
         self.values["Peak"].setFont(big)
@@ -179,6 +200,12 @@ class SidePanel(QtWidgets.QWidget):
         v["Peak source"].setText(source or "-")
         v["Peak source"].setToolTip("exact: the kernel's own high-water mark, not a sample"
                                     if f.peak_source in EXACT_SOURCES else "the largest sampled value")
+        v["Tree peak"].setText(f.tree_peak or "-")
+        v["Tree peak"].setToolTip("sampled floor: the largest sum of the processes' RSS read at one instant; "
+                                  "upper bound: the largest sum of each process's exact maximum over one "
+                                  "interval (a spike between samples is inside it)")
+        v["Tree peak"].setVisible(f.tree_peak is not None)
+        self.labels["Tree peak"].setVisible(f.tree_peak is not None)
         v["Average"].setText(format_bytes(f.average))
         v["Duration"].setText(format_span(f.duration))
         v["Samples"].setText(f"{f.samples:,}")
