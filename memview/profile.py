@@ -183,7 +183,9 @@ def run_one(case: Case, input_key: str, store: Any, warn: Callable[[str], None])
     record["timed_out"] = timed_out.is_set()
     record["ok"] = record["ok"] and not record["timed_out"]
     record["log"] = str(log_path)
-    if session.exit is not None and session.exit.signal == signal.SIGINT:
+    # Ctrl-C: the child died of it, or memview got it too (a Python child still starting turns it into
+    # KeyboardInterrupt and exit 1, which must not read as the case failing and the batch going on)
+    if (session.exit is not None and session.exit.signal == signal.SIGINT) or session.signalled == signal.SIGINT:
         raise Interrupted(record)
     return record
 

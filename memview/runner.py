@@ -286,6 +286,7 @@ class ProcessSession:
         self._trusted_maxrss: int | None = None
         self.following = False  # the command exited; recording goes on while its daemons run
         self.exited_t: float | None = None
+        self.signalled: int | None = None  # the last SIGINT/TERM/HUP/QUIT memview itself received (run_foreground)
 
     @classmethod
     def launch(cls, argv: list[str], store: Store | None, interval: float, cwd: str | None = None,
@@ -502,6 +503,7 @@ def run_foreground(**launch_kw: Any) -> ProcessSession:
             got = signal.sigtimedwait(sigs, 1.0)
             if got is None or got.si_signo == signal.SIGCHLD:
                 continue
+            session.signalled = got.si_signo  # a Ctrl-C is the user's even when the child turns it into exit 1
             if got.si_code != SI_KERNEL:  # sent to memview alone: pass it on
                 try:
                     os.kill(proc.pid, got.si_signo)
