@@ -116,6 +116,14 @@ class ProcessInfo:
             "peak_source": self.peak_source,
         }
 
+    def to_row(self) -> dict[str, Any]:
+        """The process as the store's `processes` table holds it (unrounded times and its exit code)."""
+        return {
+            "pid": self.pid, "ppid": self.ppid, "name": self.name, "cmdline": self.cmdline,
+            "create_time": self.create_time, "first_s": self.first_t, "last_s": self.last_t,
+            "peak_rss_bytes": self.peak_rss_bytes, "peak_source": self.peak_source, "exit_code": self.exit_code,
+        }
+
 
 @dataclass(slots=True)
 class Event:
@@ -134,8 +142,8 @@ class Phase:
 
     name: str
     depth: int
-    start_t: float
-    end_t: float | None = None
+    start_s: float
+    end_s: float | None = None
     start_rss_bytes: int | None = None
     end_rss_bytes: int | None = None
     peak_rss_bytes: int | None = None
@@ -149,6 +157,15 @@ class Phase:
             return None
         return self.end_rss_bytes - self.start_rss_bytes
 
+    def to_row(self) -> dict[str, Any]:
+        """The phase as the store's `phases` table and the UI's phase lists hold it (one mapping)."""
+        return {
+            "name": self.name, "depth": self.depth, "start_s": self.start_s, "end_s": self.end_s,
+            "start_rss_bytes": self.start_rss_bytes, "end_rss_bytes": self.end_rss_bytes,
+            "peak_rss_bytes": self.peak_rss_bytes, "peak_source": self.peak_source,
+            "growth_bytes": self.growth_bytes, "flags": list(self.flags), "data": dict(self.data),
+        }
+
 
 @dataclass(slots=True)
 class Capture:
@@ -157,11 +174,20 @@ class Capture:
     tool: str
     pid: int | None
     trigger: str
-    started_t: float
-    ended_t: float | None = None
+    started_s: float
+    ended_s: float | None = None
     path: str | None = None
     size_bytes: int | None = None
     exit_status: int | None = None
     status: str = "running"
     stderr_tail: str = ""
     data: dict[str, Any] = field(default_factory=dict)
+
+    def to_row(self) -> dict[str, Any]:
+        """The capture as the store's `captures` table and the UI's capture list hold it (one mapping)."""
+        return {
+            "tool": self.tool, "pid": self.pid, "trigger": self.trigger, "started_s": self.started_s,
+            "ended_s": self.ended_s, "path": self.path, "size_bytes": self.size_bytes,
+            "exit_status": self.exit_status, "status": self.status, "stderr_tail": self.stderr_tail,
+            "data": dict(self.data),
+        }

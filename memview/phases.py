@@ -292,7 +292,7 @@ class PhaseTracker:
             if self.phases_dropped == 1:
                 self._warn_locked(f"more than {PHASES_PER_SECOND} phases per second (or {MAX_PHASES} in all): "
                                   "further phases are counted, not measured")
-            ghost = Phase(name=item.name or "phase", depth=len(stack), start_t=t)
+            ghost = Phase(name=item.name or "phase", depth=len(stack), start_s=t)
             stack.append(_Open(ghost, item.pid, exact=False, ghost=True))
             return
         own = self._measured_on(item)
@@ -318,12 +318,12 @@ class PhaseTracker:
             start_rss = data["start_reported_bytes"]
         self._announced += 1
         data["announced"] = self._announced
-        phase = Phase(name=name, depth=depth, start_t=t, start_rss_bytes=start_rss, data=data)
+        phase = Phase(name=name, depth=depth, start_s=t, start_rss_bytes=start_rss, data=data)
         if item.via in LOG_VIAS:
             phase.flags.append("log_boundaries")  # the peak's interval edges are memview's reading moments
         op = _Open(phase, item.pid, exact=exact, tree=tree, procs_at_start=self._count(), own=own,
                    timed=_timed(item))
-        later = next((i for i, o in enumerate(stack) if _timed_op(o) and o.phase.start_t > t), None)
+        later = next((i for i, o in enumerate(stack) if _timed_op(o) and o.phase.start_s > t), None)
         if later is not None and _timed(item):
             # read late: phases its line precedes began inside it; it goes below them, they one level deeper
             self._reordered(op)
@@ -347,14 +347,14 @@ class PhaseTracker:
     def _seed(self, op: _Open, end: float) -> None:
         """The samples in a late phase's span that were handed on before it opened."""
         if op.own is None:
-            start = op.phase.start_t
+            start = op.phase.start_s
             op.sampled = max([op.sampled, *(v for t, v in self._recent if start <= t <= end)])
 
     def _early_end(self, stack: list[_Open], op: _Open, item: Marker) -> None:
         """An end line of this phase read before its start line (another channel, or a buffered
         stream): close the phase now, at the end line's own time and figures."""
         for k, (end, end_t) in enumerate(self._early_ends):
-            if end.name == item.name and end.pid == item.pid and end_t >= op.phase.start_t:
+            if end.name == item.name and end.pid == item.pid and end_t >= op.phase.start_s:
                 del self._early_ends[k]
                 self._reordered(op)
                 op.exact = False  # no kernel interval lies between its two boundaries
@@ -397,7 +397,7 @@ class PhaseTracker:
             end_rss = self._announcers[own].rss()
         tree_end = self._rss_now() if own is not None else None
         closing = [op for op in stack[index:] if not op.ghost]
-        stay = [op for op in closing[1:] if _timed(item) and _timed_op(op) and op.phase.start_t > t]
+        stay = [op for op in closing[1:] if _timed(item) and _timed_op(op) and op.phase.start_s > t]
         del stack[index:]
         if stay:
             # their start lines are later than this end line (read first, from another channel): they
@@ -454,12 +454,12 @@ class PhaseTracker:
 
     def _close(self, op: _Open, t: float, end_rss: int | None) -> None:
         phase = op.phase
-        phase.end_t = max(t, phase.start_t)
+        phase.end_s = max(t, phase.start_s)
         phase.end_rss_bytes = end_rss
         if op.own is not None and end_rss is None:
             op.awaiting_exit = True  # it exited at or right after its end: its exit figures close it
         if op.own is not None:
-            op.subtree |= self._started_by(op.own, phase.start_t, phase.end_t)
+            op.subtree |= self._started_by(op.own, phase.start_s, phase.end_s)
             if op.subtree:
                 op.tree = True  # its own exact figure plus its children's samples: a sampled sum
         if op.exact and not op.tree and not op.awaiting_exit and op.hwm:
@@ -547,7 +547,7 @@ class PhaseTracker:
         """Finish pending phases whose samples have all arrived (or all of them when ``final``)."""
         keep = []
         for op in self._pending:
-            end = op.phase.end_t or 0.0
+            end = op.phase.end_s or 0.0
             if op.awaiting_exit and not final:
                 keep.append(op)
             elif final or self._samples_until >= end:
@@ -605,8 +605,8 @@ class PhaseTracker:
         with self._lock:
             watched = [op for stack in self._stacks.values() for op in stack if not op.ghost] + self._pending
             for op in watched:
-                start = op.phase.start_t
-                end = op.phase.end_t if op.phase.end_t is not None else float("inf")
+                start = op.phase.start_s
+                end = op.phase.end_s if op.phase.end_s is not None else float("inf")
                 best = op.sampled
                 # a phase measured on one process falls back to that process's own series, summed
                 # with the processes it started
@@ -650,7 +650,7 @@ class PhaseTracker:
                 end_rss = self._rss_now()
                 for op in sorted(open_phases, key=lambda o: -o.phase.depth):
                     op.phase.flags.append("unclosed")
-                    op.phase.end_t = max(end_t, op.phase.start_t)
+                    op.phase.end_s = max(end_t, op.phase.start_s)
                     op.phase.end_rss_bytes = end_rss if op.own is None else self._announcers[op.own].rss()
                     if op.own is not None and op.phase.end_rss_bytes is None:
                         op.awaiting_exit = True

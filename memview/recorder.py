@@ -358,12 +358,7 @@ class Recorder:
         if self.writer is not None:
             self.writer.write_series_units(self.collector.series_units())
             for info in processes:
-                self.writer.insert("processes", {
-                    "pid": info.pid, "ppid": info.ppid, "name": info.name, "cmdline": info.cmdline,
-                    "create_time": info.create_time, "first_s": info.first_t, "last_s": info.last_t,
-                    "peak_rss_bytes": info.peak_rss_bytes, "peak_source": info.peak_source,
-                    "exit_code": info.exit_code,
-                })
+                self.writer.insert("processes", info.to_row())
             self.writer.update_session(**fields)
             if not self.writer.close():
                 self.store_error = self.store_error or self.writer.error or RuntimeError("the writer did not finish")
@@ -402,18 +397,8 @@ def columns(rows: list[tuple[float, dict[str, int]]]) -> dict[str, tuple[list[fl
 
 
 def phase_row(phase: Phase, seq: int) -> dict[str, Any]:
-    return {
-        "seq": seq, "name": phase.name, "depth": phase.depth, "start_s": phase.start_t,
-        "end_s": phase.end_t, "start_rss_bytes": phase.start_rss_bytes, "end_rss_bytes": phase.end_rss_bytes,
-        "peak_rss_bytes": phase.peak_rss_bytes, "peak_source": phase.peak_source,
-        "growth_bytes": phase.growth_bytes, "flags": phase.flags, "data": phase.data,
-    }
+    return {"seq": seq, **phase.to_row()}
 
 
 def capture_row(capture: Capture, seq: int) -> dict[str, Any]:
-    return {
-        "seq": seq, "tool": capture.tool, "pid": capture.pid, "trigger": capture.trigger,
-        "started_s": capture.started_t, "ended_s": capture.ended_t, "path": capture.path,
-        "size_bytes": capture.size_bytes, "exit_status": capture.exit_status, "status": capture.status,
-        "stderr_tail": capture.stderr_tail, "data": capture.data,
-    }
+    return {"seq": seq, **capture.to_row()}

@@ -356,7 +356,7 @@ class TriggerEngine:
 
     def on_phase(self, phase: Phase) -> None:
         with self._lock:
-            self._phases.end(phase.name, phase.start_t, phase.end_t)
+            self._phases.end(phase.name, phase.start_s, phase.end_s)
 
     def on_batch(self, batch: Batch) -> None:
         fired: list[Firing] = []

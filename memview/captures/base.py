@@ -594,7 +594,7 @@ class Executor:
         if self._closing.is_set():
             ctx.stop.set()
         ctx.deadline = time.monotonic() + job.time_limit
-        capture = Capture(tool=job.tool, pid=job.pid, trigger=job.trigger, started_t=rec.now(),
+        capture = Capture(tool=job.tool, pid=job.pid, trigger=job.trigger, started_s=rec.now(),
                           data={**job.data, "requested_s": job.requested_t, "duration_s": job.duration,
                                 "time_limit_s": job.time_limit})
         ticks = start_ticks(job.pid)
@@ -620,7 +620,7 @@ class Executor:
             self._report_error(job, capture, f"internal error: {exc!r}")
         finally:
             self._current = None
-            capture.ended_t = rec.now()
+            capture.ended_s = rec.now()
             if ctx.run_as is not None:
                 _collect(ctx, out_dir, capture)
             finish(capture, ctx)
@@ -630,7 +630,7 @@ class Executor:
         if capture.status in ("ok", "partial"):
             size = capture.size_bytes or 0
             rec.add_event("capture", f"{job.tool} of PID {job.pid} saved: {capture.path} ({size} bytes, "
-                          f"{capture.ended_t - capture.started_t:.2f}s)",
+                          f"{capture.ended_s - capture.started_s:.2f}s)",
                           data={"tool": job.tool, "pid": job.pid, "path": capture.path, "status": capture.status})
 
     def _report_error(self, job: CaptureJob, capture: Capture, message: str) -> None:

@@ -247,7 +247,7 @@ class HeaptrackLaunch:
         out_dir = store.artefact_dir(rec.session_id) if store is not None else self._dir
         self.output = out_dir / f"00-heaptrack-{pid}{self.suffix}"
         self._log = out_dir / f"00-heaptrack-{pid}.log"
-        self.capture = Capture(tool="heaptrack", pid=pid, trigger="launch", started_t=0.0,
+        self.capture = Capture(tool="heaptrack", pid=pid, trigger="launch", started_s=0.0,
                                data={"mode": "launch", "preload": str(self.preload)})
         rec.add_capture(self.capture)
         rec.add_listener(self)
@@ -288,7 +288,7 @@ class HeaptrackLaunch:
         for p in self._procs:
             if p.returncode is None:
                 p.kill()
-        capture.ended_t = recorder.now()
+        capture.ended_s = recorder.now()
         capture.exit_status = codes[0] if codes else None
         capture.stderr_tail = tail(self._log)
         if self._log is not None:

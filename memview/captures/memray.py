@@ -178,7 +178,7 @@ class MemrayLaunch:
     def install(self, session: Any) -> None:
         """Before sampling starts: the capture row of the whole run."""
         rec = self.recorder = session.recorder
-        self.capture = Capture(tool="memray", pid=session.proc.pid, trigger="launch", started_t=0.0,
+        self.capture = Capture(tool="memray", pid=session.proc.pid, trigger="launch", started_s=0.0,
                                data={"mode": "launch"})
         rec.add_capture(self.capture)
         rec.add_listener(self)
@@ -190,7 +190,7 @@ class MemrayLaunch:
             return
         store = recorder.store
         out_dir = store.artefact_dir(recorder.session_id) if store is not None else self._dir
-        capture.ended_t = recorder.now()
+        capture.ended_s = recorder.now()
         if not self.output.exists() or self.output.stat().st_size == 0:
             capture.status = "failed"
             recorder.add_event("capture_error", "memray launch mode recorded nothing (did the command start "

@@ -15,7 +15,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from memview.model import EXACT_SOURCES, RSS_SERIES, SOURCE_SAMPLED, Capture, Phase
+from memview.model import EXACT_SOURCES, RSS_SERIES, SOURCE_SAMPLED
 from memview.ui import theme
 from memview.ui.bridge import MAX_FPS, Update
 from memview.ui.capture_panel import CapturePanel
@@ -37,19 +37,6 @@ MAX_LISTED_EVENTS = 500
 LIVE_MAX_POINTS = 262_144
 WINDOWS = [("All", None), ("Last 1 min", 60.0), ("Last 5 min", 300.0), ("Last 15 min", 900.0),
            ("Last hour", 3600.0)]
-
-
-def _capture_dict(c: Capture) -> dict[str, Any]:
-    return {"tool": c.tool, "pid": c.pid, "trigger": c.trigger, "started_s": c.started_t, "ended_s": c.ended_t,
-            "path": c.path, "size_bytes": c.size_bytes, "exit_status": c.exit_status, "status": c.status,
-            "stderr_tail": c.stderr_tail, "data": c.data}
-
-
-def _phase_dict(p: Phase) -> dict[str, Any]:
-    return {"name": p.name, "depth": p.depth, "start_s": p.start_t, "end_s": p.end_t,
-            "start_rss_bytes": p.start_rss_bytes, "end_rss_bytes": p.end_rss_bytes,
-            "peak_rss_bytes": p.peak_rss_bytes, "peak_source": p.peak_source, "growth_bytes": p.growth_bytes,
-            "flags": list(p.flags), "data": dict(p.data)}
 
 
 def time_decimals(span_s: float) -> int:
@@ -357,9 +344,9 @@ class SessionView(QtWidgets.QWidget):
             if ev.kind not in QUIET_EVENTS or ev.level in ("warning", "error"):
                 listed.append((ev.t, ev.kind, ev.level, ev.message))
         for phase in update.phases:
-            self._close_phase(_phase_dict(phase))
+            self._close_phase(phase.to_row())
         for cap in update.captures:
-            self._upsert_capture(_capture_dict(cap))
+            self._upsert_capture(cap.to_row())
         if update.store_error is not None:
             if update.store_error:
                 self.show_banner(f"The database cannot be written ({update.store_error}); "
