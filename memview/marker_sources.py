@@ -14,6 +14,7 @@ Python probe's ``"sync"`` boundaries are acknowledged, and shutting it down wake
 
 from __future__ import annotations
 
+import functools
 import os
 import queue
 import select
@@ -233,9 +234,8 @@ class _Reader(threading.Thread):
                 if len(stream.buf) > MAX_LINE:
                     self._too_long(stream)
             return
-        buf = stream.buf
-        buf += data
-        lines = buf.split(b"\n")
+        stream.buf += data
+        lines = bytes(stream.buf).split(b"\n")  # bytes, as the handlers take them
         rest = lines.pop()
         if stream.skipping:
             stream.skipping = False
@@ -681,8 +681,7 @@ class Markers:
         self._log: LogFollower | None = None
         self._tracker: Any = None
         if self.options.log:
-            handler = self._regex_log if self.regex else self._json_log
-            self._log = LogFollower(self.options.log, lambda line: handler(line, "log"))
+            self._log = LogFollower(self.options.log, self._regex_log if self.regex else self._json_log)
         if self.options.pipe:
             self.pipe = _PipePath(self.options.pipe, frozenset(allowed))
         if launched and self.options.channel and hasattr(socket, "socketpair") and os.name == "posix":
@@ -724,7 +723,7 @@ class Markers:
         for own_fd, pipe in self._pumps:
             fd = pipe.fileno()
             via = "stdout" if own_fd == 1 else "stderr"
-            reader.add(_Stream(fd, lambda n, fd=fd: os.read(fd, n), self._regex_line, via, pipe.close,
+            reader.add(_Stream(fd, functools.partial(os.read, fd), self._regex_line, via, pipe.close,
                                passthrough=own_fd))
         if self.pipe is not None:
             self.pipe.attach(reader, self._json_line)
@@ -746,11 +745,11 @@ class Markers:
         if self.regex:
             self._tracker.handle(self.regex.match(line.decode("utf-8", "replace"), stream.via))
 
-    def _json_log(self, line: bytes, via: str) -> None:
-        self._tracker.handle(parse_json_line(line, via))
+    def _json_log(self, line: bytes) -> None:
+        self._tracker.handle(parse_json_line(line, "log"))
 
-    def _regex_log(self, line: bytes, via: str) -> None:
-        self._tracker.handle(self.regex.match(line.decode("utf-8", "replace"), via))
+    def _regex_log(self, line: bytes) -> None:
+        self._tracker.handle(self.regex.match(line.decode("utf-8", "replace"), "log"))
 
     def stop(self, timeout: float = 1.0) -> None:
         """Drain: give the streams ``timeout`` seconds to reach EOF (the child has usually exited)."""

@@ -21,7 +21,7 @@ from operator import itemgetter
 from typing import Any, Protocol
 
 from memview.collectors.base import Collector
-from memview.model import RSS_SERIES, Batch, Capture, Event, Phase, ProcessExit
+from memview.model import RSS_SERIES, Batch, Capture, Event, Phase, ProcessExit, ProcessInfo
 from memview.store import Store, StoreWriter
 from memview.units import format_bytes
 
@@ -338,7 +338,8 @@ class Recorder:
         # listeners with work in flight (a capture, heaptrack's interpreter) finish it while the
         # writer still takes their rows
         self._notify("on_closing", self)
-        processes = getattr(self.collector, "processes", lambda: [])()
+        listed: Callable[[], list[ProcessInfo]] | None = getattr(self.collector, "processes", None)
+        processes = listed() if listed is not None else []
         self.collector.close()
         wall = self.now()
         stats = self.stats
