@@ -5,7 +5,8 @@ and stderr, a log file and a pipe), each buffered its own way, so a ``before X``
 the ``after X`` or after lines that came later by the program's clock. A line that carries its
 own time (``"t"``) is placed by that time: a start read late goes *below* the phases its line
 precedes (:func:`insert_late`), an end read early waits for its start (:class:`EarlyEnds`), and a
-phase started after an end line by the clock is not closed by it (:func:`split_late_starts`).
+phase started after an end line by the clock is not closed by it (:func:`split_late_starts`). A
+``before X`` read while log phase ``X`` is still open closes it first (:func:`take_repeated`).
 Every phase so placed is flagged ``reordered`` and loses its exact figure where the kernel's
 intervals no longer match its span. The phase tracker calls these under its lock.
 """
@@ -90,6 +91,23 @@ def split_late_starts(stack: list[OpenPhase], closing: list[OpenPhase], index: i
         op.phase.depth = depth
         stack.append(op)
     return closing
+
+
+def take_repeated(stack: list[OpenPhase], item: Marker) -> list[OpenPhase]:
+    """The documented rule for log lines: a ``before X`` while a log phase ``X`` is still open
+    closes that phase (and what was opened inside it), flagged ``unclosed``, before X starts
+    again at its depth. A ``before`` whose ``after`` never came (an exception between the two)
+    would otherwise nest every later phase one level deeper, for ever. Returns the phases it
+    takes off ``stack``, outermost first (to be closed)."""
+    for i in range(len(stack) - 1, -1, -1):
+        if stack[i].phase.name == item.name and stack[i].phase.data.get("via") in LOG_VIAS and not stack[i].ghost:
+            closing = stack[i:]
+            del stack[i:]
+            for op in closing:
+                op.phase.flags.append("unclosed")
+                op.phase.data["closed_by"] = "the next start of the same name"
+            return closing
+    return []
 
 
 class EarlyEnds:

@@ -59,6 +59,7 @@ from memview.phase_order import (
     insert_late,
     mark_reordered,
     split_late_starts,
+    take_repeated,
     timed,
 )
 
@@ -277,21 +278,13 @@ class PhaseTracker:
             self._close(op, t, end_rss)
 
     def _close_repeated(self, stack: list[OpenPhase], item: Marker, t: float) -> None:
-        """The documented rule for log lines: a ``before X`` while a log phase ``X`` is still open
-        closes that phase (and what was opened inside it), flagged ``unclosed``, before X starts
-        again at its depth. A ``before`` whose ``after`` never came (an exception between the two)
-        would otherwise nest every later phase one level deeper, for ever."""
-        for i in range(len(stack) - 1, -1, -1):
-            if stack[i].phase.name == item.name and stack[i].phase.data.get("via") in LOG_VIAS and not stack[i].ghost:
-                closing = stack[i:]
-                del stack[i:]
-                self._boundary(closing[0].own)
-                end_rss = self.meter.rss(closing[0].own)
-                for op in reversed(closing):
-                    op.phase.flags.append("unclosed")
-                    op.phase.data["closed_by"] = "the next start of the same name"
-                    self._close(op, t, end_rss)
-                return
+        """A ``before X`` while a log phase ``X`` is open closes it first (:func:`take_repeated`)."""
+        closing = take_repeated(stack, item)
+        if closing:
+            self._boundary(closing[0].own)
+            end_rss = self.meter.rss(closing[0].own)
+            for op in reversed(closing):
+                self._close(op, t, end_rss)
 
     def _close(self, op: OpenPhase, t: float, end_rss: int | None) -> None:
         phase = op.phase

@@ -507,7 +507,9 @@ def test_a_phase_flood_is_capped_counted_and_timed_by_the_child(db_path, tmp_pat
 def test_listeners_run_outside_the_trackers_lock(db_path, tmp_path):
     """Issue 21: the tracker called the recorder (which runs every listener) while holding its lock,
     so a listener that talks back to the session (here: reports a warning through the tracker on
-    each phase) deadlocked the marker reader, and the probe's boundaries waited for ever."""
+    each phase) deadlocked the marker reader, and the probe's boundaries waited for ever. A listener
+    that announces a mark through the tracker from the tracker's own phase_start event, likewise."""
+    from memview.markers import MARK, Marker
     from memview.runner import ProcessSession, reap
 
     seen: list[str] = []
@@ -517,6 +519,10 @@ def test_listeners_run_outside_the_trackers_lock(db_path, tmp_path):
         def on_phase(self, phase):
             session_box[0].tracker.warn(f"listener saw {phase.name}")  # takes the tracker's lock
             seen.append(phase.name)
+
+        def on_event(self, event):
+            if event.kind == "phase_start":  # sent by the tracker from a marker reader's thread
+                session_box[0].tracker.handle(Marker(MARK, f"listener saw {event.data['name']} start"))
 
     truth_path = tmp_path / "truth.json"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -533,8 +539,11 @@ def test_listeners_run_outside_the_trackers_lock(db_path, tmp_path):
     waiter.start()
     assert done.wait(120), "the session never closed: a listener deadlocked on the tracker's lock"
     assert seen == ["a", "b", "c"]
-    assert [e.message for e in session.recorder.events if e.message.startswith("listener saw")] == [
-        "listener saw a", "listener saw b", "listener saw c"]
+    talked = [(e.kind, e.message) for e in session.recorder.events if e.message.startswith("listener saw")]
+    assert sorted(talked) == [("mark", f"listener saw {n} start") for n in "abc"] + [
+        ("phase_warning", f"listener saw {n}") for n in "abc"], talked
+    assert all(talked.index(("mark", f"listener saw {n} start")) < talked.index(("phase_warning", f"listener saw {n}"))
+               for n in "abc"), talked
 
 
 def test_a_workers_phase_folds_in_the_processes_it_starts(db_path, tmp_path):
