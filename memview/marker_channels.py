@@ -11,6 +11,7 @@ inject phases into, or end, a recording.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import stat
@@ -181,10 +182,8 @@ class PipePath:
 
     def close(self) -> None:
         if self.fifo_fd is not None:
-            try:
+            with contextlib.suppress(OSError):
                 os.close(self.fifo_fd)
-            except OSError:
-                pass
             self.fifo_fd = None
         if self.server is not None:
             self.server.close()

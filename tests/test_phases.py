@@ -580,17 +580,21 @@ def test_a_worker_gone_before_its_end_is_read_is_flagged_never_wrong(db_path, tm
         assert last["peak_rss_bytes"] is None or last["peak_rss_bytes"] <= t["peak"] * 1.02, (last, t)
 
 
+def _two_streams(db_path, tmp_path, mode: str) -> tuple[dict, dict]:
+    """``log_two_streams.py MODE`` under ``--phase-preset memory-log``: (its truth file, the summary)."""
+    truth_path, out = tmp_path / "truth.json", tmp_path / "out.json"
+    res = _run(db_path, "run", "-q", "--phase-preset", "memory-log", "--json", str(out), "--",
+               *workload("log_two_streams.py", mode, truth_path))
+    assert res.returncode == 0, res.stderr
+    return read_json(truth_path), read_json(out)
+
+
 def test_log_lines_read_out_of_order_are_placed_by_their_timestamps(db_path, tmp_path):
     """Issue 16 item 2: ``before load`` on stdout (buffered) is read after ``after load`` on stderr.
     Handled in reading order, the end was dropped as unmatched and the phase stayed open to the end;
     ordered by the lines' own timestamps it is one closed phase with the printed figures."""
-    truth_path, out = tmp_path / "truth.json", tmp_path / "out.json"
-    res = _run(db_path, "run", "-q", "--phase-preset", "memory-log", "--json", str(out), "--",
-               *workload("log_two_streams.py", "reversed", truth_path))
-    assert res.returncode == 0, res.stderr
-    truth = read_json(truth_path)
+    truth, summary = _two_streams(db_path, tmp_path, "reversed")
     printed = truth["printed"]
-    summary = read_json(out)
     assert [(p["name"], p["depth"]) for p in summary["phases"]] == [("load", 0)], summary["phases"]
     load = summary["phases"][0]
     assert "unclosed" not in load["flags"] and "reordered" in load["flags"], load
@@ -605,12 +609,8 @@ def test_log_lines_read_out_of_order_are_placed_by_their_timestamps(db_path, tmp
 
 def test_a_start_read_late_goes_below_the_phases_it_encloses(db_path, tmp_path):
     """``before outer`` is read after ``before inner``: by their timestamps outer encloses inner."""
-    truth_path, out = tmp_path / "truth.json", tmp_path / "out.json"
-    res = _run(db_path, "run", "-q", "--phase-preset", "memory-log", "--json", str(out), "--",
-               *workload("log_two_streams.py", "nested", truth_path))
-    assert res.returncode == 0, res.stderr
-    printed = read_json(truth_path)["printed"]
-    summary = read_json(out)
+    truth, summary = _two_streams(db_path, tmp_path, "nested")
+    printed = truth["printed"]
     assert [(p["name"], p["depth"]) for p in summary["phases"]] == [("outer", 0), ("inner", 1)], summary["phases"]
     outer, inner = summary["phases"]
     assert "unclosed" not in outer["flags"] and "unclosed" not in inner["flags"], summary["phases"]
@@ -648,12 +648,8 @@ def test_phases_with_one_start_time_keep_their_announcement_order(db_path):
 def test_an_end_read_late_leaves_the_later_phase_open(db_path, tmp_path):
     """``after first`` is read while ``second`` (started later by the lines' clocks) is open above it:
     it closes ``first`` only; ``second`` is its sibling, not a phase left unclosed inside it."""
-    truth_path, out = tmp_path / "truth.json", tmp_path / "out.json"
-    res = _run(db_path, "run", "-q", "--phase-preset", "memory-log", "--json", str(out), "--",
-               *workload("log_two_streams.py", "siblings", truth_path))
-    assert res.returncode == 0, res.stderr
-    printed = read_json(truth_path)["printed"]
-    summary = read_json(out)
+    truth, summary = _two_streams(db_path, tmp_path, "siblings")
+    printed = truth["printed"]
     assert [(p["name"], p["depth"]) for p in summary["phases"]] == [("first", 0), ("second", 0)], summary["phases"]
     first, second = summary["phases"]
     assert "unclosed" not in first["flags"] and "unclosed" not in second["flags"], summary["phases"]
