@@ -11,6 +11,7 @@ from typing import get_args
 
 from support import PY, MiB
 
+from memview.analysis import memory_summary, session_summary
 from memview.collectors.process import ProcessTreeCollector
 from memview.model import Capture, Phase
 from memview.recorder import Hook, Listener, Recorder
@@ -92,6 +93,10 @@ def test_hooks_that_call_back_into_the_recorder_do_not_deadlock(db_path):
     assert [c["trigger"] for c in store.captures(sid)] == ["p"]
     assert calls.index("on_event") < calls.index("on_phase") < calls.index("on_capture") < calls.index("on_closing")
     assert calls[-2:] == ["on_closing", "on_end"]
+    # the summary made from memory (when the database cannot be written) says what the stored one says
+    stored, in_memory = session_summary(store, sid), memory_summary(recorder)
+    for key in ("phases", "captures", "samples", "peak_rss_bytes"):
+        assert in_memory[key] == stored[key], key
     # the samples are the child's: its peak is at least what the kernel said it held after touching 48 MiB
     session = store.session(sid)
     assert session["peak_rss_bytes"] >= reported_rss >= 48 * MiB, (session["peak_rss_bytes"], reported_rss)
