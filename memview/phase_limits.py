@@ -10,6 +10,7 @@ the figures are incomplete. The caps and their bookkeeping are here; the tracker
 from __future__ import annotations
 
 import time
+from typing import Any
 
 MAX_DEPTH = 64  # deeper nesting is a program bug (starts without ends): further starts are refused
 MARKS_PER_SECOND = 1000  # marks beyond this rate are counted, not stored
@@ -60,3 +61,20 @@ class Budget:
         """Count one item as dropped without offering it (the caller asked :meth:`dropping`)."""
         self.seen += 1
         self.dropped += 1
+
+
+def closing_warnings(phases: Budget, marks: Budget, warnings_dropped: int) -> list[tuple[str, dict[str, Any]]]:
+    """The session's closing warnings, (message, data): how much of what the program announced
+    was counted, not kept."""
+    out: list[tuple[str, dict[str, Any]]] = []
+    if phases.dropped:
+        out.append((f"{phases.dropped} of {phases.seen} phases were counted, not measured "
+                    f"(more than {PHASES_PER_SECOND} per second or {MAX_PHASES} in all)",
+                    {"phases": phases.seen, "dropped": phases.dropped}))
+    if marks.dropped:
+        out.append((f"{marks.dropped} of {marks.seen} marks were not stored "
+                    f"(more than {MARKS_PER_SECOND} per second or {MAX_MARKS} in all)",
+                    {"marks": marks.seen, "dropped": marks.dropped}))
+    if warnings_dropped:
+        out.append((f"{warnings_dropped} more marker warnings were not stored", {"dropped": warnings_dropped}))
+    return out

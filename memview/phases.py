@@ -50,6 +50,7 @@ from memview.phase_limits import (
     MAX_WARNINGS,
     PHASES_PER_SECOND,
     Budget,
+    closing_warnings,
 )
 from memview.phase_meter import OpenPhase, PeakSource, PhaseMeter, at_least_reported, fallback
 from memview.phase_order import (
@@ -439,23 +440,6 @@ class PhaseTracker:
             self._settle(final=True)
             self.closed = True
             self.meter.close()
-            self._report_dropped()
+            for message, data in closing_warnings(self.phases, self.marks, self._warnings_dropped):
+                self._event("phase_warning", message, level="warning", data=data)
         self._flush()
-
-    def _report_dropped(self) -> None:
-        """The closing warnings: how much of what the program announced was counted, not kept."""
-        phases, marks = self.phases, self.marks
-        if phases.dropped:
-            self._event(
-                "phase_warning", f"{phases.dropped} of {phases.seen} phases were counted, not measured "
-                f"(more than {PHASES_PER_SECOND} per second or {MAX_PHASES} in all)", level="warning",
-                data={"phases": phases.seen, "dropped": phases.dropped})
-        if marks.dropped:
-            self._event(
-                "phase_warning", f"{marks.dropped} of {marks.seen} marks were not stored "
-                f"(more than {MARKS_PER_SECOND} per second or {MAX_MARKS} in all)", level="warning",
-                data={"marks": marks.seen, "dropped": marks.dropped})
-        if self._warnings_dropped:
-            self._event(
-                "phase_warning", f"{self._warnings_dropped} more marker warnings were not stored", level="warning",
-                data={"dropped": self._warnings_dropped})
