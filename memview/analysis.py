@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from memview.recorder import capture_row
 from memview.store import Store
 
 #: the summary's own name and version, first keys of every summary (``memview/schemas/session-summary.schema.json``):
@@ -59,8 +58,8 @@ def memory_summary(recorder: Any) -> dict[str, Any]:
         "peak_source": f.get("peak_source"), "avg_rss_bytes": f.get("avg_rss_bytes"),
         "final_rss_bytes": f.get("final_rss_bytes"),
         "processes": [p.as_summary() | {"exit_code": p.exit_code} for p in getattr(recorder, "processes", [])],
-        "phases": [_phase_summary(r) for r in _phase_rows(recorder.phases)],
-        "captures": [_capture_summary(capture_row(c, i)) for i, c in enumerate(recorder.captures)],
+        "phases": [_phase_summary(p.to_row()) for p in recorder.phases],  # the stored rows' mapping
+        "captures": [_capture_summary(c.to_row()) for c in recorder.captures],
         "events": [{"t_s": e.t, "kind": e.kind, "level": e.level, "message": e.message} for e in recorder.events],
         "tags": [], "notes": "", "meta": f.get("meta") or {}, "stored": False,
     } | peak_figures(f.get("meta") or {})
@@ -82,11 +81,6 @@ def peak_figures(meta: dict[str, Any]) -> dict[str, Any]:
         "peak_exact": peak.get("exact_bytes") is not None,
     }
 
-
-def _phase_rows(phases: list[Any]) -> list[dict[str, Any]]:
-    from memview.recorder import phase_row
-
-    return [phase_row(p, i) for i, p in enumerate(phases)]
 
 def _series_summary(store: Store, sid: int) -> dict[str, dict[str, Any]]:
     """Every stored series but the per-process ones (``processes`` has those): unit, peak, last.

@@ -34,6 +34,10 @@ MAX_DATA = 16 * 1024  # serialised size of "data"; larger objects are replaced b
 MAX_REGEX_LINE = 1024
 
 
+class MarkerError(Exception):
+    """A marker source cannot be set up; the message is one line for the user."""
+
+
 @dataclass(slots=True)
 class Marker:
     """One thing a program announced: a phase start or end, or a mark."""

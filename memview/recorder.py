@@ -18,10 +18,10 @@ import threading
 import time
 from collections.abc import Callable
 from operator import itemgetter
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from memview.collectors.base import Collector
-from memview.model import RSS_SERIES, Batch, Capture, Event, Phase, ProcessExit
+from memview.model import RSS_SERIES, Batch, Capture, Event, Phase, ProcessExit, ProcessInfo
 from memview.store import Store, StoreWriter
 from memview.units import format_bytes
 
@@ -35,14 +35,43 @@ _SLEEP_MAX = 0.05
 
 
 class Listener(Protocol):
-    """Anything that wants a session's data as it arrives. Every method is optional."""
+    """Anything that wants a session's data as it arrives: every hook the recorder calls.
 
-    def on_batch(self, batch: Batch) -> None: ...
-    def on_event(self, event: Event) -> None: ...
-    def on_closing(self, recorder: Recorder) -> None: ...
-    def on_end(self, recorder: Recorder) -> None: ...
+    Every hook is optional (the recorder looks each one up on the listener, so a listener
+    defines only those it wants) and must return at once: the sampler thread waits for it.
+    The recorder never holds a lock of its own while it calls a hook, so a hook may call back
+    into the session's command API (:meth:`Recorder.add_event`, :meth:`Recorder.stop`, …).
+    An exception in a hook is logged and the session goes on.
+    """
+
+    def on_batch(self, batch: Batch) -> None:
+        """A batch of samples (every ``flush_every`` seconds; the sampler thread)."""
+
+    def on_event(self, event: Event) -> None:
+        """An event was recorded (the thread that called :meth:`Recorder.add_event`)."""
+
+    def on_phase(self, phase: Phase) -> None:
+        """A finished phase was recorded (the thread that called :meth:`Recorder.add_phase`)."""
+
+    def on_capture(self, capture: Capture) -> None:
+        """A capture started or changed (the thread that called :meth:`Recorder.add_capture`)."""
+
     def on_process_exit(self, exit: ProcessExit) -> None:
         """A tracked process exited; ``exit`` holds its figures read at the exit (called per batch)."""
+
+    def on_store_error(self, exc: Exception) -> None:
+        """The database writer failed; recording goes on in memory (the writer's thread)."""
+
+    def on_closing(self, recorder: Recorder) -> None:
+        """The sampler has stopped and the writer still takes rows: finish work in flight."""
+
+    def on_end(self, recorder: Recorder) -> None:
+        """The session is closed and its rows are written (or the writer gave up)."""
+
+
+#: The hooks :meth:`Recorder._notify` calls: exactly the methods of :class:`Listener` (tested).
+Hook = Literal["on_batch", "on_event", "on_phase", "on_capture", "on_process_exit", "on_store_error",
+               "on_closing", "on_end"]
 
 
 class Stats:
@@ -85,7 +114,7 @@ class Recorder:
         self.flush_every = max(flush_every, interval) if interval < 1 else interval
         self.duration = duration
         self.stats = Stats()
-        self.listeners: list[Any] = []
+        self.listeners: list[Listener | object] = []  # each defines the Listener hooks it wants
         self.events: list[Event] = []
         self.phases: list[Phase] = []
         self.captures: list[Capture] = []
@@ -117,7 +146,8 @@ class Recorder:
         return time.perf_counter() - self._t0
 
     # -- lifecycle ---------------------------------------------------------------------------
-    def add_listener(self, listener: Any) -> None:
+    def add_listener(self, listener: Listener | object) -> None:
+        """Call ``listener``'s :class:`Listener` hooks (those it defines) from now on."""
         self.listeners.append(listener)
 
     def start(self) -> Recorder:
@@ -205,6 +235,7 @@ class Recorder:
         sleep = time.sleep
         perf = time.perf_counter
         t0 = self._t0
+        append = self._append
         next_due = perf()
         last_flush = next_due
         end_at = None if self.duration is None else t0 + self.duration
@@ -223,22 +254,11 @@ class Recorder:
                     break
                 if reading.before:  # the tree changed between samples (a process exited)
                     for t_b, values_b in reading.before:
-                        self._append(rows, stats, t_b, values_b)
+                        append(rows, stats, t_b, values_b)
                 t = reading.t  # the collector's time for its values (an endpoint's: when the answer came)
-                # one append per reading, not two per series: a 50-process tree's 51 series cost
-                # ~16 µs a sample as columns; they become columns once per flush (columns())
-                values = reading.values
-                rows.append((t, values))
-                total = values.get(RSS_SERIES)
-                if total is not None:
-                    stats.count += 1
-                    stats.total += total
-                    stats.last = total
-                    if total > stats.max:
-                        stats.max = total
-                    if stats.first_t is None:
-                        stats.first_t = t
-                    stats.last_t = t
+                # one row per reading, not two appends per series: a 50-process tree's 51 series
+                # cost ~16 µs a sample as columns; they become columns once per flush (columns())
+                append(rows, stats, t, reading.values)
                 if now - last_flush >= self.flush_every:
                     self._flush()
                     rows = self._rows
@@ -267,7 +287,7 @@ class Recorder:
 
     @staticmethod
     def _append(rows: list[tuple[float, dict[str, int]]], stats: Stats, t: float, values: dict[str, int]) -> None:
-        """One extra point (off the hot path: only when a reading carries earlier points)."""
+        """One reading into the open batch and the running figures of the total series."""
         rows.append((t, values))
         total = values.get(RSS_SERIES)
         if total is not None:
@@ -311,7 +331,7 @@ class Recorder:
             self.writer.write_batch(batch)
         self._notify("on_batch", batch)
 
-    def _notify(self, method: str, arg: Any) -> None:
+    def _notify(self, method: Hook, arg: Any) -> None:
         for listener in self.listeners:
             fn = getattr(listener, method, None)
             if fn is None:
@@ -338,7 +358,8 @@ class Recorder:
         # listeners with work in flight (a capture, heaptrack's interpreter) finish it while the
         # writer still takes their rows
         self._notify("on_closing", self)
-        processes = getattr(self.collector, "processes", lambda: [])()
+        listed: Callable[[], list[ProcessInfo]] | None = getattr(self.collector, "processes", None)
+        processes = listed() if listed is not None else []
         self.collector.close()
         wall = self.now()
         stats = self.stats

@@ -32,7 +32,7 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Protocol
 
 from memview.model import RSS_SERIES, Batch, Event, Phase
 from memview.units import UnitError, format_bytes, parse_duration, parse_size
@@ -310,10 +310,20 @@ class Firing:
         return self.rule.text
 
 
+class EventSink(Protocol):
+    """Where firings are recorded: the session's :class:`~memview.recorder.Recorder` (which runs
+    every listener: the engine never calls it while it holds its own lock)."""
+
+    def add_event(self, kind: str, message: str, level: str = "info", data: dict[str, Any] | None = None,
+                  t: float | None = None) -> Event:
+        """Record an event."""
+
+
 class TriggerEngine:
     """Evaluates rules on every sample of every batch; records each firing as a ``trigger`` event."""
 
-    def __init__(self, recorder: Any, rules: Iterable[Rule], on_fire: Callable[[Firing], None] | None = None) -> None:
+    def __init__(self, recorder: EventSink, rules: Iterable[Rule],
+                 on_fire: Callable[[Firing], None] | None = None) -> None:
         self.recorder = recorder
         self.on_fire = on_fire
         self._lock = threading.Lock()

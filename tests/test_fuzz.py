@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from memview import baseline, bundle, manifest, markers, triggers, units
 from memview.collectors.formats import FormatError, Reader
-from memview.marker_sources import _Reader, _Stream
+from memview.marker_reader import LineReader, Stream
 
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -65,9 +65,9 @@ def test_memory_log_preset_never_raises(line):
 @given(st.lists(st.binary(max_size=40) | st.sampled_from([b"\n", b"\r\n", b'{"event": "mark"']), max_size=30))
 def test_the_channel_splits_any_chunking_into_the_lines_written(chunks):
     """Half lines across reads, CRLF, no final newline: the lines handled are the lines written."""
-    reader = _Reader("fuzz", warn=lambda msg: None)
+    reader = LineReader("fuzz", warn=lambda msg: None)
     got: list[bytes] = []
-    stream = _Stream(-1, lambda n: b"", lambda line, _s: got.append(line), "fd", lambda: None, waits=False)
+    stream = Stream(-1, lambda n: b"", lambda line, _s: got.append(line), "fd", lambda: None, waits=False)
     try:
         for chunk in chunks:
             if chunk:

@@ -121,7 +121,7 @@ def test_phase_log_lines_arrive_without_a_polling_delay_and_through_rotation(tmp
     inotify, a line arrives although the fallback poll here is an hour; a rotated log is followed."""
     import threading
 
-    from memview.marker_sources import LogFollower
+    from memview.log_follower import LogFollower
 
     log = tmp_path / "app.log"
     log.write_text("old line, history\n")

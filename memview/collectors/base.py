@@ -1,6 +1,8 @@
 """The Collector protocol: what the recorder's sampler thread drives.
 
-A collector is read from one thread only (the sampler), so it needs no locks of its own. It
+The methods below are called from one thread at a time (the sampler; after it ended, the
+closing thread), so they need no locks. A collector that other threads also query guards that
+state itself (the process collector's HWM lock: see docs/architecture.md, "Locks"). ``read``
 returns a :class:`~memview.model.Reading` per call, or ``None`` when there is nothing more to
 read (the process tree is gone). Anything the recorder should store besides the samples, such as
 the processes seen and their exact peaks, the collector keeps and hands over at the end.
