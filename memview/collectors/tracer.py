@@ -21,8 +21,10 @@ Rules ptrace imposes and how they are kept:
   its PID to a pipe and waits for a byte back, which the tracer sends after ``PTRACE_SEIZE``.
 - Before another tool ptraces a pid (py-spy, heaptrack, gdb), :meth:`Tracer.release` detaches
   every thread of that process; from then on it is sampled.
-- memview becomes a child subreaper (``PR_SET_CHILD_SUBREAPER``): orphans of the tree are
-  re-parented to memview, and the tracer reaps them when they exit.
+- memview becomes a child subreaper (``PR_SET_CHILD_SUBREAPER``) while a tree is traced: orphans
+  of the tree are re-parented to memview, and the tracer reaps them when they exit. It stops being
+  one when the last tracer ends, so in the desktop app, which outlives its recordings, later
+  orphans of other programs go to init as usual instead of piling up as the app's zombies.
 
 Nothing here imports Qt or touches the store: the collector drains :meth:`drain` each sample.
 """
@@ -56,6 +58,7 @@ EV_FORK, EV_VFORK, EV_CLONE, EV_EXEC, EV_EXIT, EV_STOP = 1, 2, 3, 4, 6, 128
 WALL = 0x40000000
 WNOTHREAD = 0x20000000
 PR_SET_CHILD_SUBREAPER = 36
+PR_GET_CHILD_SUBREAPER = 37
 _STOP_SIGNALS = frozenset({signal.SIGSTOP, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU})
 
 _libc = None
@@ -88,14 +91,55 @@ def _event_msg(pid: int) -> int | None:
     return int(out.value)
 
 
-def become_subreaper() -> bool:
-    """Make this process the reaper of its descendants' orphans (daemons stay in the tree)."""
+_subreaper_lock = threading.Lock()
+_subreaper_users = 0  # tracers that hold subreaper status (a GUI may record several commands at once)
+_subreaper_before = False  # the process was a subreaper before memview made it one: leave it so
+
+
+def is_subreaper() -> bool:
+    """Whether this process is a child subreaper now (PR_GET_CHILD_SUBREAPER)."""
     if not AVAILABLE:
         return False
+    flag = ctypes.c_int(0)
     try:
-        return _lib().prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+        return _lib().prctl(PR_GET_CHILD_SUBREAPER, ctypes.addressof(flag), 0, 0, 0) == 0 and bool(flag.value)
     except (OSError, AttributeError):
         return False
+
+
+def _set_subreaper(on: bool) -> bool:
+    try:
+        return _lib().prctl(PR_SET_CHILD_SUBREAPER, int(on), 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def hold_subreaper() -> bool:
+    """Make this process the reaper of its descendants' orphans (daemons stay in the tree).
+
+    Counted: status is dropped by the matching :func:`release_subreaper` of the last holder.
+    """
+    global _subreaper_users, _subreaper_before
+    if not AVAILABLE:
+        return False
+    with _subreaper_lock:
+        if _subreaper_users == 0:
+            _subreaper_before = is_subreaper()
+            if not _subreaper_before and not _set_subreaper(True):
+                return False
+        _subreaper_users += 1
+        return True
+
+
+def release_subreaper() -> None:
+    """One holder is done; the last one gives subreaper status back (unless it predates memview)."""
+    global _subreaper_users
+    with _subreaper_lock:
+        if _subreaper_users <= 0:
+            return
+        _subreaper_users -= 1
+        if _subreaper_users == 0 and not _subreaper_before:
+            _set_subreaper(False)
 
 
 @dataclass(slots=True)
@@ -187,6 +231,7 @@ class Tracer:
         self.pending = False  # something to drain (read without the lock by the sampler: a hint)
         self.released_any = False  # a process was released: its children must be found by scanning
         self.stops = 0  # ptrace stops handled (for the docs' and benchmarks' figures)
+        self._subreaper = False  # this tracer holds subreaper status (see hold_subreaper)
         self._thread = threading.Thread(target=self._main, name="memview-tracer", daemon=True)
         self._thread.start()
 
@@ -290,6 +335,9 @@ class Tracer:
             self.error = self.error or f"tracer failed: {exc!r}"
         finally:
             self.active = False
+            if self._subreaper:
+                self._subreaper = False
+                release_subreaper()
             for ev in [c[2] for c in self._commands] + list(self._releasing.values()):
                 ev.set()
             self.done.set()
@@ -313,7 +361,7 @@ class Tracer:
         if err == 0:
             self.active = True
             self._tgid[pid] = pid
-            become_subreaper()
+            self._subreaper = hold_subreaper()
         else:
             self.error = f"cannot trace the command ({os.strerror(err)}): peaks of its descendants are sampled"
         self.seized.set()
