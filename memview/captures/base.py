@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from memview.collectors import procfs
 from memview.model import Capture
 
 log = logging.getLogger(__name__)
@@ -235,14 +236,7 @@ def looks_like_ptrace_refusal(text: str) -> bool:
 
 
 def _status_field(pid: int, key: str) -> str | None:
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith(key + ":"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        return None
-    return None
+    return (procfs.status(pid) or {}).get(key)
 
 
 def ptrace_advice(pid: int, tool: str) -> str:
@@ -258,10 +252,7 @@ def ptrace_advice(pid: int, tool: str) -> str:
         owner = int(uid.split()[0])
         if owner != os.geteuid():
             parts.append(f"It runs as uid {owner} and memview as uid {os.geteuid()}: run memview as the same user.")
-    try:
-        scope = Path("/proc/sys/kernel/yama/ptrace_scope").read_text().strip()
-    except OSError:
-        scope = None
+    scope = procfs.ptrace_scope()
     if scope not in (None, "0"):
         parts.append(f"kernel.yama.ptrace_scope is {scope}: allow tracing with "
                      "`sudo sysctl kernel.yama.ptrace_scope=0`.")
@@ -333,50 +324,6 @@ def target_credentials(pid: int) -> Credentials | None:
     if euid == 0:
         return None
     return Credentials(euid, egid, tuple(int(g) for g in (groups or "").split()))
-
-
-def holds_open(pid: int, path: str | Path) -> bool:
-    """Whether ``pid`` has ``path`` open (a tool still writing its file, a FIFO still read)."""
-    target = str(path)
-    try:
-        fds = os.listdir(f"/proc/{pid}/fd")
-    except OSError:
-        return False
-    for fd in fds:
-        try:
-            if os.readlink(f"/proc/{pid}/fd/{fd}") == target:
-                return True
-        except OSError:
-            continue
-    return False
-
-
-def process_alive(pid: int, start_ticks: int | None = None) -> bool:
-    """Whether ``pid`` still runs (and is the same process, when its start time is known)."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            raw = f.read()
-    except OSError:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
-    rest = raw[raw.rfind(b")") + 2:].split()
-    if rest and rest[0] == b"Z":
-        return False
-    return start_ticks is None or int(rest[19]) == start_ticks
-
-
-def start_ticks(pid: int) -> int | None:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            raw = f.read()
-    except OSError:
-        return None
-    return int(raw[raw.rfind(b")") + 2:].split()[19])
 
 
 # -- one capture -------------------------------------------------------------------------------------
@@ -597,7 +544,8 @@ class Executor:
         capture = Capture(tool=job.tool, pid=job.pid, trigger=job.trigger, started_s=rec.now(),
                           data={**job.data, "requested_s": job.requested_t, "duration_s": job.duration,
                                 "time_limit_s": job.time_limit})
-        ticks = start_ticks(job.pid)
+        st = procfs.stat(job.pid)
+        ticks = st.start_ticks if st is not None else None
         ctx.previous = list(self._history.get((job.tool, job.pid), []))
         ctx.run_as = target_credentials(job.pid)
         if ctx.run_as is not None:
@@ -611,7 +559,7 @@ class Executor:
         except CaptureError as exc:
             capture.status = exc.status
             capture.stderr_tail = exc.stderr_tail or capture.stderr_tail
-            if exc.status == "failed" and not process_alive(job.pid, ticks):
+            if exc.status == "failed" and not procfs.alive(job.pid, ticks):
                 capture.status = "exited"
             self._report_error(job, capture, str(exc))
         except Exception as exc:

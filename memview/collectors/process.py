@@ -79,16 +79,11 @@ class _PsutilMemory:
 def describe(pid: int, boot: float) -> ProcessInfo | None:
     """Name, parent, command line and start time of ``pid``; None if it is already gone."""
     if procfs.AVAILABLE:
-        brief = procfs.stat_brief(pid)
-        if brief is None:
+        st = procfs.stat(pid)
+        if st is None:
             return None
-        comm, ppid, ticks = brief
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                cmdline = [a.decode(errors="replace") for a in f.read().split(b"\0") if a]
-        except OSError:
-            cmdline = []
-        return ProcessInfo(pid, ppid, comm, cmdline, boot + ticks / _CLK_TCK, 0.0, 0.0)
+        return ProcessInfo(pid, st.ppid, st.comm, procfs.cmdline(pid) or [], boot + st.start_ticks / _CLK_TCK,
+                           0.0, 0.0)
     try:
         p = psutil.Process(pid)
         with p.oneshot():
@@ -112,7 +107,7 @@ def check_attachable(pid: int) -> None:
     except psutil.ZombieProcess:
         raise CollectorError(_zombie(pid)) from None
     except psutil.NoSuchProcess:
-        if _exists_elsewhere(pid):
+        if procfs.alive(pid):  # psutil cannot see it, kill(pid, 0) can: /proc hides it
             raise CollectorError(_denied(pid) + " (/proc hides other users' processes here: hidepid)") from None
         raise CollectorError(f"no process with PID {pid}") from None
     except psutil.AccessDenied:
@@ -123,17 +118,6 @@ def check_attachable(pid: int) -> None:
 
 def _denied(pid: int) -> str:
     return f"access denied to process {pid}: run memview as the same user as the process (or as root)"
-
-
-def _exists_elsewhere(pid: int) -> bool:
-    """True when ``pid`` exists but belongs to another user: kill(pid, 0) sees through /proc's hidepid."""
-    try:
-        os.kill(pid, 0)
-    except PermissionError:
-        return True
-    except OSError:
-        return False
-    return False
 
 
 def _zombie(pid: int) -> str:
@@ -632,7 +616,7 @@ class ProcessTreeCollector:
         if fresh is None:
             return
         info.name = fresh.name
-        info.cmdline = [a.decode(errors="replace") for a in raw.split(b"\0") if a] if self.fast else fresh.cmdline
+        info.cmdline = procfs.split_cmdline(raw) if self.fast else fresh.cmdline
         parent = self._procs.get(info.ppid or -1)
         if info.pid != self.root_pid and parent is not None and parent.info.cmdline == old_cmdline:
             return  # fork, then exec: the child's own start, not a change of program

@@ -42,6 +42,7 @@ import threading
 import time
 from dataclasses import dataclass
 
+from memview.collectors import procfs
 from memview.model import SOURCE_EXIT, ProcessExit
 
 AVAILABLE = sys.platform.startswith("linux")
@@ -163,40 +164,16 @@ class Death:
     maxrss_bytes: int
 
 
-def _status_fields(pid: int) -> tuple[int | None, int | None, str, int | None]:
-    """(VmHWM, VmRSS, Name, PPid) from /proc/PID/status; Nones when it cannot be read."""
-    try:
-        with open(f"/proc/{pid}/status", "rb", buffering=0) as f:
-            raw = f.read(8192)
-    except OSError:
-        return None, None, "", None
-    hwm = rss = ppid = None
-    name = ""
-    for line in raw.split(b"\n"):
-        if line.startswith(b"VmHWM:"):
-            hwm = int(line.split()[1]) * 1024
-        elif line.startswith(b"VmRSS:"):
-            rss = int(line.split()[1]) * 1024
-        elif line.startswith(b"Name:"):
-            name = line[5:].strip().decode(errors="replace")
-        elif line.startswith(b"PPid:"):
-            ppid = int(line.split()[1])
-    return hwm, rss, name, ppid
-
-
-def _describe_at_exit(pid: int) -> tuple[list[str], int | None]:
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            cmdline = [a.decode(errors="replace") for a in f.read().split(b"\0") if a]
-    except OSError:
-        cmdline = []
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            raw = f.read()
-        ticks: int | None = int(raw[raw.rfind(b")") + 2:].split()[19])
-    except (OSError, IndexError, ValueError):
-        ticks = None
-    return cmdline, ticks
+def _exit_record(pid: int, t: float) -> ExitRecord:
+    """What /proc still says about ``pid`` at its exit stop: its peak, name, parent, command line."""
+    fields = procfs.status(pid) or {}
+    hwm = procfs.kib_field(fields, "VmHWM")
+    ppid = fields.get("PPid")
+    st = procfs.stat(pid)
+    return ExitRecord(ProcessExit(pid, t, hwm, procfs.kib_field(fields, "VmRSS"),
+                                  SOURCE_EXIT if hwm is not None else "sampled"),
+                      fields.get("Name", ""), int(ppid) if ppid else None, procfs.cmdline(pid) or [],
+                      st.start_ticks if st is not None else None)
 
 
 class Tracer:
@@ -492,18 +469,12 @@ class Tracer:
                 pass
 
     def _tgid_of(self, tid: int) -> int:
-        try:
-            with open(f"/proc/{tid}/status", "rb") as f:
-                for line in f:
-                    if line.startswith(b"Tgid:"):
-                        return int(line.split()[1])
-        except OSError:
-            pass
-        return tid
+        tgid = (procfs.status(tid) or {}).get("Tgid")
+        return int(tgid) if tgid else tid
 
     def _new_tracee(self, parent_tid: int, new: int, event: int) -> None:
         parent = self._tgid.get(parent_tid, parent_tid)
-        if event == EV_CLONE and os.path.exists(f"/proc/{parent}/task/{new}"):
+        if event == EV_CLONE and procfs.is_thread_of(new, parent):
             tgid = parent  # a thread of the same process
         else:
             tgid = new
@@ -521,11 +492,7 @@ class Tracer:
         tgid = self._tgid.get(tid, tid)
         if tid != tgid:
             return  # a thread ending; the process's figure is read at its leader's exit stop
-        t = time.perf_counter()
-        hwm, rss, name, ppid = _status_fields(tid)
-        cmdline, ticks = _describe_at_exit(tid)
-        record = ExitRecord(ProcessExit(tid, t, hwm, rss, SOURCE_EXIT if hwm is not None else "sampled"),
-                            name, ppid, cmdline, ticks)
+        record = _exit_record(tid, time.perf_counter())
         with self._lock:
             self._exits.append(record)
             self._exit_by_pid[tid] = record.exit

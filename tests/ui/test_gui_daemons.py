@@ -33,9 +33,9 @@ def _record(qtbot, store: Store, argv: list[str]):
 
 
 def _ppid(pid: int) -> int:
-    brief = procfs.stat_brief(pid)
+    brief = procfs.stat(pid)
     assert brief is not None, f"process {pid} is gone"
-    return brief[1]
+    return brief.ppid
 
 
 def _kill(pid: int) -> None:
@@ -77,7 +77,7 @@ def test_stop_while_following_ends_the_recording_and_leaves_the_daemon_running(q
         qtbot.waitUntil(lambda: live.session.following, timeout=60000)
         with qtbot.waitSignal(live.finished, timeout=60000):
             live.stop()
-        assert procfs.stat_brief(pid) is not None, "Stop killed the daemon"
+        assert procfs.stat(pid) is not None, "Stop killed the daemon"
         session = store.session(live.session_id)
         assert session["status"] == "completed" and session["exit_code"] == 0, session
         assert pid in {p["pid"] for p in store.processes(live.session_id)}
