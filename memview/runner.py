@@ -22,7 +22,8 @@ from typing import Any
 from memview.collectors import procfs
 from memview.collectors.base import CollectorError
 from memview.collectors.oom import OomWatch
-from memview.collectors.process import ProcessTreeCollector, check_attachable
+from memview.collectors.process import ProcessTreeCollector
+from memview.collectors.process_info import check_attachable
 from memview.collectors.tracer import Death, Tracer
 from memview.marker_sources import MarkerOptions, Markers
 from memview.meta import MetaCollector

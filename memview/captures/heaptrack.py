@@ -33,11 +33,10 @@ from memview.captures.base import (
     Spawned,
     find_tool,
     finish,
-    looks_like_ptrace_refusal,
-    ptrace_advice,
     run_tool,
     tail,
 )
+from memview.captures.ptrace_advice import looks_like_ptrace_refusal, ptrace_advice
 from memview.collectors import procfs
 from memview.model import Capture
 

@@ -26,10 +26,9 @@ from memview.captures.base import (
     CaptureError,
     find_tool,
     finish,
-    looks_like_ptrace_refusal,
-    ptrace_advice,
     run_tool,
 )
+from memview.captures.ptrace_advice import looks_like_ptrace_refusal, ptrace_advice
 from memview.captures.sites import Site, Summary, frame_label, merge
 from memview.collectors import procfs
 from memview.model import Capture

@@ -20,12 +20,11 @@ from memview.captures.base import (
     CaptureContext,
     CaptureError,
     find_tool,
-    looks_like_ptrace_refusal,
-    ptrace_advice,
     run_tool,
     write_private,
 )
 from memview.captures.detect import descendants, process_kind
+from memview.captures.ptrace_advice import looks_like_ptrace_refusal, ptrace_advice
 from memview.captures.sites import Site, Summary, merge
 from memview.collectors import procfs
 from memview.model import Capture

@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from memview.captures import heaptrack, memray, node, pyspy
-from memview.captures.base import CaptureJob, Executor, ToolFn
+from memview.captures.base import ToolFn
 from memview.captures.detect import descendants, process_kind
+from memview.captures.executor import CaptureJob, Executor
 from memview.collectors import procfs
 from memview.model import Batch
 from memview.triggers import Firing, largest_processes
