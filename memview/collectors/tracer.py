@@ -180,7 +180,6 @@ class Tracer:
     """One tracer thread for one launched tree. Thread-safe API; every ptrace call on its thread."""
 
     def __init__(self) -> None:
-        self.available = AVAILABLE
         self.error: str | None = None  # why tracing is off ("operation not permitted"), for the user
         self.root_pid: int | None = None
         self.seized = threading.Event()  # set once the seize was tried (see ``self.active``)
