@@ -31,116 +31,39 @@ Nothing here imports Qt or touches the store: the collector drains :meth:`drain`
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import errno
 import os
 import shutil
 import signal
-import sys
 import threading
 import time
 from dataclasses import dataclass
 
 from memview.collectors import procfs
+from memview.collectors.ptrace import (
+    AVAILABLE,
+    EV_CLONE,
+    EV_EXEC,
+    EV_EXIT,
+    EV_FORK,
+    EV_STOP,
+    EV_VFORK,
+    OPTIONS,
+    PTRACE_CONT,
+    PTRACE_DETACH,
+    PTRACE_INTERRUPT,
+    PTRACE_LISTEN,
+    PTRACE_SEIZE,
+    WALL,
+    WNOTHREAD,
+    event_msg,
+    hold_subreaper,
+    ptrace,
+    release_subreaper,
+)
 from memview.model import SOURCE_EXIT, ProcessExit
 
-AVAILABLE = sys.platform.startswith("linux")
-
-PTRACE_CONT = 7
-PTRACE_DETACH = 17
-PTRACE_GETEVENTMSG = 0x4201
-PTRACE_SEIZE = 0x4206
-PTRACE_INTERRUPT = 0x4207
-PTRACE_LISTEN = 0x4208
-O_TRACEFORK, O_TRACEVFORK, O_TRACECLONE, O_TRACEEXEC, O_TRACEEXIT = 0x2, 0x4, 0x8, 0x10, 0x40
-OPTIONS = O_TRACEFORK | O_TRACEVFORK | O_TRACECLONE | O_TRACEEXEC | O_TRACEEXIT
-EV_FORK, EV_VFORK, EV_CLONE, EV_EXEC, EV_EXIT, EV_STOP = 1, 2, 3, 4, 6, 128
-WALL = 0x40000000
-WNOTHREAD = 0x20000000
-PR_SET_CHILD_SUBREAPER = 36
-PR_GET_CHILD_SUBREAPER = 37
 _STOP_SIGNALS = frozenset({signal.SIGSTOP, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU})
-
-_libc = None
-
-
-def _lib() -> ctypes.CDLL:
-    global _libc
-    if _libc is None:
-        _libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
-        _libc.ptrace.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
-        _libc.ptrace.restype = ctypes.c_long
-        _libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
-        _libc.prctl.restype = ctypes.c_int
-    return _libc
-
-
-def _ptrace(request: int, pid: int, data: int = 0) -> int:
-    """0 on success, else the errno (ESRCH for a tracee that died meanwhile is routine)."""
-    ctypes.set_errno(0)
-    if _lib().ptrace(request, pid, None, ctypes.c_void_p(data)) == -1:
-        return ctypes.get_errno() or errno.EIO
-    return 0
-
-
-def _event_msg(pid: int) -> int | None:
-    out = ctypes.c_ulong(0)
-    ctypes.set_errno(0)
-    if _lib().ptrace(PTRACE_GETEVENTMSG, pid, None, ctypes.byref(out)) == -1:
-        return None
-    return int(out.value)
-
-
-_subreaper_lock = threading.Lock()
-_subreaper_users = 0  # tracers that hold subreaper status (a GUI may record several commands at once)
-_subreaper_before = False  # the process was a subreaper before memview made it one: leave it so
-
-
-def is_subreaper() -> bool:
-    """Whether this process is a child subreaper now (PR_GET_CHILD_SUBREAPER)."""
-    if not AVAILABLE:
-        return False
-    flag = ctypes.c_int(0)
-    try:
-        return _lib().prctl(PR_GET_CHILD_SUBREAPER, ctypes.addressof(flag), 0, 0, 0) == 0 and bool(flag.value)
-    except (OSError, AttributeError):
-        return False
-
-
-def _set_subreaper(on: bool) -> bool:
-    try:
-        return _lib().prctl(PR_SET_CHILD_SUBREAPER, int(on), 0, 0, 0) == 0
-    except (OSError, AttributeError):
-        return False
-
-
-def hold_subreaper() -> bool:
-    """Make this process the reaper of its descendants' orphans (daemons stay in the tree).
-
-    Counted: status is dropped by the matching :func:`release_subreaper` of the last holder.
-    """
-    global _subreaper_users, _subreaper_before
-    if not AVAILABLE:
-        return False
-    with _subreaper_lock:
-        if _subreaper_users == 0:
-            _subreaper_before = is_subreaper()
-            if not _subreaper_before and not _set_subreaper(True):
-                return False
-        _subreaper_users += 1
-        return True
-
-
-def release_subreaper() -> None:
-    """One holder is done; the last one gives subreaper status back (unless it predates memview)."""
-    global _subreaper_users
-    with _subreaper_lock:
-        if _subreaper_users <= 0:
-            return
-        _subreaper_users -= 1
-        if _subreaper_users == 0 and not _subreaper_before:
-            _set_subreaper(False)
 
 
 @dataclass(slots=True)
@@ -333,7 +256,7 @@ class Tracer:
             return
         pid = int(raw)
         self.root_pid = pid
-        err = _ptrace(PTRACE_SEIZE, pid, OPTIONS)
+        err = ptrace(PTRACE_SEIZE, pid, OPTIONS)
         if err == 0:
             self.active = True
             self._tgid[pid] = pid
@@ -426,7 +349,7 @@ class Tracer:
                 self._at_exit(pid)
                 self._cont(pid, 0)
             elif event in (EV_FORK, EV_VFORK, EV_CLONE):
-                new = _event_msg(pid)
+                new = event_msg(pid)
                 if new:
                     self._new_tracee(pid, new, event)
                 self._cont(pid, 0)
@@ -440,7 +363,7 @@ class Tracer:
                 if pid in self._fresh or sig not in _STOP_SIGNALS:
                     self._fresh.discard(pid)
                     self._cont(pid, 0)
-                elif _ptrace(PTRACE_LISTEN, pid) != 0:  # group-stop: stay stopped, see SIGCONT
+                elif ptrace(PTRACE_LISTEN, pid) != 0:  # group-stop: stay stopped, see SIGCONT
                     self._cont(pid, 0)
             else:
                 self._cont(pid, 0)
@@ -498,10 +421,10 @@ class Tracer:
             self.pending = True
 
     def _cont(self, tid: int, sig: int) -> None:
-        _ptrace(PTRACE_CONT, tid, sig)
+        ptrace(PTRACE_CONT, tid, sig)
 
     def _detach(self, tid: int, sig: int) -> None:
-        _ptrace(PTRACE_DETACH, tid, sig)
+        ptrace(PTRACE_DETACH, tid, sig)
         tgid = self._tgid.pop(tid, tid)
         self._fresh.discard(tid)
         if not any(g == tgid for g in self._tgid.values()):
@@ -536,7 +459,7 @@ class Tracer:
             return
         self._releasing[pid] = ev
         for tid in tids:
-            if _ptrace(PTRACE_INTERRUPT, tid) == errno.ESRCH:
+            if ptrace(PTRACE_INTERRUPT, tid) == errno.ESRCH:
                 self._tgid.pop(tid, None)
         if not any(g == pid for g in self._tgid.values()):
             self._releasing.pop(pid, None)
@@ -548,5 +471,5 @@ class Tracer:
         """Interrupt every tracee; each is detached at its next stop (see ``_handle``)."""
         for tid, tgid in list(self._tgid.items()):
             self._releasing.setdefault(tgid, threading.Event())
-            if _ptrace(PTRACE_INTERRUPT, tid) == errno.ESRCH:
+            if ptrace(PTRACE_INTERRUPT, tid) == errno.ESRCH:
                 self._tgid.pop(tid, None)
