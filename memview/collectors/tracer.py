@@ -435,6 +435,24 @@ class Tracer:
                 ev.set()
             if tgid == self.root_pid:
                 self._wait_root_elsewhere(tgid)
+            elif self._stopping:
+                self._reap_adopted(tgid)
+
+    @staticmethod
+    def _reap_adopted(pid: int) -> None:
+        """A daemon left running when tracing ends may be memview's child (the subreaper adopted it):
+        wait for it on a thread of its own, or it would stay the app's zombie once it exits."""
+        st = procfs.stat(pid)
+        if st is None or st.ppid != os.getpid():
+            return
+
+        def wait() -> None:
+            try:
+                os.waitpid(pid, 0)
+            except ChildProcessError:
+                pass
+
+        threading.Thread(target=wait, name=f"memview-reap-{pid}", daemon=True).start()
 
     def _wait_root_elsewhere(self, pid: int) -> None:
         """The root is no longer traced: its exit reaches memview as its parent, not us."""

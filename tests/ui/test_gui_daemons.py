@@ -81,6 +81,9 @@ def test_stop_while_following_ends_the_recording_and_leaves_the_daemon_running(q
         session = store.session(live.session_id)
         assert session["status"] == "completed" and session["exit_code"] == 0, session
         assert pid in {p["pid"] for p in store.processes(live.session_id)}
+        # the subreaper made it memview's child: when it ends, memview reaps it (no zombie left)
+        os.kill(pid, signal.SIGKILL)
+        wait_for(lambda: procfs.stat(pid) is None)
     finally:
         _kill(pid)
 
