@@ -140,14 +140,10 @@ class HighWaterMarks:
             if hwm is None:
                 return None, SOURCE_SAMPLED
             value = max(hwm, tr.since_take or 0)
-            tr.since_take = None
+            self._fold_hwm(tr, value)
+            tr.since_take = None  # taken: the next take starts from here
             if tr is self._root:
                 self._root_hwm_seen = None
-            tr.fold_perf = time.perf_counter()
-            if tr.exact is None or value > tr.exact:
-                tr.exact = value
-            if tr is self._root:
-                self._fold_root(value, SOURCE_VMHWM)
             if self.resets_allowed and isinstance(tr.mem, procfs.ProcMemory):
                 tr.mem.reset_hwm()
         self._raise_peak(tr, value)
