@@ -169,7 +169,7 @@ def test_a_tool_out_of_the_target_users_reach_is_a_one_line_refusal(tmp_path):
 
 
 def test_ptrace_advice_suggests_only_least_privilege_fixes():
-    from memview.captures.base import ptrace_advice
+    from memview.captures.ptrace_advice import ptrace_advice
 
     text = ptrace_advice(os.getpid(), "py-spy")
     assert "setcap" not in text and "cap_sys_ptrace+ep" not in text

@@ -7,56 +7,24 @@ A wrong "node" would be dangerous (SIGUSR1 kills most programs), so node needs a
 
 from __future__ import annotations
 
-import os
 import re
+
+from memview.collectors import procfs
 
 _PY_NAME = re.compile(r"^(python|pypy)[0-9.]*[dmu]?$")
 _NODE_NAME = re.compile(r"^(node|nodejs)$")
 
 
-def _names(pid: int) -> list[str]:
-    names = []
-    try:
-        names.append(os.path.basename(os.readlink(f"/proc/{pid}/exe")).removesuffix(" (deleted)"))
-    except OSError:
-        pass
-    try:
-        with open(f"/proc/{pid}/comm") as f:
-            names.append(f.read().strip())
-    except OSError:
-        pass
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            first = f.read().split(b"\0", 1)[0].decode(errors="replace")
-        if first:
-            names.append(os.path.basename(first))
-    except OSError:
-        pass
-    return names
-
-
-def _maps_mention(pid: int, needles: tuple[str, ...]) -> str | None:
-    try:
-        with open(f"/proc/{pid}/maps") as f:
-            for line in f:
-                for needle in needles:
-                    if needle in line:
-                        return needle
-    except OSError:
-        return None
-    return None
-
-
 def process_kind(pid: int) -> str:
     """``python``, ``node`` or ``native`` (anything else, heaptrack's domain); ``gone`` if it exited."""
-    names = _names(pid)
+    names = procfs.names(pid)
     if not names:
         return "gone"
     if any(_NODE_NAME.match(n) for n in names):
         return "node"
     if any(_PY_NAME.match(n) for n in names):
         return "python"
-    found = _maps_mention(pid, ("libpython", "libnode.so"))
+    found = procfs.maps_mention(pid, ("libpython", "libnode.so"))
     if found == "libpython":
         return "python"
     if found == "libnode.so":
@@ -66,8 +34,6 @@ def process_kind(pid: int) -> str:
 
 def descendants(pid: int) -> list[int]:
     """All descendants of ``pid`` (children of every thread, recursively)."""
-    from memview.collectors import procfs
-
     out: list[int] = []
     todo = [pid]
     while todo:

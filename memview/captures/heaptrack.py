@@ -33,13 +33,11 @@ from memview.captures.base import (
     Spawned,
     find_tool,
     finish,
-    holds_open,
-    looks_like_ptrace_refusal,
-    process_alive,
-    ptrace_advice,
     run_tool,
     tail,
 )
+from memview.captures.ptrace_advice import looks_like_ptrace_refusal, ptrace_advice
+from memview.collectors import procfs
 from memview.model import Capture
 
 _GDB_ERRORS = re.compile(r"ptrace:|could not attach|can't attach|couldn't get registers|no symbol table|"
@@ -130,14 +128,14 @@ def _wait_injected(ctx: CaptureContext, script: Spawned, log_path: Path, fifo: s
         if "injection finished" in log:
             if _GDB_ERRORS.search(log) or looks_like_ptrace_refusal(log.split("injecting heaptrack", 1)[-1]):
                 _raise_inject_failure(ctx, log)
-            if holds_open(ctx.pid, fifo):
+            if procfs.holds_open(ctx.pid, fifo):
                 return
         elif script.poll() is not None:
             if "Cannot runtime-attach" in log or looks_like_ptrace_refusal(log):
                 raise CaptureError(ptrace_advice(ctx.pid, "gdb"), status="ptrace-refused", stderr_tail=log)
             raise CaptureError(f"heaptrack exited before attaching (exit code {script.returncode}): "
                                f"{_last_line(log)}", stderr_tail=log)
-        if not process_alive(ctx.pid):
+        if not procfs.alive(ctx.pid):
             raise CaptureError(f"PID {ctx.pid} exited before heaptrack could attach", status="exited",
                                stderr_tail=log)
         script.wait(0.05)

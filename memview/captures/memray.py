@@ -26,13 +26,11 @@ from memview.captures.base import (
     CaptureError,
     find_tool,
     finish,
-    holds_open,
-    looks_like_ptrace_refusal,
-    process_alive,
-    ptrace_advice,
     run_tool,
 )
+from memview.captures.ptrace_advice import looks_like_ptrace_refusal, ptrace_advice
 from memview.captures.sites import Site, Summary, frame_label, merge
+from memview.collectors import procfs
 from memview.model import Capture
 
 FINISH_WAIT = 30.0
@@ -54,10 +52,10 @@ def attach(ctx: CaptureContext, capture: Capture) -> None:
     capture.data["attach_s"] = round(time.monotonic() - t0, 3)
     window_start = time.monotonic()
     window_end = window_start + ctx.duration
-    while not ctx.stop.is_set() and time.monotonic() < window_end and process_alive(ctx.pid):
+    while not ctx.stop.is_set() and time.monotonic() < window_end and procfs.alive(ctx.pid):
         ctx.stop.wait(min(0.1, max(0.0, window_end - time.monotonic())))
     capture.data["window_s"] = round(time.monotonic() - window_start, 3)
-    if process_alive(ctx.pid):
+    if procfs.alive(ctx.pid):
         t1 = time.monotonic()
         code, tail_text = run_tool(ctx, [exe, "detach", str(ctx.pid)], None, err, env=ctx.env)
         err.unlink(missing_ok=True)
@@ -81,12 +79,12 @@ def attach(ctx: CaptureContext, capture: Capture) -> None:
 def _wait_closed(ctx: CaptureContext, out: Path) -> None:
     """Until the target has closed the file (the tracker flushed it), within the time limit."""
     deadline = time.monotonic() + min(FINISH_WAIT, ctx.remaining())
-    while holds_open(ctx.pid, out.resolve()) and time.monotonic() < deadline:
+    while procfs.holds_open(ctx.pid, out.resolve()) and time.monotonic() < deadline:
         time.sleep(0.05)
 
 
 def _failed(ctx: CaptureContext, what: str, code: int, err: str) -> CaptureError:
-    if not process_alive(ctx.pid):
+    if not procfs.alive(ctx.pid):
         return CaptureError(f"PID {ctx.pid} exited before memray could {what} it", status="exited", stderr_tail=err)
     if "No module named" in err or "memray" in err and "import" in err.lower():
         return CaptureError(f"memray cannot start inside PID {ctx.pid}: its Python cannot import memray "

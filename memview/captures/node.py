@@ -26,9 +26,10 @@ import time
 from pathlib import Path
 
 from memview.captures import heapsnapshot
-from memview.captures.base import CaptureContext, CaptureError, holds_open, process_alive
+from memview.captures.base import CaptureContext, CaptureError
 from memview.captures.detect import process_kind
 from memview.captures.devtools import DevTools, DevToolsError, targets
+from memview.collectors import procfs
 from memview.model import Capture
 
 DEFAULT_INSPECT_PORT = 9229
@@ -42,22 +43,11 @@ _CLOSE_EXPR = ("typeof process._debugEnd === 'function' ? process._debugEnd() "
 def node_options(pid: int) -> list[str]:
     """Node's own options: the command line up to the script, then NODE_OPTIONS from its environment."""
     opts: list[str] = []
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            args = [a.decode(errors="replace") for a in f.read().split(b"\0") if a]
-    except OSError:
-        args = []
-    for arg in args[1:]:
+    for arg in (procfs.cmdline(pid) or [])[1:]:
         if not arg.startswith("-"):
             break  # the script: what follows are its own arguments
         opts.append(arg)
-    try:
-        with open(f"/proc/{pid}/environ", "rb") as f:
-            for item in f.read().split(b"\0"):
-                if item.startswith(b"NODE_OPTIONS="):
-                    opts.extend(item[len(b"NODE_OPTIONS="):].decode(errors="replace").split())
-    except OSError:
-        pass
+    opts.extend((procfs.environ_value(pid, "NODE_OPTIONS") or "").split())
     return opts
 
 
@@ -98,7 +88,9 @@ def inspect_port(pid: int) -> int:
 
 def _diagnostic_dir(pid: int) -> Path:
     value = _option(node_options(pid), "--diagnostic-dir")
-    cwd = Path(os.readlink(f"/proc/{pid}/cwd"))
+    cwd = procfs.cwd(pid)
+    if cwd is None:
+        raise OSError(f"cannot read the working directory of PID {pid}")
     if value:
         return cwd / value
     return cwd
@@ -170,10 +162,10 @@ def _via_signal(ctx: CaptureContext, sig: int, out: Path) -> None:
     os.kill(ctx.pid, sig)
     while True:
         new = sorted(found() - before)
-        if new and not holds_open(ctx.pid, new[0]) and new[0].stat().st_size > 0:
+        if new and not procfs.holds_open(ctx.pid, new[0]) and new[0].stat().st_size > 0:
             shutil.move(str(new[0]), out)
             return
-        if not process_alive(ctx.pid):
+        if not procfs.alive(ctx.pid):
             if new and new[0].exists() and new[0].stat().st_size > 0:
                 shutil.move(str(new[0]), out)
                 return
@@ -257,7 +249,7 @@ def _via_inspector(ctx: CaptureContext, out: Path) -> dict[str, object]:
         raise CaptureError(f"node's heap snapshot did not finish within {ctx.time_limit:g}s",
                            status="timeout") from None
     except (DevToolsError, OSError) as exc:
-        status = "exited" if not process_alive(pid) else "failed"
+        status = "exited" if not procfs.alive(pid) else "failed"
         raise CaptureError(f"heap snapshot over the inspector failed: {exc}", status=status) from None
     finally:
         if opened:
@@ -278,7 +270,7 @@ def _wait_inspector(ctx: CaptureContext, before: set[int]) -> tuple[int, str]:
             found = _inspector_ports(pid, new)
             if found:
                 return found[0]
-        if not process_alive(pid):
+        if not procfs.alive(pid):
             raise CaptureError(f"PID {pid} exited before its inspector opened", status="exited")
         time.sleep(0.02)
     port = inspect_port(pid)

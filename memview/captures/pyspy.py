@@ -20,14 +20,13 @@ from memview.captures.base import (
     CaptureContext,
     CaptureError,
     find_tool,
-    looks_like_ptrace_refusal,
-    process_alive,
-    ptrace_advice,
     run_tool,
     write_private,
 )
 from memview.captures.detect import descendants, process_kind
+from memview.captures.ptrace_advice import looks_like_ptrace_refusal, ptrace_advice
 from memview.captures.sites import Site, Summary, merge
+from memview.collectors import procfs
 from memview.model import Capture
 
 
@@ -41,7 +40,7 @@ def _common(ctx: CaptureContext) -> list[str]:
 
 
 def _failed(ctx: CaptureContext, what: str, code: int, err: str) -> CaptureError:
-    if not process_alive(ctx.pid):
+    if not procfs.alive(ctx.pid):
         return CaptureError(f"PID {ctx.pid} exited before py-spy could {what} it", status="exited", stderr_tail=err)
     if looks_like_ptrace_refusal(err):
         return CaptureError(ptrace_advice(ctx.pid, "py-spy"), status="ptrace-refused", stderr_tail=err)
@@ -108,11 +107,8 @@ def render_dump(threads: list[dict[str, Any]], pid: int) -> str:
 
 
 def _cmdline(pid: int) -> str:
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            return " ".join(a.decode(errors="replace") for a in f.read().split(b"\0") if a)
-    except OSError:
-        return "?"
+    args = procfs.cmdline(pid)
+    return "?" if args is None else " ".join(args)
 
 
 def record(ctx: CaptureContext, capture: Capture) -> None:
@@ -128,7 +124,7 @@ def record(ctx: CaptureContext, capture: Capture) -> None:
         out.unlink(missing_ok=True)
         raise _failed(ctx, "record", code, err)
     ctx.keep(out)
-    if not process_alive(ctx.pid):
+    if not procfs.alive(ctx.pid):
         ctx.notes.append(f"PID {ctx.pid} exited during the recording; the profile covers it until then")
     samples = _sample_count(err)
     if samples is not None:

@@ -15,8 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from memview.captures import heaptrack, memray, node, pyspy
-from memview.captures.base import CaptureJob, Executor, ToolFn
+from memview.captures.base import ToolFn
 from memview.captures.detect import descendants, process_kind
+from memview.captures.executor import CaptureJob, Executor
+from memview.collectors import procfs
 from memview.model import Batch
 from memview.triggers import Firing, largest_processes
 
@@ -159,12 +161,10 @@ def _python_tree_top(pid: int, kinds: dict[int, str]) -> tuple[int, bool]:
     covers a pool's parent and all its workers, the largest one included."""
     top = pid
     while True:
-        try:
-            with open(f"/proc/{top}/stat", "rb") as f:
-                raw = f.read()
-            parent = int(raw[raw.rfind(b")") + 2:].split()[1])
-        except (OSError, ValueError, IndexError):
+        st = procfs.stat(top)
+        if st is None:
             break
+        parent = st.ppid
         if kinds.get(parent) != "python":
             break
         top = parent

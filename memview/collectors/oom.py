@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from memview.collectors import procfs
+
 
 def _counter(path: str, key: str = "oom_kill") -> int | None:
     try:
@@ -24,14 +26,8 @@ def _counter(path: str, key: str = "oom_kill") -> int | None:
 
 def _cgroup_files(pid: int) -> list[str]:
     """memory.events (v2) or memory.oom_control (v1) of the cgroup ``pid`` is in."""
-    try:
-        with open(f"/proc/{pid}/cgroup") as f:
-            lines = f.read().splitlines()
-    except OSError:
-        return []
     files = []
-    for line in lines:
-        _, controllers, path = line.split(":", 2)
+    for controllers, path in procfs.cgroups(pid):
         if controllers == "":
             files.append(f"/sys/fs/cgroup{path.rstrip('/')}/memory.events")
         elif "memory" in controllers.split(","):
@@ -48,7 +44,7 @@ class OomWatch:
 
     @classmethod
     def start(cls, pid: int) -> OomWatch:
-        files = [*_cgroup_files(pid), "/proc/vmstat"]
+        files = [*_cgroup_files(pid), procfs.VMSTAT]
         return cls(files, {f: _counter(f) for f in files})
 
     def kills(self) -> tuple[int, str] | None:

@@ -1,4 +1,8 @@
-"""Linux /proc fast paths: every trick that reads the kernel directly lives here.
+"""Linux /proc: every read of the kernel's per-process files lives here.
+
+The rest of memview asks this module (``stat``, ``cmdline``, ``alive``, ``status`` …) instead of
+opening ``/proc`` itself, so a field is parsed once, one way (``comm`` may hold spaces and
+parentheses: ``stat`` is split after its *last* ``)``), and "gone" always means ``None``.
 
 Why: ``psutil.Process.memory_info()`` opens, reads and closes a file per call and
 ``children(recursive=True)`` scans every process on the machine (~1.3 ms); reading a kept-open
@@ -12,6 +16,8 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
+from typing import NamedTuple
 
 AVAILABLE = sys.platform.startswith("linux") and os.path.exists("/proc/self/statm")
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
@@ -26,23 +32,171 @@ def _read(path: str) -> bytes | None:
         return None
 
 
-def start_time(pid: int) -> int | None:
-    """Start time in clock ticks since boot (field 22 of stat): with the PID, a process's identity."""
-    raw = _read(f"/proc/{pid}/stat")
-    if raw is None:
-        return None
-    rest = raw[raw.rfind(b")") + 2:].split()
-    return int(rest[19])
+class Stat(NamedTuple):
+    """The fields of ``/proc/PID/stat`` memview uses."""
+
+    comm: str
+    state: str  # R, S, D, Z (zombie), T, t, X …
+    ppid: int
+    start_ticks: int  # clock ticks since boot (field 22): with the PID, a process's identity
 
 
-def stat_brief(pid: int) -> tuple[str, int, int] | None:
-    """(comm, ppid, start ticks) from /proc/PID/stat, or None if it is gone."""
+def stat(pid: int) -> Stat | None:
+    """``pid``'s stat fields, or None if it is gone or hidden (hidepid)."""
     raw = _read(f"/proc/{pid}/stat")
+    if not raw:
+        return None
+    close = raw.rfind(b")")
+    rest = raw[close + 2:].split()
+    try:
+        return Stat(raw[raw.find(b"(") + 1: close].decode(errors="replace"), rest[0].decode(), int(rest[1]),
+                    int(rest[19]))
+    except (IndexError, ValueError):
+        return None
+
+
+def split_cmdline(raw: bytes) -> list[str]:
+    """A raw ``cmdline`` (NUL-separated) as arguments; empty for a zombie or a kernel thread."""
+    return [a.decode(errors="replace") for a in raw.split(b"\0") if a]
+
+
+def cmdline(pid: int) -> list[str] | None:
+    """``pid``'s arguments; None if it is gone or unreadable, [] for a zombie or a kernel thread."""
+    raw = _read(f"/proc/{pid}/cmdline")
+    return None if raw is None else split_cmdline(raw)
+
+
+def status(pid: int) -> dict[str, str] | None:
+    """``/proc/PID/status`` as ``{"VmHWM": "1234 kB", "Uid": "1000 1000 1000 1000", …}``; None if gone.
+
+    Why one parser: the capture code (TracerPid, Uid, Gid, Groups), the tracer (VmHWM, VmRSS, Name,
+    PPid at an exit stop; Tgid) read it at rare moments, where a dict costs nothing. The sampler's
+    hot path reads VmHWM through :class:`ProcMemory` instead.
+    """
+    raw = _read(f"/proc/{pid}/status")
     if raw is None:
         return None
-    comm = raw[raw.find(b"(") + 1: raw.rfind(b")")].decode(errors="replace")
-    rest = raw[raw.rfind(b")") + 2:].split()
-    return comm, int(rest[1]), int(rest[19])
+    out: dict[str, str] = {}
+    for line in raw.decode(errors="replace").splitlines():
+        key, sep, value = line.partition(":")
+        if sep:
+            out[key] = value.strip()
+    return out
+
+
+def kib_field(fields: dict[str, str], key: str) -> int | None:
+    """A ``status`` size field (``"1234 kB"``) in bytes; None when absent (a zombie has no Vm lines)."""
+    value = fields.get(key)
+    return int(value.split()[0]) * 1024 if value else None
+
+
+def alive(pid: int, start_ticks: int | None = None) -> bool:
+    """Whether ``pid`` runs (not a zombie), and is the same process when ``start_ticks`` is given.
+
+    The one "is it alive" check. Where ``/proc`` hides it (hidepid, another user), ``kill(pid, 0)``
+    still tells: EPERM means it exists.
+    """
+    st = stat(pid)
+    if st is None:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        except OSError:
+            return False
+        return True
+    return st.state not in ("Z", "X") and (start_ticks is None or st.start_ticks == start_ticks)
+
+
+def environ_value(pid: int, name: str) -> str | None:
+    """One variable of ``pid``'s environment as it was at exec; None if unset or unreadable."""
+    raw = _read(f"/proc/{pid}/environ")
+    prefix = name.encode() + b"="
+    for item in (raw or b"").split(b"\0"):
+        if item.startswith(prefix):
+            return item[len(prefix):].decode(errors="replace")
+    return None
+
+
+def cwd(pid: int) -> Path | None:
+    """``pid``'s working directory; None if gone or not ours to see."""
+    try:
+        return Path(os.readlink(f"/proc/{pid}/cwd"))
+    except OSError:
+        return None
+
+
+def names(pid: int) -> list[str]:
+    """What ``pid`` is called: its executable's file name, ``comm``, and ``argv[0]``'s file name."""
+    out = []
+    try:
+        out.append(os.path.basename(os.readlink(f"/proc/{pid}/exe")).removesuffix(" (deleted)"))
+    except OSError:
+        pass
+    comm = _read(f"/proc/{pid}/comm")
+    if comm:
+        out.append(comm.decode(errors="replace").strip())
+    args = cmdline(pid)
+    if args:
+        out.append(os.path.basename(args[0]))
+    return out
+
+
+def maps_mention(pid: int, needles: tuple[str, ...]) -> str | None:
+    """The first of ``needles`` found in ``pid``'s memory map (a library it loaded), else None."""
+    try:
+        with open(f"/proc/{pid}/maps") as f:
+            for line in f:
+                for needle in needles:
+                    if needle in line:
+                        return needle
+    except OSError:
+        return None
+    return None
+
+
+def holds_open(pid: int, path: str | Path) -> bool:
+    """Whether ``pid`` has ``path`` open (a tool still writing its file, a FIFO still read)."""
+    target = str(path)
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return False
+    for fd in fds:
+        try:
+            if os.readlink(f"/proc/{pid}/fd/{fd}") == target:
+                return True
+        except OSError:
+            continue
+    return False
+
+
+def cgroups(pid: int) -> list[tuple[str, str]]:
+    """``pid``'s cgroups as (controllers, path) pairs; controllers "" is the v2 hierarchy."""
+    raw = _read(f"/proc/{pid}/cgroup")
+    out = []
+    for line in (raw or b"").decode(errors="replace").splitlines():
+        parts = line.split(":", 2)
+        if len(parts) == 3:
+            out.append((parts[1], parts[2]))
+    return out
+
+
+#: the system-wide counters (``oom_kill``), readable by everyone
+VMSTAT = "/proc/vmstat"
+
+
+def ptrace_scope() -> str | None:
+    """Yama's ``ptrace_scope`` ("0" lets a process trace any of its user's), None without Yama."""
+    raw = _read("/proc/sys/kernel/yama/ptrace_scope")
+    return raw.decode().strip() if raw is not None else None
+
+
+def is_thread_of(tid: int, pid: int) -> bool:
+    """Whether ``tid`` is a thread of process ``pid`` (not a process of its own)."""
+    return os.path.exists(f"/proc/{pid}/task/{tid}")
 
 
 def children(pid: int) -> list[int]:

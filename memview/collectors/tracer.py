@@ -21,81 +21,49 @@ Rules ptrace imposes and how they are kept:
   its PID to a pipe and waits for a byte back, which the tracer sends after ``PTRACE_SEIZE``.
 - Before another tool ptraces a pid (py-spy, heaptrack, gdb), :meth:`Tracer.release` detaches
   every thread of that process; from then on it is sampled.
-- memview becomes a child subreaper (``PR_SET_CHILD_SUBREAPER``): orphans of the tree are
-  re-parented to memview, and the tracer reaps them when they exit.
+- memview becomes a child subreaper (``PR_SET_CHILD_SUBREAPER``) while a tree is traced: orphans
+  of the tree are re-parented to memview, and the tracer reaps them when they exit. It stops being
+  one when the last tracer ends, so in the desktop app, which outlives its recordings, later
+  orphans of other programs go to init as usual instead of piling up as the app's zombies.
 
 Nothing here imports Qt or touches the store: the collector drains :meth:`drain` each sample.
 """
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import errno
 import os
 import shutil
 import signal
-import sys
 import threading
 import time
 from dataclasses import dataclass
 
+from memview.collectors import procfs
+from memview.collectors.ptrace import (
+    AVAILABLE,
+    EV_CLONE,
+    EV_EXEC,
+    EV_EXIT,
+    EV_FORK,
+    EV_STOP,
+    EV_VFORK,
+    OPTIONS,
+    PTRACE_CONT,
+    PTRACE_DETACH,
+    PTRACE_INTERRUPT,
+    PTRACE_LISTEN,
+    PTRACE_SEIZE,
+    WALL,
+    WNOTHREAD,
+    event_msg,
+    hold_subreaper,
+    ptrace,
+    release_subreaper,
+)
 from memview.model import SOURCE_EXIT, ProcessExit
 
-AVAILABLE = sys.platform.startswith("linux")
-
-PTRACE_CONT = 7
-PTRACE_DETACH = 17
-PTRACE_GETEVENTMSG = 0x4201
-PTRACE_SEIZE = 0x4206
-PTRACE_INTERRUPT = 0x4207
-PTRACE_LISTEN = 0x4208
-O_TRACEFORK, O_TRACEVFORK, O_TRACECLONE, O_TRACEEXEC, O_TRACEEXIT = 0x2, 0x4, 0x8, 0x10, 0x40
-OPTIONS = O_TRACEFORK | O_TRACEVFORK | O_TRACECLONE | O_TRACEEXEC | O_TRACEEXIT
-EV_FORK, EV_VFORK, EV_CLONE, EV_EXEC, EV_EXIT, EV_STOP = 1, 2, 3, 4, 6, 128
-WALL = 0x40000000
-WNOTHREAD = 0x20000000
-PR_SET_CHILD_SUBREAPER = 36
 _STOP_SIGNALS = frozenset({signal.SIGSTOP, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU})
-
-_libc = None
-
-
-def _lib() -> ctypes.CDLL:
-    global _libc
-    if _libc is None:
-        _libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
-        _libc.ptrace.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
-        _libc.ptrace.restype = ctypes.c_long
-        _libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
-        _libc.prctl.restype = ctypes.c_int
-    return _libc
-
-
-def _ptrace(request: int, pid: int, data: int = 0) -> int:
-    """0 on success, else the errno (ESRCH for a tracee that died meanwhile is routine)."""
-    ctypes.set_errno(0)
-    if _lib().ptrace(request, pid, None, ctypes.c_void_p(data)) == -1:
-        return ctypes.get_errno() or errno.EIO
-    return 0
-
-
-def _event_msg(pid: int) -> int | None:
-    out = ctypes.c_ulong(0)
-    ctypes.set_errno(0)
-    if _lib().ptrace(PTRACE_GETEVENTMSG, pid, None, ctypes.byref(out)) == -1:
-        return None
-    return int(out.value)
-
-
-def become_subreaper() -> bool:
-    """Make this process the reaper of its descendants' orphans (daemons stay in the tree)."""
-    if not AVAILABLE:
-        return False
-    try:
-        return _lib().prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
-    except (OSError, AttributeError):
-        return False
 
 
 @dataclass(slots=True)
@@ -119,47 +87,22 @@ class Death:
     maxrss_bytes: int
 
 
-def _status_fields(pid: int) -> tuple[int | None, int | None, str, int | None]:
-    """(VmHWM, VmRSS, Name, PPid) from /proc/PID/status; Nones when it cannot be read."""
-    try:
-        with open(f"/proc/{pid}/status", "rb", buffering=0) as f:
-            raw = f.read(8192)
-    except OSError:
-        return None, None, "", None
-    hwm = rss = ppid = None
-    name = ""
-    for line in raw.split(b"\n"):
-        if line.startswith(b"VmHWM:"):
-            hwm = int(line.split()[1]) * 1024
-        elif line.startswith(b"VmRSS:"):
-            rss = int(line.split()[1]) * 1024
-        elif line.startswith(b"Name:"):
-            name = line[5:].strip().decode(errors="replace")
-        elif line.startswith(b"PPid:"):
-            ppid = int(line.split()[1])
-    return hwm, rss, name, ppid
-
-
-def _describe_at_exit(pid: int) -> tuple[list[str], int | None]:
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            cmdline = [a.decode(errors="replace") for a in f.read().split(b"\0") if a]
-    except OSError:
-        cmdline = []
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            raw = f.read()
-        ticks: int | None = int(raw[raw.rfind(b")") + 2:].split()[19])
-    except (OSError, IndexError, ValueError):
-        ticks = None
-    return cmdline, ticks
+def _exit_record(pid: int, t: float) -> ExitRecord:
+    """What /proc still says about ``pid`` at its exit stop: its peak, name, parent, command line."""
+    fields = procfs.status(pid) or {}
+    hwm = procfs.kib_field(fields, "VmHWM")
+    ppid = fields.get("PPid")
+    st = procfs.stat(pid)
+    return ExitRecord(ProcessExit(pid, t, hwm, procfs.kib_field(fields, "VmRSS"),
+                                  SOURCE_EXIT if hwm is not None else "sampled"),
+                      fields.get("Name", ""), int(ppid) if ppid else None, procfs.cmdline(pid) or [],
+                      st.start_ticks if st is not None else None)
 
 
 class Tracer:
     """One tracer thread for one launched tree. Thread-safe API; every ptrace call on its thread."""
 
     def __init__(self) -> None:
-        self.available = AVAILABLE
         self.error: str | None = None  # why tracing is off ("operation not permitted"), for the user
         self.root_pid: int | None = None
         self.seized = threading.Event()  # set once the seize was tried (see ``self.active``)
@@ -187,6 +130,7 @@ class Tracer:
         self.pending = False  # something to drain (read without the lock by the sampler: a hint)
         self.released_any = False  # a process was released: its children must be found by scanning
         self.stops = 0  # ptrace stops handled (for the docs' and benchmarks' figures)
+        self._subreaper = False  # this tracer holds subreaper status (see hold_subreaper)
         self._thread = threading.Thread(target=self._main, name="memview-tracer", daemon=True)
         self._thread.start()
 
@@ -290,6 +234,9 @@ class Tracer:
             self.error = self.error or f"tracer failed: {exc!r}"
         finally:
             self.active = False
+            if self._subreaper:
+                self._subreaper = False
+                release_subreaper()
             for ev in [c[2] for c in self._commands] + list(self._releasing.values()):
                 ev.set()
             self.done.set()
@@ -309,11 +256,11 @@ class Tracer:
             return
         pid = int(raw)
         self.root_pid = pid
-        err = _ptrace(PTRACE_SEIZE, pid, OPTIONS)
+        err = ptrace(PTRACE_SEIZE, pid, OPTIONS)
         if err == 0:
             self.active = True
             self._tgid[pid] = pid
-            become_subreaper()
+            self._subreaper = hold_subreaper()
         else:
             self.error = f"cannot trace the command ({os.strerror(err)}): peaks of its descendants are sampled"
         self.seized.set()
@@ -402,7 +349,7 @@ class Tracer:
                 self._at_exit(pid)
                 self._cont(pid, 0)
             elif event in (EV_FORK, EV_VFORK, EV_CLONE):
-                new = _event_msg(pid)
+                new = event_msg(pid)
                 if new:
                     self._new_tracee(pid, new, event)
                 self._cont(pid, 0)
@@ -416,7 +363,7 @@ class Tracer:
                 if pid in self._fresh or sig not in _STOP_SIGNALS:
                     self._fresh.discard(pid)
                     self._cont(pid, 0)
-                elif _ptrace(PTRACE_LISTEN, pid) != 0:  # group-stop: stay stopped, see SIGCONT
+                elif ptrace(PTRACE_LISTEN, pid) != 0:  # group-stop: stay stopped, see SIGCONT
                     self._cont(pid, 0)
             else:
                 self._cont(pid, 0)
@@ -444,18 +391,12 @@ class Tracer:
                 pass
 
     def _tgid_of(self, tid: int) -> int:
-        try:
-            with open(f"/proc/{tid}/status", "rb") as f:
-                for line in f:
-                    if line.startswith(b"Tgid:"):
-                        return int(line.split()[1])
-        except OSError:
-            pass
-        return tid
+        tgid = (procfs.status(tid) or {}).get("Tgid")
+        return int(tgid) if tgid else tid
 
     def _new_tracee(self, parent_tid: int, new: int, event: int) -> None:
         parent = self._tgid.get(parent_tid, parent_tid)
-        if event == EV_CLONE and os.path.exists(f"/proc/{parent}/task/{new}"):
+        if event == EV_CLONE and procfs.is_thread_of(new, parent):
             tgid = parent  # a thread of the same process
         else:
             tgid = new
@@ -473,21 +414,17 @@ class Tracer:
         tgid = self._tgid.get(tid, tid)
         if tid != tgid:
             return  # a thread ending; the process's figure is read at its leader's exit stop
-        t = time.perf_counter()
-        hwm, rss, name, ppid = _status_fields(tid)
-        cmdline, ticks = _describe_at_exit(tid)
-        record = ExitRecord(ProcessExit(tid, t, hwm, rss, SOURCE_EXIT if hwm is not None else "sampled"),
-                            name, ppid, cmdline, ticks)
+        record = _exit_record(tid, time.perf_counter())
         with self._lock:
             self._exits.append(record)
             self._exit_by_pid[tid] = record.exit
             self.pending = True
 
     def _cont(self, tid: int, sig: int) -> None:
-        _ptrace(PTRACE_CONT, tid, sig)
+        ptrace(PTRACE_CONT, tid, sig)
 
     def _detach(self, tid: int, sig: int) -> None:
-        _ptrace(PTRACE_DETACH, tid, sig)
+        ptrace(PTRACE_DETACH, tid, sig)
         tgid = self._tgid.pop(tid, tid)
         self._fresh.discard(tid)
         if not any(g == tgid for g in self._tgid.values()):
@@ -498,6 +435,24 @@ class Tracer:
                 ev.set()
             if tgid == self.root_pid:
                 self._wait_root_elsewhere(tgid)
+            elif self._stopping:
+                self._reap_adopted(tgid)
+
+    @staticmethod
+    def _reap_adopted(pid: int) -> None:
+        """A daemon left running when tracing ends may be memview's child (the subreaper adopted it):
+        wait for it on a thread of its own, or it would stay the app's zombie once it exits."""
+        st = procfs.stat(pid)
+        if st is None or st.ppid != os.getpid():
+            return
+
+        def wait() -> None:
+            try:
+                os.waitpid(pid, 0)
+            except ChildProcessError:
+                pass
+
+        threading.Thread(target=wait, name=f"memview-reap-{pid}", daemon=True).start()
 
     def _wait_root_elsewhere(self, pid: int) -> None:
         """The root is no longer traced: its exit reaches memview as its parent, not us."""
@@ -522,7 +477,7 @@ class Tracer:
             return
         self._releasing[pid] = ev
         for tid in tids:
-            if _ptrace(PTRACE_INTERRUPT, tid) == errno.ESRCH:
+            if ptrace(PTRACE_INTERRUPT, tid) == errno.ESRCH:
                 self._tgid.pop(tid, None)
         if not any(g == pid for g in self._tgid.values()):
             self._releasing.pop(pid, None)
@@ -534,5 +489,5 @@ class Tracer:
         """Interrupt every tracee; each is detached at its next stop (see ``_handle``)."""
         for tid, tgid in list(self._tgid.items()):
             self._releasing.setdefault(tgid, threading.Event())
-            if _ptrace(PTRACE_INTERRUPT, tid) == errno.ESRCH:
+            if ptrace(PTRACE_INTERRUPT, tid) == errno.ESRCH:
                 self._tgid.pop(tid, None)

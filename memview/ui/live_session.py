@@ -7,7 +7,9 @@ The UI learns about each step through queued signals and never blocks on any of 
 
 Stopping a launched command means ending it (SIGTERM, then SIGKILL after a grace period);
 detaching means the recording stops and the command runs on. Either way the session is closed
-exactly once.
+exactly once. As with ``memview run``, what the command started and left running (a daemon, a
+double fork) stays in the recording after the command exits, until it exits too or the user
+presses Stop, which then ends the recording and leaves those processes running.
 """
 
 from __future__ import annotations
@@ -147,6 +149,9 @@ class LiveSession(QtCore.QObject):
         self.setup = capture_setup(spec.threshold, spec.capture)  # SetupError: the dialog checked it already
         self.output: ChildOutput | None = None  # a launched command's stdout/stderr files
         self.detached = False
+        self._stop_requested = False  # Stop was pressed: a command that exits now is not followed
+        self._following = False  # the command exited; its daemons are recorded until they exit
+        self._follow_lock = threading.Lock()  # orders Stop against the decision to follow
         self._close_lock = threading.Lock()
         self._closed = False
         self._thread: threading.Thread | None = None
@@ -236,19 +241,49 @@ class LiveSession(QtCore.QObject):
             if self.detached:
                 return  # already closed when the user detached
             if info is not None:
-                session.reaped(info)
+                self._reaped(session, info)
+            if self.detached:
+                return
         else:
             session.recorder.wait()
         self._close()
 
+    def _reaped(self, session: Any, info: runner.ExitInfo) -> None:
+        """The command exited: follow what it left running, as the CLI does, unless Stop came first.
+
+        While following, the recorder ends by itself when the last of those processes exits, or
+        when :meth:`stop` stops it; this thread waits for that end.
+        """
+        with self._follow_lock:
+            follow = not self._stop_requested
+            self._following = follow
+        session.reaped(info, follow=follow)
+        if not session.following:
+            return
+        n = len(session.collector.tracer.live_processes())
+        self.notice.emit(f"the command exited; recording the {n} process(es) it started until they exit "
+                         "(Stop ends the recording and leaves them running)")
+        session.recorder.wait()
+
     # -- commands (UI thread) -------------------------------------------------------------------
     def stop(self) -> None:
-        """End the recording; a launched command is ended too (SIGTERM, then SIGKILL)."""
+        """End the recording; a launched command is ended too (SIGTERM, then SIGKILL).
+
+        Once the command has exited and its daemons are being followed, Stop ends the recording
+        only: like Ctrl-C under ``memview run``, it leaves those processes running.
+        """
         if self.state != "recording":
             return
         self.state = "stopping"
         proc = getattr(self.session, "proc", None)
-        if proc is not None:
+        with self._follow_lock:
+            self._stop_requested = True
+            following = self._following
+        if following:
+            self.recorder.add_event("stop", "stopped from the GUI while following the processes the command "
+                                    "started: they run on")
+            self.recorder.stop("stopped")
+        elif proc is not None:
             self.recorder.add_event("stop", "stopped from the GUI: sent SIGTERM to the command")
             self._signal(proc, signal.SIGTERM)
             timer = threading.Timer(STOP_GRACE_S, self._signal, (proc, signal.SIGKILL))
