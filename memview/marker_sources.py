@@ -20,6 +20,7 @@ import subprocess
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from memview.collectors import procfs
 from memview.log_follower import LogFollower
 from memview.marker_channels import Channel, PipePath
 from memview.marker_reader import LineReader, Stream
@@ -28,7 +29,7 @@ from memview.markers import BadLine, Marker, MarkerError, RegexMarkers, parse_js
 ENV_FD = "MEMVIEW_FD"
 ENV_SYNC = "MEMVIEW_SYNC"
 
-__all__ = ["ENV_FD", "ENV_SYNC", "MarkerError", "MarkerOptions", "MarkerSink", "Markers", "uid_of"]
+__all__ = ["ENV_FD", "ENV_SYNC", "MarkerError", "MarkerOptions", "MarkerSink", "Markers"]
 
 
 class MarkerSink(Protocol):
@@ -59,14 +60,6 @@ class MarkerOptions:
         return bool(self.regex or self.preset) and not self.log
 
 
-def uid_of(pid: int) -> int | None:
-    """The real uid of ``pid`` (the owner of ``/proc/PID``); None if it is gone."""
-    try:
-        return os.stat(f"/proc/{pid}").st_uid
-    except OSError:
-        return None
-
-
 
 # -- one session's sources ----------------------------------------------------------------------------
 
@@ -77,7 +70,7 @@ class Markers:
                  target_pid: int | None = None) -> None:
         self.options = options or MarkerOptions()
         allowed = {os.geteuid()}
-        if target_pid is not None and (uid := uid_of(target_pid)) is not None:
+        if target_pid is not None and (uid := procfs.owner_uid(target_pid)) is not None:
             allowed.add(uid)
         try:
             self.regex = RegexMarkers(self.options.regex, self.options.preset)

@@ -38,11 +38,6 @@ def proc_series(pid: int) -> str:
     return f"pid:{pid}"
 
 
-def proc_envelope_series(pid: int) -> str:
-    """Name of the per-process envelope series: the exact maximum of ``pid`` since the previous sample."""
-    return f"hwm:{pid}"
-
-
 @dataclass(frozen=True, slots=True)
 class ProcessExit:
     """Figures read at one process's exit (a ptrace exit stop), or the best there is.

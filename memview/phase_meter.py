@@ -16,8 +16,8 @@ collector's lock (never the other way round), so there is one lock order: tracke
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import Protocol
 
 from memview.collectors import procfs
 from memview.model import SOURCE_SAMPLED, SOURCE_VMHWM, Batch, Phase, ProcessExit, ProcessInfo, proc_series
@@ -71,7 +71,6 @@ class OpenPhase:
     procs_at_start: int = 1  # processes the collector had seen when it started
     sampled: int = 0
     done: bool = False
-    start_data: dict[str, Any] = field(default_factory=dict)
     own: int | None = None  # the announcing process it is measured on; None: the root (and its tree)
     ghost: bool = False  # over the phase cap: kept on the stack so its end matches, never measured
     subtree: frozenset[int] = frozenset()  # processes the announcer started that ran during the phase

@@ -5,7 +5,7 @@ short spikes, and one that reads ``VmHWM`` reports the maximum *since the proces
 every phase shows the global peak. Here every phase boundary (any start or end) is an interval
 edge: the tracker reads the root's ``VmHWM`` (the peak since the last edge), folds it into every
 phase that is open, and resets it (``clear_refs`` 5) — see
-:meth:`~memview.collectors.process.ProcessTreeCollector.root_hwm_boundary`. A phase's own peak is
+:meth:`~memview.collectors.hwm.HighWaterMarks.take_hwm` (the one owner of HWM resets). A phase's own peak is
 then the largest ``VmHWM`` of the intervals it spans: exact, whatever the sampling interval.
 
 Where that is not possible the phase falls back to the sampled maximum of the tree's ``rss``
@@ -101,7 +101,6 @@ class PhaseTracker:
         self._outbox: list[Callable[[], Any]] = []  # recorder calls collected under the lock, made after it
         self._samples_until = -1.0  # the latest sample time seen in a batch
         self.closed = False
-        self.phase_count = 0
         self.marks = Budget(MARKS_PER_SECOND, MAX_MARKS)
         self.phases = Budget(PHASES_PER_SECOND, MAX_PHASES)
         self.warning_count = 0
@@ -336,7 +335,6 @@ class PhaseTracker:
         phase.peak_rss_bytes, phase.peak_source = at_least_reported(phase, peak, source)
         if op.tree and "tree" not in phase.flags:
             phase.flags.append("tree")
-        self.phase_count += 1
         self._outbox.append(lambda: self.recorder.add_phase(phase))
 
     def _settle(self, final: bool = False) -> None:

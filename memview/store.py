@@ -623,7 +623,7 @@ WRITER_CACHE_KIB = 256
 #: and is retried. Any other error belongs to one task's values and drops that task alone.
 _TRANSIENT = (sqlite3.OperationalError,)
 
-#: Series named so belong to one process of a tree (``model.proc_series``, ``proc_envelope_series``):
+#: Series named so belong to one process of a tree (``model.proc_series``):
 #: the writer holds them and writes them every HOLD_EVERY_S seconds (see StoreWriter.write_batch).
 HELD_PREFIXES = ("pid:", "hwm:")
 HOLD_EVERY_S = 2.0

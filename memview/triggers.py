@@ -336,11 +336,6 @@ class TriggerEngine:
         with self._lock:
             return [r for r, _ in self._rules]
 
-    def add_rule(self, rule: Rule) -> None:
-        """Add a rule while recording (the command API's "set threshold")."""
-        with self._lock:
-            self._rules.append((rule, RuleState()))
-
     def replace_rule(self, old: Rule | None, new: Rule | None) -> None:
         """Swap ``old`` for ``new`` while recording (either may be None: add, remove).
 

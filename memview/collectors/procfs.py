@@ -90,6 +90,14 @@ def kib_field(fields: dict[str, str], key: str) -> int | None:
     return int(value.split()[0]) * 1024 if value else None
 
 
+def owner_uid(pid: int) -> int | None:
+    """The real uid of ``pid`` (the owner of ``/proc/PID``); None if it is gone."""
+    try:
+        return os.stat(f"/proc/{pid}").st_uid
+    except OSError:
+        return None
+
+
 def alive(pid: int, start_ticks: int | None = None) -> bool:
     """Whether ``pid`` runs (not a zombie), and is the same process when ``start_ticks`` is given.
 
