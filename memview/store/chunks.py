@@ -123,7 +123,12 @@ def window(conn: sqlite3.Connection, sid: int, series: str, x0: float, x1: float
     if not n:
         return _empty()
     if n <= raw_limit or x1 == x0:
-        t, v = _decoded(conn, f"SELECT t, v FROM samples WHERE {overlap} ORDER BY t_first", p)
+        # from the chunk before the one holding x0 to the one after x1: the neighbours may lie there
+        key = "session_id = :sid AND series = :series"
+        p["before"] = conn.execute(f"SELECT max(t_first) FROM samples WHERE {key} AND t_first < :x0", p).fetchone()[0]
+        p["after"] = conn.execute(f"SELECT min(t_first) FROM samples WHERE {key} AND t_first > :x1", p).fetchone()[0]
+        t, v = _decoded(conn, f"SELECT t, v FROM samples WHERE {key} AND t_first >= coalesce(:before, :start) "
+                        "AND t_first <= coalesce(:after, :x1) ORDER BY t_first", p)
         i0 = max(int(np.searchsorted(t, x0, side="left")) - 1, 0)
         i1 = min(int(np.searchsorted(t, x1, side="right")) + 1, len(t))
         v = v[i0:i1].astype(np.float64)
