@@ -66,3 +66,14 @@ def decode_arrays(t_blob: bytes, v_blob: bytes) -> tuple[Any, Any]:
 
     t = np.frombuffer(zlib.decompress(t_blob), dtype=np.int64).cumsum() / 1_000_000
     return t, np.frombuffer(zlib.decompress(v_blob), dtype=np.int64).cumsum()
+
+
+def encode_arrays(times: Any, values: Any) -> tuple[bytes, bytes]:
+    """:func:`encode` of numpy columns (seconds, integers), byte for byte: for writing millions of
+    samples at once (a synthetic day for the benchmarks) without a Python object per sample."""
+    import numpy as np
+
+    us = np.rint(np.asarray(times, dtype=np.float64) * 1_000_000).astype(np.int64)
+    ints = np.asarray(values).astype(np.int64)
+    return (zlib.compress(np.diff(us, prepend=0).tobytes(), _LEVEL),
+            zlib.compress(np.diff(ints, prepend=0).tobytes(), _LEVEL))

@@ -133,3 +133,15 @@ def test_a_database_written_before_chunk_bounds_opens_and_answers_windows(db_pat
         np.testing.assert_array_equal(got.lo, want_lo)
         np.testing.assert_array_equal(got.hi, want_hi)
     assert store.series_figures(sid, "rss")["peak"] == 900 * MiB
+
+
+def test_columns_appended_at_once_are_stored_as_the_writer_stores_them(tmp_path):
+    times, values = _samples()
+    written, sid = _write(tmp_path / "writer.db", times, values)
+    appended = Store(tmp_path / "arrays.db")
+    aid = appended.create_session(kind="run", target="window", started_at=0.0)
+    appended.append_arrays(aid, "rss", np.asarray(times[:30_000]), np.asarray(values[:30_000]))
+    appended.append_arrays(aid, "rss", np.asarray(times[30_000:]), np.asarray(values[30_000:]))
+    cols = "seq, n, t_first, t_last, vmin, vmax, vsum, t, v"
+    assert (appended.conn.execute(f"SELECT {cols} FROM samples ORDER BY seq").fetchall()
+            == written.conn.execute(f"SELECT {cols} FROM samples ORDER BY seq").fetchall())

@@ -50,15 +50,22 @@ def create_bounds_index(conn: sqlite3.Connection) -> None:
 
 
 def fill_bounds(conn: sqlite3.Connection) -> int:
-    """Give the chunks of an older file their lowest value and sum, and decoded-exact times."""
-    rows = conn.execute("SELECT rowid, t, v FROM samples WHERE vmin IS NULL").fetchall()
-    for rowid, t_blob, v_blob in rows:
-        times, values = codec.decode(t_blob, v_blob)
-        if not times:
-            continue
-        conn.execute("UPDATE samples SET t_first = ?, t_last = ?, vmin = ?, vmax = ?, vsum = ? WHERE rowid = ?",
-                     (times[0], times[-1], min(values), max(values), float(sum(values)), rowid))
-    return len(rows)
+    """Give the chunks of an older file their lowest value and sum, and decoded-exact times; a
+    thousand chunks at a time, so a day-long file's blobs are never all in memory."""
+    done, after = 0, -1
+    while True:
+        rows = conn.execute("SELECT rowid, t, v FROM samples WHERE rowid > ? AND vmin IS NULL "
+                            "ORDER BY rowid LIMIT 1000", (after,)).fetchall()
+        if not rows:
+            return done
+        for rowid, t_blob, v_blob in rows:
+            t, v = codec.decode_arrays(t_blob, v_blob)
+            if len(t):
+                conn.execute("UPDATE samples SET t_first = ?, t_last = ?, vmin = ?, vmax = ?, vsum = ? "
+                             "WHERE rowid = ?", (float(t[0]), float(t[-1]), int(v.min()), int(v.max()),
+                                                 float(v.sum()), rowid))
+        done += len(rows)
+        after = rows[-1][0]
 
 
 @dataclass(slots=True)

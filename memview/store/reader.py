@@ -18,7 +18,7 @@ from typing import Any
 
 from memview import codec
 from memview.store import chunks
-from memview.store.importing import IMPORT_TABLES, insert_row, insert_samples
+from memview.store.importing import IMPORT_TABLES, insert_arrays, insert_row, insert_samples
 from memview.store.rows import clean_text, json_field, read_row
 from memview.store.schema import StoreError, connect, default_db_path, prepare
 from memview.store.stale import pid_alive, remove_stale_imports
@@ -202,20 +202,21 @@ class Store:
         return out
 
     def processes(self, sid: int) -> list[dict[str, Any]]:
-        return [read_row(r) for r in self.conn.execute(
-            "SELECT * FROM processes WHERE session_id = ? ORDER BY first_s, pid", (sid,))]
+        return self._records("processes", sid, "first_s, pid")
 
     def phases(self, sid: int) -> list[dict[str, Any]]:
-        return [read_row(r) for r in self.conn.execute(
-            "SELECT * FROM phases WHERE session_id = ? ORDER BY seq", (sid,))]
+        return self._records("phases", sid, "seq")
 
     def events(self, sid: int) -> list[dict[str, Any]]:
-        return [read_row(r) for r in self.conn.execute(
-            "SELECT * FROM events WHERE session_id = ? ORDER BY t_s, id", (sid,))]
+        return self._records("events", sid, "t_s, id")
 
     def captures(self, sid: int) -> list[dict[str, Any]]:
+        return self._records("captures", sid, "started_s, id")
+
+    def _records(self, table: str, sid: int, order: str) -> list[dict[str, Any]]:
+        """One session's rows of ``table`` (a name from the methods above, never from input)."""
         return [read_row(r) for r in self.conn.execute(
-            "SELECT * FROM captures WHERE session_id = ? ORDER BY started_s, id", (sid,))]
+            f"SELECT * FROM {table} WHERE session_id = ? ORDER BY {order}", (sid,))]
 
     # -- edits -----------------------------------------------------------------------------
     def update_session(self, sid: int, **fields: Any) -> None:
@@ -259,6 +260,21 @@ class Store:
             conn.execute("ROLLBACK")
             raise
         return sid
+
+    def append_arrays(self, sid: int, series: str, times: Any, values: Any, per_chunk: int = 250) -> None:
+        """Append numpy columns (seconds, integers) to a series in one transaction, in chunks of
+        ``per_chunk`` (250: what the recorder writes at 1 kHz): millions of samples without a Python
+        object each (the benchmarks' synthetic day)."""
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            last = conn.execute("SELECT max(seq) FROM samples WHERE session_id = ? AND series = ?",
+                                (sid, series)).fetchone()[0]
+            insert_arrays(conn, sid, series, times, values, 0 if last is None else last + 1, per_chunk)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
 
     def delete_session(self, sid: int) -> None:
         self.session(sid)
