@@ -145,3 +145,17 @@ def test_columns_appended_at_once_are_stored_as_the_writer_stores_them(tmp_path)
     cols = "seq, n, t_first, t_last, vmin, vmax, vsum, t, v"
     assert (appended.conn.execute(f"SELECT {cols} FROM samples ORDER BY seq").fetchall()
             == written.conn.execute(f"SELECT {cols} FROM samples ORDER BY seq").fetchall())
+
+
+def test_an_overview_of_whole_chunks_keeps_every_extreme_without_decoding(db_path):
+    times, values = _samples()
+    store, sid = _write(db_path, times, values)
+    got = store.window(sid, "rss", -np.inf, np.inf, 64, whole_chunks=True)
+    assert not got.raw and len(got.t) <= 64
+    assert float(got.hi.max()) == 900 * MiB and float(got.lo.min()) == float(min(values))
+    # each column is exact for the chunks whose first sample lies in it
+    rows = store.conn.execute("SELECT t_first, vmin, vmax FROM samples ORDER BY seq").fetchall()
+    dx = (times[-1] - rows[0][0]) / 64
+    for k, t0 in enumerate(got.t):
+        mine = [r for r in rows if t0 - 1e-9 <= r[0] < t0 + dx - 1e-9 or (k == len(got.t) - 1 and r[0] >= t0)]
+        assert got.lo[k] == min(r[1] for r in mine) and got.hi[k] == max(r[2] for r in mine)

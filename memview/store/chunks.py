@@ -104,12 +104,16 @@ def extent(conn: sqlite3.Connection, sid: int, series: str) -> tuple[float, floa
 
 
 def window(conn: sqlite3.Connection, sid: int, series: str, x0: float, x1: float, pixels: int,
-           raw_limit: int | None = None) -> Window:
+           raw_limit: int | None = None, whole_chunks: bool = False) -> Window:
     """Samples of ``series`` in [x0, x1] for ``pixels`` columns: the exact lowest and highest value
     of each column (column k holds x0 + k·dx <= t < x0 + (k+1)·dx, the last one also t = x1), or
     the samples themselves (with one neighbour each side, so the line enters the view) when the
     chunks overlapping the range hold at most ``raw_limit`` (default 4 x pixels). Infinite ends
-    stand for the series' own first and last sample."""
+    stand for the series's own first and last sample.
+
+    ``whole_chunks``: each chunk counts whole in the column of its first sample, so no chunk is
+    decoded (the extremes are exact per group of chunks, a sample is drawn up to one chunk's span
+    early): for an overview, whose columns are far wider than a chunk."""
     np = _np()
     pixels = max(int(pixels), 1)
     raw_limit = 4 * pixels if raw_limit is None else raw_limit
@@ -149,6 +153,10 @@ def window(conn: sqlite3.Connection, sid: int, series: str, x0: float, x1: float
     inside = f"t_first >= :x0 AND t_last <= :x1 AND {col('t_first')} = {col('t_last')}"
     lo = np.full(pixels, np.inf)
     hi = np.full(pixels, -np.inf)
+    if whole_chunks:
+        inside, p["x0"] = "1", p["start"]  # every overlapping chunk; columns from the first one's start
+        dx = p["dx"] = (x1 - p["start"]) / pixels
+        x0 = p["start"]
     whole = conn.execute(
         f"SELECT {col('t_first')} AS k, min(vmin), max(vmax) FROM samples "
         f"WHERE {overlap} AND {inside} GROUP BY k", p).fetchall()
@@ -157,7 +165,8 @@ def window(conn: sqlite3.Connection, sid: int, series: str, x0: float, x1: float
         k = k.astype(np.int64)
         lo[k] = mins
         hi[k] = maxs
-    t, v = _decoded(conn, f"SELECT t, v FROM samples WHERE {overlap} AND NOT ({inside}) ORDER BY t_first", p)
+    t, v = _decoded(conn, f"SELECT t, v FROM samples WHERE {overlap} AND NOT ({inside}) ORDER BY t_first",
+                    p) if not whole_chunks else (np.empty(0), np.empty(0))
     if len(t):
         keep = (t >= x0) & (t <= x1)
         t, v = t[keep], v[keep].astype(np.float64)

@@ -179,10 +179,11 @@ class Store:
             values.extend(v)
         return times, values
 
-    def window(self, sid: int, series: str, x0: float, x1: float, pixels: int) -> chunks.Window:
+    def window(self, sid: int, series: str, x0: float, x1: float, pixels: int,
+               whole_chunks: bool = False) -> chunks.Window:
         """Per pixel column the lowest and highest sample of [x0, x1], or the samples when few
         (see :func:`memview.store.chunks.window`): reads only the chunks of that range."""
-        return chunks.window(self.conn, sid, series, x0, x1, pixels)
+        return chunks.window(self.conn, sid, series, x0, x1, pixels, whole_chunks=whole_chunks)
 
     def series_figures(self, sid: int, series: str) -> dict[str, Any] | None:
         """Count, sum, peak (and its time), last value (and its time) of one series, without reading it."""

@@ -2,8 +2,8 @@
 
 A day at 1 kHz is 86 million samples: held as float64 columns it is 1.4 GB, and pyqtgraph's
 peak downsampling would scan every visible one on each paint. Instead the view holds only an
-overview (the exact lowest and highest sample of each of OVERVIEW_COLUMNS columns of the whole
-session, read once on the database thread) and asks the store for the visible range at the
+overview (the exact lowest and highest sample of up to OVERVIEW_COLUMNS groups of whole chunks,
+read once on the database thread from the chunks' bounds alone) and asks the store for the visible range at the
 plot's width whenever the range changes (:meth:`StoredEnvelope.view`): per pixel column the exact
 min and max (a one-sample spike stays drawn), or the samples themselves once zoomed in. The
 query runs on a reader thread of its own (never the UI thread); while it runs the plot shows
@@ -15,7 +15,6 @@ day queues no backlog. A gap stays a gap: a NaN is inserted at each gap's start.
 from __future__ import annotations
 
 import logging
-import math
 import sqlite3
 import threading
 from collections.abc import Callable
@@ -134,8 +133,7 @@ class StoredEnvelope:
         """(times, values) to draw [x0, x1] on ``pixels`` columns, now: the store's answer for exactly
         this view when it has arrived, else the best held (and the answer is asked for)."""
         pixels = max(int(pixels), 100)
-        if (math.isinf(x0) or x0 <= self.first) and (math.isinf(x1) or x1 >= self.last) \
-                and pixels <= OVERVIEW_COLUMNS:
+        if self._whole(x0, x1, pixels):
             return self.overview_points  # the whole session: the overview is finer than the view
         key = (float(x0), float(x1), pixels)
         with self._lock:
@@ -148,10 +146,14 @@ class StoredEnvelope:
             return answer[1]
         return self.overview_points
 
+    def _whole(self, x0: float, x1: float, pixels: int) -> bool:
+        """The view shows the whole session, and the overview has a column for every pixel."""
+        return x0 <= self.first and x1 >= self.last and len(self.overview.t) >= pixels
+
     def exact(self, x0: float, x1: float, pixels: int) -> bool:
         """Whether :meth:`view` now draws the store's answer for this view (or the whole session)."""
         pixels = max(int(pixels), 100)
-        if x0 <= self.first and x1 >= self.last and pixels <= OVERVIEW_COLUMNS:
+        if self._whole(x0, x1, pixels):
             return True
         with self._lock:
             return self._answer is not None and self._answer[0] == (float(x0), float(x1), pixels)

@@ -53,7 +53,8 @@ def load_session(store: Store, sid: int, with_series: bool = True) -> SessionDat
         figures = store.series_figures(sid, name) if name == "rss" or name.startswith("pid:") else None
         if figures is not None and figures["samples"] >= MIN_SAMPLES:
             reader = reader or WindowReader(store, sid)
-            env = StoredEnvelope(reader, name, store.window(sid, name, -np.inf, np.inf, OVERVIEW_COLUMNS), gaps)
+            overview = store.window(sid, name, -np.inf, np.inf, OVERVIEW_COLUMNS, whole_chunks=True)
+            env = StoredEnvelope(reader, name, overview, gaps)
             data.envelopes[name] = env
             data.series[name] = env.overview_points
             data.stats[name] = (float(figures["peak"]), float(figures["peak_s"]), float(figures["sum"]))
