@@ -45,8 +45,10 @@ def chunk_row(sid: int, series: str, seq: int, times: Sequence[float], values: S
 
 
 def create_bounds_index(conn: sqlite3.Connection) -> None:
+    """Every bound in one index: counts, sums and extremes of a range come from it, never from the
+    table's pages (which hold the blobs)."""
     conn.execute(f"CREATE INDEX IF NOT EXISTS {BOUNDS_INDEX} ON samples "
-                 "(session_id, series, t_first, t_last, vmin, vmax)")
+                 "(session_id, series, t_first, t_last, vmin, vmax, n, vsum)")
 
 
 def fill_bounds(conn: sqlite3.Connection) -> int:
@@ -77,7 +79,6 @@ class Window:
     lo: np.ndarray
     hi: np.ndarray
     raw: bool
-    samples: int  # samples of the chunks that overlap the range
 
 
 def _np() -> Any:
@@ -89,7 +90,7 @@ def _np() -> Any:
 def _empty(raw: bool = True) -> Window:
     np = _np()
     e = np.empty(0, dtype=np.float64)
-    return Window(e, e, e, raw, 0)
+    return Window(e, e, e, raw)
 
 
 def extent(conn: sqlite3.Connection, sid: int, series: str) -> tuple[float, float] | None:
@@ -143,7 +144,7 @@ def window(conn: sqlite3.Connection, sid: int, series: str, x0: float, x1: float
         i0 = max(int(np.searchsorted(t, x0, side="left")) - 1, 0)
         i1 = min(int(np.searchsorted(t, x1, side="right")) + 1, len(t))
         v = v[i0:i1].astype(np.float64)
-        return Window(t[i0:i1], v, v, True, int(n))
+        return Window(t[i0:i1], v, v, True)
     dx = (x1 - x0) / pixels
     p.update(dx=dx, last=pixels - 1)
 
@@ -174,7 +175,7 @@ def window(conn: sqlite3.Connection, sid: int, series: str, x0: float, x1: float
         np.minimum.at(lo, k, v)
         np.maximum.at(hi, k, v)
     has = np.isfinite(lo)
-    return Window(x0 + np.flatnonzero(has) * dx, lo[has], hi[has], False, int(n))
+    return Window(x0 + np.flatnonzero(has) * dx, lo[has], hi[has], False)
 
 
 def _decoded(conn: sqlite3.Connection, sql: str, params: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
@@ -191,18 +192,19 @@ def _decoded(conn: sqlite3.Connection, sql: str, params: dict[str, Any]) -> tupl
 
 
 def figures(conn: sqlite3.Connection, sid: int, series: str) -> dict[str, Any] | None:
-    """Count, sum, peak and its time, last value and its time, from the bounds and two decoded chunks."""
-    row = conn.execute("SELECT sum(n), sum(vsum), max(vmax), max(seq) FROM samples WHERE session_id = ? "
-                       "AND series = ?", (sid, series)).fetchone()
-    if not row or row[0] is None:
+    """Count, sum, peak and its time, last value and its time: from the bounds index, and the two
+    chunks holding the (first) peak and the last sample decoded."""
+    key = "session_id = ? AND series = ?"
+    n, total, peak = conn.execute(f"SELECT sum(n), sum(vsum), max(vmax) FROM samples WHERE {key}",
+                                  (sid, series)).fetchone()
+    if n is None:
         return None
-    n, total, peak, last_seq = row
-    peak_blobs = conn.execute("SELECT t, v FROM samples WHERE session_id = ? AND series = ? AND vmax = ? "
-                              "ORDER BY seq LIMIT 1", (sid, series, peak)).fetchone()
+    peak_blobs = conn.execute(f"SELECT t, v FROM samples WHERE {key} AND vmax = ? ORDER BY t_first LIMIT 1",
+                              (sid, series, peak)).fetchone()
     times, values = codec.decode(peak_blobs[0], peak_blobs[1])
     peak_t = times[values.index(peak)]
-    last = conn.execute("SELECT t, v FROM samples WHERE session_id = ? AND series = ? AND seq = ?",
-                        (sid, series, last_seq)).fetchone()
+    last = conn.execute(f"SELECT t, v FROM samples WHERE {key} ORDER BY t_first DESC LIMIT 1",
+                        (sid, series)).fetchone()
     times, values = codec.decode(last[0], last[1])
     return {"samples": int(n), "sum": float(total or 0.0), "peak": peak, "peak_s": peak_t,
             "last": values[-1], "last_s": times[-1]}
