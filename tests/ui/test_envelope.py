@@ -78,3 +78,14 @@ def test_a_long_session_loads_an_overview_and_its_figures_not_its_samples(stored
     assert "rss" in data.envelopes and len(ot) <= 2 * 4096
     assert np.nanmax(ov) == 999_000 and np.nanmin(ov) == 1_000  # both one-sample extremes in the overview
     assert data.stats["rss"] == (999_000.0, t[HIGH], float(v.sum()))
+
+
+def test_the_compare_view_reads_a_long_session_as_its_overview(stored):
+    from memview.ui.compare_view import load_sessions
+
+    store, sid, _t, v = stored
+    store.conn.execute("UPDATE sessions SET status = 'completed', ended_at = 300.0, wall_s = 300.0 WHERE id = ?",
+                       (sid,))
+    (loaded,) = load_sessions(Store(store.path), [sid])
+    assert len(loaded.times) <= 2 * 4096  # not the 300k samples
+    assert loaded.values.max() == v.max() == 999_000 and loaded.values.min() == v.min() == 1_000
