@@ -119,7 +119,7 @@ class StoredEnvelope:
         self.first = float(overview.t[0]) if len(overview.t) else 0.0
         self.last = float(overview.t[-1]) if len(overview.t) else 0.0
         self._lock = threading.Lock()
-        self._answer: tuple[Key, tuple[np.ndarray, np.ndarray]] | None = None
+        self._answer: tuple[Key, tuple[np.ndarray, np.ndarray], Window] | None = None
         self._asked: Key | None = None
         self._notifier: _Notifier | None = None
 
@@ -146,6 +146,18 @@ class StoredEnvelope:
             return answer[1]
         return self.overview_points
 
+    def value_at(self, t: float) -> tuple[float, float] | None:
+        """What the curve shows at ``t``: (value, value) of the sample at or before it when samples
+        are drawn, else (lowest, highest) of the column holding it — a column of a zoomed-out day
+        holds thousands of samples, and one of them would mislead. None before the series."""
+        with self._lock:
+            answer = self._answer
+        window = answer[2] if answer is not None and answer[0][0] <= t <= answer[0][1] else self.overview
+        i = int(np.searchsorted(window.t, t, side="right")) - 1
+        if i < 0:
+            return None
+        return float(window.lo[i]), float(window.hi[i])
+
     def _whole(self, x0: float, x1: float, pixels: int) -> bool:
         """The view shows the whole session, and the overview has a column for every pixel."""
         return x0 <= self.first and x1 >= self.last and len(self.overview.t) >= pixels
@@ -162,7 +174,7 @@ class StoredEnvelope:
         """The reader thread's answer: kept, and the plot told."""
         drawn = with_gaps(*points(window), self.gaps)
         with self._lock:
-            self._answer = (key, drawn)
+            self._answer = (key, drawn, window)
             if self._asked == key:
                 self._asked = None
         notifier = self._notifier

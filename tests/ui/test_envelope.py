@@ -89,3 +89,18 @@ def test_the_compare_view_reads_a_long_session_as_its_overview(stored):
     (loaded,) = load_sessions(Store(store.path), [sid])
     assert len(loaded.times) <= 2 * 4096  # not the 300k samples
     assert loaded.values.max() == v.max() == 999_000 and loaded.values.min() == v.min() == 1_000
+
+
+def test_the_value_at_the_cursor_is_the_sample_zoomed_in_and_the_columns_range_zoomed_out(qtbot, stored):
+    store, sid, t, v = stored
+    env = StoredEnvelope(WindowReader(store, sid), "rss", store.window(sid, "rss", -np.inf, np.inf, 4096), [])
+    _answer(qtbot, env, 123.40, 123.50, 1000)  # ~100 samples: drawn as they are
+    at = t[HIGH] + 0.0004  # between the spike and the next sample
+    assert env.value_at(at) == (999_000.0, 999_000.0)
+    assert env.value_at(123.45) == (v[123_450], v[123_450])
+    _answer(qtbot, env, 100.0, 200.0, 200)  # 0.5 s a column: 500 samples each
+    lo, hi = env.value_at(t[HIGH])
+    k = int((t[HIGH] - 100.0) / 0.5)
+    column = (t >= 100.0 + k * 0.5) & (t < 100.0 + (k + 1) * 0.5)
+    assert (lo, hi) == (v[column].min(), v[column].max()) and hi == 999_000
+    assert env.value_at(-1.0) is None
