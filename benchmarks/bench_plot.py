@@ -10,9 +10,8 @@ widget into a pixmap (``grab()``: the whole scene, lane and axes included) — o
 whole session, once zoomed to the last minute. A single one-sample spike is planted in the
 series: the figures are only valid if it is still drawn when zoomed out, so that is checked.
 
-*Day* opens a synthetic day at 1 kHz (86.4M samples; 2M with ``--smoke``) in a session view and
-zooms through it: the UI thread's time to open it, the first frame and each zoom's frame, and
-the process's peak RSS (see :func:`day_figures`).
+*Day* opens a synthetic day at 1 kHz (86.4M samples; 2M with ``--smoke``) from a real SQLite file
+in a session view and zooms through it (see :mod:`benchmarks.bench_day`).
 
 *Stall* is measured from the outside, the way a user feels it: a 5 ms timer on the UI thread
 notes how late each of its ticks runs while the real window records ``ui_phases.py`` (three
@@ -175,65 +174,11 @@ def stall_figures(seconds: float = 10.0, interval: float = 0.01) -> dict[str, An
     }
 
 
-def day_figures(n: int = 86_400_000) -> dict[str, Any]:
-    """A day at 1 kHz (86.4M samples, synthetic, a one-sample spike): what opening and zooming it
-    costs. The database thread's share (the min/max pyramid and the figures) is timed apart from
-    the UI thread's (handing the arrays to the view, the first frame, each zoom's frame); the
-    process's peak RSS says what the GUI holds for it (the samples themselves are 16 bytes each)."""
-    import resource
-
-    import numpy as np
-
-    from memview.ui.live_view import SessionView
-    from memview.ui.session_data import SessionData, add_envelopes
-
-    app = _app()
-    t = np.arange(n, dtype=np.float64) / 1000.0
-    v = 200 * MiB + (np.arange(n) % 60_000) * 1638.0
-    spike = n // 2 + 7
-    v[spike] = 900 * MiB
-    summary = {"session_id": 1, "name": "day", "kind": "run", "target": "synthetic", "wall_s": float(t[-1]),
-               "peak_rss_bytes": 900 * MiB, "peak_source": "sampled", "phases": [], "captures": [], "samples": n,
-               "status": "completed"}
-    view = SessionView("day", "run")
-    view.resize(1400, 860)
-    view.show()
-    app.processEvents()
-    data = SessionData(summary=summary, series={"rss": (t, v)})
-    t0 = time.perf_counter()
-    add_envelopes(data)  # the database thread's part
-    t1 = time.perf_counter()
-    view.load(data)
-    t2 = time.perf_counter()
-    view.plot.grab()
-    t3 = time.perf_counter()
-    zooms = []
-    for k in range(8):  # the eight three-hour windows, then one minute around the spike
-        a = time.perf_counter()
-        view.plot.zoom_to(t[-1] * k / 8, t[-1] * (k + 1) / 8)
-        view.plot.grab()
-        zooms.append((time.perf_counter() - a) * 1000)
-    a = time.perf_counter()
-    view.plot.zoom_to(t[spike] - 30, t[spike] + 30)
-    view.plot.grab()
-    zooms.append((time.perf_counter() - a) * 1000)
-    spike_seen = float(np.nanmax(view.plot.total.getData()[1])) == 900 * MiB
-    view.close()
-    return {
-        "day_samples": n,
-        "day_envelope_db_thread_ms": round((t1 - t0) * 1000, 1),
-        "day_open_ui_ms": round((t2 - t1) * 1000, 1),
-        "day_first_frame_ms": round((t3 - t2) * 1000, 1),
-        "day_zoom_frame_ms_max": round(max(zooms), 1),
-        "day_zoom_frame_ms_median": round(statistics.median(zooms), 1),
-        "day_spike_visible_zoomed_in": spike_seen,
-        "day_peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-    }
-
-
 def main(smoke: bool = False) -> dict[str, Any]:
     figures = redraw_figures(N_SAMPLES, reps=5 if smoke else 15)
     figures.update(stall_figures(seconds=3.0 if smoke else 10.0))
+    from benchmarks.bench_day import day_figures  # the day-long session: its own module
+
     figures.update(day_figures(2_000_000 if smoke else 86_400_000))
     return figures
 

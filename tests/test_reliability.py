@@ -66,7 +66,7 @@ def test_an_older_schema_database_is_migrated_without_losing_sessions(db_path):
     assert res.returncode == 0, res.stderr
     conn = sqlite3.connect(db_path)
     assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
-    assert [r[0] for r in conn.execute("SELECT name FROM _sqlite_migrations")] == ["0001_initial"]
+    assert [r[0] for r in conn.execute("SELECT name FROM _sqlite_migrations")] == ["0001_initial", "0002_chunk_bounds"]
     assert conn.execute("SELECT legacy_note FROM sessions WHERE id = 1").fetchone()[0] == "extra column"
     conn.close()
     store = Store(db_path)

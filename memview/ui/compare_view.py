@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
 from memview.compare import Comparable, CompareError, compare, letter, load_comparable, match_phases, table_rows
 from memview.store import StoreError
 from memview.ui import theme
+from memview.ui.envelope import MIN_SAMPLES, OVERVIEW_COLUMNS, points
 
 #: distinguishable on light and dark backgrounds and for the common colour-vision deficiencies
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#D55E00", "#56B4E9", "#F0E442", "#000000",
@@ -74,7 +75,11 @@ def load_sessions(store: Any, session_ids: list[int],
     try:
         for sid in session_ids:
             record = load_comparable(str(sid), store)
-            times, values = store.load_series(sid, "rss")
+            figures = store.series_figures(sid, "rss")
+            if figures is not None and figures["samples"] >= MIN_SAMPLES:  # a day at 1 kHz: its overview
+                times, values = points(store.window(sid, "rss", -np.inf, np.inf, OVERVIEW_COLUMNS, whole_chunks=True))
+            else:
+                times, values = store.load_series(sid, "rss")
             out.append(Loaded(sid, record, np.asarray(times, dtype=float), np.asarray(values, dtype=float)))
             if progress is not None:
                 progress(len(out))

@@ -602,6 +602,10 @@ class SessionView(QtWidgets.QWidget):
             buf = self.buffers.get(name)
             if buf is None or not buf.count or t < (buf.first_t or 0) or gap is not None:
                 return "-"
+            env = plot.envelopes.get(name)  # a long stored series: what the store answered for this view
+            if env is not None:
+                span = env.value_at(t)
+                return "-" if span is None else "–".join(dict.fromkeys(map(format_bytes, span)))
             return format_bytes(buf.value_at(t))
 
         if plot.total.isVisible():

@@ -30,7 +30,7 @@ from PySide6 import QtCore, QtGui
 
 from memview.model import ENVELOPE_SERIES, RSS_SERIES
 from memview.ui import theme
-from memview.ui.envelope import Envelope, with_gaps
+from memview.ui.envelope import StoredEnvelope, with_gaps
 from memview.ui.plot_items import (
     CAPTURE_COLOUR,
     THRESHOLD_COLOUR,
@@ -230,8 +230,8 @@ class PlotArea(pg.GraphicsLayoutWidget):
         self.session_end: float = 0.0
         self._overview_n = 0
         self._overview_at = 0.0
-        self.envelopes: dict[str, Envelope] = {}
-        self._enveloped: dict[int, tuple[pg.PlotDataItem, Envelope]] = {}
+        self.envelopes: dict[str, StoredEnvelope] = {}
+        self._enveloped: dict[int, tuple[pg.PlotDataItem, StoredEnvelope]] = {}
         self.main.vb.sigXRangeChanged.connect(self._apply_envelopes)
         self.main.vb.sigResized.connect(self._apply_envelopes)
 
@@ -359,9 +359,11 @@ class PlotArea(pg.GraphicsLayoutWidget):
         self.overview.vb.setRange(xRange=(0, end), yRange=(0, top), padding=0.01)
 
     # -- curves ----------------------------------------------------------------------------------
-    def set_envelopes(self, envelopes: dict[str, Envelope]) -> None:
-        """Precomputed min/max pyramids of long stored series (drawn per pixel, see envelope)."""
+    def set_envelopes(self, envelopes: dict[str, StoredEnvelope]) -> None:
+        """Long stored series, drawn per pixel from the store (see envelope): redrawn as answers arrive."""
         self.envelopes = dict(envelopes)
+        for env in self.envelopes.values():
+            env.on_ready(self._apply_envelopes)
 
     def _apply_envelopes(self, *_: Any) -> None:
         if not self._enveloped:
