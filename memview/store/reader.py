@@ -17,11 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from memview import codec
+from memview.collectors import procfs
 from memview.store import chunks
 from memview.store.importing import IMPORT_TABLES, insert_arrays, insert_row, insert_samples
 from memview.store.rows import clean_text, json_field, read_row
 from memview.store.schema import StoreError, connect, default_db_path, prepare
-from memview.store.stale import pid_alive, remove_stale_imports
+from memview.store.stale import remove_stale_imports
 
 
 class Store:
@@ -106,7 +107,7 @@ class Store:
         rows = self.conn.execute(
             "SELECT id, writer_pid, writer_host FROM sessions WHERE status = 'running'"
         ).fetchall()
-        dead = [r["id"] for r in rows if r["writer_host"] == host and not pid_alive(r["writer_pid"] or 0)]
+        dead = [r["id"] for r in rows if r["writer_host"] == host and not procfs.alive(r["writer_pid"] or 0)]
         for sid in dead:
             self._finish_from_samples(sid)
         return dead

@@ -10,6 +10,8 @@ import os
 import shutil
 from pathlib import Path
 
+from memview.collectors import procfs
+
 
 def remove_stale_imports(folder: Path) -> list[Path]:
     """Remove the temporary folders of bundle imports whose process is gone (killed mid-import).
@@ -32,19 +34,9 @@ def remove_stale_imports(folder: Path) -> list[Path]:
                 continue
         except OSError:
             continue
-        if pid_text.isdigit() and pid_alive(int(pid_text)):
+        if pid_text.isdigit() and procfs.alive(int(pid_text)):
             continue
         shutil.rmtree(entry.path, ignore_errors=True)
         removed.append(Path(entry.path))
     return removed
 
-
-def pid_alive(pid: int) -> bool:
-    """Whether a process with this id exists (one of another user counts)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
