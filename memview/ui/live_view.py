@@ -484,7 +484,8 @@ class SessionView(QtWidgets.QWidget):
             self.plot.draw_series(self.buffers, self.labels, self._labelled_peak(), last)
         if self._lane_dirty or any(p["end_s"] is None for p in self.phases) or self._dirty:
             self.plot.set_marks(self.marks)
-            self.plot.set_lane(self._phase_spans(last), self.captures, self._pressure_spans(last))
+            lane_last = self._lane_time(last)
+            self.plot.set_lane(self._phase_spans(lane_last), self.captures, self._pressure_spans(lane_last))
         if self.plot.follow:
             self.plot.apply_follow(self.buffers, last if self.live is not None else self.end_t)
         now = QtCore.QDateTime.currentMSecsSinceEpoch() / 1000
@@ -492,6 +493,17 @@ class SessionView(QtWidgets.QWidget):
             self._update_side(last)
             self._side_due = now + 0.2  # figures at 5 Hz are plenty to read
         self._dirty = self._lane_dirty = False
+
+    def _lane_time(self, last: float | None) -> float | None:
+        """``last`` rounded up to the plot's next pixel column: an open phase's bar grows a pixel at
+        a time, so the lane (set_lane skips unchanged input) repaints when its picture changes, not
+        every frame."""
+        if last is None:
+            return None
+        px = self.plot.main.vb.viewPixelSize()[0]
+        if not math.isfinite(px) or px <= 0:
+            return last
+        return math.ceil(last / px) * px
 
     def _labelled_peak(self) -> tuple[float, str] | None:
         """The peak the plot labels: the same figure as the side panel (exact when the kernel's)."""

@@ -50,11 +50,40 @@ LANE_ROW_PX = 20
 OVERVIEW_PX = 46
 OVERVIEW_BUCKETS = 2000
 MIN_SPAN_S = 1.0
+#: Follow moves the time range in steps of this fraction of its width (see follow_x_range)
+FOLLOW_STEP = 0.05
 MAX_MARK_LINES = 300
 MARK_COLOUR = "#2a9d8f"
 #: heights (fractions of the plot, from the bottom) of the rows mark names are placed on
 MARK_LABEL_ROWS = (0.04, 0.10, 0.16)
 GAP_BRUSH = (150, 150, 150, 60)
+
+
+def follow_x_range(last: float, window_s: float | None, current: tuple[float, float]) -> tuple[float, float]:
+    """The time range Follow shows with ``last`` the newest time: ``current`` while the newest data
+    is in it with at most two steps of empty room on the right, else a new range with one step
+    (``FOLLOW_STEP`` of its width) of room. Moving in steps rather than every frame is what keeps a
+    live frame cheap: between steps the axes, grid and tick labels are unchanged and only the
+    curves repaint (a moving range re-lays every axis and repaints the whole scene, 30 times a second)."""
+    x1 = max(last, MIN_SPAN_S)
+    width = x1 if window_s is None else window_s
+    step = max(width * FOLLOW_STEP, 0.05)
+    c0, c1 = current
+    want0 = 0.0 if window_s is None else None
+    if x1 <= c1 <= x1 + 2 * step and (want0 is None or c0 == want0) and (
+            window_s is None or abs((c1 - c0) - window_s) < 1e-9):
+        return current
+    right = x1 + step
+    return (0.0, right) if window_s is None else (max(0.0, right - window_s), max(right, window_s))
+
+
+def follow_y_top(top: float, current: float | None) -> float:
+    """The memory range's top for the highest visible value ``top``: ``current`` while it leaves
+    room above ``top`` for the peak's label (about 25 px) without wasting more than a third of the
+    plot, else ``top`` with a quarter's room. Same reason as :func:`follow_x_range`."""
+    if current is not None and top * 1.12 <= current <= top * 1.5:
+        return current
+    return top * 1.25
 
 
 def _curve(pen: Any, name: str | None = None, **kw: Any) -> pg.PlotDataItem:
@@ -64,7 +93,18 @@ def _curve(pen: Any, name: str | None = None, **kw: Any) -> pg.PlotDataItem:
     item.opts["autoDownsampleFactor"] = 1.0
     item.setClipToView(True)
     item.setSkipFiniteCheck(True)
+    set_pen(item, pen)
     return item
+
+
+def set_pen(item: pg.PlotDataItem, pen: Any) -> None:
+    """Set ``item``'s pen; a solid line wider than a pixel is drawn as separate segments. Qt's
+    software stroker turns one long, wide, antialiased polyline into a polygon with joins, which
+    cost most of a frame (6 ms for 2,000 points); the segments look the same on an opaque pen."""
+    pen = pg.mkPen(pen)
+    item.setPen(pen)
+    solid = pen.style() == QtCore.Qt.PenStyle.SolidLine and pen.color().alphaF() == 1.0
+    item.curve.setSegmentedLineMode("on" if solid and pen.widthF() > 1.0 else "auto")
 
 
 class TimeViewBox(pg.ViewBox):
@@ -163,6 +203,7 @@ class PlotArea(pg.GraphicsLayoutWidget):
         self.peak_label.hide()
         self.peak_value: float | None = None  # the figure the label shows (the exact peak when known)
         self.peak_t: float | None = None
+        self._peak_shown: tuple[float, float, float, bool] | None = None
 
         self.lane_item = LaneItem()
         self.lane.addItem(self.lane_item)
@@ -226,6 +267,7 @@ class PlotArea(pg.GraphicsLayoutWidget):
         self.main.vb.sigXRangeChanged.connect(lambda *_: self._thin_mark_labels())
         self.main.vb.sigResized.connect(lambda *_: self._thin_mark_labels())
         self.main.vb.sigRangeChanged.connect(lambda *_: self._place_peak_label())
+        self.main.vb.sigXRangeChanged.connect(lambda *_: self._place_empty_lane())
         self._syncing = False
         self.session_end: float = 0.0
         self._overview_n = 0
@@ -240,7 +282,10 @@ class PlotArea(pg.GraphicsLayoutWidget):
         self.per_process = False
         self.show_components = True
         self._stack_top: float | None = None
+        self._total_split = False  # the total is drawn dashed over per-process curves
         self._lane_rows = 0
+        self._lane_labels: list[tuple[float, str]] | None = None
+        self._lane_inputs: tuple[Any, ...] | None = None
         self._set_lane_rows(1, [])
         self.main.vb.sigRangeChangedManually.connect(self._user_moved)
         self.lane.vb.sigRangeChangedManually.connect(self._user_moved)
@@ -250,6 +295,10 @@ class PlotArea(pg.GraphicsLayoutWidget):
         for plot in (self.main, self.lane):
             for name in ("left", "bottom"):
                 axis = plot.getAxis(name)
+                # Tick labels cost most of a software-painted frame (QPicture replay of the text);
+                # cached as a pixmap they are redrawn only when their range or ticks change, and
+                # a frame where only a curve moved blits them
+                axis.setCacheMode(axis.CacheMode.DeviceCoordinateCache)
                 axis.setPen(pg.mkPen(self.theme.foreground))
                 axis.setTextPen(pg.mkPen(self.theme.foreground))
 
@@ -270,12 +319,13 @@ class PlotArea(pg.GraphicsLayoutWidget):
         if last is None:
             self.main.vb.setRange(xRange=(0, 10), yRange=(0, 100 * 2**20), padding=0)
             return
-        x1 = max(last, MIN_SPAN_S)
-        x0 = 0.0 if self.window_s is None else max(0.0, x1 - self.window_s)
-        x_range = (x0, x1 + (x1 - x0) * 0.01)
+        (cx0, cx1), (cy0, cy1) = self.main.vb.viewRange()
+        x_range = follow_x_range(last, self.window_s, (cx0, cx1))
+        x0, x1 = x_range
         if self.threshold is not None and self.threshold.moving:
             # the user is dragging the threshold: a rescale now would move the line under the cursor
-            self.main.vb.setXRange(*x_range, padding=0)
+            if x_range != (cx0, cx1):
+                self.main.vb.setXRange(*x_range, padding=0)
             return
         top = self._visible_max(buffers, x0, x1)
         if self.peak_value is not None and self.window_s is None:
@@ -284,9 +334,10 @@ class PlotArea(pg.GraphicsLayoutWidget):
             value = float(self.threshold.value())
             if value <= 2 * max(top, 1):
                 top = max(top, value)
-        # room above the peak for its label (about 25 px of a few-hundred-px plot)
-        top = max(top, 1024**2) * 1.15
-        self.main.vb.setRange(xRange=x_range, yRange=(0, top), padding=0)
+        y_top = follow_y_top(max(top, 1024**2), cy1 if cy0 == 0 else None)
+        if x_range == (cx0, cx1) and y_top == cy1 and cy0 == 0:
+            return  # nothing moved: no range signal, no axis re-layout, no full repaint
+        self.main.vb.setRange(xRange=x_range, yRange=(0, y_top), padding=0)
 
     def _visible_max(self, buffers: dict[str, SeriesBuffer], x0: float, x1: float) -> float:
         names = [RSS_SERIES, ENVELOPE_SERIES, "service_peak"]
@@ -396,12 +447,15 @@ class PlotArea(pg.GraphicsLayoutWidget):
             peak_t, peak_v = total.max_t, total.max
             if peak_t is not None and peak_v is not None:
                 value, exact = (peak[0], peak[1]) if peak is not None and peak[0] >= peak_v else (peak_v, "")
-                self.peak_marker.setData([peak_t], [peak_v])
-                self.peak_value, self.peak_t = float(value), float(peak_t)
-                self.peak_label.setText(f"peak {format_bytes(value)}" + (" ✓" if exact else ""))
-                self.peak_label.setToolTip("the kernel's own high-water mark" if exact else "the largest sample")
-                self.peak_label.show()
-                self._place_peak_label()
+                shown = (float(peak_t), float(peak_v), float(value), bool(exact))
+                if shown != self._peak_shown:  # re-set, the marker and the label repaint every frame
+                    self._peak_shown = shown
+                    self.peak_marker.setData([peak_t], [peak_v])
+                    self.peak_value, self.peak_t = float(value), float(peak_t)
+                    self.peak_label.setText(f"peak {format_bytes(value)}" + (" ✓" if exact else ""))
+                    self.peak_label.setToolTip("the kernel's own high-water mark" if exact else "the largest sample")
+                    self.peak_label.show()
+                    self._place_peak_label()
         self._draw_overview(total, end_t)
         self._draw_processes(buffers, labels)
         self._draw_components(buffers, labels)
@@ -462,14 +516,19 @@ class PlotArea(pg.GraphicsLayoutWidget):
     def _draw_processes(self, buffers: dict[str, SeriesBuffer], labels: dict[str, str]) -> None:
         names = sorted((n for n in buffers if n.startswith("pid:")), key=lambda n: int(n[4:]))
         names += sorted(n for n in buffers if n.startswith("prom:"))  # a Prometheus query's label sets
-        if not self.per_process or len(names) < 1:
+        split = self.per_process and len(names) >= 1
+        if split != self._total_split:  # a pen or brush set again repaints the curve: only on a change
+            self._total_split = split
+            if split:
+                set_pen(self.total, pg.mkPen(self.theme.total, width=1.5, style=QtCore.Qt.PenStyle.DashLine))
+                self.total.setBrush(None)
+            else:
+                set_pen(self.total, pg.mkPen(self.theme.total, width=2))
+                self.total.setBrush(pg.mkBrush(*self.theme.total_fill))
+        if not split:
             for curve in self.proc_curves.values():
                 curve.hide()
-            self.total.setPen(pg.mkPen(self.theme.total, width=2))
-            self.total.setBrush(pg.mkBrush(*self.theme.total_fill))
             return
-        self.total.setPen(pg.mkPen(self.theme.total, width=1.5, style=QtCore.Qt.PenStyle.DashLine))
-        self.total.setBrush(None)
         for i, name in enumerate(names):
             curve = self.proc_curves.get(name)
             if curve is None:
@@ -512,20 +571,28 @@ class PlotArea(pg.GraphicsLayoutWidget):
 
     # -- gaps and marks ------------------------------------------------------------------------------
     def set_gaps(self, gaps: list[tuple[float, float | None, str]], end_t: float | None) -> None:
-        """Spans with no reading: (start, end or None while open, reason)."""
+        """Spans with no reading: (start, end or None while open, reason). The bands of gaps already
+        drawn are moved, not rebuilt: an open gap grows every frame while a service is down."""
+        same = len(gaps) == len(self.gaps) and all(a[0] == b[0] and a[2] == b[2] for a, b in zip(gaps, self.gaps))
         self.gaps = list(gaps)
-        for region in self.gap_regions:
-            self.main.removeItem(region)
-        self.gap_regions = []
-        for start, end, reason in gaps:
+        if not same:
+            for region in self.gap_regions:
+                self.main.removeItem(region)
+            self.gap_regions = []
+        for i, (start, end, reason) in enumerate(gaps):
             stop = end if end is not None else max(end_t or start, start)
-            region = pg.LinearRegionItem(values=(start, stop), movable=False, brush=pg.mkBrush(*GAP_BRUSH),
-                                         pen=pg.mkPen(None))
-            region.setZValue(-20)
             length = f"{stop - start:.1f} s" + ("" if end is not None else ", still open")
+            if same:
+                region = self.gap_regions[i]
+                if tuple(region.getRegion()) != (start, stop):
+                    region.setRegion((start, stop))
+            else:
+                region = pg.LinearRegionItem(values=(start, stop), movable=False, brush=pg.mkBrush(*GAP_BRUSH),
+                                             pen=pg.mkPen(None))
+                region.setZValue(-20)
+                self.main.addItem(region, ignoreBounds=True)
+                self.gap_regions.append(region)
             region.setToolTip(f"no reading for {length}: {reason}")
-            self.main.addItem(region, ignoreBounds=True)
-            self.gap_regions.append(region)
 
     def gap_at(self, t: float) -> tuple[float, float | None, str] | None:
         for gap in self.gaps:
@@ -594,15 +661,24 @@ class PlotArea(pg.GraphicsLayoutWidget):
     # -- lane ------------------------------------------------------------------------------------
     def _set_lane_rows(self, rows: int, labels: list[tuple[float, str]]) -> None:
         rows = max(rows, 1)
-        self.lane.getAxis("left").setTicks([labels, []])
+        if labels != self._lane_labels:  # setTicks re-lays and repaints the axis, even when equal
+            self._lane_labels = list(labels)
+            self.lane.getAxis("left").setTicks([labels, []])
         if rows != self._lane_rows:
             self._lane_rows = rows
             height = rows * LANE_ROW_PX + 34
             self.ci.layout.setRowFixedHeight(1, height)
-        self.lane.vb.setYRange(0, rows, padding=0)
+        if tuple(self.lane.vb.viewRange()[1]) != (0, rows):
+            self.lane.vb.setYRange(0, rows, padding=0)
 
     def set_lane(self, phase_spans: list[Span], captures: list[dict[str, Any]], pressure: list[Span]) -> None:
-        """Lay out the lane: captures and marks on top, then pressure, then phases by depth."""
+        """Lay out the lane: captures and marks on top, then pressure, then phases by depth.
+        Called every live frame: unchanged input changes nothing (no repaint of the lane)."""
+        inputs = (list(phase_spans), [dict(c) for c in captures], list(pressure), list(self.marks), list(self.gaps),
+                  self.threshold_phase)
+        if inputs == self._lane_inputs:
+            return
+        self._lane_inputs = inputs
         rows = 0
         labels: list[tuple[float, str]] = []
         capture_row = pressure_row = None
@@ -629,15 +705,18 @@ class PlotArea(pg.GraphicsLayoutWidget):
         self._draw_threshold_segments()
         empty = not spans and not captures and not self.marks
         self.empty_lane.setVisible(empty)
-        if empty:
-            vr = self.main.vb.viewRange()[0]
-            self.empty_lane.setPos((vr[0] + vr[1]) / 2, 0.5)
+        self._place_empty_lane()
         self._set_captures(captures, capture_row)
         if capture_row is not None and self.marks:
             self.mark_points.setData([t for t, _ in self.marks], [capture_row + 0.5] * len(self.marks),
                                      data=[name for _, name in self.marks])
         else:
             self.mark_points.setData([], [])
+
+    def _place_empty_lane(self) -> None:
+        if self.empty_lane.isVisible():
+            vr = self.main.vb.viewRange()[0]
+            self.empty_lane.setPos((vr[0] + vr[1]) / 2, 0.5)
 
     def _set_captures(self, captures: list[dict[str, Any]], row: int | None) -> None:
         for line in self.capture_lines:
