@@ -52,6 +52,8 @@ OVERVIEW_BUCKETS = 2000
 MIN_SPAN_S = 1.0
 #: Follow moves the time range in steps of this fraction of its width (see follow_x_range)
 FOLLOW_STEP = 0.05
+#: ... and at least this many seconds (a young session would otherwise step several times a second)
+FOLLOW_MIN_STEP_S = 1.0
 MAX_MARK_LINES = 300
 MARK_COLOUR = "#2a9d8f"
 #: heights (fractions of the plot, from the bottom) of the rows mark names are placed on
@@ -62,12 +64,13 @@ GAP_BRUSH = (150, 150, 150, 60)
 def follow_x_range(last: float, window_s: float | None, current: tuple[float, float]) -> tuple[float, float]:
     """The time range Follow shows with ``last`` the newest time: ``current`` while the newest data
     is in it with at most two steps of empty room on the right, else a new range with one step
-    (``FOLLOW_STEP`` of its width) of room. Moving in steps rather than every frame is what keeps a
-    live frame cheap: between steps the axes, grid and tick labels are unchanged and only the
-    curves repaint (a moving range re-lays every axis and repaints the whole scene, 30 times a second)."""
+    (``FOLLOW_STEP`` of its width, at least ``FOLLOW_MIN_STEP_S``) of room. Moving in steps rather
+    than every frame is what keeps a live frame cheap: between steps the axes, grid and tick labels
+    are unchanged and only the curves repaint (a moving range re-lays every axis and repaints the
+    whole scene, 30 times a second)."""
     x1 = max(last, MIN_SPAN_S)
     width = x1 if window_s is None else window_s
-    step = max(width * FOLLOW_STEP, 0.05)
+    step = max(width * FOLLOW_STEP, FOLLOW_MIN_STEP_S)
     c0, c1 = current
     want0 = 0.0 if window_s is None else None
     if x1 <= c1 <= x1 + 2 * step and (want0 is None or c0 == want0) and (
@@ -712,6 +715,9 @@ class PlotArea(pg.GraphicsLayoutWidget):
                                      data=[name for _, name in self.marks])
         else:
             self.mark_points.setData([], [])
+        # an empty scatter item still costs ~1 ms of every lane repaint
+        self.mark_points.setVisible(capture_row is not None and bool(self.marks))
+        self.capture_points.setVisible(capture_row is not None and bool(captures))
 
     def _place_empty_lane(self) -> None:
         if self.empty_lane.isVisible():
