@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from memview.ui.plot_area import FOLLOW_MIN_STEP_S, FOLLOW_STEP, follow_x_range, follow_y_top
+from memview.ui.time_navigation import FOLLOW_MIN_STEP_S, FOLLOW_STEP, follow_x_range, follow_y_top
 
 MiB = 2**20
 
