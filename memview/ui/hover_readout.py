@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import math
+import re
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
@@ -61,8 +62,9 @@ class ReadoutLabel(QtWidgets.QLabel):
             self.setToolTip("")
             return
         plain = " ".join(self._doc.toPlainText().split())
-        elided = self.fontMetrics().elidedText(plain, QtCore.Qt.TextElideMode.ElideRight, max(room, 0))
-        super().setText(html.escape(elided))
+        elided = html.escape(self.fontMetrics().elidedText(plain, QtCore.Qt.TextElideMode.ElideRight, max(room, 0)))
+        colour = re.match(r"<span style='color:(#[0-9a-fA-F]{6})'>", self._html)  # the hint's muted colour
+        super().setText(f"<span style='color:{colour.group(1)}'>{elided}</span>" if colour else elided)
         self.setToolTip(plain)
 
 

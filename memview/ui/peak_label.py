@@ -2,12 +2,14 @@
 (the exact one, the kernel's high-water mark, when known: the same figure as the side panel).
 
 The label is kept inside the plot: left or right of the dot near an edge, under it when there is
-no room above. It is re-set only when the figure changes: a label set again repaints every frame.
+no room above, and out from under the legend (under or beside the dot, or under the legend). It
+is re-set only when the figure changes: a label set again repaints every frame.
 """
 
 from __future__ import annotations
 
 import pyqtgraph as pg
+from PySide6 import QtCore
 
 from memview.ui.series_buffer import SeriesBuffer
 from memview.units import format_bytes
@@ -70,5 +72,16 @@ class PeakLabel:
         y = min(self.peak_marker.data["y"][0] if len(self.peak_marker.data) else self.peak_value, y1)
         room_above = (y1 - y) / px[1] if px[1] else 1e9
         ay = 1.25 if room_above >= height_px * 1.25 + 2 else -0.25
-        self.peak_label.setAnchor((ax, ay))
         self.peak_label.setPos(t, y)
+        # the legend sits over the plot's top-left corner, where an early peak's label goes: the
+        # label moves under its dot, or beside it, rather than be painted over
+        legend = getattr(self, "legend", None)
+        for anchor in ((ax, ay), (ax, -0.25), (-0.06, 0.5), (1.06, 0.5)):
+            self.peak_label.setAnchor(anchor)
+            if legend is None or not legend.isVisible() or not self.peak_label.sceneBoundingRect().intersects(
+                    legend.sceneBoundingRect()):
+                return
+        # the dot is level with the legend: the label goes just under the legend, above the dot's time
+        below = self.main.vb.mapSceneToView(QtCore.QPointF(0, legend.sceneBoundingRect().bottom() + 3)).y()
+        self.peak_label.setAnchor((ax, 0.0))
+        self.peak_label.setPos(t, below)

@@ -82,3 +82,34 @@ def test_the_hint_line_fits_a_1000x650_window(qtbot, window):
     qtbot.waitUntil(lambda: label.contentsRect().width() > 900)
     view._hovered(math.nan)
     assert "drag pans" in label.text() and label.toolTip() == ""
+
+
+def test_an_early_peak_label_is_not_painted_over_by_the_legend(qtbot):
+    """The legend sits over the plot's top-left corner; a peak early in the session labelled
+    above its dot went under it (unreadable). The label moves under or beside its dot."""
+    import numpy as np
+
+    from memview.model import ENVELOPE_SERIES
+    from memview.ui.live_view import SessionView
+    from memview.ui.series_buffer import SeriesBuffer
+
+    view = SessionView("peak", "run")
+    qtbot.addWidget(view)
+    view.resize(1400, 860)
+    view.show()
+    qtbot.waitExposed(view)
+    t = np.arange(0, 60, 0.01)
+    v = np.full(len(t), 40.0 * 2**20)
+    v[(t > 1.0) & (t < 1.5)] = 135.0 * 2**20  # the peak, early: under the legend's corner
+    view.buffers = {"rss": SeriesBuffer.from_arrays(t, v), ENVELOPE_SERIES: SeriesBuffer.from_arrays(t, v + 2**20)}
+    view.end_t = float(t[-1])
+    view._dirty = True
+    view.redraw()
+    plot = view.plot
+    qtbot.waitUntil(lambda: plot.legend.isVisible() and plot.peak_label.isVisible())
+    plot.set_follow(False)  # the memory axis zoomed (Ctrl+wheel) so that the peak is near the top
+    plot.main.vb.setRange(xRange=(0, 10), yRange=(0, 145 * 2**20), padding=0)
+    label, legend = plot.peak_label.sceneBoundingRect(), plot.legend.sceneBoundingRect()
+    assert not label.intersects(legend), f"label {label} under the legend {legend}"
+    assert plot.main.vb.sceneBoundingRect().contains(label)
+    QtWidgets.QApplication.processEvents()
