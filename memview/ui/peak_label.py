@@ -76,12 +76,19 @@ class PeakLabel:
         # the legend sits over the plot's top-left corner, where an early peak's label goes: the
         # label moves under its dot, or beside it, rather than be painted over
         legend = getattr(self, "legend", None)
+        if legend is None or not legend.isVisible():
+            self.peak_label.setAnchor((ax, ay))
+            return
+        box = self.main.vb.sceneBoundingRect().adjusted(-1, -1, 1, 1)
+        covered = legend.sceneBoundingRect()
         for anchor in ((ax, ay), (ax, -0.25), (-0.06, 0.5), (1.06, 0.5)):
             self.peak_label.setAnchor(anchor)
-            if legend is None or not legend.isVisible() or not self.peak_label.sceneBoundingRect().intersects(
-                    legend.sceneBoundingRect()):
+            rect = self.peak_label.sceneBoundingRect()
+            if box.contains(rect) and not rect.intersects(covered):
                 return
         # the dot is level with the legend: the label goes just under the legend, above the dot's time
-        below = self.main.vb.mapSceneToView(QtCore.QPointF(0, legend.sceneBoundingRect().bottom() + 3)).y()
         self.peak_label.setAnchor((ax, 0.0))
-        self.peak_label.setPos(t, below)
+        self.peak_label.setPos(t, self.main.vb.mapSceneToView(QtCore.QPointF(0, covered.bottom() + 3)).y())
+        if not box.contains(self.peak_label.sceneBoundingRect()):  # no room there either: inside the plot first
+            self.peak_label.setAnchor((ax, ay))
+            self.peak_label.setPos(t, y)
