@@ -196,7 +196,7 @@ def stall_figures(seconds: float = 10.0, interval: float = 0.01) -> dict[str, An
         # of the worst 1 % stalls, how much was the UI thread's own work (the rest: waiting for a CPU or the GIL)
         "ui_busy_p99_ms": round(busy[int(len(busy) * 0.99) - 1], 2) if busy else None,
         "ui_busy_max_ms": round(busy[-1], 2) if busy else None,
-        "ui_stall_worst_1pct_own_cpu_pct": round(100 * worst_own, 1) if worst_own is not None else None,
+        "ui_worst_ticks_own_cpu_pct": round(100 * worst_own, 1) if worst_own is not None else None,
         "ui_ticks": len(late),
         "ui_thread_cpu_pct": round(100 * ui_cpu / wall, 1) if wall else None,
         "ui_cpu_ms_per_redraw": round(1000 * ui_cpu / redraws, 2) if redraws else None,
