@@ -59,26 +59,19 @@ class TimeViewBox(pg.ViewBox):
         super().__init__(*args, **kw)
         self.setMouseEnabled(x=True, y=False)
 
-    def _memory(self, ev: Any) -> bool:
-        return bool(ev.modifiers() & self.MEMORY_MODIFIERS)
+    def _routed(self, ev: Any, handler: Any, axis: Any) -> None:
+        """Run pyqtgraph's ``handler`` on the time axis, or on the memory axis with Ctrl/Shift held."""
+        if not ev.modifiers() & self.MEMORY_MODIFIERS:
+            handler(ev, axis)
+            return
+        self.setMouseEnabled(x=False, y=True)
+        try:
+            handler(ev, axis)
+        finally:
+            self.setMouseEnabled(x=True, y=False)
 
     def wheelEvent(self, ev: Any, axis: Any = None) -> None:  # noqa: N802
-        if self._memory(ev):
-            self.setMouseEnabled(x=False, y=True)
-            try:
-                super().wheelEvent(ev, axis)
-            finally:
-                self.setMouseEnabled(x=True, y=False)
-        else:
-            super().wheelEvent(ev, axis)
+        self._routed(ev, super().wheelEvent, axis)
 
     def mouseDragEvent(self, ev: Any, axis: Any = None) -> None:  # noqa: N802
-        if self._memory(ev):
-            self.setMouseEnabled(x=False, y=True)
-            try:
-                super().mouseDragEvent(ev, axis)
-            finally:
-                self.setMouseEnabled(x=True, y=False)
-        else:
-            super().mouseDragEvent(ev, axis)
-
+        self._routed(ev, super().mouseDragEvent, axis)
