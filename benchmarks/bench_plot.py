@@ -18,7 +18,10 @@ the process's peak RSS (see :func:`day_figures`).
 notes how late each of its ticks runs while the real window records ``ui_phases.py`` (three
 phases, then holding) at 100 Hz (bridge, 30 fps redraws, phase lane, side panel, library
 refresh). The longest lateness is the longest time
-the UI thread could not react to input.
+the UI thread could not react to input. On a loaded machine most of a stall is waiting for a CPU
+(or the GIL), not the UI's own work, so the UI thread's own CPU is reported beside it: per redraw,
+per paint of the plot widget, within one timer tick (``ui_busy_*``) and its share of the worst
+ticks. Those compare across runs at different loads; the wall-clock stall does not.
 """
 
 from __future__ import annotations

@@ -64,6 +64,7 @@ class SessionView(LiveFeed, HoverReadout, ViewControls, QtWidgets.QWidget):
         self._dirty = False
         self._lane_dirty = False
         self._side_due = 0.0
+        self._side_shown: tuple[Any, Any] = (None, None)  # the figures and phase rows the side panel shows
         self.gaps: list[dict[str, Any]] = []  # {"start_s", "end_s" (None while open), "reason"}
         self.marks: list[tuple[float, str]] = []
         self.threshold_phase: str | None = None
@@ -373,10 +374,16 @@ class SessionView(LiveFeed, HoverReadout, ViewControls, QtWidgets.QWidget):
                           average=total.mean if total else None, duration=last,
                           samples=total.count if total else 0, exit_text="running" if self.is_live else state,
                           state=state)
-        self.side.set_figures(fig)
-        self.side.set_phases(self._live_phase_rows(last), now=last)
-        self.changed.emit()
-
+        if fig != self._side_shown[0]:
+            self.side.set_figures(fig)
+        rows = self._live_phase_rows(last)
+        # the table is refilled only when a row changed (an open phase's time runs while it is open)
+        phases = ([dict(r) for r in rows], last if any(r["end_s"] is None for r in rows) else None)
+        if phases != self._side_shown[1]:
+            self.side.set_phases(rows, now=last)
+        if (fig, phases) != self._side_shown:
+            self._side_shown = (fig, phases)
+            self.changed.emit()
 
     def closeEvent(self, event: QtGui.QCloseEvent) -> None:  # noqa: N802
         self.timer.stop()

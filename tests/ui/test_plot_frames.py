@@ -114,3 +114,33 @@ def test_the_total_is_stroked_in_segments(qtbot):
     qtbot.addWidget(plot)
     assert plot.total.curve.opts["segmentedLineMode"] == "on"
     assert plot.total.opts["pen"].widthF() > 1
+
+
+def test_the_side_panel_is_refilled_only_when_its_rows_change(qtbot):
+    """The figures and phase table are refreshed at 5 Hz; refilling an unchanged table cost ~3 ms a time."""
+    from PySide6 import QtWidgets
+
+    from memview.ui.live_view import SessionView
+    from memview.ui.series_buffer import SeriesBuffer
+
+    view = SessionView("side", "run")
+    qtbot.addWidget(view)
+    view.buffers["rss"] = SeriesBuffer.from_arrays(np.arange(0, 10, 0.01), np.full(1000, 50.0 * MiB))
+    view.phases = [{"name": "load", "depth": 0, "start_s": 1.0, "end_s": 2.0, "peak_rss_bytes": 50 * MiB,
+                    "peak_source": "sampled", "growth_bytes": 0, "start_rss_bytes": 50 * MiB}]
+    view.end_t = 10.0
+    calls = []
+    fill = view.side.set_phases
+    view.side.set_phases = lambda rows, now=None: (calls.append(len(rows)), fill(rows, now=now))
+    for _ in range(5):  # five of the 5 Hz refreshes
+        view._dirty = True
+        view._side_due = 0.0
+        view.redraw()
+    assert calls == [1]
+    view.phases.append({"name": "parse", "depth": 0, "start_s": 3.0, "end_s": None, "peak_rss_bytes": None,
+                        "peak_source": "sampled", "growth_bytes": None, "start_rss_bytes": 50 * MiB})
+    view._lane_dirty = True
+    view.redraw()
+    assert calls == [1, 2]
+    assert view.side.phases.rowCount() == 2
+    QtWidgets.QApplication.processEvents()  # the panel's queued relayout runs while the panel exists
