@@ -30,15 +30,17 @@ def follow_x_range(last: float, window_s: float | None, current: tuple[float, fl
     are unchanged and only the curves repaint (a moving range re-lays every axis and repaints the
     whole scene, 30 times a second)."""
     x1 = max(last, MIN_SPAN_S)
-    width = x1 if window_s is None else window_s
+    width = x1 if window_s is None else min(x1, window_s)  # a session younger than the window: all of it
     step = max(width * FOLLOW_STEP, FOLLOW_MIN_STEP_S)
+
+    def left_of(right: float) -> float:
+        return 0.0 if window_s is None or right <= window_s else right - window_s
+
     c0, c1 = current
-    want0 = 0.0 if window_s is None else None
-    if x1 <= c1 <= x1 + 2 * step and (want0 is None or c0 == want0) and (
-            window_s is None or abs((c1 - c0) - window_s) < 1e-9):
+    if x1 <= c1 <= x1 + 2 * step and abs(c0 - left_of(c1)) <= 1e-9 * max(1.0, c1):
         return current
     right = x1 + step
-    return (0.0, right) if window_s is None else (max(0.0, right - window_s), max(right, window_s))
+    return left_of(right), right
 
 
 def follow_y_top(top: float, current: float | None) -> float:

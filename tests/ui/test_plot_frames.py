@@ -39,6 +39,10 @@ def test_follow_x_range_with_a_window_keeps_its_width():
         current = follow_x_range(last, 60.0, current)
         assert current[1] - current[0] == pytest.approx(60.0)
         assert current[0] <= last <= current[1]
+    # a session younger than the window shows all of itself, not a mostly empty minute
+    young = follow_x_range(5.0, 60.0, (0.0, 0.0))
+    assert young[0] == 0.0 and 5.0 < young[1] <= 7.0
+    assert follow_x_range(5.5, 60.0, young) == young
 
 
 def test_follow_y_top_leaves_room_for_the_label_and_holds_still():
@@ -91,6 +95,20 @@ def test_a_live_frame_with_new_samples_only_repaints_the_curve(qtbot):
         view.redraw()
         assert plot.lane_item.spans is spans_before, f"frame {frame}: the lane was rebuilt with nothing new"
         kept_label += t < 11 or plot.peak_label.textItem.toPlainText() == label_text
+    # Follow with a window ("Last 1 min" and the like): the range moves in steps too
+    plot.window_s = 20.0
+    ranges = set()
+    for _ in range(100):
+        times = t + np.arange(1, 11) * 0.01
+        buf.extend(times, np.full(10, 110.0 * MiB))
+        t = float(times[-1])
+        view.end_t = t
+        view._dirty = True
+        view.redraw()
+        (x0, x1), _ = plot.main.vb.viewRange()
+        assert x1 - x0 == pytest.approx(20.0) and x0 <= t <= x1
+        ranges.add((x0, x1))
+    assert len(ranges) <= 12, f"the 20 s window moved {len(ranges)} times in 10 s"
     left.picture = bottom.picture = lane_ticks.picture = None  # drawn for real from here on
     assert kept_axes >= frames * 0.8, f"the axes were re-laid in {frames - kept_axes} of {frames} frames"
     assert kept_lane == frames, f"the lane's ticks were re-set in {frames - kept_lane} of {frames} frames"
