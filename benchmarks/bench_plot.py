@@ -17,7 +17,10 @@ in a session view and zooms through it (see :mod:`benchmarks.bench_day`).
 notes how late each of its ticks runs while the real window records ``ui_phases.py`` (three
 phases, then holding) at 100 Hz (bridge, 30 fps redraws, phase lane, side panel, library
 refresh). The longest lateness is the longest time
-the UI thread could not react to input.
+the UI thread could not react to input. On a loaded machine most of a stall is waiting for a CPU
+(or the GIL), not the UI's own work, so the UI thread's own CPU is reported beside it: per redraw,
+per paint of the plot widget, within one timer tick (``ui_busy_*``) and its share of the worst
+ticks. Those compare across runs at different loads; the wall-clock stall does not.
 """
 
 from __future__ import annotations
@@ -116,9 +119,19 @@ def stall_figures(seconds: float = 10.0, interval: float = 0.01) -> dict[str, An
 
     from memview.ui.live_session import RunSpec
     from memview.ui.main_window import MainWindow
+    from memview.ui.plot_area import PlotArea
     from memview.ui.settings import Settings
 
     app = _app()
+    paints: list[float] = []  # the UI thread's CPU seconds per paint of the plot widget
+    plain_paint = PlotArea.paintEvent
+
+    def timed_paint(self: Any, event: Any) -> None:
+        c0 = time.thread_time()
+        plain_paint(self, event)
+        paints.append(time.thread_time() - c0)
+
+    PlotArea.paintEvent = timed_paint  # type: ignore[method-assign]
     tmp = Path(tempfile.mkdtemp(prefix="memview-bench-plot-"))
     win = MainWindow(tmp / "bench.db", Settings.at(tmp / "settings.ini"))
     win.resize(1400, 860)
@@ -127,12 +140,14 @@ def stall_figures(seconds: float = 10.0, interval: float = 0.01) -> dict[str, An
         app.processEvents()
     tick_ms = 5
     late: list[float] = []
-    last = [time.perf_counter()]
+    busy: list[float] = []  # the UI thread's own CPU ms between two ticks: its work, not the machine's load
+    last = [time.perf_counter(), time.thread_time()]
 
     def tick() -> None:
-        now = time.perf_counter()
+        now, cpu = time.perf_counter(), time.thread_time()
         late.append(max(0.0, (now - last[0]) * 1000 - tick_ms))
-        last[0] = now
+        busy.append((cpu - last[1]) * 1000)
+        last[0], last[1] = now, cpu
 
     timer = QtCore.QTimer()
     timer.setTimerType(QtCore.Qt.TimerType.PreciseTimer)
@@ -150,19 +165,28 @@ def stall_figures(seconds: float = 10.0, interval: float = 0.01) -> dict[str, An
             loop.exec()
 
     run_until(live.started, lambda: live.state != "starting")
-    last[0] = time.perf_counter()
+    last[0], last[1] = time.perf_counter(), time.thread_time()
     timer.start()
     t0 = time.perf_counter()
+    cpu0 = time.thread_time()  # CPU time, not wall: meaningful on a loaded machine, where a stall is not
+    paints.clear()
+    redraws0 = win.views[live.session_id].redraws
     run_until(live.finished, lambda: not live.running)
     wall = time.perf_counter() - t0
+    ui_cpu = time.thread_time() - cpu0
+    frame_paints = list(paints)
     timer.stop()
+    PlotArea.paintEvent = plain_paint  # type: ignore[method-assign]
     view = win.views[live.session_id]
     samples = view.buffers["rss"].count if "rss" in view.buffers else 0
-    redraws = view.redraws
+    redraws = view.redraws - redraws0
     win.close()
     while win.isVisible():
         app.processEvents()
+    worst = sorted(range(len(late)), key=late.__getitem__)[-max(1, len(late) // 100):]  # the worst 1 % of ticks
+    worst_own = sum(busy[i] for i in worst) / max(sum(late[i] + tick_ms for i in worst), 1e-9) if late else None
     late.sort()
+    busy.sort()
     return {
         "recorded_s": round(wall, 2),
         "interval_ms": interval * 1000,
@@ -170,7 +194,17 @@ def stall_figures(seconds: float = 10.0, interval: float = 0.01) -> dict[str, An
         "redraws_per_s": round(redraws / wall, 1) if wall else None,
         "ui_stall_max_ms": round(late[-1], 2) if late else None,
         "ui_stall_p99_ms": round(late[int(len(late) * 0.99) - 1], 2) if late else None,
+        "ui_stall_p50_ms": round(late[len(late) // 2], 2) if late else None,
+        # of the worst 1 % stalls, how much was the UI thread's own work (the rest: waiting for a CPU or the GIL)
+        "ui_busy_p99_ms": round(busy[int(len(busy) * 0.99) - 1], 2) if busy else None,
+        "ui_busy_max_ms": round(busy[-1], 2) if busy else None,
+        "ui_worst_ticks_own_cpu_pct": round(100 * worst_own, 1) if worst_own is not None else None,
         "ui_ticks": len(late),
+        "ui_thread_cpu_pct": round(100 * ui_cpu / wall, 1) if wall else None,
+        "ui_cpu_ms_per_redraw": round(1000 * ui_cpu / redraws, 2) if redraws else None,
+        "plot_paints": len(frame_paints),
+        "plot_paint_cpu_ms_median": round(1000 * statistics.median(frame_paints), 2) if frame_paints else None,
+        "plot_paint_cpu_ms_max": round(1000 * max(frame_paints), 2) if frame_paints else None,
     }
 
 

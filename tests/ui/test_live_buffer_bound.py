@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from memview.ui.live_view import LIVE_MAX_POINTS
+from memview.ui.live_feed import LIVE_MAX_POINTS
 from memview.ui.series_buffer import SeriesBuffer
 
 
