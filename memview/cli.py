@@ -128,7 +128,7 @@ def run(interval: float, duration: float | None, json_path: str | None, name: st
     """
     from memview.captures.options import CaptureSetup
     from memview.marker_sources import MarkerError
-    from memview.runner import LaunchError, run_foreground
+    from memview.runner import LaunchError, ProcessSession, run_foreground
     from memview.store import StoreError
 
     markers = marker_options(opts)
@@ -140,12 +140,18 @@ def run(interval: float, duration: float | None, json_path: str | None, name: st
         store.check_writable()  # before launching: never a child left running unrecorded
     except StoreError as exc:
         fail(str(exc))
+
+    def before_start(s: ProcessSession) -> None:
+        """Listeners and capture triggers on the recorder, before the child runs (nothing is missed)."""
+        s.recorder.add_listener(StoreTrouble())
+        captures.install(s)
+        if metrics:
+            metrics.attach(s.recorder)
+
     try:
         session = run_foreground(argv=argv, store=store, interval=interval, duration=duration,
                                  children=not no_children, env=captures.launch_env(), markers=markers,
-                                 envelope=not no_envelope,
-                                 before_start=lambda s: (s.recorder.add_listener(StoreTrouble()), captures.install(s),
-                                                         metrics and metrics.attach(s.recorder)))
+                                 envelope=not no_envelope, before_start=before_start)
     except LaunchError as exc:
         captures.abandon()
         fail(str(exc), exc.exit_code)

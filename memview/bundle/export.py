@@ -192,8 +192,8 @@ def export_session(store: Store, sid: int, out: Path | str, overwrite: bool = Fa
     events = _redact_rows(store.events(sid), "events", ("message",), redacted)
     captures = _redact_rows(store.captures(sid), "captures", ("stderr_tail",), redacted)
     artefacts, cap_paths, missing = _collect_artefacts(store, sid, store.captures(sid))
-    for cap, path in zip(captures, cap_paths):
-        cap["path"] = path
+    for cap, cap_path in zip(captures, cap_paths):
+        cap["path"] = cap_path
 
     summary = session_summary(store, sid)
     summary_redacted: list[str] = []
@@ -226,7 +226,8 @@ def export_session(store: Store, sid: int, out: Path | str, overwrite: bool = Fa
     ]
     for name, path in sorted(artefacts.items()):
         size = path.stat().st_size
-        chunks = _redacted_chunks(path, name, redacted) if _is_text_artefact(path, size) else _file_chunks(path)
+        chunks: Callable[[], Iterable[bytes]] = (
+            _redacted_chunks(path, name, redacted) if _is_text_artefact(path, size) else _file_chunks(path))
         entries.append((name, chunks, not path.name.lower().endswith(STORED_SUFFIXES), size > 2**31 - 2**26))
 
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
@@ -324,7 +325,8 @@ def _file_chunks(path: Path) -> Callable[[], Iterator[bytes]]:
 
 
 def _zip_info(name: str, stamp: tuple[int, ...], deflate: bool) -> zipfile.ZipInfo:
-    info = zipfile.ZipInfo(name, date_time=tuple(max(v, lo) for v, lo in zip(stamp, (1980, 1, 1, 0, 0, 0))))
+    year, month, day, hour, minute, second = (max(v, lo) for v, lo in zip(stamp, (1980, 1, 1, 0, 0, 0)))
+    info = zipfile.ZipInfo(name, date_time=(year, month, day, hour, minute, second))
     info.compress_type = zipfile.ZIP_DEFLATED if deflate else zipfile.ZIP_STORED
     info.external_attr = (stat.S_IFREG | 0o644) << 16
     info.create_system = 3
