@@ -25,17 +25,21 @@ def fail(message: str, code: int = 2) -> NoReturn:
     raise CommandError(message, code)
 
 
+def _with_unit(value: str, kind: str) -> float:
+    """``value`` read by :mod:`memview.units` as a ``kind`` ("duration" or "size"); a usage error otherwise."""
+    from memview.units import UnitError, parse_duration, parse_size
+
+    try:
+        return parse_duration(value) if kind == "duration" else parse_size(value)
+    except UnitError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
 def interval_value(_ctx: Any, _param: Any, value: str | None) -> float | None:
     """``--interval``/``--timeout``: a duration with its unit, at least 1ms."""
     if value is None:
         return None
-    from memview.units import UnitError, parse_duration
-
-    try:
-        seconds = parse_duration(value)
-    except UnitError as exc:
-        raise click.BadParameter(str(exc)) from None
-    if seconds < 0.001:
+    if (seconds := _with_unit(value, "duration")) < 0.001:
         raise click.BadParameter("the shortest interval is 1ms")
     return seconds
 
@@ -44,15 +48,16 @@ def duration_value(_ctx: Any, _param: Any, value: str | None) -> float | None:
     """``--duration``: a duration with its unit (90s, 2m, 1h; a bare number is seconds), above 0."""
     if value is None:
         return None
-    from memview.units import UnitError, parse_duration
-
-    try:
-        seconds = parse_duration(value)
-    except UnitError as exc:
-        raise click.BadParameter(str(exc)) from None
-    if seconds <= 0:
+    if (seconds := _with_unit(value, "duration")) <= 0:
         raise click.BadParameter("must be longer than 0s")
     return seconds
+
+
+def size_value(_ctx: Any, _param: Any, value: str) -> int:
+    """A size option (``--max-body 5MB``): with its unit (MB = 10^6 bytes, MiB = 2^20), above 0."""
+    if (size := int(_with_unit(value, "size"))) <= 0:
+        raise click.BadParameter("must be above 0")
+    return size
 
 
 def complete_session_id(ctx: click.Context, _param: click.Parameter, incomplete: str) -> list[Any]:

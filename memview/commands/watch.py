@@ -23,21 +23,10 @@ from memview.commands.common import (
     metrics_server,
     open_store,
     serve_metrics_option,
+    size_value,
     stop_on_signals,
     write_json,
 )
-
-
-def _size(_ctx: Any, _param: Any, value: str) -> int:
-    from memview.units import UnitError, parse_size
-
-    try:
-        size = parse_size(value)
-    except UnitError as exc:
-        raise click.BadParameter(str(exc)) from None
-    if size <= 0:
-        raise click.BadParameter("must be above 0")
-    return size
 
 
 class _LivePrinter:
@@ -71,7 +60,7 @@ class _LivePrinter:
 @click.option("--keep-query", "keep_query", multiple=True, metavar="NAME",
               help="store this query parameter's value (repeatable); every other query value and the URL's "
                    "user:password are masked in the database, --json, messages and bundles")
-@click.option("--max-body", default="10MiB", callback=_size, show_default=True, help="largest response accepted")
+@click.option("--max-body", default="10MiB", callback=size_value, show_default=True, help="largest response accepted")
 @click.option("--query", "-Q", metavar="PROMQL",
               help="ask the Prometheus server at URL (prometheus+http://HOST:9090) this PromQL query: one series "
                    "per returned label set (docs/watch.md, 'A fleet through Prometheus')")
