@@ -61,18 +61,40 @@ def size_value(_ctx: Any, _param: Any, value: str) -> int:
 
 
 def complete_session_id(ctx: click.Context, _param: click.Parameter, incomplete: str) -> list[Any]:
-    """Shell completion of a SESSION_ID: the newest stored sessions, each with its name or command."""
+    """Shell completion of a SESSION_ID: the newest stored sessions, each with its name or command.
+
+    The database is the one the command would use: ``--db`` when it is already on the line, else
+    ``MEMVIEW_DB``, else the default. Nothing is created: completing against a database that does
+    not exist offers nothing (a TAB must not leave an empty database behind).
+    """
     from click.shell_completion import CompletionItem
 
+    if incomplete and not incomplete.isdigit():
+        return []
     try:
-        from memview.store import Store
+        from memview.store import Store, default_db_path
 
         db = ctx.params.get("db") or None
-        rows = Store(Path(db) if db else None).sessions(limit=50)
+        path = Path(db) if db else default_db_path()
+        if not path.is_file():
+            return []
+        rows = Store(path).sessions(limit=50)
     except Exception:  # completion must never print a traceback into the user's shell
         return []
     return [CompletionItem(str(r["id"]), help=str(r.get("name") or r.get("target") or ""))
             for r in rows if str(r["id"]).startswith(incomplete)]
+
+
+def complete_session_or_file(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
+    """Shell completion of an input that is a session id or a file (a bundle, a results JSON).
+
+    The "file" item comes first: click's bash script then falls back to file names only when no
+    session id matches (``compare 1<TAB>`` offers ids, ``compare run<TAB>`` files); zsh and fish
+    offer both.
+    """
+    from click.shell_completion import CompletionItem
+
+    return [CompletionItem(incomplete, type="file"), *complete_session_id(ctx, param, incomplete)]
 
 
 #: the one ``--db`` option of every command that reads or writes the database
