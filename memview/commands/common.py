@@ -163,6 +163,27 @@ _PHASE_OPTIONS = [
 ]
 
 
+def recording_options(duration_help: str, quiet_help: str = "no summary on stderr", interval_default: str = "0.05",
+                      interval_help: str = INTERVAL_HELP) -> Callable[[Any], Any]:
+    """The options every recording command (run, attach, watch) has: --interval, --duration, --json,
+    --name, --quiet; the help that differs between them is given."""
+    options = [
+        click.option("--interval", "-i", default=interval_default, callback=interval_value, metavar="DURATION",
+                     help=interval_help),
+        click.option("--duration", callback=duration_value, metavar="DURATION", help=duration_help),
+        click.option("--json", "json_path", type=click.Path(dir_okay=False), help="write the summary JSON here"),
+        click.option("--name", help="a name for the session"),
+        click.option("--quiet", "-q", is_flag=True, help=quiet_help),
+    ]
+
+    def decorate(fn: Any) -> Any:
+        for option in reversed(options):
+            fn = option(fn)
+        return fn
+
+    return decorate
+
+
 def phase_options(fn: Any) -> Any:
     """Add the --phase-* options to a command."""
     for option in reversed(_PHASE_OPTIONS):

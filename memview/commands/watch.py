@@ -16,12 +16,12 @@ from memview.cli_options import capture_options
 from memview.collectors.formats import FORMATS
 from memview.commands.common import (
     db_option,
-    duration_value,
     fail,
     finish_session,
     interval_value,
     metrics_server,
     open_store,
+    recording_options,
     serve_metrics_option,
     size_value,
     stop_on_signals,
@@ -42,9 +42,9 @@ class _LivePrinter:
 
 @click.command()
 @click.argument("url")
-@click.option("--interval", "-i", default="1", callback=interval_value, help="seconds between requests (e.g. 1, 250ms)")
-@click.option("--duration", callback=duration_value,
-              help="stop after this long, with a unit: 90s, 2m, 1h (default: until Ctrl-C)")
+@recording_options("stop after this long, with a unit: 90s, 2m, 1h (default: until Ctrl-C)",
+                   quiet_help="no live messages and no summary on stderr", interval_default="1",
+                   interval_help="seconds between requests (e.g. 1, 250ms)")
 @click.option("--header", "-H", "headers", multiple=True, metavar="'NAME: VALUE'",
               help="send this header (repeatable); used on requests, never stored")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="auto", show_default=True,
@@ -70,9 +70,6 @@ class _LivePrinter:
 @click.option("--max-series", type=click.IntRange(min=1), default=100, show_default=True,
               help="with --query: record at most this many label sets (the rest are dropped with a warning)")
 @serve_metrics_option
-@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="write the summary JSON here")
-@click.option("--name", help="a name for the session")
-@click.option("--quiet", "-q", is_flag=True, help="no live messages and no summary on stderr")
 @db_option
 @capture_options()
 def watch(url: str, interval: float, duration: float | None, headers: tuple[str, ...], fmt: str, metric: str | None,
