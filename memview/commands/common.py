@@ -200,11 +200,15 @@ def marker_options(kw: dict[str, Any]) -> Any:
 
 
 def stop_on_signals() -> Callable[[Callable[[str], None]], None]:
-    """Make SIGTERM and SIGHUP stop a session cleanly, installed *before* the session exists.
+    """Make SIGINT, SIGTERM and SIGHUP stop a session cleanly, installed *before* the session exists.
 
     A signal that arrives while the session is still starting would otherwise kill memview with
     the default action and leave the session half-written. Returns ``bind(stop)``: it hands the
     handlers the session's stop function, and calls it at once if a signal came first.
+
+    SIGINT too: left to Python, a Ctrl-C that lands after the recorder started but before the
+    command's wait loop (its ``except KeyboardInterrupt``) left the sampler running, and memview
+    waited on it for ever (``test_watch``'s SIGINT case hung so on a loaded machine).
     """
     import signal
 
@@ -221,6 +225,7 @@ def stop_on_signals() -> Callable[[Callable[[str], None]], None]:
         if pending:
             stop(pending[0])
 
+    signal.signal(signal.SIGINT, lambda *_: handle("interrupted"))
     signal.signal(signal.SIGTERM, lambda *_: handle("terminated"))
     signal.signal(signal.SIGHUP, lambda *_: handle("hangup"))
     return bind

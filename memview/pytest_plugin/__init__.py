@@ -40,6 +40,7 @@ and the baseline file), :mod:`.isolation` (fork or spawn, and the measurement in
 
 from __future__ import annotations
 
+import argparse
 import os
 from typing import Any
 
@@ -74,13 +75,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="a memview baseline: a marked test without max_peak is limited by its entry + tolerance")
     group.addoption("--memview-baseline-update", dest="memview_baseline_update", action="store_true",
                     help="write the measured body peaks into --memview-baseline instead of checking them")
-    group.addoption("--memview-inline-report", dest="memview_inline_report", help=argparse_suppress())
-
-
-def argparse_suppress() -> str:
-    import argparse
-
-    return argparse.SUPPRESS
+    # internal: a spawned child's report file (isolation.run_spawned passes it), hidden from --help
+    group.addoption("--memview-inline-report", dest="memview_inline_report", help=argparse.SUPPRESS)
 
 
 def pytest_configure(config: pytest.Config) -> None:
