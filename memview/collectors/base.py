@@ -39,6 +39,8 @@ class Collector(Protocol):
 
 
 class Cancellable(Protocol):
+    """A remote collector's transport (a :class:`~memview.collectors.fetch.Fetcher`, a PromQL client)."""
+
     def cancel(self) -> None: ...
 
     def close(self) -> None: ...
