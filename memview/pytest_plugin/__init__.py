@@ -14,8 +14,10 @@ autoloading off). Marked tests are skipped unless ``-m memory_profile`` selects 
 checks belong in their own CI job. ``--memview-db PATH`` stores each measured test as a session.
 
 Limits of the method, said plainly: changes the body makes to fixture objects do not reach the
-parent (teardown sees the fixture as set-up left it); memory a fixture freed but the allocator
-kept can be reused by the body without showing as growth.
+parent (teardown sees the fixture as set-up left it). Free heap memory glibc kept (after earlier
+tests or a fixture freed big buffers) is returned to the kernel before the body starts
+(``malloc_trim``), or the body would reuse it unseen; what Python's own small-object allocator
+keeps, and any allocator's free memory on other C libraries, can still be reused without showing.
 
 **Native threads: a fresh interpreter instead of a fork.** Forking a process that runs other
 threads copies their locks but not the threads: a library with a native thread pool (kreuzberg's
