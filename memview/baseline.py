@@ -34,9 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from memview.results import NO_INPUT, RESULTS_FORMAT, phase_figures
-from memview.results import phase_peaks as phase_peaks  # re-exported: callers read phases through baseline
 from memview.tolerance import DEFAULT_TOLERANCE, Tolerance, ToleranceError, own_use_limit
-from memview.tolerance import OWN_USE_FLOOR as OWN_USE_FLOOR  # re-exported with own_use_limit
 from memview.tolerance import parse_tolerance as _parse_tolerance
 from memview.units import format_bytes
 
@@ -423,9 +421,9 @@ def _change(row: Row) -> str:
 
 def render(rows: list[Row]) -> str:
     """The table and a verdict naming every regression, failure and missing entry."""
-    from memview.report import _table
+    from memview.report import text_table
 
-    table = _table(
+    table = text_table(
         ["status", "case", "input", "what", "baseline", "current", "change", "limit"],
         [[r.status, r.case, r.input, r.what, format_bytes(r.baseline), format_bytes(r.current), _change(r),
           f"{format_bytes(r.limit)} ({r.tolerance})" if r.limit is not None else r.detail] for r in rows],

@@ -14,18 +14,16 @@ import click
 from memview import __version__
 from memview.cli_options import capture_options
 from memview.commands.common import (
-    INTERVAL_HELP,
     StoreTrouble,
     complete_session_id,
     db_option,
-    duration_value,
     fail,
     finish_session,
-    interval_value,
     marker_options,
     metrics_server,
     open_store,
     phase_options,
+    recording_options,
     serve_metrics_option,
     stop_on_signals,
 )
@@ -101,16 +99,11 @@ def main(ctx: click.Context) -> None:
 # allow_interspersed_args=False: COMMAND's own options stay COMMAND's (run -- ls -la, or run ls -la); but an
 # unknown option *before* COMMAND is memview's typo, refused as one (not run as a command, exit 127)
 @main.command(context_settings={"allow_interspersed_args": False})
-@click.option("--interval", "-i", default="0.05", callback=interval_value, help=INTERVAL_HELP)
-@click.option("--duration", callback=duration_value,
-              help="stop recording after this long, with a unit: 90s, 2m, 1h (the child runs on)")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="write the summary JSON here")
-@click.option("--name", help="a name for the session")
+@recording_options("stop recording after this long, with a unit: 90s, 2m, 1h (the child runs on)")
 @click.option("--no-children", is_flag=True, help="record the command's own process only")
 @click.option("--no-envelope", is_flag=True,
               help="do not reset the processes' high-water marks (clear_refs): no per-interval maxima, but a "
                    "program that reads its own VmHWM or ru_maxrss sees its whole-life figure")
-@click.option("--quiet", "-q", is_flag=True, help="no summary on stderr")
 @capture_options(launch=True)
 @db_option
 @phase_options
@@ -128,7 +121,7 @@ def run(interval: float, duration: float | None, json_path: str | None, name: st
     """
     from memview.captures.options import CaptureSetup
     from memview.marker_sources import MarkerError
-    from memview.runner import LaunchError, run_foreground
+    from memview.runner import LaunchError, ProcessSession, run_foreground
     from memview.store import StoreError
 
     markers = marker_options(opts)
@@ -140,12 +133,18 @@ def run(interval: float, duration: float | None, json_path: str | None, name: st
         store.check_writable()  # before launching: never a child left running unrecorded
     except StoreError as exc:
         fail(str(exc))
+
+    def before_start(s: ProcessSession) -> None:
+        """Listeners and capture triggers on the recorder, before the child runs (nothing is missed)."""
+        s.recorder.add_listener(StoreTrouble())
+        captures.install(s)
+        if metrics:
+            metrics.attach(s.recorder)
+
     try:
         session = run_foreground(argv=argv, store=store, interval=interval, duration=duration,
                                  children=not no_children, env=captures.launch_env(), markers=markers,
-                                 envelope=not no_envelope,
-                                 before_start=lambda s: (s.recorder.add_listener(StoreTrouble()), captures.install(s),
-                                                         metrics and metrics.attach(s.recorder)))
+                                 envelope=not no_envelope, before_start=before_start)
     except LaunchError as exc:
         captures.abandon()
         fail(str(exc), exc.exit_code)
@@ -167,17 +166,12 @@ def run(interval: float, duration: float | None, json_path: str | None, name: st
 
 @main.command()
 @click.argument("pid", type=int)
-@click.option("--interval", "-i", default="0.05", callback=interval_value, help=INTERVAL_HELP)
-@click.option("--duration", callback=duration_value,
-              help="stop after this long, with a unit: 90s, 2m, 1h (default: until it exits or Ctrl-C)")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="write the summary JSON here")
-@click.option("--name", help="a name for the session")
+@recording_options("stop after this long, with a unit: 90s, 2m, 1h (default: until it exits or Ctrl-C)")
 @click.option("--no-children", is_flag=True, help="record the process itself only")
 @click.option("--envelope", is_flag=True,
               help="record each process's exact maximum between samples by resetting its high-water mark "
                    "(clear_refs). Off by default: the reset is visible to the process (its own VmHWM and "
                    "ru_maxrss then count from memview's last reset)")
-@click.option("--quiet", "-q", is_flag=True, help="no summary on stderr")
 @capture_options()
 @db_option
 @phase_options

@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from memview.tolerance import DEFAULT_TOLERANCE, ToleranceError, own_use_limit, parse_tolerance
 from memview.units import format_bytes, format_duration
 
 
@@ -90,7 +91,6 @@ PHASE_METRICS: tuple[tuple[str, str, str], ...] = (
 #: the per-phase figures that decide a regression: the phase's own use, never its absolute peak
 #: (a late phase's peak carries what earlier phases left behind)
 OWN_USE_METRICS = ("footprint_bytes", "growth_bytes")
-DEFAULT_TOLERANCE = "+10%"
 
 
 def _num(value: Any) -> int | float | None:
@@ -267,11 +267,9 @@ def compare(records: list[Comparable], tolerance: str = DEFAULT_TOLERANCE) -> di
     """
     if len(records) < 2:
         raise CompareError("compare needs at least two sessions or bundles")
-    from memview.baseline import BaselineError, own_use_limit, parse_tolerance
-
     try:
         tol = parse_tolerance(tolerance)
-    except BaselineError as exc:
+    except ToleranceError as exc:
         raise CompareError(str(exc)) from None
 
     def row(values: list[Any]) -> dict[str, Any]:

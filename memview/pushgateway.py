@@ -34,7 +34,7 @@ def registry_for(record: dict[str, Any], now: float | None = None) -> Any:
     """The metrics of one results record, in a registry of their own."""
     from prometheus_client import CollectorRegistry, Gauge
 
-    from memview.baseline import phase_peaks
+    from memview.results import phase_peaks
 
     reg = CollectorRegistry()
     backend = str(record.get("backend") or "")

@@ -7,7 +7,8 @@ from typing import Any
 from memview.units import format_bytes, format_duration
 
 
-def _table(headers: list[str], rows: list[list[str]]) -> str:
+def text_table(headers: list[str], rows: list[list[str]]) -> str:
+    """Columns padded to their widest cell, two spaces apart, no trailing blanks (shared with ``baseline``)."""
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
     lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip()]
     lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
@@ -57,7 +58,7 @@ def summary_text(summary: dict[str, Any]) -> str:
         lines.append(f"  processes {len(procs)} (largest own peaks):")
         rows = [[str(p["pid"]), p["name"] or "", format_bytes(p["peak_rss_bytes"]), p["peak_source"] or ""]
                 for p in top]
-        lines.append(_indent(_table(["pid", "name", "peak", "source"], rows)))
+        lines.append(_indent(text_table(["pid", "name", "peak", "source"], rows)))
     phases = summary.get("phases") or []
     if phases:
         lines.append("  phases:")
@@ -73,20 +74,20 @@ def summary_text(summary: dict[str, Any]) -> str:
             ph["peak_source"] or "",
             ",".join(ph["flags"]),
         ] for ph in phases]
-        lines.append(_indent(_table(["phase", "at", "duration", "start", "end", "own peak", "footprint", "growth",
+        lines.append(_indent(text_table(["phase", "at", "duration", "start", "end", "own peak", "footprint", "growth",
                                      "source", "flags"], rows)))
     from memview.captures.sites import tracemalloc_rows
 
     heap_rows = tracemalloc_rows(summary)
     if heap_rows:
         lines.append("  python heap per phase (tracemalloc, what grew):")
-        lines.append(_indent(_table(["phase", "file:line", "grown", "count"], heap_rows)))
+        lines.append(_indent(text_table(["phase", "file:line", "grown", "count"], heap_rows)))
     series = {k: v for k, v in (summary.get("series") or {}).items() if k != "rss" and v.get("unit") != "epoch_ms"}
     if series:
         lines.append("  series:")
         rows = [[name, _value(info, "peak"), _value(info, "last"), info.get("unit") or ""]
                 for name, info in list(series.items())[:16]]
-        lines.append(_indent(_table(["series", "peak", "last", "unit"], rows)))
+        lines.append(_indent(text_table(["series", "peak", "last", "unit"], rows)))
         if len(series) > 16:
             lines.append(f"    … and {len(series) - 16} more (memview show {summary['session_id']} --json)")
     gaps = summary.get("gaps") or []
@@ -120,7 +121,7 @@ def _sites_text(capture: dict[str, Any]) -> str:
     rows = [[s["function"], where(s), str(s["bytes"]) if samples else format_bytes(s["bytes"]), str(s["count"])]
             for s in sites]
     flag = "  (distorted by the capture itself)" if summary.get("distorts") else ""
-    return f"top sites ({summary.get('headline')}){flag}:\n" + _table(
+    return f"top sites ({summary.get('headline')}){flag}:\n" + text_table(
         ["site", "file:line", "samples" if samples else "bytes", "count"], rows)
 
 
@@ -156,7 +157,7 @@ def sessions_table(rows: list[dict[str, Any]]) -> str:
             _when(s["started_at"]), format_duration(s["wall_s"]), format_bytes(s["peak_rss_bytes"]),
             exit_text(s), (s["name"] or s["target"] or "")[:60],
         ])
-    return _table(["id", "kind", "status", "started", "wall", "peak", "exit", "command"], out)
+    return text_table(["id", "kind", "status", "started", "wall", "peak", "exit", "command"], out)
 
 
 def _when(ts: float | None) -> str:

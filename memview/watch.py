@@ -63,22 +63,12 @@ class WatchSession:
             return cls.start_collector(promql, store, interval, duration=duration, before_start=before_start)
         collector = EndpointCollector(url, interval, fmt=fmt, headers=headers, fields=fields, unit=unit,
                                       metric=metric, timeout=timeout, max_bytes=max_bytes, keep_query=keep_query)
-        cwd = os.getcwd()
-        recorder = Recorder(collector, store, interval=interval, duration=duration, session_fields={
-            "command": collector.command(), "target": collector.target, "cwd": cwd,
-        })
-        meta = MetaCollector(cwd)
-        session = cls(recorder, collector, meta)
-        if before_start:
-            before_start(session)
-        meta.start()
-        recorder.start()
-        return session
+        return cls.start_collector(collector, store, interval, duration=duration, before_start=before_start)
 
     @classmethod
     def start_collector(cls, collector: Any, store: Store | None, interval: float, duration: float | None = None,
                         before_start: Callable[[WatchSession], None] | None = None) -> WatchSession:
-        """Start recording any watch-kind collector (a Prometheus query: :mod:`memview.collectors.promql`)."""
+        """Start recording any watch-kind collector (an endpoint; a Prometheus query: :mod:`.collectors.promql`)."""
         cwd = os.getcwd()
         recorder = Recorder(collector, store, interval=interval, duration=duration, session_fields={
             "command": collector.command(), "target": collector.target, "cwd": cwd,

@@ -9,10 +9,10 @@ from memview.baseline import (
     check,
     evaluate,
     parse_tolerance,
-    phase_peaks,
     update,
 )
 from memview.profile import combine
+from memview.results import phase_peaks
 
 MB = 1_000_000
 

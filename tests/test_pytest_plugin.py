@@ -96,6 +96,37 @@ def test_fixture_memory_outside_the_body_does_not_count(pytester: pytest.Pyteste
     assert 19 * MB <= _peak(report) < 25 * MB, _peak(report)
 
 
+def test_memory_freed_before_the_body_but_kept_by_the_allocator_is_not_reused_unseen(
+        pytester: pytest.Pytester) -> None:
+    """The defect: after earlier tests in the same pytest process freed big buffers, glibc kept the pages
+    resident (its mmap threshold rises to a freed 30 MB block, then such blocks come from the heap and stay
+    there), the forked body reused them, and a 29 MB body measured 60 KiB. The child returns free heap
+    memory to the kernel (malloc_trim) before the body starts, so the body's pages are its own again."""
+    pytester.makepyfile("""
+        import pytest
+
+        def touched(n):
+            buf = bytearray(n)
+            buf[::4096] = b"1" * len(buf[::4096])
+            return buf
+
+        @pytest.fixture
+        def churn():
+            del_me = touched(30 * 2**20)
+            del del_me  # an mmapped block freed: glibc raises its mmap threshold past 30 MB
+            kept = touched(30 * 2**20)  # now from the heap ...
+            del kept  # ... and freed there: resident, ready for reuse
+
+        @pytest.mark.memory_profile(max_peak="100MB")
+        def test_body(churn):
+            work = touched(29 * 2**20)
+    """)
+    rec = _run(pytester, "-m", "memory_profile", "--memview-isolation", "fork")
+    report = _call_reports(rec)["test_body"]
+    assert report.passed, report.longreprtext
+    assert 29 * 2**20 <= _peak(report) < 35 * 2**20, _peak(report)
+
+
 def test_marked_tests_are_skipped_without_the_marker_selected(pytester: pytest.Pytester) -> None:
     pytester.makepyfile("""
         import pytest

@@ -437,6 +437,29 @@ def test_signal_stops_cleanly_without_waiting_for_a_slow_request(server, db_path
     print(f"\nFIGURE {signal.Signals(sig).name} with a request in flight: exit after {took * 1000:.0f} ms")
 
 
+@pytest.mark.parametrize(("sig", "reason"), [(signal.SIGINT, "interrupted"), (signal.SIGTERM, "terminated")])
+def test_a_signal_while_the_session_starts_stops_it_once_bound(sig, reason):
+    """The window that hung ``watch`` on a loaded machine: Ctrl-C after the recorder started (its first
+    request in flight) but before the command's wait loop. The handler, installed before the session
+    exists, keeps the signal and stops the session as soon as its stop function is bound; no
+    KeyboardInterrupt escapes to leave the sampler running."""
+    from memview.commands.common import stop_on_signals
+
+    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    stopped: list[str] = []
+    try:
+        bind = stop_on_signals()
+        os.kill(os.getpid(), sig)  # the session is "starting": nothing bound yet
+        assert stopped == []
+        bind(stopped.append)
+        assert stopped == [reason]
+        os.kill(os.getpid(), signal.SIGINT)  # a later Ctrl-C goes to the bound stop as well
+        assert stopped == [reason, "interrupted"]
+    finally:
+        for s, handler in saved.items():
+            signal.signal(s, handler)
+
+
 def test_bad_input_is_one_clear_line(memview, db_path):
     from click.testing import CliRunner
 

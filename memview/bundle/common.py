@@ -22,10 +22,10 @@ ARTEFACTS = "artefacts/"
 IMPORT_PREFIX = ".memview-import-"
 DATA_FILES = ("series.json", "processes.json", "phases.json", "events.json", "captures.json")
 SAMPLES_HEADER = ["t_s", "series", "value"]
-_CHUNK = 1 << 20
-_INT64 = 2**63
+CHUNK_BYTES = 1 << 20
+INT64_LIMIT = 2**63
 #: already-compressed artefacts are stored, not deflated again
-_STORED_SUFFIXES = (".gz", ".zst", ".xz", ".bz2", ".zip", ".png", ".jpg", ".7z")
+STORED_SUFFIXES = (".gz", ".zst", ".xz", ".bz2", ".zip", ".png", ".jpg", ".7z")
 
 
 class BundleError(Exception):
@@ -69,14 +69,14 @@ class ImportResult:
     files: int = 0
 
 
-def _inside(path: Path, base: Path) -> bool:
+def is_inside(path: Path, base: Path) -> bool:
     try:
         return os.path.commonpath([os.path.abspath(path), os.path.abspath(base)]) == os.path.abspath(base)
     except ValueError:
         return False
 
 
-def _regular_files(root: Path) -> Iterator[Path]:
+def regular_files(root: Path) -> Iterator[Path]:
     """Regular files under ``root`` (or ``root`` itself), never following symlinks: a link in an
     artefact folder could point at ~/.ssh, and a bundle must not carry what it points to."""
     try:

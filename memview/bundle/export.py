@@ -20,20 +20,20 @@ from typing import IO, Any
 from memview import __version__, chrome_trace
 from memview.analysis import session_summary
 from memview.bundle.common import (
-    _CHUNK,
-    _STORED_SUFFIXES,
     ARTEFACTS,
+    CHUNK_BYTES,
     FORMAT,
     MANIFEST,
     SAMPLES,
     SAMPLES_HEADER,
+    STORED_SUFFIXES,
     TRACE,
     VERSION,
     BundleError,
     ExportResult,
     Limits,
-    _inside,
-    _regular_files,
+    is_inside,
+    regular_files,
 )
 from memview.redact import redact_argv, redact_text, redact_value
 from memview.store import Store, StoreError
@@ -103,7 +103,7 @@ def _collect_artefacts(store: Store, sid: int, captures: list[dict[str, Any]]) -
     """Bundle name -> file on disk; each capture's bundle path; captures whose files are gone."""
     base = store.artefact_dir(sid)
     files: dict[str, Path] = {}
-    for p in _regular_files(base):
+    for p in regular_files(base):
         files[ARTEFACTS + p.relative_to(base).as_posix()] = p
     cap_paths: list[str | None] = []
     missing: list[str] = []
@@ -115,13 +115,13 @@ def _collect_artefacts(store: Store, sid: int, captures: list[dict[str, Any]]) -
         p = Path(raw)
         if not p.is_absolute():
             p = base / p
-        if _inside(p, base):
+        if is_inside(p, base):
             name = ARTEFACTS + Path(os.path.relpath(os.path.abspath(p), os.path.abspath(base))).as_posix()
             found = any(n == name or n.startswith(name + "/") for n in files)
         else:  # an artefact kept outside the session's folder travels under its own subfolder
             name = f"{ARTEFACTS}capture-{cap['seq']}/{p.name}"
             found = False
-            for f in _regular_files(p):
+            for f in regular_files(p):
                 rel = f.relative_to(p).as_posix() if f != p else ""
                 files[name + ("/" + rel if rel else "")] = f
                 found = True
@@ -141,7 +141,7 @@ def _samples_chunks(series: dict[str, tuple[list[float], list[int]]]) -> Iterato
         times, values = series[name]
         for t, v in zip(times, values):
             writer.writerow((f"{t:.6f}", name, v))
-            if buf.tell() > _CHUNK:
+            if buf.tell() > CHUNK_BYTES:
                 yield buf.getvalue().encode()
                 buf.seek(0)
                 buf.truncate()
@@ -192,8 +192,8 @@ def export_session(store: Store, sid: int, out: Path | str, overwrite: bool = Fa
     events = _redact_rows(store.events(sid), "events", ("message",), redacted)
     captures = _redact_rows(store.captures(sid), "captures", ("stderr_tail",), redacted)
     artefacts, cap_paths, missing = _collect_artefacts(store, sid, store.captures(sid))
-    for cap, path in zip(captures, cap_paths):
-        cap["path"] = path
+    for cap, cap_path in zip(captures, cap_paths):
+        cap["path"] = cap_path
 
     summary = session_summary(store, sid)
     summary_redacted: list[str] = []
@@ -226,8 +226,9 @@ def export_session(store: Store, sid: int, out: Path | str, overwrite: bool = Fa
     ]
     for name, path in sorted(artefacts.items()):
         size = path.stat().st_size
-        chunks = _redacted_chunks(path, name, redacted) if _is_text_artefact(path, size) else _file_chunks(path)
-        entries.append((name, chunks, not path.name.lower().endswith(_STORED_SUFFIXES), size > 2**31 - 2**26))
+        chunks: Callable[[], Iterable[bytes]] = (
+            _redacted_chunks(path, name, redacted) if _is_text_artefact(path, size) else _file_chunks(path))
+        entries.append((name, chunks, not path.name.lower().endswith(STORED_SUFFIXES), size > 2**31 - 2**26))
 
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     listed: list[dict[str, Any]] = []
@@ -317,14 +318,15 @@ def _redacted_chunks(path: Path, name: str, redacted: list[str]) -> Callable[[],
 def _file_chunks(path: Path) -> Callable[[], Iterator[bytes]]:
     def gen() -> Iterator[bytes]:
         with open(path, "rb") as f:
-            while chunk := f.read(_CHUNK):
+            while chunk := f.read(CHUNK_BYTES):
                 yield chunk
 
     return gen
 
 
 def _zip_info(name: str, stamp: tuple[int, ...], deflate: bool) -> zipfile.ZipInfo:
-    info = zipfile.ZipInfo(name, date_time=tuple(max(v, lo) for v, lo in zip(stamp, (1980, 1, 1, 0, 0, 0))))
+    year, month, day, hour, minute, second = (max(v, lo) for v, lo in zip(stamp, (1980, 1, 1, 0, 0, 0)))
+    info = zipfile.ZipInfo(name, date_time=(year, month, day, hour, minute, second))
     info.compress_type = zipfile.ZIP_DEFLATED if deflate else zipfile.ZIP_STORED
     info.external_attr = (stat.S_IFREG | 0o644) << 16
     info.create_system = 3

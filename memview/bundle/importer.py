@@ -20,22 +20,22 @@ from memview.bundle.common import (
     BundleError,
     ImportResult,
     Limits,
-    _regular_files,
+    regular_files,
 )
-from memview.bundle.manifest import _check_entry, parse_manifest
+from memview.bundle.manifest import check_entry, parse_manifest
 from memview.bundle.safezip import (
-    _check_capture,
-    _Checked,
-    _iter_rows,
-    _iter_samples,
-    _open_zip,
-    _read_entries,
-    _stream,
+    CheckedBundle,
+    check_capture,
+    iter_rows,
+    iter_samples,
+    open_zip,
+    read_entries,
+    stream_member,
 )
 from memview.store import Store
 
 
-def _rows(checked: _Checked,
+def _rows(checked: CheckedBundle,
           artefact_root: Callable[[int], Path]) -> Callable[[int], Iterator[tuple[str, dict[str, Any]]]]:
     """The bundle's rows for :meth:`Store.import_session`, each checked as it streams (a bad one raises
     BundleError inside the transaction, which rolls it back); capture paths point at the session's folder."""
@@ -43,11 +43,11 @@ def _rows(checked: _Checked,
     def rows(sid: int) -> Iterator[tuple[str, dict[str, Any]]]:
         for name, table in (("series.json", "series"), ("processes.json", "processes"), ("phases.json", "phases"),
                             ("events.json", "events")):
-            for row in _iter_rows(checked.folder / name, name, checked.limits):
+            for row in iter_rows(checked.folder / name, name, checked.limits):
                 yield table, row
         root = artefact_root(sid)
-        for i, row in enumerate(_iter_rows(checked.folder / "captures.json", "captures.json", checked.limits)):
-            _check_capture(i, row, checked.manifest.files)
+        for i, row in enumerate(iter_rows(checked.folder / "captures.json", "captures.json", checked.limits)):
+            check_capture(i, row, checked.manifest.files)
             row = dict(row)
             if row.get("path"):
                 row["path"] = str(root / row["path"][len(ARTEFACTS):])
@@ -56,7 +56,7 @@ def _rows(checked: _Checked,
     return rows
 
 
-def _write(store: Store, checked: _Checked, artefact_root: Callable[[int], Path]) -> int:
+def _write(store: Store, checked: CheckedBundle, artefact_root: Callable[[int], Path]) -> int:
     """Insert the checked session in one transaction, streaming its files; returns the new id.
 
     A record that fails its check half-way raises a BundleError; the transaction is rolled back,
@@ -65,13 +65,13 @@ def _write(store: Store, checked: _Checked, artefact_root: Callable[[int], Path]
     session = dict(checked.manifest.session)
     if session["status"] == "running":
         session["status"] = "interrupted"
-    return store.import_session(session, _iter_samples(checked.folder / SAMPLES, checked.limits),
+    return store.import_session(session, iter_samples(checked.folder / SAMPLES, checked.limits),
                                 _rows(checked, artefact_root))
 
 
 def _move_artefacts(src: Path, dest: Path) -> int:
     moved = 0
-    for f in _regular_files(src):
+    for f in regular_files(src):
         target = dest / f.relative_to(src)
         target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         os.replace(f, target)
@@ -103,7 +103,7 @@ def import_bundle(store: Store, path: Path | str, limits: Limits | None = None) 
 
     try:
         try:
-            checked = _read_entries(path, tmp, limits)
+            checked = read_entries(path, tmp, limits)
         except BundleError as exc:
             raise BundleError(f"{path.name}: {exc}") from None
         uid = checked.manifest.session["uid"]
@@ -155,14 +155,14 @@ def read_manifest(path: Path | str, limits: Limits | None = None) -> dict[str, A
     path = Path(path)
     limits = limits or Limits()
     try:
-        with _open_zip(path, limits) as zf:
+        with open_zip(path, limits) as zf:
             infos = {i.filename: i for i in zf.infolist()}
             if MANIFEST not in infos:
                 raise BundleError("not a memview bundle (no manifest.json)")
             info = infos[MANIFEST]
-            _check_entry(info, limits)
+            check_entry(info, limits)
             buf = bytearray()
-            _stream(zf, info, min(limits.max_manifest_bytes, info.file_size), limits, buf.extend)
+            stream_member(zf, info, min(limits.max_manifest_bytes, info.file_size), limits, buf.extend)
         return parse_manifest(bytes(buf)).raw
     except BundleError as exc:
         raise BundleError(f"{path.name}: {exc}") from None

@@ -10,14 +10,15 @@ import math
 import re
 import stat
 import zipfile
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from memview.bundle.common import (
-    _INT64,
     ARTEFACTS,
     DATA_FILES,
     FORMAT,
+    INT64_LIMIT,
     MANIFEST,
     SAMPLES,
     TRACE,
@@ -52,11 +53,11 @@ def _check_name(name: str) -> None:
         raise BundleError(f"invalid entry name {shown} (a path component is too long)")
 
 
-def _is_dir_entry(info: zipfile.ZipInfo) -> bool:
+def is_dir_entry(info: zipfile.ZipInfo) -> bool:
     return info.filename.endswith("/")
 
 
-def _check_entry(info: zipfile.ZipInfo, limits: Limits) -> None:
+def check_entry(info: zipfile.ZipInfo, limits: Limits) -> None:
     """Type, flags and declared sizes of one entry, before a byte of it is decompressed."""
     name = info.filename
     _check_name(name)
@@ -64,7 +65,7 @@ def _check_entry(info: zipfile.ZipInfo, limits: Limits) -> None:
     kind = stat.S_IFMT(mode) if info.create_system == 3 else 0
     if kind == stat.S_IFLNK:
         raise BundleError(f"entry {name!r} is a symbolic link; bundles hold regular files only")
-    if _is_dir_entry(info):
+    if is_dir_entry(info):
         if info.file_size or (kind and kind != stat.S_IFDIR):
             raise BundleError(f"entry {name!r} is not a regular file")
         return
@@ -124,7 +125,7 @@ ROW_FIELDS: dict[str, dict[str, tuple[type, ...]]] = {
         "status": _OPT_STR, "stderr_tail": _OPT_STR, "data": (dict, type(None)),
     },
 }
-_REQUIRED_ROW = {"series.json": ("name",), "processes.json": ("pid",), "phases.json": ("seq", "name", "start_s"),
+REQUIRED_ROW_FIELDS = {"series.json": ("name",), "processes.json": ("pid",), "phases.json": ("seq", "name", "start_s"),
                  "events.json": ("t_s", "kind"), "captures.json": ("seq", "tool")}
 
 
@@ -132,14 +133,14 @@ def _typecheck(value: Any, types: tuple[type, ...], where: str) -> None:
     ok = isinstance(value, types) and not (isinstance(value, bool) and bool not in types)
     if isinstance(value, float) and not math.isfinite(value):
         ok = False
-    if isinstance(value, int) and not isinstance(value, bool) and not -_INT64 <= value < _INT64:
+    if isinstance(value, int) and not isinstance(value, bool) and not -INT64_LIMIT <= value < INT64_LIMIT:
         ok = False
     if not ok:
         names = " or ".join(sorted({"null" if t is type(None) else t.__name__ for t in types}))
         raise BundleError(f"{where}: expected {names}, got {type(value).__name__} {str(value)[:40]!r}")
 
 
-def _check_fields(obj: Any, fields: dict[str, tuple[type, ...]], required: tuple[str, ...], where: str
+def check_fields(obj: Any, fields: dict[str, tuple[type, ...]], required: tuple[str, ...], where: str
                   ) -> dict[str, Any]:
     if not isinstance(obj, dict):
         raise BundleError(f"{where}: expected an object")
@@ -170,7 +171,7 @@ def visible(text: str) -> str:
 
 
 @dataclass(slots=True)
-class _Manifest:
+class BundleManifest:
     session: dict[str, Any]
     summary: dict[str, Any]
     files: dict[str, tuple[int, str]]  # name -> (size, sha256)
@@ -180,7 +181,7 @@ class _Manifest:
 _SHA = re.compile(r"^[0-9a-f]{64}$")
 
 
-def parse_manifest(data: bytes) -> _Manifest:
+def parse_manifest(data: bytes) -> BundleManifest:
     """Check the manifest's format, version and shape; raise BundleError naming the first problem."""
     try:
         text = data.decode("utf-8")
@@ -199,7 +200,7 @@ def parse_manifest(data: bytes) -> _Manifest:
                           "upgrade memview")
     if version < 1:
         raise BundleError(f"unknown bundle format version {version}")
-    session = _check_fields(doc.get("session"), SESSION_FIELDS, ("uid", "kind", "status", "started_at"),
+    session = check_fields(doc.get("session"), SESSION_FIELDS, ("uid", "kind", "status", "started_at"),
                             "manifest.json: session")
     if not re.fullmatch(r"[0-9A-Za-z_\-]{8,64}", session["uid"]):
         raise BundleError("manifest.json: session.uid is not a session id")
@@ -212,7 +213,7 @@ def parse_manifest(data: bytes) -> _Manifest:
     files: dict[str, tuple[int, str]] = {}
     for i, entry in enumerate(listed):
         where = f"manifest.json: files[{i}]"
-        f = _check_fields(entry, {"name": (str,), "size": (int,), "sha256": (str,)}, ("name", "size", "sha256"),
+        f = check_fields(entry, {"name": (str,), "size": (int,), "sha256": (str,)}, ("name", "size", "sha256"),
                           where)
         _check_name(f["name"])
         if f["name"] == MANIFEST or f["name"].endswith("/"):
@@ -228,7 +229,7 @@ def parse_manifest(data: bytes) -> _Manifest:
     for name in files:
         if name not in (SAMPLES, TRACE, *DATA_FILES) and not name.startswith(ARTEFACTS):
             raise BundleError(f"manifest.json lists an unknown file {name!r}")
-    return _Manifest(session, summary, files, doc)
+    return BundleManifest(session, summary, files, doc)
 
 
 def _reject_constant(name: str) -> None:
@@ -248,14 +249,15 @@ def _bounded_int(text: str) -> int:
     return int(text)
 
 
-_DECODER = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float, parse_int=_bounded_int)
+JSON_DECODER = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float, parse_int=_bounded_int)
 
 
-def _too_deep(value: Any, limit: int) -> bool:
+def too_deep(value: Any, limit: int) -> bool:
     """True when ``value`` nests deeper than ``limit`` (iterative: a deep value must not recurse here)."""
     stack = [(value, 1)]
     while stack:
         item, depth = stack.pop()
+        children: Iterable[Any]
         if isinstance(item, dict):
             children = item.values()
         elif isinstance(item, list):
@@ -272,11 +274,11 @@ def loads_strict(text: str, name: str, max_depth: int = 64) -> Any:
     """JSON from a stranger: no NaN/Infinity, no number beyond int64 or float range, bounded nesting;
     a :class:`BundleError` naming ``name`` for anything else (never a RecursionError)."""
     try:
-        value = _DECODER.decode(text)
+        value = JSON_DECODER.decode(text)
     except RecursionError:
         raise BundleError(f"{name} is nested too deeply") from None
     except ValueError as exc:
         raise BundleError(f"{name} is not valid JSON ({str(exc)[:80]})") from None
-    if _too_deep(value, max_depth):
+    if too_deep(value, max_depth):
         raise BundleError(f"{name} is nested more than {max_depth} levels deep")
     return value

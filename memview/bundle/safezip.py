@@ -16,33 +16,33 @@ from pathlib import Path
 from typing import IO, Any
 
 from memview.bundle.common import (
-    _CHUNK,
-    _INT64,
     ARTEFACTS,
+    CHUNK_BYTES,
     DATA_FILES,
+    INT64_LIMIT,
     MANIFEST,
     SAMPLES,
     SAMPLES_HEADER,
     TRACE,
     BundleError,
     Limits,
-    _inside,
+    is_inside,
 )
 from memview.bundle.manifest import (
-    _DECODER,
-    _REQUIRED_ROW,
+    JSON_DECODER,
+    REQUIRED_ROW_FIELDS,
     ROW_FIELDS,
-    _check_entry,
-    _check_fields,
-    _is_dir_entry,
-    _Manifest,
-    _too_deep,
+    BundleManifest,
+    check_entry,
+    check_fields,
+    is_dir_entry,
     parse_manifest,
+    too_deep,
 )
 from memview.units import format_bytes
 
 
-def _open_zip(path: Path, limits: Limits) -> zipfile.ZipFile:
+def open_zip(path: Path, limits: Limits) -> zipfile.ZipFile:
     try:
         size = path.stat().st_size
     except FileNotFoundError:
@@ -75,7 +75,7 @@ def _writer(out: IO[bytes], name: str) -> Callable[[bytes], None]:
     return write
 
 
-def _stream(zf: zipfile.ZipFile, info: zipfile.ZipInfo, cap: int, limits: Limits,
+def stream_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, cap: int, limits: Limits,
             sink: Callable[[bytes], None]) -> tuple[int, str]:
     """Decompress one entry into ``sink``, counting: never more than ``cap`` bytes, whatever the headers say."""
     sha = hashlib.sha256()
@@ -84,7 +84,7 @@ def _stream(zf: zipfile.ZipFile, info: zipfile.ZipInfo, cap: int, limits: Limits
     try:
         with zf.open(info) as f:
             while True:
-                chunk = f.read(_CHUNK)
+                chunk = f.read(CHUNK_BYTES)
                 if not chunk:
                     break
                 size += len(chunk)
@@ -106,18 +106,18 @@ def _stream(zf: zipfile.ZipFile, info: zipfile.ZipInfo, cap: int, limits: Limits
 
 
 @dataclass(slots=True)
-class _Checked:
+class CheckedBundle:
     """A bundle whose entries passed every check and are unpacked in ``folder``; the data files
     are read (and their records checked) as streams inside the import's transaction."""
 
-    manifest: _Manifest
+    manifest: BundleManifest
     folder: Path
     limits: Limits
     artefact_dir: Path  # the temp folder holding artefacts/…
 
 
-def _read_entries(path: Path, tmp: Path, limits: Limits) -> _Checked:
-    zf = _open_zip(path, limits)
+def read_entries(path: Path, tmp: Path, limits: Limits) -> CheckedBundle:
+    zf = open_zip(path, limits)
     with zf:
         infos = zf.infolist()
         if len(infos) > limits.max_entries:
@@ -125,7 +125,7 @@ def _read_entries(path: Path, tmp: Path, limits: Limits) -> _Checked:
         seen: dict[str, str] = {}
         total = 0
         for info in infos:
-            _check_entry(info, limits)
+            check_entry(info, limits)
             key = info.filename.lower()
             if key in seen:
                 raise BundleError(f"entry {info.filename!r} appears twice (as {seen[key]!r})")
@@ -134,7 +134,7 @@ def _read_entries(path: Path, tmp: Path, limits: Limits) -> _Checked:
         if total > limits.max_total_bytes:
             raise BundleError(f"the bundle would unpack to {format_bytes(total)}, over the "
                               f"{format_bytes(limits.max_total_bytes)} limit")
-        files = {i.filename: i for i in infos if not _is_dir_entry(i)}
+        files = {i.filename: i for i in infos if not is_dir_entry(i)}
         for name in files:
             parts = name.split("/")
             for k in range(1, len(parts)):
@@ -146,7 +146,7 @@ def _read_entries(path: Path, tmp: Path, limits: Limits) -> _Checked:
             raise BundleError(f"manifest.json is {format_bytes(files[MANIFEST].file_size)}, over the "
                               f"{format_bytes(limits.max_manifest_bytes)} limit")
         buf = bytearray()
-        _stream(zf, files[MANIFEST], files[MANIFEST].file_size, limits, buf.extend)
+        stream_member(zf, files[MANIFEST], files[MANIFEST].file_size, limits, buf.extend)
         manifest = parse_manifest(bytes(buf))
         for name in manifest.files:
             if name not in files:
@@ -163,36 +163,36 @@ def _read_entries(path: Path, tmp: Path, limits: Limits) -> _Checked:
                                   f"the manifest {want_size}")
             cap = min(want_size, limits.max_file_bytes, limits.max_total_bytes - streamed)
             if name == TRACE:  # derived from the rest: verified, not kept
-                size, sha = _stream(zf, info, cap, limits, lambda _chunk: None)
+                size, sha = stream_member(zf, info, cap, limits, lambda _chunk: None)
             else:
                 target = tmp / name
-                if not _inside(target, tmp):
+                if not is_inside(target, tmp):
                     raise BundleError(f"unsafe entry name {name!r}")
                 try:
                     target.parent.mkdir(parents=True, exist_ok=True)
                     with open(target, "xb") as out:
-                        size, sha = _stream(zf, info, cap, limits, _writer(out, name))
+                        size, sha = stream_member(zf, info, cap, limits, _writer(out, name))
                 except OSError as exc:
                     raise BundleError(f"cannot unpack {name!r}: {exc.strerror or exc}") from None
             streamed += size
             if size != want_size or sha != want_sha:
                 raise BundleError(f"checksum mismatch for {name!r} (the file was changed or damaged)")
-    checked = _Checked(manifest, tmp, limits, tmp / ARTEFACTS)
+    checked = CheckedBundle(manifest, tmp, limits, tmp / ARTEFACTS)
     _validate(checked)
     return checked
 
 
-def _validate(checked: _Checked) -> None:
+def _validate(checked: CheckedBundle) -> None:
     """Read every record once, keeping nothing but the keys that must not repeat: a bad bundle is
     refused before the database is even looked at."""
-    for _ in _iter_samples(checked.folder / SAMPLES, checked.limits):
+    for _ in iter_samples(checked.folder / SAMPLES, checked.limits):
         pass
     for name in DATA_FILES:
         keys: set[Any] = set()
         key = {"phases.json": "seq", "captures.json": "seq", "series.json": "name"}.get(name)
-        for i, row in enumerate(_iter_rows(checked.folder / name, name, checked.limits)):
+        for i, row in enumerate(iter_rows(checked.folder / name, name, checked.limits)):
             if name == "captures.json":
-                _check_capture(i, row, checked.manifest.files)
+                check_capture(i, row, checked.manifest.files)
             if key is not None:
                 if row[key] in keys:
                     raise BundleError("series.json: a series is listed twice" if name == "series.json"
@@ -200,14 +200,14 @@ def _validate(checked: _Checked) -> None:
                 keys.add(row[key])
 
 
-def _iter_rows(path: Path, name: str, limits: Limits) -> Iterator[dict[str, Any]]:
+def iter_rows(path: Path, name: str, limits: Limits) -> Iterator[dict[str, Any]]:
     """The checked records of one data file (a JSON list of objects), one at a time.
 
     ``json.loads`` of a whole file turns 114 MiB of ``{}`` into 4.6 GB of objects; here each
     element is decoded alone from a sliding window, checked, handed on and forgotten, and the
     count is capped, so memory stays at about one record whatever the file holds.
     """
-    fields, required = ROW_FIELDS[name], _REQUIRED_ROW[name]
+    fields, required = ROW_FIELDS[name], REQUIRED_ROW_FIELDS[name]
     decoder = codecs.getincrementaldecoder("utf-8")()
     buf = ""
     pos = 0
@@ -218,7 +218,7 @@ def _iter_rows(path: Path, name: str, limits: Limits) -> Iterator[dict[str, Any]
         nonlocal buf, pos, eof
         if eof:
             return False
-        chunk = f.read(_CHUNK)
+        chunk = f.read(CHUNK_BYTES)
         try:
             text = decoder.decode(chunk, final=not chunk)
         except UnicodeDecodeError as exc:
@@ -250,7 +250,7 @@ def _iter_rows(path: Path, name: str, limits: Limits) -> Iterator[dict[str, Any]
                 skip_ws()
                 while True:
                     try:
-                        item, end = _DECODER.raw_decode(buf, pos)
+                        item, end = JSON_DECODER.raw_decode(buf, pos)
                         break
                     except RecursionError:
                         raise BundleError(f"{name}[{count}] is nested too deeply") from None
@@ -266,9 +266,9 @@ def _iter_rows(path: Path, name: str, limits: Limits) -> Iterator[dict[str, Any]
                 count += 1
                 if count > limits.max_rows:
                     raise BundleError(f"{name} holds more than {limits.max_rows} records, over the limit")
-                if _too_deep(item, limits.max_depth):
+                if too_deep(item, limits.max_depth):
                     raise BundleError(f"{name}[{count - 1}] is nested more than {limits.max_depth} levels deep")
-                yield _check_fields(item, fields, required, f"{name}[{count - 1}]")
+                yield check_fields(item, fields, required, f"{name}[{count - 1}]")
                 sep = skip_ws()
                 pos += 1
                 if sep == "]":
@@ -279,7 +279,7 @@ def _iter_rows(path: Path, name: str, limits: Limits) -> Iterator[dict[str, Any]
             raise BundleError(f"{name} is not valid JSON (text after the list)")
 
 
-def _iter_samples(path: Path, limits: Limits) -> Iterator[tuple[str, float, int]]:
+def iter_samples(path: Path, limits: Limits) -> Iterator[tuple[str, float, int]]:
     """(series, t, value) for every line of samples.csv, checked, one at a time."""
     names: set[str] = set()
     with open(path, encoding="utf-8", newline="") as f:
@@ -297,7 +297,8 @@ def _iter_samples(path: Path, limits: Limits) -> Iterator[tuple[str, float, int]
                     t, value = float(row[0]), int(row[2])
                 except ValueError:
                     raise BundleError(f"{SAMPLES} line {reader.line_num}: not a number") from None
-                if not math.isfinite(t) or not -_INT64 // 2 <= value < _INT64 // 2 or not 0 < len(row[1]) <= 200:
+                if (not math.isfinite(t) or not -INT64_LIMIT // 2 <= value < INT64_LIMIT // 2
+                        or not 0 < len(row[1]) <= 200):
                     raise BundleError(f"{SAMPLES} line {reader.line_num}: value out of range")
                 if row[1] not in names:
                     if len(names) >= limits.max_series:
@@ -308,7 +309,7 @@ def _iter_samples(path: Path, limits: Limits) -> Iterator[tuple[str, float, int]
             raise BundleError(f"{SAMPLES} is not valid CSV ({exc})") from None
 
 
-def _check_capture(i: int, cap: dict[str, Any], files: dict[str, tuple[int, str]]) -> None:
+def check_capture(i: int, cap: dict[str, Any], files: dict[str, tuple[int, str]]) -> None:
     p = cap.get("path")
     if p is None:
         return

@@ -38,3 +38,38 @@ class Collector(Protocol):
 
     def close(self) -> None:
         """Release what the collector holds (file descriptors, connections)."""
+
+
+class Cancellable(Protocol):
+    """A remote collector's transport (a :class:`~memview.collectors.fetch.Fetcher`, a PromQL client)."""
+
+    def cancel(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class RemoteCollector:
+    """What the collectors reading over HTTP (an endpoint, a Prometheus server) share: their series'
+    units, their pending events, and a request in flight that stopping may abort from any thread."""
+
+    cancelled = False
+    _units: dict[str, tuple[str, str]]
+    _events: list[Event]
+
+    def _transport(self) -> Cancellable:
+        raise NotImplementedError
+
+    def series_units(self) -> dict[str, tuple[str, str]]:
+        return dict(self._units)
+
+    def drain_events(self) -> list[Event]:
+        events, self._events = self._events, []
+        return events
+
+    def cancel(self) -> None:
+        """Abort the request in flight (any thread): stopping must not wait for a slow server."""
+        self.cancelled = True
+        self._transport().cancel()
+
+    def close(self) -> None:
+        self._transport().close()

@@ -24,7 +24,7 @@ import math
 import time
 from typing import Any
 
-from memview.collectors.base import CollectorError
+from memview.collectors.base import CollectorError, RemoteCollector
 from memview.collectors.fetch import Fetcher, FetchError
 from memview.collectors.formats import FormatError, Parsed, Reader
 from memview.collectors.redact import (
@@ -50,7 +50,7 @@ MAX_SERIES = 1000
 MAX_INVALID_EVENTS = 50  # field_invalid events per session; more are counted
 
 
-class EndpointCollector:
+class EndpointCollector(RemoteCollector):
     """Reads one URL per tick into series (``rss`` and whatever else the format yields)."""
 
     kind = "watch"
@@ -257,20 +257,8 @@ class EndpointCollector:
         """True while the endpoint is in a failure streak (a gap is open)."""
         return self._gap is not None
 
-    def series_units(self) -> dict[str, tuple[str, str]]:
-        return dict(self._units)
-
-    def drain_events(self) -> list[Event]:
-        events, self._events = self._events, []
-        return events
-
-    def cancel(self) -> None:
-        """Abort the request in flight (any thread): stopping must not wait for a slow endpoint."""
-        self.cancelled = True
-        self._fetcher.cancel()
-
-    def close(self) -> None:
-        self._fetcher.close()
+    def _transport(self) -> Fetcher:
+        return self._fetcher
 
 
 __all__ = ["DEFAULT_MAX_BYTES", "DEFAULT_TIMEOUT", "CollectorError", "EndpointCollector"]

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
-from memview.collectors.base import CollectorError
+from memview.collectors.base import CollectorError, RemoteCollector
 from memview.collectors.fetch import Fetcher, FetchError
 from memview.collectors.redact import (
     MASK,
@@ -202,7 +202,7 @@ def _cap_event(t: float, cap: _Cap, returned: int) -> Event:
                  {"returned": returned, "kept": cap.limit})
 
 
-class PromQLCollector:
+class PromQLCollector(RemoteCollector):
     """Asks a Prometheus server one instant query per sampler tick; one series per label set."""
 
     kind = "watch"
@@ -312,19 +312,8 @@ class PromQLCollector:
         self._present = set()
         return Reading(t, {})
 
-    def series_units(self) -> dict[str, tuple[str, str]]:
-        return dict(self._units)
-
-    def drain_events(self) -> list[Event]:
-        events, self._events = self._events, []
-        return events
-
-    def cancel(self) -> None:
-        self.cancelled = True
-        self.client.cancel()
-
-    def close(self) -> None:
-        self.client.close()
+    def _transport(self) -> PromQLClient:
+        return self.client
 
 
 def record_window(store: Any, url: str, query: str, start: float, end: float, step: float, headers: object = None,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from memview.commands.common import db_option, fail
+from memview.commands.common import complete_session_or_file, db_option, fail
 
 
 @click.group()
@@ -21,7 +21,7 @@ def baseline() -> None:
 
 
 @baseline.command()
-@click.argument("results", nargs=-1, required=True)
+@click.argument("results", nargs=-1, required=True, shell_complete=complete_session_or_file)
 @click.option("--output", "-o", required=True, type=click.Path(dir_okay=False),
               help="the baseline file to write (updated in place when it exists)")
 @click.option("--tolerance", "-t", help="tolerance for the entries written, e.g. '+10%' or '+10% or +5MB'")
@@ -51,7 +51,7 @@ def update(results: tuple[str, ...], output: str, tolerance: str | None, prune: 
 
 @baseline.command()
 @click.argument("baseline_path", metavar="BASELINE")
-@click.argument("results", nargs=-1, required=True)
+@click.argument("results", nargs=-1, required=True, shell_complete=complete_session_or_file)
 @click.option("--allow-missing", is_flag=True, help="report baseline entries missing from the results without failing")
 @click.option("--json", "as_json", is_flag=True, help="print the rows as JSON instead of the table")
 @db_option

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import click
 
-from memview.commands.common import db_option, fail, open_store
+from memview.commands.common import complete_session_id, db_option, fail, open_store
 
 
 @click.command("export")
-@click.argument("session_id", type=int)
+@click.argument("session_id", type=int, shell_complete=complete_session_id)
 @click.option("--output", "-o", type=click.Path(dir_okay=False),
               help="the bundle to write (default: session-ID.memview.zip here)")
 @click.option("--force", is_flag=True, help="replace the output file if it exists")

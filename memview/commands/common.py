@@ -25,17 +25,21 @@ def fail(message: str, code: int = 2) -> NoReturn:
     raise CommandError(message, code)
 
 
+def _with_unit(value: str, kind: str) -> float:
+    """``value`` read by :mod:`memview.units` as a ``kind`` ("duration" or "size"); a usage error otherwise."""
+    from memview.units import UnitError, parse_duration, parse_size
+
+    try:
+        return parse_duration(value) if kind == "duration" else parse_size(value)
+    except UnitError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
 def interval_value(_ctx: Any, _param: Any, value: str | None) -> float | None:
     """``--interval``/``--timeout``: a duration with its unit, at least 1ms."""
     if value is None:
         return None
-    from memview.units import UnitError, parse_duration
-
-    try:
-        seconds = parse_duration(value)
-    except UnitError as exc:
-        raise click.BadParameter(str(exc)) from None
-    if seconds < 0.001:
+    if (seconds := _with_unit(value, "duration")) < 0.001:
         raise click.BadParameter("the shortest interval is 1ms")
     return seconds
 
@@ -44,30 +48,53 @@ def duration_value(_ctx: Any, _param: Any, value: str | None) -> float | None:
     """``--duration``: a duration with its unit (90s, 2m, 1h; a bare number is seconds), above 0."""
     if value is None:
         return None
-    from memview.units import UnitError, parse_duration
-
-    try:
-        seconds = parse_duration(value)
-    except UnitError as exc:
-        raise click.BadParameter(str(exc)) from None
-    if seconds <= 0:
+    if (seconds := _with_unit(value, "duration")) <= 0:
         raise click.BadParameter("must be longer than 0s")
     return seconds
 
 
+def size_value(_ctx: Any, _param: Any, value: str) -> int:
+    """A size option (``--max-body 5MB``): with its unit (MB = 10^6 bytes, MiB = 2^20), above 0."""
+    if (size := int(_with_unit(value, "size"))) <= 0:
+        raise click.BadParameter("must be above 0")
+    return size
+
+
 def complete_session_id(ctx: click.Context, _param: click.Parameter, incomplete: str) -> list[Any]:
-    """Shell completion of a SESSION_ID: the newest stored sessions, each with its name or command."""
+    """Shell completion of a SESSION_ID: the newest stored sessions, each with its name or command.
+
+    The database is the one the command would use: ``--db`` when it is already on the line, else
+    ``MEMVIEW_DB``, else the default. Nothing is created: completing against a database that does
+    not exist offers nothing (a TAB must not leave an empty database behind).
+    """
     from click.shell_completion import CompletionItem
 
+    if incomplete and not incomplete.isdigit():
+        return []
     try:
-        from memview.store import Store
+        from memview.store import Store, default_db_path
 
         db = ctx.params.get("db") or None
-        rows = Store(Path(db) if db else None).sessions(limit=50)
+        path = Path(db) if db else default_db_path()
+        if not path.is_file():
+            return []
+        rows = Store(path).sessions(limit=50)
     except Exception:  # completion must never print a traceback into the user's shell
         return []
     return [CompletionItem(str(r["id"]), help=str(r.get("name") or r.get("target") or ""))
             for r in rows if str(r["id"]).startswith(incomplete)]
+
+
+def complete_session_or_file(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
+    """Shell completion of an input that is a session id or a file (a bundle, a results JSON).
+
+    The "file" item comes first: click's bash script then falls back to file names only when no
+    session id matches (``compare 1<TAB>`` offers ids, ``compare run<TAB>`` files); zsh and fish
+    offer both.
+    """
+    from click.shell_completion import CompletionItem
+
+    return [CompletionItem(incomplete, type="file"), *complete_session_id(ctx, param, incomplete)]
 
 
 #: the one ``--db`` option of every command that reads or writes the database
@@ -136,6 +163,27 @@ _PHASE_OPTIONS = [
 ]
 
 
+def recording_options(duration_help: str, quiet_help: str = "no summary on stderr", interval_default: str = "0.05",
+                      interval_help: str = INTERVAL_HELP) -> Callable[[Any], Any]:
+    """The options every recording command (run, attach, watch) has: --interval, --duration, --json,
+    --name, --quiet; the help that differs between them is given."""
+    options = [
+        click.option("--interval", "-i", default=interval_default, callback=interval_value, metavar="DURATION",
+                     help=interval_help),
+        click.option("--duration", callback=duration_value, metavar="DURATION", help=duration_help),
+        click.option("--json", "json_path", type=click.Path(dir_okay=False), help="write the summary JSON here"),
+        click.option("--name", help="a name for the session"),
+        click.option("--quiet", "-q", is_flag=True, help=quiet_help),
+    ]
+
+    def decorate(fn: Any) -> Any:
+        for option in reversed(options):
+            fn = option(fn)
+        return fn
+
+    return decorate
+
+
 def phase_options(fn: Any) -> Any:
     """Add the --phase-* options to a command."""
     for option in reversed(_PHASE_OPTIONS):
@@ -152,11 +200,15 @@ def marker_options(kw: dict[str, Any]) -> Any:
 
 
 def stop_on_signals() -> Callable[[Callable[[str], None]], None]:
-    """Make SIGTERM and SIGHUP stop a session cleanly, installed *before* the session exists.
+    """Make SIGINT, SIGTERM and SIGHUP stop a session cleanly, installed *before* the session exists.
 
     A signal that arrives while the session is still starting would otherwise kill memview with
     the default action and leave the session half-written. Returns ``bind(stop)``: it hands the
     handlers the session's stop function, and calls it at once if a signal came first.
+
+    SIGINT too: left to Python, a Ctrl-C that lands after the recorder started but before the
+    command's wait loop (its ``except KeyboardInterrupt``) left the sampler running, and memview
+    waited on it for ever (``test_watch``'s SIGINT case hung so on a loaded machine).
     """
     import signal
 
@@ -173,6 +225,7 @@ def stop_on_signals() -> Callable[[Callable[[str], None]], None]:
         if pending:
             stop(pending[0])
 
+    signal.signal(signal.SIGINT, lambda *_: handle("interrupted"))
     signal.signal(signal.SIGTERM, lambda *_: handle("terminated"))
     signal.signal(signal.SIGHUP, lambda *_: handle("hangup"))
     return bind

@@ -6,11 +6,11 @@ import json
 
 import click
 
-from memview.commands.common import db_option, fail, open_store
+from memview.commands.common import complete_session_or_file, db_option, fail, open_store
 
 
 @click.command("compare")
-@click.argument("inputs", nargs=-1, required=True)
+@click.argument("inputs", nargs=-1, required=True, shell_complete=complete_session_or_file)
 @click.option("--json", "as_json", is_flag=True, help="print the comparison as JSON")
 @click.option("--baseline", "baseline_path", type=click.Path(dir_okay=False),
               help="check inputs (profile results, session ids, bundles) against a baseline; exit 1 on regression")

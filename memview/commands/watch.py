@@ -16,28 +16,17 @@ from memview.cli_options import capture_options
 from memview.collectors.formats import FORMATS
 from memview.commands.common import (
     db_option,
-    duration_value,
     fail,
     finish_session,
     interval_value,
     metrics_server,
     open_store,
+    recording_options,
     serve_metrics_option,
+    size_value,
     stop_on_signals,
     write_json,
 )
-
-
-def _size(_ctx: Any, _param: Any, value: str) -> int:
-    from memview.units import UnitError, parse_size
-
-    try:
-        size = parse_size(value)
-    except UnitError as exc:
-        raise click.BadParameter(str(exc)) from None
-    if size <= 0:
-        raise click.BadParameter("must be above 0")
-    return size
 
 
 class _LivePrinter:
@@ -53,9 +42,9 @@ class _LivePrinter:
 
 @click.command()
 @click.argument("url")
-@click.option("--interval", "-i", default="1", callback=interval_value, help="seconds between requests (e.g. 1, 250ms)")
-@click.option("--duration", callback=duration_value,
-              help="stop after this long, with a unit: 90s, 2m, 1h (default: until Ctrl-C)")
+@recording_options("stop after this long, with a unit: 90s, 2m, 1h (default: until Ctrl-C)",
+                   quiet_help="no live messages and no summary on stderr", interval_default="1",
+                   interval_help="seconds between requests (e.g. 1, 250ms)")
 @click.option("--header", "-H", "headers", multiple=True, metavar="'NAME: VALUE'",
               help="send this header (repeatable); used on requests, never stored")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="auto", show_default=True,
@@ -71,7 +60,7 @@ class _LivePrinter:
 @click.option("--keep-query", "keep_query", multiple=True, metavar="NAME",
               help="store this query parameter's value (repeatable); every other query value and the URL's "
                    "user:password are masked in the database, --json, messages and bundles")
-@click.option("--max-body", default="10MiB", callback=_size, show_default=True, help="largest response accepted")
+@click.option("--max-body", default="10MiB", callback=size_value, show_default=True, help="largest response accepted")
 @click.option("--query", "-Q", metavar="PROMQL",
               help="ask the Prometheus server at URL (prometheus+http://HOST:9090) this PromQL query: one series "
                    "per returned label set (docs/watch.md, 'A fleet through Prometheus')")
@@ -81,9 +70,6 @@ class _LivePrinter:
 @click.option("--max-series", type=click.IntRange(min=1), default=100, show_default=True,
               help="with --query: record at most this many label sets (the rest are dropped with a warning)")
 @serve_metrics_option
-@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="write the summary JSON here")
-@click.option("--name", help="a name for the session")
-@click.option("--quiet", "-q", is_flag=True, help="no live messages and no summary on stderr")
 @db_option
 @capture_options()
 def watch(url: str, interval: float, duration: float | None, headers: tuple[str, ...], fmt: str, metric: str | None,
