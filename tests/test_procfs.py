@@ -20,7 +20,7 @@ pytestmark = pytest.mark.skipif(not procfs.AVAILABLE, reason="/proc is Linux's")
 
 ROOT = Path(__file__).resolve().parents[1] / "memview"
 #: files of other engineers' areas that still read /proc themselves; the lead moves them after the merge
-NOT_YET = {"pytest_plugin.py"}
+NOT_YET: set[str] = set()
 
 
 def test_no_module_but_procfs_opens_proc_files():

@@ -90,6 +90,14 @@ def kib_field(fields: dict[str, str], key: str) -> int | None:
     return int(value.split()[0]) * 1024 if value else None
 
 
+def thread_count(pid: int) -> int | None:
+    """OS threads of ``pid`` (native ones included); None when ``/proc`` cannot tell."""
+    try:
+        return len(os.listdir(f"/proc/{pid}/task"))
+    except OSError:
+        return None
+
+
 def owner_uid(pid: int) -> int | None:
     """The real uid of ``pid`` (the owner of ``/proc/PID``); None if it is gone."""
     try:

@@ -26,18 +26,20 @@ from typing import Any
 
 import pytest
 
+from memview.collectors import procfs
+
 from .session import close_session, start_recorder
 from .state import IN_CHILD_ATTR, PluginState
 
 
 def os_threads() -> int:
     """OS threads of this process (native ones included, which ``threading`` does not see)."""
-    try:
-        return len(os.listdir("/proc/self/task"))
-    except OSError:
+    count = procfs.thread_count(os.getpid())
+    if count is None:
         import threading
 
         return threading.active_count()
+    return count
 
 
 def _psutil_rss() -> int | None:
