@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import logging
 import shlex
+import threading
 from typing import Any
 
 from PySide6 import QtCore, QtWidgets
 
 from memview.analysis import session_summary
-from memview.ui.dialogs import RunDialog, WatchDialog
+from memview.collectors.redact import redact_url
+from memview.store import StoreError
+from memview.ui.dialogs import FormDialog, RunDialog, WatchDialog
 from memview.ui.live_session import LiveSession, RunSpec, Spec, WatchSpec
 from memview.ui.live_view import SessionView
 from memview.ui.process_picker import ProcessPicker
@@ -26,7 +29,34 @@ log = logging.getLogger(__name__)
 class RecordingStarter:
     """Opens the start dialogs and follows each :class:`LiveSession` from start to finish."""
 
+    def store_problem(self) -> str | None:
+        """Why nothing can be recorded now (the CLI's check before launching), as one line, or None.
+
+        Opening a database SQLite cannot write succeeds (read-only fallback) and a folder that
+        refuses the journal only shows at the first write: a command launched then would run
+        unrecorded, so the run, attach and watch paths ask first.
+        """
+        if self.store is None:
+            return "The database is not open yet."
+        store = self.store
+        problem: list[str] = []
+
+        def probe() -> None:  # a fresh connection, as the recording's writer thread will open
+            try:
+                store.check_writable()
+            except StoreError as exc:
+                problem.append(str(exc))
+            finally:
+                store.close()  # this thread's connection only
+
+        thread = threading.Thread(target=probe, name="memview-gui-check-writable")
+        thread.start()
+        thread.join()
+        return problem[0] if problem else None
+
     def _show_dialog(self, dialog: QtWidgets.QDialog, on_accept: Any) -> None:
+        if isinstance(dialog, FormDialog):
+            dialog.precheck = self.store_problem  # refused in the dialog's red line, the form kept
         dialog.accepted.connect(lambda: on_accept(dialog))
         dialog.setAttribute(QtCore.Qt.WidgetAttribute.WA_DeleteOnClose)
         self.dialog = dialog
@@ -47,8 +77,10 @@ class RecordingStarter:
 
     def start_session(self, spec: Spec) -> LiveSession | None:
         """Start recording ``spec``; the tab appears once the session exists."""
-        if self.store is None:
-            self.show_message("No database", "The database is not open yet.", QtWidgets.QMessageBox.Icon.Warning)
+        problem = self.store_problem()
+        if problem is not None:
+            self.statusBar().showMessage(f"Not started: {problem}", 10000)
+            self.show_message("Cannot record", problem, QtWidgets.QMessageBox.Icon.Warning)
             return None
         if isinstance(spec, RunSpec):
             self.settings.remember("command", shlex.join(spec.argv))
@@ -56,7 +88,8 @@ class RecordingStarter:
                 self.settings.last_cwd = spec.cwd
             self.settings.interval = spec.interval
         elif isinstance(spec, WatchSpec):
-            self.settings.remember("url", spec.url)
+            if redact_url(spec.url, spec.keep_query) == spec.url:  # a URL carrying a secret is not kept
+                self.settings.remember("url", spec.url)
             self.settings.watch_interval = spec.interval
         else:
             self.settings.interval = spec.interval
@@ -71,8 +104,10 @@ class RecordingStarter:
         return live
 
     def _live_started(self, live: LiveSession) -> None:
-        target = getattr(live.spec, "url", None) or ""
-        if isinstance(live.spec, RunSpec):
+        target = ""
+        if isinstance(live.spec, WatchSpec):
+            target = redact_url(live.spec.url, live.spec.keep_query)
+        elif isinstance(live.spec, RunSpec):
             target = shlex.join(live.spec.argv)
         elif live.kind == "attach":
             target = f"PID {live.spec.pid}"  # type: ignore[union-attr]
