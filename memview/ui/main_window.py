@@ -63,6 +63,7 @@ class MainWindow(WindowActions, RecordingStarter, LibraryActions, QtWidgets.QMai
         geometry = self.settings.geometry()
         if geometry is not None:
             self.restoreGeometry(geometry)
+        self.fit_screen()
         splitter_state = self.settings.state("splitter")
         if splitter_state is not None:
             self.splitter.restoreState(splitter_state)
@@ -79,7 +80,7 @@ class MainWindow(WindowActions, RecordingStarter, LibraryActions, QtWidgets.QMai
         for act in (self.act_open, self.act_rename, self.act_tags, self.act_notes, self.act_export,
                     self.act_compare, self.act_delete):
             self.library.view.addAction(act)
-        self.library.setMinimumWidth(250)
+        self.library.setMinimumWidth(180)  # with a live view and the side panel the window fits 1000 px
         self.library.set_sort(self.settings.library_sort)
         self.library.sort_changed.connect(lambda mode: setattr(self.settings, "library_sort", mode))
 
@@ -134,6 +135,21 @@ class MainWindow(WindowActions, RecordingStarter, LibraryActions, QtWidgets.QMai
         self.busy_label.hide()
         self.statusBar().addPermanentWidget(self.live_label)
         self.statusBar().addPermanentWidget(self.db_label)
+
+    def fit_screen(self) -> None:
+        """No larger than the screen's free area: the 1500 x 900 default (or a size saved on a
+        bigger monitor) would put the right-hand panel and the status bar off a 1024 px screen."""
+        screen = self.screen() or QtGui.QGuiApplication.primaryScreen()
+        if screen is None:
+            return
+        free = screen.availableGeometry()
+        least = self.minimumSizeHint()
+        width = min(self.width(), max(free.width(), least.width()))
+        height = min(self.height(), max(free.height(), least.height()))
+        if (width, height) != (self.width(), self.height()):
+            self.resize(width, height)
+        if not free.contains(self.frameGeometry().topLeft()):
+            self.move(free.topLeft())
 
     def open_database(self, path: Path) -> None:
         """Switch to the database at ``path`` (opened on the worker thread)."""

@@ -36,6 +36,41 @@ def test_the_window_fits_1000_by_650(qtbot, window, recorded):  # noqa: F811
     qtbot.waitUntil(lambda: view.side.width() > 0 and window.library.width() > 0)
 
 
+def test_a_live_recording_keeps_the_window_within_1000_by_650(qtbot, window):
+    """Before: a recording's extra buttons (Follow, Capture now, Stop) pushed the least width to 1079 px,
+    so the window grew past a 1000 px screen and the side panel was cut off at its right edge."""
+    from memview.ui.live_session import RunSpec
+
+    window.resize(1000, 650)
+    qtbot.waitUntil(lambda: window.width() == 1000)
+    live = window.start_session(RunSpec(argv=workload("hold.py", 20, 60), interval=0.05, capture="none"))
+    qtbot.waitUntil(lambda: isinstance(window.current_view(), SessionView)
+                    and window.current_view().live is live and live.recorder is not None, timeout=20000)
+    view = window.current_view()
+    qtbot.waitUntil(lambda: view.buffers.get("rss") is not None and view.buffers["rss"].count > 2, timeout=20000)
+    hint = window.minimumSizeHint()
+    assert hint.width() <= 1000 and hint.height() <= 650, hint
+    assert window.width() == 1000 and window.height() == 650
+    side = view.side.mapTo(window, view.side.rect().topRight())
+    assert side.x() < window.width() and view.plot.width() >= 360  # the panel's right edge is on screen
+    live.stop()
+    qtbot.waitUntil(lambda: not live.running, timeout=30000)
+
+
+def test_a_new_window_is_no_larger_than_the_screen(qtbot, tmp_path, settings):
+    """Before: the window opened at 1500 x 900 whatever the screen, its right part off a small one."""
+    from memview.ui.main_window import MainWindow
+
+    win = MainWindow(tmp_path / "memview.db", settings)
+    qtbot.addWidget(win)
+    win.show()
+    free = win.screen().availableGeometry()
+    least = win.minimumSizeHint()
+    assert free.width() < 1500 or free.height() < 900  # the offscreen screen is the small one here
+    assert win.width() <= max(free.width(), least.width()) and win.height() <= max(free.height(), least.height())
+    qtbot.waitUntil(lambda: win.store is not None, timeout=10000)
+
+
 @pytest.fixture
 def dark(qapp):
     old = qapp.palette()
