@@ -80,7 +80,7 @@ class MainWindow(WindowActions, RecordingStarter, LibraryActions, QtWidgets.QMai
         for act in (self.act_open, self.act_rename, self.act_tags, self.act_notes, self.act_export,
                     self.act_compare, self.act_delete):
             self.library.view.addAction(act)
-        self.library.setMinimumWidth(180)  # with a live view and the side panel the window fits 1000 px
+        self.library.setMinimumWidth(150)  # with a live view and the side panel the window fits 1000 px
         self.library.set_sort(self.settings.library_sort)
         self.library.sort_changed.connect(lambda mode: setattr(self.settings, "library_sort", mode))
 

@@ -37,13 +37,15 @@ def test_the_window_fits_1000_by_650(qtbot, window, recorded):  # noqa: F811
 
 
 def test_a_live_recording_keeps_the_window_within_1000_by_650(qtbot, window):
-    """Before: a recording's extra buttons (Follow, Capture now, Stop) pushed the least width to 1079 px,
-    so the window grew past a 1000 px screen and the side panel was cut off at its right edge."""
+    """Before: a recording's extra buttons (Follow, Capture now, Stop) pushed the least width to 1139 px,
+    and a long command line as the title to 1834 px: the window grew past a 1000 px screen and the
+    side panel was cut off at its right edge."""
     from memview.ui.live_session import RunSpec
 
     window.resize(1000, 650)
     qtbot.waitUntil(lambda: window.width() == 1000)
-    live = window.start_session(RunSpec(argv=workload("hold.py", 20, 60), interval=0.05, capture="none"))
+    name = "extract every page of a very long document name " * 8  # the title must not widen the window
+    live = window.start_session(RunSpec(argv=workload("hold.py", 20, 60), interval=0.05, capture="none", name=name))
     qtbot.waitUntil(lambda: isinstance(window.current_view(), SessionView)
                     and window.current_view().live is live and live.recorder is not None, timeout=20000)
     view = window.current_view()
