@@ -751,10 +751,11 @@ class PlotArea(pg.GraphicsLayoutWidget):
         self.tip.setHtml(html)
         width = self.tip.boundingRect().width() * self.main.vb.viewPixelSize()[0]
         height = self.tip.boundingRect().height() * self.main.vb.viewPixelSize()[1]
-        ax = 1.0 if t + width * 1.1 > x1 else 0.0
+        left = t - width if t + width * 1.1 > x1 else t  # its left edge: right of the cursor, else left of it
+        left = max(x0, min(left, x1 - width))  # never cut off by either edge of the plot
         ay = 0.0 if y - height > y0 else 1.0
-        self.tip.setAnchor((ax, ay))
-        self.tip.setPos(t, y)
+        self.tip.setAnchor((0.0, ay))
+        self.tip.setPos(left, y)
         self.tip.show()
 
     def visible_time_span(self) -> float:

@@ -1,0 +1,32 @@
+"""Found by driving the real window at 1000 x 650: the crosshair tooltip was cut off at the plot's
+left edge when the cursor was too far right for it to fit on the right and too far left for it to
+fit on the left (a narrow plot, Per process on). It now stays whole inside the plot."""
+
+from __future__ import annotations
+
+from PySide6 import QtCore
+from support import MiB
+from test_instrument import _open, recorded  # noqa: F401 - the fixture
+
+
+def test_the_crosshair_tooltip_is_never_cut_off_by_the_plot_edges(qtbot, window, recorded):  # noqa: F811
+    view = _open(qtbot, window)
+    window.resize(1000, 650)
+    qtbot.waitUntil(lambda: window.width() == 1000)
+    view.per_process_button.setChecked(True)  # a wider tooltip: one row per process
+    plot = view.plot
+    box = plot.main.vb.sceneBoundingRect()
+    for fraction in (0.02, 0.3, 0.5, 0.62, 0.75, 0.98):
+        x0, x1 = plot.main.vb.viewRange()[0]
+        t = x0 + (x1 - x0) * fraction
+        scene = plot.main.vb.mapViewToScene(QtCore.QPointF(t, 20 * MiB))
+        qtbot.mouseMove(plot.viewport(), plot.mapFromScene(scene))
+        near = (x1 - x0) * 0.02
+
+        def at_cursor(t: float = t, near: float = near) -> bool:
+            return plot.tip.isVisible() and abs(plot.cross.value() - t) < near
+
+        qtbot.waitUntil(at_cursor, timeout=5000)
+        tip = plot.tip.sceneBoundingRect()
+        assert tip.width() < box.width()
+        assert tip.left() >= box.left() - 1 and tip.right() <= box.right() + 1, (fraction, tip, box)
