@@ -738,6 +738,11 @@ class PlotArea(pg.GraphicsLayoutWidget):
         self.hide_tip()
         self.hovered.emit(math.nan, math.nan)
 
+    def leaveEvent(self, event: QtCore.QEvent) -> None:  # noqa: N802 - the cursor left for another widget
+        self.hide_tip()  # no scene move follows: a stale tooltip would stay over the plot
+        self.hovered.emit(math.nan, math.nan)
+        super().leaveEvent(event)
+
     def hide_tip(self) -> None:
         self.cross.hide()
         self.cross_lane.hide()

@@ -30,3 +30,16 @@ def test_the_crosshair_tooltip_is_never_cut_off_by_the_plot_edges(qtbot, window,
         tip = plot.tip.sceneBoundingRect()
         assert tip.width() < box.width()
         assert tip.left() >= box.left() - 1 and tip.right() <= box.right() + 1, (fraction, tip, box)
+
+
+def test_the_crosshair_tooltip_goes_when_the_cursor_leaves_the_plot(qtbot, window, recorded):  # noqa: F811
+    """Before: moving from the plot straight onto the library left the tooltip and crosshair standing."""
+    view = _open(qtbot, window)
+    plot = view.plot
+    x0, x1 = plot.main.vb.viewRange()[0]
+    scene = plot.main.vb.mapViewToScene(QtCore.QPointF((x0 + x1) / 2, 20 * MiB))
+    qtbot.mouseMove(plot.viewport(), plot.mapFromScene(scene))
+    qtbot.waitUntil(lambda: plot.tip.isVisible(), timeout=5000)
+    qtbot.mouseMove(window.library.view.viewport(), QtCore.QPoint(20, 20))
+    qtbot.waitUntil(lambda: not plot.tip.isVisible() and not plot.cross.isVisible(), timeout=5000)
+    assert "hover the plot" in view.readout.text()
