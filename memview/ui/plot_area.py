@@ -458,6 +458,21 @@ class PlotArea(pg.GraphicsLayoutWidget):
         ay = 1.25 if room_above >= height_px * 1.25 + 2 else -0.25
         self.peak_label.setAnchor((ax, ay))
         self.peak_label.setPos(t, y)
+        self._clear_legend()
+
+    def _clear_legend(self) -> None:
+        """The legend moves to another corner (top left, top right, bottom right, bottom left) when it
+        would cover the peak's label: on a narrow plot it spans most of the width."""
+        if not (self.legend.isVisible() and self.peak_label.isVisible()):
+            return
+        label = self.peak_label.sceneBoundingRect()
+        if not label.intersects(self.legend.sceneBoundingRect()):
+            return
+        for corner, offset in (((0, 0), (8, 8)), ((1, 0), (-8, 8)), ((1, 1), (-8, -8)), ((0, 1), (8, -8))):
+            self.legend.anchor(corner, corner, offset=offset)
+            if not label.intersects(self.legend.sceneBoundingRect()):
+                return
+        self.legend.anchor((0, 0), (0, 0), offset=(8, 8))
 
     def _draw_processes(self, buffers: dict[str, SeriesBuffer], labels: dict[str, str]) -> None:
         names = sorted((n for n in buffers if n.startswith("pid:")), key=lambda n: int(n[4:]))

@@ -43,3 +43,19 @@ def test_the_crosshair_tooltip_goes_when_the_cursor_leaves_the_plot(qtbot, windo
     qtbot.mouseMove(window.library.view.viewport(), QtCore.QPoint(20, 20))
     qtbot.waitUntil(lambda: not plot.tip.isVisible() and not plot.cross.isVisible(), timeout=5000)
     assert "hover the plot" in view.readout.text()
+
+
+def test_the_peak_label_is_not_hidden_under_the_legend(qtbot, window, recorded):  # noqa: F811
+    """Before: at 1000 x 650 the legend (RSS, exact envelope) was drawn over "peak 134.6 MiB ✓"."""
+    view = _open(qtbot, window)
+    window.resize(1000, 650)
+    qtbot.waitUntil(lambda: window.width() == 1000)
+    plot = view.plot
+    plot.zoom_to(0.0, view.summary["wall_s"])
+    view.redraw()
+    qtbot.waitUntil(lambda: plot.peak_label.isVisible() and plot.legend.isVisible(), timeout=5000)
+
+    def apart() -> bool:
+        return not plot.peak_label.sceneBoundingRect().intersects(plot.legend.sceneBoundingRect())
+
+    qtbot.waitUntil(apart, timeout=5000)
