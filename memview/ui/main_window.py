@@ -65,8 +65,7 @@ class MainWindow(WindowActions, RecordingStarter, LibraryActions, QtWidgets.QMai
             self.restoreGeometry(geometry)
         self.fit_screen()
         splitter_state = self.settings.state("splitter")
-        if splitter_state is not None:
-            self.splitter.restoreState(splitter_state)
+        self._library_sized = splitter_state is not None and self.splitter.restoreState(splitter_state)
         self.library_timer = QtCore.QTimer(self)
         self.library_timer.setInterval(LIBRARY_REFRESH_MS)
         self.library_timer.timeout.connect(self.refresh_library)
@@ -341,6 +340,16 @@ class MainWindow(WindowActions, RecordingStarter, LibraryActions, QtWidgets.QMai
         else:
             self.busy_bar.hide()
             self.busy_label.hide()
+
+    def showEvent(self, event: QtGui.QShowEvent) -> None:  # noqa: N802
+        """The first time, without a saved layout: the library takes a quarter of the width (at
+        most 330 px), so at 1000 px the plot and the phase names keep their room."""
+        super().showEvent(event)
+        if not self._library_sized:
+            self._library_sized = True
+            total = sum(self.splitter.sizes()) or self.width()
+            width = max(self.library.minimumWidth(), min(330, total // 4))
+            self.splitter.setSizes([width, max(total - width, 1)])
 
     def closeEvent(self, event: QtGui.QCloseEvent) -> None:  # noqa: N802
         running = [lv for lv in self.live if lv.running]

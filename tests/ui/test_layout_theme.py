@@ -123,3 +123,21 @@ def test_dragging_the_threshold_does_not_rescale_the_plot_under_the_cursor(qtbot
     qtbot.waitUntil(lambda: view.plot.main.vb.viewRange()[1][1] > line.value(), timeout=15000)
     assert view.live.recorder.threshold == int(round(line.value()))
     assert line.value() > 50 * MiB
+
+
+def test_at_1000_px_the_phase_names_are_whole(qtbot, tmp_path, settings, recorded):  # noqa: F811
+    """Before: a first window at 1000 x 650 gave the library 330 px, the plot could not spare the side
+    panel any width, and every phase name in the table was elided to "…"."""
+    from memview.ui.main_window import MainWindow
+
+    win = MainWindow(tmp_path / "memview.db", settings)
+    qtbot.addWidget(win)
+    win.resize(1000, 650)
+    win.show()
+    qtbot.waitUntil(lambda: win.store is not None, timeout=10000)
+    view = _open(qtbot, win)
+    assert win.splitter.sizes()[0] <= 250
+    table = view.side.phases
+    qtbot.waitUntil(lambda: table.rowCount() == 2 and table.columnWidth(0) >= view.side.name_width_needed() - 1,
+                    timeout=10000)
+    assert view.plot.width() >= 360
