@@ -52,37 +52,29 @@ class LibraryActions:
             return None
         return ids[0]
 
-    def rename_selected(self) -> None:
+    def _ask_text(self, title: str, label: str, field: str, to_fields: Any, multiline: bool = False) -> None:
+        """A non-blocking text dialog on the one selected session's ``field``; ``to_fields(text)``
+        gives the store fields to write."""
         sid = self._one_selected()
         if sid is None:
             return
         row = self.library.row_for(sid) or {}
-        dialog = TextDialog(self, "Rename session", f"Name of session #{sid}:", row.get("name") or "")
-        dialog.textValueSelected.connect(lambda text: self.edit_session(sid, name=text.strip() or None))
+        value = row.get(field)
+        text = ", ".join(value) if isinstance(value, list) else (value or "")
+        dialog = TextDialog(self, title, label.format(sid=sid), text, multiline=multiline)
+        dialog.textValueSelected.connect(lambda typed: self.edit_session(sid, **to_fields(typed)))
         self.dialog = dialog
         dialog.open()
+
+    def rename_selected(self) -> None:
+        self._ask_text("Rename session", "Name of session #{sid}:", "name", lambda text: {"name": text.strip() or None})
 
     def tag_selected(self) -> None:
-        sid = self._one_selected()
-        if sid is None:
-            return
-        row = self.library.row_for(sid) or {}
-        tags = ", ".join(row.get("tags") or [])
-        dialog = TextDialog(self, "Tags", f"Tags of session #{sid} (comma-separated):", tags)
-        dialog.textValueSelected.connect(
-            lambda text: self.edit_session(sid, tags=[t.strip() for t in text.split(",") if t.strip()]))
-        self.dialog = dialog
-        dialog.open()
+        self._ask_text("Tags", "Tags of session #{sid} (comma-separated):", "tags",
+                       lambda text: {"tags": [t.strip() for t in text.split(",") if t.strip()]})
 
     def note_selected(self) -> None:
-        sid = self._one_selected()
-        if sid is None:
-            return
-        row = self.library.row_for(sid) or {}
-        dialog = TextDialog(self, "Notes", f"Notes on session #{sid}:", row.get("notes") or "", multiline=True)
-        dialog.textValueSelected.connect(lambda text: self.edit_session(sid, notes=text))
-        self.dialog = dialog
-        dialog.open()
+        self._ask_text("Notes", "Notes on session #{sid}:", "notes", lambda text: {"notes": text}, multiline=True)
 
     def edit_session(self, sid: int, **fields: Any) -> None:
         if self.db is None:
