@@ -416,6 +416,7 @@ class PlotArea(pg.GraphicsLayoutWidget):
         curves = [self.total, self.envelope, self.service_peak, *self.proc_curves.values(),
                   *self.comp_curves.values()]
         self.legend.setVisible(sum(1 for c in curves if c is not None and c.isVisible()) > 1)
+        self._clear_legend()  # its size is known only now
 
     def _draw_envelope(self, buf: SeriesBuffer | None) -> None:
         """The exact envelope over the sampled total: at each of its points, the sum of every
