@@ -12,6 +12,8 @@ from typing import Any
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
+from memview.ui import theme
+
 SHORTCUTS = [
     ("Run command…", "Ctrl+R"), ("Attach to process…", "Ctrl+Shift+A"), ("Watch endpoint…", "Ctrl+Shift+W"),
     ("Stop recording", "Ctrl+."), ("Capture now", "Ctrl+K"), ("Follow newest data", "F"),
@@ -21,6 +23,30 @@ SHORTCUTS = [
     ("Import bundle", "Ctrl+I"), ("Refresh library", "F5"),
     ("Close tab", "Ctrl+W"), ("Open database…", "Ctrl+O"), ("Quit", "Ctrl+Q"),
 ]
+
+
+#: the style's black glyphs (play, stop): drawn in the text colour under a dark palette
+MONOCHROME = (QtWidgets.QStyle.StandardPixmap.SP_MediaPlay, QtWidgets.QStyle.StandardPixmap.SP_MediaStop)
+
+
+def readable_icon(style: QtWidgets.QStyle, which: QtWidgets.QStyle.StandardPixmap) -> QtGui.QIcon:
+    """The style's icon, except that a black glyph is recoloured to the palette's text colour on a
+    dark palette (Run command's ▶ and Stop's ■ were black on dark grey, seen driving the app)."""
+    icon = style.standardIcon(which)
+    if which not in MONOCHROME or not theme.current().dark:
+        return icon
+    palette = QtWidgets.QApplication.palette()
+    tinted = QtGui.QIcon()
+    for mode, group in ((QtGui.QIcon.Mode.Normal, QtGui.QPalette.ColorGroup.Active),
+                        (QtGui.QIcon.Mode.Disabled, QtGui.QPalette.ColorGroup.Disabled)):
+        for size in icon.availableSizes() or [QtCore.QSize(16, 16)]:
+            pix = icon.pixmap(size)
+            painter = QtGui.QPainter(pix)
+            painter.setCompositionMode(QtGui.QPainter.CompositionMode.CompositionMode_SourceIn)
+            painter.fillRect(pix.rect(), palette.color(group, QtGui.QPalette.ColorRole.ButtonText))
+            painter.end()
+            tinted.addPixmap(pix, mode)
+    return tinted
 
 
 class WindowActions:
@@ -35,7 +61,7 @@ class WindowActions:
             action.setToolTip(f"{tip} ({shortcut})" if shortcut else tip)
             action.setStatusTip(tip)
         if icon is not None:
-            action.setIcon(self.style().standardIcon(icon))
+            action.setIcon(readable_icon(self.style(), icon))
         action.triggered.connect(lambda *_: slot())
         self.addAction(action)
         return action

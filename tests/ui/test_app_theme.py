@@ -43,3 +43,21 @@ def test_memview_theme_light_and_a_bad_value(restore_look, capsys):
     assert choose_palette(restore_look, "purple") == "system"  # offscreen asks for no scheme
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "MEMVIEW_THEME='purple' is not dark, light or system" in err
+
+
+def test_run_and_stop_icons_are_readable_on_a_dark_toolbar(qtbot, restore_look, tmp_path, settings):
+    """Before: the style's ▶ and ■ stayed black on the dark toolbar."""
+    from memview.ui.main_window import MainWindow
+
+    choose_palette(restore_look, "dark")
+    win = MainWindow(tmp_path / "memview.db", settings)
+    qtbot.addWidget(win)
+    background = win.palette().color(QtGui.QPalette.ColorRole.Window).name()
+    for action in (win.act_run, win.act_stop):
+        image = action.icon().pixmap(16, 16).toImage()
+        inked = [image.pixelColor(x, y) for x in range(image.width()) for y in range(image.height())
+                 if image.pixelColor(x, y).alpha() > 200]
+        assert inked, action.text()
+        darkest = min(inked, key=lambda c: c.lightness())
+        assert theme.contrast(darkest.name(), background) >= 3.0, (action.text(), darkest.name())
+    qtbot.waitUntil(lambda: win.store is not None, timeout=10000)
