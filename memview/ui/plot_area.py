@@ -462,13 +462,11 @@ class PlotArea(pg.GraphicsLayoutWidget):
         self._clear_legend()
 
     def _clear_legend(self) -> None:
-        """The legend moves to another corner (top left, top right, bottom right, bottom left) when it
-        would cover the peak's label: on a narrow plot it spans most of the width."""
+        """The legend takes the first corner (top left, top right, bottom right, bottom left) where it
+        does not cover the peak's label: on a narrow plot it spans most of the width."""
         if not (self.legend.isVisible() and self.peak_label.isVisible()):
             return
         label = self.peak_label.sceneBoundingRect()
-        if not label.intersects(self.legend.sceneBoundingRect()):
-            return
         for corner, offset in (((0, 0), (8, 8)), ((1, 0), (-8, 8)), ((1, 1), (-8, -8)), ((0, 1), (8, -8))):
             self.legend.anchor(corner, corner, offset=offset)
             if not label.intersects(self.legend.sceneBoundingRect()):

@@ -26,7 +26,7 @@ def test_the_crosshair_tooltip_is_never_cut_off_by_the_plot_edges(qtbot, window,
         def at_cursor(t: float = t, near: float = near) -> bool:
             return plot.tip.isVisible() and abs(plot.cross.value() - t) < near
 
-        qtbot.waitUntil(at_cursor, timeout=5000)
+        qtbot.waitUntil(at_cursor, timeout=20000)
         tip = plot.tip.sceneBoundingRect()
         assert tip.width() < box.width()
         assert tip.left() >= box.left() - 1 and tip.right() <= box.right() + 1, (fraction, tip, box)
@@ -39,9 +39,9 @@ def test_the_crosshair_tooltip_goes_when_the_cursor_leaves_the_plot(qtbot, windo
     x0, x1 = plot.main.vb.viewRange()[0]
     scene = plot.main.vb.mapViewToScene(QtCore.QPointF((x0 + x1) / 2, 20 * MiB))
     qtbot.mouseMove(plot.viewport(), plot.mapFromScene(scene))
-    qtbot.waitUntil(lambda: plot.tip.isVisible(), timeout=5000)
+    qtbot.waitUntil(lambda: plot.tip.isVisible(), timeout=20000)
     qtbot.mouseMove(window.library.view.viewport(), QtCore.QPoint(20, 20))
-    qtbot.waitUntil(lambda: not plot.tip.isVisible() and not plot.cross.isVisible(), timeout=5000)
+    qtbot.waitUntil(lambda: not plot.tip.isVisible() and not plot.cross.isVisible(), timeout=20000)
     assert "hover the plot" in view.readout.text()
 
 
@@ -53,9 +53,9 @@ def test_the_peak_label_is_not_hidden_under_the_legend(qtbot, window, recorded):
     plot = view.plot
     plot.zoom_to(0.0, view.summary["wall_s"])
     view.redraw()
-    qtbot.waitUntil(lambda: plot.peak_label.isVisible() and plot.legend.isVisible(), timeout=5000)
+    qtbot.waitUntil(lambda: plot.peak_label.isVisible() and plot.legend.isVisible(), timeout=20000)
 
     def apart() -> bool:
         return not plot.peak_label.sceneBoundingRect().intersects(plot.legend.sceneBoundingRect())
 
-    qtbot.waitUntil(apart, timeout=5000)
+    qtbot.waitUntil(apart, timeout=20000)
