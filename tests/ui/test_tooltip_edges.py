@@ -27,9 +27,12 @@ def test_the_crosshair_tooltip_is_never_cut_off_by_the_plot_edges(qtbot, window,
             return plot.tip.isVisible() and abs(plot.cross.value() - t) < near
 
         qtbot.waitUntil(at_cursor, timeout=20000)
-        tip = plot.tip.sceneBoundingRect()
-        assert tip.width() < box.width()
-        assert tip.left() >= box.left() - 1 and tip.right() <= box.right() + 1, (fraction, tip, box)
+
+        def whole() -> bool:  # the text item's geometry settles when it is next laid out: wait for it
+            tip = plot.tip.sceneBoundingRect()
+            return tip.width() < box.width() and tip.left() >= box.left() - 1 and tip.right() <= box.right() + 1
+
+        qtbot.waitUntil(whole, timeout=20000)
 
 
 def test_the_crosshair_tooltip_goes_when_the_cursor_leaves_the_plot(qtbot, window, recorded):  # noqa: F811
