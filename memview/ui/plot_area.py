@@ -466,7 +466,7 @@ class PlotArea(pg.GraphicsLayoutWidget):
         does not cover the peak's label: on a narrow plot it spans most of the width."""
         if not (self.legend.isVisible() and self.peak_label.isVisible()):
             return
-        label = self.peak_label.sceneBoundingRect()
+        label = self.peak_label.sceneBoundingRect().adjusted(-8, -4, 8, 4)  # its fill reaches past the text
         for corner, offset in (((0, 0), (8, 8)), ((1, 0), (-8, 8)), ((1, 1), (-8, -8)), ((0, 1), (8, -8))):
             self.legend.anchor(corner, corner, offset=offset)
             if not label.intersects(self.legend.sceneBoundingRect()):
