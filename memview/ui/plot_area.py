@@ -146,6 +146,7 @@ class PlotArea(pg.GraphicsLayoutWidget):
         self.lane.showGrid(x=True, y=False, alpha=self.theme.grid_alpha)
         self.legend = self.main.addLegend(offset=(8, 8), labelTextSize="8pt", brush=self.theme.legend_fill,
                                           labelTextColor=self.theme.text)
+        self._clearing_legend = False
 
         total_pen = pg.mkPen(self.theme.total, width=2)
         self.total = _curve(total_pen, name="RSS", fillLevel=0, brush=pg.mkBrush(*self.theme.total_fill))
@@ -161,6 +162,7 @@ class PlotArea(pg.GraphicsLayoutWidget):
         self.main.addItem(self.peak_label, ignoreBounds=True)
         self.peak_label.setZValue(15)
         self.peak_label.hide()
+        self.legend.geometryChanged.connect(self._clear_legend)  # it widens when a curve joins it
         self.peak_value: float | None = None  # the figure the label shows (the exact peak when known)
         self.peak_t: float | None = None
 
@@ -464,14 +466,18 @@ class PlotArea(pg.GraphicsLayoutWidget):
     def _clear_legend(self) -> None:
         """The legend takes the first corner (top left, top right, bottom right, bottom left) where it
         does not cover the peak's label: on a narrow plot it spans most of the width."""
-        if not (self.legend.isVisible() and self.peak_label.isVisible()):
+        if self._clearing_legend or not (self.legend.isVisible() and self.peak_label.isVisible()):
             return
-        label = self.peak_label.sceneBoundingRect().adjusted(-8, -4, 8, 4)  # its fill reaches past the text
-        for corner, offset in (((0, 0), (8, 8)), ((1, 0), (-8, 8)), ((1, 1), (-8, -8)), ((0, 1), (8, -8))):
-            self.legend.anchor(corner, corner, offset=offset)
-            if not label.intersects(self.legend.sceneBoundingRect()):
-                return
-        self.legend.anchor((0, 0), (0, 0), offset=(8, 8))
+        self._clearing_legend = True  # anchoring moves the legend, which signals geometryChanged again
+        try:
+            label = self.peak_label.sceneBoundingRect().adjusted(-8, -4, 8, 4)  # its fill reaches past the text
+            for corner, offset in (((0, 0), (8, 8)), ((1, 0), (-8, 8)), ((1, 1), (-8, -8)), ((0, 1), (8, -8))):
+                self.legend.anchor(corner, corner, offset=offset)
+                if not label.intersects(self.legend.sceneBoundingRect()):
+                    return
+            self.legend.anchor((0, 0), (0, 0), offset=(8, 8))
+        finally:
+            self._clearing_legend = False
 
     def _draw_processes(self, buffers: dict[str, SeriesBuffer], labels: dict[str, str]) -> None:
         names = sorted((n for n in buffers if n.startswith("pid:")), key=lambda n: int(n[4:]))

@@ -110,7 +110,7 @@ def test_dragging_the_threshold_does_not_rescale_the_plot_under_the_cursor(qtbot
     qtbot.waitUntil(lambda: view.buffers.get("rss") is not None and view.buffers["rss"].count > 10, timeout=15000)
     view.threshold_button.setChecked(True)
     line = view.plot.threshold
-    qtbot.waitUntil(lambda: view.redraws > 3)
+    qtbot.waitUntil(lambda: view.redraws > 3, timeout=15000)
     y_range = view.plot.main.vb.viewRange()[1]
     # what a drag does: the line is held (moving) and follows the cursor up
     line.moving = True
