@@ -147,7 +147,6 @@ class PlotArea(pg.GraphicsLayoutWidget):
         self.legend = self.main.addLegend(offset=(8, 8), labelTextSize="8pt", brush=self.theme.legend_fill,
                                           labelTextColor=self.theme.text)
         self._clearing_legend = False
-        self._peak_label_rect = QtCore.QRectF()
 
         total_pen = pg.mkPen(self.theme.total, width=2)
         self.total = _curve(total_pen, name="RSS", fillLevel=0, brush=pg.mkBrush(*self.theme.total_fill))
@@ -229,6 +228,7 @@ class PlotArea(pg.GraphicsLayoutWidget):
         self.main.vb.sigXRangeChanged.connect(lambda *_: self._thin_mark_labels())
         self.main.vb.sigResized.connect(lambda *_: self._thin_mark_labels())
         self.main.vb.sigRangeChanged.connect(lambda *_: self._place_peak_label())
+        self.main.vb.sigResized.connect(lambda *_: self._place_peak_label())  # the same range, other pixels
         self._syncing = False
         self.session_end: float = 0.0
         self._overview_n = 0
@@ -462,8 +462,6 @@ class PlotArea(pg.GraphicsLayoutWidget):
         ay = 1.25 if room_above >= height_px * 1.25 + 2 else -0.25
         self.peak_label.setAnchor((ax, ay))
         self.peak_label.setPos(t, y)
-        at = self.main.vb.mapViewToScene(QtCore.QPointF(t, y))  # the item's own scene rect lags until painted
-        self._peak_label_rect = QtCore.QRectF(at.x() - ax * width_px, at.y() - ay * height_px, width_px, height_px)
         self._clear_legend()
 
     def _clear_legend(self) -> None:
@@ -473,7 +471,8 @@ class PlotArea(pg.GraphicsLayoutWidget):
             return
         self._clearing_legend = True  # anchoring moves the legend, which signals geometryChanged again
         try:
-            label = self._peak_label_rect.adjusted(-6, -4, 6, 4)  # its fill reaches past the text
+            self.peak_label.updateTransform(force=True)  # else its scene rect lags until it is painted
+            label = self.peak_label.sceneBoundingRect().adjusted(-6, -4, 6, 4)  # its fill reaches past the text
             for corner, offset in (((0, 0), (8, 8)), ((1, 0), (-8, 8)), ((1, 1), (-8, -8)), ((0, 1), (8, -8))):
                 self.legend.anchor(corner, corner, offset=offset)
                 if not label.intersects(self.legend.sceneBoundingRect()):
