@@ -465,15 +465,18 @@ class PlotArea(pg.GraphicsLayoutWidget):
         self._clear_legend()
 
     def _clear_legend(self) -> None:
-        """The legend takes the first corner (top left, top right, bottom right, bottom left) where it
-        does not cover the peak's label: on a narrow plot it spans most of the width."""
+        """The legend takes the first place (top left, top right, either just under the label, bottom
+        right, bottom left) where it does not cover the peak's label: on a narrow plot it spans most of
+        the width."""
         if self._clearing_legend or not (self.legend.isVisible() and self.peak_label.isVisible()):
             return
         self._clearing_legend = True  # anchoring moves the legend, which signals geometryChanged again
         try:
             self.peak_label.updateTransform(force=True)  # else its scene rect lags until it is painted
             label = self.peak_label.sceneBoundingRect().adjusted(-6, -4, 6, 4)  # its fill reaches past the text
-            for corner, offset in (((0, 0), (8, 8)), ((1, 0), (-8, 8)), ((1, 1), (-8, -8)), ((0, 1), (8, -8))):
+            below = label.bottom() - self.main.vb.sceneBoundingRect().top() + 4  # top left, under the label
+            for corner, offset in (((0, 0), (8, 8)), ((1, 0), (-8, 8)), ((0, 0), (8, below)), ((1, 0), (-8, below)),
+                                   ((1, 1), (-8, -8)), ((0, 1), (8, -8))):
                 self.legend.anchor(corner, corner, offset=offset)
                 if not label.intersects(self.legend.sceneBoundingRect()):
                     return
