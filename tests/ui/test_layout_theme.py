@@ -107,7 +107,9 @@ def test_dragging_the_threshold_does_not_rescale_the_plot_under_the_cursor(qtbot
     from test_window import _run_from_dialog
 
     view: SessionView = _run_from_dialog(qtbot, window, workload("ui_phases.py", 60))
-    qtbot.waitUntil(lambda: view.buffers.get("rss") is not None and view.buffers["rss"].count > 10, timeout=15000)
+    # past the load phase (+30 MiB): the drag below goes to 1.5 x the scale's top, over 50 MiB whatever the load
+    qtbot.waitUntil(lambda: view.buffers.get("rss") is not None and view.buffers["rss"].count > 10
+                    and (view.buffers["rss"].max or 0) > 40 * MiB, timeout=30000)
     view.threshold_button.setChecked(True)
     line = view.plot.threshold
     qtbot.waitUntil(lambda: view.redraws > 3, timeout=15000)
