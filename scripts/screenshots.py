@@ -122,7 +122,7 @@ def main(out: Path) -> None:
     win.grab().save(str(out / "stored-session.png"))
 
     # 2. recording: a live child with phases, the threshold line drawn, its output below
-    live = win.start_session(RunSpec(argv=phases_argv(30), interval=0.02, name="extract big.pdf (after fix)",
+    live = win.start_session(RunSpec(argv=phases_argv(30), interval=0.02, name="phases demo (live)",
                                      threshold="110MiB", capture="none"))
     assert live is not None
     wait(app, lambda: live.session_id in win.views)

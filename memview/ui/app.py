@@ -36,6 +36,33 @@ def _no_display() -> str | None:
     return "no display found (DISPLAY and WAYLAND_DISPLAY are unset): use the command line (memview --help)"
 
 
+def choose_palette(app: object, choice: str | None = None) -> str:
+    """Light or dark, as the desktop asks, or as ``$MEMVIEW_THEME`` (``dark``, ``light``) says.
+
+    A desktop that asks for dark through Qt's colour-scheme hint but whose platform theme hands
+    Qt a light palette (a bare X session, some window managers) would otherwise get a light window;
+    and a user on such a desktop has one switch. Returns what was chosen ("dark", "light", or
+    "system" when the platform's own palette is kept). Bad values are named on stderr and ignored.
+    """
+    from PySide6 import QtCore, QtWidgets
+
+    from memview.ui import theme
+
+    assert isinstance(app, QtWidgets.QApplication)
+    choice = (choice if choice is not None else os.environ.get("MEMVIEW_THEME", "")).strip().lower()
+    if choice not in ("", "dark", "light", "system"):
+        print(f"memview: MEMVIEW_THEME={choice!r} is not dark, light or system; using the system's", file=sys.stderr)
+        choice = ""
+    if choice in ("", "system"):
+        asks_dark = app.styleHints().colorScheme() == QtCore.Qt.ColorScheme.Dark
+        if not asks_dark or theme.is_dark(app.palette()):
+            return "system"
+        choice = "dark"
+    app.setStyle("Fusion")  # the palette is honoured whole (some platform styles draw their own colours)
+    app.setPalette(theme.dark_palette() if choice == "dark" else app.style().standardPalette())
+    return choice
+
+
 def main(db: str | None = None) -> int:
     """Open the main window and run until it closes; returns the process exit status."""
     problem = _no_display()
@@ -60,6 +87,7 @@ def main(db: str | None = None) -> int:
     icon = icon_path()
     if icon is not None:
         app.setWindowIcon(QtGui.QIcon(str(icon)))
+    choose_palette(app)
     settings = Settings()
     window = MainWindow(resolve_db(db, settings.last_db), settings)
     window.show()

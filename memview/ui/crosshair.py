@@ -52,6 +52,11 @@ class Crosshair:
         self.hide_tip()
         self.hovered.emit(math.nan, math.nan)
 
+    def leaveEvent(self, event: QtCore.QEvent) -> None:  # noqa: N802 - the cursor left for another widget
+        self.hide_tip()  # no scene move follows: a stale tooltip would stay over the plot
+        self.hovered.emit(math.nan, math.nan)
+        super().leaveEvent(event)  # type: ignore[misc]
+
     def hide_tip(self) -> None:
         self.cross.hide()
         self.cross_lane.hide()
@@ -65,10 +70,11 @@ class Crosshair:
         self.tip.setHtml(html)
         width = self.tip.boundingRect().width() * self.main.vb.viewPixelSize()[0]
         height = self.tip.boundingRect().height() * self.main.vb.viewPixelSize()[1]
-        ax = 1.0 if t + width * 1.1 > x1 else 0.0
+        left = t - width if t + width * 1.1 > x1 else t  # its left edge: right of the cursor, else left of it
+        left = max(x0, min(left, x1 - width))  # never cut off by either edge of the plot
         ay = 0.0 if y - height > y0 else 1.0
-        self.tip.setAnchor((ax, ay))
-        self.tip.setPos(t, y)
+        self.tip.setAnchor((0.0, ay))
+        self.tip.setPos(left, y)
         self.tip.show()
 
 

@@ -12,6 +12,7 @@ import os
 import re
 import shlex
 import threading
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -124,6 +125,9 @@ class FormDialog(QtWidgets.QDialog):
         layout.addWidget(self.error)
         layout.addWidget(self.buttons)
         self.spec: Any = None
+        #: the window's last check before anything starts (the database is writable): its one-line
+        #: refusal stays in the red line with the form as typed, and nothing is launched
+        self.precheck: Callable[[], str | None] | None = None
 
     def build_spec(self) -> Any:
         raise NotImplementedError
@@ -134,6 +138,10 @@ class FormDialog(QtWidgets.QDialog):
         except InputError as exc:
             self.error.setText(str(exc))
             self.error.show()
+            return
+        problem = self.precheck() if self.precheck is not None else None
+        if problem:
+            self.show_error(problem)
             return
         self.error.hide()
         super().accept()
@@ -256,6 +264,11 @@ class WatchDialog(FormDialog):
         self.form.addRow("&Interval", self.interval)
         self.form.addRow("&Name", self.name)
         self.form.addRow("&Threshold", self.threshold)
+        self.keep_query = QtWidgets.QLineEdit()  # the CLI's --keep-query NAME (repeatable)
+        self.keep_query.setPlaceholderText("query names whose values may be stored, e.g. service, env")
+        self.keep_query.setToolTip("Every query value in the URL (and its user:password) is masked in the database, "
+                                   "the tab and bundles, except these names; a credential-like name stays masked")
+        self.form.addRow("&Keep query", self.keep_query)
         self.series = QtWidgets.QComboBox()
         self.series.setEditable(True)
         self.series.lineEdit().setPlaceholderText("Prometheus: process_resident_memory_bytes (or pick one: List)")
@@ -324,7 +337,15 @@ class WatchDialog(FormDialog):
         return WatchSpec(url=url, interval=parse_interval(self.interval.text()), fmt=self.format.currentText(),
                          headers=parse_headers(self.headers.toPlainText()), name=self.name.text().strip() or None,
                          threshold=check_threshold(self.threshold.text(), "none"), query=query,
-                         metric=self._metric())
+                         metric=self._metric(), keep_query=self._keep_query())
+
+    def _keep_query(self) -> tuple[str, ...]:
+        """The names in the Keep query field, separated by commas or spaces (as repeated --keep-query)."""
+        names = tuple(n for n in re.split(r"[,\s]+", self.keep_query.text()) if n)
+        for name in names:
+            if not re.fullmatch(r"[^=&#?]+", name):
+                raise InputError(f"Keep query: {name!r} is not a query parameter name (e.g. service)")
+        return names
 
 
 class TextDialog(QtWidgets.QInputDialog):

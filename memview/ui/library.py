@@ -61,6 +61,21 @@ def exit_cell(row: dict[str, Any], live_ids: set[int]) -> tuple[str, str]:
     return status, "good" if status == "completed" else "neutral"
 
 
+#: the name's share of a card's first line before the exit status gives way (a narrow library)
+NAME_KEEPS = 80
+
+
+def narrow_exit_label(label: str, tone: str, room: int, label_w: int, name_w: int) -> str:
+    """The exit cell as it fits beside the name: whole, or on a narrow card (the library at its
+    least width beside a recording) "●" for a recording, "✗" for a failure, nothing for a success,
+    so the name keeps ``NAME_KEEPS`` px instead of being elided to "…" behind the status."""
+    if room - label_w - 10 >= min(NAME_KEEPS, name_w):
+        return label
+    if label.startswith("●"):
+        return "●"
+    return "✗" if tone == "bad" else ""
+
+
 def display_name(row: dict[str, Any]) -> str:
     """The session's name, else a short form of what it recorded ("python extract.py")."""
     if row.get("name"):
@@ -202,9 +217,11 @@ class SessionCard(QtWidgets.QStyledItemDelegate):
         painter.setPen(text)
         painter.drawText(QtCore.QRect(x1 - peak_w, y, peak_w, lh), int(QtCore.Qt.AlignmentFlag.AlignRight), peak_text)
         exit_label, tone = exit_cell(r, model.live_ids)
+        exit_label = narrow_exit_label(exit_label, tone, x1 - peak_w - 10 - x0, fm.horizontalAdvance(exit_label),
+                                       bfm.horizontalAdvance(display_name(r)))
         painter.setFont(option.font)  # type: ignore[attr-defined]
         exit_w = fm.horizontalAdvance(exit_label)
-        ex = x1 - peak_w - 10 - exit_w
+        ex = x1 - peak_w - (10 + exit_w if exit_label else 0)
         tones = {"bad": QtGui.QColor(th.bad), "good": QtGui.QColor(th.good), "neutral": grey}
         painter.setPen(text if selected else tones[tone])
         painter.drawText(QtCore.QRect(ex, y, exit_w, lh), 0, exit_label)

@@ -26,6 +26,7 @@ from PySide6 import QtCore
 from memview import runner
 from memview.captures.options import CaptureSetup
 from memview.collectors.base import CollectorError
+from memview.collectors.redact import redact_url
 from memview.errors import OptionError
 from memview.marker_sources import MarkerError
 from memview.store import Store, StoreError
@@ -87,13 +88,14 @@ class WatchSpec:
     name: str | None = None
     threshold: str | None = None
     query: str | None = None  # a PromQL query: url is then a Prometheus server
+    keep_query: tuple[str, ...] = ()  # --keep-query: query names whose values may be stored and shown
 
     kind = "watch"
     capture = "none"  # a service has no local process to capture
 
     @property
     def title(self) -> str:
-        return self.name or self.url
+        return self.name or redact_url(self.url, self.keep_query)  # shown and stored as the CLI would
 
 
 Spec = RunSpec | AttachSpec | WatchSpec
@@ -204,7 +206,8 @@ class LiveSession(QtCore.QObject):
             return runner.ProcessSession.attach(spec.pid, self.store, spec.interval, children=spec.children,
                                                 before_start=self._wire)
         return WatchSession.start(spec.url, self.store, spec.interval, fmt=spec.fmt, headers=spec.headers or None,
-                                  metric=spec.metric or None, before_start=self._wire, query=spec.query)
+                                  metric=spec.metric or None, before_start=self._wire, query=spec.query,
+                                  keep_query=spec.keep_query)
 
     def _main(self) -> None:
         try:

@@ -152,6 +152,7 @@ class SessionView(LiveFeed, HoverReadout, ViewControls, QtWidgets.QWidget):
         font.setPointSizeF(font.pointSizeF() * 1.25)
         font.setBold(True)
         self.title_label.setFont(font)
+        self.title_label.setMinimumWidth(10)  # a long command or name must not widen the window past the screen
         self.subtitle = QtWidgets.QLabel()
         self.subtitle.setStyleSheet(f"color: {theme.current().muted};")
         self.subtitle.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)

@@ -33,6 +33,7 @@ class PeakLabel:
         self.peak_t: float | None = None
         self._peak_shown: tuple[float, float, float, bool] | None = None
         self.main.vb.sigRangeChanged.connect(lambda *_: self._place_peak_label())
+        self.main.vb.sigResized.connect(lambda *_: self._place_peak_label())  # the same range, other pixels
 
     def _show_peak(self, total: SeriesBuffer, peak: tuple[float, str] | None) -> None:
         """Label ``total``'s highest sample with ``peak`` (figure, exact source) when that is at

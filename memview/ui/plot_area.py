@@ -264,6 +264,7 @@ class PlotArea(PhaseLane, MarksAndGaps, ThresholdOverlay, PeakLabel, Crosshair, 
         curves = [self.total, self.envelope, self.service_peak, *self.proc_curves.values(),
                   *self.comp_curves.values()]
         self.legend.setVisible(sum(1 for c in curves if c is not None and c.isVisible()) > 1)
+        self._place_peak_label()  # the legend may now cover it: its size is known only now
 
     def _draw_envelope(self, buf: SeriesBuffer | None) -> None:
         """The exact envelope over the sampled total: at each of its points, the sum of every

@@ -83,7 +83,7 @@ class SidePanel(QtWidgets.QWidget):
 
     def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setMinimumWidth(250)  # the phase table's four columns with a short name; it folds away
+        self.setMinimumWidth(200)  # the phase table's four columns with a short name; it folds away
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(6, 4, 4, 4)
         layout.setSpacing(6)

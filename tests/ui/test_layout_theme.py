@@ -36,6 +36,43 @@ def test_the_window_fits_1000_by_650(qtbot, window, recorded):  # noqa: F811
     qtbot.waitUntil(lambda: view.side.width() > 0 and window.library.width() > 0)
 
 
+def test_a_live_recording_keeps_the_window_within_1000_by_650(qtbot, window):
+    """Before: a recording's extra buttons (Follow, Capture now, Stop) pushed the least width to 1139 px,
+    and a long command line as the title to 1834 px: the window grew past a 1000 px screen and the
+    side panel was cut off at its right edge."""
+    from memview.ui.live_session import RunSpec
+
+    window.resize(1000, 650)
+    qtbot.waitUntil(lambda: window.width() == 1000)
+    name = "extract every page of a very long document name " * 8  # the title must not widen the window
+    live = window.start_session(RunSpec(argv=workload("hold.py", 20, 60), interval=0.05, capture="none", name=name))
+    qtbot.waitUntil(lambda: isinstance(window.current_view(), SessionView)
+                    and window.current_view().live is live and live.recorder is not None, timeout=20000)
+    view = window.current_view()
+    qtbot.waitUntil(lambda: view.buffers.get("rss") is not None and view.buffers["rss"].count > 2, timeout=20000)
+    hint = window.minimumSizeHint()
+    assert hint.width() <= 1000 and hint.height() <= 650, hint
+    assert window.width() == 1000 and window.height() == 650
+    side = view.side.mapTo(window, view.side.rect().topRight())
+    assert side.x() < window.width() and view.plot.width() >= 360  # the panel's right edge is on screen
+    live.stop()
+    qtbot.waitUntil(lambda: not live.running, timeout=30000)
+
+
+def test_a_new_window_is_no_larger_than_the_screen(qtbot, tmp_path, settings):
+    """Before: the window opened at 1500 x 900 whatever the screen, its right part off a small one."""
+    from memview.ui.main_window import MainWindow
+
+    win = MainWindow(tmp_path / "memview.db", settings)
+    qtbot.addWidget(win)
+    win.show()
+    free = win.screen().availableGeometry()
+    least = win.minimumSizeHint()
+    assert free.width() < 1500 or free.height() < 900  # the offscreen screen is the small one here
+    assert win.width() <= max(free.width(), least.width()) and win.height() <= max(free.height(), least.height())
+    qtbot.waitUntil(lambda: win.store is not None, timeout=10000)
+
+
 @pytest.fixture
 def dark(qapp):
     old = qapp.palette()
@@ -70,10 +107,12 @@ def test_dragging_the_threshold_does_not_rescale_the_plot_under_the_cursor(qtbot
     from test_window import _run_from_dialog
 
     view: SessionView = _run_from_dialog(qtbot, window, workload("ui_phases.py", 60))
-    qtbot.waitUntil(lambda: view.buffers.get("rss") is not None and view.buffers["rss"].count > 10, timeout=15000)
+    # past the load phase (+30 MiB): the drag below goes to 1.5 x the scale's top, over 50 MiB whatever the load
+    qtbot.waitUntil(lambda: view.buffers.get("rss") is not None and view.buffers["rss"].count > 10
+                    and (view.buffers["rss"].max or 0) > 40 * MiB, timeout=30000)
     view.threshold_button.setChecked(True)
     line = view.plot.threshold
-    qtbot.waitUntil(lambda: view.redraws > 3)
+    qtbot.waitUntil(lambda: view.redraws > 3, timeout=15000)
     y_range = view.plot.main.vb.viewRange()[1]
     # what a drag does: the line is held (moving) and follows the cursor up
     line.moving = True
@@ -86,3 +125,21 @@ def test_dragging_the_threshold_does_not_rescale_the_plot_under_the_cursor(qtbot
     qtbot.waitUntil(lambda: view.plot.main.vb.viewRange()[1][1] > line.value(), timeout=15000)
     assert view.live.recorder.threshold == int(round(line.value()))
     assert line.value() > 50 * MiB
+
+
+def test_at_1000_px_the_phase_names_are_whole(qtbot, tmp_path, settings, recorded):  # noqa: F811
+    """Before: a first window at 1000 x 650 gave the library 330 px, the plot could not spare the side
+    panel any width, and every phase name in the table was elided to "…"."""
+    from memview.ui.main_window import MainWindow
+
+    win = MainWindow(tmp_path / "memview.db", settings)
+    qtbot.addWidget(win)
+    win.resize(1000, 650)
+    win.show()
+    qtbot.waitUntil(lambda: win.store is not None, timeout=10000)
+    view = _open(qtbot, win)
+    assert win.splitter.sizes()[0] <= 250
+    table = view.side.phases
+    qtbot.waitUntil(lambda: table.rowCount() == 2 and table.columnWidth(0) >= view.side.name_width_needed() - 1,
+                    timeout=10000)
+    assert view.plot.width() >= 360
