@@ -91,13 +91,3 @@ _.changes  # compare.py: tests/test_compare.py checks every figure through it
 # -- benchmark (benchmarks/bench_day.py) and tests/test_store_window.py write synthetic sessions with
 _.chunk_bounds  # memview/store/schema.py: @migrations(name="0002_chunk_bounds")
 _.append_arrays  # memview/store/reader.py
-
-# -- TEMPORARY (issue 21): dead code found in other engineers' files this round; the lead deletes
-# -- each after the merge, then its line here. Nothing may be added to this section.
-_.batches_seen  # memview/ui/bridge.py:51, 56
-_.has_ended  # memview/ui/bridge.py:96
-_.retarget  # memview/ui/child_output.py:134
-_._hover  # memview/ui/live_view.py:92, 566 (written, never read)
-_.capture_menu  # memview/ui/main_window.py:150, 573 (written, never read)
-_.TOTAL_COLOUR  # memview/ui/plot_items.py:24
-_.select_pid  # memview/ui/process_picker.py:334

@@ -47,13 +47,10 @@ class RecorderBridge(QtCore.QObject):
         super().__init__(parent)
         self._lock = threading.Lock()
         self._pending = Update()
-        self._ended = False
-        self.batches_seen = 0
 
     # -- recorder listener protocol (called on recorder threads; must return at once) ----------
     def on_batch(self, batch: Batch) -> None:
         with self._lock:
-            self.batches_seen += 1
             series = self._pending.series
             for name, (times, values) in batch.series.items():
                 got = series.get(name)
@@ -82,7 +79,6 @@ class RecorderBridge(QtCore.QObject):
 
     def on_end(self, _recorder: Any) -> None:
         with self._lock:
-            self._ended = True
             self._pending.ended = True
         self.ended.emit()
 
@@ -93,6 +89,3 @@ class RecorderBridge(QtCore.QObject):
             update, self._pending = self._pending, Update()
         return update
 
-    @property
-    def has_ended(self) -> bool:
-        return self._ended

@@ -131,13 +131,6 @@ class OutputPane(QtWidgets.QWidget):
         self.poll()
         self.timer.start()
 
-    def retarget(self, paths: dict[str, Path]) -> None:
-        """The files moved (renamed into the session's folder): keep the offsets."""
-        for s, p in paths.items():
-            if s in self.tails:
-                self.tails[s].path = p
-        self._where(paths)
-
     def _where(self, paths: dict[str, Path]) -> None:
         text = "kept in " + ", ".join(str(p) for p in paths.values())
         self.where.setText(text)

@@ -72,7 +72,6 @@ class HoverReadout:
     """SessionView's readout and tooltip (a mixin: it reads the view's state)."""
 
     def _hovered(self, t: float, y: float = math.nan) -> None:
-        self._hover = (t, y)
         if math.isnan(t):
             self.readout.setText(f"<span style='color:{self.plot.theme.muted}'>hover the plot for every series' "
                                  "value at that time · wheel zooms time (Ctrl+wheel: memory) · drag pans</span>")

@@ -68,7 +68,6 @@ class SessionView(LiveFeed, HoverReadout, ViewControls, QtWidgets.QWidget):
         self.gaps: list[dict[str, Any]] = []  # {"start_s", "end_s" (None while open), "reason"}
         self.marks: list[tuple[float, str]] = []
         self.threshold_phase: str | None = None
-        self._hover: tuple[float, float] = (math.nan, math.nan)
 
         self.plot = PlotArea(self)
         self.side = SidePanel(self)

@@ -53,7 +53,6 @@ class MainWindow(WindowActions, RecordingStarter, LibraryActions, QtWidgets.QMai
         self.dialog: QtWidgets.QDialog | None = None  # the dialog open right now
         self.last_export: ExportResult | None = None  # what the last export wrote (tests, status)
         self.last_import: ImportResult | None = None
-        self.capture_menu: QtWidgets.QMenu | None = None
         self._closing = False
         self.setWindowTitle("memview")
         self.resize(1500, 900)
@@ -312,7 +311,7 @@ class MainWindow(WindowActions, RecordingStarter, LibraryActions, QtWidgets.QMai
         open_dir.triggered.connect(lambda: self.open_path(target if target.is_dir() else target.parent))
         copy = menu.addAction("Copy path")
         copy.triggered.connect(lambda: QtWidgets.QApplication.clipboard().setText(str(target)))
-        self.capture_menu = menu
+        menu.setAttribute(QtCore.Qt.WidgetAttribute.WA_DeleteOnClose)  # one menu per click, gone once closed
         menu.popup(QtGui.QCursor.pos())
 
     def open_path(self, path: Path) -> bool:

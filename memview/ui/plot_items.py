@@ -21,7 +21,6 @@ from memview.units import format_bytes
 # Tableau-10, readable on white and distinct for colour-blind viewers in most pairs.
 PALETTE = ["#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#ff9da7",
            "#9c755f", "#bab0ac"]
-TOTAL_COLOUR = "#1f4e79"
 THRESHOLD_COLOUR = "#d62728"
 CAPTURE_COLOUR = "#7b3fa0"
 PRESSURE_COLOURS = {0: "#8fd19e", 1: "#f6c85f", 2: "#e15759"}

@@ -331,15 +331,6 @@ class ProcessPicker(FormDialog):
         rows = self.table.selectionModel().selectedRows()
         return int(rows[0].data(PID_ROLE)) if rows else None
 
-    def select_pid(self, pid: int) -> bool:
-        for i in range(self.proxy.rowCount()):
-            idx = self.proxy.index(i, 0)
-            if idx.data(PID_ROLE) == pid:
-                self.table.selectRow(i)
-                self.table.scrollTo(idx)
-                return True
-        return False
-
     def visible_pids(self) -> list[int]:
         return [self.proxy.index(i, 0).data(PID_ROLE) for i in range(self.proxy.rowCount())]
 
