@@ -13,7 +13,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from support import PY, WORKLOADS, read_json, wait_for, workload
+from support import PY, WORKLOADS, kill_and_reap, read_json, wait_for, workload
 
 from memview.captures.base import CaptureContext, CaptureError, run_tool
 from memview.store import Store
@@ -197,8 +197,7 @@ def test_node_snapshot_via_the_inspector_which_is_closed_afterwards(memview, tmp
         assert cap["data"]["method"] == "inspector" and cap["data"]["inspector_closed"] is True
         assert cap["data"]["inspector_port"] != 9229  # --inspect-port=0: a free port
     finally:
-        node.kill()
-        node.wait()
+        kill_and_reap(node)
     _check_snapshot(cap["path"])
 
 
@@ -236,8 +235,7 @@ def test_node_inspector_is_never_opened_by_default(memview, tmp_path):
                      if c.status == psutil.CONN_LISTEN]
         assert listening == []
     finally:
-        node.kill()
-        node.wait()
+        kill_and_reap(node)
 
 
 @needs_node
@@ -264,8 +262,7 @@ def test_node_inspector_on_a_busy_port_is_a_clear_event(memview, tmp_path):
         assert "127.0.0.1:9229 is in use" in err["message"] and "--inspect-port=0" in err["message"]
         assert node.poll() is None  # node itself is unharmed
     finally:
-        node.kill()
-        node.wait()
+        kill_and_reap(node)
         if holder is not None:
             holder.close()
 
@@ -346,8 +343,7 @@ def test_ptrace_refused_says_who_holds_the_process(memview, tmp_path):
         if tracer is not None:
             tracer.terminate()
             tracer.wait()
-        child.kill()
-        child.wait()
+        kill_and_reap(child)
 
 
 def _tracer_of(pid: int) -> int:
@@ -374,8 +370,7 @@ def test_a_hanging_capture_is_stopped_at_its_time_limit(memview, tmp_path):
         assert "did not finish its heap snapshot within 1s" in err["message"]
         assert summary["status"] == "completed"
     finally:
-        node.kill()
-        node.wait()
+        kill_and_reap(node)
 
 
 def test_a_tool_past_its_time_limit_is_killed_with_its_children(tmp_path):

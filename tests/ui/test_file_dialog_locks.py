@@ -25,6 +25,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from support import kill_and_reap
 
 ROOT = Path(__file__).resolve().parents[2]
 DRIVER = Path(__file__).with_name("file_dialog_driver.py")
@@ -91,9 +92,7 @@ def test_cancelled_file_dialogs_keep_the_database_whole(tmp_path):
         assert app.wait(60) == 0
     finally:
         watchdog.cancel()
-        if app.poll() is None:
-            app.kill()
-            app.wait()
+        kill_and_reap(app)
 
     with sqlite3.connect(db) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
