@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -63,9 +64,17 @@ def test_cancelled_file_dialogs_keep_the_database_whole(tmp_path):
     app = subprocess.Popen(["xvfb-run", "-a", "strace", "-f", "-qq", "-e", "trace=openat,open", "-o", str(trace),
                             sys.executable, str(DRIVER), str(db)],
                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                           env=env, cwd=folder)
+                           env=env, cwd=folder, start_new_session=True)
     said: list[str] = []
-    watchdog = threading.Timer(240, app.kill)  # a hung app fails the test instead of blocking the run
+
+    def kill_all() -> None:
+        """xvfb-run is a shell: killing it alone leaves strace and the app holding the pipes we read."""
+        try:
+            os.killpg(app.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+    watchdog = threading.Timer(240, kill_all)  # a hung app fails the test instead of blocking the run
     watchdog.start()
     try:
         _line(app, "dialogs-done", said)
@@ -92,6 +101,7 @@ def test_cancelled_file_dialogs_keep_the_database_whole(tmp_path):
         assert app.wait(60) == 0
     finally:
         watchdog.cancel()
+        kill_all()  # Xvfb, strace and the app too, whatever state the test ended in
         kill_and_reap(app)
 
     with sqlite3.connect(db) as conn:
