@@ -180,7 +180,8 @@ def test_node_snapshot_via_its_heapsnapshot_signal(memview, tmp_path):
 @needs_node
 def test_node_snapshot_via_the_inspector_which_is_closed_afterwards(memview, tmp_path):
     """With --node-inspector (the user accepts the risk) a plain node is snapshotted over its inspector."""
-    node = subprocess.Popen([NODE, "--inspect-port=0", str(WORKLOADS / "grow.js"), "20"], stdout=subprocess.PIPE,
+    # grow.js exits after its SECONDS: 600, so a slow attach on a loaded machine never outlives it (killed below)
+    node = subprocess.Popen([NODE, "--inspect-port=0", str(WORKLOADS / "grow.js"), "600"], stdout=subprocess.PIPE,
                             text=True, cwd=tmp_path)
     try:
         assert node.stdout.readline().strip() == "ready"
@@ -216,7 +217,7 @@ def test_memview_run_gives_node_a_snapshot_signal_and_opens_no_port(memview, tmp
 @needs_node
 def test_node_inspector_is_never_opened_by_default(memview, tmp_path):
     """Issue 17 item 4: a node without --heapsnapshot-signal is refused in one line; no port opens."""
-    node = subprocess.Popen([NODE, str(WORKLOADS / "grow.js"), "20"], stdout=subprocess.PIPE, text=True,
+    node = subprocess.Popen([NODE, str(WORKLOADS / "grow.js"), "600"], stdout=subprocess.PIPE, text=True,
                             cwd=tmp_path)
     try:
         assert node.stdout.readline().strip() == "ready"
@@ -247,7 +248,7 @@ def test_node_inspector_on_a_busy_port_is_a_clear_event(memview, tmp_path):
     except OSError:
         holder.close()
         holder = None  # someone else holds 9229 already: the same situation
-    node = subprocess.Popen([NODE, str(WORKLOADS / "grow.js"), "20"], stdout=subprocess.PIPE, text=True,
+    node = subprocess.Popen([NODE, str(WORKLOADS / "grow.js"), "600"], stdout=subprocess.PIPE, text=True,
                             cwd=tmp_path)
     try:
         assert node.stdout.readline().strip() == "ready"
@@ -343,6 +344,7 @@ def test_ptrace_refused_says_who_holds_the_process(memview, tmp_path):
         if tracer is not None:
             tracer.terminate()
             tracer.wait()
+            kill_and_reap(tracer)  # its stderr pipe
         kill_and_reap(child)
 
 

@@ -171,7 +171,8 @@ def test_attach_records_a_running_process(memview, tmp_path):
             hwm = next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmHWM"))
         assert summary["peak_source"] == "kernel:VmHWM"
         assert summary["peak_rss_bytes"] == hwm
-        assert 20 <= summary["samples"] <= 30
+        # 0.5 s at 20 ms: at most ~26 readings (a loaded machine gives fewer, never more), and more than one
+        assert 2 <= summary["samples"] <= 30
     finally:
         kill_and_reap(child)
 

@@ -74,7 +74,7 @@ def test_cancelled_file_dialogs_keep_the_database_whole(tmp_path):
         except ProcessLookupError:
             pass
 
-    watchdog = threading.Timer(240, kill_all)  # a hung app fails the test instead of blocking the run
+    watchdog = threading.Timer(600, kill_all)  # a hung app fails the test instead of blocking the run
     watchdog.start()
     try:
         _line(app, "dialogs-done", said)
