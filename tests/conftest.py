@@ -44,3 +44,21 @@ def _no_leaked_processes() -> Iterator[None]:
         yield
     if problems:
         pytest.fail("left behind by this test:\n" + "\n".join(problems), pytrace=False)
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own hook reads the marks (--dist loadgroup)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Keep the tests that share a module-scoped fixture on one xdist worker.
+
+    Each worker builds its own copy of a module-scoped fixture, so spreading a module's tests over four
+    workers built the expensive ones (a recorded bundle, a Prometheus fleet, a capture per tool) up to
+    four times: minutes of the suite's wall time under load. Marked ``xdist_group(<module>)``, they
+    are built once; without -n the mark does nothing."""
+    for item in items:
+        if item.get_closest_marker("xdist_group") is not None:
+            continue
+        info = getattr(item, "_fixtureinfo", None)
+        if info is None:
+            continue
+        if any(d.scope in ("module", "package") for defs in info.name2fixturedefs.values() for d in defs):
+            item.add_marker(pytest.mark.xdist_group(item.module.__name__ if item.module else item.nodeid))
