@@ -13,7 +13,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from support import PY, WORKLOADS, read_json, wait_for, workload
+from support import PY, WORKLOADS, kill_and_reap, read_json, wait_for, workload
 
 from memview.captures.base import CaptureContext, CaptureError, run_tool
 from memview.store import Store
@@ -180,7 +180,8 @@ def test_node_snapshot_via_its_heapsnapshot_signal(memview, tmp_path):
 @needs_node
 def test_node_snapshot_via_the_inspector_which_is_closed_afterwards(memview, tmp_path):
     """With --node-inspector (the user accepts the risk) a plain node is snapshotted over its inspector."""
-    node = subprocess.Popen([NODE, "--inspect-port=0", str(WORKLOADS / "grow.js"), "20"], stdout=subprocess.PIPE,
+    # grow.js exits after its SECONDS: 600, so a slow attach on a loaded machine never outlives it (killed below)
+    node = subprocess.Popen([NODE, "--inspect-port=0", str(WORKLOADS / "grow.js"), "600"], stdout=subprocess.PIPE,
                             text=True, cwd=tmp_path)
     try:
         assert node.stdout.readline().strip() == "ready"
@@ -197,8 +198,7 @@ def test_node_snapshot_via_the_inspector_which_is_closed_afterwards(memview, tmp
         assert cap["data"]["method"] == "inspector" and cap["data"]["inspector_closed"] is True
         assert cap["data"]["inspector_port"] != 9229  # --inspect-port=0: a free port
     finally:
-        node.kill()
-        node.wait()
+        kill_and_reap(node)
     _check_snapshot(cap["path"])
 
 
@@ -217,7 +217,7 @@ def test_memview_run_gives_node_a_snapshot_signal_and_opens_no_port(memview, tmp
 @needs_node
 def test_node_inspector_is_never_opened_by_default(memview, tmp_path):
     """Issue 17 item 4: a node without --heapsnapshot-signal is refused in one line; no port opens."""
-    node = subprocess.Popen([NODE, str(WORKLOADS / "grow.js"), "20"], stdout=subprocess.PIPE, text=True,
+    node = subprocess.Popen([NODE, str(WORKLOADS / "grow.js"), "600"], stdout=subprocess.PIPE, text=True,
                             cwd=tmp_path)
     try:
         assert node.stdout.readline().strip() == "ready"
@@ -236,8 +236,7 @@ def test_node_inspector_is_never_opened_by_default(memview, tmp_path):
                      if c.status == psutil.CONN_LISTEN]
         assert listening == []
     finally:
-        node.kill()
-        node.wait()
+        kill_and_reap(node)
 
 
 @needs_node
@@ -249,7 +248,7 @@ def test_node_inspector_on_a_busy_port_is_a_clear_event(memview, tmp_path):
     except OSError:
         holder.close()
         holder = None  # someone else holds 9229 already: the same situation
-    node = subprocess.Popen([NODE, str(WORKLOADS / "grow.js"), "20"], stdout=subprocess.PIPE, text=True,
+    node = subprocess.Popen([NODE, str(WORKLOADS / "grow.js"), "600"], stdout=subprocess.PIPE, text=True,
                             cwd=tmp_path)
     try:
         assert node.stdout.readline().strip() == "ready"
@@ -264,8 +263,7 @@ def test_node_inspector_on_a_busy_port_is_a_clear_event(memview, tmp_path):
         assert "127.0.0.1:9229 is in use" in err["message"] and "--inspect-port=0" in err["message"]
         assert node.poll() is None  # node itself is unharmed
     finally:
-        node.kill()
-        node.wait()
+        kill_and_reap(node)
         if holder is not None:
             holder.close()
 
@@ -346,8 +344,8 @@ def test_ptrace_refused_says_who_holds_the_process(memview, tmp_path):
         if tracer is not None:
             tracer.terminate()
             tracer.wait()
-        child.kill()
-        child.wait()
+            kill_and_reap(tracer)  # its stderr pipe
+        kill_and_reap(child)
 
 
 def _tracer_of(pid: int) -> int:
@@ -374,8 +372,7 @@ def test_a_hanging_capture_is_stopped_at_its_time_limit(memview, tmp_path):
         assert "did not finish its heap snapshot within 1s" in err["message"]
         assert summary["status"] == "completed"
     finally:
-        node.kill()
-        node.wait()
+        kill_and_reap(node)
 
 
 def test_a_tool_past_its_time_limit_is_killed_with_its_children(tmp_path):

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from support import PY, read_json, workload
+from support import PY, kill_and_reap, read_json, workload
 
 from memview.store import Store
 
@@ -55,9 +55,7 @@ def test_duration_with_a_unit_stops_the_recording(memview, tmp_path):
         assert res.returncode == 0, res.stderr
         assert holder.poll() is None  # --duration ended the recording, not the holder (it holds for 600 s)
     finally:
-        holder.kill()
-        holder.wait()
-        holder.stdout.close()
+        kill_and_reap(holder)
     summary = read_json(out)
     assert summary["meta"]["stop_reason"] == "duration" and summary["wall_s"] >= 0.3, summary["meta"]
 

@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from support import PY, wait_for, workload
+from support import PY, kill_and_reap, wait_for, workload
 
 from memview.store import Store
 
@@ -48,6 +48,7 @@ def test_memray_at_a_threshold_names_the_leak_and_the_spike_with_their_sizes(db_
         stop.touch()
         session.reaped(reap(session.proc))
         session.close()
+        session.proc.stdout.close()
     (cap,) = store.captures(rec.session_id)
     assert (cap["tool"], cap["status"]) == ("memray", "ok"), (cap, store.events(rec.session_id))
     assert cap["path"].endswith(".memray.bin") and Path(cap["path"]).stat().st_size > 0
@@ -149,8 +150,7 @@ def test_captures_of_another_users_process_run_with_that_users_credentials(tmp_p
         assert kept.parent.name == f"session-{summary['session_id']}" and kept.stat().st_uid == os.geteuid()
         assert "grow.py" in kept.read_text()
     finally:
-        target.kill()
-        target.wait()
+        kill_and_reap(target)
 
 
 @needs_root

@@ -14,7 +14,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from support import PY, WORKLOADS, read_json, wait_for, workload
+from support import PY, WORKLOADS, kill_and_reap, read_json, wait_for, workload
 
 from memview.collectors import procfs
 from memview.model import ENVELOPE_SERIES, ProcessExit
@@ -173,8 +173,7 @@ def test_attach_resets_the_targets_mark_only_with_envelope(memview, tmp_path, en
         proc.stdin.flush()
         hwm = int(proc.stdout.readline()) * 1024
     finally:
-        proc.kill()
-        proc.wait()
+        kill_and_reap(proc)
     summary = read_json(out)
     if envelope:
         assert hwm < 100 * MIB and ENVELOPE_SERIES in summary["series"], (hwm, summary["series"])
@@ -215,8 +214,7 @@ def test_attach_never_says_kernel_for_a_child_that_exited_after_its_last_reading
         _out, err = attach.communicate(timeout=120)
         assert attach.returncode == 0, err
     finally:
-        proc.kill()
-        proc.wait()
+        kill_and_reap(proc)
     summary = read_json(out)
     children = [p for p in summary["processes"] if p["pid"] != proc.pid]
     assert children and all(p["peak_source"] == "sampled" for p in children), children

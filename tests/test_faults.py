@@ -12,7 +12,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from support import PY, read_json, wait_for, workload
+from support import PY, kill_and_reap, read_json, wait_for, workload
 
 from memview.store import Store
 
@@ -140,8 +140,7 @@ def test_sigterm_to_an_attaching_memview_closes_cleanly(db_path):
         assert s["status"] == "completed" and s["samples"] > 0
         assert child.poll() is None  # detaching leaves the process alone
     finally:
-        child.kill()
-        child.wait()
+        kill_and_reap(child)
 
 
 def test_two_memviews_write_one_database_at_once(db_path):
@@ -168,8 +167,7 @@ def test_attach_ignores_a_reused_pid(tmp_path):
     collector = ProcessTreeCollector(old.pid, children=False)
     assert collector.read(0.0).values["rss"] > 50 * 2**20
     pid = old.pid
-    old.kill()
-    old.wait()
+    kill_and_reap(old)
     newcomer = None
     try:
         for _ in range(50):  # make the kernel hand out the same PID again
@@ -178,16 +176,14 @@ def test_attach_ignores_a_reused_pid(tmp_path):
             if candidate.pid == pid:
                 newcomer = candidate
                 break
-            candidate.kill()
-            candidate.wait()
+            kill_and_reap(candidate)
         if newcomer is None:
             pytest.skip("could not get the same PID again")
         assert newcomer.stdout.readline().strip() == "ready"
         assert collector.read(0.1) is None  # the old process is gone; the newcomer is not it
     finally:
         if newcomer is not None:
-            newcomer.kill()
-            newcomer.wait()
+            kill_and_reap(newcomer)
 
 
 def test_memview_killed_mid_write_never_corrupts_the_database(db_path):
@@ -204,9 +200,7 @@ def test_memview_killed_mid_write_never_corrupts_the_database(db_path):
         sessions = store.sessions()
         assert len(sessions) == killed + 1  # this memview's session, beside the ones killed before it
         child = sessions[0]["pid"]
-        proc.kill()
-        proc.wait()
-        proc.stdout.close()
+        kill_and_reap(proc)
         os.kill(child, signal.SIGKILL)
     store = Store(db_path)
     assert store.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"

@@ -33,6 +33,7 @@ from fleet_servers import (
     vm_rss,
     workload,
 )
+from support import kill_and_reap
 
 from memview.collectors.promql import parse_time, parse_value, series_name
 from memview.store import Store
@@ -302,9 +303,8 @@ def test_an_instance_that_disappears_is_a_gap_in_its_series(fleet: Fleet, tmp_pa
         assert f"{c_name} stopped answering at" in window.stderr
         assert max(store.load_series(wid, a_name)[0]) > max(c_times)
     finally:
-        if watch and watch.poll() is None:
-            watch.kill()
-            watch.wait()
+        if watch is not None:
+            kill_and_reap(watch)
         c.stop()
         prom.stop()
 
@@ -414,11 +414,8 @@ def test_attach_serves_the_process_and_run_serves_the_open_phase(tmp_path: Path)
         mv.send_signal(signal.SIGTERM)
         assert mv.wait(60) == 0
     finally:
-        target.kill()
-        target.wait()
-        if mv.poll() is None:
-            mv.kill()
-            mv.wait()
+        kill_and_reap(target)
+        kill_and_reap(mv)
     run = subprocess.Popen([PY, "-m", "memview", "run", "--serve-metrics", "0", "--quiet", "--",
                             *workload("fleet_phase.py", "load", 20, "--api-token", "tok-SECRET-1")], env=env,
                            stdin=subprocess.PIPE,
@@ -433,9 +430,7 @@ def test_attach_serves_the_process_and_run_serves_the_open_phase(tmp_path: Path)
         run.stdin.close()
         assert run.wait(60) == 0
     finally:
-        if run.poll() is None:
-            run.kill()
-            run.wait()
+        kill_and_reap(run)
 
 
 def test_serve_metrics_bad_address_is_one_line(memview):
@@ -493,3 +488,4 @@ command = [{json.dumps(PY)}, {json.dumps(str(WORKLOADS / "phases3.py"))}, "{tmp_
         prom.stop()
         phase_agent.stdin.close()
         phase_agent.wait(60)
+        kill_and_reap(phase_agent)

@@ -9,7 +9,7 @@ import stat
 import subprocess
 
 import pytest
-from support import PY
+from support import PY, kill_and_reap
 
 ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
 NOBODY = 65534
@@ -111,8 +111,7 @@ def test_attach_phase_log_on_a_fifo_does_not_block(db_path, tmp_path):
     try:
         res = _run(db_path, "attach", str(child.pid), "-q", "--phase-log", str(fifo))
     finally:
-        child.kill()
-        child.wait()
+        kill_and_reap(child)
     assert res.returncode == 2 and "is a FIFO" in res.stderr, res
 
 

@@ -10,7 +10,7 @@ import sys
 import threading
 
 import pytest
-from support import PY, WORKLOADS, read_json, wait_for, workload
+from support import PY, WORKLOADS, kill_and_reap, read_json, wait_for, workload
 
 from memview.store import Store
 
@@ -259,8 +259,7 @@ def test_attach_follows_a_fifo_and_a_log_file(db_path, tmp_path):
                    "--phase-log", str(log), "--phase-preset", "memory-log", "--json", str(out))
         assert res.returncode == 0, res.stderr
     finally:
-        child.kill()
-        child.wait()
+        kill_and_reap(child)
     truth = read_json(truth_path)["peaks"]
     summary = read_json(out)
     phases = _phases(summary)
@@ -289,8 +288,7 @@ def test_phase_pipe_unix_socket_and_errors(db_path, tmp_path):
         assert res.returncode == 0, res.stderr
         assert child.wait(10) == 0, child.stderr.read()
     finally:
-        child.kill()
-        child.wait()
+        kill_and_reap(child)
     assert [p["name"] for p in read_json(out)["phases"]] == ["s1"]
     assert not sock_path.exists()
     (tmp_path / "plain").write_text("x")

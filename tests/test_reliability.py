@@ -18,7 +18,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from support import PY, read_json, wait_for, workload
+from support import PY, kill_and_reap, read_json, wait_for, workload
 
 from memview import codec
 from memview.store import APPLICATION_ID, SCHEMA_VERSION, Store
@@ -252,9 +252,7 @@ def root_process():
     proc = subprocess.Popen(workload("hold.py", 40, 60), stdout=subprocess.PIPE, text=True)
     assert proc.stdout.readline().strip() == "ready"
     yield proc
-    proc.kill()
-    proc.wait()
-    proc.stdout.close()
+    kill_and_reap(proc)
 
 
 def test_unprivileged_attach_records_what_linux_lets_anyone_read(as_nobody, root_process):
@@ -327,9 +325,7 @@ def test_attach_ends_cleanly_when_the_process_exits(db_path, tmp_path):
         child.wait()  # reaped: gone, not a zombie
         _, err = mv.communicate(timeout=120)
     finally:
-        child.kill()
-        child.wait()
-        child.stdout.close()
+        kill_and_reap(child)
     assert mv.returncode == 0 and "Traceback" not in err, err
     summary = read_json(out)
     assert summary["status"] == "completed" and summary["samples"] >= 10

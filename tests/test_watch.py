@@ -22,7 +22,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from support import PY, read_json, wait_for, workload
+from support import PY, kill_and_reap, read_json, wait_for, workload
 
 from memview.model import Event
 from memview.store import Store
@@ -56,8 +56,7 @@ class Server:
             return json.loads(resp.read())
 
     def stop(self) -> None:
-        self.proc.kill()
-        self.proc.wait()
+        kill_and_reap(self.proc)
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ module ``conftest``, so ``from support import …`` picked whichever pytest had 
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -42,4 +43,18 @@ def wait_for(predicate: Callable[[], object], timeout: float = 60.0, interval: f
     raise AssertionError(f"condition not met within {timeout}s")
 
 
-__all__ = ["PY", "WORKLOADS", "MiB", "read_json", "wait_for", "workload"]
+def kill_and_reap(proc: subprocess.Popen) -> int:
+    """Kill the child if it still runs, wait for it and close its pipes; its return code.
+
+    ``kill(); wait()`` alone leaves the pipes to the garbage collector, whose ResourceWarning then
+    fails whichever later test it runs in (tests/support/popen_guard.py names the test instead)."""
+    if proc.poll() is None:
+        proc.kill()
+    code = proc.wait()
+    for pipe in (proc.stdin, proc.stdout, proc.stderr):
+        if pipe is not None:
+            pipe.close()
+    return code
+
+
+__all__ = ["PY", "WORKLOADS", "MiB", "read_json", "kill_and_reap", "wait_for", "workload"]

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import uuid
 
 import pytest
 from PySide6 import QtCore, QtGui, QtWidgets
-from support import MiB, workload
+from support import MiB, kill_and_reap, workload
 
 from memview.store import Store
 from memview.ui.live_session import RunSpec
@@ -23,8 +22,7 @@ def holder():
     child = subprocess.Popen(workload("hold.py", 60, 60, marker), stdout=subprocess.PIPE, text=True)
     assert child.stdout.readline().strip() == "ready"
     yield child, marker
-    child.kill()
-    child.wait()
+    kill_and_reap(child)
 
 
 def test_picker_lists_the_process_sorted_by_rss_and_attaches(qtbot, window, holder):
@@ -190,7 +188,7 @@ def test_closing_while_recording_asks_and_closes_the_session(qtbot, window, choi
             assert proc.returncode is None and os.waitpid(proc.pid, os.WNOHANG) == (0, 0)  # still running
     finally:
         if proc.returncode is None:
-            os.kill(proc.pid, signal.SIGKILL)
+            kill_and_reap(proc)  # the detached child: reaped here, or its Popen warns in a later test
 
 
 def test_capture_now_shows_progress_until_the_capture_reports(qtbot, window):

@@ -5,11 +5,11 @@ a detach."""
 from __future__ import annotations
 
 import os
-import signal
 import sys
 from pathlib import Path
 
 from PySide6 import QtGui
+from support import kill_and_reap
 from test_window import _run_from_dialog
 
 from memview.ui import theme
@@ -74,4 +74,4 @@ def test_a_detached_child_writes_into_its_file_not_into_memview(qtbot, window):
         size = out.stat().st_size
         qtbot.waitUntil(lambda: out.stat().st_size > size + 100, timeout=20000)  # it writes on, unblocked
     finally:
-        os.kill(pid, signal.SIGKILL)
+        kill_and_reap(live.session.proc)  # detached: memview no longer waits for it

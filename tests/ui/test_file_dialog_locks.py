@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -25,6 +26,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from support import kill_and_reap
 
 ROOT = Path(__file__).resolve().parents[2]
 DRIVER = Path(__file__).with_name("file_dialog_driver.py")
@@ -62,9 +64,17 @@ def test_cancelled_file_dialogs_keep_the_database_whole(tmp_path):
     app = subprocess.Popen(["xvfb-run", "-a", "strace", "-f", "-qq", "-e", "trace=openat,open", "-o", str(trace),
                             sys.executable, str(DRIVER), str(db)],
                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                           env=env, cwd=folder)
+                           env=env, cwd=folder, start_new_session=True)
     said: list[str] = []
-    watchdog = threading.Timer(240, app.kill)  # a hung app fails the test instead of blocking the run
+
+    def kill_all() -> None:
+        """xvfb-run is a shell: killing it alone leaves strace and the app holding the pipes we read."""
+        try:
+            os.killpg(app.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+    watchdog = threading.Timer(600, kill_all)  # a hung app fails the test instead of blocking the run
     watchdog.start()
     try:
         _line(app, "dialogs-done", said)
@@ -91,9 +101,8 @@ def test_cancelled_file_dialogs_keep_the_database_whole(tmp_path):
         assert app.wait(60) == 0
     finally:
         watchdog.cancel()
-        if app.poll() is None:
-            app.kill()
-            app.wait()
+        kill_all()  # Xvfb, strace and the app too, whatever state the test ended in
+        kill_and_reap(app)
 
     with sqlite3.connect(db) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PySide6 import QtCore, QtGui, QtWidgets
-from support import MiB, workload
+from support import MiB, kill_and_reap, workload
 
 from memview.ui import file_dialogs
 from memview.ui.live_view import SessionView
@@ -195,8 +195,7 @@ class _Server:
             return json.loads(resp.read())
 
     def stop(self) -> None:
-        self.proc.kill()
-        self.proc.wait()
+        kill_and_reap(self.proc)
 
 
 def test_an_outage_of_a_watched_service_is_drawn_as_a_gap(qtbot, window):
