@@ -142,9 +142,9 @@ def validate_baseline(doc: Any, source: str = "baseline") -> dict[str, Any]:
         raise BaselineError(f"{source}: \"cases\" must be an object of case name -> inputs")
     for case, inputs in cases.items():
         if not isinstance(inputs, dict):
-            raise BaselineError(f"{source}: cases.{case} must be an object of input -> entry")
+            raise BaselineError(f"{source}: cases[{case!r}] must be an object of input -> entry")
         for inp, entry in inputs.items():
-            where = f"{source}: cases.{case}[{inp!r}]"
+            where = f"{source}: cases[{case!r}][{inp!r}]"
             if not isinstance(entry, dict):
                 raise BaselineError(f"{where} must be an object with peak_rss_bytes")
             peak = entry.get("peak_rss_bytes")

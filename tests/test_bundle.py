@@ -18,7 +18,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from support import PY, workload
+from support import PY, wait_for, workload
 
 from memview.bundle import BundleError, Limits, import_bundle
 from memview.model import Capture, Phase
@@ -573,8 +573,6 @@ def test_a_killed_import_leaves_no_temporary_folder_after_the_next_start(recorde
     proc = subprocess.Popen([PY, "-m", "memview", "import", str(bundle)], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        from conftest import wait_for
-
         wait_for(lambda: list(folder.glob(".memview-import-*/processes.json")), timeout=120, interval=0.005)
     finally:
         proc.send_signal(signal.SIGKILL)

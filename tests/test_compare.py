@@ -202,8 +202,6 @@ def test_only_the_phase_whose_own_use_grew_is_flagged(tmp_path):
     """Issue 16 item 3, on real runs: only the worker's ``extract`` keeps more (45 -> 130 MiB); the later
     ``chunk`` phase's absolute peak rises with it, but its own use does not: compare and baseline check
     name extract alone."""
-    from conftest import workload as wl
-
     from memview.baseline import check as baseline_check
     from memview.baseline import update
     from memview.profile import record_from_summary, results_document
@@ -213,7 +211,7 @@ def test_only_the_phase_whose_own_use_grew_is_flagged(tmp_path):
     for label, extract in (("before", 45), ("after", 130)):
         out = tmp_path / f"{label}.json"
         res = cli(db, "run", "-q", "--name", label, "--json", str(out), "--",
-                  *wl("harness_worker.py", tmp_path / f"{label}-truth.json", extract))
+                  *workload("harness_worker.py", tmp_path / f"{label}-truth.json", extract))
         assert res.returncode == 0, res.stderr
         summaries.append(read_json(out))
     a, b = (str(s["session_id"]) for s in summaries)

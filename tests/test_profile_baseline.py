@@ -259,7 +259,7 @@ def test_malformed_baselines_and_results_exit_2(mv: Runner, tmp_path: Path) -> N
         "notjson.json": ("{not json", "is not valid JSON"),
         "other.json": (json.dumps({"hello": 1}), "is not a memview baseline"),
         "badtol.json": (json.dumps({"format": "memview-baseline", "version": 1, "cases": {
-            "a": {"x": {"peak_rss_bytes": 1, "tolerance": "lots"}}}}), "cases.a['x'].tolerance: not a tolerance"),
+            "a": {"x": {"peak_rss_bytes": 1, "tolerance": "lots"}}}}), "cases['a']['x'].tolerance: not a tolerance"),
         "badpeak.json": (json.dumps({"format": "memview-baseline", "version": 1, "cases": {
             "a": {"x": {"peak_rss_bytes": "12MB"}}}}), "peak_rss_bytes must be a number of bytes"),
     }

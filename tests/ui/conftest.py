@@ -13,11 +13,6 @@ from pathlib import Path
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import pytest  # noqa: E402
-from support import PY, WORKLOADS, MiB, read_json, wait_for, workload  # noqa: E402
-
-# kept importable from here for tests written before tests/support/ existed (`from conftest import MiB`
-# resolves to either conftest); new code imports support
-__all__ = ["PY", "WORKLOADS", "MiB", "read_json", "wait_for", "workload"]
 
 
 @pytest.fixture(autouse=True)
