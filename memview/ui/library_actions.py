@@ -170,7 +170,7 @@ class LibraryActions:
                 text = (f"{Path(path).name} is already in this database as session #{result.session_id}: "
                         "nothing was imported; the session is open.")
                 self.statusBar().showMessage(text, 10000)
-                view.show_banner(text, timeout_ms=10000)
+                view.show_banner(text, timeout_ms=10000, level="info")
             else:
                 self.statusBar().showMessage(f"Imported {Path(path).name} as session #{result.session_id}", 8000)
 

@@ -97,7 +97,7 @@ class LiveFeed:
         self.capture_button.setEnabled(False)
         self.capture_button.setText("Capturing…")
         self.capture_progress.show()
-        QtCore.QTimer.singleShot(60000, self._capture_finished)
+        QtCore.QTimer.singleShot(60000, self, self._capture_finished)
 
     def _capture_finished(self) -> None:
         self.capture_progress.hide()
@@ -115,7 +115,8 @@ class LiveFeed:
             self.timer.stop()
             self.end_t = self._last_t()
             if not getattr(self.live, "detached", False):
-                QtCore.QTimer.singleShot(500, self.output.stop_following)  # the last lines, then no more polling
+                # the last lines, then no more polling
+                QtCore.QTimer.singleShot(500, self.output, self.output.stop_following)
         now = QtCore.QDateTime.currentMSecsSinceEpoch() / 1000
         if self._dirty or self._lane_dirty or now >= self._side_due:
             self.redraw()
@@ -207,7 +208,8 @@ class LiveFeed:
                 (cap["tool"], cap["started_s"], cap["pid"]) not in getattr(self, "_capture_known", set())):
             self._capture_finished()
             self.show_banner(f"{cap['tool']} capture {cap.get('status')}"
-                             + (f": {cap['path']}" if cap.get("path") else ""), timeout_ms=8000)
+                             + (f": {cap['path']}" if cap.get("path") else ""), timeout_ms=8000,
+                             level="info" if cap.get("status") == "ok" else "error")
         key = (cap["tool"], cap["started_s"], cap["pid"])
         for i, old in enumerate(self.captures):
             if (old["tool"], old["started_s"], old["pid"]) == key:

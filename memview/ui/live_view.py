@@ -139,9 +139,7 @@ class SessionView(LiveFeed, HoverReadout, ViewControls, QtWidgets.QWidget):
 
         self.banner = QtWidgets.QLabel()
         self.banner.setWordWrap(True)
-        self.banner.setStyleSheet("background: #5c2320; color: #ffdad6; padding: 4px 8px; border-radius: 3px;"
-                                  if theme.current().dark else
-                                  "background: #fdecea; color: #8a1f11; padding: 4px 8px; border-radius: 3px;")
+        self.banner.setProperty("level", "error")
         self.banner.hide()
 
         header = QtWidgets.QHBoxLayout()

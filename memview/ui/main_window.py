@@ -246,7 +246,7 @@ class MainWindow(WindowActions, RecordingStarter, LibraryActions, QtWidgets.QMai
         view.session_id = sid
         view.capture_activated.connect(self.open_capture)
         view.changed.connect(self._update_tab_titles)
-        view.show_banner("Loading…")
+        view.show_banner("Loading…", level="info")
         self.views[sid] = view
         self._add_tab(view, display_name(row))
         if self.db is not None:

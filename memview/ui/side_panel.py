@@ -177,7 +177,7 @@ class SidePanel(QtWidgets.QWidget):
 
     def showEvent(self, event: QtGui.QShowEvent) -> None:  # noqa: N802
         super().showEvent(event)
-        QtCore.QTimer.singleShot(0, self.fit_phase_names)  # names set while hidden get their room now
+        QtCore.QTimer.singleShot(0, self, self.fit_phase_names)  # names set while hidden get their room now
 
     def sizeHint(self) -> QtCore.QSize:  # noqa: N802
         return QtCore.QSize(330, 500)  # room for phase names; it may shrink to 250, or fold away
@@ -261,7 +261,7 @@ class SidePanel(QtWidgets.QWidget):
         if names != self._fitted_names:  # new names: make room for them (until the user drags the divider)
             self._fitted_names = names
             self._user_sized = False
-            QtCore.QTimer.singleShot(0, self.fit_phase_names)
+            QtCore.QTimer.singleShot(0, self, self.fit_phase_names)
         self._phase_rows = list(rows)
         selected = self.phases.currentRow()
         self._show_sites(selected if selected >= 0 else self._sites_phase)
@@ -312,7 +312,7 @@ class SidePanel(QtWidgets.QWidget):
     def resizeEvent(self, event: QtGui.QResizeEvent) -> None:  # noqa: N802
         super().resizeEvent(event)
         if not self._user_sized:
-            QtCore.QTimer.singleShot(0, self.fit_phase_names)  # the window shrank or grew: names first
+            QtCore.QTimer.singleShot(0, self, self.fit_phase_names)  # the window shrank or grew: names first
 
     def _show_sites(self, row: int | None) -> None:
         """List the allocation sites the phase in ``row`` grew (hidden when it has none to say)."""
@@ -350,7 +350,7 @@ class SidePanel(QtWidgets.QWidget):
                 self.sites.setItem(i, col, item)
         self.sites_heading.show()
         self.sites.show()
-        QtCore.QTimer.singleShot(0, self.fit_phase_names)  # room for the file:line too
+        QtCore.QTimer.singleShot(0, self, self.fit_phase_names)  # room for the file:line too
 
     def site_rows(self) -> list[tuple[str, int]]:
         """(full file:line, grown bytes) of the listed sites, as shown (tests and callers read it)."""

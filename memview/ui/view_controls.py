@@ -13,7 +13,14 @@ import numpy as np
 from PySide6 import QtCore
 
 from memview.model import RSS_SERIES
+from memview.ui import theme
 from memview.ui.plot_items import Span
+
+#: (level, dark palette) -> (background, text) of the banner; each pair's contrast is above 7:1
+BANNER_COLOURS = {
+    ("error", False): ("#fdecea", "#8a1f11"), ("error", True): ("#5c2320", "#ffdad6"),
+    ("info", False): ("#e8f0fe", "#1a3a5c"), ("info", True): ("#1f3347", "#dbe9f7"),
+}
 
 
 class ViewControls:
@@ -90,9 +97,16 @@ class ViewControls:
             if value != current:
                 self.live.set_threshold(value)
 
-    def show_banner(self, text: str, timeout_ms: int | None = None) -> None:
+    def show_banner(self, text: str, timeout_ms: int | None = None, level: str = "error") -> None:
+        """A line over the plot: red for what went wrong (``error``), neutral for news (``info``:
+        loading, a capture that finished, a bundle already imported) — not every message is an alarm."""
+        dark = theme.current().dark
+        colours = BANNER_COLOURS[(level if level in ("error", "info") else "error", dark)]
+        self.banner.setProperty("level", level)
+        self.banner.setStyleSheet(f"background: {colours[0]}; color: {colours[1]}; padding: 4px 8px; "
+                                  "border-radius: 3px;")
         self.banner.setText(text)
         self.banner.show()
         if timeout_ms:
-            QtCore.QTimer.singleShot(timeout_ms, self.banner.hide)
+            QtCore.QTimer.singleShot(timeout_ms, self.banner, self.banner.hide)
 

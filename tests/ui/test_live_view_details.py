@@ -113,3 +113,31 @@ def test_an_early_peak_label_is_not_painted_over_by_the_legend(qtbot):
     assert not label.intersects(legend), f"label {label} under the legend {legend}"
     assert plot.main.vb.sceneBoundingRect().contains(label)
     QtWidgets.QApplication.processEvents()
+
+
+def _banner_colour(view) -> QtGui.QColor:
+    view.banner.ensurePolished()
+    image = view.banner.grab().toImage()
+    return image.pixelColor(2, image.height() // 2)
+
+
+def test_a_capture_that_finished_well_is_news_not_an_alarm(qtbot):
+    """Before: every banner was red ("py-spy capture ok", "Loading…", "already in this database")."""
+    from memview.ui.live_view import SessionView
+    from memview.ui.view_controls import BANNER_COLOURS
+
+    view = SessionView("banner", "run")
+    qtbot.addWidget(view)
+    view.resize(1000, 650)
+    view.show()
+    qtbot.waitExposed(view)
+    dark = view.palette().color(QtGui.QPalette.ColorRole.Window).lightness() < 128
+    for status, level in (("ok", "info"), ("failed", "error")):
+        view.capture_progress.show()
+        view._upsert_capture({"tool": "py-spy", "pid": 1, "started_s": float(len(status)), "status": status,
+                              "path": None})
+        assert view.banner.isVisible() and f"py-spy capture {status}" in view.banner.text()
+        assert view.banner.property("level") == level
+        want = QtGui.QColor(BANNER_COLOURS[(level, dark)][0])
+        got = _banner_colour(view)
+        assert (got.red(), got.green(), got.blue()) == (want.red(), want.green(), want.blue()), (status, got.name())
