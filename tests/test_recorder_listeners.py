@@ -84,8 +84,9 @@ def test_hooks_that_call_back_into_the_recorder_do_not_deadlock(db_path):
         assert ended.wait(120), "close never reached on_end"
         closer.join(120)
     finally:
-        child.stdin.close()
+        child.stdin.close()  # it reads stdin to its end: this lets it exit by itself
         child.wait()
+        child.stdout.close()
     sid = recorder.session_id
     assert recorder.stop_reason == "a listener stopped it"
     assert [e["message"] for e in store.events(sid) if e["kind"] == "note"] == ["from on_batch"]

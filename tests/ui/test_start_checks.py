@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from PySide6 import QtCore
-from support import workload
+from support import kill_and_reap, workload
 
 
 @pytest.fixture
@@ -95,7 +95,8 @@ def test_keep_query_names_the_only_query_values_stored_and_shown(qtbot, window, 
                         and window.current_view().live is not None, timeout=10000)
         view = window.current_view()
         qtbot.waitUntil(lambda: view.buffers.get("rss") is not None and view.buffers["rss"].count > 1, timeout=15000)
-        truth = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/truth", timeout=10).read())
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/truth", timeout=10) as answer:
+            truth = json.loads(answer.read())
         assert view.buffers["rss"].last > 0 and truth["rss_bytes"] > 0  # the full URL was polled
         sid = view.live.session_id
         row = next(r for r in window.store.sessions() if r["id"] == sid)
@@ -105,8 +106,7 @@ def test_keep_query_names_the_only_query_values_stored_and_shown(qtbot, window, 
         assert "SECRET42" not in window.tabs.tabToolTip(window.tabs.currentIndex()) and "SECRET42" not in tab
         assert not any("SECRET42" in u for u in settings.recent("url"))  # not kept in the settings file
     finally:
-        server.kill()
-        server.wait()
+        kill_and_reap(server)
 
 
 def test_a_bad_keep_query_name_is_one_red_line(qtbot, window):
