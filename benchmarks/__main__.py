@@ -131,8 +131,16 @@ def main(argv: list[str] | None = None) -> int:
         "reps": ctx.reps,
         "seconds": round(total, 1),
         "machine": info,
-        "cases": [{"name": r.name, "seconds": round(r.seconds, 1), "error": r.error,
-                   "figures": [f.as_dict() for f in r.figures], "details": r.details} for r in results],
+        "cases": [
+            {
+                "name": r.name,
+                "seconds": round(r.seconds, 1),
+                "error": r.error,
+                "figures": [f.as_dict() for f in r.figures],
+                "details": r.details,
+            }
+            for r in results
+        ],
     }
     path = out_dir / f"results-{stamp}.json"
     dump_json(path, data)

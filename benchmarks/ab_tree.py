@@ -25,22 +25,49 @@ def main(before: str, rounds: int = 3) -> None:
     mprof_py = os.environ.get("MEMVIEW_BENCH_PEERS_PY") or str(venv_py)
 
     def argv(src: str, tag: str, *args: object) -> list[str]:
-        return ["env", f"PYTHONPATH={src}", PY, "-m", "memview", "run", "-q", "--db", f"{tmp}/{tag}.db",
-                *map(str, args)]
+        return [
+            "env",
+            f"PYTHONPATH={src}",
+            PY,
+            "-m",
+            "memview",
+            "run",
+            "-q",
+            "--db",
+            f"{tmp}/{tag}.db",
+            *map(str, args),
+        ]
 
     for r in range(rounds):
         got: dict[str, float] = {}
-        pair = {"before @100Hz sleep": argv(before, f"b{r}", "-i", "0.01", "--", "sleep", secs),
-                "after @100Hz sleep": argv(str(ROOT), f"a{r}", "-i", "0.01", "--", "sleep", secs)}
+        pair = {
+            "before @100Hz sleep": argv(before, f"b{r}", "-i", "0.01", "--", "sleep", secs),
+            "after @100Hz sleep": argv(str(ROOT), f"a{r}", "-i", "0.01", "--", "sleep", secs),
+        }
         if Path(mprof_py).exists():
-            pair["mprof @100Hz sleep"] = [mprof_py, "-m", "mprof", "run", "-o", f"{tmp}/m{r}.dat", "-T", "0.01",
-                                          "sleep", str(secs)]
+            pair["mprof @100Hz sleep"] = [
+                mprof_py,
+                "-m",
+                "mprof",
+                "run",
+                "-o",
+                f"{tmp}/m{r}.dat",
+                "-T",
+                "0.01",
+                "sleep",
+                str(secs),
+            ]
         got |= _measure_group(pair, a, b, secs)
         for hz, extra in (("20Hz", []), ("100Hz", ["-i", "0.01"])):
-            got |= _measure_group({
-                f"before tree50 @{hz}": argv(before, f"tb{r}{hz}", *extra, "--", *workload("tree.py", 50, secs)),
-                f"after tree50 @{hz}": argv(str(ROOT), f"ta{r}{hz}", *extra, "--", *workload("tree.py", 50, secs)),
-            }, a, b, secs)
+            got |= _measure_group(
+                {
+                    f"before tree50 @{hz}": argv(before, f"tb{r}{hz}", *extra, "--", *workload("tree.py", 50, secs)),
+                    f"after tree50 @{hz}": argv(str(ROOT), f"ta{r}{hz}", *extra, "--", *workload("tree.py", 50, secs)),
+                },
+                a,
+                b,
+                secs,
+            )
         print(json.dumps({k: round(v * 100, 2) for k, v in got.items()}), flush=True)
     print("load average", os.getloadavg())
 

@@ -42,9 +42,19 @@ def make_day_db(path: Path, n: int) -> int:
     from memview.store import Store
 
     store = Store(path)
-    sid = store.create_session(kind="run", name="day", target="synthetic", started_at=0.0, status="completed",
-                               ended_at=n / 1000.0, wall_s=n / 1000.0, interval_s=0.001, samples=n,
-                               peak_rss_bytes=900 * MiB, peak_source="sampled")
+    sid = store.create_session(
+        kind="run",
+        name="day",
+        target="synthetic",
+        started_at=0.0,
+        status="completed",
+        ended_at=n / 1000.0,
+        wall_s=n / 1000.0,
+        interval_s=0.001,
+        samples=n,
+        peak_rss_bytes=900 * MiB,
+        peak_source="sampled",
+    )
     block = 3_600_000  # an hour at a time: the maker's memory stays ~100 MB
     for k in range(0, n, block):
         idx = np.arange(k, min(k + block, n))
@@ -81,8 +91,13 @@ def day_figures(n: int = DAY) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "day.db"
         a = time.perf_counter()
-        out = subprocess.run([sys.executable, "-m", "benchmarks.bench_day", "--make", str(path), str(n)],
-                             cwd=ROOT, capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            [sys.executable, "-m", "benchmarks.bench_day", "--make", str(path), str(n)],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         make_s = time.perf_counter() - a
         sid = int(out.stdout.split()[-1])
         db_mib = path.stat().st_size / MiB
@@ -141,8 +156,9 @@ def day_figures(n: int = DAY) -> dict[str, Any]:
         "day_peak_rss_mib_before_open": round(rss_before, 1),
         "day_peak_rss_mib": round(peak, 1),
     }
-    figures["day_ok"] = bool(spike_seen and max(ui_max, max(frames), max(drawn)) < FRAME_LIMIT_MS
-                             and peak < RSS_LIMIT_MIB)
+    figures["day_ok"] = bool(
+        spike_seen and max(ui_max, max(frames), max(drawn)) < FRAME_LIMIT_MS and peak < RSS_LIMIT_MIB
+    )
     return figures
 
 

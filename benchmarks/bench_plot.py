@@ -153,8 +153,9 @@ def stall_figures(seconds: float = 10.0, interval: float = 0.01) -> dict[str, An
     timer.setTimerType(QtCore.Qt.TimerType.PreciseTimer)
     timer.setInterval(tick_ms)
     timer.timeout.connect(tick)
-    live = win.start_session(RunSpec(argv=[sys.executable, str(PHASES), str(seconds)],
-                                     interval=interval, capture="none"))
+    live = win.start_session(
+        RunSpec(argv=[sys.executable, str(PHASES), str(seconds)], interval=interval, capture="none")
+    )
     assert live is not None
 
     def run_until(signal: Any, done: Any) -> None:
@@ -183,7 +184,7 @@ def stall_figures(seconds: float = 10.0, interval: float = 0.01) -> dict[str, An
     win.close()
     while win.isVisible():
         app.processEvents()
-    worst = sorted(range(len(late)), key=late.__getitem__)[-max(1, len(late) // 100):]  # the worst 1 % of ticks
+    worst = sorted(range(len(late)), key=late.__getitem__)[-max(1, len(late) // 100) :]  # the worst 1 % of ticks
     worst_own = sum(busy[i] for i in worst) / max(sum(late[i] + tick_ms for i in worst), 1e-9) if late else None
     late.sort()
     busy.sort()

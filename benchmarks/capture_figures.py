@@ -34,8 +34,13 @@ PY = sys.executable
 
 def memview(db: Path, out: Path, *args: str) -> dict:
     env = {**os.environ, "MEMVIEW_DB": str(db), "PYTHONPATH": str(ROOT)}
-    subprocess.run([PY, "-m", "memview", "run", "-q", "--json", str(out), *args], env=env, check=False,
-                   stdout=subprocess.DEVNULL, timeout=120)
+    subprocess.run(
+        [PY, "-m", "memview", "run", "-q", "--json", str(out), *args],
+        env=env,
+        check=False,
+        stdout=subprocess.DEVNULL,
+        timeout=120,
+    )
     return json.loads(out.read_text())
 
 
@@ -47,14 +52,50 @@ def main() -> None:
     node = shutil.which("node") or "node"
     cases = {
         "py-spy-dump": ["--threshold", "60MB", "--capture", "py-spy-dump", "--", PY, str(W / "grow.py"), "2"],
-        "py-spy-record 1s": ["--threshold", "60MB", "--capture", "py-spy-record", "--capture-duration", "1s",
-                             "--", PY, str(W / "grow.py"), "2.5"],
-        "heaptrack attach 1s": ["--threshold", "20MB", "--capture", "heaptrack", "--capture-duration", "1s",
-                                "--", str(exe), "300"],
-        "node signal": ["--threshold", "80MB", "--capture", "node-heap-snapshot", "--", node,
-                        "--heapsnapshot-signal=SIGUSR2", str(W / "grow.js"), "3"],
-        "node inspector": ["--threshold", "80MB", "--capture", "node-heap-snapshot", "--", node,
-                           str(W / "grow.js"), "3"],
+        "py-spy-record 1s": [
+            "--threshold",
+            "60MB",
+            "--capture",
+            "py-spy-record",
+            "--capture-duration",
+            "1s",
+            "--",
+            PY,
+            str(W / "grow.py"),
+            "2.5",
+        ],
+        "heaptrack attach 1s": [
+            "--threshold",
+            "20MB",
+            "--capture",
+            "heaptrack",
+            "--capture-duration",
+            "1s",
+            "--",
+            str(exe),
+            "300",
+        ],
+        "node signal": [
+            "--threshold",
+            "80MB",
+            "--capture",
+            "node-heap-snapshot",
+            "--",
+            node,
+            "--heapsnapshot-signal=SIGUSR2",
+            str(W / "grow.js"),
+            "3",
+        ],
+        "node inspector": [
+            "--threshold",
+            "80MB",
+            "--capture",
+            "node-heap-snapshot",
+            "--",
+            node,
+            str(W / "grow.js"),
+            "3",
+        ],
         "heaptrack launch": ["--heaptrack", "--", str(exe), "50"],
     }
     rows: dict[str, list[tuple[float | None, float, int]]] = {k: [] for k in cases}
@@ -79,8 +120,10 @@ def main() -> None:
     print(f"{'capture':22} {'crossing->start (min/med/max)':32} {'duration':24} artefacts (all files)")
     for name, got in rows.items():
         lat = [r[0] for r in got if r[0] is not None]
-        print(f"{name:22} {fmt(lat, 'ms', 1000):32} {fmt([r[1] for r in got], 'ms', 1000):24} "
-              f"{fmt([r[2] for r in got], 'KiB', 1 / 1024)}")
+        print(
+            f"{name:22} {fmt(lat, 'ms', 1000):32} {fmt([r[1] for r in got], 'ms', 1000):24} "
+            f"{fmt([r[2] for r in got], 'KiB', 1 / 1024)}"
+        )
     shutil.rmtree(tmp, ignore_errors=True)
 
 
@@ -103,8 +146,22 @@ def cost(runs: int) -> None:
         attach, ratio, rate = [], [], []
         for i in range(runs):
             log = tmp / f"{tool}-{i}.log"
-            summary = memview(tmp / f"c{i}.db", tmp / "out.json", "--threshold", "30MB", "--capture", tool,
-                              "--capture-duration", "4s", "--", PY, str(W / "steady_alloc.py"), "18", str(log), "6")
+            summary = memview(
+                tmp / f"c{i}.db",
+                tmp / "out.json",
+                "--threshold",
+                "30MB",
+                "--capture",
+                tool,
+                "--capture-duration",
+                "4s",
+                "--",
+                PY,
+                str(W / "steady_alloc.py"),
+                "18",
+                str(log),
+                "6",
+            )
             caps = [c for c in summary["captures"] if c["status"] == "ok"]
             if not caps:
                 print(f"  {tool}: no capture {[c['status'] for c in summary['captures']]}", file=sys.stderr)
@@ -132,8 +189,10 @@ def cost(runs: int) -> None:
             v = sorted(values)
             return "/".join(format(x, spec) for x in (v[0], statistics.median(v), v[-1]))
 
-        print(f"{tool:14} {fmt([a * 1000 for a in attach], '.0f') + ' ms':24} {fmt(ratio, '.2f'):26} "
-              f"{fmt([r / 1024 for r in rate], '.0f') + ' KiB/s':18}")
+        print(
+            f"{tool:14} {fmt([a * 1000 for a in attach], '.0f') + ' ms':24} {fmt(ratio, '.2f'):26} "
+            f"{fmt([r / 1024 for r in rate], '.0f') + ' KiB/s':18}"
+        )
     shutil.rmtree(tmp, ignore_errors=True)
 
 

@@ -17,8 +17,13 @@ from benchmarks.measure import CaseResult, Proc, median, memview_argv, wait_unti
 #: 150..180 MiB spikes held 30 ms, 150 ms apart (the last one is the peak)
 SPIKES = ["--size", "150", "--step", "10", "--count", "4", "--hold", "0.03", "--gap", "0.15", "--delay", "0.2"]
 CONFIGS: list[tuple[str, int | None]] = [
-    ("memview", 4), ("memview", 20), ("memview", 100),
-    ("mprof", None), ("mprof", 100), ("psrecord", None), ("psrecord", 100),
+    ("memview", 4),
+    ("memview", 20),
+    ("memview", 100),
+    ("mprof", None),
+    ("mprof", 100),
+    ("psrecord", None),
+    ("psrecord", 100),
 ]
 SMOKE_CONFIGS: list[tuple[str, int | None]] = [("memview", 20), ("mprof", None), ("psrecord", 100)]
 MIB = 2**20
@@ -36,14 +41,22 @@ def run_memview(ctx: Context, hz: int, db: Any) -> dict[str, Any]:
     from memview.store import Store
 
     report, out = ctx.path("truth", ".json"), ctx.path("summary", ".json")
-    Proc(memview_argv("run", "-q", "--db", db, "--json", out, "-i", 1 / hz, "--",
-                      *workload("spikes.py", report, *SPIKES))).finish()
+    Proc(
+        memview_argv(
+            "run", "-q", "--db", db, "--json", out, "-i", 1 / hz, "--", *workload("spikes.py", report, *SPIKES)
+        )
+    ).finish()
     summary = json.loads(out.read_text())
     store = Store(db)
     _, values = store.load_series(summary["session_id"])
     store.close()
-    return {"truth": _truth(report), "peak": summary["peak_rss_bytes"], "source": summary["peak_source"],
-            "sampled_max": max(values) if values else None, "samples": summary["samples"]}
+    return {
+        "truth": _truth(report),
+        "peak": summary["peak_rss_bytes"],
+        "source": summary["peak_source"],
+        "sampled_max": max(values) if values else None,
+        "samples": summary["samples"],
+    }
 
 
 def run_mprof(ctx: Context, hz: int | None) -> dict[str, Any]:
@@ -109,11 +122,21 @@ def run(ctx: Context) -> CaseResult:
         med = median(errs)
         if tool == "memview":
             sampled = median([r.get("sampled_error_pct") for r in rows])
-            result.add(f"peak error, {label(tool, hz)}", round(med, 3), "%", "within ±1% (every run)",
-                       all(abs(e) <= 1.0 for e in errs),
-                       f"worst {worst:+.3f}%; source {rows[0]['source']}; its largest sample alone: "
-                       f"{sampled:+.1f}%" if sampled is not None else f"worst {worst:+.3f}%")
+            result.add(
+                f"peak error, {label(tool, hz)}",
+                round(med, 3),
+                "%",
+                "within ±1% (every run)",
+                all(abs(e) <= 1.0 for e in errs),
+                f"worst {worst:+.3f}%; source {rows[0]['source']}; its largest sample alone: {sampled:+.1f}%"
+                if sampled is not None
+                else f"worst {worst:+.3f}%",
+            )
         else:
-            result.add(f"peak error, {label(tool, hz)}", round(med, 2), "%", note=f"worst {worst:+.2f}%, "
-                       f"{median([r['samples'] for r in rows]):.0f} samples")
+            result.add(
+                f"peak error, {label(tool, hz)}",
+                round(med, 2),
+                "%",
+                note=f"worst {worst:+.2f}%, {median([r['samples'] for r in rows]):.0f} samples",
+            )
     return result

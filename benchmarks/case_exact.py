@@ -49,7 +49,7 @@ def _cpu_s(pid: int) -> float | None:
         raw = Path(f"/proc/{pid}/stat").read_bytes()
     except OSError:
         return None
-    rest = raw[raw.rfind(b")") + 2:].split()
+    rest = raw[raw.rfind(b")") + 2 :].split()
     return (int(rest[11]) + int(rest[12])) / _TCK
 
 
@@ -75,15 +75,29 @@ def _children_exactness(ctx: Context, result: CaseResult) -> None:
     mprof_out = ctx.path("exact-mprof", ".dat")
     ps_out = ctx.path("exact-psrecord", ".log")
     procs = {
-        "memview": Proc(memview_argv("run", "-q", "--db", ctx.db("exact"), "--json", summary, "--",
-                                     *_harness(runs["memview"])), timeout=300),
+        "memview": Proc(
+            memview_argv("run", "-q", "--db", ctx.db("exact"), "--json", summary, "--", *_harness(runs["memview"])),
+            timeout=300,
+        ),
         "time": Proc(["/usr/bin/time", "-v", "-o", str(time_out), *_harness(runs["time"])], timeout=300),
     }
     if ctx.peers:
-        procs["mprof"] = Proc([*ctx.peers["mprof"], "run", "--multiprocess", "-T", "0.1", "-o", str(mprof_out),
-                               *_harness(runs["mprof"])], timeout=300)
-        procs["psrecord"] = Proc([*ctx.peers["psrecord"], " ".join(_harness(runs["psrecord"])), "--include-children",
-                                  "--interval", "0.1", "--log", str(ps_out)], timeout=300)
+        procs["mprof"] = Proc(
+            [*ctx.peers["mprof"], "run", "--multiprocess", "-T", "0.1", "-o", str(mprof_out), *_harness(runs["mprof"])],
+            timeout=300,
+        )
+        procs["psrecord"] = Proc(
+            [
+                *ctx.peers["psrecord"],
+                " ".join(_harness(runs["psrecord"])),
+                "--include-children",
+                "--interval",
+                "0.1",
+                "--log",
+                str(ps_out),
+            ],
+            timeout=300,
+        )
     for p in procs.values():
         p.finish()
     details: dict[str, Any] = {}
@@ -96,15 +110,24 @@ def _children_exactness(ctx: Context, result: CaseResult) -> None:
         errs.append(_err(got.get("peak_rss_bytes"), t["hwm_bytes"]))
     details["memview_errors_pct"] = errs
     worst = max((abs(e) for e in errs if e is not None), default=None)
-    result.add("children exact: memview worst worker error", worst, "%", "≤ 1 %",
-               worst is not None and worst <= 1.0 and None not in errs,
-               "sources " + ", ".join(sorted({mine[t['pid']]['peak_source'] for t in _truths(runs['memview'])
-                                               if t['pid'] in mine})))
+    result.add(
+        "children exact: memview worst worker error",
+        worst,
+        "%",
+        "≤ 1 %",
+        worst is not None and worst <= 1.0 and None not in errs,
+        "sources "
+        + ", ".join(sorted({mine[t["pid"]]["peak_source"] for t in _truths(runs["memview"]) if t["pid"] in mine})),
+    )
     # /usr/bin/time -v: one figure, ru_maxrss (the root or the largest child it waited for)
     m = re.search(r"Maximum resident set size \(kbytes\): (\d+)", time_out.read_text())
     truth = max(t["hwm_bytes"] for t in _truths(runs["time"]))
-    result.add("children exact: /usr/bin/time -v vs largest worker", _err(int(m.group(1)) * 1024 if m else None, truth),
-               "%", note="one figure for the whole run (ru_maxrss); no per-worker peaks")
+    result.add(
+        "children exact: /usr/bin/time -v vs largest worker",
+        _err(int(m.group(1)) * 1024 if m else None, truth),
+        "%",
+        note="one figure for the whole run (ru_maxrss); no per-worker peaks",
+    )
     if "mprof" in procs and mprof_out.exists():
         child: dict[str, float] = {}
         for line in mprof_out.read_text().splitlines():
@@ -112,16 +135,24 @@ def _children_exactness(ctx: Context, result: CaseResult) -> None:
             if parts and parts[0] == "CHLD" and len(parts) >= 3:
                 child[parts[1]] = max(child.get(parts[1], 0.0), float(parts[2]) * 2**20)
         truths = sorted(t["hwm_bytes"] for t in _truths(runs["mprof"]))
-        got = sorted(child.values())[-len(truths):]
+        got = sorted(child.values())[-len(truths) :]
         e = [_err(g, t) for g, t in zip(got, truths)]
         details["mprof_errors_pct"] = e
-        result.add("children exact: mprof --multiprocess @ 10 Hz worst worker", min(e, default=None), "%",
-                   note="per-child sampled maxima, largest first matched to truths")
+        result.add(
+            "children exact: mprof --multiprocess @ 10 Hz worst worker",
+            min(e, default=None),
+            "%",
+            note="per-child sampled maxima, largest first matched to truths",
+        )
     if "psrecord" in procs and ps_out.exists():
         vals = [float(x.split()[2]) * 2**20 for x in ps_out.read_text().splitlines()[1:] if len(x.split()) >= 3]
         truth = max(t["hwm_bytes"] for t in _truths(runs["psrecord"]))
-        result.add("children exact: psrecord --include-children @ 10 Hz vs largest worker",
-                   _err(max(vals, default=None), truth), "%", note="tree total (parent included); sampled")
+        result.add(
+            "children exact: psrecord --include-children @ 10 Hz vs largest worker",
+            _err(max(vals, default=None), truth),
+            "%",
+            note="tree total (parent included); sampled",
+        )
     result.details["children"] = details
 
 
@@ -133,29 +164,46 @@ def _brief_and_true(ctx: Context, result: CaseResult) -> None:
         subprocess.run(["gcc", "-O1", "-o", str(exe), str(TESTS_WL / "brief.c")], check=True)
         out_dir = ctx.path("brief-out", "")
         out_dir.mkdir()
-        code = ("import subprocess, sys\nfor i in range(3):\n"
-                "    subprocess.run([sys.argv[1], sys.argv[2] + f'/b{i}.json', '24'], check=True)\n")
+        code = (
+            "import subprocess, sys\nfor i in range(3):\n"
+            "    subprocess.run([sys.argv[1], sys.argv[2] + f'/b{i}.json', '24'], check=True)\n"
+        )
         summary = ctx.path("brief", ".json")
-        Proc(memview_argv("run", "-q", "--db", ctx.db("brief"), "--json", summary, "--", PY, "-c",
-                          code, exe, out_dir), timeout=120).finish()
+        Proc(
+            memview_argv("run", "-q", "--db", ctx.db("brief"), "--json", summary, "--", PY, "-c", code, exe, out_dir),
+            timeout=120,
+        ).finish()
         s = json.loads(summary.read_text())
         got = sorted(p["peak_rss_bytes"] for p in s["processes"] if p["name"] == "brief")
         truths = sorted(json.loads(p.read_text())["hwm_bytes"] for p in out_dir.glob("b*.json"))
         errs = [_err(g, t) for g, t in zip(got, truths)]
         worst = max((abs(e) for e in errs if e is not None), default=None)
-        result.add("1 ms child: memview worst error", worst, "%", "≤ 1 %",
-                   worst is not None and worst <= 1.0 and len(got) == len(truths) == 3, f"errors {errs}")
+        result.add(
+            "1 ms child: memview worst error",
+            worst,
+            "%",
+            "≤ 1 %",
+            worst is not None and worst <= 1.0 and len(got) == len(truths) == 3,
+            f"errors {errs}",
+        )
     n = 5 if ctx.smoke else 100
     peaks = []
     for _ in range(n):
         summary = ctx.path("true", ".json")
-        Proc(memview_argv("run", "-q", "--db", ctx.db("true"), "--json", summary, "--", "/bin/true"),
-             timeout=60).finish()
+        Proc(
+            memview_argv("run", "-q", "--db", ctx.db("true"), "--json", summary, "--", "/bin/true"), timeout=60
+        ).finish()
         s = json.loads(summary.read_text())
         peaks.append(s["peak_rss_bytes"] or 0)
     worst = max(peaks) / 2**20
-    result.add(f"memview run -- /bin/true × {n}: largest peak", round(worst, 2), "MiB", "≤ 8 MiB", worst <= 8,
-               f"median {median(peaks) / 2**20:.2f} MiB")
+    result.add(
+        f"memview run -- /bin/true × {n}: largest peak",
+        round(worst, 2),
+        "MiB",
+        "≤ 8 MiB",
+        worst <= 8,
+        f"median {median(peaks) / 2**20:.2f} MiB",
+    )
 
 
 def _measure_group(runs: dict[str, list[str]], a: float, b: float, secs: float) -> dict[str, Any]:
@@ -181,15 +229,30 @@ def _steady_cpu(ctx: Context, result: CaseResult) -> None:
             "memview @ 100 Hz": memview_argv("run", "-q", "--db", ctx.db("cpu"), "-i", "0.01", "--", "sleep", secs),
         }
         if ctx.peers:
-            pair["mprof @ 100 Hz"] = [*ctx.peers["mprof"], "run", "-o", str(ctx.path("mprof", ".dat")), "-T", "0.01",
-                                      "sleep", str(secs)]
+            pair["mprof @ 100 Hz"] = [
+                *ctx.peers["mprof"],
+                "run",
+                "-o",
+                str(ctx.path("mprof", ".dat")),
+                "-T",
+                "0.01",
+                "sleep",
+                str(secs),
+            ]
         got = _measure_group(pair, a, b, secs)
-        got |= _measure_group({
-            "memview 50 processes @ default 20 Hz": memview_argv("run", "-q", "--db", ctx.db("tree"), "--",
-                                                                 *workload("tree.py", 50, secs)),
-            "memview 50 processes @ 100 Hz": memview_argv("run", "-q", "--db", ctx.db("tree"), "-i", "0.01", "--",
-                                                          *workload("tree.py", 50, secs)),
-        }, a, b, secs)
+        got |= _measure_group(
+            {
+                "memview 50 processes @ default 20 Hz": memview_argv(
+                    "run", "-q", "--db", ctx.db("tree"), "--", *workload("tree.py", 50, secs)
+                ),
+                "memview 50 processes @ 100 Hz": memview_argv(
+                    "run", "-q", "--db", ctx.db("tree"), "-i", "0.01", "--", *workload("tree.py", 50, secs)
+                ),
+            },
+            a,
+            b,
+            secs,
+        )
         rounds.append(got)
     result.details["cpu_rounds"] = rounds
     per = {name: [r[name] for r in rounds if r.get(name) is not None] for name in rounds[0]}
@@ -200,15 +263,29 @@ def _steady_cpu(ctx: Context, result: CaseResult) -> None:
             goal, met = "≤ 2 % of a core", pct is not None and pct <= 2
         elif name == "memview 50 processes @ 100 Hz":
             goal, met = "≤ 5 % of a core", pct is not None and pct <= 5
-        result.add(f"steady CPU {a:g}-{b:g} s, {name}", None if pct is None else round(pct, 3), "% of a core",
-                   goal, met, "per round " + ", ".join(f"{v * 100:.2f}" for v in vals))
+        result.add(
+            f"steady CPU {a:g}-{b:g} s, {name}",
+            None if pct is None else round(pct, 3),
+            "% of a core",
+            goal,
+            met,
+            "per round " + ", ".join(f"{v * 100:.2f}" for v in vals),
+        )
     if "mprof @ 100 Hz" in per:
-        ratios = [r["memview @ 100 Hz"] / r["mprof @ 100 Hz"] for r in rounds
-                  if r.get("mprof @ 100 Hz") and r.get("memview @ 100 Hz") is not None]
+        ratios = [
+            r["memview @ 100 Hz"] / r["mprof @ 100 Hz"]
+            for r in rounds
+            if r.get("mprof @ 100 Hz") and r.get("memview @ 100 Hz") is not None
+        ]
         ratio = median(ratios)
-        result.add("steady CPU ratio memview/mprof @ 100 Hz (same run)", None if ratio is None else round(ratio, 3),
-                   "×", "≤ 0.5", ratio is not None and ratio <= 0.5,
-                   "recorder's own utime+stime from /proc; per round " + ", ".join(f"{x:.2f}" for x in ratios))
+        result.add(
+            "steady CPU ratio memview/mprof @ 100 Hz (same run)",
+            None if ratio is None else round(ratio, 3),
+            "×",
+            "≤ 0.5",
+            ratio is not None and ratio <= 0.5,
+            "recorder's own utime+stime from /proc; per round " + ", ".join(f"{x:.2f}" for x in ratios),
+        )
 
 
 def run(ctx: Context) -> CaseResult:

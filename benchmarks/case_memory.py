@@ -51,8 +51,22 @@ def run(ctx: Context) -> CaseResult:
     warm, span = (10_000, 20_000) if ctx.smoke else (60_000, 120_000)
     db = ctx.db("memory-1khz")
     env = {**os.environ, "MEMVIEW_DB": str(db), "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, "-m", "memview", "run", "-q", "--interval", "1ms", "--",
-                             sys.executable, "-c", "import time; time.sleep(100000)"], env=env)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "memview",
+            "run",
+            "-q",
+            "--interval",
+            "1ms",
+            "--",
+            sys.executable,
+            "-c",
+            "import time; time.sleep(100000)",
+        ],
+        env=env,
+    )
     try:
         n0 = _until(db, warm, proc)
         a0 = _anon_kib(proc.pid)
@@ -65,10 +79,15 @@ def run(ctx: Context) -> CaseResult:
             child.kill()
         proc.wait(60)
     per = (a1 - a0) * 1024 / (n1 - n0)
-    result.add("memview's own memory growth, 1 kHz", round(per, 2), "B/sample", "≤ 1 B/sample",
-               None if ctx.smoke else per <= 1,
-               ("smoke: inside the page-cache warm-up, not judged; " if ctx.smoke else "")
-               + f"RssAnon {a0} -> {a1} KiB over {n1 - n0:,} samples after {n0:,}; a day at 1 kHz: "
-               f"{per * 86.4e6 / 2**20:.0f} MiB")
+    result.add(
+        "memview's own memory growth, 1 kHz",
+        round(per, 2),
+        "B/sample",
+        "≤ 1 B/sample",
+        None if ctx.smoke else per <= 1,
+        ("smoke: inside the page-cache warm-up, not judged; " if ctx.smoke else "")
+        + f"RssAnon {a0} -> {a1} KiB over {n1 - n0:,} samples after {n0:,}; a day at 1 kHz: "
+        f"{per * 86.4e6 / 2**20:.0f} MiB",
+    )
     result.details.update({"anon_kib": [a0, a1], "samples": [n0, n1]})
     return result

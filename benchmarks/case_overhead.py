@@ -18,8 +18,13 @@ from typing import Any
 from benchmarks.context import Context
 from benchmarks.measure import CaseResult, Proc, median, memview_argv, percentile
 
-CONFIGS: list[tuple[str, int]] = [("memview", 10), ("memview", 100), ("memview", 1000), ("mprof", 100),
-                                  ("psrecord", 100)]
+CONFIGS: list[tuple[str, int]] = [
+    ("memview", 10),
+    ("memview", 100),
+    ("memview", 1000),
+    ("mprof", 100),
+    ("psrecord", 100),
+]
 FOUNDATION = [("memview", 100), ("mprof", 100)]
 
 
@@ -40,8 +45,14 @@ class Monitor:
             argv = [*ctx.peers["mprof"], "run", "-o", str(ctx.path("mprof", ".dat")), "-T", str(1 / hz), *sleep]
         else:  # psrecord: attach by PID (its launch mode goes through a shell)
             self.child = subprocess.Popen(sleep)
-            argv = [*ctx.peers["psrecord"], str(self.child.pid), "--interval", str(1 / hz),
-                    "--log", str(ctx.path("psrecord", ".log"))]
+            argv = [
+                *ctx.peers["psrecord"],
+                str(self.child.pid),
+                "--interval",
+                str(1 / hz),
+                "--log",
+                str(ctx.path("psrecord", ".log")),
+            ]
         self.proc = Proc(argv, timeout=seconds + 60)
 
     def finish(self) -> float:
@@ -77,8 +88,12 @@ def run(ctx: Context) -> CaseResult:
     result = CaseResult("overhead")
     short, long_ = (1.0, 3.0) if ctx.smoke else (3.0, 13.0)
     foundation_s = 3.0 if ctx.smoke else 10.0
-    dbs = {(t, hz, kind): ctx.db(f"overhead-{t}-{hz}-{kind}")
-           for t, hz in CONFIGS if t == "memview" for kind in ("main", "foundation")}
+    dbs = {
+        (t, hz, kind): ctx.db(f"overhead-{t}-{hz}-{kind}")
+        for t, hz in CONFIGS
+        if t == "memview"
+        for kind in ("main", "foundation")
+    }
     rounds: list[dict[str, Any]] = []
     for _ in range(ctx.reps):
         got: dict[str, Any] = {"cpu_short": {}, "cpu_long": {}, "cpu_foundation": {}, "gaps": {}}
@@ -115,26 +130,50 @@ def run(ctx: Context) -> CaseResult:
             note += f"; {median(slopes[name]) / hz * 1e6:.0f} µs CPU per sample"
         result.add(f"CPU, {name}", round(pct, 3), "% of a core", note=note)
     ratio = median([m / p for m, p in zip(slopes[label("memview", 100)], mprof)])
-    result.add("CPU ratio memview/mprof @ 100 Hz", round(ratio, 3), "×", "≤ 0.25", ratio <= 0.25,
-               "median of per-round ratios, same rounds")
+    result.add(
+        "CPU ratio memview/mprof @ 100 Hz",
+        round(ratio, 3),
+        "×",
+        "≤ 0.25",
+        ratio <= 0.25,
+        "median of per-round ratios, same rounds",
+    )
     ps_ratio = median([m / p for m, p in zip(slopes[label("memview", 100)], slopes[label("psrecord", 100)])])
     result.add("CPU ratio memview/psrecord @ 100 Hz", round(ps_ratio, 3), "×")
     g = [r["gaps"][label("memview", 1000)] for r in rounds]
     rate = median([x["rate_hz"] for x in g])
     p99 = median([x["gap_p99_ms"] for x in g])
-    result.add("achieved rate, memview @ 1000 Hz", round(rate, 1), "Hz", "≥ 950 Hz", rate >= 950,
-               "per round " + ", ".join(f"{x['rate_hz']:.0f}" for x in g))
-    result.add("gap p50 / p99, memview @ 1000 Hz", f"{median([x['gap_p50_ms'] for x in g]):.3f} / {p99:.3f}", "ms",
-               "p99 ≤ 3 ms", p99 <= 3.0, f"max gap {max(x['gap_max_ms'] for x in g):.1f} ms; late samples "
-               f"{', '.join(str(x['late']) for x in g)}")
+    result.add(
+        "achieved rate, memview @ 1000 Hz",
+        round(rate, 1),
+        "Hz",
+        "≥ 950 Hz",
+        rate >= 950,
+        "per round " + ", ".join(f"{x['rate_hz']:.0f}" for x in g),
+    )
+    result.add(
+        "gap p50 / p99, memview @ 1000 Hz",
+        f"{median([x['gap_p50_ms'] for x in g]):.3f} / {p99:.3f}",
+        "ms",
+        "p99 ≤ 3 ms",
+        p99 <= 3.0,
+        f"max gap {max(x['gap_max_ms'] for x in g):.1f} ms; late samples {', '.join(str(x['late']) for x in g)}",
+    )
     for hz in (10, 100):
         gg = [r["gaps"][label("memview", hz)] for r in rounds]
-        result.add(f"achieved rate, memview @ {hz} Hz", round(median([x["rate_hz"] for x in gg]), 2), "Hz",
-                   note=f"gap p50 {median([x['gap_p50_ms'] for x in gg]):.2f} ms, "
-                        f"p99 {median([x['gap_p99_ms'] for x in gg]):.2f} ms")
+        result.add(
+            f"achieved rate, memview @ {hz} Hz",
+            round(median([x["rate_hz"] for x in gg]), 2),
+            "Hz",
+            note=f"gap p50 {median([x['gap_p50_ms'] for x in gg]):.2f} ms, "
+            f"p99 {median([x['gap_p99_ms'] for x in gg]):.2f} ms",
+        )
     for t, hz in FOUNDATION:
         name = label(t, hz)
-        result.add(f"CPU of a {foundation_s:g} s recording, {name}",
-                   round(median([r["cpu_foundation"][name] for r in rounds]), 3), "s",
-                   note=f"incl. start-up; steady part ≈ {median(slopes[name]) * foundation_s:.3f} s")
+        result.add(
+            f"CPU of a {foundation_s:g} s recording, {name}",
+            round(median([r["cpu_foundation"][name] for r in rounds]), 3),
+            "s",
+            note=f"incl. start-up; steady part ≈ {median(slopes[name]) * foundation_s:.3f} s",
+        )
     return result

@@ -45,14 +45,19 @@ def run(ctx: Context) -> CaseResult:
     if not (BENCH / "bench_plot.py").exists():
         result.add("plot", "not run: GUI not merged yet", note="benchmarks/bench_plot.py is written with the GUI")
         return result
-    res = subprocess.run([PY, "-c", _CALL, "1" if ctx.smoke else "0"], capture_output=True, text=True, timeout=900,
-                         env=env(QT_QPA_PLATFORM=os.environ.get("QT_QPA_PLATFORM", "offscreen")))
+    res = subprocess.run(
+        [PY, "-c", _CALL, "1" if ctx.smoke else "0"],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env=env(QT_QPA_PLATFORM=os.environ.get("QT_QPA_PLATFORM", "offscreen")),
+    )
     lines = [ln for ln in res.stdout.splitlines() if ln.startswith(MARK)]
     if res.returncode != 0 or not lines:
         raise RuntimeError(f"bench_plot failed (exit {res.returncode}): {res.stderr.strip()[-500:]}")
-    figures = json.loads(lines[-1][len(MARK):])
+    figures = json.loads(lines[-1][len(MARK) :])
     result.details["figures"] = figures
-    for name, value in (figures.items() if isinstance(figures, dict) else []):
+    for name, value in figures.items() if isinstance(figures, dict) else []:
         goal, met = _goal(name, value)
         result.add(name, round(value, 3) if isinstance(value, float) else value, goal=goal, met=met)
     return result

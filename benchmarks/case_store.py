@@ -57,7 +57,7 @@ def ingest(path: Path, times: list[float], values: list[int], chunk: int) -> tup
     sid = store.create_session(kind="run", target="bench", started_at=time.time(), interval_s=0.001)
     store.close()
     before = _db_bytes(path)
-    batches = [Batch(sid, {"rss": (times[i:i + chunk], values[i:i + chunk])}) for i in range(0, len(times), chunk)]
+    batches = [Batch(sid, {"rss": (times[i : i + chunk], values[i : i + chunk])}) for i in range(0, len(times), chunk)]
     writer = StoreWriter(path, sid)
     writer.start()
     t = time.perf_counter()
@@ -81,17 +81,35 @@ def run(ctx: Context) -> CaseResult:
         sid, secs, size = ingest(path, times, values, 250)
         runs.append({"seconds": secs, "bytes": size, "db": path, "sid": sid})
     rate = median([n / r["seconds"] for r in runs])
-    result.add("ingest, 250-sample batches (1 kHz)", round(rate), "samples/s", "≥ 200k samples/s", rate >= 200_000,
-               f"{n:,} samples; per run " + ", ".join(f"{n / r['seconds'] / 1000:.0f}k" for r in runs))
+    result.add(
+        "ingest, 250-sample batches (1 kHz)",
+        round(rate),
+        "samples/s",
+        "≥ 200k samples/s",
+        rate >= 200_000,
+        f"{n:,} samples; per run " + ", ".join(f"{n / r['seconds'] / 1000:.0f}k" for r in runs),
+    )
     per = runs[0]["bytes"] / n
-    result.add("database bytes per sample, 1 kHz", round(per, 2), "B", "≤ 24 B", per <= 24,
-               f"{runs[0]['bytes']:,} bytes for {n:,} samples, after a WAL checkpoint")
+    result.add(
+        "database bytes per sample, 1 kHz",
+        round(per, 2),
+        "B",
+        "≤ 24 B",
+        per <= 24,
+        f"{runs[0]['bytes']:,} bytes for {n:,} samples, after a WAL checkpoint",
+    )
     n100 = n // 10
     t100, v100 = synthetic(n100, 100)
     _, secs100, size100 = ingest(ctx.db("store-100hz"), t100, v100, 25)
     per100 = size100 / n100
-    result.add("database bytes per sample, 100 Hz", round(per100, 2), "B", "≤ 24 B", per100 <= 24,
-               f"25-sample batches; ingest {n100 / secs100 / 1000:.0f}k samples/s")
+    result.add(
+        "database bytes per sample, 100 Hz",
+        round(per100, 2),
+        "B",
+        "≤ 24 B",
+        per100 <= 24,
+        f"25-sample batches; ingest {n100 / secs100 / 1000:.0f}k samples/s",
+    )
     store = Store(runs[0]["db"])
     sid = runs[0]["sid"]
     got: list[list[int]] = []
@@ -100,8 +118,15 @@ def run(ctx: Context) -> CaseResult:
     if got[-1] != values:
         raise RuntimeError("the loaded series differs from what was written")
     ms = median(loads) * 1000
-    result.add(f"load a {n:,}-sample series", round(ms, 1), "ms", "≤ 300 ms (1M)", ms <= 300,
-               f"Store.load_series, lists of floats and ints; first {loads[0] * 1000:.0f} ms")
-    result.details.update({"samples": n, "runs": [{k: v for k, v in r.items() if k != "db"} for r in runs],
-                           "load_s": loads})
+    result.add(
+        f"load a {n:,}-sample series",
+        round(ms, 1),
+        "ms",
+        "≤ 300 ms (1M)",
+        ms <= 300,
+        f"Store.load_series, lists of floats and ints; first {loads[0] * 1000:.0f} ms",
+    )
+    result.details.update(
+        {"samples": n, "runs": [{k: v for k, v in r.items() if k != "db"} for r in runs], "load_s": loads}
+    )
     return result

@@ -27,8 +27,13 @@ def run(ctx: Context) -> CaseResult:
     for _ in range(ctx.reps):
         cpu: dict[str, dict[int, float]] = {}
         for key, secs in (("long", long_), ("short", short)):
-            procs = {n: Proc(memview_argv("run", "-q", "--db", dbs[n], "-i", 1 / HZ, "--",
-                                          *workload("tree.py", n, secs)), timeout=secs + 60) for n in sizes}
+            procs = {
+                n: Proc(
+                    memview_argv("run", "-q", "--db", dbs[n], "-i", 1 / HZ, "--", *workload("tree.py", n, secs)),
+                    timeout=secs + 60,
+                )
+                for n in sizes
+            }
             cpu[key] = {n: p.finish().cpu_s for n, p in procs.items()}
         seen = {}
         for n in sizes:
@@ -43,8 +48,13 @@ def run(ctx: Context) -> CaseResult:
         seen = min(r["processes_seen"][n] for r in rounds)
         per_proc = median(slopes) / HZ / n * 1e6
         goal = "≤ 5% of a core" if n == 50 else ""
-        result.add(f"CPU, {n} process{'es' if n > 1 else ''} @ {HZ} Hz", round(pct, 3), "% of a core", goal,
-                   (pct <= 5.0) if n == 50 else None,
-                   f"{per_proc:.1f} µs per process per sample; saw {seen} processes; per round "
-                   + ", ".join(f"{s * 100:.2f}" for s in slopes))
+        result.add(
+            f"CPU, {n} process{'es' if n > 1 else ''} @ {HZ} Hz",
+            round(pct, 3),
+            "% of a core",
+            goal,
+            (pct <= 5.0) if n == 50 else None,
+            f"{per_proc:.1f} µs per process per sample; saw {seen} processes; per round "
+            + ", ".join(f"{s * 100:.2f}" for s in slopes),
+        )
     return result

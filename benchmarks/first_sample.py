@@ -25,9 +25,13 @@ def main() -> None:
         rec = session.recorder
         if rec.stats.first_t is None:
             raise SystemExit("no sample was taken")
-        out.append({"launch_to_first_sample_s": rec.started_at + rec.stats.first_t - before,
-                    "launch_to_recorder_s": rec.started_at - before,
-                    "recorder_to_first_sample_s": rec.stats.first_t})
+        out.append(
+            {
+                "launch_to_first_sample_s": rec.started_at + rec.stats.first_t - before,
+                "launch_to_recorder_s": rec.started_at - before,
+                "recorder_to_first_sample_s": rec.stats.first_t,
+            }
+        )
     print(json.dumps(out))
 
 

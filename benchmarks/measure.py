@@ -156,8 +156,12 @@ def machine() -> dict[str, Any]:
         pass
     sha = None
     try:
-        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-                             timeout=5).stdout.strip() or None
+        sha = (
+            subprocess.run(
+                ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=5
+            ).stdout.strip()
+            or None
+        )
     except (OSError, subprocess.SubprocessError):
         pass
     return {
@@ -185,8 +189,15 @@ class Figure:
     note: str = ""
 
     def as_dict(self) -> dict[str, Any]:
-        return {"case": self.case, "name": self.name, "value": self.value, "unit": self.unit, "goal": self.goal,
-                "met": self.met, "note": self.note}
+        return {
+            "case": self.case,
+            "name": self.name,
+            "value": self.value,
+            "unit": self.unit,
+            "goal": self.goal,
+            "met": self.met,
+            "note": self.note,
+        }
 
 
 @dataclass
@@ -197,8 +208,9 @@ class CaseResult:
     seconds: float = 0.0
     error: str | None = None
 
-    def add(self, name: str, value: Any, unit: str = "", goal: str = "", met: bool | None = None,
-            note: str = "") -> Figure:
+    def add(
+        self, name: str, value: Any, unit: str = "", goal: str = "", met: bool | None = None, note: str = ""
+    ) -> Figure:
         fig = Figure(self.name, name, value, unit, goal, met, note)
         self.figures.append(fig)
         return fig

@@ -17,8 +17,10 @@ from pathlib import Path
 from benchmarks.measure import BENCH
 
 PINNED = ["memory_profiler==0.61.0", "psrecord==1.4"]
-_PROBE = ("import importlib.metadata as m, mprof, psrecord; "
-          "print(m.version('memory_profiler'), m.version('psrecord'), m.version('psutil'))")
+_PROBE = (
+    "import importlib.metadata as m, mprof, psrecord; "
+    "print(m.version('memory_profiler'), m.version('psrecord'), m.version('psutil'))"
+)
 
 
 def _versions(python: str) -> list[str] | None:

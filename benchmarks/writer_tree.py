@@ -31,8 +31,10 @@ def measure(seconds: int = 120, procs: int = 50, rate: int = 100, flush: float =
         submit_cpu = 0.0
         for b in range(round(seconds / flush)):
             times = [t + k / rate for k in range(per_batch)]
-            series = {proc_series(1000 + i): (times, [v + 4096 * ((b + k) % 7 == 0) for k in range(per_batch)])
-                      for i, v in enumerate(base)}
+            series = {
+                proc_series(1000 + i): (times, [v + 4096 * ((b + k) % 7 == 0) for k in range(per_batch)])
+                for i, v in enumerate(base)
+            }
             series["rss"] = (times, [sum(base) + k for k in range(per_batch)])
             t += flush
             c0 = time.thread_time()
@@ -44,8 +46,12 @@ def measure(seconds: int = 120, procs: int = 50, rate: int = 100, flush: float =
         total = time.process_time() - c0  # the writer thread (this one waits)
         n = sum(store.load_series(sid, name)[0].__len__() for name in store.series_names(sid)) if ok else 0
         store.close()
-    return {"writer_pct": round(total / seconds * 100, 3), "submit_pct": round(submit_cpu / seconds * 100, 3),
-            "wall_s": round(time.perf_counter() - w0, 2), "samples": n}
+    return {
+        "writer_pct": round(total / seconds * 100, 3),
+        "submit_pct": round(submit_cpu / seconds * 100, 3),
+        "wall_s": round(time.perf_counter() - w0, 2),
+        "samples": n,
+    }
 
 
 def recorder_per_flush(procs: int = 50, per: int = 25, n: int = 2000) -> dict[str, float]:
@@ -53,8 +59,9 @@ def recorder_per_flush(procs: int = 50, per: int = 25, n: int = 2000) -> dict[st
     into columns: two appends per series per reading (before) against ``recorder.columns``."""
     from memview.recorder import columns
 
-    rows = [(k * 0.01, {**{proc_series(1000 + i): 100_000_000 + i for i in range(procs)}, "rss": k})
-            for k in range(per)]
+    rows = [
+        (k * 0.01, {**{proc_series(1000 + i): 100_000_000 + i for i in range(procs)}, "rss": k}) for k in range(per)
+    ]
 
     def per_series() -> dict[str, tuple[list[float], list[int]]]:
         bufs: dict[str, tuple[list[float], list[int]]] = {}
@@ -68,8 +75,10 @@ def recorder_per_flush(procs: int = 50, per: int = 25, n: int = 2000) -> dict[st
         return bufs
 
     assert per_series() == columns(rows)
-    return {"per_series_us": round(timeit.timeit(per_series, number=n) / n * 1e6, 1),
-            "columns_us": round(timeit.timeit(lambda: columns(rows), number=n) / n * 1e6, 1)}
+    return {
+        "per_series_us": round(timeit.timeit(per_series, number=n) / n * 1e6, 1),
+        "columns_us": round(timeit.timeit(lambda: columns(rows), number=n) / n * 1e6, 1),
+    }
 
 
 if __name__ == "__main__":

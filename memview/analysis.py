@@ -29,7 +29,8 @@ def _phase_summary(row: dict[str, Any]) -> dict[str, Any]:
         "peak_rss_bytes": row["peak_rss_bytes"],
         "peak_source": row["peak_source"],
         "growth_bytes": row["growth_bytes"],
-        "footprint_bytes": None if row["peak_rss_bytes"] is None or row["start_rss_bytes"] is None
+        "footprint_bytes": None
+        if row["peak_rss_bytes"] is None or row["start_rss_bytes"] is None
         else row["peak_rss_bytes"] - row["start_rss_bytes"],
         "flags": row["flags"] or [],
         "data": row["data"] or {},
@@ -37,8 +38,19 @@ def _phase_summary(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def _capture_summary(row: dict[str, Any]) -> dict[str, Any]:
-    keys = ("tool", "pid", "trigger", "started_s", "ended_s", "path", "size_bytes", "exit_status", "status",
-            "stderr_tail", "data")
+    keys = (
+        "tool",
+        "pid",
+        "trigger",
+        "started_s",
+        "ended_s",
+        "path",
+        "size_bytes",
+        "exit_status",
+        "status",
+        "stderr_tail",
+        "data",
+    )
     return {k: row[k] for k in keys}
 
 
@@ -49,19 +61,35 @@ def memory_summary(recorder: Any) -> dict[str, Any]:
     """
     f = {**recorder.fields, **getattr(recorder, "closing_fields", {})}
     return {
-        "format": SUMMARY_FORMAT, "version": SUMMARY_VERSION,
-        "session_id": recorder.session_id, "uid": None, "kind": f.get("kind"), "name": f.get("name"),
-        "status": f.get("status"), "command": f.get("command"), "target": f.get("target"), "pid": f.get("pid"),
-        "cwd": f.get("cwd"), "exit_code": f.get("exit_code"), "signal": f.get("signal"),
-        "started_at": f.get("started_at"), "wall_s": f.get("wall_s"), "samples": f.get("samples") or 0,
-        "interval_s": f.get("interval_s"), "peak_rss_bytes": f.get("peak_rss_bytes"),
-        "peak_source": f.get("peak_source"), "avg_rss_bytes": f.get("avg_rss_bytes"),
+        "format": SUMMARY_FORMAT,
+        "version": SUMMARY_VERSION,
+        "session_id": recorder.session_id,
+        "uid": None,
+        "kind": f.get("kind"),
+        "name": f.get("name"),
+        "status": f.get("status"),
+        "command": f.get("command"),
+        "target": f.get("target"),
+        "pid": f.get("pid"),
+        "cwd": f.get("cwd"),
+        "exit_code": f.get("exit_code"),
+        "signal": f.get("signal"),
+        "started_at": f.get("started_at"),
+        "wall_s": f.get("wall_s"),
+        "samples": f.get("samples") or 0,
+        "interval_s": f.get("interval_s"),
+        "peak_rss_bytes": f.get("peak_rss_bytes"),
+        "peak_source": f.get("peak_source"),
+        "avg_rss_bytes": f.get("avg_rss_bytes"),
         "final_rss_bytes": f.get("final_rss_bytes"),
         "processes": [p.as_summary() | {"exit_code": p.exit_code} for p in getattr(recorder, "processes", [])],
         "phases": [_phase_summary(p.to_row()) for p in recorder.phases],  # the stored rows' mapping
         "captures": [_capture_summary(c.to_row()) for c in recorder.captures],
         "events": [{"t_s": e.t, "kind": e.kind, "level": e.level, "message": e.message} for e in recorder.events],
-        "tags": [], "notes": "", "meta": f.get("meta") or {}, "stored": False,
+        "tags": [],
+        "notes": "",
+        "meta": f.get("meta") or {},
+        "stored": False,
     } | peak_figures(f.get("meta") or {})
 
 
@@ -94,8 +122,13 @@ def _series_summary(store: Store, sid: int) -> dict[str, dict[str, Any]]:
         if name.startswith("pid:"):
             continue
         unit = units.get(name, {})
-        out[name] = {"unit": unit.get("unit"), "label": unit.get("label"), "samples": st["samples"],
-                     "peak": st["peak"], "last": st["last"]}
+        out[name] = {
+            "unit": unit.get("unit"),
+            "label": unit.get("label"),
+            "samples": st["samples"],
+            "peak": st["peak"],
+            "last": st["last"],
+        }
     return out
 
 
@@ -109,8 +142,7 @@ def _gaps(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for e in events:
         data = e.get("data") or {}
         if e["kind"] == "gap":
-            current = {"start_s": e["t_s"], "end_s": None, "reason": data.get("reason", e["message"]),
-                       "failures": None}
+            current = {"start_s": e["t_s"], "end_s": None, "reason": data.get("reason", e["message"]), "failures": None}
             gaps.append(current)
         elif e["kind"] == "gap_end" and current is not None:
             current["end_s"] = e["t_s"]
@@ -147,14 +179,30 @@ def session_summary(store: Store, sid: int) -> dict[str, Any]:
         "avg_rss_bytes": s["avg_rss_bytes"],
         "final_rss_bytes": s["final_rss_bytes"],
         "processes": [
-            {k: p[k] for k in ("pid", "ppid", "name", "cmdline", "peak_rss_bytes", "peak_source", "first_s",
-                               "last_s", "exit_code")}
+            {
+                k: p[k]
+                for k in (
+                    "pid",
+                    "ppid",
+                    "name",
+                    "cmdline",
+                    "peak_rss_bytes",
+                    "peak_source",
+                    "first_s",
+                    "last_s",
+                    "exit_code",
+                )
+            }
             for p in processes
         ],
         # stored as they end (inner before outer); listed as they start, parents before children, and
         # phases with one start time (a log's millisecond clock) in the order they were announced
-        "phases": [_phase_summary(r) for r in sorted(store.phases(sid), key=lambda r: (
-            r["start_s"], r["depth"], (r["data"] or {}).get("announced", 0)))],
+        "phases": [
+            _phase_summary(r)
+            for r in sorted(
+                store.phases(sid), key=lambda r: (r["start_s"], r["depth"], (r["data"] or {}).get("announced", 0))
+            )
+        ],
         "captures": [_capture_summary(r) for r in store.captures(sid)],
         "events": [{k: e[k] for k in ("t_s", "kind", "level", "message")} for e in events],
         "series": _series_summary(store, sid),

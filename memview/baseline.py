@@ -84,13 +84,28 @@ def migrate(doc: dict[str, Any]) -> dict[str, Any]:
     a note) until ``memview baseline update`` writes its footprint and growth.
     """
     if doc.get("version") == VERSION and not any(
-            isinstance(v, int) for inputs in doc["cases"].values() for e in inputs.values()
-            for v in (e.get("phases") or {}).values()):
+        isinstance(v, int)
+        for inputs in doc["cases"].values()
+        for e in inputs.values()
+        for v in (e.get("phases") or {}).values()
+    ):
         return doc
-    cases = {case: {inp: ({**entry, "phases": {k: {"peak_rss_bytes": v} if isinstance(v, int) else v
-                                                for k, v in entry["phases"].items()}}
-                          if isinstance(entry.get("phases"), dict) else entry)
-                    for inp, entry in inputs.items()} for case, inputs in doc["cases"].items()}
+    cases = {
+        case: {
+            inp: (
+                {
+                    **entry,
+                    "phases": {
+                        k: {"peak_rss_bytes": v} if isinstance(v, int) else v for k, v in entry["phases"].items()
+                    },
+                }
+                if isinstance(entry.get("phases"), dict)
+                else entry
+            )
+            for inp, entry in inputs.items()
+        }
+        for case, inputs in doc["cases"].items()
+    }
     return {**doc, "version": VERSION, "cases": cases, "migrated_from": doc.get("version")}
 
 
@@ -101,20 +116,26 @@ def _is_bytes(v: Any, signed: bool = False) -> bool:
 def _valid_phase(v: Any) -> bool:
     if _is_bytes(v):  # version 1
         return True
-    return isinstance(v, dict) and bool(v) and all(
-        k in ("peak_rss_bytes", "footprint_bytes", "growth_bytes") and (x is None or _is_bytes(x, k == "growth_bytes"))
-        for k, x in v.items())
+    return (
+        isinstance(v, dict)
+        and bool(v)
+        and all(
+            k in ("peak_rss_bytes", "footprint_bytes", "growth_bytes")
+            and (x is None or _is_bytes(x, k == "growth_bytes"))
+            for k, x in v.items()
+        )
+    )
 
 
 def validate_results(doc: Any, source: str) -> list[dict[str, Any]]:
     """The records of a ``memview profile`` results document, checked enough to compare them."""
     if not isinstance(doc, dict) or doc.get("format") != RESULTS_FORMAT:
-        raise BaselineError(f"{source} is not a memview profile results file (no \"format\": \"{RESULTS_FORMAT}\")")
+        raise BaselineError(f'{source} is not a memview profile results file (no "format": "{RESULTS_FORMAT}")')
     if not isinstance(doc.get("version"), int) or doc["version"] > 1:
         raise BaselineError(f"{source}: results format version {doc.get('version')!r} is not supported")
     records = doc.get("records")
     if not isinstance(records, list):
-        raise BaselineError(f"{source}: \"records\" must be a list")
+        raise BaselineError(f'{source}: "records" must be a list')
     for i, r in enumerate(records):
         where = f"{source}: records[{i}]"
         if not isinstance(r, dict) or not isinstance(r.get("case"), str):
@@ -132,14 +153,14 @@ def validate_results(doc: Any, source: str) -> list[dict[str, Any]]:
 def validate_baseline(doc: Any, source: str = "baseline") -> dict[str, Any]:
     """Check a baseline document; returns it. Every entry's tolerance is parsed here, once."""
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
-        raise BaselineError(f"{source} is not a memview baseline (no \"format\": \"{FORMAT}\")")
+        raise BaselineError(f'{source} is not a memview baseline (no "format": "{FORMAT}")')
     version = doc.get("version")
     if not isinstance(version, int) or isinstance(version, bool) or not 1 <= version <= VERSION:
         raise BaselineError(f"{source}: baseline format version {doc.get('version')!r} is not supported")
     parse_tolerance(doc.get("default_tolerance", DEFAULT_TOLERANCE))
     cases = doc.get("cases")
     if not isinstance(cases, dict):
-        raise BaselineError(f"{source}: \"cases\" must be an object of case name -> inputs")
+        raise BaselineError(f'{source}: "cases" must be an object of case name -> inputs')
     for case, inputs in cases.items():
         if not isinstance(inputs, dict):
             raise BaselineError(f"{source}: cases[{case!r}] must be an object of input -> entry")
@@ -152,8 +173,10 @@ def validate_baseline(doc: Any, source: str = "baseline") -> dict[str, Any]:
                 raise BaselineError(f"{where}.peak_rss_bytes must be a number of bytes (got {peak!r})")
             phases = entry.get("phases", {})
             if not isinstance(phases, dict) or not all(_valid_phase(v) for v in phases.values()):
-                raise BaselineError(f"{where}.phases must map phase names to numbers of bytes (version 1) or to "
-                                    "{peak_rss_bytes, footprint_bytes, growth_bytes}")
+                raise BaselineError(
+                    f"{where}.phases must map phase names to numbers of bytes (version 1) or to "
+                    "{peak_rss_bytes, footprint_bytes, growth_bytes}"
+                )
             if "tolerance" in entry:
                 try:
                     parse_tolerance(entry["tolerance"])
@@ -236,8 +259,12 @@ def _records(results: dict[str, Any] | list[dict[str, Any]]) -> dict[tuple[str, 
 
 
 # -- writing --------------------------------------------------------------------------------
-def update(results: dict[str, Any] | list[dict[str, Any]], previous: dict[str, Any] | None = None,
-           tolerance: str | None = None, prune: bool = False) -> tuple[dict[str, Any], list[str]]:
+def update(
+    results: dict[str, Any] | list[dict[str, Any]],
+    previous: dict[str, Any] | None = None,
+    tolerance: str | None = None,
+    prune: bool = False,
+) -> tuple[dict[str, Any], list[str]]:
     """A baseline from ``results``, merged into ``previous``; returns it and notes for the user.
 
     Cases present in the results replace their previous entries whole (an input that left the
@@ -261,8 +288,10 @@ def update(results: dict[str, Any] | list[dict[str, Any]], previous: dict[str, A
             notes.append(f"skipped {case} {inp}: no peak was measured")
             continue
         entry: dict[str, Any] = {"peak_rss_bytes": r["peak_rss_bytes"]}
-        phases = {k: {f: v for f, v in figs.items() if v is not None}
-                  for k, figs in phase_figures(r.get("phases") or []).items()}
+        phases = {
+            k: {f: v for f, v in figs.items() if v is not None}
+            for k, figs in phase_figures(r.get("phases") or []).items()
+        }
         phases = {k: v for k, v in phases.items() if v}
         if phases:
             entry["phases"] = phases
@@ -337,8 +366,9 @@ def _compare(row: Row, base: int, current: int | None, tol: Tolerance, own_use: 
     return row
 
 
-def evaluate(baseline: dict[str, Any], results: dict[str, Any] | list[dict[str, Any]],
-             allow_missing: bool = False) -> list[Row]:
+def evaluate(
+    baseline: dict[str, Any], results: dict[str, Any] | list[dict[str, Any]], allow_missing: bool = False
+) -> list[Row]:
     """One row per compared figure: each entry's peak and each baseline phase's own peak."""
     baseline = validate_baseline(baseline)
     records = _records(results)
@@ -349,36 +379,84 @@ def evaluate(baseline: dict[str, Any], results: dict[str, Any] | list[dict[str, 
             tol = parse_tolerance(entry["tolerance"]) if "tolerance" in entry else default
             r = records.get((case, inp))
             if r is None:
-                rows.append(Row(MISSING, case, inp, "peak", entry["peak_rss_bytes"], tolerance=tol.text,
-                                detail="not in the results" + (" (allowed)" if allow_missing else "")))
+                rows.append(
+                    Row(
+                        MISSING,
+                        case,
+                        inp,
+                        "peak",
+                        entry["peak_rss_bytes"],
+                        tolerance=tol.text,
+                        detail="not in the results" + (" (allowed)" if allow_missing else ""),
+                    )
+                )
                 continue
             sid = r.get("session_id")
             why = _failure(r)
             if why:
-                rows.append(Row(FAILED, case, inp, "peak", entry["peak_rss_bytes"], r.get("peak_rss_bytes"),
-                                tolerance=tol.text, detail=f"the run failed: {why}", session_id=sid))
+                rows.append(
+                    Row(
+                        FAILED,
+                        case,
+                        inp,
+                        "peak",
+                        entry["peak_rss_bytes"],
+                        r.get("peak_rss_bytes"),
+                        tolerance=tol.text,
+                        detail=f"the run failed: {why}",
+                        session_id=sid,
+                    )
+                )
                 continue
-            rows.append(_compare(Row(OK, case, inp, "peak", session_id=sid), entry["peak_rss_bytes"],
-                                 r.get("peak_rss_bytes"), tol))
+            rows.append(
+                _compare(
+                    Row(OK, case, inp, "peak", session_id=sid), entry["peak_rss_bytes"], r.get("peak_rss_bytes"), tol
+                )
+            )
             current_phases = phase_figures(r.get("phases") or [])
             for name, base in entry.get("phases", {}).items():
                 if name not in current_phases:
-                    rows.append(Row(MISSING, case, inp, f"phase {name}", base.get("peak_rss_bytes"),
-                                    tolerance=tol.text,
-                                    detail="phase not in the results" + (" (allowed)" if allow_missing else ""),
-                                    session_id=sid))
+                    rows.append(
+                        Row(
+                            MISSING,
+                            case,
+                            inp,
+                            f"phase {name}",
+                            base.get("peak_rss_bytes"),
+                            tolerance=tol.text,
+                            detail="phase not in the results" + (" (allowed)" if allow_missing else ""),
+                            session_id=sid,
+                        )
+                    )
                 else:
                     rows.extend(_phase_rows(case, inp, name, base, current_phases[name], tol, sid))
             for name in current_phases.keys() - entry.get("phases", {}).keys():
-                rows.append(Row(NEW, case, inp, f"phase {name}", current=current_phases[name]["peak_rss_bytes"],
-                                detail="no baseline for this phase", session_id=sid,
-                                figures={"current": current_phases[name]}))
+                rows.append(
+                    Row(
+                        NEW,
+                        case,
+                        inp,
+                        f"phase {name}",
+                        current=current_phases[name]["peak_rss_bytes"],
+                        detail="no baseline for this phase",
+                        session_id=sid,
+                        figures={"current": current_phases[name]},
+                    )
+                )
     for (case, inp), r in records.items():
         if inp not in baseline["cases"].get(case, {}):
             why = _failure(r)
-            rows.append(Row(FAILED if why else NEW, case, inp, "peak", current=r.get("peak_rss_bytes"),
-                            detail=f"the run failed: {why}" if why else "no baseline (memview baseline update)",
-                            session_id=r.get("session_id")))
+            rows.append(
+                Row(
+                    FAILED if why else NEW,
+                    case,
+                    inp,
+                    "peak",
+                    current=r.get("peak_rss_bytes"),
+                    detail=f"the run failed: {why}" if why else "no baseline (memview baseline update)",
+                    session_id=r.get("session_id"),
+                )
+            )
     if allow_missing:
         for row in rows:
             if row.status == MISSING:
@@ -386,8 +464,9 @@ def evaluate(baseline: dict[str, Any], results: dict[str, Any] | list[dict[str, 
     return rows
 
 
-def _phase_rows(case: str, inp: str, name: str, base: dict[str, Any], current: dict[str, Any], tol: Tolerance,
-                sid: int | None) -> list[Row]:
+def _phase_rows(
+    case: str, inp: str, name: str, base: dict[str, Any], current: dict[str, Any], tol: Tolerance, sid: int | None
+) -> list[Row]:
     """A phase's rows: its footprint and growth against the baseline's (its own use).
 
     Only where neither side has own-use figures (a version-1 baseline, old results) is the
@@ -397,12 +476,23 @@ def _phase_rows(case: str, inp: str, name: str, base: dict[str, Any], current: d
     rows = []
     for key, label in OWN_USE:
         if base.get(key) is not None and current.get(key) is not None:
-            rows.append(_compare(Row(OK, case, inp, f"phase {name} {label}", session_id=sid, figures=figures),
-                                 base[key], current[key], tol, own_use=True))
+            rows.append(
+                _compare(
+                    Row(OK, case, inp, f"phase {name} {label}", session_id=sid, figures=figures),
+                    base[key],
+                    current[key],
+                    tol,
+                    own_use=True,
+                )
+            )
     if rows:
         return rows
-    row = _compare(Row(OK, case, inp, f"phase {name}", session_id=sid, figures=figures),
-                   base.get("peak_rss_bytes") or 0, current.get("peak_rss_bytes"), tol)
+    row = _compare(
+        Row(OK, case, inp, f"phase {name}", session_id=sid, figures=figures),
+        base.get("peak_rss_bytes") or 0,
+        current.get("peak_rss_bytes"),
+        tol,
+    )
     row.detail = "absolute peak (no footprint in the baseline: memview baseline update records it)"
     return [row]
 
@@ -425,23 +515,40 @@ def render(rows: list[Row]) -> str:
 
     table = text_table(
         ["status", "case", "input", "what", "baseline", "current", "change", "limit"],
-        [[r.status, r.case, r.input, r.what, format_bytes(r.baseline), format_bytes(r.current), _change(r),
-          f"{format_bytes(r.limit)} ({r.tolerance})" if r.limit is not None else r.detail] for r in rows],
+        [
+            [
+                r.status,
+                r.case,
+                r.input,
+                r.what,
+                format_bytes(r.baseline),
+                format_bytes(r.current),
+                _change(r),
+                f"{format_bytes(r.limit)} ({r.tolerance})" if r.limit is not None else r.detail,
+            ]
+            for r in rows
+        ],
     )
     lines = [table, ""]
     for r in rows:
         where = f"{r.case} {r.input} {r.what}"
         session = f" (memview show {r.session_id})" if r.session_id else ""
         if r.status == REGRESSED:
-            lines.append(f"REGRESSED {where}: {format_bytes(r.current)} > limit {format_bytes(r.limit)} "
-                         f"(baseline {format_bytes(r.baseline)}, tolerance {r.tolerance}){session}")
+            lines.append(
+                f"REGRESSED {where}: {format_bytes(r.current)} > limit {format_bytes(r.limit)} "
+                f"(baseline {format_bytes(r.baseline)}, tolerance {r.tolerance}){session}"
+            )
         elif r.status in (FAILED, MISSING, NO_PEAK):
             lines.append(f"{r.status} {where}: {r.detail}{session}")
         elif r.status == IMPROVED:
-            lines.append(f"improved {where}: {format_bytes(r.current)}, {_change(r)} from the baseline "
-                         f"{format_bytes(r.baseline)} — consider an update (memview baseline update)")
-    counts = {s: sum(r.status == s for r in rows)
-              for s in (REGRESSED, FAILED, MISSING, NO_PEAK, NEW, IMPROVED, ALLOWED_MISSING)}
+            lines.append(
+                f"improved {where}: {format_bytes(r.current)}, {_change(r)} from the baseline "
+                f"{format_bytes(r.baseline)} — consider an update (memview baseline update)"
+            )
+    counts = {
+        s: sum(r.status == s for r in rows)
+        for s in (REGRESSED, FAILED, MISSING, NO_PEAK, NEW, IMPROVED, ALLOWED_MISSING)
+    }
     compared = sum(r.current is not None and r.baseline is not None for r in rows)
     parts = [f"{n} {s.lower()}" + (" (allowed)" if s == ALLOWED_MISSING else "") for s, n in counts.items() if n]
     verdict = "FAIL" if exit_code(rows) else "pass"
@@ -449,8 +556,9 @@ def render(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
-def check(baseline: dict[str, Any], results: dict[str, Any] | list[dict[str, Any]],
-          allow_missing: bool = False) -> tuple[str, int]:
+def check(
+    baseline: dict[str, Any], results: dict[str, Any] | list[dict[str, Any]], allow_missing: bool = False
+) -> tuple[str, int]:
     """Compare results with a baseline: (report text, exit code 0 pass / 1 regression / 2 malformed)."""
     try:
         rows = evaluate(baseline, results, allow_missing=allow_missing)

@@ -91,9 +91,15 @@ def _nested(slices: list[tuple[int, int, dict[str, Any]]]) -> list[tuple[int, in
     return out
 
 
-def trace_events(session: dict[str, Any], series: dict[str, tuple[list[float], list[int]]],
-                 units: dict[str, dict[str, str]], phases: list[dict[str, Any]], events: list[dict[str, Any]],
-                 captures: list[dict[str, Any]], processes: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+def trace_events(
+    session: dict[str, Any],
+    series: dict[str, tuple[list[float], list[int]]],
+    units: dict[str, dict[str, str]],
+    phases: list[dict[str, Any]],
+    events: list[dict[str, Any]],
+    captures: list[dict[str, Any]],
+    processes: list[dict[str, Any]] | None = None,
+) -> list[dict[str, Any]]:
     """The sorted ``traceEvents`` list for one session's stored rows (times in seconds since start).
 
     ``processes`` (the session's process rows) names the tracks of phases announced by other processes.
@@ -115,8 +121,22 @@ def trace_events(session: dict[str, Any], series: dict[str, tuple[list[float], l
         key = "MiB" if unit == "bytes" else unit
         for t, v in zip(times, values):
             value: float | int = round(v / _MIB, 4) if unit == "bytes" else v
-            timed.append((_us(t), 0, 0, {"name": track, "cat": "memory", "ph": "C", "ts": _us(t), "pid": PID,
-                                         "tid": TID_COUNTERS, "args": {key: value}}))
+            timed.append(
+                (
+                    _us(t),
+                    0,
+                    0,
+                    {
+                        "name": track,
+                        "cat": "memory",
+                        "ph": "C",
+                        "ts": _us(t),
+                        "pid": PID,
+                        "tid": TID_COUNTERS,
+                        "args": {key: value},
+                    },
+                )
+            )
     end_s = session.get("wall_s") or 0.0
     names = {p.get("pid"): p.get("name") for p in processes or []}
     tracks: dict[tuple[int, int], list[tuple[int, int, dict[str, Any]]]] = {}
@@ -124,8 +144,18 @@ def trace_events(session: dict[str, Any], series: dict[str, tuple[list[float], l
         start = _us(ph["start_s"])
         unfinished = ph.get("end_s") is None
         end = _us(max(end_s, ph["start_s"]) if unfinished else ph["end_s"])
-        args = {k: ph.get(k) for k in ("depth", "start_rss_bytes", "end_rss_bytes", "peak_rss_bytes", "peak_source",
-                                       "growth_bytes", "footprint_bytes")}
+        args = {
+            k: ph.get(k)
+            for k in (
+                "depth",
+                "start_rss_bytes",
+                "end_rss_bytes",
+                "peak_rss_bytes",
+                "peak_source",
+                "growth_bytes",
+                "footprint_bytes",
+            )
+        }
         args["flags"] = ph.get("flags") or []
         if unfinished:
             args["unfinished"] = True
@@ -139,20 +169,50 @@ def trace_events(session: dict[str, Any], series: dict[str, tuple[list[float], l
             meta.append({"name": "thread_name", "ph": "M", "pid": pid, "tid": tid, "args": {"name": "phases"}})
         for start, dur, body in _nested(slices):
             # at equal start the longer (outer) slice first, so viewers nest them
-            timed.append((start, 1, -dur, {**body, "cat": "phase", "ph": "X", "ts": start, "dur": dur,
-                                           "pid": pid, "tid": tid}))
+            timed.append(
+                (start, 1, -dur, {**body, "cat": "phase", "ph": "X", "ts": start, "dur": dur, "pid": pid, "tid": tid})
+            )
     for cap in captures:
         ts = _us(cap["started_s"] or 0.0)
         args = {k: cap.get(k) for k in ("tool", "pid", "trigger", "status", "ended_s", "size_bytes", "path")}
-        timed.append((ts, 2, 0, {"name": f"capture: {cap['tool']}", "cat": "capture", "ph": "i", "s": "p",
-                                 "ts": ts, "pid": PID, "tid": TID_EVENTS, "args": args}))
+        timed.append(
+            (
+                ts,
+                2,
+                0,
+                {
+                    "name": f"capture: {cap['tool']}",
+                    "cat": "capture",
+                    "ph": "i",
+                    "s": "p",
+                    "ts": ts,
+                    "pid": PID,
+                    "tid": TID_EVENTS,
+                    "args": args,
+                },
+            )
+        )
     for ev in events:
         if ev["kind"] in _SKIP_EVENT_KINDS:
             continue
         ts = _us(ev["t_s"] or 0.0)
-        timed.append((ts, 3, 0, {"name": f"{ev['kind']}: {ev['message']}"[:200], "cat": ev["kind"], "ph": "i",
-                                 "s": "p", "ts": ts, "pid": PID, "tid": TID_EVENTS,
-                                 "args": {"level": ev["level"], "message": ev["message"]}}))
+        timed.append(
+            (
+                ts,
+                3,
+                0,
+                {
+                    "name": f"{ev['kind']}: {ev['message']}"[:200],
+                    "cat": ev["kind"],
+                    "ph": "i",
+                    "s": "p",
+                    "ts": ts,
+                    "pid": PID,
+                    "tid": TID_EVENTS,
+                    "args": {"level": ev["level"], "message": ev["message"]},
+                },
+            )
+        )
     timed.sort(key=lambda item: item[:3])
     return meta + [item[3] for item in timed]
 

@@ -49,8 +49,11 @@ class CoreErrorsGroup(click.Group):
 
             if not isinstance(exc, sqlite3.DatabaseError):
                 raise
-            click.echo(f"memview: the database cannot be read ({exc}); it may be damaged: make a copy, then try "
-                       "sqlite3 FILE .recover", err=True)
+            click.echo(
+                f"memview: the database cannot be read ({exc}); it may be damaged: make a copy, then try "
+                "sqlite3 FILE .recover",
+                err=True,
+            )
             sys.exit(1)
 
 
@@ -101,17 +104,30 @@ def main(ctx: click.Context) -> None:
 @main.command(context_settings={"allow_interspersed_args": False})
 @recording_options("stop recording after this long, with a unit: 90s, 2m, 1h (the child runs on)")
 @click.option("--no-children", is_flag=True, help="record the command's own process only")
-@click.option("--no-envelope", is_flag=True,
-              help="do not reset the processes' high-water marks (clear_refs): no per-interval maxima, but a "
-                   "program that reads its own VmHWM or ru_maxrss sees its whole-life figure")
+@click.option(
+    "--no-envelope",
+    is_flag=True,
+    help="do not reset the processes' high-water marks (clear_refs): no per-interval maxima, but a "
+    "program that reads its own VmHWM or ru_maxrss sees its whole-life figure",
+)
 @capture_options(launch=True)
 @db_option
 @phase_options
 @serve_metrics_option
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
-def run(interval: float, duration: float | None, json_path: str | None, name: str | None, no_children: bool,
-        no_envelope: bool, quiet: bool, db: str | None, command: tuple[str, ...], serve_metrics: str | None,
-        **opts: Any) -> None:
+def run(
+    interval: float,
+    duration: float | None,
+    json_path: str | None,
+    name: str | None,
+    no_children: bool,
+    no_envelope: bool,
+    quiet: bool,
+    db: str | None,
+    command: tuple[str, ...],
+    serve_metrics: str | None,
+    **opts: Any,
+) -> None:
     """Launch COMMAND and record its memory (and its children's) until it exits.
 
     Like /usr/bin/time: the command keeps the terminal, and memview exits with its status.
@@ -142,9 +158,17 @@ def run(interval: float, duration: float | None, json_path: str | None, name: st
             metrics.attach(s.recorder)
 
     try:
-        session = run_foreground(argv=argv, store=store, interval=interval, duration=duration,
-                                 children=not no_children, env=captures.launch_env(), markers=markers,
-                                 envelope=not no_envelope, before_start=before_start)
+        session = run_foreground(
+            argv=argv,
+            store=store,
+            interval=interval,
+            duration=duration,
+            children=not no_children,
+            env=captures.launch_env(),
+            markers=markers,
+            envelope=not no_envelope,
+            before_start=before_start,
+        )
     except LaunchError as exc:
         captures.abandon()
         fail(str(exc), exc.exit_code)
@@ -168,17 +192,30 @@ def run(interval: float, duration: float | None, json_path: str | None, name: st
 @click.argument("pid", type=int)
 @recording_options("stop after this long, with a unit: 90s, 2m, 1h (default: until it exits or Ctrl-C)")
 @click.option("--no-children", is_flag=True, help="record the process itself only")
-@click.option("--envelope", is_flag=True,
-              help="record each process's exact maximum between samples by resetting its high-water mark "
-                   "(clear_refs). Off by default: the reset is visible to the process (its own VmHWM and "
-                   "ru_maxrss then count from memview's last reset)")
+@click.option(
+    "--envelope",
+    is_flag=True,
+    help="record each process's exact maximum between samples by resetting its high-water mark "
+    "(clear_refs). Off by default: the reset is visible to the process (its own VmHWM and "
+    "ru_maxrss then count from memview's last reset)",
+)
 @capture_options()
 @db_option
 @phase_options
 @serve_metrics_option
-def attach(pid: int, interval: float, duration: float | None, json_path: str | None, name: str | None,
-           no_children: bool, envelope: bool, quiet: bool, db: str | None, serve_metrics: str | None,
-           **opts: Any) -> None:
+def attach(
+    pid: int,
+    interval: float,
+    duration: float | None,
+    json_path: str | None,
+    name: str | None,
+    no_children: bool,
+    envelope: bool,
+    quiet: bool,
+    db: str | None,
+    serve_metrics: str | None,
+    **opts: Any,
+) -> None:
     """Record a running process (and its children) by PID until it exits, --duration, or Ctrl-C."""
     from memview.captures.options import CaptureSetup
     from memview.collectors.base import CollectorError
@@ -191,9 +228,16 @@ def attach(pid: int, interval: float, duration: float | None, json_path: str | N
     metrics = metrics_server(serve_metrics)
     bind_stop = stop_on_signals()
     try:
-        session = ProcessSession.attach(pid, store, interval, duration=duration, children=not no_children,
-                                        markers=markers, envelope=envelope,
-                                        before_start=metrics.attach_session if metrics else None)
+        session = ProcessSession.attach(
+            pid,
+            store,
+            interval,
+            duration=duration,
+            children=not no_children,
+            markers=markers,
+            envelope=envelope,
+            before_start=metrics.attach_session if metrics else None,
+        )
     except CollectorError as exc:
         fail(str(exc), 1)
     except MarkerError as exc:
@@ -224,8 +268,19 @@ def sessions(limit: int, text: str | None, as_json: bool, db: str | None) -> Non
 
     rows = open_store(db).sessions(limit=limit, text=text)
     if as_json:
-        keep = ("id", "kind", "name", "status", "target", "started_at", "wall_s", "peak_rss_bytes", "exit_code",
-                "signal", "tags")
+        keep = (
+            "id",
+            "kind",
+            "name",
+            "status",
+            "target",
+            "started_at",
+            "wall_s",
+            "peak_rss_bytes",
+            "exit_code",
+            "signal",
+            "tags",
+        )
         click.echo(json.dumps([{k: r[k] for k in keep} for r in rows], indent=2))
     elif rows:
         click.echo(sessions_table(rows))
@@ -269,22 +324,42 @@ def gui(db: str | None) -> None:
 #: should not pay for every feature's imports. name -> (module, attribute, the help line of
 #: ``memview --help``; tests/test_cli_lazy.py checks it is the command's own).
 LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
-    "watch": ("memview.commands.watch", "watch",
-              "Record a service's memory from its HTTP endpoint every --interval until --duration or Ctrl-C."),
-    "profile": ("memview.commands.profile", "profile",
-                "Profile each case of a manifest over its inputs; one record per case/input in the JSON."),
-    "baseline": ("memview.commands.baseline", "baseline",
-                 "Write a baseline from profile results, or check results against one."),
-    "export": ("memview.commands.bundle", "export_command",
-               "Write one session to a trace bundle (.memview.zip) to share or attach to a bug report."),
-    "import": ("memview.commands.bundle", "import_command",
-               "Add the session in a trace bundle to the database (once: re-importing reports the existing id)."),
-    "compare": ("memview.commands.compare", "compare_command",
-                "Compare sessions side by side: peak, average, final, wall time and each phase's peak and "
-                "duration, with the change of each against the first (A)."),
-    "install-desktop": ("memview.commands.install_desktop", "install_desktop",
-                        "Add memview to the desktop's application menu (a .desktop entry and the icon), "
-                        "for this user."),
+    "watch": (
+        "memview.commands.watch",
+        "watch",
+        "Record a service's memory from its HTTP endpoint every --interval until --duration or Ctrl-C.",
+    ),
+    "profile": (
+        "memview.commands.profile",
+        "profile",
+        "Profile each case of a manifest over its inputs; one record per case/input in the JSON.",
+    ),
+    "baseline": (
+        "memview.commands.baseline",
+        "baseline",
+        "Write a baseline from profile results, or check results against one.",
+    ),
+    "export": (
+        "memview.commands.bundle",
+        "export_command",
+        "Write one session to a trace bundle (.memview.zip) to share or attach to a bug report.",
+    ),
+    "import": (
+        "memview.commands.bundle",
+        "import_command",
+        "Add the session in a trace bundle to the database (once: re-importing reports the existing id).",
+    ),
+    "compare": (
+        "memview.commands.compare",
+        "compare_command",
+        "Compare sessions side by side: peak, average, final, wall time and each phase's peak and "
+        "duration, with the change of each against the first (A).",
+    ),
+    "install-desktop": (
+        "memview.commands.install_desktop",
+        "install_desktop",
+        "Add memview to the desktop's application menu (a .desktop entry and the icon), for this user.",
+    ),
 }
 main.lazy = LAZY_COMMANDS
 

@@ -75,5 +75,7 @@ def encode_arrays(times: Any, values: Any) -> tuple[bytes, bytes]:
 
     us = np.rint(np.asarray(times, dtype=np.float64) * 1_000_000).astype(np.int64)
     ints = np.asarray(values).astype(np.int64)
-    return (zlib.compress(np.diff(us, prepend=0).tobytes(), _LEVEL),
-            zlib.compress(np.diff(ints, prepend=0).tobytes(), _LEVEL))
+    return (
+        zlib.compress(np.diff(us, prepend=0).tobytes(), _LEVEL),
+        zlib.compress(np.diff(ints, prepend=0).tobytes(), _LEVEL),
+    )

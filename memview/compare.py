@@ -113,14 +113,25 @@ def phase_stats(phases: list[dict[str, Any]]) -> list[PhaseStat]:
         if footprint is None and peak is not None and start is not None:
             footprint = peak - start
         pid = ph.get("pid") if ph.get("pid") is not None else (ph.get("data") or {}).get("pid")
-        out.append(PhaseStat(name, occ, _num(ph.get("depth")), _num(ph.get("start_s")), duration,
-                             peak, _num(ph.get("growth_bytes")), footprint,
-                             pid if isinstance(pid, int) and not isinstance(pid, bool) else None))
+        out.append(
+            PhaseStat(
+                name,
+                occ,
+                _num(ph.get("depth")),
+                _num(ph.get("start_s")),
+                duration,
+                peak,
+                _num(ph.get("growth_bytes")),
+                footprint,
+                pid if isinstance(pid, int) and not isinstance(pid, bool) else None,
+            )
+        )
     return out
 
 
-def comparable_from_summary(summary: dict[str, Any], label: str | None = None, source: str = "",
-                            session_id: int | None = None) -> Comparable:
+def comparable_from_summary(
+    summary: dict[str, Any], label: str | None = None, source: str = "", session_id: int | None = None
+) -> Comparable:
     """A :class:`Comparable` from a summary dict (``memview run --json``, ``show --json``, a bundle's manifest).
 
     Missing figures become None rather than errors, so an older or partial summary still compares.
@@ -132,11 +143,20 @@ def comparable_from_summary(summary: dict[str, Any], label: str | None = None, s
         sid = summary.get("session_id")
         label = f"#{sid}" + (f" {name}" if name else "") if sid is not None else (name or source or "?")
     return Comparable(
-        label=label, source=source, session_id=session_id, uid=summary.get("uid"), name=name,
-        target=summary.get("target"), kind=summary.get("kind"), status=summary.get("status"),
-        peak_rss_bytes=_num(summary.get("peak_rss_bytes")), peak_source=summary.get("peak_source"),
-        avg_rss_bytes=_num(summary.get("avg_rss_bytes")), final_rss_bytes=_num(summary.get("final_rss_bytes")),
-        wall_s=_num(summary.get("wall_s")), samples=_num(summary.get("samples")),
+        label=label,
+        source=source,
+        session_id=session_id,
+        uid=summary.get("uid"),
+        name=name,
+        target=summary.get("target"),
+        kind=summary.get("kind"),
+        status=summary.get("status"),
+        peak_rss_bytes=_num(summary.get("peak_rss_bytes")),
+        peak_source=summary.get("peak_source"),
+        avg_rss_bytes=_num(summary.get("avg_rss_bytes")),
+        final_rss_bytes=_num(summary.get("final_rss_bytes")),
+        wall_s=_num(summary.get("wall_s")),
+        samples=_num(summary.get("samples")),
         phases=phase_stats([p for p in summary.get("phases") or [] if isinstance(p, dict)]),
         summary=summary,
     )
@@ -252,8 +272,9 @@ def changes(a: Comparable, b: Comparable) -> list[Change]:
             va = getattr(pa, key) if pa else None
             vb = getattr(pb, key) if pb else None
             d, r = change(va, vb)
-            out.append(Change(f"phase:{m.name}#{m.occurrence}:{key}", f"{m.label} {label}", unit, va, vb, d, r,
-                              present))
+            out.append(
+                Change(f"phase:{m.name}#{m.occurrence}:{key}", f"{m.label} {label}", unit, va, vb, d, r, present)
+            )
     return out
 
 
@@ -280,26 +301,45 @@ def compare(records: list[Comparable], tolerance: str = DEFAULT_TOLERANCE) -> di
             out.append({"abs": d, "rel": r})
         return {"values": values, "changes": [None, *out]}
 
-    metrics = [{"key": key, "label": label, "unit": unit, **row([getattr(r, key) for r in records])}
-               for key, label, unit in METRICS]
+    metrics = [
+        {"key": key, "label": label, "unit": unit, **row([getattr(r, key) for r in records])}
+        for key, label, unit in METRICS
+    ]
     phases = []
     regressions: list[dict[str, Any]] = []
     for m in match_phases(*(r.phases for r in records)):
-        figures = [{"key": key, "label": label, "unit": unit,
-                    **row([getattr(s, key) if s else None for s in m.stats])} for key, label, unit in PHASE_METRICS]
-        phases.append({"name": m.name, "occurrence": m.occurrence, "label": m.label,
-                       "present": [s is not None for s in m.stats], "figures": figures,
-                       "pids": [s.pid if s else None for s in m.stats]})
+        figures = [
+            {"key": key, "label": label, "unit": unit, **row([getattr(s, key) if s else None for s in m.stats])}
+            for key, label, unit in PHASE_METRICS
+        ]
+        phases.append(
+            {
+                "name": m.name,
+                "occurrence": m.occurrence,
+                "label": m.label,
+                "present": [s is not None for s in m.stats],
+                "figures": figures,
+                "pids": [s.pid if s else None for s in m.stats],
+            }
+        )
         base = m.stats[0]
         for i, st in enumerate(m.stats[1:], start=1):
             for key in OWN_USE_METRICS:
                 va, vb = (getattr(base, key) if base else None), (getattr(st, key) if st else None)
                 if va is not None and vb is not None and vb > own_use_limit(tol, va):
-                    regressions.append({"phase": m.label, "input": i, "figure": key, "a": va, "b": vb,
-                                        "limit": own_use_limit(tol, va)})
+                    regressions.append(
+                        {"phase": m.label, "input": i, "figure": key, "a": va, "b": vb, "limit": own_use_limit(tol, va)}
+                    )
     inputs = [{k: v for k, v in asdict(r).items() if k not in ("phases", "summary")} for r in records]
-    return {"inputs": inputs, "baseline": 0, "metrics": metrics, "phases": phases, "tolerance": tol.text,
-            "regressions": regressions, "sites": _sites(records, row)}
+    return {
+        "inputs": inputs,
+        "baseline": 0,
+        "metrics": metrics,
+        "phases": phases,
+        "tolerance": tol.text,
+        "regressions": regressions,
+        "sites": _sites(records, row),
+    }
 
 
 def _sites(records: list[Comparable], row: Any, limit: int = 12) -> list[dict[str, Any]]:
@@ -308,8 +348,9 @@ def _sites(records: list[Comparable], row: Any, limit: int = 12) -> list[dict[st
 
     per = [session_sites(r.summary) for r in records]
     keys = sorted({k for p in per for k in p}, key=lambda k: -max(p.get(k, 0) for p in per))[:limit]
-    return [{"label": k, "unit": "bytes", "present": [k in p for p in per], **row([p.get(k) for p in per])}
-            for k in keys]
+    return [
+        {"label": k, "unit": "bytes", "present": [k in p for p in per], **row([p.get(k) for p in per])} for k in keys
+    ]
 
 
 def format_value(value: Any, unit: str) -> str:
@@ -323,7 +364,7 @@ def format_value(value: Any, unit: str) -> str:
 
 
 def format_change(ch: dict[str, Any] | None, unit: str) -> str:
-    """"+30.0 MiB (+25.0%)" for a change dict from :func:`compare`."""
+    """ "+30.0 MiB (+25.0%)" for a change dict from :func:`compare`."""
     if not ch or ch.get("abs") is None:
         return "-"
     d, r = ch["abs"], ch.get("rel")
@@ -376,15 +417,22 @@ def letter(i: int) -> str:
 
 def compare_text(result: dict[str, Any]) -> str:
     """The comparison as a plain-text table: one column per input, a change column after each but the first."""
-    lines = [f"{letter(i)} = {inp['label']}" + (f"  ({inp['target']})" if inp.get("target") else "")
-             for i, inp in enumerate(result["inputs"])]
+    lines = [
+        f"{letter(i)} = {inp['label']}" + (f"  ({inp['target']})" if inp.get("target") else "")
+        for i, inp in enumerate(result["inputs"])
+    ]
     headers, rows = table_rows(result)
     widths = [max(len(r[i]) for r in [headers, *rows]) for i in range(len(headers))]
-    table = ["  ".join(c.ljust(w) if j == 0 else c.rjust(w) for j, (c, w) in enumerate(zip(r, widths))).rstrip()
-             for r in [headers, *rows]]
-    verdict = [f"REGRESSED phase {r['phase']} ({letter(r['input'])}): {_OWN_LABEL[r['figure']]} "
-               f"{format_bytes(r['b'])} > limit {format_bytes(r['limit'])} (A: {format_bytes(r['a'])}, "
-               f"tolerance {result.get('tolerance', DEFAULT_TOLERANCE)})" for r in result.get("regressions") or []]
+    table = [
+        "  ".join(c.ljust(w) if j == 0 else c.rjust(w) for j, (c, w) in enumerate(zip(r, widths))).rstrip()
+        for r in [headers, *rows]
+    ]
+    verdict = [
+        f"REGRESSED phase {r['phase']} ({letter(r['input'])}): {_OWN_LABEL[r['figure']]} "
+        f"{format_bytes(r['b'])} > limit {format_bytes(r['limit'])} (A: {format_bytes(r['a'])}, "
+        f"tolerance {result.get('tolerance', DEFAULT_TOLERANCE)})"
+        for r in result.get("regressions") or []
+    ]
     return "\n".join([*lines, "", *table, *([""] + verdict if verdict else [])])
 
 

@@ -90,9 +90,16 @@ class _TracedPopen(subprocess.Popen[bytes]):
         return self.returncode
 
 
-def launch(argv: list[str], cwd: str | None = None, env: dict[str, str] | None = None,
-           pass_fds: tuple[int, ...] = (), stdout: Any = None, stderr: Any = None,
-           preexec_fn: Callable[[], None] | None = None, tracer: Tracer | None = None) -> subprocess.Popen[bytes]:
+def launch(
+    argv: list[str],
+    cwd: str | None = None,
+    env: dict[str, str] | None = None,
+    pass_fds: tuple[int, ...] = (),
+    stdout: Any = None,
+    stderr: Any = None,
+    preexec_fn: Callable[[], None] | None = None,
+    tracer: Tracer | None = None,
+) -> subprocess.Popen[bytes]:
     """Start ``argv`` directly (never through a shell); clear errors for what cannot start.
 
     With a ``tracer`` the child announces its PID and waits, before exec, until the tracer has
@@ -127,8 +134,7 @@ def launch(argv: list[str], cwd: str | None = None, env: dict[str, str] | None =
 
     try:
         popen = _TracedPopen if tracer is not None else subprocess.Popen
-        proc = popen(argv, cwd=cwd, env=env, pass_fds=pass_fds, stdout=stdout, stderr=stderr,
-                     preexec_fn=child_setup)
+        proc = popen(argv, cwd=cwd, env=env, pass_fds=pass_fds, stdout=stdout, stderr=stderr, preexec_fn=child_setup)
     except FileNotFoundError:
         raise LaunchError(f"command not found: {argv[0]}", 127) from None
     except PermissionError:

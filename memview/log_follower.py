@@ -36,7 +36,6 @@ def _open_log(path: str) -> Any:
     return os.fdopen(fd, "rb")
 
 
-
 class _Inotify:
     """Change notifications for one folder through Linux inotify (ctypes; no dependency).
 
@@ -96,8 +95,13 @@ class LogFollower(threading.Thread):
             self._warned = message
             self.warn(message)
 
-    def __init__(self, path: str, on_line: Callable[[bytes], None], poll_s: float = 0.1,
-                 warn: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        path: str,
+        on_line: Callable[[bytes], None],
+        poll_s: float = 0.1,
+        warn: Callable[[str], None] | None = None,
+    ) -> None:
         super().__init__(name=f"memview-phase-log-{os.path.basename(path)}", daemon=True)
         self.path = path
         self.on_line = on_line

@@ -40,8 +40,20 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 _GLOB_CHARS = set("*?[")
 
 _TOP_KEYS = {"root", "defaults", "case"}
-_CASE_KEYS = {"name", "command", "backend", "inputs", "interval", "thresholds", "captures", "repeat",
-              "tolerance", "timeout", "cwd", "env"}
+_CASE_KEYS = {
+    "name",
+    "command",
+    "backend",
+    "inputs",
+    "interval",
+    "thresholds",
+    "captures",
+    "repeat",
+    "tolerance",
+    "timeout",
+    "cwd",
+    "env",
+}
 _DEFAULT_KEYS = _CASE_KEYS - {"name", "command", "inputs"}
 
 
@@ -90,8 +102,9 @@ class Manifest:
         names = [c.name for c in self.cases]
         unknown = [n for n in only if n not in names]
         if unknown:
-            raise ManifestError(f"{self.path}: no case named {', '.join(map(repr, unknown))} "
-                                f"(cases: {', '.join(names)})")
+            raise ManifestError(
+                f"{self.path}: no case named {', '.join(map(repr, unknown))} (cases: {', '.join(names)})"
+            )
         return [c for c in self.cases if c.name in only]
 
 
@@ -179,16 +192,24 @@ def _case(t: dict[str, Any], root: Path, where: str) -> Case:
         except ToleranceError as exc:
             raise ManifestError(f"{where}: {exc}") from None
     return Case(
-        name=name, command=tuple(command), backend=backend, inputs=tuple(inputs), cwd=cwd, interval=interval,
+        name=name,
+        command=tuple(command),
+        backend=backend,
+        inputs=tuple(inputs),
+        cwd=cwd,
+        interval=interval,
         thresholds=_strings(t.get("thresholds", []), "thresholds", where),
         captures=_strings(t.get("captures", []), "captures", where),
-        repeat=repeat, tolerance=tolerance, timeout=timeout, env=dict(env),
+        repeat=repeat,
+        tolerance=tolerance,
+        timeout=timeout,
+        env=dict(env),
     )
 
 
 def _command(value: Any, where: str) -> list[str]:
     if value is None:
-        raise ManifestError(f"{where}: no command (e.g. command = [\"python\", \"extract.py\", \"{PLACEHOLDER}\"])")
+        raise ManifestError(f'{where}: no command (e.g. command = ["python", "extract.py", "{PLACEHOLDER}"])')
     if isinstance(value, str):
         try:
             argv = shlex.split(value)

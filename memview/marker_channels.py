@@ -111,11 +111,15 @@ class PipePath:
         """Refuse a channel another user owns or may write to: they would write our phases."""
         kind = "FIFO" if stat.S_ISFIFO(st.st_mode) else "socket"
         if st.st_uid not in self.allowed:
-            raise MarkerError(f"--phase-pipe {self.path}: the {kind} belongs to uid {st.st_uid}, not to memview's "
-                              "user or the target's; refusing it (another user could inject phases)")
+            raise MarkerError(
+                f"--phase-pipe {self.path}: the {kind} belongs to uid {st.st_uid}, not to memview's "
+                "user or the target's; refusing it (another user could inject phases)"
+            )
         if stat.S_ISFIFO(st.st_mode) and st.st_mode & 0o002:
-            raise MarkerError(f"--phase-pipe {self.path}: the FIFO is writable by every user (mode "
-                              f"{stat.S_IMODE(st.st_mode):o}); refusing it (chmod o-w, or let memview create it)")
+            raise MarkerError(
+                f"--phase-pipe {self.path}: the FIFO is writable by every user (mode "
+                f"{stat.S_IMODE(st.st_mode):o}); refusing it (chmod o-w, or let memview create it)"
+            )
 
     def _open_fifo(self) -> None:
         try:

@@ -31,9 +31,17 @@ class Stream:
 
     __slots__ = ("ack", "buf", "close", "fd", "on_line", "passthrough", "read", "skipping", "via", "waits")
 
-    def __init__(self, fd: int, read: Callable[[int], bytes], on_line: LineHandler, via: str,
-                 close: Callable[[], None], ack: Callable[[bytes], None] | None = None,
-                 passthrough: int | None = None, waits: bool = True) -> None:
+    def __init__(
+        self,
+        fd: int,
+        read: Callable[[int], bytes],
+        on_line: LineHandler,
+        via: str,
+        close: Callable[[], None],
+        ack: Callable[[bytes], None] | None = None,
+        passthrough: int | None = None,
+        waits: bool = True,
+    ) -> None:
         self.waits = waits  # the session's end waits (briefly) for its EOF: the child's own channels
         self.fd = fd
         self.read = read

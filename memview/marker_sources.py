@@ -60,14 +60,15 @@ class MarkerOptions:
         return bool(self.regex or self.preset) and not self.log
 
 
-
 # -- one session's sources ----------------------------------------------------------------------------
+
 
 class Markers:
     """All marker sources of one session, from launch preparation to the last drained line."""
 
-    def __init__(self, options: MarkerOptions | None = None, launched: bool = True,
-                 target_pid: int | None = None) -> None:
+    def __init__(
+        self, options: MarkerOptions | None = None, launched: bool = True, target_pid: int | None = None
+    ) -> None:
         self.options = options or MarkerOptions()
         allowed = {os.geteuid()}
         if target_pid is not None and (uid := procfs.owner_uid(target_pid)) is not None:
@@ -78,8 +79,10 @@ class Markers:
             raise MarkerError(str(exc)) from None
         self.launched = launched
         if not launched and (self.options.regex or self.options.preset) and not self.options.log:
-            raise MarkerError("--phase-regex and --phase-preset need --phase-log FILE here: memview cannot "
-                              "read the output of a process it did not start")
+            raise MarkerError(
+                "--phase-regex and --phase-preset need --phase-log FILE here: memview cannot "
+                "read the output of a process it did not start"
+            )
         self.channel: Channel | None = None
         self.pipe: PipePath | None = None
         self._pumps: list[tuple[int, Any]] = []  # (memview's own fd to pass through to, child pipe)
@@ -130,8 +133,9 @@ class Markers:
         for own_fd, pipe in self._pumps:
             fd = pipe.fileno()
             via = "stdout" if own_fd == 1 else "stderr"
-            reader.add(Stream(fd, functools.partial(os.read, fd), self._regex_line, via, pipe.close,
-                               passthrough=own_fd))
+            reader.add(
+                Stream(fd, functools.partial(os.read, fd), self._regex_line, via, pipe.close, passthrough=own_fd)
+            )
         if self.pipe is not None:
             self.pipe.attach(reader, self._json_line)
         if not reader.empty:

@@ -77,21 +77,22 @@ def parse_json_line(raw: bytes | bytearray, via: str = "fd") -> Marker | BadLine
         return BadLine("not a JSON object", excerpt(raw))
     event = obj.get("event")
     if not isinstance(event, str) or event not in EVENTS:  # a list or object is unhashable: test the type first
-        return BadLine(f"unknown event {excerpt(repr(event), 40)}" if event is not None else "no \"event\" key",
-                       excerpt(raw))
+        return BadLine(
+            f"unknown event {excerpt(repr(event), 40)}" if event is not None else 'no "event" key', excerpt(raw)
+        )
     name = obj.get("name")
     if name is not None and not isinstance(name, str):
         name = str(name)
     if not name and event != END:
-        return BadLine(f"{event} without a \"name\"", excerpt(raw))
+        return BadLine(f'{event} without a "name"', excerpt(raw))
     if name is not None and len(name) > MAX_NAME:
         name = name[:MAX_NAME] + "…"
     t = obj.get("t")
     if t is not None and (isinstance(t, bool) or not isinstance(t, (int, float)) or not math.isfinite(t)):
-        return BadLine("\"t\" is not a number (Unix time in seconds)", excerpt(raw))
+        return BadLine('"t" is not a number (Unix time in seconds)', excerpt(raw))
     pid = obj.get("pid")
     if pid is not None and (isinstance(pid, bool) or not isinstance(pid, int)):
-        return BadLine("\"pid\" is not an integer", excerpt(raw))
+        return BadLine('"pid" is not an integer', excerpt(raw))
     data = obj.get("data")
     if data is None:
         data = {}
@@ -100,14 +101,25 @@ def parse_json_line(raw: bytes | bytearray, via: str = "fd") -> Marker | BadLine
     if data and len(raw) > MAX_DATA and len(json.dumps(data, default=str)) > MAX_DATA:
         data = {"dropped": f"data larger than {MAX_DATA // 1024} KiB"}
     sync = obj.get("sync")
-    return Marker(event, name or None, None if t is None else float(t), pid, data,
-                  None if sync is None else str(sync)[:64], via)
+    return Marker(
+        event, name or None, None if t is None else float(t), pid, data, None if sync is None else str(sync)[:64], via
+    )
 
 
 # -- markers from log lines -----------------------------------------------------------------------
 
-_UNITS = {"b": 1, "kb": 1000, "mb": 1000**2, "gb": 1000**3, "kib": 1024, "mib": 1024**2, "gib": 1024**3,
-          "k": 1024, "m": 1024**2, "g": 1024**3}
+_UNITS = {
+    "b": 1,
+    "kb": 1000,
+    "mb": 1000**2,
+    "gb": 1000**3,
+    "kib": 1024,
+    "mib": 1024**2,
+    "gib": 1024**3,
+    "k": 1024,
+    "m": 1024**2,
+    "g": 1024**3,
+}
 
 #: Ready-made regexes for ``--phase-preset``. ``memory-log`` reads lines such as
 #: ``[MEMORY] before chunk creation: 123.45 MB RSS``: "before/start X" opens phase X, "after/end X"
@@ -130,7 +142,8 @@ _PRESET_UNITS = {"memory-log": {"kb": 1024, "mb": 1024**2, "gb": 1024**3}}
 #: A timestamp near the start of a log line (``logging``'s ``asctime``, ISO 8601): it places the
 #: boundary at the moment the program printed the line, not when memview read it.
 _TIMESTAMP = re.compile(
-    r"(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:[.,](\d{1,9}))?[ \t]?(Z|[+-]\d{2}:?\d{2})?")
+    r"(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:[.,](\d{1,9}))?[ \t]?(Z|[+-]\d{2}:?\d{2})?"
+)
 
 
 def line_time(line: str) -> float | None:
@@ -148,8 +161,11 @@ def line_time(line: str) -> float | None:
         if zone is None:
             dt = datetime.datetime(y, mo, d, h, mi, sec).astimezone()  # local time
         else:
-            offset = datetime.timedelta(0) if zone == "Z" else datetime.timedelta(
-                hours=int(zone[1:3]), minutes=int(zone[-2:])) * (1 if zone[0] == "+" else -1)
+            offset = (
+                datetime.timedelta(0)
+                if zone == "Z"
+                else datetime.timedelta(hours=int(zone[1:3]), minutes=int(zone[-2:])) * (1 if zone[0] == "+" else -1)
+            )
             dt = datetime.datetime(y, mo, d, h, mi, sec, tzinfo=datetime.timezone(offset))
     except (ValueError, OverflowError):
         return None
@@ -182,8 +198,9 @@ class RegexMarkers:
             except re.error as exc:
                 raise RegexError(f"--phase-regex {pattern!r} is not a valid regex: {exc}") from None
             if not {"start", "end", "name"} & set(rx.groupindex):
-                raise RegexError(f"--phase-regex {pattern!r} needs a named group: (?P<start>…), (?P<end>…) "
-                                 "or (?P<name>…)")
+                raise RegexError(
+                    f"--phase-regex {pattern!r} needs a named group: (?P<start>…), (?P<end>…) or (?P<name>…)"
+                )
             self._rules.append((rx, _UNITS))
 
     def __bool__(self) -> bool:

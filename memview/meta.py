@@ -74,7 +74,7 @@ def _git_dir(start: str) -> tuple[str, str] | None:
             text = _read(dot) or ""
             if not text.startswith("gitdir:"):
                 return None
-            git_dir = os.path.normpath(os.path.join(here, text[len("gitdir:"):].strip()))
+            git_dir = os.path.normpath(os.path.join(here, text[len("gitdir:") :].strip()))
             break
         parent = os.path.dirname(here)
         if parent == here:
@@ -92,8 +92,13 @@ _BAD_REF_CHARS = frozenset(" ~^:?*[\\\0")
 
 def _valid_ref(name: str) -> bool:
     parts = name.split("/")
-    return (name.startswith("refs/") and len(name) < 512 and ".." not in name
-            and all(p and not p.startswith(".") for p in parts) and not _BAD_REF_CHARS & set(name))
+    return (
+        name.startswith("refs/")
+        and len(name) < 512
+        and ".." not in name
+        and all(p and not p.startswith(".") for p in parts)
+        and not _BAD_REF_CHARS & set(name)
+    )
 
 
 def git_commit(cwd: str) -> str | None:

@@ -112,19 +112,23 @@ class _Collector:
 
             # what leaves the machine loses credentials, as in a bundle: "--token abc" -> "<redacted>"
             target, _hidden = redact_text(str(rec.fields.get("target") or ""))
-            info = InfoMetricFamily("memview_session", "the recording this agent serves",
-                                    labels=["session_id", "kind", "target"])
+            info = InfoMetricFamily(
+                "memview_session", "the recording this agent serves", labels=["session_id", "kind", "target"]
+            )
             info.add_metric([str(rec.session_id), str(rec.fields.get("kind", "")), target], {})
             yield info
-        total = GaugeMetricFamily("memview_rss_bytes", "the recording's current total (process tree or watched "
-                                  "service)", unit="bytes")
+        total = GaugeMetricFamily(
+            "memview_rss_bytes", "the recording's current total (process tree or watched service)", unit="bytes"
+        )
         if RSS_SERIES in last:
             total.add_metric([], last[RSS_SERIES])
         yield total
-        procs = GaugeMetricFamily("memview_process_rss_bytes", "RSS of each live process in the tree",
-                                  labels=["pid", "name"], unit="bytes")
-        other = GaugeMetricFamily("memview_series_value", "the last value of each other recorded series",
-                                  labels=["series"])
+        procs = GaugeMetricFamily(
+            "memview_process_rss_bytes", "RSS of each live process in the tree", labels=["pid", "name"], unit="bytes"
+        )
+        other = GaugeMetricFamily(
+            "memview_series_value", "the last value of each other recorded series", labels=["series"]
+        )
         for series, value in sorted(last.items()):
             if series.startswith("pid:"):
                 pid = int(series[4:])
@@ -142,13 +146,19 @@ class _Collector:
         yield CounterMetricFamily("memview_captures", "captures started in this session", value=len(st.captures))
         if rec is not None:
             stats = rec.stats
-            yield GaugeMetricFamily("memview_peak_rss_bytes", "the highest total sampled so far", value=stats.max,
-                                    unit="bytes")
+            yield GaugeMetricFamily(
+                "memview_peak_rss_bytes", "the highest total sampled so far", value=stats.max, unit="bytes"
+            )
             yield CounterMetricFamily("memview_samples", "samples of the total taken", value=stats.count)
-            yield CounterMetricFamily("memview_late_samples", "samples taken more than half an interval late",
-                                      value=stats.late)
-            yield GaugeMetricFamily("memview_sampler_max_lateness_seconds", "the latest a sample has been",
-                                    value=stats.max_late, unit="seconds")
+            yield CounterMetricFamily(
+                "memview_late_samples", "samples taken more than half an interval late", value=stats.late
+            )
+            yield GaugeMetricFamily(
+                "memview_sampler_max_lateness_seconds",
+                "the latest a sample has been",
+                value=stats.max_late,
+                unit="seconds",
+            )
 
 
 class MetricsServer:
@@ -239,8 +249,10 @@ class MetricsServer:
 
     def on_event(self, event: Event) -> None:
         if event.kind == "phase_start":
-            self.state.open_phases = [*self.state.open_phases,
-                                      (str(event.data.get("name", event.message)), int(event.data.get("depth", 0)))]
+            self.state.open_phases = [
+                *self.state.open_phases,
+                (str(event.data.get("name", event.message)), int(event.data.get("depth", 0))),
+            ]
 
     def on_phase(self, phase: Phase) -> None:
         phases = list(self.state.open_phases)

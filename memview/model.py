@@ -114,9 +114,16 @@ class ProcessInfo:
     def to_row(self) -> dict[str, Any]:
         """The process as the store's `processes` table holds it (unrounded times and its exit code)."""
         return {
-            "pid": self.pid, "ppid": self.ppid, "name": self.name, "cmdline": self.cmdline,
-            "create_time": self.create_time, "first_s": self.first_t, "last_s": self.last_t,
-            "peak_rss_bytes": self.peak_rss_bytes, "peak_source": self.peak_source, "exit_code": self.exit_code,
+            "pid": self.pid,
+            "ppid": self.ppid,
+            "name": self.name,
+            "cmdline": self.cmdline,
+            "create_time": self.create_time,
+            "first_s": self.first_t,
+            "last_s": self.last_t,
+            "peak_rss_bytes": self.peak_rss_bytes,
+            "peak_source": self.peak_source,
+            "exit_code": self.exit_code,
         }
 
 
@@ -155,10 +162,17 @@ class Phase:
     def to_row(self) -> dict[str, Any]:
         """The phase as the store's `phases` table and the UI's phase lists hold it (one mapping)."""
         return {
-            "name": self.name, "depth": self.depth, "start_s": self.start_s, "end_s": self.end_s,
-            "start_rss_bytes": self.start_rss_bytes, "end_rss_bytes": self.end_rss_bytes,
-            "peak_rss_bytes": self.peak_rss_bytes, "peak_source": self.peak_source,
-            "growth_bytes": self.growth_bytes, "flags": list(self.flags), "data": dict(self.data),
+            "name": self.name,
+            "depth": self.depth,
+            "start_s": self.start_s,
+            "end_s": self.end_s,
+            "start_rss_bytes": self.start_rss_bytes,
+            "end_rss_bytes": self.end_rss_bytes,
+            "peak_rss_bytes": self.peak_rss_bytes,
+            "peak_source": self.peak_source,
+            "growth_bytes": self.growth_bytes,
+            "flags": list(self.flags),
+            "data": dict(self.data),
         }
 
 
@@ -181,8 +195,15 @@ class Capture:
     def to_row(self) -> dict[str, Any]:
         """The capture as the store's `captures` table and the UI's capture list hold it (one mapping)."""
         return {
-            "tool": self.tool, "pid": self.pid, "trigger": self.trigger, "started_s": self.started_s,
-            "ended_s": self.ended_s, "path": self.path, "size_bytes": self.size_bytes,
-            "exit_status": self.exit_status, "status": self.status, "stderr_tail": self.stderr_tail,
+            "tool": self.tool,
+            "pid": self.pid,
+            "trigger": self.trigger,
+            "started_s": self.started_s,
+            "ended_s": self.ended_s,
+            "path": self.path,
+            "size_bytes": self.size_bytes,
+            "exit_status": self.exit_status,
+            "status": self.status,
+            "stderr_tail": self.stderr_tail,
             "data": dict(self.data),
         }

@@ -68,13 +68,21 @@ def closing_warnings(phases: Budget, marks: Budget, warnings_dropped: int) -> li
     was counted, not kept."""
     out: list[tuple[str, dict[str, Any]]] = []
     if phases.dropped:
-        out.append((f"{phases.dropped} of {phases.seen} phases were counted, not measured "
-                    f"(more than {PHASES_PER_SECOND} per second or {MAX_PHASES} in all)",
-                    {"phases": phases.seen, "dropped": phases.dropped}))
+        out.append(
+            (
+                f"{phases.dropped} of {phases.seen} phases were counted, not measured "
+                f"(more than {PHASES_PER_SECOND} per second or {MAX_PHASES} in all)",
+                {"phases": phases.seen, "dropped": phases.dropped},
+            )
+        )
     if marks.dropped:
-        out.append((f"{marks.dropped} of {marks.seen} marks were not stored "
-                    f"(more than {MARKS_PER_SECOND} per second or {MAX_MARKS} in all)",
-                    {"marks": marks.seen, "dropped": marks.dropped}))
+        out.append(
+            (
+                f"{marks.dropped} of {marks.seen} marks were not stored "
+                f"(more than {MARKS_PER_SECOND} per second or {MAX_MARKS} in all)",
+                {"marks": marks.seen, "dropped": marks.dropped},
+            )
+        )
     if warnings_dropped:
         out.append((f"{warnings_dropped} more marker warnings were not stored", {"dropped": warnings_dropped}))
     return out

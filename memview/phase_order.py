@@ -74,8 +74,9 @@ def insert_late(stack: list[OpenPhase], op: OpenPhase, item: Marker, recent: Rec
     return True
 
 
-def split_late_starts(stack: list[OpenPhase], closing: list[OpenPhase], index: int, item: Marker,
-                      t: float) -> list[OpenPhase]:
+def split_late_starts(
+    stack: list[OpenPhase], closing: list[OpenPhase], index: int, item: Marker, t: float
+) -> list[OpenPhase]:
     """Of the phases an end line at ``t`` would close, keep open those whose start lines are later.
 
     They were read first from another channel and are not inside it: they stay open one level up

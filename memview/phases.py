@@ -76,8 +76,9 @@ class PhaseSession(Protocol):
     def now(self) -> float:
         """Seconds since the session started."""
 
-    def add_event(self, kind: str, message: str, level: str = "info", data: dict[str, Any] | None = None,
-                  t: float | None = None) -> Event:
+    def add_event(
+        self, kind: str, message: str, level: str = "info", data: dict[str, Any] | None = None, t: float | None = None
+    ) -> Event:
         """Record an event (a phase start, a mark, a warning)."""
 
     def add_phase(self, phase: Phase) -> None:
@@ -158,8 +159,10 @@ class PhaseTracker:
             return now
         t = item.t - self.recorder.started_at
         if abs(t - now) > T_TOLERANCE_S:
-            self._warn_locked(f"marker time {item.t} is more than {T_TOLERANCE_S:.0f}s from memview's clock; "
-                              "using the time it was read")
+            self._warn_locked(
+                f"marker time {item.t} is more than {T_TOLERANCE_S:.0f}s from memview's clock; "
+                "using the time it was read"
+            )
             return now
         return max(t, 0.0)
 
@@ -174,8 +177,9 @@ class PhaseTracker:
     def _boundary(self, own: int | None = None) -> None:
         """Close the current interval of the process a marker came from (None: the root)."""
         if own is None:
-            self.meter.root_boundary(op for stack in self._stacks.values() for op in stack
-                                     if op.own is None and not op.ghost)
+            self.meter.root_boundary(
+                op for stack in self._stacks.values() for op in stack if op.own is None and not op.ghost
+            )
         else:
             self.meter.own_boundary(own, self._stacks.get(own, []))
 
@@ -189,8 +193,10 @@ class PhaseTracker:
             return
         if not self.phases.admit():
             if self.phases.dropped == 1:
-                self._warn_locked(f"more than {PHASES_PER_SECOND} phases per second (or {MAX_PHASES} in all): "
-                                  "further phases are counted, not measured")
+                self._warn_locked(
+                    f"more than {PHASES_PER_SECOND} phases per second (or {MAX_PHASES} in all): "
+                    "further phases are counted, not measured"
+                )
             ghost = Phase(name=item.name or "phase", depth=len(stack), start_s=t)
             stack.append(OpenPhase(ghost, item.pid, exact=False, ghost=True))
             return
@@ -217,8 +223,9 @@ class PhaseTracker:
         phase = Phase(name=name, depth=len(stack), start_s=t, start_rss_bytes=start_rss, data=data)
         if item.via in LOG_VIAS:
             phase.flags.append("log_boundaries")  # the peak's interval edges are memview's reading moments
-        op = OpenPhase(phase, item.pid, exact=exact, tree=tree, procs_at_start=meter.count(), own=own,
-                       timed=timed(item))
+        op = OpenPhase(
+            phase, item.pid, exact=exact, tree=tree, procs_at_start=meter.count(), own=own, timed=timed(item)
+        )
         if not insert_late(stack, op, item, self._recent):
             stack.append(op)
         self._event("phase_start", name, data={"name": name, "depth": phase.depth, "pid": data["pid"]}, t=t)
@@ -366,8 +373,10 @@ class PhaseTracker:
     def _mark(self, item: Marker, t: float) -> None:
         if not self.marks.admit():
             if self.marks.dropped == 1:
-                self._warn_locked(f"more than {MARKS_PER_SECOND} marks per second (or {MAX_MARKS} in all): "
-                                  "further marks are counted, not stored")
+                self._warn_locked(
+                    f"more than {MARKS_PER_SECOND} marks per second (or {MAX_MARKS} in all): "
+                    "further marks are counted, not stored"
+                )
             return
         data = dict(item.data)
         if item.pid is not None:

@@ -86,7 +86,7 @@ def _send(obj: dict[str, Any], sync: bool = False) -> None:
         try:
             view = memoryview(line)
             while view:
-                view = view[os.write(fd, view):]
+                view = view[os.write(fd, view) :]
         except OSError:
             _state["fd"] = None  # memview went away: be a no-op from now on
             return
@@ -226,8 +226,9 @@ class phase:  # noqa: N801 - used like a function: with phase("parse"): …
                 self._snapshot_error = _one_line(exc)
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         if _channel() is None:
             return
         data: dict[str, Any] = {}
@@ -281,8 +282,15 @@ def _grown(before: Any, limit: int = 10) -> list[dict[str, Any]]:
     out = []
     for d in diffs[:limit]:
         frame = d.traceback[0]
-        out.append({"file": frame.filename, "line": frame.lineno, "size_diff": d.size_diff,
-                    "count_diff": d.count_diff, "size": d.size})
+        out.append(
+            {
+                "file": frame.filename,
+                "line": frame.lineno,
+                "size_diff": d.size_diff,
+                "count_diff": d.count_diff,
+                "size": d.size,
+            }
+        )
     return out
 
 

@@ -45,8 +45,12 @@ def _spread(values: list[Any]) -> dict[str, Any] | None:
     if not nums:
         return None
     med = statistics.median(nums)
-    return {"min": min(nums), "median": round(med) if isinstance(nums[0], int) else med, "max": max(nums),
-            "values": values}
+    return {
+        "min": min(nums),
+        "median": round(med) if isinstance(nums[0], int) else med,
+        "max": max(nums),
+        "values": values,
+    }
 
 
 def combine(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -108,12 +112,17 @@ def arm_triggers(session: Any, case: Case, warn: Callable[[str], None]) -> None:
     from memview.errors import OptionError
 
     try:
-        setup = CaptureSetup.from_cli(thresholds=tuple(case.thresholds),
-                                      capture=",".join(case.captures) if case.captures else None)
+        setup = CaptureSetup.from_cli(
+            thresholds=tuple(case.thresholds), capture=",".join(case.captures) if case.captures else None
+        )
     except OptionError as exc:
         message = f"case {case.name}: thresholds/captures not armed: {exc}"
-        session.recorder.add_event("triggers_invalid", message, level="warning",
-                                   data={"thresholds": list(case.thresholds), "captures": list(case.captures)})
+        session.recorder.add_event(
+            "triggers_invalid",
+            message,
+            level="warning",
+            data={"thresholds": list(case.thresholds), "captures": list(case.captures)},
+        )
         warn(message)
         return
     setup.install(session)
@@ -148,10 +157,12 @@ def run_one(case: Case, input_key: str, store: Any, warn: Callable[[str], None])
     def before_start(session: Any) -> None:
         arm_triggers(session, case, warn)
         if case.timeout is not None:
+
             def expire() -> None:
                 timed_out.set()
-                session.recorder.add_event("timeout", f"killed after the case's timeout of {case.timeout:g}s",
-                                           level="error")
+                session.recorder.add_event(
+                    "timeout", f"killed after the case's timeout of {case.timeout:g}s", level="error"
+                )
                 _kill_tree(session.proc.pid)
 
             timer = threading.Timer(case.timeout, expire)
@@ -163,9 +174,16 @@ def run_one(case: Case, input_key: str, store: Any, warn: Callable[[str], None])
     with tempfile.NamedTemporaryFile(prefix="memview-profile-", suffix=".log", delete=False) as log:
         log_tmp = Path(log.name)
         try:
-            session = run_foreground(argv=argv, store=store, interval=case.interval, cwd=str(case.cwd),
-                                     env=case_env(case), stdout=log, stderr=subprocess.STDOUT,
-                                     before_start=before_start)
+            session = run_foreground(
+                argv=argv,
+                store=store,
+                interval=case.interval,
+                cwd=str(case.cwd),
+                env=case_env(case),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                before_start=before_start,
+            )
         finally:
             for t in timers:
                 t.cancel()
@@ -190,8 +208,14 @@ def run_one(case: Case, input_key: str, store: Any, warn: Callable[[str], None])
     return record
 
 
-def profile(manifest: Manifest, cases: list[Case], store: Any, repeat: int | None = None,
-            progress: Callable[[str], None] = lambda _line: None, only: list[str] | None = None) -> dict[str, Any]:
+def profile(
+    manifest: Manifest,
+    cases: list[Case],
+    store: Any,
+    repeat: int | None = None,
+    progress: Callable[[str], None] = lambda _line: None,
+    only: list[str] | None = None,
+) -> dict[str, Any]:
     """Run ``cases`` (each input, ``repeat`` times) and return the results document.
 
     A Ctrl-C stops the batch; the document then holds what completed and ``"interrupted": true``.
@@ -211,8 +235,12 @@ def profile(manifest: Manifest, cases: list[Case], store: Any, repeat: int | Non
             runs = []
             for _ in range(times):
                 runs.append(run_one(case, key, store, progress))
-            record = {"case": case.name, "input": None if key == NO_INPUT else key, "backend": case.backend,
-                      **{k: v for k, v in combine(runs).items() if k not in ("case", "input")}}
+            record = {
+                "case": case.name,
+                "input": None if key == NO_INPUT else key,
+                "backend": case.backend,
+                **{k: v for k, v in combine(runs).items() if k not in ("case", "input")},
+            }
             if case.tolerance:
                 record["tolerance"] = case.tolerance
             if case.thresholds or case.captures:
@@ -225,23 +253,35 @@ def profile(manifest: Manifest, cases: list[Case], store: Any, repeat: int | Non
             progress(f"interrupted during {exc.args[0]['case']} (session {exc.args[0]['session_id']})")
         else:
             progress("interrupted")
-    return results_document(records, meta, manifest=str(manifest.path), root=str(manifest.root),
-                            only=only or None, repeat=repeat, interrupted=interrupted)
+    return results_document(
+        records,
+        meta,
+        manifest=str(manifest.path),
+        root=str(manifest.root),
+        only=only or None,
+        repeat=repeat,
+        interrupted=interrupted,
+    )
 
 
 def _progress_line(n: int, total: int, label: str, r: dict[str, Any]) -> str:
     head = f"[{n}/{total}] {label}"
     if not r["ok"]:
-        why = "timed out" if r.get("timed_out") else (
-            f"signal {r['signal']}" if r.get("signal") else f"exit {r['exit_code']}")
+        why = (
+            "timed out"
+            if r.get("timed_out")
+            else (f"signal {r['signal']}" if r.get("signal") else f"exit {r['exit_code']}")
+        )
         return f"{head}  FAILED ({why})  log: {r['logs'][-1]}" + _tail(r)
     peak = format_bytes(r["peak_rss_bytes"])
     rep = r.get("repeat")
     if rep and rep.get("peak_rss_bytes"):
         s = rep["peak_rss_bytes"]
         peak += f" ({format_bytes(s['min'])} .. {format_bytes(s['max'])} over {rep['n']})"
-    return (f"{head}  peak {peak}  avg {format_bytes(r['avg_rss_bytes'])}  {format_duration(r['wall_s'])}"
-            f"  session {r['session_id']}")
+    return (
+        f"{head}  peak {peak}  avg {format_bytes(r['avg_rss_bytes'])}  {format_duration(r['wall_s'])}"
+        f"  session {r['session_id']}"
+    )
 
 
 def _tail(r: dict[str, Any], lines: int = 5) -> str:

@@ -48,8 +48,11 @@ def registry_for(record: dict[str, Any], now: float | None = None) -> Any:
             g = families[name] = Gauge(name, doc, ["backend", *(labels or {})], registry=reg)
         g.labels(backend, *(labels or {}).values()).set(value)
 
-    gauge("memview_profile_peak_rss_bytes", "the run's peak RSS (the kernel's exact figure where it has one)",
-          record.get("peak_rss_bytes"))
+    gauge(
+        "memview_profile_peak_rss_bytes",
+        "the run's peak RSS (the kernel's exact figure where it has one)",
+        record.get("peak_rss_bytes"),
+    )
     gauge("memview_profile_avg_rss_bytes", "the run's average sampled RSS", record.get("avg_rss_bytes"))
     gauge("memview_profile_final_rss_bytes", "the last sampled RSS", record.get("final_rss_bytes"))
     gauge("memview_profile_wall_seconds", "the run's wall time", record.get("wall_s"))
@@ -59,8 +62,12 @@ def registry_for(record: dict[str, Any], now: float | None = None) -> Any:
     for key, ph in zip(phase_peaks(phases), phases):
         label = {"phase": key}
         gauge("memview_profile_phase_peak_rss_bytes", "each phase's own peak RSS", ph.get("peak_rss_bytes"), label)
-        gauge("memview_profile_phase_growth_bytes", "RSS at a phase's end minus at its start",
-              ph.get("growth_bytes"), label)
+        gauge(
+            "memview_profile_phase_growth_bytes",
+            "RSS at a phase's end minus at its start",
+            ph.get("growth_bytes"),
+            label,
+        )
         gauge("memview_profile_phase_duration_seconds", "each phase's duration", ph.get("duration_s"), label)
     return reg
 
@@ -91,14 +98,16 @@ def push_results(url: str, results: dict[str, Any], timeout: float = 10.0) -> in
             push_to_gateway(url, job=job, registry=registry_for(record), grouping_key=key, timeout=timeout)
         except OSError as exc:  # URLError and HTTPError are OSErrors
             reason = getattr(exc, "reason", None) or exc.strerror or exc
-            raise PushError(f"cannot push {job} {key['instance']} to {url}: {reason} "
-                            f"({pushed} of {len(results['records'])} pushed)") from None
+            raise PushError(
+                f"cannot push {job} {key['instance']} to {url}: {reason} ({pushed} of {len(results['records'])} pushed)"
+            ) from None
         pushed += 1
     return pushed
 
 
-def push_and_tell(url: str, results: dict[str, Any], progress: Callable[[str], None],
-                  error: Callable[[str], None]) -> bool:
+def push_and_tell(
+    url: str, results: dict[str, Any], progress: Callable[[str], None], error: Callable[[str], None]
+) -> bool:
     """The CLI's push: says what happened in one line; False when the push failed (the results are kept)."""
     try:
         n = push_results(url, results)

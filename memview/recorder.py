@@ -70,8 +70,9 @@ class Listener(Protocol):
 
 
 #: The hooks :meth:`Recorder._notify` calls: exactly the methods of :class:`Listener` (tested).
-Hook = Literal["on_batch", "on_event", "on_phase", "on_capture", "on_process_exit", "on_store_error",
-               "on_closing", "on_end"]
+Hook = Literal[
+    "on_batch", "on_event", "on_phase", "on_capture", "on_process_exit", "on_store_error", "on_closing", "on_end"
+]
 
 
 class Stats:
@@ -175,14 +176,16 @@ class Recorder:
         return not self.finished.is_set()
 
     # -- the command API for phases, triggers, captures --------------------------------------
-    def add_event(self, kind: str, message: str, level: str = "info", data: dict[str, Any] | None = None,
-                  t: float | None = None) -> Event:
+    def add_event(
+        self, kind: str, message: str, level: str = "info", data: dict[str, Any] | None = None, t: float | None = None
+    ) -> Event:
         event = Event(self.now() if t is None else t, kind, message, level, data or {})
         with self._lock:
             self.events.append(event)
         if self.writer is not None:
-            self.writer.insert("events", {"t_s": event.t, "kind": kind, "level": level, "message": message,
-                                          "data": event.data})
+            self.writer.insert(
+                "events", {"t_s": event.t, "kind": kind, "level": level, "message": message, "data": event.data}
+            )
         self._notify("on_event", event)
         return event
 
@@ -206,7 +209,7 @@ class Recorder:
         self._notify("on_capture", capture)
 
     def request_capture(self, reason: str = "manual") -> bool:
-        """"Capture now": handed to whatever capture engine is attached; False if there is none."""
+        """ "Capture now": handed to whatever capture engine is attached; False if there is none."""
         if self.capture_handler is None:
             return False
         self.capture_handler(reason)

@@ -19,16 +19,31 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 REDACTED = "<redacted>"
 
-_WORDS = ("TOKEN", "SECRET", "KEY", "PASS", "PWD", "AUTH", "COOKIE", "CREDENTIAL",
-          "SESSID", "SIGNATURE", "PRIVATE", "BEARER", "JWT")
+_WORDS = (
+    "TOKEN",
+    "SECRET",
+    "KEY",
+    "PASS",
+    "PWD",
+    "AUTH",
+    "COOKIE",
+    "CREDENTIAL",
+    "SESSID",
+    "SIGNATURE",
+    "PRIVATE",
+    "BEARER",
+    "JWT",
+)
 _NAME = re.compile("|".join(_WORDS), re.IGNORECASE)
 # NAME=value, --name=value inside a longer string (a shell snippet)
 _NAME_CHARS = r"[A-Za-z0-9_.\-]*(?:" + "|".join(_WORDS) + r")[A-Za-z0-9_.\-]*"
-_ASSIGN = re.compile(r"(?P<name>" + _NAME_CHARS + r")(?P<sep>\s*=\s*)(?P<value>\"[^\"]*\"|'[^']*'|[^\s\"]+)",
-                     re.IGNORECASE)
+_ASSIGN = re.compile(
+    r"(?P<name>" + _NAME_CHARS + r")(?P<sep>\s*=\s*)(?P<value>\"[^\"]*\"|'[^']*'|[^\s\"]+)", re.IGNORECASE
+)
 # an option and its separate value in a command line rendered as text: "--api-token abc"
-_OPTION = re.compile(r"(?P<name>(?<!\S)--?" + _NAME_CHARS + r")(?P<sep>\s+)(?P<value>\"[^\"]*\"|'[^']*'|(?!-)[^\s\"]+)",
-                     re.IGNORECASE)
+_OPTION = re.compile(
+    r"(?P<name>(?<!\S)--?" + _NAME_CHARS + r")(?P<sep>\s+)(?P<value>\"[^\"]*\"|'[^']*'|(?!-)[^\s\"]+)", re.IGNORECASE
+)
 # a header line ("Authorization: Bearer abc"): the rest of the line (or of the quoted string) is the secret
 _HEADER = re.compile(r"(?P<name>" + _NAME_CHARS + r")(?P<sep>\s*:\s*)(?P<value>[^\r\n'\"]+)", re.IGNORECASE)
 _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://[^\s\"'<>]+")
@@ -84,8 +99,10 @@ def redact_text(text: str) -> tuple[str, bool]:
 
     # URLs were handled whole: do not treat "https://…?x" as NAME: value
     pieces = re.split(r"(\S+://\S+)", out)
-    pieces = [p if i % 2 else _OPTION.sub(assign_sub, _ASSIGN.sub(assign_sub, _HEADER.sub(assign_sub, p)))
-              for i, p in enumerate(pieces)]
+    pieces = [
+        p if i % 2 else _OPTION.sub(assign_sub, _ASSIGN.sub(assign_sub, _HEADER.sub(assign_sub, p)))
+        for i, p in enumerate(pieces)
+    ]
     return "".join(pieces), changed
 
 

@@ -56,26 +56,36 @@ def summary_text(summary: dict[str, Any]) -> str:
     if len(procs) > 1:
         top = sorted(procs, key=lambda p: p.get("peak_rss_bytes") or 0, reverse=True)[:8]
         lines.append(f"  processes {len(procs)} (largest own peaks):")
-        rows = [[str(p["pid"]), p["name"] or "", format_bytes(p["peak_rss_bytes"]), p["peak_source"] or ""]
-                for p in top]
+        rows = [
+            [str(p["pid"]), p["name"] or "", format_bytes(p["peak_rss_bytes"]), p["peak_source"] or ""] for p in top
+        ]
         lines.append(_indent(text_table(["pid", "name", "peak", "source"], rows)))
     phases = summary.get("phases") or []
     if phases:
         lines.append("  phases:")
-        rows = [[
-            "  " * (ph["depth"] or 0) + ph["name"],
-            f"{ph['start_s']:.3f}s",
-            format_duration(ph["duration_s"]),
-            format_bytes(ph["start_rss_bytes"]),
-            format_bytes(ph["end_rss_bytes"]),
-            format_bytes(ph["peak_rss_bytes"]),
-            format_bytes(ph.get("footprint_bytes")),
-            format_bytes(ph["growth_bytes"]),
-            ph["peak_source"] or "",
-            ",".join(ph["flags"]),
-        ] for ph in phases]
-        lines.append(_indent(text_table(["phase", "at", "duration", "start", "end", "own peak", "footprint", "growth",
-                                     "source", "flags"], rows)))
+        rows = [
+            [
+                "  " * (ph["depth"] or 0) + ph["name"],
+                f"{ph['start_s']:.3f}s",
+                format_duration(ph["duration_s"]),
+                format_bytes(ph["start_rss_bytes"]),
+                format_bytes(ph["end_rss_bytes"]),
+                format_bytes(ph["peak_rss_bytes"]),
+                format_bytes(ph.get("footprint_bytes")),
+                format_bytes(ph["growth_bytes"]),
+                ph["peak_source"] or "",
+                ",".join(ph["flags"]),
+            ]
+            for ph in phases
+        ]
+        lines.append(
+            _indent(
+                text_table(
+                    ["phase", "at", "duration", "start", "end", "own peak", "footprint", "growth", "source", "flags"],
+                    rows,
+                )
+            )
+        )
     from memview.captures.sites import tracemalloc_rows
 
     heap_rows = tracemalloc_rows(summary)
@@ -85,15 +95,19 @@ def summary_text(summary: dict[str, Any]) -> str:
     series = {k: v for k, v in (summary.get("series") or {}).items() if k != "rss" and v.get("unit") != "epoch_ms"}
     if series:
         lines.append("  series:")
-        rows = [[name, _value(info, "peak"), _value(info, "last"), info.get("unit") or ""]
-                for name, info in list(series.items())[:16]]
+        rows = [
+            [name, _value(info, "peak"), _value(info, "last"), info.get("unit") or ""]
+            for name, info in list(series.items())[:16]
+        ]
         lines.append(_indent(text_table(["series", "peak", "last", "unit"], rows)))
         if len(series) > 16:
             lines.append(f"    … and {len(series) - 16} more (memview show {summary['session_id']} --json)")
     gaps = summary.get("gaps") or []
     if gaps:
-        total = sum((g["end_s"] if g["end_s"] is not None else summary.get("wall_s") or g["start_s"]) - g["start_s"]
-                    for g in gaps)
+        total = sum(
+            (g["end_s"] if g["end_s"] is not None else summary.get("wall_s") or g["start_s"]) - g["start_s"]
+            for g in gaps
+        )
         lines.append(f"  gaps      {len(gaps)} without readings, {format_duration(total)} in all")
     captures = summary.get("captures") or []
     if captures:
@@ -118,11 +132,14 @@ def _sites_text(capture: dict[str, Any]) -> str:
     if not sites:
         return ""
     samples = summary.get("unit") == "samples"
-    rows = [[s["function"], where(s), str(s["bytes"]) if samples else format_bytes(s["bytes"]), str(s["count"])]
-            for s in sites]
+    rows = [
+        [s["function"], where(s), str(s["bytes"]) if samples else format_bytes(s["bytes"]), str(s["count"])]
+        for s in sites
+    ]
     flag = "  (distorted by the capture itself)" if summary.get("distorts") else ""
     return f"top sites ({summary.get('headline')}){flag}:\n" + text_table(
-        ["site", "file:line", "samples" if samples else "bytes", "count"], rows)
+        ["site", "file:line", "samples" if samples else "bytes", "count"], rows
+    )
 
 
 _PRESSURE = {0: "normal", 1: "warning", 2: "critical"}
@@ -152,11 +169,18 @@ def _indent(text: str, by: str = "    ") -> str:
 def sessions_table(rows: list[dict[str, Any]]) -> str:
     out = []
     for s in rows:
-        out.append([
-            str(s["id"]), s["kind"] or "", s["status"] or "",
-            _when(s["started_at"]), format_duration(s["wall_s"]), format_bytes(s["peak_rss_bytes"]),
-            exit_text(s), (s["name"] or s["target"] or "")[:60],
-        ])
+        out.append(
+            [
+                str(s["id"]),
+                s["kind"] or "",
+                s["status"] or "",
+                _when(s["started_at"]),
+                format_duration(s["wall_s"]),
+                format_bytes(s["peak_rss_bytes"]),
+                exit_text(s),
+                (s["name"] or s["target"] or "")[:60],
+            ]
+        )
     return text_table(["id", "kind", "status", "started", "wall", "peak", "exit", "command"], out)
 
 

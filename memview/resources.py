@@ -32,5 +32,6 @@ def resource_path(name: str) -> Path:
         candidate = root / name
         if candidate.is_file():
             return candidate
-    raise ResourceMissing(f"memview's {name} is missing (looked in {', '.join(str(r) for r in roots)}): "
-                          "reinstall memview")
+    raise ResourceMissing(
+        f"memview's {name} is missing (looked in {', '.join(str(r) for r in roots)}): reinstall memview"
+    )

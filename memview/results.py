@@ -45,8 +45,20 @@ def record_from_summary(summary: dict[str, Any], case: str, input_key: str) -> d
         "wall_s": summary.get("wall_s"),
         "samples": summary.get("samples"),
         "phases": [
-            {k: ph.get(k) for k in ("name", "depth", "pid", "start_rss_bytes", "peak_rss_bytes", "peak_source",
-                                    "duration_s", "footprint_bytes", "growth_bytes")}
+            {
+                k: ph.get(k)
+                for k in (
+                    "name",
+                    "depth",
+                    "pid",
+                    "start_rss_bytes",
+                    "peak_rss_bytes",
+                    "peak_source",
+                    "duration_s",
+                    "footprint_bytes",
+                    "growth_bytes",
+                )
+            }
             for ph in summary.get("phases") or []
         ],
         "captures": [
@@ -90,5 +102,12 @@ def phase_figures(phases: list[dict[str, Any]]) -> dict[str, dict[str, int | Non
     return out
 
 
-__all__ = ["NO_INPUT", "RESULTS_FORMAT", "RESULTS_VERSION", "phase_figures", "phase_peaks", "record_from_summary",
-           "results_document"]
+__all__ = [
+    "NO_INPUT",
+    "RESULTS_FORMAT",
+    "RESULTS_VERSION",
+    "phase_figures",
+    "phase_peaks",
+    "record_from_summary",
+    "results_document",
+]

@@ -52,11 +52,19 @@ def exit_fields(collector: ProcessTreeCollector, recorder: Recorder, tree_maxrss
     bound = getattr(collector, "envelope_max", 0) or None
     count = collector.process_count()
     exact, source = collector.root_exact_peak, collector.root_exact_source
-    if count == 1 and tree_maxrss is not None and (exact is None or tree_maxrss > exact) \
-            and collector.exit_figures(collector.root_pid) is None:
+    if (
+        count == 1
+        and tree_maxrss is not None
+        and (exact is None or tree_maxrss > exact)
+        and collector.exit_figures(collector.root_pid) is None
+    ):
         exact, source = tree_maxrss, SOURCE_MAXRSS
-    peak: dict[str, Any] = {"sampled_bytes": sampled, "bound_bytes": bound,
-                            "bound_source": SOURCE_BOUND if bound else None, "processes": count}
+    peak: dict[str, Any] = {
+        "sampled_bytes": sampled,
+        "bound_bytes": bound,
+        "bound_source": SOURCE_BOUND if bound else None,
+        "processes": count,
+    }
     if count == 1:
         # the kernel's RSS counters are per-CPU approximations (a few dozen pages): a sample can
         # read slightly above the high-water mark of the same moment; within 1 % the kernel's
@@ -84,8 +92,13 @@ def exit_fields(collector: ProcessTreeCollector, recorder: Recorder, tree_maxrss
 class ProcessSession:
     """A launched or attached process recorded into the store; used by the CLI and the GUI."""
 
-    def __init__(self, recorder: Recorder, collector: ProcessTreeCollector, meta: MetaCollector,
-                 proc: subprocess.Popen[bytes] | None = None) -> None:
+    def __init__(
+        self,
+        recorder: Recorder,
+        collector: ProcessTreeCollector,
+        meta: MetaCollector,
+        proc: subprocess.Popen[bytes] | None = None,
+    ) -> None:
         self.recorder = recorder
         self.collector = collector
         self.meta = meta
@@ -104,11 +117,21 @@ class ProcessSession:
         self.signalled: int | None = None  # the last SIGINT/TERM/HUP/QUIT memview itself received (run_foreground)
 
     @classmethod
-    def launch(cls, argv: list[str], store: Store | None, interval: float, cwd: str | None = None,
-               env: dict[str, str] | None = None, duration: float | None = None, children: bool = True,
-               before_start: Callable[[ProcessSession], None] | None = None,
-               markers: MarkerOptions | None = None, trace: bool = True, envelope: bool = True,
-               **launch_kw: Any) -> ProcessSession:
+    def launch(
+        cls,
+        argv: list[str],
+        store: Store | None,
+        interval: float,
+        cwd: str | None = None,
+        env: dict[str, str] | None = None,
+        duration: float | None = None,
+        children: bool = True,
+        before_start: Callable[[ProcessSession], None] | None = None,
+        markers: MarkerOptions | None = None,
+        trace: bool = True,
+        envelope: bool = True,
+        **launch_kw: Any,
+    ) -> ProcessSession:
         floor = _own_hwm()
         phase_markers = Markers(markers, launched=True)  # MarkerError for a bad regex or pipe path
         launch_kw.update(phase_markers.launch_kwargs(env, **launch_kw))
@@ -121,12 +144,20 @@ class ProcessSession:
             raise
         phase_markers.after_launch(proc)
         try:
-            collector = ProcessTreeCollector(proc.pid, kind="run", children=children, tracer=tracer,
-                                             envelope=envelope)
+            collector = ProcessTreeCollector(proc.pid, kind="run", children=children, tracer=tracer, envelope=envelope)
             work_dir = os.path.abspath(cwd or os.getcwd())
-            recorder = Recorder(collector, store, interval=interval, duration=duration, session_fields={
-                "command": argv, "target": shlex.join(argv), "pid": proc.pid, "cwd": work_dir,
-            })
+            recorder = Recorder(
+                collector,
+                store,
+                interval=interval,
+                duration=duration,
+                session_fields={
+                    "command": argv,
+                    "target": shlex.join(argv),
+                    "pid": proc.pid,
+                    "cwd": work_dir,
+                },
+            )
         except BaseException:
             proc.kill()
             reap(proc)
@@ -153,20 +184,37 @@ class ProcessSession:
         return session
 
     @classmethod
-    def attach(cls, pid: int, store: Store | None, interval: float, duration: float | None = None,
-               children: bool = True, markers: MarkerOptions | None = None,
-               before_start: Callable[[ProcessSession], None] | None = None,
-               envelope: bool = False) -> ProcessSession:
+    def attach(
+        cls,
+        pid: int,
+        store: Store | None,
+        interval: float,
+        duration: float | None = None,
+        children: bool = True,
+        markers: MarkerOptions | None = None,
+        before_start: Callable[[ProcessSession], None] | None = None,
+        envelope: bool = False,
+    ) -> ProcessSession:
         check_attachable(pid)
-        phase_markers = (Markers(markers, launched=False, target_pid=pid)
-                         if markers and (markers.log or markers.pipe) else None)
+        phase_markers = (
+            Markers(markers, launched=False, target_pid=pid) if markers and (markers.log or markers.pipe) else None
+        )
         try:
             collector = ProcessTreeCollector(pid, kind="attach", children=children, envelope=envelope)
             info = collector.processes()[0]
             cwd = _cwd_of(pid)
-            recorder = Recorder(collector, store, interval=interval, duration=duration, session_fields={
-                "command": info.cmdline, "target": shlex.join(info.cmdline) or info.name, "pid": pid, "cwd": cwd,
-            })
+            recorder = Recorder(
+                collector,
+                store,
+                interval=interval,
+                duration=duration,
+                session_fields={
+                    "command": info.cmdline,
+                    "target": shlex.join(info.cmdline) or info.name,
+                    "pid": pid,
+                    "cwd": cwd,
+                },
+            )
         except BaseException:
             if phase_markers is not None:
                 phase_markers.close()
@@ -198,14 +246,17 @@ class ProcessSession:
         self.exit = info
         self.exited_t = self.recorder.now()  # the session's wall time: draining markers after it is not the child's
         tracer = self.collector.tracer
-        self.following = bool(follow and self.collector.children and tracer is not None
-                              and tracer.active and tracer.live_processes())
+        self.following = bool(
+            follow and self.collector.children and tracer is not None and tracer.active and tracer.live_processes()
+        )
         if self.following:
             n = len(tracer.live_processes())  # type: ignore[union-attr]
             self.recorder.add_event(
                 "descendants_running",
                 f"the command exited; {n} process(es) it started still run: recording until they exit "
-                "(Ctrl-C stops recording and leaves them running)", level="warning")
+                "(Ctrl-C stops recording and leaves them running)",
+                level="warning",
+            )
         else:
             self.recorder.stop("exited")
             self.recorder.wait()
@@ -234,7 +285,9 @@ class ProcessSession:
                 "peak_unknown",
                 "unknown: the command exited before the first reading, and its ru_maxrss is memview's own "
                 f"footprint at launch ({self.maxrss_floor / 2**20:.0f} MiB), not the command's",
-                level="warning", data={"ru_maxrss_bytes": info.maxrss_bytes, "floor_bytes": self.maxrss_floor})
+                level="warning",
+                data={"ru_maxrss_bytes": info.maxrss_bytes, "floor_bytes": self.maxrss_floor},
+            )
         if info.signal:
             text = info.describe()
             if info.signal == signal.SIGKILL and self.oom is not None:
@@ -242,9 +295,12 @@ class ProcessSession:
                 if self.oom_killed:
                     n, where = self.oom_killed
                     text = f"killed by the kernel's OOM killer (SIGKILL; oom_kill +{n} in {where})"
-            self.recorder.add_event("exit", f"{self.collector.processes()[0].name} {text}",
-                                    level="error" if info.signal == signal.SIGKILL else "warning",
-                                    data={"signal": info.signal, "oom_kill": bool(self.oom_killed)})
+            self.recorder.add_event(
+                "exit",
+                f"{self.collector.processes()[0].name} {text}",
+                level="error" if info.signal == signal.SIGKILL else "warning",
+                data={"signal": info.signal, "oom_kill": bool(self.oom_killed)},
+            )
 
     def close(self, status: str | None = None) -> None:
         """Close the session in the store (idempotent)."""
@@ -266,12 +322,22 @@ class ProcessSession:
                 fields.update(wall_s=self.exited_t, ended_at=self.recorder.started_at + self.exited_t)
         kernel = {}
         if self.exit is not None:
-            kernel = {"ru_maxrss_bytes": self.exit.maxrss_bytes, "launcher_hwm_bytes": self.maxrss_floor,
-                      "oom_killed": bool(self.oom_killed)}
+            kernel = {
+                "ru_maxrss_bytes": self.exit.maxrss_bytes,
+                "launcher_hwm_bytes": self.maxrss_floor,
+                "oom_killed": bool(self.oom_killed),
+            }
         peak = fields.pop("peak", {})
-        fields["meta"] = self.meta.result() | kernel | {"peak": peak} | {"stop_reason": self.recorder.stop_reason,
-                                               "late_samples": self.recorder.stats.late,
-                                               "max_late_s": round(self.recorder.stats.max_late, 6)}
+        fields["meta"] = (
+            self.meta.result()
+            | kernel
+            | {"peak": peak}
+            | {
+                "stop_reason": self.recorder.stop_reason,
+                "late_samples": self.recorder.stats.late,
+                "max_late_s": round(self.recorder.stats.max_late, 6),
+            }
+        )
         self.recorder.close(status or "completed", **fields)
 
 
@@ -326,8 +392,10 @@ def run_foreground(**launch_kw: Any) -> ProcessSession:
                     pass
                 session.recorder.add_event("signal", f"forwarded {signal.Signals(got.si_signo).name} to the child")
         if session.following:
-            print("memview: the command exited; recording the processes it started until they exit "
-                  "(Ctrl-C to stop)", file=sys.stderr)
+            print(
+                "memview: the command exited; recording the processes it started until they exit (Ctrl-C to stop)",
+                file=sys.stderr,
+            )
             while not session.recorder.wait(0):
                 got = signal.sigtimedwait(sigs, 0.5)
                 if got is not None and got.si_signo != signal.SIGCHLD:

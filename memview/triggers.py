@@ -200,11 +200,19 @@ def pressure_rule(level: str, max_fires: int = DEFAULT_MAX, cooldown: float = DE
         raise RuleError(f"--on-pressure wants warning or critical, not {level!r}")
     value = PRESSURE_LEVELS[name]
     # re-arm once the state drops below the level (rearm x line must sit between level-1 and level)
-    return Rule(f"pressure>={name}", "pressure", float(value), series=PRESSURE_SERIES,
-                rearm=(value - 0.5) / value, cooldown=cooldown, max_fires=max_fires)
+    return Rule(
+        f"pressure>={name}",
+        "pressure",
+        float(value),
+        series=PRESSURE_SERIES,
+        rearm=(value - 0.5) / value,
+        cooldown=cooldown,
+        max_fires=max_fires,
+    )
 
 
 # -- evaluation: pure state machine ---------------------------------------------------------------
+
 
 @dataclass(slots=True)
 class RuleState:
@@ -253,8 +261,9 @@ def step(rule: Rule, state: RuleState, t: float, value: float) -> bool:
     return True
 
 
-def evaluate(rule: Rule, values: Iterable[tuple[float, int]],
-             state: RuleState | None = None) -> list[tuple[float, float]]:
+def evaluate(
+    rule: Rule, values: Iterable[tuple[float, int]], state: RuleState | None = None
+) -> list[tuple[float, float]]:
     """Run ``rule`` over (t, value) samples; the (t, measured value) of each firing. For tests and replays."""
     state = state or RuleState()
     out = []
@@ -266,6 +275,7 @@ def evaluate(rule: Rule, values: Iterable[tuple[float, int]],
 
 
 # -- phases as intervals ----------------------------------------------------------------------------
+
 
 class PhaseTimeline:
     """Intervals during which each named phase was open, so samples can be tested by their own time."""
@@ -295,6 +305,7 @@ class PhaseTimeline:
 
 # -- the listener -------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True, slots=True)
 class Firing:
     """A rule fired: when, on what value, and which processes were largest at that moment."""
@@ -314,16 +325,18 @@ class EventSink(Protocol):
     """Where firings are recorded: the session's :class:`~memview.recorder.Recorder` (which runs
     every listener: the engine never calls it while it holds its own lock)."""
 
-    def add_event(self, kind: str, message: str, level: str = "info", data: dict[str, Any] | None = None,
-                  t: float | None = None) -> Event:
+    def add_event(
+        self, kind: str, message: str, level: str = "info", data: dict[str, Any] | None = None, t: float | None = None
+    ) -> Event:
         """Record an event."""
 
 
 class TriggerEngine:
     """Evaluates rules on every sample of every batch; records each firing as a ``trigger`` event."""
 
-    def __init__(self, recorder: EventSink, rules: Iterable[Rule],
-                 on_fire: Callable[[Firing], None] | None = None) -> None:
+    def __init__(
+        self, recorder: EventSink, rules: Iterable[Rule], on_fire: Callable[[Firing], None] | None = None
+    ) -> None:
         self.recorder = recorder
         self.on_fire = on_fire
         self._lock = threading.Lock()
@@ -388,11 +401,20 @@ class TriggerEngine:
         rule = f.rule
         scope = f" in phase {rule.phase!r}" if rule.phase else ""
         budget = f" (firing {f.fire} of at most {rule.max_fires})" if rule.max_fires > 1 else ""
-        message = (f"threshold {rule.text} crossed{scope}: {rule.series} {rule.describe_value(f.value)} "
-                   f">= {rule.describe_line()} at {f.t:.3f}s{budget}")
+        message = (
+            f"threshold {rule.text} crossed{scope}: {rule.series} {rule.describe_value(f.value)} "
+            f">= {rule.describe_line()} at {f.t:.3f}s{budget}"
+        )
         data: dict[str, Any] = {
-            "rule": rule.text, "kind": rule.kind, "series": rule.series, "value": f.value, "line": rule.line,
-            "sample_t": f.t, "fire": f.fire, "max": rule.max_fires, "phase": rule.phase,
+            "rule": rule.text,
+            "kind": rule.kind,
+            "series": rule.series,
+            "value": f.value,
+            "line": rule.line,
+            "sample_t": f.t,
+            "fire": f.fire,
+            "max": rule.max_fires,
+            "phase": rule.phase,
         }
         if rule.kind == "rate":
             data["window_s"] = rule.window
@@ -428,8 +450,9 @@ class ThresholdLine:
         if value is not None:
             text = format_bytes(value)
             if old is not None:
-                new = replace(old, text=f"{old.phase}:{text}" if old.phase else text, kind="size",
-                              line=float(value), percent=None)
+                new = replace(
+                    old, text=f"{old.phase}:{text}" if old.phase else text, kind="size", line=float(value), percent=None
+                )
             else:
                 new = Rule(text, "size", float(value))
         self.engine.replace_rule(old, new)
@@ -449,5 +472,19 @@ def largest_processes(batch: Batch) -> tuple[tuple[int, int], ...]:
     return tuple(out)
 
 
-__all__ = ["Firing", "PhaseTimeline", "Rule", "RuleError", "RuleState", "ThresholdLine", "TriggerEngine", "evaluate",
-           "largest_processes", "measure", "parse_rule", "pressure_rule", "step", "total_memory"]
+__all__ = [
+    "Firing",
+    "PhaseTimeline",
+    "Rule",
+    "RuleError",
+    "RuleState",
+    "ThresholdLine",
+    "TriggerEngine",
+    "evaluate",
+    "largest_processes",
+    "measure",
+    "parse_rule",
+    "pressure_rule",
+    "step",
+    "total_memory",
+]

@@ -36,12 +36,24 @@ class WatchSession:
         self.closed = False
 
     @classmethod
-    def start(cls, url: str, store: Store | None, interval: float, fmt: str = "auto", headers: object = None,
-              fields: object = None, unit: str | None = None, metric: str | None = None,
-              duration: float | None = None, timeout: float | None = None,
-              max_bytes: int = DEFAULT_MAX_BYTES, keep_query: tuple[str, ...] = (),
-              before_start: Callable[[WatchSession], None] | None = None, query: str | None = None,
-              max_series: int | None = None) -> WatchSession:
+    def start(
+        cls,
+        url: str,
+        store: Store | None,
+        interval: float,
+        fmt: str = "auto",
+        headers: object = None,
+        fields: object = None,
+        unit: str | None = None,
+        metric: str | None = None,
+        duration: float | None = None,
+        timeout: float | None = None,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        keep_query: tuple[str, ...] = (),
+        before_start: Callable[[WatchSession], None] | None = None,
+        query: str | None = None,
+        max_series: int | None = None,
+    ) -> WatchSession:
         """Start polling ``url`` every ``interval`` seconds.
 
         ``headers``: ``["Name: value", …]`` or a mapping, sent on every request, never stored.
@@ -57,22 +69,47 @@ class WatchSession:
         if query is not None or is_prometheus_url(url):
             if not query:
                 raise CollectorError("a prometheus+ URL needs a PromQL query (--query)")
-            promql = PromQLCollector(url, query, interval, headers=headers, timeout=timeout,
-                                     max_series=max_series or DEFAULT_MAX_SERIES)
+            promql = PromQLCollector(
+                url, query, interval, headers=headers, timeout=timeout, max_series=max_series or DEFAULT_MAX_SERIES
+            )
             promql.check()
             return cls.start_collector(promql, store, interval, duration=duration, before_start=before_start)
-        collector = EndpointCollector(url, interval, fmt=fmt, headers=headers, fields=fields, unit=unit,
-                                      metric=metric, timeout=timeout, max_bytes=max_bytes, keep_query=keep_query)
+        collector = EndpointCollector(
+            url,
+            interval,
+            fmt=fmt,
+            headers=headers,
+            fields=fields,
+            unit=unit,
+            metric=metric,
+            timeout=timeout,
+            max_bytes=max_bytes,
+            keep_query=keep_query,
+        )
         return cls.start_collector(collector, store, interval, duration=duration, before_start=before_start)
 
     @classmethod
-    def start_collector(cls, collector: Any, store: Store | None, interval: float, duration: float | None = None,
-                        before_start: Callable[[WatchSession], None] | None = None) -> WatchSession:
+    def start_collector(
+        cls,
+        collector: Any,
+        store: Store | None,
+        interval: float,
+        duration: float | None = None,
+        before_start: Callable[[WatchSession], None] | None = None,
+    ) -> WatchSession:
         """Start recording any watch-kind collector (an endpoint; a Prometheus query: :mod:`.collectors.promql`)."""
         cwd = os.getcwd()
-        recorder = Recorder(collector, store, interval=interval, duration=duration, session_fields={
-            "command": collector.command(), "target": collector.target, "cwd": cwd,
-        })
+        recorder = Recorder(
+            collector,
+            store,
+            interval=interval,
+            duration=duration,
+            session_fields={
+                "command": collector.command(),
+                "target": collector.target,
+                "cwd": cwd,
+            },
+        )
         meta = MetaCollector(cwd)
         session = cls(recorder, collector, meta)
         if before_start:
@@ -99,9 +136,15 @@ class WatchSession:
         self.recorder.wait()
         fields = self.peak_fields()
         stats = self.recorder.stats
-        fields["meta"] = self.meta.result() | {"watch": self.collector.meta()} | {
-            "stop_reason": self.recorder.stop_reason, "late_samples": stats.late,
-            "max_late_s": round(stats.max_late, 6)}
+        fields["meta"] = (
+            self.meta.result()
+            | {"watch": self.collector.meta()}
+            | {
+                "stop_reason": self.recorder.stop_reason,
+                "late_samples": stats.late,
+                "max_late_s": round(stats.max_late, 6),
+            }
+        )
         self.recorder.close(status or "completed", **fields)
 
 

@@ -96,8 +96,9 @@ def main(out: Path) -> None:
 
     # 1. a stored session with phases and a capture: a threshold scoped to one phase fires py-spy
     argv, rule = extraction_argv(400)
-    stored = win.start_session(RunSpec(argv=argv, interval=0.02, name="extract big.pdf",
-                                       threshold=rule, capture="py-spy-dump"))
+    stored = win.start_session(
+        RunSpec(argv=argv, interval=0.02, name="extract big.pdf", threshold=rule, capture="py-spy-dump")
+    )
     assert stored is not None
     wait(app, lambda: stored.state == "closed", 120)
     sid = stored.session_id
@@ -122,8 +123,9 @@ def main(out: Path) -> None:
     win.grab().save(str(out / "stored-session.png"))
 
     # 2. recording: a live child with phases, the threshold line drawn, its output below
-    live = win.start_session(RunSpec(argv=phases_argv(30), interval=0.02, name="phases demo (live)",
-                                     threshold="110MiB", capture="none"))
+    live = win.start_session(
+        RunSpec(argv=phases_argv(30), interval=0.02, name="phases demo (live)", threshold="110MiB", capture="none")
+    )
     assert live is not None
     wait(app, lambda: live.session_id in win.views)
     lview = win.views[live.session_id]
@@ -138,12 +140,13 @@ def main(out: Path) -> None:
     try:
         assert server.stdout is not None
         port = json.loads(server.stdout.readline())["port"]
-        watch = win.start_session(WatchSpec(url=f"http://127.0.0.1:{port}/api/v1/memory/profile", interval=0.2,
-                                            name="pdf-service"))
+        watch = win.start_session(
+            WatchSpec(url=f"http://127.0.0.1:{port}/api/v1/memory/profile", interval=0.2, name="pdf-service")
+        )
         assert watch is not None
         wait(app, lambda: watch.session_id in win.views)
         wview = win.views[watch.session_id]
-        wait(app, lambda: (wview.buffers.get("rss") is not None and wview.buffers["rss"].count > 8), 30)
+        wait(app, lambda: wview.buffers.get("rss") is not None and wview.buffers["rss"].count > 8, 30)
         post(port, "/grow?mb=60")
         settle(app, 2.0)
         post(port, "/mode?fail=500")
@@ -177,8 +180,11 @@ def main(out: Path) -> None:
     win.grab().save(str(out / "compare.png"))
 
     # 5. the process picker, filtered to a process started for the picture
-    holder = subprocess.Popen([sys.executable, str(WORKLOADS / "hold.py"), "120", "60", "worker --queue=pdf"],
-                              stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [sys.executable, str(WORKLOADS / "hold.py"), "120", "60", "worker --queue=pdf"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
         win.act_attach.trigger()

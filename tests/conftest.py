@@ -25,8 +25,9 @@ def memview(db_path: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
 
     def run(*args: str, timeout: float = 120, **kw: object) -> subprocess.CompletedProcess[str]:
         env = {**os.environ, "MEMVIEW_DB": str(db_path)}
-        return subprocess.run([PY, "-m", "memview", *args], capture_output=True, text=True, timeout=timeout,
-                              env=env, **kw)
+        return subprocess.run(
+            [PY, "-m", "memview", *args], capture_output=True, text=True, timeout=timeout, env=env, **kw
+        )
 
     return run
 

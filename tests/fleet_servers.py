@@ -28,6 +28,7 @@ def workload(name: str, *args: object) -> list[str]:
     """argv for a workload script (not imported from conftest: tests/ui has a conftest of the same name)."""
     return [PY, str(WORKLOADS / name), *map(str, args)]
 
+
 #: basic-auth user for the Prometheus with a web config; the hash is bcrypt (cost 4) of PASSWORD
 USER = "fleet"
 PASSWORD = "fleet-secret-7f3a"
@@ -77,8 +78,10 @@ class Server:
             self.log = log.open("wb")
             self.proc = subprocess.Popen(argv_for(self.port), stdout=self.log, stderr=subprocess.STDOUT)
             try:
-                poll(lambda: self.proc.poll() is not None or http_get(self.base + ready_path, self.headers),
-                     f"{name} ready")
+                poll(
+                    lambda: self.proc.poll() is not None or http_get(self.base + ready_path, self.headers),
+                    f"{name} ready",
+                )
             except AssertionError:
                 self.stop()
                 raise
@@ -107,14 +110,28 @@ class Prometheus(Server):
 
     def __init__(self, tmp: Path, targets: list[str], pushgateway: str | None = None, auth: bool = False) -> None:
         tmp.mkdir(parents=True, exist_ok=True)
-        jobs: list[dict[str, Any]] = [{"job_name": "memview", "scrape_interval": "1s", "scrape_timeout": "900ms",
-                                       "static_configs": [{"targets": targets}]}]
+        jobs: list[dict[str, Any]] = [
+            {
+                "job_name": "memview",
+                "scrape_interval": "1s",
+                "scrape_timeout": "900ms",
+                "static_configs": [{"targets": targets}],
+            }
+        ]
         if pushgateway:
-            jobs.append({"job_name": "pushgateway", "honor_labels": True, "scrape_interval": "1s",
-                         "scrape_timeout": "900ms", "static_configs": [{"targets": [pushgateway]}]})
+            jobs.append(
+                {
+                    "job_name": "pushgateway",
+                    "honor_labels": True,
+                    "scrape_interval": "1s",
+                    "scrape_timeout": "900ms",
+                    "static_configs": [{"targets": [pushgateway]}],
+                }
+            )
         config = tmp / "prometheus.yml"
-        config.write_text(json.dumps({"global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-                                      "scrape_configs": jobs}))  # JSON is YAML
+        config.write_text(
+            json.dumps({"global": {"scrape_interval": "1s", "evaluation_interval": "1s"}, "scrape_configs": jobs})
+        )  # JSON is YAML
         extra: list[str] = []
         headers: dict[str, str] = {}
         if auth:
@@ -124,10 +141,20 @@ class Prometheus(Server):
             import base64
 
             headers = {"Authorization": "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()}
-        super().__init__("prometheus", lambda port: [
-            "prometheus", f"--config.file={config}", f"--storage.tsdb.path={tmp / 'data'}",
-            f"--web.listen-address=127.0.0.1:{port}", "--storage.tsdb.retention.time=1h", *extra,
-        ], "/-/ready", tmp / "prometheus.log", headers)
+        super().__init__(
+            "prometheus",
+            lambda port: [
+                "prometheus",
+                f"--config.file={config}",
+                f"--storage.tsdb.path={tmp / 'data'}",
+                f"--web.listen-address=127.0.0.1:{port}",
+                "--storage.tsdb.retention.time=1h",
+                *extra,
+            ],
+            "/-/ready",
+            tmp / "prometheus.log",
+            headers,
+        )
 
     def query(self, promql: str) -> list[dict[str, Any]]:
         url = f"{self.base}/api/v1/query?{urllib.parse.urlencode({'query': promql})}"
@@ -141,11 +168,17 @@ class Prometheus(Server):
 class Pushgateway(Server):
     def __init__(self, tmp: Path) -> None:
         tmp.mkdir(parents=True, exist_ok=True)
-        super().__init__("pushgateway", lambda port: [
-            "prometheus-pushgateway", f"--web.listen-address=127.0.0.1:{port}",
-            # Debian's default is /var/lib/prometheus/pushgateway.data: shared between runs
-            f"--persistence.file={tmp / 'pushgateway.data'}",
-        ], "/-/ready", tmp / "pushgateway.log")
+        super().__init__(
+            "pushgateway",
+            lambda port: [
+                "prometheus-pushgateway",
+                f"--web.listen-address=127.0.0.1:{port}",
+                # Debian's default is /var/lib/prometheus/pushgateway.data: shared between runs
+                f"--persistence.file={tmp / 'pushgateway.data'}",
+            ],
+            "/-/ready",
+            tmp / "pushgateway.log",
+        )
 
 
 class Agent:
@@ -154,9 +187,24 @@ class Agent:
     def __init__(self, db: Path, size_mib: int, interval: str = "0.2") -> None:
         env = {**os.environ, "MEMVIEW_DB": str(db)}
         self.proc = subprocess.Popen(
-            [PY, "-m", "memview", "run", "--serve-metrics", "127.0.0.1:0", "--interval", interval, "--quiet",
-             "--", *workload("hold.py", size_mib, 3600)],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            [
+                PY,
+                "-m",
+                "memview",
+                "run",
+                "--serve-metrics",
+                "127.0.0.1:0",
+                "--interval",
+                interval,
+                "--quiet",
+                "--",
+                *workload("hold.py", size_mib, 3600),
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         assert self.proc.stderr is not None and self.proc.stdout is not None
         line = self.proc.stderr.readline()  # the first thing memview says: where it serves
         assert "serving metrics at " in line, line

@@ -76,11 +76,12 @@ def test_the_import_graph_of_memview_has_no_cycles() -> None:
     import grimp
 
     built = grimp.build_graph("memview")
-    graph = {m: {i for i in built.find_modules_directly_imported_by(m) if i in built.modules}
-             for m in built.modules}
+    graph = {m: {i for i in built.find_modules_directly_imported_by(m) if i in built.modules} for m in built.modules}
     cycles = _cycles(graph)
-    detail = "; ".join(" <-> ".join(c) + " (" + ", ".join(f"{a} -> {b}" for a in c for b in sorted(graph[a] & set(c)))
-                       + ")" for c in cycles)
+    detail = "; ".join(
+        " <-> ".join(c) + " (" + ", ".join(f"{a} -> {b}" for a in c for b in sorted(graph[a] & set(c))) + ")"
+        for c in cycles
+    )
     assert not cycles, f"import cycles: {detail}"
 
 
@@ -93,25 +94,34 @@ def test_the_bundle_runs_no_sql_of_its_own() -> None:
     sources += sorted((ROOT / "memview" / "bundle").glob("*.py")) if (ROOT / "memview" / "bundle").is_dir() else []
     assert sources
     sql = re.compile(r"\.execute(many)?\(|\.conn\b|\b(INSERT|SELECT|UPDATE|DELETE)\s+(INTO|FROM|\w+\s+SET)\b")
-    found = [f"{p.relative_to(ROOT)}:{n}: {line.strip()}" for p in sources
-             for n, line in enumerate(p.read_text().splitlines(), 1) if sql.search(line)]
+    found = [
+        f"{p.relative_to(ROOT)}:{n}: {line.strip()}"
+        for p in sources
+        for n, line in enumerate(p.read_text().splitlines(), 1)
+        if sql.search(line)
+    ]
     assert not found, "\n".join(found)
 
 
-@pytest.mark.parametrize(("argv", "code", "line"), [
-    (["compare", "1"], 2, "memview: compare needs at least two sessions or bundles"),
-    (["profile", "--manifest", "no-such-manifest.toml"], 2, "memview: manifest not found"),
-    (["import", "no-such-bundle.memview.zip"], 1, "memview: no-such-bundle.memview.zip: "),
-])
-def test_a_command_that_cannot_go_on_is_one_line_from_main(tmp_path: Path, argv: list[str], code: int,
-                                                           line: str) -> None:
+@pytest.mark.parametrize(
+    ("argv", "code", "line"),
+    [
+        (["compare", "1"], 2, "memview: compare needs at least two sessions or bundles"),
+        (["profile", "--manifest", "no-such-manifest.toml"], 2, "memview: manifest not found"),
+        (["import", "no-such-bundle.memview.zip"], 1, "memview: no-such-bundle.memview.zip: "),
+    ],
+)
+def test_a_command_that_cannot_go_on_is_one_line_from_main(
+    tmp_path: Path, argv: list[str], code: int, line: str
+) -> None:
     """Commands raise CommandError (commands.common.fail); the CLI group prints it once and exits with its code."""
     import os
     import sys
 
     env = {**os.environ, "MEMVIEW_DB": str(tmp_path / "m.db")}
-    res = subprocess.run([sys.executable, "-m", "memview", *argv], cwd=tmp_path, env=env, capture_output=True,
-                         text=True, timeout=120)
+    res = subprocess.run(
+        [sys.executable, "-m", "memview", *argv], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+    )
     assert res.returncode == code, res.stderr
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(line), res.stderr

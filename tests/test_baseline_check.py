@@ -22,24 +22,34 @@ def results(*records: dict) -> dict:
 
 
 def rec(case: str, inp: str, peak: int | None, phases: dict[str, int] | None = None, **kw: object) -> dict:
-    return {"case": case, "input": inp, "ok": True, "exit_code": 0, "peak_rss_bytes": peak,
-            "phases": [{"name": n.split("#")[0], "peak_rss_bytes": v} for n, v in (phases or {}).items()], **kw}
+    return {
+        "case": case,
+        "input": inp,
+        "ok": True,
+        "exit_code": 0,
+        "peak_rss_bytes": peak,
+        "phases": [{"name": n.split("#")[0], "peak_rss_bytes": v} for n, v in (phases or {}).items()],
+        **kw,
+    }
 
 
 def baseline(cases: dict, default: str = "+10%") -> dict:
     return {"format": "memview-baseline", "version": 1, "default_tolerance": default, "cases": cases}
 
 
-@pytest.mark.parametrize(("text", "base", "limit"), [
-    ("+10%", 100 * MB, 110 * MB),
-    ("10%", 100 * MB, 110 * MB),
-    ("+5MB", 100 * MB, 105 * MB),
-    ("+5MiB", 100 * MB, 100 * MB + 5 * 2**20),
-    ("+10% or +5MB", 100 * MB, 110 * MB),  # whichever allows more: the relative one for a big peak
-    ("+10% or +5MB", 20 * MB, 25 * MB),  # the absolute one for a small peak
-    ("+5MB OR +10%", 20 * MB, 25 * MB),
-    ("+0%", 100 * MB, 100 * MB),
-])
+@pytest.mark.parametrize(
+    ("text", "base", "limit"),
+    [
+        ("+10%", 100 * MB, 110 * MB),
+        ("10%", 100 * MB, 110 * MB),
+        ("+5MB", 100 * MB, 105 * MB),
+        ("+5MiB", 100 * MB, 100 * MB + 5 * 2**20),
+        ("+10% or +5MB", 100 * MB, 110 * MB),  # whichever allows more: the relative one for a big peak
+        ("+10% or +5MB", 20 * MB, 25 * MB),  # the absolute one for a small peak
+        ("+5MB OR +10%", 20 * MB, 25 * MB),
+        ("+0%", 100 * MB, 100 * MB),
+    ],
+)
 def test_tolerance_forms(text: str, base: int, limit: int) -> None:
     assert parse_tolerance(text).limit(base) == limit
 
@@ -51,8 +61,9 @@ def test_bad_tolerances_are_refused(text: object) -> None:
 
 
 def test_a_phase_regression_is_named_even_when_the_total_is_within_tolerance() -> None:
-    base = baseline({"pdf": {"big.pdf": {"peak_rss_bytes": 500 * MB, "phases": {"parse": 100 * MB,
-                                                                                  "render": 480 * MB}}}})
+    base = baseline(
+        {"pdf": {"big.pdf": {"peak_rss_bytes": 500 * MB, "phases": {"parse": 100 * MB, "render": 480 * MB}}}}
+    )
     res = results(rec("pdf", "big.pdf", 505 * MB, {"parse": 160 * MB, "render": 470 * MB}))
     text, code = check(base, res)
     assert code == 1
@@ -61,11 +72,20 @@ def test_a_phase_regression_is_named_even_when_the_total_is_within_tolerance() -
 
 
 def test_repeated_phase_names_are_matched_in_order() -> None:
-    assert phase_peaks([{"name": "load", "peak_rss_bytes": 1}, {"name": "load", "peak_rss_bytes": 2},
-                        {"name": "x", "peak_rss_bytes": 3}]) == {"load": 1, "load#2": 2, "x": 3}
+    assert phase_peaks(
+        [
+            {"name": "load", "peak_rss_bytes": 1},
+            {"name": "load", "peak_rss_bytes": 2},
+            {"name": "x", "peak_rss_bytes": 3},
+        ]
+    ) == {"load": 1, "load#2": 2, "x": 3}
     base = baseline({"c": {"i": {"peak_rss_bytes": 100 * MB, "phases": {"load": 10 * MB, "load#2": 50 * MB}}}})
-    res = results({**rec("c", "i", 100 * MB), "phases": [{"name": "load", "peak_rss_bytes": 50 * MB},
-                                                           {"name": "load", "peak_rss_bytes": 50 * MB}]})
+    res = results(
+        {
+            **rec("c", "i", 100 * MB),
+            "phases": [{"name": "load", "peak_rss_bytes": 50 * MB}, {"name": "load", "peak_rss_bytes": 50 * MB}],
+        }
+    )
     rows = evaluate(base, res)
     assert [(r.what, r.status) for r in rows] == [("peak", "ok"), ("phase load", "REGRESSED"), ("phase load#2", "ok")]
 
@@ -84,16 +104,18 @@ def test_improvement_beyond_the_tolerance_passes_and_says_so() -> None:
 
 
 def test_entry_tolerance_overrides_the_default() -> None:
-    base = baseline({"c": {"small": {"peak_rss_bytes": 20 * MB, "tolerance": "+10% or +5MB"},
-                           "plain": {"peak_rss_bytes": 20 * MB}}})
+    base = baseline(
+        {"c": {"small": {"peak_rss_bytes": 20 * MB, "tolerance": "+10% or +5MB"}, "plain": {"peak_rss_bytes": 20 * MB}}}
+    )
     rows = evaluate(base, results(rec("c", "small", 24 * MB), rec("c", "plain", 24 * MB)))
     assert [(r.input, r.status) for r in rows] == [("small", "ok"), ("plain", "REGRESSED")]
 
 
 def test_failed_runs_missing_peaks_and_duplicates() -> None:
     base = baseline({"c": {"a": {"peak_rss_bytes": MB}, "b": {"peak_rss_bytes": MB}, "t": {"peak_rss_bytes": MB}}})
-    res = results(rec("c", "a", None), rec("c", "b", MB, ok=False, exit_code=None, signal=9),
-                  rec("c", "t", MB, timed_out=True))
+    res = results(
+        rec("c", "a", None), rec("c", "b", MB, ok=False, exit_code=None, signal=9), rec("c", "t", MB, timed_out=True)
+    )
     rows = {r.input: r for r in evaluate(base, res)}
     assert rows["a"].status == "NO PEAK"
     assert rows["b"].status == "FAILED" and "killed by signal 9" in rows["b"].detail
@@ -116,9 +138,18 @@ def test_update_merges_and_keeps_reviewed_tolerances() -> None:
 
 
 def _run(peak: int, ok: bool = True, sid: int = 0) -> dict:
-    return {**rec("c", "i", peak, {"parse": peak // 2}), "ok": ok, "exit_code": 0 if ok else 3, "signal": None,
-            "avg_rss_bytes": peak // 2, "wall_s": 1.0, "captures": [], "warnings": [], "session_id": sid,
-            "log": f"/tmp/{sid}.log"}
+    return {
+        **rec("c", "i", peak, {"parse": peak // 2}),
+        "ok": ok,
+        "exit_code": 0 if ok else 3,
+        "signal": None,
+        "avg_rss_bytes": peak // 2,
+        "wall_s": 1.0,
+        "captures": [],
+        "warnings": [],
+        "session_id": sid,
+        "log": f"/tmp/{sid}.log",
+    }
 
 
 def test_combine_uses_the_median_and_a_failure_wins() -> None:
@@ -143,8 +174,15 @@ def _extraction_run(extract_mib: int) -> dict:
     phases, rss = [], 100 * MiB
     for name, own in (("load", 10), ("extract", extract_mib), ("chunk", 0), ("embed", 5)):
         start, peak = rss, rss + own * MiB
-        phases.append({"name": name, "start_rss_bytes": start, "peak_rss_bytes": peak,
-                       "footprint_bytes": peak - start, "growth_bytes": peak - start})
+        phases.append(
+            {
+                "name": name,
+                "start_rss_bytes": start,
+                "peak_rss_bytes": peak,
+                "footprint_bytes": peak - start,
+                "growth_bytes": peak - start,
+            }
+        )
         rss = peak
     return {"case": "doc", "input": "a.pdf", "ok": True, "exit_code": 0, "peak_rss_bytes": rss, "phases": phases}
 
@@ -153,8 +191,11 @@ def test_only_the_phase_whose_own_use_grew_is_flagged() -> None:
     """Issue 16 item 3: extract grew by 130 MiB; chunk and embed allocated the same as before."""
     base, notes = update(results(_extraction_run(45)), tolerance="+10%")
     assert base["version"] == 2
-    assert base["cases"]["doc"]["a.pdf"]["phases"]["chunk"] == {"peak_rss_bytes": 155 * MiB, "footprint_bytes": 0,
-                                                                  "growth_bytes": 0}
+    assert base["cases"]["doc"]["a.pdf"]["phases"]["chunk"] == {
+        "peak_rss_bytes": 155 * MiB,
+        "footprint_bytes": 0,
+        "growth_bytes": 0,
+    }
     rows = evaluate(base, results(_extraction_run(175)))
     regressed = sorted(r.what for r in rows if r.status == "REGRESSED")
     assert regressed == ["peak", "phase extract footprint", "phase extract growth"]
@@ -170,8 +211,12 @@ def test_only_the_phase_whose_own_use_grew_is_flagged() -> None:
 
 
 def test_a_version_1_baseline_is_migrated_and_still_checks() -> None:
-    old = {"format": "memview-baseline", "version": 1, "default_tolerance": "+10%",
-           "cases": {"doc": {"a.pdf": {"peak_rss_bytes": 160 * MiB, "phases": {"extract": 155 * MiB}}}}}
+    old = {
+        "format": "memview-baseline",
+        "version": 1,
+        "default_tolerance": "+10%",
+        "cases": {"doc": {"a.pdf": {"peak_rss_bytes": 160 * MiB, "phases": {"extract": 155 * MiB}}}},
+    }
     rows = evaluate(old, results(_extraction_run(45)))
     phase = next(r for r in rows if r.what.startswith("phase extract"))
     assert phase.what == "phase extract" and phase.status == "ok" and "absolute peak" in phase.detail

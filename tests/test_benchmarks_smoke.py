@@ -23,8 +23,13 @@ def test_benchmark_smoke_runs_every_case(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
     # ~20 s idle, 140 s measured at load average 12 (other suites and two CPU hogs beside it): the limit
     # only ends a hang
-    res = subprocess.run([sys.executable, "-m", "benchmarks", "--smoke", "--json", str(out)], cwd=ROOT,
-                         capture_output=True, text=True, timeout=1100)
+    res = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--smoke", "--json", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=1100,
+    )
     assert res.returncode == 0, res.stderr[-3000:]
     data = json.loads(out.read_text())
     cases = {c["name"]: c for c in data["cases"]}

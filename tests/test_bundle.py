@@ -45,8 +45,16 @@ def add_rows(store: Store, sid: int) -> Path:
     ]
     for seq, ph in enumerate(phases):
         writer.insert("phases", phase_row(ph, seq))
-    writer.insert("events", {"t_s": 0.25, "kind": "trigger", "level": "warning", "message": "rss above 50 MiB",
-                             "data": {"rule": "rss>50MiB"}})
+    writer.insert(
+        "events",
+        {
+            "t_s": 0.25,
+            "kind": "trigger",
+            "level": "warning",
+            "message": "rss above 50 MiB",
+            "data": {"rule": "rss>50MiB"},
+        },
+    )
     folder = store.artefact_dir(sid)
     svg = folder / "pyspy-1.svg"
     svg.write_bytes(b"<svg xmlns='http://www.w3.org/2000/svg'>" + os.urandom(50_000).hex().encode() + b"</svg>")
@@ -54,8 +62,10 @@ def add_rows(store: Store, sid: int) -> Path:
     (folder / "heap" / "node.heapsnapshot").write_bytes(json.dumps({"nodes": list(range(5000))}).encode())
     cap = Capture("py-spy", 4242, "rss>50MiB", 0.25, 0.40, str(svg), svg.stat().st_size, 0, "done", "", {"rate": 100})
     writer.insert("captures", capture_row(cap, 0))
-    writer.insert("captures", capture_row(Capture("node-heap", 4243, "manual", 0.32, 0.33, str(folder / "heap"),
-                                                  None, 0, "done"), 1))
+    writer.insert(
+        "captures",
+        capture_row(Capture("node-heap", 4243, "manual", 0.32, 0.33, str(folder / "heap"), None, 0, "done"), 1),
+    )
     assert writer.close()
     return folder
 
@@ -91,8 +101,17 @@ def test_bundle_layout_and_manifest_checksums(recorded):
     assert manifest["summary"]["peak_rss_bytes"] == recorded["store"].session(recorded["sid"])["peak_rss_bytes"]
     listed = {f["name"]: f for f in manifest["files"]}
     assert set(listed) == set(files) - {"manifest.json"}
-    assert {"samples.csv", "trace.json", "phases.json", "events.json", "captures.json", "processes.json",
-            "series.json", "artefacts/pyspy-1.svg", "artefacts/heap/node.heapsnapshot"} <= set(listed)
+    assert {
+        "samples.csv",
+        "trace.json",
+        "phases.json",
+        "events.json",
+        "captures.json",
+        "processes.json",
+        "series.json",
+        "artefacts/pyspy-1.svg",
+        "artefacts/heap/node.heapsnapshot",
+    } <= set(listed)
     for name, data in files.items():
         if name != "manifest.json":
             assert listed[name]["size"] == len(data)
@@ -186,13 +205,27 @@ def test_trace_json_is_valid_chrome_trace(recorded):
 
 def test_secrets_never_leave(tmp_path):
     db = tmp_path / "s.db"
-    res = cli(db, "run", "-q", "--", PY, "-c", "import time; x = bytearray(10_000_000); time.sleep(0.2)",
-              f"--password={SECRET}", "--api-token", SECRET, f"https://user:{SECRET}@example.invalid/x?key={SECRET}")
+    res = cli(
+        db,
+        "run",
+        "-q",
+        "--",
+        PY,
+        "-c",
+        "import time; x = bytearray(10_000_000); time.sleep(0.2)",
+        f"--password={SECRET}",
+        "--api-token",
+        SECRET,
+        f"https://user:{SECRET}@example.invalid/x?key={SECRET}",
+    )
     assert res.returncode == 0, res.stderr
     store = Store(db)
     (s,) = store.sessions()
-    meta = {**s["meta"], "env": {"GITHUB_TOKEN": SECRET, "AWS_SECRET_ACCESS_KEY": SECRET, "LANG": "C.UTF-8"},
-            "headers": {"Authorization": f"Bearer {SECRET}", "Cookie": f"sid={SECRET}", "Accept": "application/json"}}
+    meta = {
+        **s["meta"],
+        "env": {"GITHUB_TOKEN": SECRET, "AWS_SECRET_ACCESS_KEY": SECRET, "LANG": "C.UTF-8"},
+        "headers": {"Authorization": f"Bearer {SECRET}", "Cookie": f"sid={SECRET}", "Accept": "application/json"},
+    }
     store.conn.execute("UPDATE sessions SET meta = ? WHERE id = ?", (json.dumps(meta), s["id"]))
     bundle = tmp_path / "s.memview.zip"
     res = cli(db, "export", str(s["id"]), "-o", str(bundle))
@@ -201,15 +234,26 @@ def test_secrets_never_leave(tmp_path):
     for name, data in entries(bundle).items():
         assert SECRET.encode() not in data, name
     manifest = json.loads(entries(bundle)["manifest.json"])
-    assert {"meta.env.GITHUB_TOKEN", "meta.env.AWS_SECRET_ACCESS_KEY", "meta.headers.Authorization",
-            "meta.headers.Cookie"} <= set(manifest["redacted"])
+    assert {
+        "meta.env.GITHUB_TOKEN",
+        "meta.env.AWS_SECRET_ACCESS_KEY",
+        "meta.headers.Authorization",
+        "meta.headers.Cookie",
+    } <= set(manifest["redacted"])
     kept = manifest["session"]["meta"]
     assert kept["env"] == {"LANG": "C.UTF-8"} and kept["headers"] == {"Accept": "application/json"}
     assert kept["python"] == s["meta"]["python"]  # the rest of the metadata travels
     command = manifest["session"]["command"]
-    assert command[-4:] == ["--password=<redacted>", "--api-token", "<redacted>",
-                            "https://user:<redacted>@example.invalid/x?key=%3Credacted%3E"] or \
-        command[-1] == "https://user:<redacted>@example.invalid/x?key=<redacted>"
+    assert (
+        command[-4:]
+        == [
+            "--password=<redacted>",
+            "--api-token",
+            "<redacted>",
+            "https://user:<redacted>@example.invalid/x?key=%3Credacted%3E",
+        ]
+        or command[-1] == "https://user:<redacted>@example.invalid/x?key=<redacted>"
+    )
     # the imported copy is usable and still secret-free
     db_b = tmp_path / "b.db"
     res = cli(db_b, "import", str(bundle))
@@ -236,9 +280,16 @@ def test_export_refuses_what_it_should(recorded, tmp_path):
 
 # ---- hostile bundles ---------------------------------------------------------------------------
 
-def rebuild(good: Path, dst: Path, drop: tuple[str, ...] = (), replace: dict[str, bytes] | None = None,
-            add: list[tuple[zipfile.ZipInfo | str, bytes]] | None = None, relist: bool = True,
-            manifest: dict | bytes | None = None) -> None:
+
+def rebuild(
+    good: Path,
+    dst: Path,
+    drop: tuple[str, ...] = (),
+    replace: dict[str, bytes] | None = None,
+    add: list[tuple[zipfile.ZipInfo | str, bytes]] | None = None,
+    relist: bool = True,
+    manifest: dict | bytes | None = None,
+) -> None:
     """A copy of ``good`` with entries dropped, replaced or added; ``relist`` fixes the manifest's
     file list (sizes, checksums) so that only the intended fault remains."""
     files = entries(good)
@@ -249,8 +300,10 @@ def rebuild(good: Path, dst: Path, drop: tuple[str, ...] = (), replace: dict[str
     extra = add or []
     if relist:
         listed = {f["name"]: f for f in doc["files"] if f["name"] not in drop}
-        for name, data in [*((n, files[n]) for n in (replace or {})),
-                           *((i if isinstance(i, str) else i.filename, d) for i, d in extra)]:
+        for name, data in [
+            *((n, files[n]) for n in (replace or {})),
+            *((i if isinstance(i, str) else i.filename, d) for i, d in extra),
+        ]:
             listed[name] = {"name": name, "size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
         doc["files"] = list(listed.values())
     body = manifest if isinstance(manifest, bytes) else json.dumps(manifest if manifest is not None else doc).encode()
@@ -275,8 +328,11 @@ def db_state(db: Path) -> tuple[str, list[tuple[str, int]]]:
         dump = hashlib.sha256("\n".join(conn.iterdump()).encode()).hexdigest()
     finally:
         conn.close()
-    files = sorted((str(p.relative_to(db.parent)), p.stat().st_size if p.is_file() else -1)
-                   for p in db.parent.rglob("*") if not p.name.endswith(("-wal", "-shm")))
+    files = sorted(
+        (str(p.relative_to(db.parent)), p.stat().st_size if p.is_file() else -1)
+        for p in db.parent.rglob("*")
+        if not p.name.endswith(("-wal", "-shm"))
+    )
     return dump, files
 
 
@@ -316,61 +372,115 @@ def _csv_with_one_byte_changed(good: Path) -> bytes:
 HOSTILE = {
     # name: (how to build it from the good bundle, expected words in the error)
     "traversal": (lambda g, d: rebuild(g, d, add=[("../evil.txt", b"pwned")]), "escapes the bundle folder"),
-    "nested traversal": (lambda g, d: rebuild(g, d, add=[("artefacts/../../evil.txt", b"pwned")]),
-                         "escapes the bundle folder"),
+    "nested traversal": (
+        lambda g, d: rebuild(g, d, add=[("artefacts/../../evil.txt", b"pwned")]),
+        "escapes the bundle folder",
+    ),
     "absolute path": (lambda g, d: rebuild(g, d, add=[("/tmp/memview-evil.txt", b"pwned")]), "absolute path"),
     "drive letter": (lambda g, d: rebuild(g, d, add=[("C:/evil.txt", b"pwned")]), "drive letter"),
     "backslash": (lambda g, d: rebuild(g, d, add=[("artefacts\\..\\..\\evil.txt", b"pwned")]), "backslash"),
     "symlink": (lambda g, d: rebuild(g, d, add=[(_symlink_info(), b"/etc/passwd")]), "symbolic link"),
     "fifo": (lambda g, d: rebuild(g, d, add=[(_fifo_info(), b"")]), "not a regular file"),
-    "bad checksum": (lambda g, d: rebuild(g, d, replace={"samples.csv": _csv_with_one_byte_changed(g)},
-                                          relist=False), "checksum mismatch for 'samples.csv'"),
-    "wrong size": (lambda g, d: rebuild(g, d, replace={"events.json": b"[]\n"}, relist=False),
-                   "size mismatch for 'events.json'"),
-    "missing file": (lambda g, d: rebuild(g, d, drop=("phases.json",), relist=False),
-                     "'phases.json' is listed in the manifest but missing"),
-    "unlisted file": (lambda g, d: rebuild(g, d, add=[("artefacts/extra.bin", b"x")], relist=False),
-                      "not listed in the manifest"),
-    "duplicate entry": (lambda g, d: rebuild(g, d, add=[("samples.csv", b"t_s,series,value\n")], relist=False),
-                        "appears twice"),
-    "unknown version": (lambda g, d: rebuild(g, d, manifest={**manifest_of(g), "version": 2}),
-                        "bundle format version 2 is newer than this memview reads (1)"),
-    "not a bundle manifest": (lambda g, d: rebuild(g, d, manifest={**manifest_of(g), "format": "other"}),
-                              "not a memview bundle"),
-    "manifest not json": (lambda g, d: rebuild(g, d, manifest=b"{\"format\": \"memview-bundle\", "),
-                          "manifest.json is not valid JSON"),
-    "manifest wrong shape": (lambda g, d: rebuild(g, d, manifest={**manifest_of(g), "session": [1, 2]}),
-                             "session: expected an object"),
-    "manifest bad field": (lambda g, d: rebuild(g, d, manifest={
-        **manifest_of(g), "session": {**manifest_of(g)["session"], "peak_rss_bytes": "lots"}}),
-        "session.peak_rss_bytes: expected int or null"),
-    "file inside a file": (lambda g, d: rebuild(g, d, add=[("artefacts/pyspy-1.svg/x", b"x")]),
-                           "lies inside 'artefacts/pyspy-1.svg', which is a file"),
-    "bad sample": (lambda g, d: rebuild(g, d, replace={"samples.csv": b"t_s,series,value\n0.1,rss,lots\n"}),
-                   "samples.csv line 2: not a number"),
-    "capture path escapes": (lambda g, d: rebuild(g, d, replace={"captures.json": json.dumps(
-        [{"seq": 0, "tool": "py-spy", "path": "artefacts/../../../etc/passwd"}]).encode()}),
-        "is not a file in the bundle"),
+    "bad checksum": (
+        lambda g, d: rebuild(g, d, replace={"samples.csv": _csv_with_one_byte_changed(g)}, relist=False),
+        "checksum mismatch for 'samples.csv'",
+    ),
+    "wrong size": (
+        lambda g, d: rebuild(g, d, replace={"events.json": b"[]\n"}, relist=False),
+        "size mismatch for 'events.json'",
+    ),
+    "missing file": (
+        lambda g, d: rebuild(g, d, drop=("phases.json",), relist=False),
+        "'phases.json' is listed in the manifest but missing",
+    ),
+    "unlisted file": (
+        lambda g, d: rebuild(g, d, add=[("artefacts/extra.bin", b"x")], relist=False),
+        "not listed in the manifest",
+    ),
+    "duplicate entry": (
+        lambda g, d: rebuild(g, d, add=[("samples.csv", b"t_s,series,value\n")], relist=False),
+        "appears twice",
+    ),
+    "unknown version": (
+        lambda g, d: rebuild(g, d, manifest={**manifest_of(g), "version": 2}),
+        "bundle format version 2 is newer than this memview reads (1)",
+    ),
+    "not a bundle manifest": (
+        lambda g, d: rebuild(g, d, manifest={**manifest_of(g), "format": "other"}),
+        "not a memview bundle",
+    ),
+    "manifest not json": (
+        lambda g, d: rebuild(g, d, manifest=b'{"format": "memview-bundle", '),
+        "manifest.json is not valid JSON",
+    ),
+    "manifest wrong shape": (
+        lambda g, d: rebuild(g, d, manifest={**manifest_of(g), "session": [1, 2]}),
+        "session: expected an object",
+    ),
+    "manifest bad field": (
+        lambda g, d: rebuild(
+            g, d, manifest={**manifest_of(g), "session": {**manifest_of(g)["session"], "peak_rss_bytes": "lots"}}
+        ),
+        "session.peak_rss_bytes: expected int or null",
+    ),
+    "file inside a file": (
+        lambda g, d: rebuild(g, d, add=[("artefacts/pyspy-1.svg/x", b"x")]),
+        "lies inside 'artefacts/pyspy-1.svg', which is a file",
+    ),
+    "bad sample": (
+        lambda g, d: rebuild(g, d, replace={"samples.csv": b"t_s,series,value\n0.1,rss,lots\n"}),
+        "samples.csv line 2: not a number",
+    ),
+    "capture path escapes": (
+        lambda g, d: rebuild(
+            g,
+            d,
+            replace={
+                "captures.json": json.dumps(
+                    [{"seq": 0, "tool": "py-spy", "path": "artefacts/../../../etc/passwd"}]
+                ).encode()
+            },
+        ),
+        "is not a file in the bundle",
+    ),
     # issue 17 item 13: each of these was a traceback (RecursionError, Infinity printed back, ValueError)
-    "deep json": (lambda g, d: rebuild(g, d, replace={"phases.json": b'[{"seq": 0, "name": "x", "start_s": 0, '
-                                                      b'"data": {"a": ' + b"[" * 100_000 + b"]" * 100_000 + b"}}]"}),
-                  "phases.json[0] is nested too deeply"),
-    "deep manifest": (lambda g, d: rebuild(g, d, manifest=json.dumps({**manifest_of(g), "summary": {}}).encode()
-                                           .replace(b'"summary": {}', b'"summary": {"x": ' + b"[" * 100_000
-                                                    + b"]" * 100_000 + b"}")),
-                      "manifest.json is nested too deeply"),
-    "1e999": (lambda g, d: rebuild(g, d, replace={"events.json": b'[{"t_s": 0.5, "kind": "x", "data": {"v": 1e999}}]'}),
-              "events.json is not valid JSON (number 1e999 is out of range"),
-    "4000 digits": (lambda g, d: rebuild(g, d, replace={"events.json": b'[{"t_s": 0.5, "kind": "x", "data": {"v": '
-                                                        + b"7" * 4000 + b"}}]"}),
-                    "is out of range"),
-    "huge sample": (lambda g, d: rebuild(g, d, replace={"samples.csv": b"t_s,series,value\n0.1,rss," + b"9" * 4000
-                                                        + b"\n"}),
-                    "samples.csv line 2: value out of range"),
-    "not a zip": (lambda g, d: d.write_bytes(b"hello, this is not a zip file\n" * 100),
-                  "not a zip file, or truncated"),
-    "truncated": (lambda g, d: d.write_bytes(g.read_bytes()[: g.stat().st_size // 2]),
-                  "not a zip file, or truncated"),
+    "deep json": (
+        lambda g, d: rebuild(
+            g,
+            d,
+            replace={
+                "phases.json": b'[{"seq": 0, "name": "x", "start_s": 0, '
+                b'"data": {"a": ' + b"[" * 100_000 + b"]" * 100_000 + b"}}]"
+            },
+        ),
+        "phases.json[0] is nested too deeply",
+    ),
+    "deep manifest": (
+        lambda g, d: rebuild(
+            g,
+            d,
+            manifest=json.dumps({**manifest_of(g), "summary": {}})
+            .encode()
+            .replace(b'"summary": {}', b'"summary": {"x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"),
+        ),
+        "manifest.json is nested too deeply",
+    ),
+    "1e999": (
+        lambda g, d: rebuild(g, d, replace={"events.json": b'[{"t_s": 0.5, "kind": "x", "data": {"v": 1e999}}]'}),
+        "events.json is not valid JSON (number 1e999 is out of range",
+    ),
+    "4000 digits": (
+        lambda g, d: rebuild(
+            g, d, replace={"events.json": b'[{"t_s": 0.5, "kind": "x", "data": {"v": ' + b"7" * 4000 + b"}}]"}
+        ),
+        "is out of range",
+    ),
+    "huge sample": (
+        lambda g, d: rebuild(g, d, replace={"samples.csv": b"t_s,series,value\n0.1,rss," + b"9" * 4000 + b"\n"}),
+        "samples.csv line 2: value out of range",
+    ),
+    "not a zip": (lambda g, d: d.write_bytes(b"hello, this is not a zip file\n" * 100), "not a zip file, or truncated"),
+    "truncated": (lambda g, d: d.write_bytes(g.read_bytes()[: g.stat().st_size // 2]), "not a zip file, or truncated"),
     "truncated tail": (lambda g, d: d.write_bytes(g.read_bytes()[:-10]), "not a zip file, or truncated"),
 }
 
@@ -415,8 +525,10 @@ def test_gigabyte_bomb_is_refused_before_unpacking(gigabyte_bomb, target_db):
     before = db_state(target_db)
     res = cli(target_db, "import", str(gigabyte_bomb), timeout=30)
     assert res.returncode == 1 and "Traceback" not in res.stderr
-    assert res.stderr.strip() == ("memview: bomb.memview.zip: entry 'artefacts/zeros.bin' would unpack to "
-                                  "1.0 GiB, over the 512.0 MiB limit for one file")
+    assert res.stderr.strip() == (
+        "memview: bomb.memview.zip: entry 'artefacts/zeros.bin' would unpack to "
+        "1.0 GiB, over the 512.0 MiB limit for one file"
+    )
     assert db_state(target_db) == before
 
 
@@ -435,8 +547,9 @@ def test_a_lying_size_header_does_not_let_more_out(recorded, target_db, tmp_path
     path = tmp_path / "liar.memview.zip"
     zeros = bytes(32 * 2**20)
     doc = manifest_of(recorded["bundle"])
-    doc["files"].append({"name": "artefacts/zeros.bin", "size": 1000,
-                         "sha256": hashlib.sha256(zeros[:1000]).hexdigest()})
+    doc["files"].append(
+        {"name": "artefacts/zeros.bin", "size": 1000, "sha256": hashlib.sha256(zeros[:1000]).hexdigest()}
+    )
     rebuild(recorded["bundle"], path, add=[("artefacts/zeros.bin", zeros)], manifest=doc)
     raw = bytearray(path.read_bytes())
     patched = 0
@@ -446,9 +559,9 @@ def test_a_lying_size_header_does_not_let_more_out(recorded, target_db, tmp_path
             start = i + 4
             name_len_at = 26 if sig == b"PK\x03\x04" else 28
             name_at = 30 if sig == b"PK\x03\x04" else 46
-            n = int.from_bytes(raw[i + name_len_at:i + name_len_at + 2], "little")
-            if bytes(raw[i + name_at:i + name_at + n]) == b"artefacts/zeros.bin":
-                raw[i + size_at:i + size_at + 4] = (1000).to_bytes(4, "little")
+            n = int.from_bytes(raw[i + name_len_at : i + name_len_at + 2], "little")
+            if bytes(raw[i + name_at : i + name_at + n]) == b"artefacts/zeros.bin":
+                raw[i + size_at : i + size_at + 4] = (1000).to_bytes(4, "little")
                 patched += 1
     assert patched == 2
     path.write_bytes(bytes(raw))
@@ -500,6 +613,7 @@ def test_chrome_trace_thinning_keeps_spikes():
 
 # -- issue 17 item 7: bounded memory on import, and a killed import leaves nothing behind ----------------
 
+
 def _many_processes_bundle(good: Path, dst: Path, rows: int) -> int:
     """``good`` with a processes.json of ``rows`` small valid objects (within every size and ratio limit)."""
     import random
@@ -521,12 +635,15 @@ def _import_limited(db: Path, bundle: Path, address_space: int) -> tuple[subproc
     env = {**os.environ, "MEMVIEW_DB": str(db)}
     out, err = bundle.with_name(bundle.name + ".out"), bundle.with_name(bundle.name + ".err")
     with open(out, "w") as o, open(err, "w") as e:
-        proc = subprocess.Popen([PY, "-m", "memview", "import", str(bundle)], stdout=o, stderr=e, env=env,
-                                preexec_fn=limit)
+        proc = subprocess.Popen(
+            [PY, "-m", "memview", "import", str(bundle)], stdout=o, stderr=e, env=env, preexec_fn=limit
+        )
     _, status, usage = os.wait4(proc.pid, 0)  # the importer's own ru_maxrss
     proc.returncode = os.waitstatus_to_exitcode(status)
-    return (subprocess.CompletedProcess(proc.args, proc.returncode, out.read_text(), err.read_text()),
-            usage.ru_maxrss * 1024)
+    return (
+        subprocess.CompletedProcess(proc.args, proc.returncode, out.read_text(), err.read_text()),
+        usage.ru_maxrss * 1024,
+    )
 
 
 def test_a_data_file_of_millions_of_small_records_is_refused_in_bounded_memory(recorded, target_db, tmp_path):
@@ -541,8 +658,10 @@ def test_a_data_file_of_millions_of_small_records_is_refused_in_bounded_memory(r
     assert "Traceback" not in res.stderr and len(res.stderr.strip().splitlines()) == 1, res.stderr[-2000:]
     assert "processes.json holds more than 500000 records" in res.stderr
     assert db_state(target_db) == before
-    print(f"FIGURE import of a {size / 2**20:.0f} MiB processes.json ({bomb.stat().st_size / 2**20:.1f} MiB "
-          f"bundle): refused, importer peak RSS {peak / 2**20:.0f} MiB")
+    print(
+        f"FIGURE import of a {size / 2**20:.0f} MiB processes.json ({bomb.stat().st_size / 2**20:.1f} MiB "
+        f"bundle): refused, importer peak RSS {peak / 2**20:.0f} MiB"
+    )
     assert peak < 400 * 2**20
 
 
@@ -555,8 +674,10 @@ def test_many_records_under_the_cap_import_in_bounded_memory(recorded, tmp_path)
     assert res.returncode == 0, res.stderr[-2000:]
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT count(*) FROM processes").fetchone()[0] == 400_000
-    print(f"FIGURE import of {size / 2**20:.1f} MiB processes.json (400k records): importer peak RSS "
-          f"{peak / 2**20:.0f} MiB")
+    print(
+        f"FIGURE import of {size / 2**20:.1f} MiB processes.json (400k records): importer peak RSS "
+        f"{peak / 2**20:.0f} MiB"
+    )
     assert peak < 250 * 2**20
 
 
@@ -570,8 +691,9 @@ def test_a_killed_import_leaves_no_temporary_folder_after_the_next_start(recorde
     db = folder / "k.db"
     Store(db).close()
     env = {**os.environ, "MEMVIEW_DB": str(db)}
-    proc = subprocess.Popen([PY, "-m", "memview", "import", str(bundle)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [PY, "-m", "memview", "import", str(bundle)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         wait_for(lambda: list(folder.glob(".memview-import-*/processes.json")), timeout=120, interval=0.005)
     finally:

@@ -20,8 +20,9 @@ from memview.store import Store
 
 NODE = shutil.which("node")
 needs_node = pytest.mark.skipif(NODE is None, reason="node is not installed")
-needs_heaptrack = pytest.mark.skipif(not (shutil.which("heaptrack") and shutil.which("gdb")),
-                                     reason="heaptrack/gdb not installed")
+needs_heaptrack = pytest.mark.skipif(
+    not (shutil.which("heaptrack") and shutil.which("gdb")), reason="heaptrack/gdb not installed"
+)
 
 
 def _session(db_path: Path, summary: dict) -> tuple[Store, int]:
@@ -47,10 +48,22 @@ def c_program(tmp_path_factory) -> Path:
 
 # -- py-spy -------------------------------------------------------------------------------------------
 
+
 def test_python_child_gets_a_dump_and_a_profile_naming_the_allocating_function(memview, db_path, tmp_path):
     out = tmp_path / "s.json"
-    res = memview("run", "--threshold", "60MB", "--capture", "py-spy-dump,py-spy-record", "--capture-duration",
-                  "1s", "--json", str(out), "--", *workload("grow.py", 3.5, 4, 200))
+    res = memview(
+        "run",
+        "--threshold",
+        "60MB",
+        "--capture",
+        "py-spy-dump,py-spy-record",
+        "--capture-duration",
+        "1s",
+        "--json",
+        str(out),
+        "--",
+        *workload("grow.py", 3.5, 4, 200),
+    )
     assert res.returncode == 0, res.stderr
     summary = read_json(out)
     store, sid = _session(db_path, summary)
@@ -61,8 +74,12 @@ def test_python_child_gets_a_dump_and_a_profile_naming_the_allocating_function(m
     assert trigger["t_s"] == pytest.approx(times[first], abs=1e-6)  # the store keeps times to the µs
     assert trigger["data"]["value"] == values[first]
     dump, record = summary["captures"]
-    assert (dump["tool"], dump["status"], record["tool"], record["status"]) == \
-        ("py-spy-dump", "ok", "py-spy-record", "ok"), summary["events"]
+    assert (dump["tool"], dump["status"], record["tool"], record["status"]) == (
+        "py-spy-dump",
+        "ok",
+        "py-spy-record",
+        "ok",
+    ), summary["events"]
     assert dump["pid"] == summary["pid"] and dump["trigger"] == "60MB"
     # the dump: readable text and py-spy's JSON, both naming the function that allocates
     text = Path(dump["path"]).read_text()
@@ -82,15 +99,25 @@ def test_python_child_gets_a_dump_and_a_profile_naming_the_allocating_function(m
     # timing: the capture starts within one flush of the crossing; the record lasts its duration
     assert 0 <= dump["started_s"] - trigger["t_s"] < 0.6
     assert 0.95 < record["ended_s"] - record["started_s"] < 3.0
-    assert all(os.path.isabs(c["path"]) and Path(c["path"]).parent.name == f"session-{sid}"
-               for c in summary["captures"])
+    assert all(
+        os.path.isabs(c["path"]) and Path(c["path"]).parent.name == f"session-{sid}" for c in summary["captures"]
+    )
 
 
 def test_python_tree_is_dumped_with_subprocesses(memview, tmp_path):
     out = tmp_path / "s.json"
     report = tmp_path / "pool.json"
-    res = memview("run", "--threshold", "100MB", "--capture", "py-spy-dump", "--json", str(out), "--",
-                  *workload("pool.py", report, 3, 60))
+    res = memview(
+        "run",
+        "--threshold",
+        "100MB",
+        "--capture",
+        "py-spy-dump",
+        "--json",
+        str(out),
+        "--",
+        *workload("pool.py", report, 3, 60),
+    )
     assert res.returncode == 0, res.stderr
     (dump,) = read_json(out)["captures"]
     assert dump["status"] == "ok", read_json(out)["events"]
@@ -102,8 +129,19 @@ def test_python_tree_is_dumped_with_subprocesses(memview, tmp_path):
 
 def test_process_exiting_mid_recording_keeps_the_profile(memview, tmp_path):
     out = tmp_path / "s.json"
-    res = memview("run", "--threshold", "30MB", "--capture", "py-spy-record", "--capture-duration", "10s",
-                  "--json", str(out), "--", *workload("grow.py", 1.5, 4, 100))
+    res = memview(
+        "run",
+        "--threshold",
+        "30MB",
+        "--capture",
+        "py-spy-record",
+        "--capture-duration",
+        "10s",
+        "--json",
+        str(out),
+        "--",
+        *workload("grow.py", 1.5, 4, 100),
+    )
     assert res.returncode == 0
     (record,) = read_json(out)["captures"]
     assert record["status"] == "ok" and record["ended_s"] - record["started_s"] < 3.0
@@ -113,11 +151,24 @@ def test_process_exiting_mid_recording_keeps_the_profile(memview, tmp_path):
 
 # -- heaptrack ----------------------------------------------------------------------------------------
 
+
 @needs_heaptrack
 def test_c_child_gets_a_heaptrack_file_naming_its_allocating_function(memview, tmp_path, c_program):
     out = tmp_path / "s.json"
-    res = memview("run", "--threshold", "20MB", "--capture", "heaptrack", "--capture-duration", "1s",
-                  "--json", str(out), "--", str(c_program), "300")
+    res = memview(
+        "run",
+        "--threshold",
+        "20MB",
+        "--capture",
+        "heaptrack",
+        "--capture-duration",
+        "1s",
+        "--json",
+        str(out),
+        "--",
+        str(c_program),
+        "300",
+    )
     assert res.returncode == 3, res.stderr  # the program's own exit status
     summary = read_json(out)
     (cap,) = summary["captures"]
@@ -155,6 +206,7 @@ def test_heaptrack_launch_mode_records_the_real_program_from_its_start(memview, 
 
 # -- node ---------------------------------------------------------------------------------------------
 
+
 def _check_snapshot(path: str) -> dict:
     doc = json.loads(Path(path).read_text())
     assert {"snapshot", "nodes"} <= doc.keys()
@@ -166,8 +218,21 @@ def _check_snapshot(path: str) -> dict:
 @needs_node
 def test_node_snapshot_via_its_heapsnapshot_signal(memview, tmp_path):
     out = tmp_path / "s.json"
-    res = memview("run", "--threshold", "80MB", "--capture", "node-heap-snapshot", "--json", str(out), "--",
-                  NODE, "--heapsnapshot-signal=SIGUSR2", str(WORKLOADS / "grow.js"), "3", cwd=tmp_path)
+    res = memview(
+        "run",
+        "--threshold",
+        "80MB",
+        "--capture",
+        "node-heap-snapshot",
+        "--json",
+        str(out),
+        "--",
+        NODE,
+        "--heapsnapshot-signal=SIGUSR2",
+        str(WORKLOADS / "grow.js"),
+        "3",
+        cwd=tmp_path,
+    )
     assert res.returncode == 0, res.stderr
     summary = read_json(out)
     (cap,) = summary["captures"]
@@ -181,13 +246,27 @@ def test_node_snapshot_via_its_heapsnapshot_signal(memview, tmp_path):
 def test_node_snapshot_via_the_inspector_which_is_closed_afterwards(memview, tmp_path):
     """With --node-inspector (the user accepts the risk) a plain node is snapshotted over its inspector."""
     # grow.js exits after its SECONDS: 600, so a slow attach on a loaded machine never outlives it (killed below)
-    node = subprocess.Popen([NODE, "--inspect-port=0", str(WORKLOADS / "grow.js"), "600"], stdout=subprocess.PIPE,
-                            text=True, cwd=tmp_path)
+    node = subprocess.Popen(
+        [NODE, "--inspect-port=0", str(WORKLOADS / "grow.js"), "600"], stdout=subprocess.PIPE, text=True, cwd=tmp_path
+    )
     try:
         assert node.stdout.readline().strip() == "ready"
         out = tmp_path / "s.json"
-        res = memview("attach", str(node.pid), "--threshold", "10MB", "--capture", "node-heap-snapshot",
-                      "--node-inspector", "--duration", "4", "--max-captures", "1", "--json", str(out))
+        res = memview(
+            "attach",
+            str(node.pid),
+            "--threshold",
+            "10MB",
+            "--capture",
+            "node-heap-snapshot",
+            "--node-inspector",
+            "--duration",
+            "4",
+            "--max-captures",
+            "1",
+            "--json",
+            str(out),
+        )
         assert res.returncode == 0, res.stderr
         summary = read_json(out)
         (cap,) = summary["captures"]
@@ -206,8 +285,20 @@ def test_node_snapshot_via_the_inspector_which_is_closed_afterwards(memview, tmp
 def test_memview_run_gives_node_a_snapshot_signal_and_opens_no_port(memview, tmp_path):
     """Issue 17 item 4: ``memview run`` snapshots node by its own signal; no inspector ever listens."""
     out = tmp_path / "s.json"
-    res = memview("run", "--threshold", "80MB", "--capture", "node-heap-snapshot", "--json", str(out), "--",
-                  NODE, str(WORKLOADS / "grow.js"), "3", cwd=tmp_path)
+    res = memview(
+        "run",
+        "--threshold",
+        "80MB",
+        "--capture",
+        "node-heap-snapshot",
+        "--json",
+        str(out),
+        "--",
+        NODE,
+        str(WORKLOADS / "grow.js"),
+        "3",
+        cwd=tmp_path,
+    )
     assert res.returncode == 0, res.stderr
     (cap,) = read_json(out)["captures"]
     assert cap["status"] == "ok" and cap["data"]["method"] == "signal SIGUSR2", read_json(out)["events"]
@@ -217,13 +308,22 @@ def test_memview_run_gives_node_a_snapshot_signal_and_opens_no_port(memview, tmp
 @needs_node
 def test_node_inspector_is_never_opened_by_default(memview, tmp_path):
     """Issue 17 item 4: a node without --heapsnapshot-signal is refused in one line; no port opens."""
-    node = subprocess.Popen([NODE, str(WORKLOADS / "grow.js"), "600"], stdout=subprocess.PIPE, text=True,
-                            cwd=tmp_path)
+    node = subprocess.Popen([NODE, str(WORKLOADS / "grow.js"), "600"], stdout=subprocess.PIPE, text=True, cwd=tmp_path)
     try:
         assert node.stdout.readline().strip() == "ready"
         out = tmp_path / "s.json"
-        res = memview("attach", str(node.pid), "--threshold", "10MB", "--capture", "node-heap-snapshot",
-                      "--duration", "1.5", "--json", str(out))
+        res = memview(
+            "attach",
+            str(node.pid),
+            "--threshold",
+            "10MB",
+            "--capture",
+            "node-heap-snapshot",
+            "--duration",
+            "1.5",
+            "--json",
+            str(out),
+        )
         assert res.returncode == 0, res.stderr
         summary = read_json(out)
         (cap,) = summary["captures"]
@@ -232,8 +332,7 @@ def test_node_inspector_is_never_opened_by_default(memview, tmp_path):
         assert "\n" not in err["message"] and "--heapsnapshot-signal" in err["message"]
         assert "--node-inspector" in err["message"]
         assert node.poll() is None  # node is unharmed, and nothing of it listens
-        listening = [c for c in psutil.Process(node.pid).net_connections(kind="tcp")
-                     if c.status == psutil.CONN_LISTEN]
+        listening = [c for c in psutil.Process(node.pid).net_connections(kind="tcp") if c.status == psutil.CONN_LISTEN]
         assert listening == []
     finally:
         kill_and_reap(node)
@@ -248,13 +347,23 @@ def test_node_inspector_on_a_busy_port_is_a_clear_event(memview, tmp_path):
     except OSError:
         holder.close()
         holder = None  # someone else holds 9229 already: the same situation
-    node = subprocess.Popen([NODE, str(WORKLOADS / "grow.js"), "600"], stdout=subprocess.PIPE, text=True,
-                            cwd=tmp_path)
+    node = subprocess.Popen([NODE, str(WORKLOADS / "grow.js"), "600"], stdout=subprocess.PIPE, text=True, cwd=tmp_path)
     try:
         assert node.stdout.readline().strip() == "ready"
         out = tmp_path / "s.json"
-        res = memview("attach", str(node.pid), "--threshold", "10MB", "--capture", "node-heap-snapshot",
-                      "--node-inspector", "--duration", "1.5", "--json", str(out))
+        res = memview(
+            "attach",
+            str(node.pid),
+            "--threshold",
+            "10MB",
+            "--capture",
+            "node-heap-snapshot",
+            "--node-inspector",
+            "--duration",
+            "1.5",
+            "--json",
+            str(out),
+        )
         assert res.returncode == 0, res.stderr
         summary = read_json(out)
         (cap,) = summary["captures"]
@@ -270,10 +379,22 @@ def test_node_inspector_on_a_busy_port_is_a_clear_event(memview, tmp_path):
 
 # -- triggers end to end ------------------------------------------------------------------------------
 
+
 def test_an_oscillating_workload_fires_once(memview, db_path, tmp_path):
     out = tmp_path / "s.json"
-    res = memview("run", "--interval", "0.01", "--threshold", "60MB", "--capture", "none", "--json", str(out),
-                  "--", *workload("oscillate.py", 80, 6, 0.3))
+    res = memview(
+        "run",
+        "--interval",
+        "0.01",
+        "--threshold",
+        "60MB",
+        "--capture",
+        "none",
+        "--json",
+        str(out),
+        "--",
+        *workload("oscillate.py", 80, 6, 0.3),
+    )
     assert res.returncode == 0, res.stderr
     summary = read_json(out)
     store, sid = _session(db_path, summary)
@@ -289,8 +410,19 @@ def test_an_oscillating_workload_fires_once(memview, db_path, tmp_path):
     assert summary["captures"] == []
     # the same swings with a budget of 3 and a 0.5 s cooldown: three firings, at least 0.5 s apart
     out2 = tmp_path / "s2.json"
-    memview("run", "--interval", "0.01", "--threshold", "60MB,max=3,cooldown=0.5s", "--capture", "none",
-            "--json", str(out2), "--", *workload("oscillate.py", 80, 6, 0.3))
+    memview(
+        "run",
+        "--interval",
+        "0.01",
+        "--threshold",
+        "60MB,max=3,cooldown=0.5s",
+        "--capture",
+        "none",
+        "--json",
+        str(out2),
+        "--",
+        *workload("oscillate.py", 80, 6, 0.3),
+    )
     fired = [e["t_s"] for e in _events(store, read_json(out2)["session_id"], "trigger")]
     assert len(fired) == 3 and all(b - a >= 0.5 for a, b in zip(fired, fired[1:]))
 
@@ -306,13 +438,31 @@ def test_bad_threshold_is_one_clear_error_and_nothing_runs(memview, tmp_path):
 
 # -- failures -----------------------------------------------------------------------------------------
 
+
 @needs_heaptrack
 def test_missing_tool_is_a_clear_event_and_the_run_goes_on(db_path, tmp_path):
     env = {**os.environ, "MEMVIEW_DB": str(db_path), "PATH": str(tmp_path / "empty-bin")}
     out = tmp_path / "s.json"
-    res = subprocess.run([PY, "-m", "memview", "run", "--threshold", "20MB", "--capture", "heaptrack", "--json",
-                          str(out), "--", *workload("hold.py", 40, 1)], env=env, capture_output=True, text=True,
-                         timeout=60)
+    res = subprocess.run(
+        [
+            PY,
+            "-m",
+            "memview",
+            "run",
+            "--threshold",
+            "20MB",
+            "--capture",
+            "heaptrack",
+            "--json",
+            str(out),
+            "--",
+            *workload("hold.py", 40, 1),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert res.returncode == 0, res.stderr
     summary = read_json(out)
     assert summary["status"] == "completed" and summary["peak_rss_bytes"] > 40 * 2**20
@@ -332,8 +482,18 @@ def test_ptrace_refused_says_who_holds_the_process(memview, tmp_path):
         tracer = subprocess.Popen(["strace", "-p", str(child.pid), "-o", os.devnull], stderr=subprocess.PIPE)
         wait_for(lambda: _tracer_of(child.pid) == tracer.pid)
         out = tmp_path / "s.json"
-        res = memview("attach", str(child.pid), "--threshold", "10MB", "--capture", "py-spy-dump", "--duration",
-                      "1", "--json", str(out))
+        res = memview(
+            "attach",
+            str(child.pid),
+            "--threshold",
+            "10MB",
+            "--capture",
+            "py-spy-dump",
+            "--duration",
+            "1",
+            "--json",
+            str(out),
+        )
         assert res.returncode == 0, res.stderr
         summary = read_json(out)
         (cap,) = summary["captures"]
@@ -355,14 +515,30 @@ def _tracer_of(pid: int) -> int:
 
 @needs_node
 def test_a_hanging_capture_is_stopped_at_its_time_limit(memview, tmp_path):
-    node = subprocess.Popen([NODE, "--heapsnapshot-signal=SIGUSR2", str(WORKLOADS / "grow.js"), "30"],
-                            stdout=subprocess.PIPE, text=True, cwd=tmp_path)
+    node = subprocess.Popen(
+        [NODE, "--heapsnapshot-signal=SIGUSR2", str(WORKLOADS / "grow.js"), "30"],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+    )
     try:
         assert node.stdout.readline().strip() == "ready"
         os.kill(node.pid, signal.SIGSTOP)  # a stopped node never writes the snapshot it is asked for
         out = tmp_path / "s.json"
-        res = memview("attach", str(node.pid), "--threshold", "10MB", "--capture", "node-heap-snapshot",
-                      "--capture-timeout", "1s", "--duration", "2", "--json", str(out))
+        res = memview(
+            "attach",
+            str(node.pid),
+            "--threshold",
+            "10MB",
+            "--capture",
+            "node-heap-snapshot",
+            "--capture-timeout",
+            "1s",
+            "--duration",
+            "2",
+            "--json",
+            str(out),
+        )
         assert res.returncode == 0, res.stderr
         summary = read_json(out)
         (cap,) = summary["captures"]
@@ -379,15 +555,19 @@ def test_a_tool_past_its_time_limit_is_killed_with_its_children(tmp_path):
     ctx = CaptureContext("test", os.getpid(), tmp_path, "x", 0.0, 0.5)
     ctx.deadline = __import__("time").monotonic() + 0.5
     with pytest.raises(CaptureError) as info:
-        run_tool(ctx, [shutil.which("sh"), "-c", "sleep 30 & echo $! > " + str(tmp_path / "pid") + "; wait"],
-                 None, tmp_path / "err")
+        run_tool(
+            ctx,
+            [shutil.which("sh"), "-c", "sleep 30 & echo $! > " + str(tmp_path / "pid") + "; wait"],
+            None,
+            tmp_path / "err",
+        )
     assert info.value.status == "timeout" and "killed" in str(info.value)
     grandchild = int((tmp_path / "pid").read_text())
-    wait_for(lambda: not psutil.pid_exists(grandchild) or psutil.Process(grandchild).status() == "zombie",
-             timeout=5)
+    wait_for(lambda: not psutil.pid_exists(grandchild) or psutil.Process(grandchild).status() == "zombie", timeout=5)
 
 
 # -- capture now ----------------------------------------------------------------------------------------
+
 
 def test_capture_now_runs_auto_for_the_process_type(db_path):
     from memview.captures.options import CaptureSetup
@@ -395,8 +575,9 @@ def test_capture_now_runs_auto_for_the_process_type(db_path):
 
     store = Store(db_path)
     setup = CaptureSetup.from_cli(capture="auto", capture_duration="0.5s")
-    session = ProcessSession.launch(workload("grow.py", 120, 2, 60), store, 0.05, before_start=setup.install,
-                                    stdout=subprocess.DEVNULL)
+    session = ProcessSession.launch(
+        workload("grow.py", 120, 2, 60), store, 0.05, before_start=setup.install, stdout=subprocess.DEVNULL
+    )
     rec = session.recorder
     try:
         wait_for(lambda: rec.stats.count >= 5)
@@ -408,4 +589,6 @@ def test_capture_now_runs_auto_for_the_process_type(db_path):
         session.close()
     caps = store.captures(rec.session_id)
     assert [(c["tool"], c["trigger"], c["status"]) for c in caps] == [
-        ("py-spy-dump", "manual: button", "ok"), ("memray", "manual: button", "ok")]
+        ("py-spy-dump", "manual: button", "ok"),
+        ("memray", "manual: button", "ok"),
+    ]

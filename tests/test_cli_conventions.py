@@ -60,11 +60,14 @@ def test_duration_with_a_unit_stops_the_recording(memview, tmp_path):
     assert summary["meta"]["stop_reason"] == "duration" and summary["wall_s"] >= 0.3, summary["meta"]
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["--threshold", "8XB"], "Invalid value for --threshold: unknown size unit 'XB'"),
-    (["--capture", "py-spy-dmp"], "Invalid value for --capture: unknown capture py-spy-dmp"),
-    (["--capture-duration", "soon"], "Invalid value for --capture-duration: not a duration: 'soon'"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--threshold", "8XB"], "Invalid value for --threshold: unknown size unit 'XB'"),
+        (["--capture", "py-spy-dmp"], "Invalid value for --capture: unknown capture py-spy-dmp"),
+        (["--capture-duration", "soon"], "Invalid value for --capture-duration: not a duration: 'soon'"),
+    ],
+)
 def test_a_bad_capture_option_is_one_usage_line(memview, db_path, args, message):
     res = memview("run", *args, "--", "true")
     assert res.returncode == 2 and res.stderr.startswith(f"Error: {message}"), res.stderr
@@ -75,10 +78,20 @@ def test_a_bad_capture_option_is_one_usage_line(memview, db_path, args, message)
 def _complete(db_path, words: str, kinds: bool = False) -> list[str]:
     """What bash completion offers for ``memview WORDS`` (click's protocol, as the installed script asks);
     with ``kinds``, each as ``type,value`` (``file,…`` makes bash fall back to file names)."""
-    env = {**os.environ, "MEMVIEW_DB": str(db_path), "_MEMVIEW_COMPLETE": "bash_complete", "COMP_WORDS": words,
-           "COMP_CWORD": str(len(words.split(" ")) - 1)}
-    res = subprocess.run([sys.executable, "-c", "from memview.cli import main; main(prog_name='memview')"],
-                         capture_output=True, text=True, timeout=60, env=env)
+    env = {
+        **os.environ,
+        "MEMVIEW_DB": str(db_path),
+        "_MEMVIEW_COMPLETE": "bash_complete",
+        "COMP_WORDS": words,
+        "COMP_CWORD": str(len(words.split(" ")) - 1),
+    }
+    res = subprocess.run(
+        [sys.executable, "-c", "from memview.cli import main; main(prog_name='memview')"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
     assert res.returncode == 0 and "Traceback" not in res.stderr, res.stderr
     lines = [line for line in res.stdout.splitlines() if line]  # nothing to offer is one empty line
     return lines if kinds else [line.split(",", 1)[1] for line in lines]
@@ -129,13 +142,20 @@ def test_the_bash_script_memview_prints_completes_session_ids(memview, db_path, 
     launcher = bindir / "memview"  # what the console script is, for this checkout's code
     launcher.write_text(f"#!{sys.executable}\nfrom memview.cli import main\nmain()\n")
     launcher.chmod(0o755)
-    script = ('eval "$(_MEMVIEW_COMPLETE=bash_source memview)"; COMP_WORDS=(memview show ""); COMP_CWORD=2; '
-              '_memview_completion memview; printf "%s\\n" "${COMPREPLY[@]}"')
-    env = {**os.environ, "MEMVIEW_DB": str(db_path), "PATH": f"{bindir}{os.pathsep}{os.environ['PATH']}",
-           "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH", "")])}
+    script = (
+        'eval "$(_MEMVIEW_COMPLETE=bash_source memview)"; COMP_WORDS=(memview show ""); COMP_CWORD=2; '
+        '_memview_completion memview; printf "%s\\n" "${COMPREPLY[@]}"'
+    )
+    env = {
+        **os.environ,
+        "MEMVIEW_DB": str(db_path),
+        "PATH": f"{bindir}{os.pathsep}{os.environ['PATH']}",
+        "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH", "")]),
+    }
     for name in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"):  # a missed completion variable would open the
         env.pop(name, None)  # GUI: without a display it says so and exits instead of waiting for a window to close
-    res = subprocess.run(["bash", "--norc", "--noprofile", "-c", script], capture_output=True, text=True,
-                         timeout=120, env=env)
+    res = subprocess.run(
+        ["bash", "--norc", "--noprofile", "-c", script], capture_output=True, text=True, timeout=120, env=env
+    )
     assert res.returncode == 0 and "Traceback" not in res.stderr, res.stderr
     assert sorted(res.stdout.split()) == ids

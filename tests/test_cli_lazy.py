@@ -22,15 +22,20 @@ def test_the_stored_help_line_is_the_commands_own(name: str) -> None:
 
 
 def test_help_lists_every_command_without_importing_the_lazy_ones() -> None:
-    code = ("import sys\nfrom memview.cli import main\n"
-            "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
-            "print('LOADED', sorted(m for m in sys.modules if m.startswith('memview.commands.')"
-            " and m != 'memview.commands.common'"  # what every command shares (cli.py imports it)
-            " or m in ('memview.triggers', 'memview.captures.service')))")
+    code = (
+        "import sys\nfrom memview.cli import main\n"
+        "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "print('LOADED', sorted(m for m in sys.modules if m.startswith('memview.commands.')"
+        " and m != 'memview.commands.common'"  # what every command shares (cli.py imports it)
+        " or m in ('memview.triggers', 'memview.captures.service')))"
+    )
     res = subprocess.run([PY, "-c", code], capture_output=True, text=True, timeout=60)
     assert res.returncode == 0, res.stderr
-    listed = [line.split()[0] for line in res.stdout.split("Commands:")[1].splitlines() if line.strip()
-              and not line.startswith("LOADED")]
+    listed = [
+        line.split()[0]
+        for line in res.stdout.split("Commands:")[1].splitlines()
+        if line.strip() and not line.startswith("LOADED")
+    ]
     assert listed == sorted(set(main.commands) | set(LAZY_COMMANDS))
     assert res.stdout.strip().splitlines()[-1] == "LOADED []", res.stdout
 

@@ -39,31 +39,50 @@ def add_phases(store: Store, sid: int, phases: list[Phase]) -> None:
 
 @pytest.fixture(scope="module")
 def two_runs(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """"before" (60 MiB spikes) and "after" (110 MiB spikes), recorded for real, with phases."""
+    """ "before" (60 MiB spikes) and "after" (110 MiB spikes), recorded for real, with phases."""
     base = tmp_path_factory.mktemp("compare")
     db = base / "c.db"
     out = {"db": db, "base": base}
     for label, size in (("before", 60), ("after", 110)):
         truth, summary = base / f"{label}-truth.json", base / f"{label}.json"
-        res = cli(db, "run", "-q", "--interval", "0.01", "--name", label, "--json", str(summary), "--",
-                  *workload("spikes.py", truth, size, 2))
+        res = cli(
+            db,
+            "run",
+            "-q",
+            "--interval",
+            "0.01",
+            "--name",
+            label,
+            "--json",
+            str(summary),
+            "--",
+            *workload("spikes.py", truth, size, 2),
+        )
         assert res.returncode == 0, res.stderr
         out[label] = read_json(summary)
         out[label + "_truth"] = read_json(truth)["hwm_bytes"]
         out[label + "_json"] = summary
     store = Store(db)
-    add_phases(store, out["before"]["session_id"], [
-        Phase("load", 0, 0.0, 0.2, peak_rss_bytes=50_000_000),
-        Phase("parse", 0, 0.2, 0.3, peak_rss_bytes=60_000_000),
-        Phase("parse", 0, 0.3, 0.5, peak_rss_bytes=80_000_000),
-    ])
-    add_phases(store, out["after"]["session_id"], [
-        Phase("load", 0, 0.0, 0.1, peak_rss_bytes=40_000_000),
-        Phase("parse", 0, 0.1, 0.3, peak_rss_bytes=90_000_000),
-        Phase("render", 0, 0.3, 0.35, peak_rss_bytes=95_000_000),
-        Phase("parse", 0, 0.35, 0.6, peak_rss_bytes=120_000_000),
-        Phase("parse", 0, 0.6, 0.7, peak_rss_bytes=100_000_000),
-    ])
+    add_phases(
+        store,
+        out["before"]["session_id"],
+        [
+            Phase("load", 0, 0.0, 0.2, peak_rss_bytes=50_000_000),
+            Phase("parse", 0, 0.2, 0.3, peak_rss_bytes=60_000_000),
+            Phase("parse", 0, 0.3, 0.5, peak_rss_bytes=80_000_000),
+        ],
+    )
+    add_phases(
+        store,
+        out["after"]["session_id"],
+        [
+            Phase("load", 0, 0.0, 0.1, peak_rss_bytes=40_000_000),
+            Phase("parse", 0, 0.1, 0.3, peak_rss_bytes=90_000_000),
+            Phase("render", 0, 0.3, 0.35, peak_rss_bytes=95_000_000),
+            Phase("parse", 0, 0.35, 0.6, peak_rss_bytes=120_000_000),
+            Phase("parse", 0, 0.6, 0.7, peak_rss_bytes=100_000_000),
+        ],
+    )
     out["store"] = store
     return out
 
@@ -91,8 +110,13 @@ def test_compare_json_has_absolute_and_relative_changes(two_runs):
     assert abs(metrics["peak_rss_bytes"]["changes"][1]["abs"] - truth_change) < 0.02 * two_runs["after_truth"]
     assert 40 * 2**20 < metrics["peak_rss_bytes"]["changes"][1]["abs"] < 80 * 2**20
     phases = [(p["label"], p["present"]) for p in result["phases"]]
-    assert phases == [("load", [True, True]), ("parse #1", [True, True]), ("render", [False, True]),
-                      ("parse #2", [True, True]), ("parse #3", [False, True])]
+    assert phases == [
+        ("load", [True, True]),
+        ("parse #1", [True, True]),
+        ("render", [False, True]),
+        ("parse #2", [True, True]),
+        ("parse #3", [False, True]),
+    ]
     parse2 = result["phases"][3]["figures"]
     peak = next(f for f in parse2 if f["key"] == "peak_rss_bytes")
     assert peak["values"] == [80_000_000, 120_000_000]
@@ -156,8 +180,9 @@ def test_compare_errors_are_one_line(two_runs, tmp_path):
 
 
 def _stats(*names: str) -> list[PhaseStat]:
-    return comparable_from_summary({"phases": [{"name": n, "start_s": i, "end_s": i + 1, "peak_rss_bytes": i}
-                                               for i, n in enumerate(names)]}).phases
+    return comparable_from_summary(
+        {"phases": [{"name": n, "start_s": i, "end_s": i + 1, "peak_rss_bytes": i} for i, n in enumerate(names)]}
+    ).phases
 
 
 def test_match_phases_by_name_and_order():
@@ -165,22 +190,50 @@ def test_match_phases_by_name_and_order():
     b = _stats("load", "parse", "validate", "parse", "parse")
     matched = match_phases(a, b)
     assert [(m.label, [s is not None for s in m.stats]) for m in matched] == [
-        ("load", [True, True]), ("parse #1", [True, True]), ("validate", [False, True]),
-        ("parse #2", [True, True]), ("parse #3", [False, True]), ("save", [True, False])]
+        ("load", [True, True]),
+        ("parse #1", [True, True]),
+        ("validate", [False, True]),
+        ("parse #2", [True, True]),
+        ("parse #3", [False, True]),
+        ("save", [True, False]),
+    ]
     # the 2nd parse pairs with the 2nd parse (by order), not with the first of that name
     parse2 = matched[3]
     assert parse2.stats[0].start_s == 2 and parse2.stats[1].start_s == 3
     # three inputs: the union, in the order they ran
     c = _stats("init", "load", "save")
-    assert [m.label for m in match_phases(a, b, c)] == ["init", "load", "parse #1", "validate", "parse #2",
-                                                        "parse #3", "save"]
+    assert [m.label for m in match_phases(a, b, c)] == [
+        "init",
+        "load",
+        "parse #1",
+        "validate",
+        "parse #2",
+        "parse #3",
+        "save",
+    ]
 
 
 def test_changes_is_the_reusable_core():
-    a = comparable_from_summary({"peak_rss_bytes": 100, "avg_rss_bytes": 0, "final_rss_bytes": None, "wall_s": 2.0,
-                                 "phases": [{"name": "x", "start_s": 0, "end_s": 1, "peak_rss_bytes": 10}]}, "a")
-    b = comparable_from_summary({"peak_rss_bytes": 150, "avg_rss_bytes": 5, "final_rss_bytes": 7, "wall_s": 1.0,
-                                 "phases": [{"name": "y", "start_s": 0, "end_s": 1, "peak_rss_bytes": 10}]}, "b")
+    a = comparable_from_summary(
+        {
+            "peak_rss_bytes": 100,
+            "avg_rss_bytes": 0,
+            "final_rss_bytes": None,
+            "wall_s": 2.0,
+            "phases": [{"name": "x", "start_s": 0, "end_s": 1, "peak_rss_bytes": 10}],
+        },
+        "a",
+    )
+    b = comparable_from_summary(
+        {
+            "peak_rss_bytes": 150,
+            "avg_rss_bytes": 5,
+            "final_rss_bytes": 7,
+            "wall_s": 1.0,
+            "phases": [{"name": "y", "start_s": 0, "end_s": 1, "peak_rss_bytes": 10}],
+        },
+        "b",
+    )
     rows = {c.metric: c for c in changes(a, b)}
     assert (rows["peak_rss_bytes"].abs, rows["peak_rss_bytes"].rel) == (50, 0.5)
     assert rows["avg_rss_bytes"].rel is None  # no relative change from zero
@@ -210,14 +263,25 @@ def test_only_the_phase_whose_own_use_grew_is_flagged(tmp_path):
     summaries = []
     for label, extract in (("before", 45), ("after", 130)):
         out = tmp_path / f"{label}.json"
-        res = cli(db, "run", "-q", "--name", label, "--json", str(out), "--",
-                  *workload("harness_worker.py", tmp_path / f"{label}-truth.json", extract))
+        res = cli(
+            db,
+            "run",
+            "-q",
+            "--name",
+            label,
+            "--json",
+            str(out),
+            "--",
+            *workload("harness_worker.py", tmp_path / f"{label}-truth.json", extract),
+        )
         assert res.returncode == 0, res.stderr
         summaries.append(read_json(out))
     a, b = (str(s["session_id"]) for s in summaries)
     result = json.loads(cli(db, "compare", a, b, "--json").stdout)
-    assert {(r["phase"], r["figure"]) for r in result["regressions"]} == {("extract", "footprint_bytes"),
-                                                                           ("extract", "growth_bytes")}
+    assert {(r["phase"], r["figure"]) for r in result["regressions"]} == {
+        ("extract", "footprint_bytes"),
+        ("extract", "growth_bytes"),
+    }
     chunk = next(p for p in result["phases"] if p["name"] == "chunk")
     peak = next(f for f in chunk["figures"] if f["key"] == "peak_rss_bytes")
     assert peak["changes"][1]["abs"] > 80 * 2**20  # what the old absolute-peak rule blamed on chunk
@@ -228,9 +292,11 @@ def test_only_the_phase_whose_own_use_grew_is_flagged(tmp_path):
     assert any(line.startswith("phase chunk: footprint") for line in text.splitlines())
     # the same two runs through a baseline: extract alone (and the session's total peak) regress
     base, _ = update(results_document([record_from_summary(summaries[0], "doc", "a.pdf")], meta={}))
-    report, code = baseline_check(base, results_document([record_from_summary(summaries[1], "doc", "a.pdf")],
-                                                         meta={}))
+    report, code = baseline_check(base, results_document([record_from_summary(summaries[1], "doc", "a.pdf")], meta={}))
     assert code == 1
     flagged = [line.split(":")[0] for line in report.splitlines() if line.startswith("REGRESSED doc")]
-    assert flagged == ["REGRESSED doc a.pdf peak", "REGRESSED doc a.pdf phase extract footprint",
-                       "REGRESSED doc a.pdf phase extract growth"], report
+    assert flagged == [
+        "REGRESSED doc a.pdf peak",
+        "REGRESSED doc a.pdf phase extract footprint",
+        "REGRESSED doc a.pdf phase extract growth",
+    ], report

@@ -19,9 +19,25 @@ from memview.units import format_bytes
 
 def record(db, name: str, size_mib: int, tmp_path) -> int:
     env = {**os.environ, "MEMVIEW_DB": str(db)}
-    res = subprocess.run([PY, "-m", "memview", "run", "-q", "--interval", "0.01", "--name", name, "--",
-                          *workload("spikes.py", tmp_path / f"{name}.json", size_mib, 2)],
-                         capture_output=True, text=True, timeout=120, env=env)
+    res = subprocess.run(
+        [
+            PY,
+            "-m",
+            "memview",
+            "run",
+            "-q",
+            "--interval",
+            "0.01",
+            "--name",
+            name,
+            "--",
+            *workload("spikes.py", tmp_path / f"{name}.json", size_mib, 2),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
     assert res.returncode == 0, res.stderr
     return Store(db).sessions(limit=1)[0]["id"]
 
@@ -40,11 +56,23 @@ def two_sessions(tmp_path):
     a = record(db, "before", 50, tmp_path)
     b = record(db, "after", 100, tmp_path)
     store = Store(db)
-    add_phases(store, a, [Phase("load", 0, 0.0, 0.1, peak_rss_bytes=30_000_000),
-                          Phase("parse", 0, 0.15, 0.3, peak_rss_bytes=60_000_000)])
-    add_phases(store, b, [Phase("load", 0, 0.0, 0.2, peak_rss_bytes=30_000_000),
-                          Phase("render", 0, 0.2, 0.3, peak_rss_bytes=40_000_000),
-                          Phase("parse", 0, 0.35, 0.5, peak_rss_bytes=90_000_000)])
+    add_phases(
+        store,
+        a,
+        [
+            Phase("load", 0, 0.0, 0.1, peak_rss_bytes=30_000_000),
+            Phase("parse", 0, 0.15, 0.3, peak_rss_bytes=60_000_000),
+        ],
+    )
+    add_phases(
+        store,
+        b,
+        [
+            Phase("load", 0, 0.0, 0.2, peak_rss_bytes=30_000_000),
+            Phase("render", 0, 0.2, 0.3, peak_rss_bytes=40_000_000),
+            Phase("parse", 0, 0.35, 0.5, peak_rss_bytes=90_000_000),
+        ],
+    )
     return store, a, b
 
 
@@ -77,8 +105,7 @@ def test_overlay_legend_and_difference_table(qtbot, two_sessions, tmp_path):
     assert view.cell("peak", 1) == format_bytes(sa["peak_rss_bytes"])
     assert view.cell("peak", 2) == format_bytes(sb["peak_rss_bytes"])
     delta = sb["peak_rss_bytes"] - sa["peak_rss_bytes"]
-    assert view.cell("peak", 3) == format_change(
-        {"abs": delta, "rel": delta / sa["peak_rss_bytes"]}, "bytes")
+    assert view.cell("peak", 3) == format_change({"abs": delta, "rel": delta / sa["peak_rss_bytes"]}, "bytes")
     assert 35 * 2**20 < delta < 65 * 2**20  # the workloads differ by 50 MiB
     assert view.cell("phase parse: peak", 3) == "+28.6 MiB (+50.0%)"
     assert view.cell("phase render: peak", 1) == "(absent)"
@@ -144,4 +171,5 @@ def test_qt_binding_keeps_reference_counts(qtbot):
 
     assert after[0] - before[0] > -50 and after[1] - before[1] > -50, (
         f"PySide6 {PySide6.__version__} leaks references to None/True ({before} -> {after}); "
-        "install the version pyproject.toml asks for (pip install -e '.[test]')")
+        "install the version pyproject.toml asks for (pip install -e '.[test]')"
+    )

@@ -14,7 +14,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_vulture_finds_no_dead_code():
-    res = subprocess.run([sys.executable, "-m", "vulture", "memview", "vulture_whitelist.py", "--min-confidence", "60"],
-                         cwd=ROOT, capture_output=True, text=True)
+    res = subprocess.run(
+        [sys.executable, "-m", "vulture", "memview", "vulture_whitelist.py", "--min-confidence", "60"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert "No module named vulture" not in res.stderr, "vulture is a test dependency: pip install -e '.[test]'"
     assert res.returncode == 0 and res.stdout == "", res.stdout + res.stderr

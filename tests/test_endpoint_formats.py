@@ -40,8 +40,12 @@ def test_memory_profile_document_gives_every_series_in_bytes_and_milli_units():
     v = parsed.values
     assert v["rss"] == 240 * MIB and v["service_peak"] == 320 * MIB and v["total_allocated"] == 256 * MIB
     assert {k: v[k] // MIB for k in v if k.startswith("component:")} == {
-        "component:extraction": 72, "component:cache": 60, "component:browser": 48, "component:api": 36,
-        "component:other": 24}
+        "component:extraction": 72,
+        "component:cache": 60,
+        "component:browser": 48,
+        "component:api": 36,
+        "component:other": 24,
+    }
     assert v["jemalloc:allocated"] == round(256.5 * MIB) and v["jemalloc:resident"] == round(280.2 * MIB)
     assert v["jemalloc:fragmentation_ratio"] == 1090 and v["jemalloc:metadata_overhead_ratio"] == 48
     assert parsed.units["jemalloc:fragmentation_ratio"][0] == "milli"
@@ -57,23 +61,34 @@ def test_riptide_rfc3339_nanosecond_timestamps_are_read():
     assert Reader().parse(doc, "").values["doc_time"] == 1762092000123
 
 
-@pytest.mark.parametrize("value, reason", [("NaN", "is NaN"), ("-5", "is negative"), ("true", "not a number"),
-                                           ('"240"', "not a number"), ("Infinity", "is infinite")])
+@pytest.mark.parametrize(
+    "value, reason",
+    [
+        ("NaN", "is NaN"),
+        ("-5", "is negative"),
+        ("true", "not a number"),
+        ('"240"', "not a number"),
+        ("Infinity", "is infinite"),
+    ],
+)
 def test_a_bad_current_value_fails_the_whole_reading(value, reason):
     with pytest.raises(FormatError, match=reason):
         Reader().parse(f'{{"current_usage_mb": {value}}}'.encode(), "")
 
 
 def test_a_bad_secondary_value_drops_only_that_series():
-    parsed = Reader().parse(b'{"current_usage_mb": 10, "peak_usage_mb": NaN, "by_component": {"a": -1, "b": 2},'
-                            b' "pressure": "melting"}', "")
+    parsed = Reader().parse(
+        b'{"current_usage_mb": 10, "peak_usage_mb": NaN, "by_component": {"a": -1, "b": 2}, "pressure": "melting"}', ""
+    )
     assert parsed.values == {"rss": 10 * MIB, "component:b": 2 * MIB}
     assert set(parsed.problems) == {"peak_usage_mb", "by_component.a", "pressure"}
 
 
 def test_prometheus_default_metric_labels_and_refusals():
-    text = (b"# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes 2.5e+07 1762092000500\n"
-            b'# TYPE heap gauge\nheap{pool="a",x="1"} 100\nheap{pool="b",x="1"} NaN\n')
+    text = (
+        b"# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes 2.5e+07 1762092000500\n"
+        b'# TYPE heap gauge\nheap{pool="a",x="1"} 100\nheap{pool="b",x="1"} NaN\n'
+    )
     reader = Reader()
     parsed = reader.parse(text, "text/plain; version=0.0.4")
     assert reader.chosen == "prometheus"
@@ -97,26 +112,34 @@ def test_openmetrics_is_read_with_its_own_parser():
 
 def test_json_fields_paths_units_and_names():
     doc = b'{"mem": {"used_mb": 1.5, "peak": 3000000, "pools": [{"rss_bytes": 7}]}, "state": "warning"}'
-    parsed = Reader(fields=["current=mem.used_mb", "peak=mem.peak", "pool0=mem.pools.0.rss_bytes",
-                            "pressure=state"], unit="MB").parse(doc, "")
+    parsed = Reader(
+        fields=["current=mem.used_mb", "peak=mem.peak", "pool0=mem.pools.0.rss_bytes", "pressure=state"], unit="MB"
+    ).parse(doc, "")
     # --unit applies to every size field: MB is 10**6 here, as everywhere in memview's units
-    assert parsed.values == {"rss": 1_500_000, "service_peak": 3_000_000_000_000, "field:pool0": 7_000_000,
-                             "pressure": 1}
+    assert parsed.values == {
+        "rss": 1_500_000,
+        "service_peak": 3_000_000_000_000,
+        "field:pool0": 7_000_000,
+        "pressure": 1,
+    }
     by_suffix = Reader(fields=["current=mem.used_mb", "component:p=mem.pools.0.rss_bytes"]).parse(doc, "")
     assert by_suffix.values == {"rss": round(1.5 * MIB), "component:p": 7}  # _mb is MiB, _bytes bytes
     with pytest.raises(FormatError, match="no value at mem.nope"):
         Reader(fields=["current=mem.nope_mb"]).parse(doc, "")
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"fields": ["current=a.b"]}, "say the unit of field current"),
-    ({"fields": ["peak=a_mb"]}, "say which value is the current usage"),
-    ({"fields": ["current"]}, "KEY=path.to.value"),
-    ({"fmt": "json"}, "needs --field"),
-    ({"fmt": "xml"}, "unknown format"),
-    ({"unit": "MiB"}, "--unit applies to"),
-    ({"unit": "parsecs", "metric": "m"}, "unknown unit"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"fields": ["current=a.b"]}, "say the unit of field current"),
+        ({"fields": ["peak=a_mb"]}, "say which value is the current usage"),
+        ({"fields": ["current"]}, "KEY=path.to.value"),
+        ({"fmt": "json"}, "needs --field"),
+        ({"fmt": "xml"}, "unknown format"),
+        ({"unit": "MiB"}, "--unit applies to"),
+        ({"unit": "parsecs", "metric": "m"}, "unknown unit"),
+    ],
+)
 def test_option_mistakes_are_refused_before_any_request(kwargs, message):
     with pytest.raises(ValueError, match=re.escape(message)):
         Reader(**kwargs)
@@ -143,7 +166,10 @@ def test_credentials_are_scrubbed_from_what_is_stored():
     secrets = secrets_of(url, headers)
     text = "echo: Bearer s3cr3t-value and s3cr3t-value, pa@ss, abc123, k-999"
     assert scrub_text(text, secrets) == "echo: *** and ***, ***, ***, ***"
-    for bad, message in [(["NoColon"], "has no ':'"), (["Bad Name: v"], "not a valid header name"),
-                         ({"X": "a\r\nInjected: 1"}, "line break")]:
+    for bad, message in [
+        (["NoColon"], "has no ':'"),
+        (["Bad Name: v"], "not a valid header name"),
+        ({"X": "a\r\nInjected: 1"}, "line break"),
+    ]:
         with pytest.raises(CollectorError, match=message):
             parse_headers(bad)

@@ -18,8 +18,10 @@ from support import PY, kill_and_reap, wait_for, workload
 from memview.store import Store
 
 pytest.importorskip("memray")
-needs_gdb = pytest.mark.skipif(subprocess.run(["which", "gdb"], capture_output=True).returncode != 0,
-                               reason="gdb is not installed (memray attach uses it)")
+needs_gdb = pytest.mark.skipif(
+    subprocess.run(["which", "gdb"], capture_output=True).returncode != 0,
+    reason="gdb is not installed (memray attach uses it)",
+)
 
 
 def _by_function(sites: list[dict]) -> dict[str, dict]:
@@ -38,8 +40,9 @@ def test_memray_at_a_threshold_names_the_leak_and_the_spike_with_their_sizes(db_
     stop = tmp_path / "stop"
     store = Store(db_path)
     setup = CaptureSetup.from_cli(thresholds=("70MB",), capture="memray", capture_duration="2s")
-    session = ProcessSession.launch(workload("leak_spike.py", 512, 48, str(stop)), store, 0.05,
-                                    before_start=setup.install, stdout=subprocess.PIPE)
+    session = ProcessSession.launch(
+        workload("leak_spike.py", 512, 48, str(stop)), store, 0.05, before_start=setup.install, stdout=subprocess.PIPE
+    )
     rec = session.recorder
     try:
         truth = json.loads(session.proc.stdout.readline())
@@ -74,12 +77,16 @@ def test_memray_at_a_threshold_names_the_leak_and_the_spike_with_their_sizes(db_
     assert {"leak", "spike"} <= tops
     # memview show names both, file:line and size, without another tool
     env = {**os.environ, "MEMVIEW_DB": str(db_path)}
-    res = subprocess.run([PY, "-m", "memview", "show", str(rec.session_id)], capture_output=True, text=True,
-                         env=env, timeout=120)
+    res = subprocess.run(
+        [PY, "-m", "memview", "show", str(rec.session_id)], capture_output=True, text=True, env=env, timeout=120
+    )
     assert res.returncode == 0, res.stderr
     for name in ("spike", "leak"):
-        row = re.search(rf"^ +{name} +{re.escape(truth['file'])}:{truth[name + '_line']} +([\d.]+) (MiB|KiB) +(\d+)$",
-                        res.stdout, re.MULTILINE)
+        row = re.search(
+            rf"^ +{name} +{re.escape(truth['file'])}:{truth[name + '_line']} +([\d.]+) (MiB|KiB) +(\d+)$",
+            res.stdout,
+            re.MULTILINE,
+        )
         assert row, res.stdout
         shown = float(row.group(1)) * (2**20 if row.group(2) == "MiB" else 1024) / int(row.group(3))
         assert shown == pytest.approx(truth[name + "_bytes"], rel=0.10)
@@ -91,10 +98,15 @@ def test_memray_summary_of_a_launched_file_is_exact(tmp_path):
 
     out = tmp_path / "run.bin"
     script = tmp_path / "alloc.py"
-    script.write_text("def hold(out):\n    for _ in range(5):\n        out.append(bytearray(3 << 20))\n\n"
-                      "x = []\nhold(x)\n")
-    subprocess.run([sys.executable, "-m", "memray", "run", "-q", "-o", str(out), str(script)], check=True,
-                   capture_output=True, timeout=120)
+    script.write_text(
+        "def hold(out):\n    for _ in range(5):\n        out.append(bytearray(3 << 20))\n\nx = []\nhold(x)\n"
+    )
+    subprocess.run(
+        [sys.executable, "-m", "memray", "run", "-q", "-o", str(out), str(script)],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
     summary = summarise(out).as_dict()
     hold = _by_function(summary["tables"]["peak"])["hold"]
     assert (hold["count"], hold["line"]) == (5, 3)
@@ -105,7 +117,8 @@ def test_memray_summary_of_a_launched_file_is_exact(tmp_path):
 
 needs_root = pytest.mark.skipif(
     os.geteuid() != 0 or not shutil.which("setpriv") or not Path("/usr/bin/python3").exists(),
-    reason="needs root, setpriv and /usr/bin/python3")
+    reason="needs root, setpriv and /usr/bin/python3",
+)
 NOBODY = 65534
 
 
@@ -129,17 +142,52 @@ def public_pyspy() -> Path:
 def test_captures_of_another_users_process_run_with_that_users_credentials(tmp_path, public_pyspy):
     """Root captures a ``nobody`` process: py-spy runs as nobody (the kernel's owner of the file it
     wrote says so), and the artefact ends in the session's folder, owned by memview's user."""
-    target = subprocess.Popen(["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", "--",
-                               "/usr/bin/python3", str(Path(__file__).parent / "workloads" / "grow.py"), "60", "2",
-                               "40"], stdout=subprocess.PIPE, text=True, cwd="/")
+    target = subprocess.Popen(
+        [
+            "setpriv",
+            f"--reuid={NOBODY}",
+            f"--regid={NOBODY}",
+            "--clear-groups",
+            "--",
+            "/usr/bin/python3",
+            str(Path(__file__).parent / "workloads" / "grow.py"),
+            "60",
+            "2",
+            "40",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd="/",
+    )
     try:
         assert target.stdout.readline().strip() == "ready"
         out = tmp_path / "s.json"
         env = {"PATH": f"{public_pyspy}:{os.environ['PATH']}"}
-        res = subprocess.run([PY, "-m", "memview", "attach", str(target.pid), "--threshold", "1MB", "--capture",
-                              "py-spy-record", "--capture-duration", "1s", "--duration", "4", "--max-captures", "1",
-                              "--json", str(out)], capture_output=True, text=True, timeout=120,
-                             env={**os.environ, **env, "MEMVIEW_DB": str(tmp_path / "memview.db")})
+        res = subprocess.run(
+            [
+                PY,
+                "-m",
+                "memview",
+                "attach",
+                str(target.pid),
+                "--threshold",
+                "1MB",
+                "--capture",
+                "py-spy-record",
+                "--capture-duration",
+                "1s",
+                "--duration",
+                "4",
+                "--max-captures",
+                "1",
+                "--json",
+                str(out),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, **env, "MEMVIEW_DB": str(tmp_path / "memview.db")},
+        )
         assert res.returncode == 0, res.stderr
         summary = json.loads(out.read_text())
         (cap,) = summary["captures"]
@@ -177,15 +225,17 @@ def test_ptrace_advice_suggests_only_least_privilege_fixes():
 
 # -- heaptrack, summarised ---------------------------------------------------------------------------------
 
-needs_heaptrack = pytest.mark.skipif(not (shutil.which("heaptrack") and shutil.which("gcc")),
-                                     reason="heaptrack/gcc not installed")
+needs_heaptrack = pytest.mark.skipif(
+    not (shutil.which("heaptrack") and shutil.which("gcc")), reason="heaptrack/gcc not installed"
+)
 
 
 @pytest.fixture(scope="module")
 def leak_spike_c(tmp_path_factory) -> Path:
     exe = tmp_path_factory.mktemp("c") / "leak_spike"
-    subprocess.run(["gcc", "-O1", "-g", "-o", str(exe), str(Path(__file__).parent / "workloads" / "leak_spike.c")],
-                   check=True)
+    subprocess.run(
+        ["gcc", "-O1", "-g", "-o", str(exe), str(Path(__file__).parent / "workloads" / "leak_spike.c")], check=True
+    )
     return exe
 
 
@@ -194,8 +244,9 @@ def test_heaptrack_names_the_leaking_and_the_spiking_c_functions(memview, db_pat
     """Under heaptrack from its start: the leak's total and the spike's size, file:line, within 1 %."""
     rounds, leak_kib, spike_mib = 40, 256, 32
     out = tmp_path / "s.json"
-    res = memview("run", "--heaptrack", "--json", str(out), "--", str(leak_spike_c), str(rounds), str(leak_kib),
-                  str(spike_mib))
+    res = memview(
+        "run", "--heaptrack", "--json", str(out), "--", str(leak_spike_c), str(rounds), str(leak_kib), str(spike_mib)
+    )
     assert res.returncode == 0, res.stderr
     (cap,) = json.loads(out.read_text())["captures"]
     assert cap["status"] == "ok", cap
@@ -227,16 +278,39 @@ def test_two_node_snapshots_name_the_growing_constructor(db_path, tmp_path):
     """grow → snapshot → grow → snapshot: the second capture's growth table leads with LeakyRecord."""
     stop = tmp_path / "stop"
     env = {**os.environ, "MEMVIEW_DB": str(db_path)}
-    proc = subprocess.Popen([PY, "-m", "memview", "run", "-q", "--threshold", "60MB", "--threshold", "90MB",
-                             "--capture", "node-heap-snapshot", "--json", str(tmp_path / "s.json"), "--",
-                             shutil.which("node"), str(Path(__file__).parent / "workloads" / "leak_classes.js"),
-                             "250000", str(stop)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, cwd=tmp_path)
+    proc = subprocess.Popen(
+        [
+            PY,
+            "-m",
+            "memview",
+            "run",
+            "-q",
+            "--threshold",
+            "60MB",
+            "--threshold",
+            "90MB",
+            "--capture",
+            "node-heap-snapshot",
+            "--json",
+            str(tmp_path / "s.json"),
+            "--",
+            shutil.which("node"),
+            str(Path(__file__).parent / "workloads" / "leak_classes.js"),
+            "250000",
+            str(stop),
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+    )
     try:
         assert proc.stdout.readline().strip() == "ready"
         store = Store(db_path)
-        wait_for(lambda: len([c for c in store.captures(1) if c["status"] != "running"]) == 2, timeout=240,
-                 interval=0.2)
+        wait_for(
+            lambda: len([c for c in store.captures(1) if c["status"] != "running"]) == 2, timeout=240, interval=0.2
+        )
     finally:
         stop.touch()
         _, err = proc.communicate(timeout=120)
@@ -260,10 +334,22 @@ def test_two_node_snapshots_name_the_growing_constructor(db_path, tmp_path):
 
 # -- py-spy: the SVG counts samples, its title the recorded span; the .folded form ---------------------
 
+
 def test_pyspy_flame_graph_counts_samples_and_titles_the_recorded_span(memview, tmp_path):
     out = tmp_path / "s.json"
-    res = memview("run", "--threshold", "30MB", "--capture", "py-spy-record", "--capture-duration", "10s",
-                  "--json", str(out), "--", *workload("grow.py", 2.0, 4, 200))
+    res = memview(
+        "run",
+        "--threshold",
+        "30MB",
+        "--capture",
+        "py-spy-record",
+        "--capture-duration",
+        "10s",
+        "--json",
+        str(out),
+        "--",
+        *workload("grow.py", 2.0, 4, 200),
+    )
     assert res.returncode == 0, res.stderr
     (cap,) = json.loads(out.read_text())["captures"]
     assert cap["status"] == "ok", cap
@@ -292,10 +378,13 @@ def test_pyspy_flame_graph_counts_samples_and_titles_the_recorded_span(memview, 
 
 # -- tracemalloc per phase: in show and compare; the probe never raises -----------------------------------
 
+
 def _heap_program(n: int) -> str:
-    return ("from memview.probe import phase\n"
-            "with phase('load', tracemalloc=True):\n"
-            f"    rows = [bytes(1000) for _ in range({n})]\n")
+    return (
+        "from memview.probe import phase\n"
+        "with phase('load', tracemalloc=True):\n"
+        f"    rows = [bytes(1000) for _ in range({n})]\n"
+    )
 
 
 def test_tracemalloc_phase_sites_in_show_and_compare(memview, db_path, tmp_path):
@@ -320,11 +409,13 @@ def test_tracemalloc_phase_sites_in_show_and_compare(memview, db_path, tmp_path)
 
 def test_a_program_that_stops_tracemalloc_inside_the_phase_is_not_killed(memview, tmp_path):
     out = tmp_path / "s.json"
-    code = ("import tracemalloc\nfrom memview.probe import phase\n"
-            "with phase('load', tracemalloc=True):\n"
-            "    rows = [bytes(1000) for _ in range(1000)]\n"
-            "    tracemalloc.stop()\n"
-            "print('survived')\n")
+    code = (
+        "import tracemalloc\nfrom memview.probe import phase\n"
+        "with phase('load', tracemalloc=True):\n"
+        "    rows = [bytes(1000) for _ in range(1000)]\n"
+        "    tracemalloc.stop()\n"
+        "print('survived')\n"
+    )
     res = memview("run", "--json", str(out), "--", PY, "-c", code)
     assert res.returncode == 0 and res.stdout.strip() == "survived", res.stderr
     (load,) = json.loads(out.read_text())["phases"]
@@ -334,15 +425,36 @@ def test_a_program_that_stops_tracemalloc_inside_the_phase_is_not_killed(memview
 
 def test_phases_a_capture_ran_in_are_flagged_in_show_and_json(db_path, tmp_path):
     stop = tmp_path / "stop"
-    code = ("import os, time\nfrom memview.probe import phase\n"
-            "with phase('before'):\n    small = bytearray(1 << 20)\n"
-            "with phase('work'):\n    big = bytearray(80 << 20)\n    big[::4096] = b'x' * len(big[::4096])\n"
-            f"    while not os.path.exists({str(stop)!r}):\n        time.sleep(0.01)\n"
-            "with phase('after'):\n    del big\n")
+    code = (
+        "import os, time\nfrom memview.probe import phase\n"
+        "with phase('before'):\n    small = bytearray(1 << 20)\n"
+        "with phase('work'):\n    big = bytearray(80 << 20)\n    big[::4096] = b'x' * len(big[::4096])\n"
+        f"    while not os.path.exists({str(stop)!r}):\n        time.sleep(0.01)\n"
+        "with phase('after'):\n    del big\n"
+    )
     env = {**os.environ, "MEMVIEW_DB": str(db_path)}
-    proc = subprocess.Popen([PY, "-m", "memview", "run", "--threshold", "60MB", "--capture", "py-spy-dump",
-                             "--json", str(tmp_path / "s.json"), "--", PY, "-c", code], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            PY,
+            "-m",
+            "memview",
+            "run",
+            "--threshold",
+            "60MB",
+            "--capture",
+            "py-spy-dump",
+            "--json",
+            str(tmp_path / "s.json"),
+            "--",
+            PY,
+            "-c",
+            code,
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         store = Store(db_path)
         wait_for(lambda: [c for c in store.captures(1) if c["status"] != "running"], timeout=120, interval=0.1)
@@ -365,10 +477,23 @@ def test_files_memview_derives_never_follow_a_planted_link(tmp_path):
     from memview.captures import flamegraph
 
     speedscope = tmp_path / "p.speedscope.json"
-    speedscope.write_text(json.dumps({"shared": {"frames": [{"name": "f", "file": "a.py", "line": 1}]},
-                                      "profiles": [{"type": "sampled", "unit": "seconds", "startValue": 0,
-                                                    "endValue": 0.02, "samples": [[0], [0]],
-                                                    "weights": [0.01, 0.01]}]}))
+    speedscope.write_text(
+        json.dumps(
+            {
+                "shared": {"frames": [{"name": "f", "file": "a.py", "line": 1}]},
+                "profiles": [
+                    {
+                        "type": "sampled",
+                        "unit": "seconds",
+                        "startValue": 0,
+                        "endValue": 0.02,
+                        "samples": [[0], [0]],
+                        "weights": [0.01, 0.01],
+                    }
+                ],
+            }
+        )
+    )
     victim = tmp_path / "victim"
     victim.write_text("root's file\n")
     svg, folded = tmp_path / "p.svg", tmp_path / "p.folded"
@@ -383,8 +508,9 @@ def test_files_memview_derives_never_follow_a_planted_link(tmp_path):
 def test_memray_launch_mode_names_every_allocation_of_the_run(memview, tmp_path):
     """``run --memray``: the program under memray from its start; the leak's total is exact."""
     script = tmp_path / "prog.py"
-    script.write_text("kept = []\n\n\ndef leak():\n    kept.append(bytearray(1 << 20))\n\n\n"
-                      "for _ in range(30):\n    leak()\n")
+    script.write_text(
+        "kept = []\n\n\ndef leak():\n    kept.append(bytearray(1 << 20))\n\n\nfor _ in range(30):\n    leak()\n"
+    )
     out = tmp_path / "s.json"
     res = memview("run", "--memray", "--json", str(out), "--", PY, str(script))
     assert res.returncode == 0, res.stderr

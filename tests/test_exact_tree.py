@@ -65,9 +65,11 @@ def test_harness_workers_that_peak_in_their_last_ms_are_exact_at_the_default_int
 def test_a_child_that_lives_a_millisecond_is_exact(memview, tmp_path, brief):
     """Started and ended between two samples: known only from its exit stop, and exact."""
     out = tmp_path / "out.json"
-    code = ("import subprocess, sys\n"
-            "for i in range(3):\n"
-            "    subprocess.run([sys.argv[1], sys.argv[2] + f'/b{i}.json', '24'], check=True)\n")
+    code = (
+        "import subprocess, sys\n"
+        "for i in range(3):\n"
+        "    subprocess.run([sys.argv[1], sys.argv[2] + f'/b{i}.json', '24'], check=True)\n"
+    )
     res = memview("run", "--json", str(out), "--", PY, "-c", code, brief, str(tmp_path))
     assert res.returncode == 0, res.stderr
     summary = read_json(out)
@@ -89,8 +91,9 @@ def test_bin_true_a_hundred_times_never_reports_the_launchers_memory():
         session = ProcessSession.launch(["/bin/true"], None, 0.05)
         session.reaped(reap(session.proc))
         session.close()
-        peaks.append((session.recorder.closing_fields["peak_rss_bytes"],
-                      session.recorder.closing_fields["peak_source"]))
+        peaks.append(
+            (session.recorder.closing_fields["peak_rss_bytes"], session.recorder.closing_fields["peak_source"])
+        )
     assert all(p is not None and p <= 8 * MIB for p, _ in peaks), peaks
     assert all(src == EXIT for _, src in peaks), peaks
 
@@ -124,10 +127,12 @@ def test_a_daemon_stays_in_the_session(memview, tmp_path):
 def test_an_exited_child_leaves_the_tree_total_at_its_exit(memview, tmp_path, db_path):
     """Before: the last sample (child alive) stayed the total: final = parent + child."""
     out = tmp_path / "out.json"
-    code = ("import subprocess, sys, time\n"
-            "subprocess.run([sys.executable, '-c', 'b = bytearray(150 * 2**20); b[::4096] = b\"1\" * len(b[::4096]);"
-            " import time; time.sleep(1.5)'])\n"
-            "time.sleep(0.2)\n")
+    code = (
+        "import subprocess, sys, time\n"
+        "subprocess.run([sys.executable, '-c', 'b = bytearray(150 * 2**20); b[::4096] = b\"1\" * len(b[::4096]);"
+        " import time; time.sleep(1.5)'])\n"
+        "time.sleep(0.2)\n"
+    )
     res = memview("run", "--interval", "1", "--json", str(out), "--", PY, "-c", code)
     assert res.returncode == 0, res.stderr
     summary = read_json(out)
@@ -153,10 +158,12 @@ def test_the_envelope_shows_a_spike_between_samples(memview, tmp_path):
 
 def _target(tmp_path: Path) -> tuple[subprocess.Popen, Path]:
     """A process not started by memview: spikes to 100 MiB and frees it, then waits for a go."""
-    code = ("import sys\n"
-            "b = bytearray(100 * 2**20); b[::4096] = b'1' * len(b[::4096]); del b\n"
-            "print('ready', flush=True); sys.stdin.readline()\n"
-            "print([l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1], flush=True)\n")
+    code = (
+        "import sys\n"
+        "b = bytearray(100 * 2**20); b[::4096] = b'1' * len(b[::4096]); del b\n"
+        "print('ready', flush=True); sys.stdin.readline()\n"
+        "print([l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1], flush=True)\n"
+    )
     proc = subprocess.Popen([PY, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     assert proc.stdout.readline().strip() == "ready"
     return proc, tmp_path / "out.json"
@@ -185,18 +192,23 @@ def test_attach_resets_the_targets_mark_only_with_envelope(memview, tmp_path, en
 def test_attach_never_says_kernel_for_a_child_that_exited_after_its_last_reading(memview, tmp_path):
     """No exact mechanism for a process memview did not start: its last VmHWM is not its exit's."""
     out, go = tmp_path / "out.json", tmp_path / "go"
-    code = ("import os, subprocess, sys, time\n"
-            "print('ready', flush=True)\n"
-            f"while not os.path.exists({str(go)!r}): time.sleep(0.01)\n"
-            "subprocess.run([sys.executable, '-c', 'import time; b = bytearray(50 * 2**20);"
-            " b[::4096] = b\"1\" * len(b[::4096]); time.sleep(0.5)'])\n"
-            "time.sleep(30)\n")
+    code = (
+        "import os, subprocess, sys, time\n"
+        "print('ready', flush=True)\n"
+        f"while not os.path.exists({str(go)!r}): time.sleep(0.01)\n"
+        "subprocess.run([sys.executable, '-c', 'import time; b = bytearray(50 * 2**20);"
+        ' b[::4096] = b"1" * len(b[::4096]); time.sleep(0.5)\'])\n'
+        "time.sleep(30)\n"
+    )
     proc = subprocess.Popen([PY, "-c", code], stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout.readline().strip() == "ready"
-        attach = subprocess.Popen([PY, "-m", "memview", "attach", str(proc.pid), "--interval", "0.02", "--json",
-                                   str(out), "--duration", "4"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                  env={**os.environ, "MEMVIEW_DB": str(tmp_path / "db")})
+        attach = subprocess.Popen(
+            [PY, "-m", "memview", "attach", str(proc.pid), "--interval", "0.02", "--json", str(out), "--duration", "4"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env={**os.environ, "MEMVIEW_DB": str(tmp_path / "db")},
+        )
         db = tmp_path / "db"
 
         def recording() -> bool:  # the attach session has stored samples: it is watching
@@ -263,14 +275,15 @@ def test_take_hwm_covers_the_envelopes_resets_and_listeners_hear_each_exit(tmp_p
     from memview.runner import ProcessSession, reap
 
     spiked, go = tmp_path / "spiked", tmp_path / "go"
-    code = ("import os, sys, time, subprocess\n"
-            "subprocess.run([sys.executable, '-c', 'pass'])\n"
-            "b = bytearray(90 * 2**20); b[::4096] = b'1' * len(b[::4096]); del b\n"
-            f"open({str(spiked)!r}, 'w').close()\n"
-            f"while not os.path.exists({str(go)!r}): time.sleep(0.01)\n")
+    code = (
+        "import os, sys, time, subprocess\n"
+        "subprocess.run([sys.executable, '-c', 'pass'])\n"
+        "b = bytearray(90 * 2**20); b[::4096] = b'1' * len(b[::4096]); del b\n"
+        f"open({str(spiked)!r}, 'w').close()\n"
+        f"while not os.path.exists({str(go)!r}): time.sleep(0.01)\n"
+    )
     exits = _Exits()
-    session = ProcessSession.launch([PY, "-c", code], None, 0.01,
-                                    before_start=lambda s: s.recorder.add_listener(exits))
+    session = ProcessSession.launch([PY, "-c", code], None, 0.01, before_start=lambda s: s.recorder.add_listener(exits))
     pid = session.proc.pid
     wait_for(spiked.exists)
     # let the sampler's envelope reset the mark a few times after the spike
@@ -309,8 +322,16 @@ def test_the_recorder_turns_readings_into_columns_whatever_the_tree_did():
     assert got["pid:1"] == ([k * 0.01 for k in range(25)], [4 + k for k in range(25)])
     assert got["rss"][1] == [10 + k for k in range(25)] and got["pid:2"][1] == [6] * 25
     assert got["rss"][0] is not got["pid:1"][0]  # each series owns its list
-    changed = [(0.0, {"rss": 1, "pid:1": 1}), (0.1, {"rss": 2, "pid:1": 2, "pid:2": 5}),
-               (0.2, {"rss": 3, "pid:2": 6}), (0.3, {"rss": 4, "pid:3": 7})]
-    assert columns(changed) == {"rss": ([0.0, 0.1, 0.2, 0.3], [1, 2, 3, 4]), "pid:1": ([0.0, 0.1], [1, 2]),
-                                "pid:2": ([0.1, 0.2], [5, 6]), "pid:3": ([0.3], [7])}
+    changed = [
+        (0.0, {"rss": 1, "pid:1": 1}),
+        (0.1, {"rss": 2, "pid:1": 2, "pid:2": 5}),
+        (0.2, {"rss": 3, "pid:2": 6}),
+        (0.3, {"rss": 4, "pid:3": 7}),
+    ]
+    assert columns(changed) == {
+        "rss": ([0.0, 0.1, 0.2, 0.3], [1, 2, 3, 4]),
+        "pid:1": ([0.0, 0.1], [1, 2]),
+        "pid:2": ([0.1, 0.2], [5, 6]),
+        "pid:3": ([0.3], [7]),
+    }
     assert columns([(0.0, {}), (0.1, {})]) == {}

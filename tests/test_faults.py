@@ -29,8 +29,9 @@ def memory_cgroup():
     name = f"memview-test-{uuid.uuid4().hex[:8]}"
     if (CGROUP_V1_MEMORY / "cgroup.procs").exists():
         group, limits = CGROUP_V1_MEMORY / name, {"memory.limit_in_bytes": str(96 * 2**20)}
-    elif (CGROUP_V2 / "cgroup.controllers").exists() and \
-            "memory" in (CGROUP_V2 / "cgroup.controllers").read_text().split():
+    elif (CGROUP_V2 / "cgroup.controllers").exists() and "memory" in (
+        CGROUP_V2 / "cgroup.controllers"
+    ).read_text().split():
         try:  # the root cgroup may hold processes and still hand the controller to its children
             (CGROUP_V2 / "cgroup.subtree_control").write_text("+memory")
         except OSError as exc:
@@ -77,9 +78,11 @@ def test_sigkill_without_oom_says_possibly(memview, tmp_path):
 
 
 def test_200_short_lived_children_are_tracked_without_errors(memview, tmp_path):
-    code = ("import subprocess, sys\n"
-            "for i in range(200):\n"
-            "    subprocess.run([sys.executable, '-c', 'x = bytearray(5_000_000); import time; time.sleep(0.02)'])\n")
+    code = (
+        "import subprocess, sys\n"
+        "for i in range(200):\n"
+        "    subprocess.run([sys.executable, '-c', 'x = bytearray(5_000_000); import time; time.sleep(0.02)'])\n"
+    )
     out = tmp_path / "f.json"
     res = memview("run", "--interval", "0.005", "--json", str(out), "--", PY, "-c", code, timeout=300)
     assert res.returncode == 0, res.stderr
@@ -106,16 +109,25 @@ def test_a_child_flooding_stdout_is_passed_through(db_path, tmp_path):
     out = tmp_path / "fl.json"
     sink = tmp_path / "sink.txt"
     with open(sink, "w") as f:
-        subprocess.run([PY, "-m", "memview", "run", "-q", "--db", str(db_path), "--json", str(out), "--", PY, "-c",
-                        code], stdout=f, check=True, timeout=120)
+        subprocess.run(
+            [PY, "-m", "memview", "run", "-q", "--db", str(db_path), "--json", str(out), "--", PY, "-c", code],
+            stdout=f,
+            check=True,
+            timeout=120,
+        )
     assert sink.stat().st_size == 200_000 * 200
     assert read_json(out)["exit_code"] == 0
 
 
 def test_sigterm_to_memview_is_forwarded_and_the_session_closed(db_path):
     env = {**os.environ, "MEMVIEW_DB": str(db_path)}
-    proc = subprocess.Popen([PY, "-m", "memview", "run", "--", *workload("hold.py", 20)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [PY, "-m", "memview", "run", "--", *workload("hold.py", 20)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     assert proc.stdout.readline().strip() == "ready"
     proc.terminate()
     proc.communicate(timeout=30)
@@ -129,8 +141,12 @@ def test_sigterm_to_an_attaching_memview_closes_cleanly(db_path):
     try:
         assert child.stdout.readline().strip() == "ready"
         env = {**os.environ, "MEMVIEW_DB": str(db_path)}
-        mv = subprocess.Popen([PY, "-m", "memview", "attach", str(child.pid), "--interval", "0.01"], env=env,
-                              stderr=subprocess.PIPE, text=True)
+        mv = subprocess.Popen(
+            [PY, "-m", "memview", "attach", str(child.pid), "--interval", "0.01"],
+            env=env,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         store = Store(db_path)
         wait_for(lambda: store.conn.execute("SELECT count(*) FROM samples").fetchone()[0] > 0)
         mv.terminate()
@@ -145,9 +161,25 @@ def test_sigterm_to_an_attaching_memview_closes_cleanly(db_path):
 
 def test_two_memviews_write_one_database_at_once(db_path):
     env = {**os.environ, "MEMVIEW_DB": str(db_path)}
-    procs = [subprocess.Popen([PY, "-m", "memview", "run", "-q", "--interval", "0.002", "--", PY, "-c",
-                               "import time; x = bytearray(20_000_000); time.sleep(1.5)"], env=env)
-             for _ in range(2)]
+    procs = [
+        subprocess.Popen(
+            [
+                PY,
+                "-m",
+                "memview",
+                "run",
+                "-q",
+                "--interval",
+                "0.002",
+                "--",
+                PY,
+                "-c",
+                "import time; x = bytearray(20_000_000); time.sleep(1.5)",
+            ],
+            env=env,
+        )
+        for _ in range(2)
+    ]
     assert [p.wait(timeout=60) for p in procs] == [0, 0]
     store = Store(db_path)
     sessions = store.sessions()
@@ -190,13 +222,27 @@ def test_memview_killed_mid_write_never_corrupts_the_database(db_path):
     """SIGKILL memview repeatedly while it writes at 1 kHz; every reopen passes integrity_check."""
     env = {**os.environ, "MEMVIEW_DB": str(db_path)}
     for killed in range(3):
-        proc = subprocess.Popen([PY, "-m", "memview", "run", "--interval", "0.001", "--", *workload("hold.py", 10)],
-                                env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        proc = subprocess.Popen(
+            [PY, "-m", "memview", "run", "--interval", "0.001", "--", *workload("hold.py", 10)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
         assert proc.stdout.readline().strip() == "ready"
         store = Store(db_path)
-        wait_for(lambda store=store: (store.conn.execute(
-            "SELECT sum(n) FROM samples s JOIN sessions x ON x.id = s.session_id "
-            "WHERE x.id = (SELECT max(id) FROM sessions) AND series = 'rss'").fetchone()[0] or 0) > 500)
+        wait_for(
+            lambda store=store: (
+                (
+                    store.conn.execute(
+                        "SELECT sum(n) FROM samples s JOIN sessions x ON x.id = s.session_id "
+                        "WHERE x.id = (SELECT max(id) FROM sessions) AND series = 'rss'"
+                    ).fetchone()[0]
+                    or 0
+                )
+                > 500
+            )
+        )
         sessions = store.sessions()
         assert len(sessions) == killed + 1  # this memview's session, beside the ones killed before it
         child = sessions[0]["pid"]
@@ -214,13 +260,30 @@ def test_disk_full_keeps_recording_tells_the_user_and_corrupts_nothing(tmp_path)
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mnt)], check=True)
     try:
         db = mnt / "m.db"
-        first = subprocess.run([PY, "-m", "memview", "run", "-q", "--db", str(db), "--", PY, "-c", "pass"],
-                               capture_output=True, text=True)
+        first = subprocess.run(
+            [PY, "-m", "memview", "run", "-q", "--db", str(db), "--", PY, "-c", "pass"], capture_output=True, text=True
+        )
         assert first.returncode == 0, first.stderr
         out = tmp_path / "full.json"
-        proc = subprocess.Popen([PY, "-m", "memview", "run", "--db", str(db), "--interval", "0.001", "--json",
-                                 str(out), "--", *workload("hold.py", 60, 2.0)],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            [
+                PY,
+                "-m",
+                "memview",
+                "run",
+                "--db",
+                str(db),
+                "--interval",
+                "0.001",
+                "--json",
+                str(out),
+                "--",
+                *workload("hold.py", 60, 2.0),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         assert proc.stdout.readline().strip() == "ready"
         filler = mnt / "filler"
         fd = os.open(filler, os.O_WRONLY | os.O_CREAT)

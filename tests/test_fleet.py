@@ -38,8 +38,10 @@ from support import kill_and_reap
 from memview.collectors.promql import parse_time, parse_value, series_name
 from memview.store import Store
 
-pytestmark = pytest.mark.skipif(not (have("prometheus") and have("prometheus-pushgateway")),
-                                reason="needs Debian's prometheus and prometheus-pushgateway (scripts/test-deps.sh)")
+pytestmark = pytest.mark.skipif(
+    not (have("prometheus") and have("prometheus-pushgateway")),
+    reason="needs Debian's prometheus and prometheus-pushgateway (scripts/test-deps.sh)",
+)
 
 MiB = 2**20
 QUERY = 'memview_process_rss_bytes{job="memview"}'
@@ -50,8 +52,9 @@ class Fleet:
         self.gateway = Pushgateway(tmp / "pushgateway")
         self.a = Agent(tmp / "a.db", 30)
         self.b = Agent(tmp / "b.db", 60)
-        self.prom = Prometheus(tmp / "prometheus", [self.a.target, self.b.target],
-                               pushgateway=f"127.0.0.1:{self.gateway.port}")
+        self.prom = Prometheus(
+            tmp / "prometheus", [self.a.target, self.b.target], pushgateway=f"127.0.0.1:{self.gateway.port}"
+        )
         self.prom.series_of(QUERY, 2)
 
     @property
@@ -110,8 +113,11 @@ def test_agents_serve_openmetrics_that_match_the_kernel(fleet: Fleet):
             ctype, text = agent.scrape()
             assert ctype.startswith("application/openmetrics-text"), ctype
             assert text.endswith("# EOF\n")
-            samples = {(s.name, s.labels.get("pid", "")): s.value
-                       for fam in text_string_to_metric_families(text) for s in fam.samples}
+            samples = {
+                (s.name, s.labels.get("pid", "")): s.value
+                for fam in text_string_to_metric_families(text)
+                for s in fam.samples
+            }
             served = samples[("memview_process_rss_bytes", str(pid))]
             kernel = vm_rss(pid)
             return samples if close_to(int(served), kernel) else None
@@ -129,9 +135,28 @@ def test_agents_serve_openmetrics_that_match_the_kernel(fleet: Fleet):
 # -- 1: a fleet, live ----------------------------------------------------------------------------
 def test_watch_query_returns_both_instances_series(fleet: Fleet, tmp_path: Path):
     db = tmp_path / "w.db"
-    res = subprocess.run([PY, "-m", "memview", "watch", fleet.url, "--query", QUERY, "--interval", "0.5",
-                          "--duration", "4", "--db", str(db), "--json", str(tmp_path / "s.json")],
-                         capture_output=True, text=True, timeout=120)
+    res = subprocess.run(
+        [
+            PY,
+            "-m",
+            "memview",
+            "watch",
+            fleet.url,
+            "--query",
+            QUERY,
+            "--interval",
+            "0.5",
+            "--duration",
+            "4",
+            "--db",
+            str(db),
+            "--json",
+            str(tmp_path / "s.json"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert res.returncode == 0, res.stderr
     store = Store(db)
     sid = one_session(db)
@@ -153,17 +178,41 @@ def test_watch_query_returns_both_instances_series(fleet: Fleet, tmp_path: Path)
 
 # -- 1: a past window, stored and comparable --------------------------------------------------------
 def test_a_window_is_stored_like_a_session_and_two_windows_compare(fleet: Fleet, tmp_path: Path):
-    poll(lambda: all(float(r["value"][1]) >= 15 for r in fleet.prom.series_of(
-        f"count_over_time({QUERY}[1m])", 2)), "15 s of scraped data")
+    poll(
+        lambda: all(float(r["value"][1]) >= 15 for r in fleet.prom.series_of(f"count_over_time({QUERY}[1m])", 2)),
+        "15 s of scraped data",
+    )
     end = float(int(time.time()) - 1)
     windows = [(end - 8, end - 4), (end - 4, end)]
     ids = []
     env = {**os.environ, "MEMVIEW_DB": str(tmp_path / "w.db")}
     for n, (start, stop) in enumerate(windows):
         out = tmp_path / f"w{n}.json"
-        res = subprocess.run([PY, "-m", "memview", "watch", fleet.url, "--query", QUERY, "--start", f"{start:.0f}",
-                              "--end", f"{stop:.0f}", "--interval", "1", "--name", f"window {n}", "--json", str(out)],
-                             capture_output=True, text=True, timeout=120, env=env)
+        res = subprocess.run(
+            [
+                PY,
+                "-m",
+                "memview",
+                "watch",
+                fleet.url,
+                "--query",
+                QUERY,
+                "--start",
+                f"{start:.0f}",
+                "--end",
+                f"{stop:.0f}",
+                "--interval",
+                "1",
+                "--name",
+                f"window {n}",
+                "--json",
+                str(out),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=env,
+        )
         assert res.returncode == 0, res.stderr
         ids.append(read_json(out)["session_id"])
     store = Store(tmp_path / "w.db")
@@ -181,8 +230,13 @@ def test_a_window_is_stored_like_a_session_and_two_windows_compare(fleet: Fleet,
             assert values == [int(v) for _, v in item["values"]]
             assert len(times) == 5
         assert row["samples"] == 5
-    res = subprocess.run([PY, "-m", "memview", "compare", str(ids[0]), str(ids[1]), "--json"],
-                         capture_output=True, text=True, timeout=60, env=env)
+    res = subprocess.run(
+        [PY, "-m", "memview", "compare", str(ids[0]), str(ids[1]), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
     assert res.returncode == 0, res.stderr
     doc = json.loads(res.stdout)
     peaks = [store.session(sid)["peak_rss_bytes"] for sid in ids]
@@ -198,8 +252,12 @@ def test_bad_promql_shows_the_servers_message_on_one_line(fleet: Fleet, memview)
         assert "\n" not in line and "Traceback" not in line
         assert line.startswith("memview: Prometheus refused the query: bad_data:") and "parse error" in line, line
     res = memview("watch", fleet.url, "--query", "memview_rss_bytes[1m]")
-    assert res.returncode == 2 and res.stderr == "memview: cannot record this query: it returns a matrix, not an " \
+    assert (
+        res.returncode == 2
+        and res.stderr
+        == "memview: cannot record this query: it returns a matrix, not an "
         "instant vector (a range selector like [5m] needs a function such as max_over_time)\n"
+    )
     res = memview("watch", fleet.url, "--query", "up", "--metric", "up")
     assert res.returncode == 2 and "with --query the server's series are recorded" in res.stderr
     res = memview("watch", fleet.url)
@@ -212,8 +270,10 @@ def test_server_down_is_gaps_live_and_one_line_for_a_window(memview, db_path):
     assert res.returncode == 1
     assert "Traceback" not in res.stderr
     assert "no answer from the Prometheus server: connection refused" in res.stderr
-    assert res.stderr.strip().endswith("the server gave no reading (connection refused by 127.0.0.1:"
-                                       f"{down.rsplit(':', 1)[1]} (is the service running?))")
+    assert res.stderr.strip().endswith(
+        "the server gave no reading (connection refused by 127.0.0.1:"
+        f"{down.rsplit(':', 1)[1]} (is the service running?))"
+    )
     store = Store(db_path)
     sid = one_session(db_path)
     assert [e["kind"] for e in store.events(sid)].count("gap") == 1
@@ -230,10 +290,13 @@ def test_a_huge_result_is_capped_with_a_warning(fleet: Fleet, memview, db_path):
     for i in range(2000):
         g.labels(str(i)).set(i * 1000)
     push_to_gateway(fleet.gateway.base, job="many", registry=reg)
-    poll(lambda: (r := fleet.prom.query("count(fleet_many_bytes)")) and r[0]["value"][1] == "2000",
-         "2000 series in Prometheus")
-    res = memview("watch", fleet.url, "--query", "fleet_many_bytes", "--max-series", "50", "--interval", "0.5",
-                  "--duration", "2")
+    poll(
+        lambda: (r := fleet.prom.query("count(fleet_many_bytes)")) and r[0]["value"][1] == "2000",
+        "2000 series in Prometheus",
+    )
+    res = memview(
+        "watch", fleet.url, "--query", "fleet_many_bytes", "--max-series", "50", "--interval", "0.5", "--duration", "2"
+    )
     assert res.returncode == 0, res.stderr
     assert "the query returned 2000 series; keeping 50 (--max-series)" in res.stderr
     store = Store(db_path)
@@ -254,9 +317,26 @@ def test_an_instance_that_disappears_is_a_gap_in_its_series(fleet: Fleet, tmp_pa
     watch = None
     try:
         prom.series_of("memview_rss_bytes", 2)
-        watch = subprocess.Popen([PY, "-m", "memview", "watch", "prometheus+" + prom.base, "--query",
-                                  "memview_rss_bytes", "--interval", "0.5", "--serve-metrics", "127.0.0.1:0",
-                                  "--db", str(db)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        watch = subprocess.Popen(
+            [
+                PY,
+                "-m",
+                "memview",
+                "watch",
+                "prometheus+" + prom.base,
+                "--query",
+                "memview_rss_bytes",
+                "--interval",
+                "0.5",
+                "--serve-metrics",
+                "127.0.0.1:0",
+                "--db",
+                str(db),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         line = watch.stderr.readline()
         served = line.split("serving metrics at ", 1)[1].split()[0]
 
@@ -273,8 +353,9 @@ def test_an_instance_that_disappears_is_a_gap_in_its_series(fleet: Fleet, tmp_pa
         sid = one_session(db)
 
         def gone() -> dict | None:  # C's (a loaded machine may drop one scrape of A as well)
-            return next((e for e in store.events(sid) if e["kind"] == "series_gone"
-                         and e["data"]["series"] == c_name), None)
+            return next(
+                (e for e in store.events(sid) if e["kind"] == "series_gone" and e["data"]["series"] == c_name), None
+            )
 
         event = poll(gone, "a series_gone event")
         poll(lambda: any(t > event["t_s"] for t in store.load_series(sid, a_name)[0]), "samples after the gap")
@@ -291,10 +372,30 @@ def test_an_instance_that_disappears_is_a_gap_in_its_series(fleet: Fleet, tmp_pa
         # ends 3 s from now: C's stale marker is in already (the live watch saw it gone), so its absence spans
         # more than 1.5 steps at the end however soon after the marker this runs on a loaded machine
         end = time.time() + 3.0
-        window = subprocess.run([PY, "-m", "memview", "watch", "prometheus+" + prom.base, "--query",
-                                 "memview_rss_bytes", "--start", f"{store.session(sid)['started_at']:.3f}",
-                                 "--end", f"{end:.3f}", "--interval", "0.5", "--db", str(db), "--json",
-                                 str(tmp_path / "window.json")], capture_output=True, text=True, timeout=120)
+        window = subprocess.run(
+            [
+                PY,
+                "-m",
+                "memview",
+                "watch",
+                "prometheus+" + prom.base,
+                "--query",
+                "memview_rss_bytes",
+                "--start",
+                f"{store.session(sid)['started_at']:.3f}",
+                "--end",
+                f"{end:.3f}",
+                "--interval",
+                "0.5",
+                "--db",
+                str(db),
+                "--json",
+                str(tmp_path / "window.json"),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert window.returncode == 0, window.stderr
         wid = read_json(tmp_path / "window.json")["session_id"]
         (gone,) = [e for e in store.events(wid) if e["kind"] == "series_gone" and e["data"]["series"] == c_name]
@@ -322,16 +423,42 @@ def test_auth_headers_are_used_and_never_stored(fleet: Fleet, tmp_path: Path):
         mv = [PY, "-m", "memview", "watch", url, "--query", "memview_rss_bytes", "--interval", "0.5"]
         res = subprocess.run([*mv, "--duration", "2"], capture_output=True, text=True, timeout=120, env=env)
         assert res.returncode == 1 and "HTTP 401" in res.stderr
-        res = subprocess.run([*mv, "--duration", "2", "-H", f"Authorization: Basic {token}"], capture_output=True,
-                             text=True, timeout=120, env=env)
+        res = subprocess.run(
+            [*mv, "--duration", "2", "-H", f"Authorization: Basic {token}"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=env,
+        )
         assert res.returncode == 0, res.stderr
-        res = subprocess.run([*mv, "--start", "now-3s", "-H", f"Authorization: Basic {token}"],
-                             capture_output=True, text=True, timeout=120, env=env)
+        res = subprocess.run(
+            [*mv, "--start", "now-3s", "-H", f"Authorization: Basic {token}"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=env,
+        )
         assert res.returncode == 0, res.stderr
         # the same with the credentials in the URL's userinfo
-        res = subprocess.run([PY, "-m", "memview", "watch", url.replace("//", f"//{USER}:{PASSWORD}@"), "--query",
-                              "memview_rss_bytes", "--interval", "0.5", "--duration", "2"],
-                             capture_output=True, text=True, timeout=120, env=env)
+        res = subprocess.run(
+            [
+                PY,
+                "-m",
+                "memview",
+                "watch",
+                url.replace("//", f"//{USER}:{PASSWORD}@"),
+                "--query",
+                "memview_rss_bytes",
+                "--interval",
+                "0.5",
+                "--duration",
+                "2",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=env,
+        )
         assert res.returncode == 0, res.stderr
     finally:
         prom.stop()
@@ -364,17 +491,20 @@ inputs = ["inputs/small.txt", "inputs/large.txt"]
 [[case]]
 name = "fleet_phases"
 backend = "python"
-command = [{json.dumps(PY)}, {json.dumps(str(WORKLOADS / "phases3.py"))}, "{tmp_path / 'p.json'}", "20", "60", "40"]
+command = [{json.dumps(PY)}, {json.dumps(str(WORKLOADS / "phases3.py"))}, "{tmp_path / "p.json"}", "20", "60", "40"]
 """)
-    res = memview("profile", "-m", str(manifest), "-o", str(tmp_path / "r.json"), "--pushgateway",
-                  fleet.gateway.base)
+    res = memview("profile", "-m", str(manifest), "-o", str(tmp_path / "r.json"), "--pushgateway", fleet.gateway.base)
     assert res.returncode == 0, res.stderr
     assert f"pushed 3 record(s) to {fleet.gateway.base}" in res.stderr
     records = read_json(tmp_path / "r.json")["records"]
     for r in records:
         instance = r["input"] or "-"
-        result = poll(lambda r=r, instance=instance: fleet.prom.query(
-            f'memview_profile_peak_rss_bytes{{job="{r["case"]}",instance="{instance}"}}'), f"{r['case']} pushed")
+        result = poll(
+            lambda r=r, instance=instance: fleet.prom.query(
+                f'memview_profile_peak_rss_bytes{{job="{r["case"]}",instance="{instance}"}}'
+            ),
+            f"{r['case']} pushed",
+        )
         assert len(result) == 1 and int(float(result[0]["value"][1])) == r["peak_rss_bytes"]
         assert result[0]["metric"]["backend"] == "python"
         truth_file = inputs / f"{Path(r['input']).name}.truth.json" if r["input"] else None
@@ -382,20 +512,34 @@ command = [{json.dumps(PY)}, {json.dumps(str(WORKLOADS / "phases3.py"))}, "{tmp_
             assert close_to(r["peak_rss_bytes"], read_json(truth_file)["hwm_bytes"], 0.01), r["peak_source"]
     phases = next(r for r in records if r["case"] == "fleet_phases")["phases"]
     assert [p["name"] for p in phases] == ["a", "b", "c"]
-    result = poll(lambda: len(r := fleet.prom.query('memview_profile_phase_peak_rss_bytes{job="fleet_phases"}'))
-                  == 3 and r, "phase peaks pushed")
-    assert {m["metric"]["phase"]: int(float(m["value"][1])) for m in result} == \
-        {p["name"]: p["peak_rss_bytes"] for p in phases}
+    result = poll(
+        lambda: len(r := fleet.prom.query('memview_profile_phase_peak_rss_bytes{job="fleet_phases"}')) == 3 and r,
+        "phase peaks pushed",
+    )
+    assert {m["metric"]["phase"]: int(float(m["value"][1])) for m in result} == {
+        p["name"]: p["peak_rss_bytes"] for p in phases
+    }
     # a Pushgateway that is down costs the push, never the results
     (tmp_path / "r.json").unlink()
-    res = memview("profile", "-m", str(manifest), "--only", "fleet_phases", "-o", str(tmp_path / "r.json"),
-                  "--pushgateway", f"http://127.0.0.1:{free_port()}")
+    res = memview(
+        "profile",
+        "-m",
+        str(manifest),
+        "--only",
+        "fleet_phases",
+        "-o",
+        str(tmp_path / "r.json"),
+        "--pushgateway",
+        f"http://127.0.0.1:{free_port()}",
+    )
     assert res.returncode == 1 and "Traceback" not in res.stderr
     assert "memview: cannot push fleet_phases - to http://127.0.0.1:" in res.stderr
     assert read_json(tmp_path / "r.json")["records"][0]["ok"] is True
     res = memview("profile", "-m", str(manifest), "--pushgateway", "gateway:9091")
-    assert res.returncode == 2 and res.stderr.strip() == \
-        "memview: --pushgateway wants an http(s):// URL (got 'gateway:9091')"
+    assert (
+        res.returncode == 2
+        and res.stderr.strip() == "memview: --pushgateway wants an http(s):// URL (got 'gateway:9091')"
+    )
 
 
 # -- 2: attach and phases, bad addresses -----------------------------------------------------------
@@ -403,23 +547,60 @@ def test_attach_serves_the_process_and_run_serves_the_open_phase(tmp_path: Path)
     env = {**os.environ, "MEMVIEW_DB": str(tmp_path / "m.db")}
     target = subprocess.Popen(workload("hold.py", 25, 3600), stdout=subprocess.PIPE, text=True)
     assert target.stdout.readline().strip() == "ready"
-    mv = subprocess.Popen([PY, "-m", "memview", "attach", str(target.pid), "--interval", "0.2", "--quiet",
-                           "--serve-metrics", "127.0.0.1:0"], env=env, stderr=subprocess.PIPE, text=True)
+    mv = subprocess.Popen(
+        [
+            PY,
+            "-m",
+            "memview",
+            "attach",
+            str(target.pid),
+            "--interval",
+            "0.2",
+            "--quiet",
+            "--serve-metrics",
+            "127.0.0.1:0",
+        ],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         url = mv.stderr.readline().split("serving metrics at ", 1)[1].split()[0]
-        poll(lambda: (text := http_get(url).decode()) and 'kind="attach"' in text and any(
-            line.startswith(f'memview_process_rss_bytes{{name="python3",pid="{target.pid}"}}') and close_to(
-                int(float(line.split()[-1])), vm_rss(target.pid)) for line in text.splitlines()),
-            "the attached process served at its kernel RSS")
+        poll(
+            lambda: (
+                (text := http_get(url).decode())
+                and 'kind="attach"' in text
+                and any(
+                    line.startswith(f'memview_process_rss_bytes{{name="python3",pid="{target.pid}"}}')
+                    and close_to(int(float(line.split()[-1])), vm_rss(target.pid))
+                    for line in text.splitlines()
+                )
+            ),
+            "the attached process served at its kernel RSS",
+        )
         mv.send_signal(signal.SIGTERM)
         assert mv.wait(60) == 0
     finally:
         kill_and_reap(target)
         kill_and_reap(mv)
-    run = subprocess.Popen([PY, "-m", "memview", "run", "--serve-metrics", "0", "--quiet", "--",
-                            *workload("fleet_phase.py", "load", 20, "--api-token", "tok-SECRET-1")], env=env,
-                           stdin=subprocess.PIPE,
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    run = subprocess.Popen(
+        [
+            PY,
+            "-m",
+            "memview",
+            "run",
+            "--serve-metrics",
+            "0",
+            "--quiet",
+            "--",
+            *workload("fleet_phase.py", "load", 20, "--api-token", "tok-SECRET-1"),
+        ],
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         url = run.stderr.readline().split("serving metrics at ", 1)[1].split()[0]
         assert url.startswith("http://127.0.0.1:")  # a bare port binds loopback
@@ -435,8 +616,10 @@ def test_attach_serves_the_process_and_run_serves_the_open_phase(tmp_path: Path)
 
 def test_serve_metrics_bad_address_is_one_line(memview):
     res = memview("run", "--serve-metrics", "localhost:http", "--", "true")
-    assert res.returncode == 2 and res.stderr == "memview: --serve-metrics wants HOST:PORT or PORT " \
-                                                 "(got 'localhost:http')\n"
+    assert (
+        res.returncode == 2
+        and res.stderr == "memview: --serve-metrics wants HOST:PORT or PORT (got 'localhost:http')\n"
+    )
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
@@ -444,8 +627,9 @@ def test_serve_metrics_bad_address_is_one_line(memview):
         res = memview("run", "--serve-metrics", f"127.0.0.1:{port}", "--", "true")
         assert res.returncode == 2
         assert res.stderr == f"memview: cannot serve metrics on 127.0.0.1:{port}: Address already in use\n"
-    res = memview("watch", "prometheus+http://127.0.0.1:1", "--query", "up", "--start", "now-1m",
-                  "--serve-metrics", "0")
+    res = memview(
+        "watch", "prometheus+http://127.0.0.1:1", "--query", "up", "--start", "now-1m", "--serve-metrics", "0"
+    )
     assert res.returncode == 2 and "serves a live recording" in res.stderr
 
 
@@ -463,7 +647,7 @@ def test_every_dashboard_query_returns_data_from_the_fleet(fleet: Fleet, memview
 root = "{tmp_path}"
 [[case]]
 name = "dash_case"
-command = [{json.dumps(PY)}, {json.dumps(str(WORKLOADS / "phases3.py"))}, "{tmp_path / 'p.json'}", "10", "30", "20"]
+command = [{json.dumps(PY)}, {json.dumps(str(WORKLOADS / "phases3.py"))}, "{tmp_path / "p.json"}", "10", "30", "20"]
 """)
     assert memview("profile", "-q", "-m", str(manifest), "-o", str(tmp_path / "r.json")).returncode == 0
     assert push_results(fleet.gateway.base, read_json(tmp_path / "r.json")) == 1
@@ -472,12 +656,20 @@ command = [{json.dumps(PY)}, {json.dumps(str(WORKLOADS / "phases3.py"))}, "{tmp_
     env = {**os.environ, "MEMVIEW_DB": str(tmp_path / "phase.db")}
     exprs = [(p["title"], t["expr"]) for p in dash["panels"] for t in p.get("targets", [])]
     assert len(exprs) >= 10
-    phase_agent = subprocess.Popen([PY, "-m", "memview", "run", "--serve-metrics", "0", "--quiet", "--",
-                                    *workload("fleet_phase.py", "serve", 10)], env=env, stdin=subprocess.PIPE,
-                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    phase_agent = subprocess.Popen(
+        [PY, "-m", "memview", "run", "--serve-metrics", "0", "--quiet", "--", *workload("fleet_phase.py", "serve", 10)],
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     url = phase_agent.stderr.readline().split("serving metrics at ", 1)[1].split()[0]
-    prom = Prometheus(tmp_path / "prometheus", [fleet.a.target, url.split("//")[1].split("/")[0]],
-                      pushgateway=f"127.0.0.1:{fleet.gateway.port}")
+    prom = Prometheus(
+        tmp_path / "prometheus",
+        [fleet.a.target, url.split("//")[1].split("/")[0]],
+        pushgateway=f"127.0.0.1:{fleet.gateway.port}",
+    )
     try:
         for title, expr in exprs:
             promql = expr.replace("$instance", ".*").replace("$__rate_interval", "1m")

@@ -21,7 +21,7 @@ from memview.marker_reader import LineReader, Stream
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.floats(allow_nan=False) | st.text(max_size=20),
+    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats(allow_nan=False) | st.text(max_size=20),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
     max_leaves=12,
 )
@@ -42,8 +42,12 @@ marker_objects = st.fixed_dictionaries(
 
 
 @FUZZ
-@given(st.one_of(st.binary(max_size=300).map(lambda b: b.replace(b"\n", b"")),
-                 marker_objects.map(lambda o: json.dumps(o).encode())))
+@given(
+    st.one_of(
+        st.binary(max_size=300).map(lambda b: b.replace(b"\n", b"")),
+        marker_objects.map(lambda o: json.dumps(o).encode()),
+    )
+)
 @example(b'{"event": []}')
 def test_marker_lines_are_a_marker_a_bad_line_or_nothing(raw):
     got = markers.parse_json_line(raw)
@@ -85,19 +89,29 @@ def test_the_channel_splits_any_chunking_into_the_lines_written(chunks):
 
 # -- endpoint documents ------------------------------------------------------------------------------------
 
-prom_lines = st.lists(st.one_of(
-    st.text(max_size=60),
-    st.builds("{}{{{}}} {} {}".format, st.sampled_from(["process_resident_memory_bytes", "x", "a:b", "9bad"]),
-              st.sampled_from(["", 'a="b"', 'a="b",c="\\"', "a=b", 'a="\\n"']),
-              st.sampled_from(["1", "NaN", "-Inf", "+Inf", "1e400", "-5", "0x10", "", "1.5e3"]),
-              st.sampled_from(["", "123", "1.5", "abc", "-1"])),
-    st.sampled_from(["# TYPE process_resident_memory_bytes gauge", "# HELP x y", "# EOF", "# TYPE x histogram"]),
-), max_size=8).map("\n".join)
+prom_lines = st.lists(
+    st.one_of(
+        st.text(max_size=60),
+        st.builds(
+            "{}{{{}}} {} {}".format,
+            st.sampled_from(["process_resident_memory_bytes", "x", "a:b", "9bad"]),
+            st.sampled_from(["", 'a="b"', 'a="b",c="\\"', "a=b", 'a="\\n"']),
+            st.sampled_from(["1", "NaN", "-Inf", "+Inf", "1e400", "-5", "0x10", "", "1.5e3"]),
+            st.sampled_from(["", "123", "1.5", "abc", "-1"]),
+        ),
+        st.sampled_from(["# TYPE process_resident_memory_bytes gauge", "# HELP x y", "# EOF", "# TYPE x histogram"]),
+    ),
+    max_size=8,
+).map("\n".join)
 
 
 @FUZZ
-@given(prom_lines, st.sampled_from(["text/plain", "application/openmetrics-text; version=1.0.0", ""]),
-       st.sampled_from(["auto", "prometheus"]), st.booleans())
+@given(
+    prom_lines,
+    st.sampled_from(["text/plain", "application/openmetrics-text; version=1.0.0", ""]),
+    st.sampled_from(["auto", "prometheus"]),
+    st.booleans(),
+)
 @example('process_resident_memory_bytes{} 1 \nprocess_resident_memory_bytes{a="\\n"} 1 ', "text/plain", "auto", True)
 def test_prometheus_text_gives_a_reading_or_a_format_error(text, content_type, fmt, utf8):
     body = text.encode() if utf8 else text.encode("utf-16")
@@ -108,11 +122,22 @@ def test_prometheus_text_gives_a_reading_or_a_format_error(text, content_type, f
 
 
 @FUZZ
-@given(st.one_of(json_values,
-                 st.fixed_dictionaries({"current_usage_mb": json_values}, optional={
-                     "peak_usage_mb": json_values, "pressure": json_values, "timestamp": json_values,
-                     "components": json_values, "gc": json_values})),
-       st.sampled_from([None, ["current=a.b"], ["current=current_usage_mb", "peak=x", "pressure=p"]]))
+@given(
+    st.one_of(
+        json_values,
+        st.fixed_dictionaries(
+            {"current_usage_mb": json_values},
+            optional={
+                "peak_usage_mb": json_values,
+                "pressure": json_values,
+                "timestamp": json_values,
+                "components": json_values,
+                "gc": json_values,
+            },
+        ),
+    ),
+    st.sampled_from([None, ["current=a.b"], ["current=current_usage_mb", "peak=x", "pressure=p"]]),
+)
 def test_json_documents_give_a_reading_or_a_format_error(doc, fields):
     body = json.dumps(doc).encode()
     try:
@@ -150,10 +175,12 @@ rule_text = st.builds(
     "{}{}{}{}{}{}".format,
     st.sampled_from(["", "parse:", "a:b:", ":", "pressure:"]),
     st.sampled_from(["", "+", "-"]),
-    numbers, size_units,
+    numbers,
+    size_units,
     st.sampled_from(["", "/s", "/5s", "/0s", "/-1s", "/xs", "/"]),
-    st.sampled_from(["", ",cooldown=5s", ",max=2", ",max=0", ",rearm=10%", ",rearm=200%", ",bogus=1", ",",
-                     ",cooldown=", ",max=-1"]),
+    st.sampled_from(
+        ["", ",cooldown=5s", ",max=2", ",max=0", ",rearm=10%", ",rearm=200%", ",bogus=1", ",", ",cooldown=", ",max=-1"]
+    ),
 )
 
 
@@ -167,9 +194,13 @@ def test_threshold_rules_are_a_rule_or_a_rule_error(text):
 
 
 @FUZZ
-@given(st.one_of(
-    st.builds("{}{}{} or {}{}".format, st.sampled_from(["", "+", "-"]), numbers, size_units, numbers, size_units),
-    st.text(max_size=30), json_values))
+@given(
+    st.one_of(
+        st.builds("{}{}{} or {}{}".format, st.sampled_from(["", "+", "-"]), numbers, size_units, numbers, size_units),
+        st.text(max_size=30),
+        json_values,
+    )
+)
 def test_tolerances_are_a_tolerance_or_a_baseline_error(text):
     try:
         tol = baseline.parse_tolerance(text)
@@ -180,12 +211,29 @@ def test_tolerances_are_a_tolerance_or_a_baseline_error(text):
 
 
 @FUZZ
-@given(st.one_of(json_values, st.fixed_dictionaries(
-    {"format": st.just(baseline.FORMAT), "version": json_values | st.just(1)},
-    optional={"default_tolerance": json_values, "cases": st.dictionaries(
-        st.text(max_size=5), st.dictionaries(st.text(max_size=5), json_values | st.fixed_dictionaries(
-            {"peak_rss_bytes": json_values}, optional={"phases": json_values, "tolerance": json_values}),
-            max_size=2), max_size=2)})))
+@given(
+    st.one_of(
+        json_values,
+        st.fixed_dictionaries(
+            {"format": st.just(baseline.FORMAT), "version": json_values | st.just(1)},
+            optional={
+                "default_tolerance": json_values,
+                "cases": st.dictionaries(
+                    st.text(max_size=5),
+                    st.dictionaries(
+                        st.text(max_size=5),
+                        json_values
+                        | st.fixed_dictionaries(
+                            {"peak_rss_bytes": json_values}, optional={"phases": json_values, "tolerance": json_values}
+                        ),
+                        max_size=2,
+                    ),
+                    max_size=2,
+                ),
+            },
+        ),
+    )
+)
 def test_baseline_documents_are_valid_or_a_baseline_error(doc):
     try:
         baseline.validate_baseline(doc)
@@ -197,15 +245,22 @@ def test_baseline_documents_are_valid_or_a_baseline_error(doc):
 
 toml_values = st.one_of(
     st.text(string.ascii_letters + " -_./*", max_size=12).map(json.dumps),
-    st.integers(-5, 10**6).map(str), st.sampled_from(["true", "1.5", "-1", '"10s"', '"x y"', '["a", "b"]', "[1, 2]",
-                                                       '"+10%"', "{a = 1}", "[]", '""', "nan"]))
-toml_keys = st.sampled_from(["name", "command", "inputs", "timeout", "interval", "env", "cwd", "tolerance",
-                             "repeat", "phases", "bogus", "root"])
-manifest_text = st.lists(st.one_of(
-    st.sampled_from(["[[case]]", "[defaults]", "[case]", "[[case.env]]", "root = \".\"", 'root = "missing"']),
-    st.builds("{} = {}".format, toml_keys, toml_values),
-    st.text(max_size=30),
-), max_size=12).map("\n".join)
+    st.integers(-5, 10**6).map(str),
+    st.sampled_from(
+        ["true", "1.5", "-1", '"10s"', '"x y"', '["a", "b"]', "[1, 2]", '"+10%"', "{a = 1}", "[]", '""', "nan"]
+    ),
+)
+toml_keys = st.sampled_from(
+    ["name", "command", "inputs", "timeout", "interval", "env", "cwd", "tolerance", "repeat", "phases", "bogus", "root"]
+)
+manifest_text = st.lists(
+    st.one_of(
+        st.sampled_from(["[[case]]", "[defaults]", "[case]", "[[case.env]]", 'root = "."', 'root = "missing"']),
+        st.builds("{} = {}".format, toml_keys, toml_values),
+        st.text(max_size=30),
+    ),
+    max_size=12,
+).map("\n".join)
 
 
 @FUZZ
@@ -221,16 +276,42 @@ def test_manifests_load_or_give_a_manifest_error(tmp_path_factory, text):
 
 def _valid_bundle_manifest() -> dict:
     files = [{"name": n, "size": 1, "sha256": "0" * 64} for n in (bundle.SAMPLES, *bundle.DATA_FILES)]
-    return {"format": bundle.FORMAT, "version": 1, "files": files, "summary": {},
-            "session": {"uid": "a" * 32, "kind": "run", "status": "completed", "started_at": 1.0}}
+    return {
+        "format": bundle.FORMAT,
+        "version": 1,
+        "files": files,
+        "summary": {},
+        "session": {"uid": "a" * 32, "kind": "run", "status": "completed", "started_at": 1.0},
+    }
 
 
 @FUZZ
-@given(st.lists(st.tuples(st.sampled_from(["format", "version", "files", "summary", "session", "session.uid",
-                                           "session.kind", "session.started_at", "session.pid", "files.0",
-                                           "files.0.name", "files.0.size", "files.1.sha256", "extra"]),
-                          json_values | st.sampled_from(["../x", "/etc/passwd", "artefacts/a", "a\\b", "C:x"])),
-                max_size=3))
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(
+                [
+                    "format",
+                    "version",
+                    "files",
+                    "summary",
+                    "session",
+                    "session.uid",
+                    "session.kind",
+                    "session.started_at",
+                    "session.pid",
+                    "files.0",
+                    "files.0.name",
+                    "files.0.size",
+                    "files.1.sha256",
+                    "extra",
+                ]
+            ),
+            json_values | st.sampled_from(["../x", "/etc/passwd", "artefacts/a", "a\\b", "C:x"]),
+        ),
+        max_size=3,
+    )
+)
 def test_bundle_manifests_are_accepted_or_a_bundle_error(edits):
     doc = _valid_bundle_manifest()
     for where, value in edits:
@@ -263,4 +344,3 @@ def test_any_bytes_as_a_bundle_manifest_are_a_bundle_error(data):
 
 def test_the_valid_bundle_manifest_used_above_is_accepted():
     assert bundle.parse_manifest(json.dumps(_valid_bundle_manifest()).encode()).session["kind"] == "run"
-

@@ -73,16 +73,19 @@ nobody = as_nobody_fixture  # run memview as user nobody (root only; skipped oth
 
 def _stored_samples(db: Path, sid: int, series: str = "rss") -> int:
     with sqlite3.connect(db) as conn:
-        return conn.execute("SELECT coalesce(sum(n), 0) FROM samples WHERE session_id = ? AND series = ?",
-                            (sid, series)).fetchone()[0]
+        return conn.execute(
+            "SELECT coalesce(sum(n), 0) FROM samples WHERE session_id = ? AND series = ?", (sid, series)
+        ).fetchone()[0]
 
 
 # -- item 2: one odd value never kills the writer ------------------------------------------------
 
+
 def test_an_endpoint_value_above_2_63_keeps_every_sample(memview, json_server, db_path, tmp_path):
     """Before: the writer died on OverflowError and every later sample was silently dropped."""
-    server = json_server({"current_usage_mb": 300, "by_component": {"huge": 2**64, "cache": 12},
-                          "jemalloc": {"weird_count": 2**70}})
+    server = json_server(
+        {"current_usage_mb": 300, "by_component": {"huge": 2**64, "cache": 12}, "jemalloc": {"weird_count": 2**70}}
+    )
     out = tmp_path / "w.json"
     res = memview("watch", server.url, "--interval", "0.1", "--duration", "2", "--json", str(out))
     assert res.returncode == 0, res.stderr
@@ -99,13 +102,15 @@ def test_an_endpoint_value_above_2_63_keeps_every_sample(memview, json_server, d
 
 def test_a_marker_name_with_a_lone_surrogate_keeps_every_sample(memview, db_path, tmp_path):
     """Before: UnicodeEncodeError killed the writer; ``--json`` said running, the exit status was 0."""
-    code = ("import os, time\n"
-            "fd = int(os.environ['MEMVIEW_FD'])\n"
-            "os.write(fd, b'{\"event\": \"mark\", \"name\": \"bad \\\\ud800 name\"}\\n')\n"
-            "os.write(fd, b'{\"event\": \"phase_start\", \"name\": \"after\", \"data\": {\"k\\\\udfff\": 1}}\\n')\n"
-            "x = bytearray(30 * 2**20)\n"
-            "time.sleep(1.0)\n"
-            "os.write(fd, b'{\"event\": \"phase_end\"}\\n')\n")
+    code = (
+        "import os, time\n"
+        "fd = int(os.environ['MEMVIEW_FD'])\n"
+        'os.write(fd, b\'{"event": "mark", "name": "bad \\\\ud800 name"}\\n\')\n'
+        'os.write(fd, b\'{"event": "phase_start", "name": "after", "data": {"k\\\\udfff": 1}}\\n\')\n'
+        "x = bytearray(30 * 2**20)\n"
+        "time.sleep(1.0)\n"
+        'os.write(fd, b\'{"event": "phase_end"}\\n\')\n'
+    )
     out = tmp_path / "m.json"
     res = memview("run", "--interval", "0.02", "--json", str(out), "--", PY, "-c", code)
     assert res.returncode == 0, res.stderr
@@ -146,10 +151,14 @@ def test_a_task_with_an_unbindable_value_is_dropped_alone(db_path):
     sid = store.create_session(kind="run", started_at=0.0)
     writer = StoreWriter(db_path, sid)
     writer.start()
-    writer.submit(lambda conn: conn.execute("INSERT INTO events (session_id, t_s, kind, level, message) "
-                                            "VALUES (?, 1, 'x', 'info', ?)", (sid, 2**64)))
+    writer.submit(
+        lambda conn: conn.execute(
+            "INSERT INTO events (session_id, t_s, kind, level, message) VALUES (?, 1, 'x', 'info', ?)", (sid, 2**64)
+        )
+    )
     writer.insert("events", {"t_s": 2.0, "kind": "mark", "level": "info", "message": "ok \ud800", "data": {}})
     from memview.model import Batch
+
     writer.write_batch(Batch(sid, {"rss": ([0.1, 0.2, 0.3], [5, 2**63 + 5, 7])}))
     assert writer.close()
     events = store.events(sid)
@@ -160,6 +169,7 @@ def test_a_task_with_an_unbindable_value_is_dropped_alone(db_path):
 
 
 # -- item 3: check before launching ------------------------------------------------------------------
+
 
 def test_a_read_only_database_is_refused_before_the_child_starts(nobody):
     """Before: the child was launched, then a traceback; now one line and nothing is started."""
@@ -211,10 +221,12 @@ def test_a_non_utf8_argument_is_recorded_and_passed_through(memview, db_path, tm
 
 # -- item 6: a repository's configured commands never run -------------------------------------------
 
+
 def _git(repo: Path, *args: str) -> str:
     env = {**os.environ, "GIT_CONFIG_GLOBAL": "/dev/null", "GIT_CONFIG_NOSYSTEM": "1"}
-    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True,
-                          env=env).stdout.strip()
+    return subprocess.run(
+        ["git", "-C", str(repo), *args], check=True, capture_output=True, text=True, env=env
+    ).stdout.strip()
 
 
 @pytest.mark.skipif(not shutil.which("git"), reason="needs git")
@@ -244,6 +256,7 @@ def test_git_metadata_never_runs_the_repositorys_fsmonitor(memview, db_path, tmp
 
 # -- item 13: one line where one line is promised --------------------------------------------------------
 
+
 def test_a_corrupt_page_in_the_database_is_one_line_for_every_command(memview, db_path, tmp_path):
     """Before: ``DatabaseError: database disk image is malformed`` as a traceback from show/export/compare."""
     for _ in range(2):
@@ -256,8 +269,12 @@ def test_a_corrupt_page_in_the_database_is_one_line_for_every_command(memview, d
     with open(db_path, "r+b") as f:  # the samples table's root page: garbage that still parses as a page header
         f.seek((root - 1) * page)
         f.write(b"\x0d" + b"\xff" * (page - 1))
-    for args in (("show", "1"), ("show", "--json", "2"), ("export", "1", "-o", str(tmp_path / "x.zip")),
-                 ("compare", "1", "2")):
+    for args in (
+        ("show", "1"),
+        ("show", "--json", "2"),
+        ("export", "1", "-o", str(tmp_path / "x.zip")),
+        ("compare", "1", "2"),
+    ):
         res = memview(*args)
         assert res.returncode != 0, (args, res.stdout)
         assert "Traceback" not in res.stderr, (args, res.stderr)
@@ -273,6 +290,7 @@ def test_a_bad_url_is_one_line(memview, url):
 
 
 # -- item 10 (series): new series names from outside are capped per session ---------------------------
+
 
 class InventiveServer:
     """A real HTTP server whose every answer names ``per_tick`` by_component keys never seen before."""
@@ -311,8 +329,12 @@ def test_5000_new_component_names_per_tick_are_capped_with_one_warning(db_path, 
     out = tmp_path / "w.json"
     env = {**os.environ, "MEMVIEW_DB": str(db_path)}
     try:
-        proc = subprocess.Popen([PY, "-m", "memview", "watch", server.url, "--interval", "0.1", "--duration", "3",
-                                 "--json", str(out)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        proc = subprocess.Popen(
+            [PY, "-m", "memview", "watch", server.url, "--interval", "0.1", "--duration", "3", "--json", str(out)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
         stderr = proc.stderr.read().decode()  # to EOF first: a full pipe would block memview's exit
         _, status, usage = os.wait4(proc.pid, 0)  # reaped here for its rusage: tell Popen it is gone
         proc.returncode = os.waitstatus_to_exitcode(status)
@@ -335,5 +357,7 @@ def test_5000_new_component_names_per_tick_are_capped_with_one_warning(db_path, 
     dropped = min(watch["answered"] * 5000 + 1 - 1000, 100_000)
     assert watch["series"] == 1000 and watch["series_dropped"] == dropped, (watch, server.ticks)
     assert _stored_samples(db_path, summary["session_id"]) == summary["samples"] >= 5
-    print(f"FIGURE {server.ticks} ticks x 5000 new names: {stored} series stored, "
-          f"{watch['series_dropped']} names dropped, memview peak RSS {usage.ru_maxrss / 1024:.0f} MiB")
+    print(
+        f"FIGURE {server.ticks} ticks x 5000 new names: {stored} series stored, "
+        f"{watch['series_dropped']} names dropped, memview peak RSS {usage.ru_maxrss / 1024:.0f} MiB"
+    )

@@ -41,8 +41,9 @@ def _files(root: Path) -> set[str]:
     return {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()}
 
 
-def _memview(*args: str, data_home: Path, python: str = sys.executable,
-             env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def _memview(
+    *args: str, data_home: Path, python: str = sys.executable, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     env = {**(env or os.environ), "XDG_DATA_HOME": str(data_home)}
     return subprocess.run([python, "-m", "memview", *args], capture_output=True, text=True, timeout=60, env=env)
 
@@ -99,8 +100,10 @@ def test_install_desktop_leaves_a_foreign_entry_alone(tmp_path: Path) -> None:
     desktop = tmp_path / "applications" / "memview.desktop"
     desktop.parent.mkdir(parents=True)
     desktop.write_text("[Desktop Entry]\nType=Application\nName=memview\nExec=/opt/memview/memview\n")
-    for args in (["install-desktop", "--prefix", str(tmp_path)], ["install-desktop", "--uninstall", "--prefix",
-                                                                   str(tmp_path)]):
+    for args in (
+        ["install-desktop", "--prefix", str(tmp_path)],
+        ["install-desktop", "--uninstall", "--prefix", str(tmp_path)],
+    ):
         done = _memview(*args, data_home=tmp_path / "unused")
         assert done.returncode == 2
         assert len(done.stderr.splitlines()) == 1 and "not written by memview install-desktop" in done.stderr
@@ -134,22 +137,40 @@ def test_pip_install_into_a_fresh_venv_carries_resources(tmp_path: Path) -> None
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True, timeout=120)
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PIP_REQUIRE_VIRTUALENV")}
-    pip = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check",
-                          str(src)], capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)
+    pip = subprocess.run(
+        [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check", str(src)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        cwd=tmp_path,
+    )
     assert pip.returncode == 0, pip.stdout + pip.stderr
     script = venv / "bin" / "memview"
-    version = subprocess.run([str(script), "--version"], capture_output=True, text=True, timeout=60, env=env,
-                             cwd=tmp_path)
+    version = subprocess.run(
+        [str(script), "--version"], capture_output=True, text=True, timeout=60, env=env, cwd=tmp_path
+    )
     assert version.stdout.strip() == f"memview, version {VERSION}", version.stderr
-    where = subprocess.run([str(venv / "bin" / "python"), "-c",
-                            "import memview.resources as r; print(r.resource_path(r.NODE_PROBE))"],
-                           capture_output=True, text=True, timeout=60, env=env, cwd=tmp_path)
+    where = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", "import memview.resources as r; print(r.resource_path(r.NODE_PROBE))"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        cwd=tmp_path,
+    )
     site = next((venv / "lib").glob("python*/site-packages"))
     assert where.stdout.strip() == str(site / "memview" / "_resources" / "probe" / "memview-probe.js"), where.stderr
 
     prefix = tmp_path / "prefix"
-    done = subprocess.run([str(script), "install-desktop", "--prefix", "prefix"], capture_output=True, text=True,
-                          timeout=60, env=env, cwd=tmp_path)
+    done = subprocess.run(
+        [str(script), "install-desktop", "--prefix", "prefix"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        cwd=tmp_path,
+    )
     assert done.returncode == 0, done.stderr
     entry = _entry(prefix / "applications" / "memview.desktop")
     assert entry["Exec"] == f"{script} gui"

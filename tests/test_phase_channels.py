@@ -44,9 +44,11 @@ def test_a_world_writable_fifo_is_refused_and_our_socket_is_ours_only(db_path, t
     assert res.returncode == 2 and "writable by every user" in res.stderr, res
     # a socket memview creates: only its user may connect (the mode is checked while memview runs)
     sock = tmp_path / "m.sock"
-    code = ("import os, stat, sys, time\np = sys.argv[1]\n"
-            "while not os.path.exists(p): time.sleep(0.01)\n"
-            "print(oct(stat.S_IMODE(os.stat(p).st_mode)))\n")
+    code = (
+        "import os, stat, sys, time\np = sys.argv[1]\n"
+        "while not os.path.exists(p): time.sleep(0.01)\n"
+        "print(oct(stat.S_IMODE(os.stat(p).st_mode)))\n"
+    )
     res = _run(db_path, "run", "-q", "--phase-pipe", str(sock), "--", PY, "-c", code, str(sock))
     assert res.returncode == 0, res.stderr
     assert res.stdout.strip() == "0o600"
@@ -61,29 +63,32 @@ def test_a_connection_from_another_user_is_refused(db_path, tmp_path):
     shared = tempfile.mkdtemp(prefix="memview-peer-", dir="/tmp")  # tmp_path's parents are root-only
     os.chmod(shared, 0o755)
     sock = __import__("pathlib").Path(shared) / "m.sock"
-    intruder = ("import os, socket, sys, time\np = sys.argv[1]\n"
-                "while not os.path.exists(p): time.sleep(0.01)\n"
-                "os.chmod(p, 0o777)\n"
-                "pid = os.fork()\n"
-                "if pid == 0:\n"
-                f"    os.setgid({NOBODY}); os.setuid({NOBODY})\n"
-                "    s = socket.socket(socket.AF_UNIX); s.connect(p)\n"  # raises if it cannot connect: exit 1
-                "    try:\n"  # memview may have closed it already: then the write fails
-                "        s.sendall(b'{\"event\": \"phase_start\", \"name\": \"injected\"}\\n')\n"
-                "        s.recv(10)\n"  # returns once memview has closed the connection
-                "    except OSError:\n"
-                "        pass\n"
-                "    os._exit(0)\n"
-                "assert os.waitpid(pid, 0)[1] == 0\n"
-                "s = socket.socket(socket.AF_UNIX); s.connect(p)\n"
-                "s.sendall(b'{\"event\": \"phase_start\", \"name\": \"ours\", \"sync\": \"a\"}\\n')\n"
-                "assert s.recv(10) == b'a\\n'\n"
-                "s.sendall(b'{\"event\": \"phase_end\", \"name\": \"ours\", \"sync\": \"b\"}\\n')\n"
-                "assert s.recv(10) == b'b\\n'\n")
+    intruder = (
+        "import os, socket, sys, time\np = sys.argv[1]\n"
+        "while not os.path.exists(p): time.sleep(0.01)\n"
+        "os.chmod(p, 0o777)\n"
+        "pid = os.fork()\n"
+        "if pid == 0:\n"
+        f"    os.setgid({NOBODY}); os.setuid({NOBODY})\n"
+        "    s = socket.socket(socket.AF_UNIX); s.connect(p)\n"  # raises if it cannot connect: exit 1
+        "    try:\n"  # memview may have closed it already: then the write fails
+        '        s.sendall(b\'{"event": "phase_start", "name": "injected"}\\n\')\n'
+        "        s.recv(10)\n"  # returns once memview has closed the connection
+        "    except OSError:\n"
+        "        pass\n"
+        "    os._exit(0)\n"
+        "assert os.waitpid(pid, 0)[1] == 0\n"
+        "s = socket.socket(socket.AF_UNIX); s.connect(p)\n"
+        's.sendall(b\'{"event": "phase_start", "name": "ours", "sync": "a"}\\n\')\n'
+        "assert s.recv(10) == b'a\\n'\n"
+        's.sendall(b\'{"event": "phase_end", "name": "ours", "sync": "b"}\\n\')\n'
+        "assert s.recv(10) == b'b\\n'\n"
+    )
     out = tmp_path / "out.json"
     try:
-        res = _run(db_path, "run", "-q", "--json", str(out), "--phase-pipe", str(sock), "--", PY, "-c", intruder,
-                   str(sock))
+        res = _run(
+            db_path, "run", "-q", "--json", str(out), "--phase-pipe", str(sock), "--", PY, "-c", intruder, str(sock)
+        )
     finally:
         shutil.rmtree(shared, ignore_errors=True)
     assert res.returncode == 0, res.stderr
@@ -96,8 +101,19 @@ def test_phase_log_on_a_fifo_without_a_writer_does_not_block(db_path, tmp_path):
     """17.12: opening a FIFO for reading blocks until a writer comes; memview must answer at once."""
     fifo = tmp_path / "app.log"
     os.mkfifo(fifo, 0o600)
-    res = _run(db_path, "run", "-q", "--phase-log", str(fifo), "--phase-preset", "memory-log", "--",
-               PY, "-c", "print('child ran')")
+    res = _run(
+        db_path,
+        "run",
+        "-q",
+        "--phase-log",
+        str(fifo),
+        "--phase-preset",
+        "memory-log",
+        "--",
+        PY,
+        "-c",
+        "print('child ran')",
+    )
     assert res.returncode == 2, res
     assert "is a FIFO: use --phase-pipe" in res.stderr and "child ran" not in res.stdout
     assert "Traceback" not in res.stderr

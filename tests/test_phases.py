@@ -23,8 +23,9 @@ def _env(db_path) -> dict[str, str]:
 
 
 def _run(db_path, *args: str, timeout: float = 120, **kw) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([PY, "-m", "memview", *args], capture_output=True, text=True, timeout=timeout,
-                          env=_env(db_path), **kw)
+    return subprocess.run(
+        [PY, "-m", "memview", *args], capture_output=True, text=True, timeout=timeout, env=_env(db_path), **kw
+    )
 
 
 def _phases(summary: dict) -> dict[str, dict]:
@@ -59,7 +60,7 @@ def test_three_phases_get_their_own_exact_peaks_at_5hz(db_path, tmp_path):
     rows = Store(db_path).phases(summary["session_id"])
     assert sorted(r["name"] for r in rows) == ["a", "b", "c"]
     shown = _run(db_path, "show", str(summary["session_id"]))
-    table = shown.stdout[shown.stdout.index("phases:"):].splitlines()
+    table = shown.stdout[shown.stdout.index("phases:") :].splitlines()
     assert "own peak" in table[1] and "source" in table[1]
     assert [line.split()[0] for line in table[2:5]] == ["a", "b", "c"]
     assert all("kernel:VmHWM" in line for line in table[2:5])
@@ -70,8 +71,19 @@ def test_node_helper_phases(db_path, tmp_path):
     if node is None:
         pytest.skip("node is not installed")
     truth_path, out = tmp_path / "truth.json", tmp_path / "out.json"
-    res = _run(db_path, "run", "--interval", "0.2", "--json", str(out), "--", node, "--expose-gc",
-               str(WORKLOADS / "phases3.js"), str(truth_path))
+    res = _run(
+        db_path,
+        "run",
+        "--interval",
+        "0.2",
+        "--json",
+        str(out),
+        "--",
+        node,
+        "--expose-gc",
+        str(WORKLOADS / "phases3.js"),
+        str(truth_path),
+    )
     assert res.returncode == 0, res.stderr
     truth = read_json(truth_path)
     assert truth["enabled"] is True
@@ -86,8 +98,9 @@ def test_node_helper_phases(db_path, tmp_path):
 
 def test_shell_script_echoing_to_memview_fd(db_path, tmp_path):
     out = tmp_path / "out.json"
-    res = _run(db_path, "run", "--interval", "0.02", "--json", str(out), "--",
-               str(WORKLOADS / "phases.sh"), PY, str(tmp_path))
+    res = _run(
+        db_path, "run", "--interval", "0.02", "--json", str(out), "--", str(WORKLOADS / "phases.sh"), PY, str(tmp_path)
+    )
     assert res.returncode == 0, res.stderr
     summary = read_json(out)
     assert [p["name"] for p in summary["phases"]] == ["small", "big", "mid"]
@@ -100,7 +113,8 @@ def test_shell_script_echoing_to_memview_fd(db_path, tmp_path):
     # (the names may be the shell's: a child seen between fork and exec; `dirname` is a child too)
     children = [p for p in summary["processes"] if p["pid"] != summary["pid"] and p["peak_rss_bytes"] > 20 * 2**20]
     assert len(children) == 3 and all(p["peak_source"].startswith("kernel:VmHWM") for p in children), [
-        (p["pid"], p["name"], p["peak_rss_bytes"], p["peak_source"], p["first_s"], p["last_s"]) for p in children]
+        (p["pid"], p["name"], p["peak_rss_bytes"], p["peak_source"], p["first_s"], p["last_s"]) for p in children
+    ]
     for ph in summary["phases"]:
         # the memory is in the phase's child process: a tree, so the sampled tree maximum
         assert ph["peak_source"] == "sampled" and "tree" in ph["flags"], ph
@@ -112,9 +126,26 @@ def test_shell_script_echoing_to_memview_fd(db_path, tmp_path):
 
 def test_memory_log_preset_marks_phases_and_passes_output_through(db_path, tmp_path):
     truth_path, out = tmp_path / "truth.json", tmp_path / "out.json"
-    res = subprocess.run([PY, "-m", "memview", "run", "-q", "--interval", "0.2", "--phase-preset", "memory-log",
-                          "--json", str(out), "--", *workload("memory_log.py", truth_path)],
-                         capture_output=True, env=_env(db_path), timeout=120)
+    res = subprocess.run(
+        [
+            PY,
+            "-m",
+            "memview",
+            "run",
+            "-q",
+            "--interval",
+            "0.2",
+            "--phase-preset",
+            "memory-log",
+            "--json",
+            str(out),
+            "--",
+            *workload("memory_log.py", truth_path),
+        ],
+        capture_output=True,
+        env=_env(db_path),
+        timeout=120,
+    )
     assert res.returncode == 0, res.stderr
     truth = read_json(truth_path)
     # byte for byte what the program printed, on the stream it printed it to
@@ -140,12 +171,28 @@ def test_memory_log_preset_marks_phases_and_passes_output_through(db_path, tmp_p
 
 def test_custom_phase_regex_and_bad_regex(db_path, tmp_path):
     out = tmp_path / "out.json"
-    code = ("import time\nprint('BEGIN load', flush=True)\nx = bytearray(30 * 2**20)\n"
-            "x[::4096] = b'1' * len(x[::4096])\ntime.sleep(0.05)\nprint('END load', flush=True)\n"
-            "print('checkpoint reached', flush=True)")
-    res = _run(db_path, "run", "-q", "--phase-regex", r"^BEGIN (?P<start>)(?P<name>\w+)",
-               "--phase-regex", r"^END (?P<end>)(?P<name>\w+)", "--phase-regex", r"(?P<name>checkpoint) reached",
-               "--json", str(out), "--", PY, "-c", code)
+    code = (
+        "import time\nprint('BEGIN load', flush=True)\nx = bytearray(30 * 2**20)\n"
+        "x[::4096] = b'1' * len(x[::4096])\ntime.sleep(0.05)\nprint('END load', flush=True)\n"
+        "print('checkpoint reached', flush=True)"
+    )
+    res = _run(
+        db_path,
+        "run",
+        "-q",
+        "--phase-regex",
+        r"^BEGIN (?P<start>)(?P<name>\w+)",
+        "--phase-regex",
+        r"^END (?P<end>)(?P<name>\w+)",
+        "--phase-regex",
+        r"(?P<name>checkpoint) reached",
+        "--json",
+        str(out),
+        "--",
+        PY,
+        "-c",
+        code,
+    )
     assert res.returncode == 0, res.stderr
     assert res.stdout == "BEGIN load\nEND load\ncheckpoint reached\n"
     summary = read_json(out)
@@ -175,9 +222,16 @@ def test_malformed_lines_are_warnings_and_good_phases_survive(db_path, tmp_path)
     assert phases["good2"]["data"] == {"n": 1, "pid": summary["pid"], "announced": 2}
     warnings = [e for e in summary["events"] if e["kind"] == "phase_warning"]
     messages = "\n".join(w["message"] for w in warnings)
-    for reason in ("not JSON", "not a JSON object", "unknown event 'explode'", 'no "event" key',
-                   'phase_start without a "name"', '"t" is not a number', '"pid" is not an integer',
-                   "longer than 64 KiB"):
+    for reason in (
+        "not JSON",
+        "not a JSON object",
+        "unknown event 'explode'",
+        'no "event" key',
+        'phase_start without a "name"',
+        '"t" is not a number',
+        '"pid" is not an integer',
+        "longer than 64 KiB",
+    ):
         assert reason in messages, reason
     # 11 kinds of junk + 200 junk lines: 20 stored one by one, the rest counted in one warning
     assert len(warnings) == 21, messages
@@ -188,8 +242,17 @@ def test_malformed_lines_are_warnings_and_good_phases_survive(db_path, tmp_path)
 
 def test_unclosed_phases_and_an_end_without_a_start(db_path, tmp_path):
     truth_path, out = tmp_path / "truth.json", tmp_path / "out.json"
-    res = _run(db_path, "run", "-q", "--interval", "0.2", "--json", str(out), "--",
-               *workload("phase_edges.py", truth_path, "unclosed"))
+    res = _run(
+        db_path,
+        "run",
+        "-q",
+        "--interval",
+        "0.2",
+        "--json",
+        str(out),
+        "--",
+        *workload("phase_edges.py", truth_path, "unclosed"),
+    )
     assert res.returncode == 0, res.stderr
     truth = read_json(truth_path)["peaks"]
     summary = read_json(out)
@@ -231,12 +294,18 @@ def test_100k_marks_do_not_stall_the_child(db_path, tmp_path):
                     held.append(True)
 
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    session = ProcessSession.launch(workload("flood.py", truth_path, 100_000), Store(db_path), 0.05,
-                                    cwd=str(WORKLOADS), env=env,
-                                    before_start=lambda s: s.recorder.add_listener(HoldsTheHandler()))
+    session = ProcessSession.launch(
+        workload("flood.py", truth_path, 100_000),
+        Store(db_path),
+        0.05,
+        cwd=str(WORKLOADS),
+        env=env,
+        before_start=lambda s: s.recorder.add_listener(HoldsTheHandler()),
+    )
     done = threading.Event()
-    closer = threading.Thread(target=lambda: (session.reaped(reap(session.proc)), session.close(), done.set()),
-                              daemon=True)
+    closer = threading.Thread(
+        target=lambda: (session.reaped(reap(session.proc)), session.close(), done.set()), daemon=True
+    )
     closer.start()
     assert done.wait(300), "the session never closed"
     assert held == [True], "the child could not finish writing while memview's line handler was busy"
@@ -250,13 +319,31 @@ def test_100k_marks_do_not_stall_the_child(db_path, tmp_path):
 
 
 def test_attach_follows_a_fifo_and_a_log_file(db_path, tmp_path):
-    fifo, log, truth_path, out = (tmp_path / "m.fifo", tmp_path / "app.log", tmp_path / "truth.json",
-                                  tmp_path / "out.json")
+    fifo, log, truth_path, out = (
+        tmp_path / "m.fifo",
+        tmp_path / "app.log",
+        tmp_path / "truth.json",
+        tmp_path / "out.json",
+    )
     child = subprocess.Popen(workload("attach_target.py", fifo, log, truth_path), stdout=subprocess.PIPE, text=True)
     try:
         assert child.stdout.readline().strip() == "ready"
-        res = _run(db_path, "attach", str(child.pid), "-q", "--interval", "0.02", "--phase-pipe", str(fifo),
-                   "--phase-log", str(log), "--phase-preset", "memory-log", "--json", str(out))
+        res = _run(
+            db_path,
+            "attach",
+            str(child.pid),
+            "-q",
+            "--interval",
+            "0.02",
+            "--phase-pipe",
+            str(fifo),
+            "--phase-log",
+            str(log),
+            "--phase-preset",
+            "memory-log",
+            "--json",
+            str(out),
+        )
         assert res.returncode == 0, res.stderr
     finally:
         kill_and_reap(child)
@@ -273,14 +360,17 @@ def test_attach_follows_a_fifo_and_a_log_file(db_path, tmp_path):
 
 def test_phase_pipe_unix_socket_and_errors(db_path, tmp_path):
     sock_path = tmp_path / "m.sock"
-    code = ("import socket, sys, time, os\np = sys.argv[1]\nprint('ready', flush=True)\n"
-            "while not os.path.exists(p): time.sleep(0.01)\n"
-            "s = socket.socket(socket.AF_UNIX); s.connect(p)\n"
-            "s.sendall(b'{\"event\": \"phase_start\", \"name\": \"s1\", \"sync\": \"t1\"}\\n')\n"
-            "assert s.recv(100) == b't1\\n'\n"  # memview acknowledges a sync line on a socket too
-            "s.sendall(b'{\"event\": \"phase_end\", \"name\": \"s1\"}\\n')\ntime.sleep(0.2)\n")
-    child = subprocess.Popen([PY, "-c", code, str(sock_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             text=True)
+    code = (
+        "import socket, sys, time, os\np = sys.argv[1]\nprint('ready', flush=True)\n"
+        "while not os.path.exists(p): time.sleep(0.01)\n"
+        "s = socket.socket(socket.AF_UNIX); s.connect(p)\n"
+        's.sendall(b\'{"event": "phase_start", "name": "s1", "sync": "t1"}\\n\')\n'
+        "assert s.recv(100) == b't1\\n'\n"  # memview acknowledges a sync line on a socket too
+        's.sendall(b\'{"event": "phase_end", "name": "s1"}\\n\')\ntime.sleep(0.2)\n'
+    )
+    child = subprocess.Popen(
+        [PY, "-c", code, str(sock_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     try:
         assert child.stdout.readline().strip() == "ready"
         out = tmp_path / "out.json"
@@ -294,8 +384,7 @@ def test_phase_pipe_unix_socket_and_errors(db_path, tmp_path):
     (tmp_path / "plain").write_text("x")
     bad = _run(db_path, "attach", str(os.getpid()), "--phase-pipe", str(tmp_path / "plain"))
     assert bad.returncode == 2 and "neither a FIFO nor a UNIX socket" in bad.stderr and "Traceback" not in bad.stderr
-    bad = _run(db_path, "attach", str(os.getpid()), "--phase-preset", "memory-log", "--phase-pipe",
-               str(tmp_path / "f"))
+    bad = _run(db_path, "attach", str(os.getpid()), "--phase-preset", "memory-log", "--phase-pipe", str(tmp_path / "f"))
     assert bad.returncode == 2 and "need --phase-log" in bad.stderr
 
 
@@ -307,8 +396,9 @@ def test_rust_snippet_from_the_docs(db_path, tmp_path):
     source = doc.split("```rust\n", 1)[1].split("```", 1)[0]
     (tmp_path / "phases.rs").write_text(source)
     exe = tmp_path / "phases"
-    built = subprocess.run([rustc, "-O", "-o", str(exe), str(tmp_path / "phases.rs")], capture_output=True, text=True,
-                           timeout=120)
+    built = subprocess.run(
+        [rustc, "-O", "-o", str(exe), str(tmp_path / "phases.rs")], capture_output=True, text=True, timeout=120
+    )
     assert built.returncode == 0, built.stderr
     out = tmp_path / "out.json"
     res = _run(db_path, "run", "-q", "--interval", "0.2", "--json", str(out), "--", str(exe))
@@ -340,9 +430,14 @@ def test_launch_api_feeds_listeners_phase_events(db_path, tmp_path):
 
     truth_path = tmp_path / "truth.json"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    session = ProcessSession.launch(workload("phases3.py", truth_path, 20, 60, 30), Store(db_path), 0.1,
-                                    cwd=str(WORKLOADS), env=env,
-                                    before_start=lambda s: s.recorder.add_listener(Listener()))
+    session = ProcessSession.launch(
+        workload("phases3.py", truth_path, 20, 60, 30),
+        Store(db_path),
+        0.1,
+        cwd=str(WORKLOADS),
+        env=env,
+        before_start=lambda s: s.recorder.add_listener(Listener()),
+    )
     session.reaped(reap(session.proc))
     session.close()
     assert seen == [("start", "a"), ("phase", "a"), ("start", "b"), ("phase", "b"), ("start", "c"), ("phase", "c")]
@@ -353,9 +448,11 @@ def test_launch_api_feeds_listeners_phase_events(db_path, tmp_path):
 
 def test_probe_tracemalloc_names_what_grew(db_path, tmp_path):
     out = tmp_path / "out.json"
-    code = ("from memview.probe import phase\n"
-            "with phase('load', tracemalloc=True):\n"
-            "    rows = [bytes(1000) for _ in range(20000)]\n")
+    code = (
+        "from memview.probe import phase\n"
+        "with phase('load', tracemalloc=True):\n"
+        "    rows = [bytes(1000) for _ in range(20000)]\n"
+    )
     res = _run(db_path, "run", "-q", "--json", str(out), "--", PY, "-c", code)
     assert res.returncode == 0, res.stderr
     (load,) = read_json(out)["phases"]
@@ -365,11 +462,13 @@ def test_probe_tracemalloc_names_what_grew(db_path, tmp_path):
 
 
 def test_probe_is_stdlib_only_and_silent_without_memview(tmp_path):
-    code = ("import sys\nimport memview.probe as p\n"
-            "p.mark('x')\nwith p.phase('y'):\n    pass\n"
-            "third = sorted({m.split('.')[0] for m in sys.modules}\n"
-            "               - set(sys.stdlib_module_names) - {'memview', '__main__'})\n"
-            "print(p.enabled(), third)")
+    code = (
+        "import sys\nimport memview.probe as p\n"
+        "p.mark('x')\nwith p.phase('y'):\n    pass\n"
+        "third = sorted({m.split('.')[0] for m in sys.modules}\n"
+        "               - set(sys.stdlib_module_names) - {'memview', '__main__'})\n"
+        "print(p.enabled(), third)"
+    )
     env = {k: v for k, v in os.environ.items() if k != "MEMVIEW_FD"}
     env["PYTHONPATH"] = str(ROOT)
     res = subprocess.run([PY, "-S", "-c", code], capture_output=True, text=True, env=env)
@@ -394,8 +493,11 @@ def test_marker_lines_parse():
     rx = RegexMarkers(presets=["memory-log"])
     line = "2024-01-01 INFO app: [MEMORY] Before embedding generation (chunk 10): 130.25 MB RSS"
     m = rx.match(line)
-    assert (m.event, m.name, m.data["reported_bytes"]) == ("phase_start", "embedding generation (chunk 10)",
-                                                            round(130.25 * 2**20))
+    assert (m.event, m.name, m.data["reported_bytes"]) == (
+        "phase_start",
+        "embedding generation (chunk 10)",
+        round(130.25 * 2**20),
+    )
     assert rx.match("[MEMORY] after embedding generation (chunk 10): 131.00 MB RSS").event == "phase_end"
     m = rx.match("WARNING [MEMORY] High memory usage: 523.00 MB")
     assert (m.event, m.name) == ("mark", "High memory usage")
@@ -440,12 +542,14 @@ def test_a_pathological_memory_line_is_bounded(db_path, tmp_path):
     far = "[MEMORY] before x" + " " * MAX_REGEX_LINE + ": 5 MB RSS"
     assert rx.match(far) is None  # the figure lies beyond the searched part: not read
     assert rx.match("[MEMORY] before x: 5 MB RSS").data["reported_bytes"] == 5 * 2**20
-    code = ("import sys\n"
-            "for _ in range(20): print('[MEMORY]' * 8000, flush=True)\n"
-            "print('[MEMORY] before load: 10 MB RSS', flush=True)\n"
-            "buf = bytearray(30 * 2**20)\n"
-            "for i in range(0, len(buf), 4096): buf[i] = 1\n"
-            "print('[MEMORY] after load: 40 MB RSS', flush=True)\n")
+    code = (
+        "import sys\n"
+        "for _ in range(20): print('[MEMORY]' * 8000, flush=True)\n"
+        "print('[MEMORY] before load: 10 MB RSS', flush=True)\n"
+        "buf = bytearray(30 * 2**20)\n"
+        "for i in range(0, len(buf), 4096): buf[i] = 1\n"
+        "print('[MEMORY] after load: 40 MB RSS', flush=True)\n"
+    )
     out = tmp_path / "out.json"
     # 20 such lines took the unbounded regex ~10 minutes: the subprocess timeout would end the test
     res = _run(db_path, "run", "-q", "--phase-preset", "memory-log", "--json", str(out), "--", PY, "-c", code)
@@ -458,8 +562,17 @@ def test_log_phases_use_the_programs_own_figures(db_path, tmp_path):
     it printed them); the peak stays the kernel's and excludes the 100 MiB allocated right after the
     ``after`` line; a ``before`` without its ``after`` is closed by the next ``before`` of that name."""
     truth_path, out = tmp_path / "truth.json", tmp_path / "out.json"
-    res = _run(db_path, "run", "-q", "--phase-preset", "memory-log", "--json", str(out), "--",
-               *workload("memory_log_growth.py", truth_path))
+    res = _run(
+        db_path,
+        "run",
+        "-q",
+        "--phase-preset",
+        "memory-log",
+        "--json",
+        str(out),
+        "--",
+        *workload("memory_log_growth.py", truth_path),
+    )
     assert res.returncode == 0, res.stderr
     truth = read_json(truth_path)
     printed = truth["printed"]
@@ -489,8 +602,9 @@ def test_a_phase_flood_is_capped_counted_and_timed_by_the_child(db_path, tmp_pat
     process. Now: the first ones are measured, the rest counted in one warning (kept + counted = all),
     each phase is placed by the child's own "t", and wall_s is the child's lifetime, not the drain's."""
     truth_path, out = tmp_path / "truth.json", tmp_path / "out.json"
-    res = _run(db_path, "run", "-q", "--json", str(out), "--", *workload("phase_flood.py", truth_path, 100_000),
-               timeout=300)
+    res = _run(
+        db_path, "run", "-q", "--json", str(out), "--", *workload("phase_flood.py", truth_path, 100_000), timeout=300
+    )
     assert res.returncode == 0, res.stderr
     truth = read_json(truth_path)
     summary = read_json(out)
@@ -532,27 +646,46 @@ def test_listeners_run_outside_the_trackers_lock(db_path, tmp_path):
         session_box.append(s)
         s.recorder.add_listener(TalksBack())
 
-    session = ProcessSession.launch(workload("phases3.py", truth_path, 10, 20, 10), Store(db_path), 0.1,
-                                    cwd=str(WORKLOADS), env=env, before_start=before)
+    session = ProcessSession.launch(
+        workload("phases3.py", truth_path, 10, 20, 10),
+        Store(db_path),
+        0.1,
+        cwd=str(WORKLOADS),
+        env=env,
+        before_start=before,
+    )
     done = threading.Event()
-    waiter = threading.Thread(target=lambda: (session.reaped(reap(session.proc)), session.close(), done.set()),
-                              daemon=True)
+    waiter = threading.Thread(
+        target=lambda: (session.reaped(reap(session.proc)), session.close(), done.set()), daemon=True
+    )
     waiter.start()
     assert done.wait(120), "the session never closed: a listener deadlocked on the tracker's lock"
     assert seen == ["a", "b", "c"]
     talked = [(e.kind, e.message) for e in session.recorder.events if e.message.startswith("listener saw")]
     assert sorted(talked) == [("mark", f"listener saw {n} start") for n in "abc"] + [
-        ("phase_warning", f"listener saw {n}") for n in "abc"], talked
-    assert all(talked.index(("mark", f"listener saw {n} start")) < talked.index(("phase_warning", f"listener saw {n}"))
-               for n in "abc"), talked
+        ("phase_warning", f"listener saw {n}") for n in "abc"
+    ], talked
+    assert all(
+        talked.index(("mark", f"listener saw {n} start")) < talked.index(("phase_warning", f"listener saw {n}"))
+        for n in "abc"
+    ), talked
 
 
 def test_a_workers_phase_folds_in_the_processes_it_starts(db_path, tmp_path):
     """Issue 16 item 1: a phase announced by a worker that starts a process of its own counts that
     process too (the worker's exact figure plus the child's samples: flagged tree, sampled)."""
     truth_path, out = tmp_path / "truth.json", tmp_path / "out.json"
-    res = _run(db_path, "run", "-q", "--interval", "0.02", "--json", str(out), "--",
-               *workload("worker_with_child.py", truth_path))
+    res = _run(
+        db_path,
+        "run",
+        "-q",
+        "--interval",
+        "0.02",
+        "--json",
+        str(out),
+        "--",
+        *workload("worker_with_child.py", truth_path),
+    )
     assert res.returncode == 0, res.stderr
     truth = read_json(truth_path)
     (ph,) = read_json(out)["phases"]
@@ -566,8 +699,17 @@ def test_a_worker_gone_before_its_end_is_read_is_flagged_never_wrong(db_path, tm
     figures then come from its exit (the collector's exit figures) or the phase is flagged ``exited``
     with a sampled figure; an exact-looking figure is never a stale one."""
     truth_path, out = tmp_path / "truth.json", tmp_path / "out.json"
-    res = _run(db_path, "run", "-q", "--interval", "0.01", "--json", str(out), "--",
-               *workload("harness_worker.py", truth_path, 45, "nosync"))
+    res = _run(
+        db_path,
+        "run",
+        "-q",
+        "--interval",
+        "0.01",
+        "--json",
+        str(out),
+        "--",
+        *workload("harness_worker.py", truth_path, 45, "nosync"),
+    )
     assert res.returncode == 0, res.stderr
     t = read_json(truth_path)["phases"]["chunk"]
     phases = read_json(out)["phases"]
@@ -584,8 +726,17 @@ def test_a_worker_gone_before_its_end_is_read_is_flagged_never_wrong(db_path, tm
 def _two_streams(db_path, tmp_path, mode: str) -> tuple[dict, dict]:
     """``log_two_streams.py MODE`` under ``--phase-preset memory-log``: (its truth file, the summary)."""
     truth_path, out = tmp_path / "truth.json", tmp_path / "out.json"
-    res = _run(db_path, "run", "-q", "--phase-preset", "memory-log", "--json", str(out), "--",
-               *workload("log_two_streams.py", mode, truth_path))
+    res = _run(
+        db_path,
+        "run",
+        "-q",
+        "--phase-preset",
+        "memory-log",
+        "--json",
+        str(out),
+        "--",
+        *workload("log_two_streams.py", mode, truth_path),
+    )
     assert res.returncode == 0, res.stderr
     return read_json(truth_path), read_json(out)
 
@@ -639,7 +790,8 @@ def test_phases_with_one_start_time_keep_their_announcement_order(db_path):
         store.conn.execute(
             "INSERT INTO phases (session_id, seq, name, depth, start_s, end_s, flags, data) "
             "VALUES (?, ?, ?, 0, 1.5, 1.5, ?, ?)",
-            (sid, seq, name, json.dumps(flags), json.dumps({"announced": announced})))
+            (sid, seq, name, json.dumps(flags), json.dumps({"announced": announced})),
+        )
     store.conn.commit()
     phases = session_summary(store, sid)["phases"]
     assert [p["data"]["announced"] for p in phases] == [1, 2]

@@ -50,8 +50,13 @@ def private_imports(path: Path, me: str | None = None) -> list[str]:
                 if alias.name.startswith("memview"):
                     modules.add(alias.asname or alias.name.split(".")[0])
     for node in ast.walk(tree):
-        if (isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__")
-                and isinstance(node.value, ast.Name) and node.value.id in modules):
+        if (
+            isinstance(node, ast.Attribute)
+            and node.attr.startswith("_")
+            and not node.attr.startswith("__")
+            and isinstance(node.value, ast.Name)
+            and node.value.id in modules
+        ):
             found.append(f"{node.lineno}: {node.value.id}.{node.attr}")
     return found
 
@@ -59,14 +64,18 @@ def private_imports(path: Path, me: str | None = None) -> list[str]:
 def test_the_check_finds_a_private_import(tmp_path: Path) -> None:
     """The check can fail: each form of reaching into another module is found, a public name is not."""
     probe = tmp_path / "probe.py"
-    probe.write_text("from memview.bundle.common import _hidden, Public\nfrom .manifest import _other\n"
-                     "from memview import store\nx = store._private\ny = store.public\nfrom . import _mine\n")
+    probe.write_text(
+        "from memview.bundle.common import _hidden, Public\nfrom .manifest import _other\n"
+        "from memview import store\nx = store._private\ny = store.public\nfrom . import _mine\n"
+    )
     assert private_imports(probe, "memview.bundle.probe") == [
-        "1: from memview.bundle.common import _hidden", "2: from memview.bundle.manifest import _other",
-        "6: from memview.bundle import _mine", "4: store._private"]
+        "1: from memview.bundle.common import _hidden",
+        "2: from memview.bundle.manifest import _other",
+        "6: from memview.bundle import _mine",
+        "4: store._private",
+    ]
 
 
 def test_no_module_imports_another_modules_private_names() -> None:
-    offences = {str(p.relative_to(ROOT)): found for p in sorted(PACKAGE.rglob("*.py"))
-                if (found := private_imports(p))}
+    offences = {str(p.relative_to(ROOT)): found for p in sorted(PACKAGE.rglob("*.py")) if (found := private_imports(p))}
     assert offences == {}

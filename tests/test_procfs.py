@@ -26,8 +26,13 @@ NOT_YET: set[str] = set()
 def test_no_module_but_procfs_opens_proc_files():
     """Before: captures/base.py re-parsed stat, four modules read cmdline, three checked liveness."""
     opens = re.compile(r"""(open|readlink|listdir|exists|Path)\(\s*f?["']/proc""")
-    found = [f"{p.relative_to(ROOT)}:{n}" for p in ROOT.rglob("*.py") if p.name != "procfs.py"
-             and p.name not in NOT_YET for n, line in enumerate(p.read_text().splitlines(), 1) if opens.search(line)]
+    found = [
+        f"{p.relative_to(ROOT)}:{n}"
+        for p in ROOT.rglob("*.py")
+        if p.name != "procfs.py" and p.name not in NOT_YET
+        for n, line in enumerate(p.read_text().splitlines(), 1)
+        if opens.search(line)
+    ]
     assert found == []
 
 
@@ -64,4 +69,3 @@ def test_a_zombie_is_not_alive_and_a_reaped_process_is_gone():
         proc.wait()
     assert procfs.stat(proc.pid) is None and procfs.cmdline(proc.pid) is None and procfs.status(proc.pid) is None
     assert not procfs.alive(proc.pid)
-

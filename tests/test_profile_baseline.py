@@ -67,20 +67,28 @@ def truth(folder: Path, name: str) -> int:
     return read_json(folder / "inputs" / f"{name}.truth.json")["hwm_bytes"]
 
 
-def test_first_run_baseline_then_a_heavier_case_fails_and_an_unchanged_run_passes(mv: Runner, tmp_path: Path,
-                                                                                   db_path: Path) -> None:
+def test_first_run_baseline_then_a_heavier_case_fails_and_an_unchanged_run_passes(
+    mv: Runner, tmp_path: Path, db_path: Path
+) -> None:
     manifest = write_manifest(tmp_path)
     res = mv("profile", "--manifest", str(manifest), "--output-json", "results/memory/first.json")
     assert res.returncode == 0, res.stderr
     lines = res.stderr.splitlines()
     assert sum(line.startswith("[") for line in lines) == 5, res.stderr  # one progress line per case x input
-    assert any(re.match(r"\[3/5\] beta · inputs/beta-1\.txt +peak [0-9.]+ MiB +avg [0-9.]+ MiB .* session \d+$", line)
-               for line in lines), lines
+    assert any(
+        re.match(r"\[3/5\] beta · inputs/beta-1\.txt +peak [0-9.]+ MiB +avg [0-9.]+ MiB .* session \d+$", line)
+        for line in lines
+    ), lines
     first = read_json(tmp_path / "results/memory/first.json")
     assert first["format"] == "memview-profile-results" and not first["interrupted"]
     records = {(r["case"], r["input"]): r for r in first["records"]}
-    assert list(records) == [("alpha", "inputs/a.txt"), ("alpha", "inputs/b.txt"), ("beta", "inputs/beta-1.txt"),
-                             ("beta", "inputs/beta-2.txt"), ("gamma", "inputs/c.txt")]
+    assert list(records) == [
+        ("alpha", "inputs/a.txt"),
+        ("alpha", "inputs/b.txt"),
+        ("beta", "inputs/beta-1.txt"),
+        ("beta", "inputs/beta-2.txt"),
+        ("gamma", "inputs/c.txt"),
+    ]
     for (case, inp), r in records.items():
         # the exact peak: what the kernel told the workload itself, to within 1%
         kernel = truth(tmp_path, Path(inp).name)
@@ -141,7 +149,8 @@ def test_first_run_baseline_then_a_heavier_case_fails_and_an_unchanged_run_passe
     res = mv("compare", "--baseline", "profiling/baselines/memory.json", *bundles)
     assert res.returncode == 1, res.stdout + res.stderr
     assert [line.split(" peak:")[0] for line in res.stdout.splitlines() if re.match(r"REGRESSED \S", line)] == [
-        "REGRESSED beta inputs/beta-1.txt"], res.stdout
+        "REGRESSED beta inputs/beta-1.txt"
+    ], res.stdout
     res = mv("compare", "--baseline", "profiling/baselines/memory.json", "results/memory/unchanged.json")
     assert res.returncode == 0 and "pass — 5 compared" in res.stdout, res.stdout + res.stderr
 
@@ -171,11 +180,14 @@ def test_missing_cases_are_reported_and_fail_unless_allowed_new_ones_are_reporte
 
 
 def test_repeat_records_min_median_max_and_uses_the_median(mv: Runner, tmp_path: Path) -> None:
-    manifest = write_manifest(tmp_path, extra=f"""
+    manifest = write_manifest(
+        tmp_path,
+        extra=f"""
 [[case]]
 name = "noinput"
 command = [{json.dumps(PY)}, "-c", "import random; x = bytearray(random.choice([10, 30, 50]) * 2**20)"]
-""")
+""",
+    )
     res = mv("profile", "-m", str(manifest), "--only", "noinput", "--repeat", "5", "-o", "r.json")
     assert res.returncode == 0, res.stderr
     (r,) = read_json(tmp_path / "r.json")["records"]
@@ -207,12 +219,15 @@ def test_a_failing_case_is_recorded_fails_the_run_and_the_check(mv: Runner, tmp_
 
 def test_a_case_past_its_timeout_is_killed_and_failed(mv: Runner, tmp_path: Path) -> None:
     hold = str(WORKLOADS / "hold.py")
-    manifest = write_manifest(tmp_path, extra=f"""
+    manifest = write_manifest(
+        tmp_path,
+        extra=f"""
 [[case]]
 name = "hang"
 command = [{json.dumps(PY)}, {json.dumps(hold)}, "15", "60"]
 timeout = "1s"
-""")
+""",
+    )
     res = mv("profile", "-m", str(manifest), "--only", "hang", "-o", "r.json", timeout=30)
     assert res.returncode == 1, res.stderr
     (r,) = read_json(tmp_path / "r.json")["records"]
@@ -221,18 +236,24 @@ timeout = "1s"
     assert "FAILED (timed out)" in res.stderr and "ready" in res.stderr  # the log's tail
 
 
-@pytest.mark.parametrize(("body", "message"), [
-    ("[[case]\nname = 'x'", "invalid TOML"),
-    ("[[case]]\nname = 'x'\ncomand = ['true']", "unknown key 'comand' (did you mean 'command'?)"),
-    ("[[cases]]\nname = 'x'", "unknown key 'cases' (did you mean 'case'?)"),
-    ("[[case]]\nname = 'x'\ncommand = ['cat', '{input}']\ninputs = 'nothing/*.pdf'", "matches no file"),
-    ("[[case]]\nname = 'x'\ncommand = ['cat']\ninputs = ['m.toml']", "has no {input} placeholder"),
-    ("[[case]]\nname = 'x'\ncommand = 'cat \"{input}'\ninputs = ['m.toml']", "cannot split the command string"),
-    ("[[case]]\nname = 'x'\ncommand = ['true']\ninterval = 'soon'", "not a duration: 'soon'"),
-    ("[[case]]\nname = 'x'\ncommand = ['true']\ntolerance = '+ten%'", "not a tolerance"),
-    ("[[case]]\nname = 'x'\ncommand = ['true']\n[[case]]\nname = 'x'\ncommand = ['true']", "two cases are named 'x'"),
-    ("title = 'no cases'", "unknown key 'title'"),
-])
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("[[case]\nname = 'x'", "invalid TOML"),
+        ("[[case]]\nname = 'x'\ncomand = ['true']", "unknown key 'comand' (did you mean 'command'?)"),
+        ("[[cases]]\nname = 'x'", "unknown key 'cases' (did you mean 'case'?)"),
+        ("[[case]]\nname = 'x'\ncommand = ['cat', '{input}']\ninputs = 'nothing/*.pdf'", "matches no file"),
+        ("[[case]]\nname = 'x'\ncommand = ['cat']\ninputs = ['m.toml']", "has no {input} placeholder"),
+        ("[[case]]\nname = 'x'\ncommand = 'cat \"{input}'\ninputs = ['m.toml']", "cannot split the command string"),
+        ("[[case]]\nname = 'x'\ncommand = ['true']\ninterval = 'soon'", "not a duration: 'soon'"),
+        ("[[case]]\nname = 'x'\ncommand = ['true']\ntolerance = '+ten%'", "not a tolerance"),
+        (
+            "[[case]]\nname = 'x'\ncommand = ['true']\n[[case]]\nname = 'x'\ncommand = ['true']",
+            "two cases are named 'x'",
+        ),
+        ("title = 'no cases'", "unknown key 'title'"),
+    ],
+)
 def test_malformed_manifests_exit_2_with_one_clear_line(mv: Runner, tmp_path: Path, body: str, message: str) -> None:
     (tmp_path / "m.toml").write_text(body)
     res = mv("profile", "-m", "m.toml", "-o", "r.json")
@@ -251,17 +272,30 @@ def test_unknown_only_names_and_missing_manifests_exit_2(mv: Runner, tmp_path: P
 
 
 def test_malformed_baselines_and_results_exit_2(mv: Runner, tmp_path: Path) -> None:
-    good = {"format": "memview-profile-results", "version": 1, "records": [
-        {"case": "a", "input": "x", "ok": True, "exit_code": 0, "peak_rss_bytes": 10 * MiB}]}
+    good = {
+        "format": "memview-profile-results",
+        "version": 1,
+        "records": [{"case": "a", "input": "x", "ok": True, "exit_code": 0, "peak_rss_bytes": 10 * MiB}],
+    }
     (tmp_path / "r.json").write_text(json.dumps(good))
     assert mv("baseline", "update", "r.json", "-o", "base.json").returncode == 0
     cases = {
         "notjson.json": ("{not json", "is not valid JSON"),
         "other.json": (json.dumps({"hello": 1}), "is not a memview baseline"),
-        "badtol.json": (json.dumps({"format": "memview-baseline", "version": 1, "cases": {
-            "a": {"x": {"peak_rss_bytes": 1, "tolerance": "lots"}}}}), "cases['a']['x'].tolerance: not a tolerance"),
-        "badpeak.json": (json.dumps({"format": "memview-baseline", "version": 1, "cases": {
-            "a": {"x": {"peak_rss_bytes": "12MB"}}}}), "peak_rss_bytes must be a number of bytes"),
+        "badtol.json": (
+            json.dumps(
+                {
+                    "format": "memview-baseline",
+                    "version": 1,
+                    "cases": {"a": {"x": {"peak_rss_bytes": 1, "tolerance": "lots"}}},
+                }
+            ),
+            "cases['a']['x'].tolerance: not a tolerance",
+        ),
+        "badpeak.json": (
+            json.dumps({"format": "memview-baseline", "version": 1, "cases": {"a": {"x": {"peak_rss_bytes": "12MB"}}}}),
+            "peak_rss_bytes must be a number of bytes",
+        ),
     }
     for name, (text, message) in cases.items():
         (tmp_path / name).write_text(text)
@@ -279,14 +313,17 @@ def test_malformed_baselines_and_results_exit_2(mv: Runner, tmp_path: Path) -> N
 
 
 def test_child_output_goes_to_the_log_not_the_terminal(mv: Runner, tmp_path: Path, db_path: Path) -> None:
-    manifest = write_manifest(tmp_path, extra=f"""
+    manifest = write_manifest(
+        tmp_path,
+        extra=f"""
 [[case]]
 name = "chatty"
 command = [{json.dumps(PY)}, "-c", "import sys,time; print('to stdout'); sys.stderr.write('to stderr'); time.sleep(.5)"]
 env = {{ MEMVIEW_TEST_MARK = "x" }}
 thresholds = "1MB"
 captures = ["none"]
-""")
+""",
+    )
     res = mv("profile", "-m", str(manifest), "--only", "chatty", "-o", "r.json")
     assert res.returncode == 0 and "to stdout" not in res.stdout + res.stderr
     (r,) = read_json(tmp_path / "r.json")["records"]
@@ -303,15 +340,23 @@ def test_ctrl_c_stops_the_batch_and_keeps_what_completed(db_path: Path, tmp_path
     import signal
 
     hold = str(WORKLOADS / "hold.py")
-    manifest = write_manifest(tmp_path, extra=f"""
+    manifest = write_manifest(
+        tmp_path,
+        extra=f"""
 [[case]]
 name = "hang"
 command = [{json.dumps(PY)}, {json.dumps(hold)}, "15", "60"]
-""")
+""",
+    )
     env = {**os.environ, "MEMVIEW_DB": str(db_path)}
-    proc = subprocess.Popen([PY, "-m", "memview", "profile", "-m", str(manifest), "--only", "gamma", "--only", "hang",
-                             "-o", "r.json"], cwd=tmp_path, env=env, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)  # its own process group, as a terminal's foreground job
+    proc = subprocess.Popen(
+        [PY, "-m", "memview", "profile", "-m", str(manifest), "--only", "gamma", "--only", "hang", "-o", "r.json"],
+        cwd=tmp_path,
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )  # its own process group, as a terminal's foreground job
     assert proc.stderr.readline().startswith("memview profile:")
     assert proc.stderr.readline().startswith("[1/2] gamma")
     os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C does: the whole foreground group gets it

@@ -96,8 +96,7 @@ def test_fixture_memory_outside_the_body_does_not_count(pytester: pytest.Pyteste
     assert 19 * MB <= _peak(report) < 25 * MB, _peak(report)
 
 
-def test_memory_freed_before_the_body_but_kept_by_the_allocator_is_not_reused_unseen(
-        pytester: pytest.Pytester) -> None:
+def test_memory_freed_before_the_body_but_kept_by_the_allocator_is_not_reused_unseen(pytester: pytest.Pytester) -> None:
     """The defect: after earlier tests in the same pytest process freed big buffers, glibc kept the pages
     resident (its mmap threshold rises to a freed 30 MB block, then such blocks come from the heap and stay
     there), the forked body reused them, and a 29 MB body measured 60 KiB. The child returns free heap
@@ -231,11 +230,27 @@ def test_entry_point_is_named_memview_and_p_memview_loads_it(pytester: pytest.Py
         def test_heavy():
             buf = bytearray(30_000_000)
     """)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), str(ROOT)]),
-           "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
-    res = subprocess.run([sys.executable, "-m", "pytest", "-p", "memview", "-m", "memory_profile", "-q",
-                          "-p", "no:cacheprovider", str(pytester.path)], capture_output=True, text=True, env=env,
-                         cwd=pytester.path, timeout=120)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), str(ROOT)]), "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "memview",
+            "-m",
+            "memory_profile",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            str(pytester.path),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=pytester.path,
+        timeout=120,
+    )
     assert res.returncode == 1, res.stdout + res.stderr
     assert "exceeds max_peak=10MB" in res.stdout, res.stdout
     assert "memview: test body peaks" in res.stdout
@@ -243,12 +258,14 @@ def test_entry_point_is_named_memview_and_p_memview_loads_it(pytester: pytest.Py
 
 # -- issue 16 item 5: native libraries, node ids, timeouts, baselines, sizes, xdist ----------------
 
+
 def test_a_native_threaded_library_used_before_does_not_hang_the_marked_test(pytester: pytest.Pytester) -> None:
     """kreuzberg's Rust core keeps a thread pool: forking pytest after the module used it made the
     child wait for ever on a lock held by a thread that does not exist there. With more than one OS
     thread in pytest's process the body runs in a fresh interpreter instead, and completes."""
     pytest.importorskip("kreuzberg", reason="kreuzberg is a test dependency (pyproject [test] extra)")
-    pytester.makepyfile(test_native="""
+    pytester.makepyfile(
+        test_native="""
         import os
         import pytest
         import kreuzberg
@@ -272,7 +289,8 @@ def test_a_native_threaded_library_used_before_does_not_hang_the_marked_test(pyt
             buf = bytearray(30 * 2**20)
             for i in range(0, len(buf), 4096):
                 buf[i] = 1
-    """)
+    """
+    )
     rec = _run(pytester, "-m", "memory_profile or not memory_profile")
     reports = _call_reports(rec)
     assert reports["test_warm_up"].passed
@@ -371,7 +389,8 @@ def test_the_limit_comes_from_a_baseline_with_its_tolerance(pytester: pytest.Pyt
     import json
 
     base = tmp_path / "pytest-baseline.json"
-    pytester.makepyfile(test_b="""
+    pytester.makepyfile(
+        test_b="""
         import os
         import pytest
 
@@ -380,7 +399,8 @@ def test_the_limit_comes_from_a_baseline_with_its_tolerance(pytester: pytest.Pyt
             buf = bytearray(int(os.environ["MIB"]) * 2**20)
             for i in range(0, len(buf), 4096):
                 buf[i] = 1
-    """)
+    """
+    )
     os.environ["MIB"] = "40"
     try:
         rec = _run(pytester, "-m", "memory_profile", f"--memview-baseline={base}", "--memview-baseline-update")
@@ -413,8 +433,9 @@ def test_the_summary_is_printed_on_the_xdist_controller(pytester: pytest.Pyteste
         def test_two():
             pass
     """)
-    res = pytester.runpytest_subprocess("-p", PLUGIN, "-p", "xdist", "-n", "2", "-m", "memory_profile",
-                                        "-p", "no:cacheprovider")
+    res = pytester.runpytest_subprocess(
+        "-p", PLUGIN, "-p", "xdist", "-n", "2", "-m", "memory_profile", "-p", "no:cacheprovider"
+    )
     res.assert_outcomes(passed=2)
     out = res.stdout.str()
     assert "memview: test body peaks" in out, out

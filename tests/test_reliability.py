@@ -43,17 +43,23 @@ def _old_schema_db(path: Path) -> tuple[list[float], list[int]]:
     """)
     times = [i * 0.05 for i in range(400)]
     values = [50_000_000 + i * 4096 for i in range(400)]
-    conn.execute("INSERT INTO sessions (id, uid, kind, name, command, target, pid, started_at, ended_at, wall_s, "
-                 "status, exit_code, interval_s, samples, peak_rss_bytes, peak_source, tags, notes, writer_pid, "
-                 "legacy_note) VALUES (1, 'abc', 'run', 'old run', '[\"x\"]', 'x', 42, 1.0, 21.0, 20.0, "
-                 "'completed', 0, 0.05, 400, ?, 'sampled', '[\"kept\"]', 'from 2023', 1, 'extra column')",
-                 (max(values),))
+    conn.execute(
+        "INSERT INTO sessions (id, uid, kind, name, command, target, pid, started_at, ended_at, wall_s, "
+        "status, exit_code, interval_s, samples, peak_rss_bytes, peak_source, tags, notes, writer_pid, "
+        "legacy_note) VALUES (1, 'abc', 'run', 'old run', '[\"x\"]', 'x', 42, 1.0, 21.0, 20.0, "
+        "'completed', 0, 0.05, 400, ?, 'sampled', '[\"kept\"]', 'from 2023', 1, 'extra column')",
+        (max(values),),
+    )
     for seq, k in enumerate(range(0, 400, 100)):
-        t, v = codec.encode(times[k:k + 100], values[k:k + 100])
-        conn.execute("INSERT INTO samples VALUES (1, 'rss', ?, 100, ?, ?, ?, ?, ?)",
-                     (seq, times[k], times[k + 99], max(values[k:k + 100]), t, v))
-    conn.execute("INSERT INTO events (session_id, t_s, kind, level, message, data) "
-                 "VALUES (1, 3.0, 'mark', 'info', 'hello', '{}')")
+        t, v = codec.encode(times[k : k + 100], values[k : k + 100])
+        conn.execute(
+            "INSERT INTO samples VALUES (1, 'rss', ?, 100, ?, ?, ?, ?, ?)",
+            (seq, times[k], times[k + 99], max(values[k : k + 100]), t, v),
+        )
+    conn.execute(
+        "INSERT INTO events (session_id, t_s, kind, level, message, data) "
+        "VALUES (1, 3.0, 'mark', 'info', 'hello', '{}')"
+    )
     conn.commit()
     conn.close()
     return times, values
@@ -61,8 +67,12 @@ def _old_schema_db(path: Path) -> tuple[list[float], list[int]]:
 
 def test_an_older_schema_database_is_migrated_without_losing_sessions(db_path):
     times, values = _old_schema_db(db_path)
-    res = subprocess.run([PY, "-m", "memview", "run", "-q", "--db", str(db_path), "--", PY, "-c", "pass"],
-                         capture_output=True, text=True, timeout=60)
+    res = subprocess.run(
+        [PY, "-m", "memview", "run", "-q", "--db", str(db_path), "--", PY, "-c", "pass"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert res.returncode == 0, res.stderr
     conn = sqlite3.connect(db_path)
     assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
@@ -92,8 +102,10 @@ def test_a_newer_schema_database_is_refused_and_left_byte_identical(db_path, mem
     for args in (("sessions",), ("run", "--", PY, "-c", "pass"), ("show", "1")):
         res = memview(*args)
         assert res.returncode == 2, (args, res.stderr)
-        assert res.stderr.strip() == (f"memview: {db_path} was written by a newer memview "
-                                      f"(schema {SCHEMA_VERSION + 1} > {SCHEMA_VERSION}); upgrade memview"), args
+        assert res.stderr.strip() == (
+            f"memview: {db_path} was written by a newer memview "
+            f"(schema {SCHEMA_VERSION + 1} > {SCHEMA_VERSION}); upgrade memview"
+        ), args
         assert db_path.read_bytes() == before, args
     assert sorted(p.name for p in db_path.parent.iterdir()) == [db_path.name]
 
@@ -128,16 +140,18 @@ def test_a_child_that_execs_gets_an_exec_event_and_keeps_being_sampled(memview, 
 
 def test_children_that_fork_then_exec_make_no_exec_events(memview, tmp_path):
     """A forked worker shows its parent's command line until it execs: that is its start, not an event."""
-    code = ("import os, time\n"
-            "pids = []\n"
-            "for i in range(3):\n"
-            "    pid = os.fork()\n"
-            "    if pid == 0:\n"
-            "        time.sleep(0.4)\n"
-            "        os.execv('/bin/sleep', ['sleep', '0.4'])\n"
-            "    pids.append(pid)\n"
-            "for pid in pids:\n"
-            "    os.waitpid(pid, 0)\n")
+    code = (
+        "import os, time\n"
+        "pids = []\n"
+        "for i in range(3):\n"
+        "    pid = os.fork()\n"
+        "    if pid == 0:\n"
+        "        time.sleep(0.4)\n"
+        "        os.execv('/bin/sleep', ['sleep', '0.4'])\n"
+        "    pids.append(pid)\n"
+        "for pid in pids:\n"
+        "    os.waitpid(pid, 0)\n"
+    )
     out = tmp_path / "f.json"
     res = memview("run", "--interval", "0.01", "--json", str(out), "--", PY, "-c", code)
     assert res.returncode == 0, res.stderr
@@ -226,15 +240,29 @@ def as_nobody(tmp_path):
     tools = f"{reachable(Path(paths['scripts']))}{os.pathsep}"  # py-spy, installed beside this interpreter
 
     def run(*args: str, hidepid: bool = False) -> subprocess.CompletedProcess[str]:
-        argv = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", str(python), "-m", "memview",
-                *args]
+        argv = [
+            "setpriv",
+            f"--reuid={NOBODY}",
+            f"--regid={NOBODY}",
+            "--clear-groups",
+            str(python),
+            "-m",
+            "memview",
+            *args,
+        ]
         if hidepid:  # a private mount namespace: this /proc hides other users' processes, the host's is untouched
-            code = ("import os, subprocess, sys\n"
-                    "subprocess.run(['mount', '-t', 'proc', '-o', 'hidepid=2', 'proc', '/proc'], check=True)\n"
-                    "os.execvp(sys.argv[1], sys.argv[1:])\n")
+            code = (
+                "import os, subprocess, sys\n"
+                "subprocess.run(['mount', '-t', 'proc', '-o', 'hidepid=2', 'proc', '/proc'], check=True)\n"
+                "os.execvp(sys.argv[1], sys.argv[1:])\n"
+            )
             argv = ["unshare", "--mount", "--propagation", "private", PY, "-c", code, *argv]
-        env = {"PATH": tools + os.environ["PATH"], "HOME": str(home), "PYTHONPATH": f"{ROOT}{os.pathsep}{site}",
-               "MEMVIEW_DB": str(home / "memview.db")}
+        env = {
+            "PATH": tools + os.environ["PATH"],
+            "HOME": str(home),
+            "PYTHONPATH": f"{ROOT}{os.pathsep}{site}",
+            "MEMVIEW_DB": str(home / "memview.db"),
+        }
         return subprocess.run(argv, capture_output=True, text=True, timeout=60, env=env, cwd=home)
 
     run.home = home  # type: ignore[attr-defined]
@@ -257,8 +285,20 @@ def root_process():
 
 def test_unprivileged_attach_records_what_linux_lets_anyone_read(as_nobody, root_process):
     """statm and status are world-readable, so RSS and VmHWM are read; ptrace (py-spy) is refused, clearly."""
-    res = as_nobody("attach", str(root_process.pid), "--duration", "1", "--interval", "0.05",
-                    "--threshold", "1MB", "--capture", "py-spy-dump", "--json", "s.json")
+    res = as_nobody(
+        "attach",
+        str(root_process.pid),
+        "--duration",
+        "1",
+        "--interval",
+        "0.05",
+        "--threshold",
+        "1MB",
+        "--capture",
+        "py-spy-dump",
+        "--json",
+        "s.json",
+    )
     assert res.returncode == 0, res.stderr
     assert "Traceback" not in res.stderr
     summary = read_json(as_nobody.home / "s.json")
@@ -277,8 +317,10 @@ def test_unprivileged_attach_records_what_linux_lets_anyone_read(as_nobody, root
 def test_unprivileged_attach_to_a_hidden_process_is_one_clear_line(as_nobody, root_process):
     res = as_nobody("attach", str(root_process.pid), "--duration", "1", hidepid=True)
     assert res.returncode == 1
-    assert res.stderr.strip() == (f"memview: access denied to process {root_process.pid}: run memview as the same "
-                                  "user as the process (or as root) (/proc hides other users' processes here: hidepid)")
+    assert res.stderr.strip() == (
+        f"memview: access denied to process {root_process.pid}: run memview as the same "
+        "user as the process (or as root) (/proc hides other users' processes here: hidepid)"
+    )
 
 
 # -- what memview writes is not world-readable ----------------------------------------------------------
@@ -287,9 +329,30 @@ def test_unprivileged_attach_to_a_hidden_process_is_one_clear_line(as_nobody, ro
 def test_database_and_capture_folders_are_private_under_umask_022(tmp_path):
     db = tmp_path / "new" / "place" / "m.db"
     out = tmp_path / "s.json"
-    res = subprocess.run([PY, "-m", "memview", "run", "--db", str(db), "--interval", "0.02", "--threshold", "10MB",
-                          "--capture", "py-spy-dump", "--json", str(out), "--", *workload("hold.py", 30, 1.5)],
-                         capture_output=True, text=True, timeout=120, umask=0o022)
+    res = subprocess.run(
+        [
+            PY,
+            "-m",
+            "memview",
+            "run",
+            "--db",
+            str(db),
+            "--interval",
+            "0.02",
+            "--threshold",
+            "10MB",
+            "--capture",
+            "py-spy-dump",
+            "--json",
+            str(out),
+            "--",
+            *workload("hold.py", 30, 1.5),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        umask=0o022,
+    )
     assert res.returncode == 0, res.stderr
     (cap,) = read_json(out)["captures"]
     assert cap["status"] == "ok", cap
@@ -318,8 +381,13 @@ def test_attach_ends_cleanly_when_the_process_exits(db_path, tmp_path):
     env = {**os.environ, "MEMVIEW_DB": str(db_path)}
     try:
         assert child.stdout.readline().strip() == "ready"
-        mv = subprocess.Popen([PY, "-m", "memview", "attach", str(child.pid), "--interval", "0.02", "--json", str(out)],
-                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        mv = subprocess.Popen(
+            [PY, "-m", "memview", "attach", str(child.pid), "--interval", "0.02", "--json", str(out)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         wait_for(lambda: _rss_samples(db_path) >= 10)
         child.terminate()
         child.wait()  # reaped: gone, not a zombie
@@ -353,8 +421,10 @@ def test_memview_own_memory_stays_flat_at_1khz(db_path):
     stored samples (after warm-up), per sample. Before: ~7 B per sample (the writer's SQLite page
     cache filling towards 2 MB, read as unbounded growth); now the writer's cache is 256 KiB."""
     env = {**os.environ, "MEMVIEW_DB": str(db_path)}
-    proc = subprocess.Popen([PY, "-m", "memview", "run", "-q", "--interval", "1ms", "--", PY, "-c",
-                             "import time; time.sleep(100000)"], env=env)
+    proc = subprocess.Popen(
+        [PY, "-m", "memview", "run", "-q", "--interval", "1ms", "--", PY, "-c", "import time; time.sleep(100000)"],
+        env=env,
+    )
     try:
         wait_for(lambda: _stored(db_path) >= 30_000, timeout=240, interval=0.5)
         first_n, first = _stored(db_path), _anon_kib(proc.pid)
@@ -365,6 +435,8 @@ def test_memview_own_memory_stays_flat_at_1khz(db_path):
             child.kill()
         proc.wait(60)
     per_sample = (last - first) * 1024 / (last_n - first_n)
-    print(f"FIGURE memview at 1 kHz: RssAnon {first} -> {last} KiB over {last_n - first_n} samples "
-          f"= {per_sample:.2f} B/sample")
+    print(
+        f"FIGURE memview at 1 kHz: RssAnon {first} -> {last} KiB over {last_n - first_n} samples "
+        f"= {per_sample:.2f} B/sample"
+    )
     assert per_sample < 2.5, per_sample

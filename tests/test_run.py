@@ -51,12 +51,14 @@ def test_a_child_left_unreaped_keeps_its_own_peak(memview, tmp_path):
     """An exited child stays in its parent's children list (a zombie) until reaped; memview must not
     take it for a new, empty process and lose the peak it recorded for it."""
     out = tmp_path / "out.json"
-    code = ("import os, time\n"
-            "pid = os.fork()\n"
-            "if pid == 0:\n"
-            "    x = bytearray(60 * 2**20); x[::4096] = b'1' * len(x[::4096]); time.sleep(0.3); os._exit(0)\n"
-            "time.sleep(1.2)\n"  # the child is a zombie for most of this
-            "os.waitpid(pid, 0)\n")
+    code = (
+        "import os, time\n"
+        "pid = os.fork()\n"
+        "if pid == 0:\n"
+        "    x = bytearray(60 * 2**20); x[::4096] = b'1' * len(x[::4096]); time.sleep(0.3); os._exit(0)\n"
+        "time.sleep(1.2)\n"  # the child is a zombie for most of this
+        "os.waitpid(pid, 0)\n"
+    )
     res = memview("run", "--interval", "0.02", "--json", str(out), "--", PY, "-c", code)
     assert res.returncode == 0, res.stderr
     summary = read_json(out)
@@ -86,9 +88,26 @@ def test_summary_json_has_the_promised_keys(memview, tmp_path):
     res = memview("run", "--json", str(out), "--", PY, "-c", "x = bytearray(30_000_000)")
     assert res.returncode == 0
     summary = read_json(out)
-    for key in ("session_id", "kind", "command", "pid", "exit_code", "signal", "started_at", "wall_s", "samples",
-                "interval_s", "peak_rss_bytes", "peak_source", "avg_rss_bytes", "final_rss_bytes", "processes",
-                "phases", "captures", "meta"):
+    for key in (
+        "session_id",
+        "kind",
+        "command",
+        "pid",
+        "exit_code",
+        "signal",
+        "started_at",
+        "wall_s",
+        "samples",
+        "interval_s",
+        "peak_rss_bytes",
+        "peak_source",
+        "avg_rss_bytes",
+        "final_rss_bytes",
+        "processes",
+        "phases",
+        "captures",
+        "meta",
+    ):
         assert key in summary
     assert summary["kind"] == "run" and summary["command"][0] == PY
     for key in ("host", "platform", "python", "memview", "node", "git_sha"):
@@ -119,16 +138,22 @@ def test_not_executable_is_126(memview, tmp_path):
 
 
 def test_unwritable_db_is_a_clear_error(tmp_path):
-    res = subprocess.run([PY, "-m", "memview", "run", "--db", "/proc/memview/x.db", "--", "true"],
-                         capture_output=True, text=True)
+    res = subprocess.run(
+        [PY, "-m", "memview", "run", "--db", "/proc/memview/x.db", "--", "true"], capture_output=True, text=True
+    )
     assert res.returncode == 2
     assert res.stderr.startswith("memview: cannot") and "Traceback" not in res.stderr
 
 
 def test_sigint_to_memview_reaches_the_child_and_closes_the_session(db_path):
     env = {**os.environ, "MEMVIEW_DB": str(db_path)}
-    proc = subprocess.Popen([PY, "-m", "memview", "run", "--", *workload("hold.py", 40)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [PY, "-m", "memview", "run", "--", *workload("hold.py", 40)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     assert proc.stdout.readline().strip() == "ready"  # the child's output passes through
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=30)
@@ -140,8 +165,13 @@ def test_sigint_to_memview_reaches_the_child_and_closes_the_session(db_path):
 
 def test_sigkill_of_memview_leaves_an_interrupted_session_with_samples(db_path):
     env = {**os.environ, "MEMVIEW_DB": str(db_path)}
-    proc = subprocess.Popen([PY, "-m", "memview", "run", "--interval", "0.01", "--", *workload("hold.py", 30)],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    proc = subprocess.Popen(
+        [PY, "-m", "memview", "run", "--interval", "0.01", "--", *workload("hold.py", 30)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     assert proc.stdout.readline().strip() == "ready"
     store = Store(db_path)
     wait_for(lambda: (store.conn.execute("SELECT sum(n) FROM samples WHERE series = 'rss'").fetchone()[0] or 0) >= 50)
@@ -188,10 +218,12 @@ def test_attach_errors_are_one_clear_line(memview):
 
 
 def test_help_does_not_import_qt_or_sqlite_utils():
-    code = ("import sys; sys.argv=['memview','--help']\nimport memview.cli\n"
-            "try:\n    memview.cli.main()\nexcept SystemExit:\n    pass\n"
-            "bad=[m for m in sys.modules if m.split('.')[0] in ('PySide6','pyqtgraph','sqlite_utils')]\n"
-            "print(bad)")
+    code = (
+        "import sys; sys.argv=['memview','--help']\nimport memview.cli\n"
+        "try:\n    memview.cli.main()\nexcept SystemExit:\n    pass\n"
+        "bad=[m for m in sys.modules if m.split('.')[0] in ('PySide6','pyqtgraph','sqlite_utils')]\n"
+        "print(bad)"
+    )
     res = subprocess.run([PY, "-c", code], capture_output=True, text=True)
     assert res.stdout.strip().endswith("[]"), res.stdout
 
@@ -200,7 +232,7 @@ def test_a_launcher_script_that_execs_keeps_the_exact_peak(memview, tmp_path):
     """Like pyenv's shim: a shell script runs helpers, then execs the real program (same PID)."""
     report, out = tmp_path / "truth.json", tmp_path / "out.json"
     shim = tmp_path / "shim"
-    shim.write_text("#!/bin/sh\n/bin/true\nls / > /dev/null\nexec \"$@\"\n")
+    shim.write_text('#!/bin/sh\n/bin/true\nls / > /dev/null\nexec "$@"\n')
     shim.chmod(0o755)
     res = memview("run", "--json", str(out), "--", str(shim), *workload("quick.py", report, 60))
     assert res.returncode == 0, res.stderr

@@ -22,7 +22,8 @@ from memview.analysis import SUMMARY_FORMAT, SUMMARY_VERSION
 
 def _validator(name: str) -> Draft202012Validator:
     registry = Registry().with_resources(
-        (doc["$id"], Resource.from_contents(doc)) for doc in (schemas.load(n) for n in schemas.NAMES))
+        (doc["$id"], Resource.from_contents(doc)) for doc in (schemas.load(n) for n in schemas.NAMES)
+    )
     schema = schemas.load(name)
     Draft202012Validator.check_schema(schema)
     return Draft202012Validator(schema, registry=registry)
@@ -37,8 +38,20 @@ def _valid(name: str, doc: dict) -> None:
 def recorded(memview, tmp_path) -> tuple[dict, Path]:
     """A real run with three phases and a trigger event, its --json summary."""
     out = tmp_path / "run.json"
-    res = memview("run", "-q", "--interval", "20ms", "--threshold", "30MB", "--capture", "none", "--json", str(out),
-                  "--", *workload("phases3.py", tmp_path / "truth.json", 20, 40, 10))
+    res = memview(
+        "run",
+        "-q",
+        "--interval",
+        "20ms",
+        "--threshold",
+        "30MB",
+        "--capture",
+        "none",
+        "--json",
+        str(out),
+        "--",
+        *workload("phases3.py", tmp_path / "truth.json", 20, 40, 10),
+    )
     assert res.returncode == 0, res.stderr
     return read_json(out), out
 
@@ -57,8 +70,12 @@ def test_run_and_show_summaries_match_the_schema(memview, recorded):
 
 def test_the_schema_refuses_what_is_not_a_summary(recorded):
     summary, _ = recorded
-    for broken in ({**summary, "version": 2}, {k: v for k, v in summary.items() if k != "format"},
-                   {**summary, "peak_rss_bytes": "big"}, {**summary, "phases": [{"name": "x"}]}):
+    for broken in (
+        {**summary, "version": 2},
+        {k: v for k, v in summary.items() if k != "format"},
+        {**summary, "peak_rss_bytes": "big"},
+        {**summary, "phases": [{"name": "x"}]},
+    ):
         assert list(_validator("session-summary").iter_errors(broken)), broken
 
 

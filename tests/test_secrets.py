@@ -33,8 +33,9 @@ def _everything_in(db: Path) -> str:
         tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
         for table in tables:
             for row in conn.execute(f"SELECT * FROM {table}"):  # noqa: S608 - names from sqlite_master
-                out += [c if isinstance(c, str) else c.decode("latin-1") if isinstance(c, bytes) else str(c)
-                        for c in row]
+                out += [
+                    c if isinstance(c, str) else c.decode("latin-1") if isinstance(c, bytes) else str(c) for c in row
+                ]
     return "\n".join(out)
 
 
@@ -54,8 +55,7 @@ def test_watch_masks_every_query_value_and_userinfo_everywhere(memview, db_path,
         query = "&".join(f"{k}={v}" for k, v in SECRETS.items()) + "&view=full"
         url = f"http://alice:{USER_PASSWORD}@{host}?{query}"
         out, bundle = tmp_path / "w.json", tmp_path / "w.memview.zip"
-        res = memview("watch", url, "--interval", "0.1", "--duration", "1", "--keep-query", "view",
-                      "--json", str(out))
+        res = memview("watch", url, "--interval", "0.1", "--duration", "1", "--keep-query", "view", "--json", str(out))
         assert res.returncode == 0, res.stderr
         assert server.requests >= 3
         summary = read_json(out)
@@ -79,8 +79,20 @@ def test_a_py_spy_dump_in_a_bundle_carries_no_command_line_secrets(memview, db_p
     """The dump's ``Process N: <command line>`` header names the child's arguments: redacted in the bundle."""
     token, password = "tk-5d4c3b2a19", "pw-11aa22bb33"
     out, bundle = tmp_path / "s.json", tmp_path / "s.memview.zip"
-    res = memview("run", "--threshold", "60MB", "--capture", "py-spy-dump", "--json", str(out), "--",
-                  *workload("grow.py", 3.5, 4, 200), "--token", token, f"--password={password}")
+    res = memview(
+        "run",
+        "--threshold",
+        "60MB",
+        "--capture",
+        "py-spy-dump",
+        "--json",
+        str(out),
+        "--",
+        *workload("grow.py", 3.5, 4, 200),
+        "--token",
+        token,
+        f"--password={password}",
+    )
     assert res.returncode == 0, res.stderr
     summary = read_json(out)
     (dump,) = summary["captures"]
@@ -100,4 +112,3 @@ def test_a_py_spy_dump_in_a_bundle_carries_no_command_line_secrets(memview, db_p
     # the bundle still imports (checksums match the redacted content)
     again = memview("import", str(bundle), "--db", str(tmp_path / "other.db"))
     assert again.returncode == 0, again.stderr
-

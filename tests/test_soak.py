@@ -64,6 +64,9 @@ def test_a_simulated_day_keeps_memview_memory_flat(db_path):
     assert session["samples"] == DAY_AT_10HZ and session["status"] == "completed"
     times, values = store.load_series(recorder.session_id)
     assert len(values) == DAY_AT_10HZ and max(values) == session["peak_rss_bytes"]
-    size = db_path.stat().st_size + (db_path.with_name(db_path.name + "-wal").stat().st_size
-                                     if db_path.with_name(db_path.name + "-wal").exists() else 0)
+    size = db_path.stat().st_size + (
+        db_path.with_name(db_path.name + "-wal").stat().st_size
+        if db_path.with_name(db_path.name + "-wal").exists()
+        else 0
+    )
     assert size / DAY_AT_10HZ < 24  # bytes per sample on disk

@@ -17,7 +17,7 @@ def test_batches_round_trip_and_are_compact(db_path):
     times = [i * 0.01 for i in range(10_000)]
     values = [100_000_000 + (i % 7) * 4096 for i in range(10_000)]
     for k in range(0, 10_000, 500):
-        writer.write_batch(Batch(sid, {"rss": (times[k:k + 500], values[k:k + 500])}))
+        writer.write_batch(Batch(sid, {"rss": (times[k : k + 500], values[k : k + 500])}))
     assert writer.close()
     got_t, got_v = store.load_series(sid)
     assert got_v == values and max(abs(a - b) for a, b in zip(got_t, times)) < 1e-6
@@ -51,7 +51,8 @@ def test_schema_is_versioned_and_private(db_path):
     assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert {"sessions", "samples", "processes", "phases", "events", "captures", "_sqlite_migrations"} <= {
-        r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
+    }
     assert db_path.stat().st_mode & 0o077 == 0
 
 
@@ -72,8 +73,10 @@ def _tree_batches(sid, n_batches=12, procs=5, per=25):
     batches, t = [], 0.0
     for b in range(n_batches):
         times = [t + k * 0.01 for k in range(per)]
-        series = {f"pid:{100 + i}": (times, [1_000_000 * (i + 1) + 4096 * ((b + k) % 3) for k in range(per)])
-                  for i in range(procs)}
+        series = {
+            f"pid:{100 + i}": (times, [1_000_000 * (i + 1) + 4096 * ((b + k) % 3) for k in range(per)])
+            for i in range(procs)
+        }
         series["hwm:100"] = (times, [2_000_000 + k for k in range(per)])
         series["rss"] = (times, [sum(series[f"pid:{100 + i}"][1][k] for i in range(procs)) for k in range(per)])
         batches.append(Batch(sid, series))

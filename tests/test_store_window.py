@@ -33,7 +33,7 @@ def _write(db_path, times, values) -> tuple[Store, int]:
     writer = StoreWriter(db_path, sid)
     writer.start()
     for k in range(0, len(times), 250):
-        writer.write_batch(Batch(sid, {"rss": (times[k:k + 250], values[k:k + 250])}))
+        writer.write_batch(Batch(sid, {"rss": (times[k : k + 250], values[k : k + 250])}))
     assert writer.close()
     return store, sid
 
@@ -51,12 +51,15 @@ def _reference(store: Store, sid: int, x0: float, x1: float, pixels: int):
     return x0 + cols * dx, lo, hi
 
 
-@pytest.mark.parametrize(("x0", "x1", "pixels"), [
-    (0.0, 60.0, 800),  # the whole session, ~300 chunks: most lie inside one column
-    (12.3456, 47.0001, 1_111),  # edges in the middle of chunks, columns narrower than a chunk
-    (-5.0, 80.0, 97),  # a view wider than the session: the empty columns are left out
-    (31.0, 31.8, 150),  # 800 samples at 150 px: still per column (more than 4 per column)
-])
+@pytest.mark.parametrize(
+    ("x0", "x1", "pixels"),
+    [
+        (0.0, 60.0, 800),  # the whole session, ~300 chunks: most lie inside one column
+        (12.3456, 47.0001, 1_111),  # edges in the middle of chunks, columns narrower than a chunk
+        (-5.0, 80.0, 97),  # a view wider than the session: the empty columns are left out
+        (31.0, 31.8, 150),  # 800 samples at 150 px: still per column (more than 4 per column)
+    ],
+)
 def test_the_window_gives_numpys_min_and_max_of_every_pixel_column(db_path, x0, x1, pixels):
     times, values = _samples()
     store, sid = _write(db_path, times, values)
@@ -97,8 +100,14 @@ def test_series_figures_come_from_the_bounds_and_match_the_samples(db_path):
     store, sid = _write(db_path, times, values)
     fig = store.series_figures(sid, "rss")
     all_t, all_v = store.load_series(sid)
-    assert fig == {"samples": N, "sum": float(sum(values)), "peak": 900 * MiB, "peak_s": all_t[SPIKE],
-                   "last": values[-1], "last_s": all_t[-1]}
+    assert fig == {
+        "samples": N,
+        "sum": float(sum(values)),
+        "peak": 900 * MiB,
+        "peak_s": all_t[SPIKE],
+        "last": values[-1],
+        "last_s": all_t[-1],
+    }
     assert store.series_figures(sid, "nothing") is None
 
 
@@ -143,8 +152,10 @@ def test_columns_appended_at_once_are_stored_as_the_writer_stores_them(tmp_path)
     appended.append_arrays(aid, "rss", np.asarray(times[:30_000]), np.asarray(values[:30_000]))
     appended.append_arrays(aid, "rss", np.asarray(times[30_000:]), np.asarray(values[30_000:]))
     cols = "seq, n, t_first, t_last, vmin, vmax, vsum, t, v"
-    assert (appended.conn.execute(f"SELECT {cols} FROM samples ORDER BY seq").fetchall()
-            == written.conn.execute(f"SELECT {cols} FROM samples ORDER BY seq").fetchall())
+    assert (
+        appended.conn.execute(f"SELECT {cols} FROM samples ORDER BY seq").fetchall()
+        == written.conn.execute(f"SELECT {cols} FROM samples ORDER BY seq").fetchall()
+    )
 
 
 def test_an_overview_of_whole_chunks_keeps_every_extreme_without_decoding(db_path):

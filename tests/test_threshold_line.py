@@ -14,8 +14,9 @@ class _Rec:
     def __init__(self) -> None:
         self.events: list[tuple[str, dict]] = []
 
-    def add_event(self, kind: str, message: str, level: str = "info", data: dict | None = None,
-                  t: float | None = None) -> None:
+    def add_event(
+        self, kind: str, message: str, level: str = "info", data: dict | None = None, t: float | None = None
+    ) -> None:
         self.events.append((kind, data or {}))
 
 

@@ -33,7 +33,8 @@ def check_trace_event_format(doc: dict) -> None:
             assert e["name"] in ("process_name", "thread_name"), e
             assert isinstance(e["args"]["name"], str) and e["args"]["name"], e
             (named_procs if e["name"] == "process_name" else named_threads).add(
-                e["pid"] if e["name"] == "process_name" else (e["pid"], e["tid"]))
+                e["pid"] if e["name"] == "process_name" else (e["pid"], e["tid"])
+            )
             continue
         assert isinstance(e["ts"], int) and e["ts"] >= 0, e
         assert e["ts"] >= last_ts, "timestamps must not go backwards"
@@ -59,9 +60,13 @@ def check_trace_event_format(doc: dict) -> None:
 def test_a_pool_with_phases_per_worker_gets_one_nested_track_per_worker(db_path, tmp_path):
     env = {**os.environ, "MEMVIEW_DB": str(db_path), "PYTHONPATH": str(ROOT)}
     truth_path, out, bundle = tmp_path / "truth.json", tmp_path / "out.json", tmp_path / "pool.memview.zip"
-    res = subprocess.run([PY, "-m", "memview", "run", "-q", "--json", str(out), "--",
-                          *workload("pool_phases.py", truth_path, 3)], capture_output=True, text=True, env=env,
-                         timeout=300)
+    res = subprocess.run(
+        [PY, "-m", "memview", "run", "-q", "--json", str(out), "--", *workload("pool_phases.py", truth_path, 3)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert res.returncode == 0, res.stderr
     summary = read_json(out)
     truth = read_json(truth_path)
@@ -69,8 +74,13 @@ def test_a_pool_with_phases_per_worker_gets_one_nested_track_per_worker(db_path,
     # the workers share the inherited channel: each got memview's answer to each of its boundaries
     assert truth["missed"] == 0 and truth["sync_on"], truth
     assert {p["pid"] for p in summary["phases"]} == workers
-    res = subprocess.run([PY, "-m", "memview", "export", str(summary["session_id"]), "-o", str(bundle)],
-                         capture_output=True, text=True, env=env, timeout=120)
+    res = subprocess.run(
+        [PY, "-m", "memview", "export", str(summary["session_id"]), "-o", str(bundle)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert res.returncode == 0, res.stderr
     doc = json.loads(zipfile.ZipFile(bundle).read("trace.json"))
     check_trace_event_format(doc)

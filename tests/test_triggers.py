@@ -28,6 +28,7 @@ GiB = 2**30
 
 # -- parsing ------------------------------------------------------------------------------------------
 
+
 def test_absolute_sizes_use_si_and_iec_units():
     assert parse_rule("800MB").line == 800 * MB
     assert parse_rule("2GiB").line == 2 * GiB
@@ -63,25 +64,28 @@ def test_phase_scope_and_options():
     assert parse_rule("stage/2:+5MB/s@1s").phase == "stage/2"
 
 
-@pytest.mark.parametrize("text, fragment", [
-    ("abc", "not a size"),
-    ("800XB", "unknown size unit"),
-    ("", "empty threshold"),
-    ("-5MB", "growth rate reads like"),
-    ("+100MB", "growth rate reads like"),
-    ("0%", "(0, 100]"),
-    ("150%", "(0, 100]"),
-    ("0MB", "above 0"),
-    ("parse:", "empty"),
-    (":5MB", "bad phase name"),
-    ("a$b:5MB", "bad phase name"),
-    ("800MB,foo=1", "unknown option"),
-    ("800MB,max=0", "max="),
-    ("800MB,rearm=120%", "rearm="),
-    ("800MB,cooldown=soon", "not a duration"),
-    ("+5MB/s@0s", "longer than 0s"),
-    ("800MB,max", "bad option"),
-])
+@pytest.mark.parametrize(
+    "text, fragment",
+    [
+        ("abc", "not a size"),
+        ("800XB", "unknown size unit"),
+        ("", "empty threshold"),
+        ("-5MB", "growth rate reads like"),
+        ("+100MB", "growth rate reads like"),
+        ("0%", "(0, 100]"),
+        ("150%", "(0, 100]"),
+        ("0MB", "above 0"),
+        ("parse:", "empty"),
+        (":5MB", "bad phase name"),
+        ("a$b:5MB", "bad phase name"),
+        ("800MB,foo=1", "unknown option"),
+        ("800MB,max=0", "max="),
+        ("800MB,rearm=120%", "rearm="),
+        ("800MB,cooldown=soon", "not a duration"),
+        ("+5MB/s@0s", "longer than 0s"),
+        ("800MB,max", "bad option"),
+    ],
+)
 def test_bad_rules_say_why_in_one_line(text, fragment):
     with pytest.raises(RuleError) as info:
         parse_rule(text, total_memory_bytes=GiB)
@@ -102,21 +106,27 @@ def test_pressure_rule_fires_at_its_level_and_rearms_below():
 
 # -- the parser, generated ---------------------------------------------------------------------------
 
-_units = st.sampled_from([("B", 1), ("KB", 1000), ("MB", MB), ("GB", 1000**3), ("KiB", 1024), ("MiB", MiB),
-                          ("GiB", GiB)])
-_phase = st.from_regex(r"[A-Za-z0-9_.\-/][A-Za-z0-9_.\- /]{0,12}[A-Za-z0-9_.\-/]", fullmatch=True) | \
-    st.from_regex(r"[A-Za-z0-9_]", fullmatch=True)
+_units = st.sampled_from(
+    [("B", 1), ("KB", 1000), ("MB", MB), ("GB", 1000**3), ("KiB", 1024), ("MiB", MiB), ("GiB", GiB)]
+)
+_phase = st.from_regex(r"[A-Za-z0-9_.\-/][A-Za-z0-9_.\- /]{0,12}[A-Za-z0-9_.\-/]", fullmatch=True) | st.from_regex(
+    r"[A-Za-z0-9_]", fullmatch=True
+)
 
 
-@given(number=st.integers(min_value=1, max_value=10**6), unit=_units, phase=st.none() | _phase,
-       rate=st.booleans(), window_ms=st.none() | st.integers(min_value=1, max_value=600_000),
-       max_fires=st.none() | st.integers(min_value=1, max_value=1000),
-       cooldown_s=st.none() | st.integers(min_value=0, max_value=3600),
-       rearm_pct=st.none() | st.integers(min_value=0, max_value=100))
+@given(
+    number=st.integers(min_value=1, max_value=10**6),
+    unit=_units,
+    phase=st.none() | _phase,
+    rate=st.booleans(),
+    window_ms=st.none() | st.integers(min_value=1, max_value=600_000),
+    max_fires=st.none() | st.integers(min_value=1, max_value=1000),
+    cooldown_s=st.none() | st.integers(min_value=0, max_value=3600),
+    rearm_pct=st.none() | st.integers(min_value=0, max_value=100),
+)
 def test_rules_written_out_parse_back(number, unit, phase, rate, window_ms, max_fires, cooldown_s, rearm_pct):
     name, factor = unit
-    cond = f"+{number}{name}/s" + (f"@{window_ms}ms" if window_ms is not None else "") if rate \
-        else f"{number}{name}"
+    cond = f"+{number}{name}/s" + (f"@{window_ms}ms" if window_ms is not None else "") if rate else f"{number}{name}"
     text = (f"{phase}:" if phase else "") + cond
     if max_fires is not None:
         text += f",max={max_fires}"
@@ -146,6 +156,7 @@ def test_any_text_parses_or_gives_a_rule_error(text):
 
 
 # -- hysteresis, cooldown, budget ------------------------------------------------------------------------
+
 
 def _series(values, dt=0.1):
     return [(i * dt, v) for i, v in enumerate(values)]
@@ -213,6 +224,7 @@ def test_step_is_a_plain_state_machine():
 
 
 # -- the engine as a listener of a real Recorder -------------------------------------------------------
+
 
 class _Idle:
     """A collector the tests never start: the recorder is driven through its public API instead."""

@@ -5,8 +5,9 @@ from hypothesis import strategies as st
 from memview.units import UnitError, format_bytes, format_duration, parse_duration, parse_size
 
 
-@pytest.mark.parametrize("text,value", [("800MB", 800_000_000), ("2GiB", 2 * 2**30), ("512", 512),
-                                        ("1.5 KiB", 1536), ("0.5gb", 500_000_000)])
+@pytest.mark.parametrize(
+    "text,value", [("800MB", 800_000_000), ("2GiB", 2 * 2**30), ("512", 512), ("1.5 KiB", 1536), ("0.5gb", 500_000_000)]
+)
 def test_parse_size(text, value):
     assert parse_size(text) == value
 

@@ -174,12 +174,16 @@ def test_memory_profile_series_follow_the_servers_memory(server, db_path):
         seen.wait(lambda: len(seen.of("pressure")) >= 2)
     finally:
         session.close()
-    print(f"\nFIGURE profile lag: grow {lag_grow * 1000:.0f} ms, shrink {lag_shrink * 1000:.0f} ms "
-          f"(interval {interval * 1000:.0f} ms); latency avg "
-          f"{session.collector.meta()['latency_avg_s'] * 1000:.1f} ms")
+    print(
+        f"\nFIGURE profile lag: grow {lag_grow * 1000:.0f} ms, shrink {lag_shrink * 1000:.0f} ms "
+        f"(interval {interval * 1000:.0f} ms); latency avg "
+        f"{session.collector.meta()['latency_avg_s'] * 1000:.1f} ms"
+    )
 
-    assert [e.message for e in seen.of("pressure")] == ["memory pressure normal -> critical",
-                                                        "memory pressure critical -> normal"]
+    assert [e.message for e in seen.of("pressure")] == [
+        "memory pressure normal -> critical",
+        "memory pressure critical -> normal",
+    ]
     assert not seen.of("gap")
     # the document's own time is kept beside memview's receive time: written after the session began,
     # before memview received it, and in the order the documents were received (no bound on the delay)
@@ -208,8 +212,9 @@ def test_prometheus_metrics_follow_the_kernels_rss(server, db_path):
     interval = 0.25  # a 0.2 s request timeout: a loaded CI worker answered 0.08 s (at 0.1) too late
     store = Store(db_path)
     rss_session = WatchSession.start(srv.base + "/metrics", store, interval)
-    held_session = WatchSession.start(srv.base + "/metrics", store, interval,
-                                      metric='memserver_held_bytes{kind="held"}')
+    held_session = WatchSession.start(
+        srv.base + "/metrics", store, interval, metric='memserver_held_bytes{kind="held"}'
+    )
     ambiguous = WatchSession.start(srv.base + "/metrics", store, interval, metric="memserver_held_bytes")
     rss, held, amb = Seen(rss_session), Seen(held_session), Seen(ambiguous)
     try:
@@ -301,9 +306,11 @@ def test_each_failure_is_one_gap_with_its_reason_then_recovery(shared_server, db
     assert session.recorder.stop_reason == "stopped"
     summary_gaps = [e for e in store.events(session.recorder.session_id) if e["kind"] == "gap"]
     assert len(summary_gaps) == 1 and summary_gaps[0]["data"]["reason"] == gap.data["reason"]
-    print(f"\nFIGURE failure {mode}: known {(known - t_fail) * 1000:.0f} ms after the server began failing, "
-          f"event seen by listeners after {(seen_at - t_fail) * 1000:.0f} ms; recovered "
-          f"{(end.t - t_ok) * 1000:.0f} ms after the server did ({end.data['failures']} failed requests)")
+    print(
+        f"\nFIGURE failure {mode}: known {(known - t_fail) * 1000:.0f} ms after the server began failing, "
+        f"event seen by listeners after {(seen_at - t_fail) * 1000:.0f} ms; recovered "
+        f"{(end.t - t_ok) * 1000:.0f} ms after the server did ({end.data['failures']} failed requests)"
+    )
 
 
 def test_a_service_that_goes_down_and_comes_back(server, db_path):
@@ -331,8 +338,10 @@ def test_a_service_that_goes_down_and_comes_back(server, db_path):
     assert end.data["failures"] >= 4 and end.t > t_up
     assert all(not gap.t <= t < end.t for t, _ in seen.series("rss"))
     assert seen.series("rss", t_up)[0][1] == pytest.approx(kernel_rss(srv2.pid), abs=3 * MIB)
-    print(f"\nFIGURE down: known {known * 1000:.0f} ms after the kill; recovered {(end.t - t_up) * 1000:.0f} ms "
-          f"after the restart ({end.data['failures']} failed requests, backoff cap {session.collector.backoff_cap} s)")
+    print(
+        f"\nFIGURE down: known {known * 1000:.0f} ms after the kill; recovered {(end.t - t_up) * 1000:.0f} ms "
+        f"after the restart ({end.data['failures']} failed requests, backoff cap {session.collector.backoff_cap} s)"
+    )
 
 
 # -- the CLI: credentials, summary shape, signals, bad input -----------------------------------------
@@ -350,8 +359,18 @@ def test_auth_header_is_honoured_and_never_stored(server, memview, db_path, tmp_
     srv = server("--token", TOKEN)
     url = srv.base + PROFILE
     out = tmp_path / "auth.json"
-    ok = memview("watch", url, "--header", f"Authorization: Bearer {TOKEN}", "--interval", "0.1", "--duration", "0.5",
-                 "--json", str(out))
+    ok = memview(
+        "watch",
+        url,
+        "--header",
+        f"Authorization: Bearer {TOKEN}",
+        "--interval",
+        "0.1",
+        "--duration",
+        "0.5",
+        "--json",
+        str(out),
+    )
     assert ok.returncode == 0, ok.stderr
     summary = read_json(out)
     assert summary["samples"] >= 3 and not summary["gaps"]
@@ -367,8 +386,16 @@ def test_auth_header_is_honoured_and_never_stored(server, memview, db_path, tmp_
 
     # the password in the URL's userinfo becomes Basic auth; the stored target has no userinfo
     userinfo_out = tmp_path / "userinfo.json"
-    via_url = memview("watch", f"http://alice:{TOKEN}@127.0.0.1:{srv.port}{PROFILE}?token={TOKEN}", "--interval", "0.1",
-                      "--duration", "0.4", "--json", str(userinfo_out))
+    via_url = memview(
+        "watch",
+        f"http://alice:{TOKEN}@127.0.0.1:{srv.port}{PROFILE}?token={TOKEN}",
+        "--interval",
+        "0.1",
+        "--duration",
+        "0.4",
+        "--json",
+        str(userinfo_out),
+    )
     assert via_url.returncode == 0, via_url.stderr
     s3 = read_json(userinfo_out)
     assert s3["samples"] >= 2 and s3["target"] == f"{srv.base}{PROFILE}?token=***"
@@ -376,30 +403,67 @@ def test_auth_header_is_honoured_and_never_stored(server, memview, db_path, tmp_
     rows = Store(db_path).sessions()
     assert len(rows) == 3
     db_files = [db_path, Path(f"{db_path}-wal"), Path(f"{db_path}-shm")]
-    _secret_free([*db_files, out, denied_out, userinfo_out], ok.stderr, ok.stdout, denied.stderr,
-                 via_url.stderr, via_url.stdout)
+    _secret_free(
+        [*db_files, out, denied_out, userinfo_out], ok.stderr, ok.stdout, denied.stderr, via_url.stderr, via_url.stdout
+    )
 
 
 def test_watch_summary_has_run_shape_and_the_services_series(server, memview, tmp_path):
     srv = server()
     srv.post("/grow?mb=30")
     out = tmp_path / "w.json"
-    res = memview("watch", srv.base + PROFILE, "--interval", "0.1", "--duration", "0.6", "--json", str(out),
-                  "--name", "api")
+    res = memview(
+        "watch", srv.base + PROFILE, "--interval", "0.1", "--duration", "0.6", "--json", str(out), "--name", "api"
+    )
     assert res.returncode == 0, res.stderr
     summary = read_json(out)
-    run_keys = {"session_id", "kind", "command", "pid", "exit_code", "signal", "started_at", "wall_s", "samples",
-                "interval_s", "peak_rss_bytes", "peak_source", "avg_rss_bytes", "final_rss_bytes", "processes",
-                "phases", "captures", "events", "meta", "tags", "notes"}
+    run_keys = {
+        "session_id",
+        "kind",
+        "command",
+        "pid",
+        "exit_code",
+        "signal",
+        "started_at",
+        "wall_s",
+        "samples",
+        "interval_s",
+        "peak_rss_bytes",
+        "peak_source",
+        "avg_rss_bytes",
+        "final_rss_bytes",
+        "processes",
+        "phases",
+        "captures",
+        "events",
+        "meta",
+        "tags",
+        "notes",
+    }
     assert run_keys <= summary.keys()
     assert summary["kind"] == "watch" and summary["name"] == "api" and 4 <= summary["samples"] <= 8
     series = summary["series"]
-    for name in ("rss", "service_peak", "total_allocated", "component:held", "component:runtime", "pressure",
-                 "jemalloc:allocated", "jemalloc:resident", "jemalloc:fragmentation_ratio", "stats:usage_percentage",
-                 "doc_time"):
+    for name in (
+        "rss",
+        "service_peak",
+        "total_allocated",
+        "component:held",
+        "component:runtime",
+        "pressure",
+        "jemalloc:allocated",
+        "jemalloc:resident",
+        "jemalloc:fragmentation_ratio",
+        "stats:usage_percentage",
+        "doc_time",
+    ):
         assert name in series, name
-    assert series["component:held"] == {"unit": "bytes", "label": "component held", "samples": summary["samples"],
-                                        "peak": 30 * MIB, "last": 30 * MIB}
+    assert series["component:held"] == {
+        "unit": "bytes",
+        "label": "component held",
+        "samples": summary["samples"],
+        "peak": 30 * MIB,
+        "last": 30 * MIB,
+    }
     assert series["pressure"]["last"] == 0 and series["pressure"]["unit"] == "state"
     assert series["rss"]["peak"] == max(series["rss"]["peak"], summary["final_rss_bytes"])
     assert summary["peak_rss_bytes"] == max(series["rss"]["peak"], series["service_peak"]["peak"])
@@ -413,9 +477,13 @@ def test_signal_stops_cleanly_without_waiting_for_a_slow_request(server, db_path
     srv = server()
     srv.post("/mode?fail=slow")  # every request would hang for 5 s; memview's timeout is 2 s
     env = {**os.environ, "MEMVIEW_DB": str(db_path)}
-    proc = subprocess.Popen([PY, "-m", "memview", "watch", srv.base + PROFILE, "--interval", "60", "--timeout", "50"],
-                            env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [PY, "-m", "memview", "watch", srv.base + PROFILE, "--interval", "60", "--timeout", "50"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         wait_for(lambda: srv.truth()["inflight"] >= 1, timeout=15)  # memview's first request is in flight
         t0 = time.monotonic()
@@ -494,9 +562,25 @@ def test_on_pressure_records_one_trigger_event_per_crossing(server, db_path):
     srv = server()
     rss_mb = srv.truth()["rss_bytes"] / MIB
     env = {**os.environ, "MEMVIEW_DB": str(db_path)}
-    mv = subprocess.Popen([PY, "-m", "memview", "watch", srv.base + PROFILE, "--interval", "0.05", "--quiet",
-                           "--on-pressure", "warning", "--capture", "none"], env=env, stderr=subprocess.PIPE,
-                          text=True)
+    mv = subprocess.Popen(
+        [
+            PY,
+            "-m",
+            "memview",
+            "watch",
+            srv.base + PROFILE,
+            "--interval",
+            "0.05",
+            "--quiet",
+            "--on-pressure",
+            "warning",
+            "--capture",
+            "none",
+        ],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         store = Store(db_path)
         wait_for(lambda: store.conn.execute("SELECT count(*) FROM samples").fetchone()[0] > 0)

@@ -44,6 +44,22 @@ from memview.bundle.export import export_session
 from memview.bundle.importer import import_bundle, read_manifest
 from memview.bundle.manifest import loads_strict, parse_manifest, visible
 
-__all__ = ["ARTEFACTS", "BundleError", "DATA_FILES", "ExportResult", "FORMAT", "ImportResult", "Limits",
-           "MANIFEST", "SAMPLES", "TRACE", "VERSION", "export_session", "import_bundle", "loads_strict",
-           "parse_manifest", "read_manifest", "visible"]
+__all__ = [
+    "ARTEFACTS",
+    "BundleError",
+    "DATA_FILES",
+    "ExportResult",
+    "FORMAT",
+    "ImportResult",
+    "Limits",
+    "MANIFEST",
+    "SAMPLES",
+    "TRACE",
+    "VERSION",
+    "export_session",
+    "import_bundle",
+    "loads_strict",
+    "parse_manifest",
+    "read_manifest",
+    "visible",
+]

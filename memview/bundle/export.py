@@ -77,8 +77,9 @@ def _redact_session(row: dict[str, Any], found: list[str]) -> dict[str, Any]:
     return out
 
 
-def _redact_rows(rows: list[dict[str, Any]], table: str, text_cols: tuple[str, ...], found: list[str],
-                 argv_col: str | None = None) -> list[dict[str, Any]]:
+def _redact_rows(
+    rows: list[dict[str, Any]], table: str, text_cols: tuple[str, ...], found: list[str], argv_col: str | None = None
+) -> list[dict[str, Any]]:
     out = []
     for i, row in enumerate(rows):
         row = {k: v for k, v in row.items() if k not in ("id", "session_id")}
@@ -98,8 +99,9 @@ def _redact_rows(rows: list[dict[str, Any]], table: str, text_cols: tuple[str, .
     return out
 
 
-def _collect_artefacts(store: Store, sid: int, captures: list[dict[str, Any]]) -> tuple[
-        dict[str, Path], list[str | None], list[str]]:
+def _collect_artefacts(
+    store: Store, sid: int, captures: list[dict[str, Any]]
+) -> tuple[dict[str, Path], list[str | None], list[str]]:
     """Bundle name -> file on disk; each capture's bundle path; captures whose files are gone."""
     base = store.artefact_dir(sid)
     files: dict[str, Path] = {}
@@ -197,10 +199,30 @@ def export_session(store: Store, sid: int, out: Path | str, overwrite: bool = Fa
 
     summary = session_summary(store, sid)
     summary_redacted: list[str] = []
-    summary.update(command=session.get("command"), target=session.get("target"), name=session.get("name"),
-                   meta=session.get("meta") or {}, notes=session.get("notes") or "")
-    summary["processes"] = [{k: p[k] for k in ("pid", "ppid", "name", "cmdline", "peak_rss_bytes", "peak_source",
-                                               "first_s", "last_s", "exit_code")} for p in processes]
+    summary.update(
+        command=session.get("command"),
+        target=session.get("target"),
+        name=session.get("name"),
+        meta=session.get("meta") or {},
+        notes=session.get("notes") or "",
+    )
+    summary["processes"] = [
+        {
+            k: p[k]
+            for k in (
+                "pid",
+                "ppid",
+                "name",
+                "cmdline",
+                "peak_rss_bytes",
+                "peak_source",
+                "first_s",
+                "last_s",
+                "exit_code",
+            )
+        }
+        for p in processes
+    ]
     for ph_sum, ph in zip(summary["phases"], phases):
         ph_sum.update(name=ph["name"], data=ph["data"] or {}, flags=ph["flags"] or [])
     for c_sum, c in zip(summary["captures"], captures):
@@ -221,13 +243,18 @@ def export_session(store: Store, sid: int, out: Path | str, overwrite: bool = Fa
         ("phases.json", lambda: [_json_bytes(phases)], True, False),
         ("events.json", lambda: [_json_bytes(events)], True, False),
         ("captures.json", lambda: [_json_bytes(captures)], True, False),
-        (TRACE, lambda: _trace_chunks(trace, {"memview": __version__, "session_uid": row["uid"],
-                                              "counters": "MiB"}), True, len(trace) * 200 > 2**31 - 2**26),
+        (
+            TRACE,
+            lambda: _trace_chunks(trace, {"memview": __version__, "session_uid": row["uid"], "counters": "MiB"}),
+            True,
+            len(trace) * 200 > 2**31 - 2**26,
+        ),
     ]
     for name, path in sorted(artefacts.items()):
         size = path.stat().st_size
         chunks: Callable[[], Iterable[bytes]] = (
-            _redacted_chunks(path, name, redacted) if _is_text_artefact(path, size) else _file_chunks(path))
+            _redacted_chunks(path, name, redacted) if _is_text_artefact(path, size) else _file_chunks(path)
+        )
         entries.append((name, chunks, not path.name.lower().endswith(STORED_SUFFIXES), size > 2**31 - 2**26))
 
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
@@ -268,12 +295,18 @@ def export_session(store: Store, sid: int, out: Path | str, overwrite: bool = Fa
 
 def _limit_warnings(listed: list[dict[str, Any]], limits: Limits) -> list[str]:
     """What a default import would refuse, said at export time rather than discovered by the recipient."""
-    out = [f"{f['name']} is {format_bytes(f['size'])}: over the {format_bytes(limits.max_file_bytes)} a default "
-           "import accepts for one file" for f in listed if f["size"] > limits.max_file_bytes]
+    out = [
+        f"{f['name']} is {format_bytes(f['size'])}: over the {format_bytes(limits.max_file_bytes)} a default "
+        "import accepts for one file"
+        for f in listed
+        if f["size"] > limits.max_file_bytes
+    ]
     total = sum(f["size"] for f in listed)
     if total > limits.max_total_bytes:
-        out.append(f"the bundle unpacks to {format_bytes(total)}: over the {format_bytes(limits.max_total_bytes)} "
-                   "a default import accepts")
+        out.append(
+            f"the bundle unpacks to {format_bytes(total)}: over the {format_bytes(limits.max_total_bytes)} "
+            "a default import accepts"
+        )
     return out
 
 

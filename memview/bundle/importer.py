@@ -35,14 +35,19 @@ from memview.bundle.safezip import (
 from memview.store import Store
 
 
-def _rows(checked: CheckedBundle,
-          artefact_root: Callable[[int], Path]) -> Callable[[int], Iterator[tuple[str, dict[str, Any]]]]:
+def _rows(
+    checked: CheckedBundle, artefact_root: Callable[[int], Path]
+) -> Callable[[int], Iterator[tuple[str, dict[str, Any]]]]:
     """The bundle's rows for :meth:`Store.import_session`, each checked as it streams (a bad one raises
     BundleError inside the transaction, which rolls it back); capture paths point at the session's folder."""
 
     def rows(sid: int) -> Iterator[tuple[str, dict[str, Any]]]:
-        for name, table in (("series.json", "series"), ("processes.json", "processes"), ("phases.json", "phases"),
-                            ("events.json", "events")):
+        for name, table in (
+            ("series.json", "series"),
+            ("processes.json", "processes"),
+            ("phases.json", "phases"),
+            ("events.json", "events"),
+        ):
             for row in iter_rows(checked.folder / name, name, checked.limits):
                 yield table, row
         root = artefact_root(sid)
@@ -50,7 +55,7 @@ def _rows(checked: CheckedBundle,
             check_capture(i, row, checked.manifest.files)
             row = dict(row)
             if row.get("path"):
-                row["path"] = str(root / row["path"][len(ARTEFACTS):])
+                row["path"] = str(root / row["path"][len(ARTEFACTS) :])
             yield "captures", row
 
     return rows
@@ -65,8 +70,9 @@ def _write(store: Store, checked: CheckedBundle, artefact_root: Callable[[int], 
     session = dict(checked.manifest.session)
     if session["status"] == "running":
         session["status"] = "interrupted"
-    return store.import_session(session, iter_samples(checked.folder / SAMPLES, checked.limits),
-                                _rows(checked, artefact_root))
+    return store.import_session(
+        session, iter_samples(checked.folder / SAMPLES, checked.limits), _rows(checked, artefact_root)
+    )
 
 
 def _move_artefacts(src: Path, dest: Path) -> int:
@@ -132,8 +138,9 @@ def import_bundle(store: Store, path: Path | str, limits: Limits | None = None) 
             try:
                 moved = _move_artefacts(checked.artefact_dir, store.artefact_dir(sid))
             except OSError as exc:
-                raise BundleError(f"imported as session {sid}, but its artefacts could not be moved into "
-                                  f"place: {exc.strerror}") from None
+                raise BundleError(
+                    f"imported as session {sid}, but its artefacts could not be moved into place: {exc.strerror}"
+                ) from None
         return ImportResult(sid, True, uid, moved)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -78,15 +78,18 @@ def check_entry(info: zipfile.ZipInfo, limits: Limits) -> None:
     if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
         raise BundleError(f"entry {name!r} uses an unsupported compression method ({info.compress_type})")
     if info.file_size > limits.max_file_bytes:
-        raise BundleError(f"entry {name!r} would unpack to {format_bytes(info.file_size)}, over the "
-                          f"{format_bytes(limits.max_file_bytes)} limit for one file")
+        raise BundleError(
+            f"entry {name!r} would unpack to {format_bytes(info.file_size)}, over the "
+            f"{format_bytes(limits.max_file_bytes)} limit for one file"
+        )
     _check_ratio(name, info.file_size, info.compress_size, limits)
 
 
 def _check_ratio(name: str, size: int, compressed: int, limits: Limits) -> None:
     if size > limits.ratio_floor_bytes and size > max(compressed, 1) * limits.max_ratio:
-        raise BundleError(f"entry {name!r} expands {size // max(compressed, 1)}:1, a likely zip bomb "
-                          f"(limit {limits.max_ratio}:1)")
+        raise BundleError(
+            f"entry {name!r} expands {size // max(compressed, 1)}:1, a likely zip bomb (limit {limits.max_ratio}:1)"
+        )
 
 
 # --- the manifest's shape --------------------------------------------------------------------
@@ -99,34 +102,81 @@ _JSONISH = (dict, list, str, int, float, bool, type(None))
 
 #: column -> accepted types; unknown columns of a newer memview are ignored, known ones are checked
 SESSION_FIELDS: dict[str, tuple[type, ...]] = {
-    "uid": (str,), "kind": (str,), "name": _OPT_STR, "command": (list, str, type(None)), "target": _OPT_STR,
-    "pid": _OPT_INT, "cwd": _OPT_STR, "started_at": _NUM, "ended_at": _OPT_NUM, "wall_s": _OPT_NUM,
-    "status": (str,), "exit_code": _OPT_INT, "signal": _OPT_INT, "interval_s": _OPT_NUM, "samples": _OPT_INT,
-    "peak_rss_bytes": _OPT_INT, "peak_source": _OPT_STR, "avg_rss_bytes": _OPT_INT, "final_rss_bytes": _OPT_INT,
-    "meta": (dict, type(None)), "tags": (list, type(None)), "notes": _OPT_STR, "summary": _JSONISH,
+    "uid": (str,),
+    "kind": (str,),
+    "name": _OPT_STR,
+    "command": (list, str, type(None)),
+    "target": _OPT_STR,
+    "pid": _OPT_INT,
+    "cwd": _OPT_STR,
+    "started_at": _NUM,
+    "ended_at": _OPT_NUM,
+    "wall_s": _OPT_NUM,
+    "status": (str,),
+    "exit_code": _OPT_INT,
+    "signal": _OPT_INT,
+    "interval_s": _OPT_NUM,
+    "samples": _OPT_INT,
+    "peak_rss_bytes": _OPT_INT,
+    "peak_source": _OPT_STR,
+    "avg_rss_bytes": _OPT_INT,
+    "final_rss_bytes": _OPT_INT,
+    "meta": (dict, type(None)),
+    "tags": (list, type(None)),
+    "notes": _OPT_STR,
+    "summary": _JSONISH,
 }
 ROW_FIELDS: dict[str, dict[str, tuple[type, ...]]] = {
     "series.json": {"name": (str,), "unit": _OPT_STR, "label": _OPT_STR},
     "processes.json": {
-        "pid": (int,), "ppid": _OPT_INT, "name": _OPT_STR, "cmdline": (list, str, type(None)),
-        "create_time": _OPT_NUM, "first_s": _OPT_NUM, "last_s": _OPT_NUM, "peak_rss_bytes": _OPT_INT,
-        "peak_source": _OPT_STR, "exit_code": _OPT_INT,
+        "pid": (int,),
+        "ppid": _OPT_INT,
+        "name": _OPT_STR,
+        "cmdline": (list, str, type(None)),
+        "create_time": _OPT_NUM,
+        "first_s": _OPT_NUM,
+        "last_s": _OPT_NUM,
+        "peak_rss_bytes": _OPT_INT,
+        "peak_source": _OPT_STR,
+        "exit_code": _OPT_INT,
     },
     "phases.json": {
-        "seq": (int,), "name": (str,), "depth": _OPT_INT, "start_s": _NUM, "end_s": _OPT_NUM,
-        "start_rss_bytes": _OPT_INT, "end_rss_bytes": _OPT_INT, "peak_rss_bytes": _OPT_INT, "peak_source": _OPT_STR,
-        "growth_bytes": _OPT_INT, "flags": (list, type(None)), "data": (dict, type(None)),
+        "seq": (int,),
+        "name": (str,),
+        "depth": _OPT_INT,
+        "start_s": _NUM,
+        "end_s": _OPT_NUM,
+        "start_rss_bytes": _OPT_INT,
+        "end_rss_bytes": _OPT_INT,
+        "peak_rss_bytes": _OPT_INT,
+        "peak_source": _OPT_STR,
+        "growth_bytes": _OPT_INT,
+        "flags": (list, type(None)),
+        "data": (dict, type(None)),
     },
-    "events.json": {"t_s": _NUM, "kind": (str,), "level": _OPT_STR, "message": _OPT_STR,
-                    "data": (dict, type(None))},
+    "events.json": {"t_s": _NUM, "kind": (str,), "level": _OPT_STR, "message": _OPT_STR, "data": (dict, type(None))},
     "captures.json": {
-        "seq": (int,), "tool": (str,), "pid": _OPT_INT, "trigger": _OPT_STR, "started_s": _OPT_NUM,
-        "ended_s": _OPT_NUM, "path": _OPT_STR, "size_bytes": _OPT_INT, "exit_status": _OPT_INT,
-        "status": _OPT_STR, "stderr_tail": _OPT_STR, "data": (dict, type(None)),
+        "seq": (int,),
+        "tool": (str,),
+        "pid": _OPT_INT,
+        "trigger": _OPT_STR,
+        "started_s": _OPT_NUM,
+        "ended_s": _OPT_NUM,
+        "path": _OPT_STR,
+        "size_bytes": _OPT_INT,
+        "exit_status": _OPT_INT,
+        "status": _OPT_STR,
+        "stderr_tail": _OPT_STR,
+        "data": (dict, type(None)),
     },
 }
-REQUIRED_ROW_FIELDS = {"series.json": ("name",), "processes.json": ("pid",), "phases.json": ("seq", "name", "start_s"),
-                 "events.json": ("t_s", "kind"), "captures.json": ("seq", "tool")}
+REQUIRED_ROW_FIELDS = {
+    "series.json": ("name",),
+    "processes.json": ("pid",),
+    "phases.json": ("seq", "name", "start_s"),
+    "events.json": ("t_s", "kind"),
+    "captures.json": ("seq", "tool"),
+}
 
 
 def _typecheck(value: Any, types: tuple[type, ...], where: str) -> None:
@@ -140,8 +190,9 @@ def _typecheck(value: Any, types: tuple[type, ...], where: str) -> None:
         raise BundleError(f"{where}: expected {names}, got {type(value).__name__} {str(value)[:40]!r}")
 
 
-def check_fields(obj: Any, fields: dict[str, tuple[type, ...]], required: tuple[str, ...], where: str
-                  ) -> dict[str, Any]:
+def check_fields(
+    obj: Any, fields: dict[str, tuple[type, ...]], required: tuple[str, ...], where: str
+) -> dict[str, Any]:
     if not isinstance(obj, dict):
         raise BundleError(f"{where}: expected an object")
     for key in required:
@@ -196,12 +247,14 @@ def parse_manifest(data: bytes) -> BundleManifest:
     if not isinstance(version, int) or isinstance(version, bool):
         raise BundleError("manifest.json: 'version' must be an integer")
     if version > VERSION:
-        raise BundleError(f"bundle format version {version} is newer than this memview reads ({VERSION}); "
-                          "upgrade memview")
+        raise BundleError(
+            f"bundle format version {version} is newer than this memview reads ({VERSION}); upgrade memview"
+        )
     if version < 1:
         raise BundleError(f"unknown bundle format version {version}")
-    session = check_fields(doc.get("session"), SESSION_FIELDS, ("uid", "kind", "status", "started_at"),
-                            "manifest.json: session")
+    session = check_fields(
+        doc.get("session"), SESSION_FIELDS, ("uid", "kind", "status", "started_at"), "manifest.json: session"
+    )
     if not re.fullmatch(r"[0-9A-Za-z_\-]{8,64}", session["uid"]):
         raise BundleError("manifest.json: session.uid is not a session id")
     summary = doc.get("summary")
@@ -213,8 +266,7 @@ def parse_manifest(data: bytes) -> BundleManifest:
     files: dict[str, tuple[int, str]] = {}
     for i, entry in enumerate(listed):
         where = f"manifest.json: files[{i}]"
-        f = check_fields(entry, {"name": (str,), "size": (int,), "sha256": (str,)}, ("name", "size", "sha256"),
-                          where)
+        f = check_fields(entry, {"name": (str,), "size": (int,), "sha256": (str,)}, ("name", "size", "sha256"), where)
         _check_name(f["name"])
         if f["name"] == MANIFEST or f["name"].endswith("/"):
             raise BundleError(f"{where}: invalid name {f['name']!r}")

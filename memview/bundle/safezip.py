@@ -75,8 +75,9 @@ def _writer(out: IO[bytes], name: str) -> Callable[[bytes], None]:
     return write
 
 
-def stream_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, cap: int, limits: Limits,
-            sink: Callable[[bytes], None]) -> tuple[int, str]:
+def stream_member(
+    zf: zipfile.ZipFile, info: zipfile.ZipInfo, cap: int, limits: Limits, sink: Callable[[bytes], None]
+) -> tuple[int, str]:
     """Decompress one entry into ``sink``, counting: never more than ``cap`` bytes, whatever the headers say."""
     sha = hashlib.sha256()
     size = 0
@@ -89,11 +90,14 @@ def stream_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, cap: int, limits: 
                     break
                 size += len(chunk)
                 if size > cap:
-                    raise BundleError(f"entry {info.filename!r} unpacks to more than {format_bytes(cap)} "
-                                      "(more than its headers or the limits allow)")
+                    raise BundleError(
+                        f"entry {info.filename!r} unpacks to more than {format_bytes(cap)} "
+                        "(more than its headers or the limits allow)"
+                    )
                 if size > ratio_cap:
-                    raise BundleError(f"entry {info.filename!r} expands more than {limits.max_ratio}:1, "
-                                      "a likely zip bomb")
+                    raise BundleError(
+                        f"entry {info.filename!r} expands more than {limits.max_ratio}:1, a likely zip bomb"
+                    )
                 sha.update(chunk)
                 sink(chunk)
     except BundleError:
@@ -132,8 +136,10 @@ def read_entries(path: Path, tmp: Path, limits: Limits) -> CheckedBundle:
             seen[key] = info.filename
             total += info.file_size
         if total > limits.max_total_bytes:
-            raise BundleError(f"the bundle would unpack to {format_bytes(total)}, over the "
-                              f"{format_bytes(limits.max_total_bytes)} limit")
+            raise BundleError(
+                f"the bundle would unpack to {format_bytes(total)}, over the "
+                f"{format_bytes(limits.max_total_bytes)} limit"
+            )
         files = {i.filename: i for i in infos if not is_dir_entry(i)}
         for name in files:
             parts = name.split("/")
@@ -143,8 +149,10 @@ def read_entries(path: Path, tmp: Path, limits: Limits) -> CheckedBundle:
         if MANIFEST not in files:
             raise BundleError("not a memview bundle (no manifest.json)")
         if files[MANIFEST].file_size > limits.max_manifest_bytes:
-            raise BundleError(f"manifest.json is {format_bytes(files[MANIFEST].file_size)}, over the "
-                              f"{format_bytes(limits.max_manifest_bytes)} limit")
+            raise BundleError(
+                f"manifest.json is {format_bytes(files[MANIFEST].file_size)}, over the "
+                f"{format_bytes(limits.max_manifest_bytes)} limit"
+            )
         buf = bytearray()
         stream_member(zf, files[MANIFEST], files[MANIFEST].file_size, limits, buf.extend)
         manifest = parse_manifest(bytes(buf))
@@ -159,8 +167,9 @@ def read_entries(path: Path, tmp: Path, limits: Limits) -> CheckedBundle:
         for name, (want_size, want_sha) in manifest.files.items():
             info = files[name]
             if info.file_size != want_size:
-                raise BundleError(f"size mismatch for {name!r}: the zip says {info.file_size} bytes, "
-                                  f"the manifest {want_size}")
+                raise BundleError(
+                    f"size mismatch for {name!r}: the zip says {info.file_size} bytes, the manifest {want_size}"
+                )
             cap = min(want_size, limits.max_file_bytes, limits.max_total_bytes - streamed)
             if name == TRACE:  # derived from the rest: verified, not kept
                 size, sha = stream_member(zf, info, cap, limits, lambda _chunk: None)
@@ -195,8 +204,11 @@ def _validate(checked: CheckedBundle) -> None:
                 check_capture(i, row, checked.manifest.files)
             if key is not None:
                 if row[key] in keys:
-                    raise BundleError("series.json: a series is listed twice" if name == "series.json"
-                                      else f"{name}: '{key}' values repeat")
+                    raise BundleError(
+                        "series.json: a series is listed twice"
+                        if name == "series.json"
+                        else f"{name}: '{key}' values repeat"
+                    )
                 keys.add(row[key])
 
 
@@ -256,8 +268,9 @@ def iter_rows(path: Path, name: str, limits: Limits) -> Iterator[dict[str, Any]]
                         raise BundleError(f"{name}[{count}] is nested too deeply") from None
                     except ValueError as exc:
                         if len(buf) - pos > limits.max_row_bytes:
-                            raise BundleError(f"{name}[{count}] is larger than "
-                                              f"{format_bytes(limits.max_row_bytes)}") from None
+                            raise BundleError(
+                                f"{name}[{count}] is larger than {format_bytes(limits.max_row_bytes)}"
+                            ) from None
                         if not more():
                             raise BundleError(f"{name} is not valid JSON ({str(exc)[:80]})") from None
                 if end - pos > limits.max_row_bytes:
@@ -297,8 +310,11 @@ def iter_samples(path: Path, limits: Limits) -> Iterator[tuple[str, float, int]]
                     t, value = float(row[0]), int(row[2])
                 except ValueError:
                     raise BundleError(f"{SAMPLES} line {reader.line_num}: not a number") from None
-                if (not math.isfinite(t) or not -INT64_LIMIT // 2 <= value < INT64_LIMIT // 2
-                        or not 0 < len(row[1]) <= 200):
+                if (
+                    not math.isfinite(t)
+                    or not -INT64_LIMIT // 2 <= value < INT64_LIMIT // 2
+                    or not 0 < len(row[1]) <= 200
+                ):
                     raise BundleError(f"{SAMPLES} line {reader.line_num}: value out of range")
                 if row[1] not in names:
                     if len(names) >= limits.max_series:

@@ -86,9 +86,15 @@ _UNBLOCK = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal
 class Spawned:
     """A tool process in its own process group, started with no signals blocked."""
 
-    def __init__(self, argv: list[str], stdout: Path | int | None = None, stderr: Path | int | None = None,
-                 stdin: int | None = None, env: dict[str, str] | None = None,
-                 run_as: Credentials | None = None) -> None:
+    def __init__(
+        self,
+        argv: list[str],
+        stdout: Path | int | None = None,
+        stderr: Path | int | None = None,
+        stdin: int | None = None,
+        env: dict[str, str] | None = None,
+        run_as: Credentials | None = None,
+    ) -> None:
         if run_as is not None:
             run_as.check_can_run(argv[0])
             argv = run_as.wrap(argv)
@@ -109,12 +115,14 @@ class Spawned:
             else:
                 # a fresh file, never through a link: the folder may belong to the target's user
                 Path(target).unlink(missing_ok=True)
-                actions.append((os.POSIX_SPAWN_OPEN, fd, str(target),
-                                os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600))
+                actions.append(
+                    (os.POSIX_SPAWN_OPEN, fd, str(target), os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+                )
         run_env = dict(os.environ if env is None else env)
         # argv[0] is an absolute path from find_tool (posix_spawn has no cwd: tools get absolute paths)
-        self.pid = os.posix_spawn(argv[0], argv, run_env, file_actions=actions, setpgroup=0,
-                                  setsigmask=(), setsigdef=_UNBLOCK)
+        self.pid = os.posix_spawn(
+            argv[0], argv, run_env, file_actions=actions, setpgroup=0, setsigmask=(), setsigdef=_UNBLOCK
+        )
         self.started = time.monotonic()
         self._pidfd: int | None = None
         try:
@@ -194,9 +202,15 @@ def tail(path: Path | None, limit: int = STDERR_TAIL) -> str:
         return ""
 
 
-def run_tool(ctx: CaptureContext, argv: list[str], stdout: Path | None, stderr: Path,
-             stop_after: float | None = None, stop_signal: int = signal.SIGINT,
-             env: dict[str, str] | None = None) -> tuple[int, str]:
+def run_tool(
+    ctx: CaptureContext,
+    argv: list[str],
+    stdout: Path | None,
+    stderr: Path,
+    stop_after: float | None = None,
+    stop_signal: int = signal.SIGINT,
+    env: dict[str, str] | None = None,
+) -> tuple[int, str]:
     """Run a tool to completion within the capture's time limit; (exit code, stderr tail).
 
     ``stop_after``: send ``stop_signal`` after that many seconds (tools that record until told).
@@ -215,14 +229,18 @@ def run_tool(ctx: CaptureContext, argv: list[str], stdout: Path | None, stderr: 
         code = proc.wait(ctx.remaining())
         if code is None:
             proc.kill()
-            raise CaptureError(f"{Path(argv[0]).name} did not finish within the capture time limit "
-                               f"({ctx.time_limit:g}s): killed", status="timeout", stderr_tail=proc.stderr_tail())
+            raise CaptureError(
+                f"{Path(argv[0]).name} did not finish within the capture time limit ({ctx.time_limit:g}s): killed",
+                status="timeout",
+                stderr_tail=proc.stderr_tail(),
+            )
         return code, proc.stderr_tail()
     finally:
         ctx.running = None
 
 
 # -- whose credentials a tool runs with -----------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Credentials:
@@ -242,12 +260,20 @@ class Credentials:
     def wrap(self, argv: list[str]) -> list[str]:
         setpriv = shutil.which("setpriv", path="/usr/bin:/bin:/usr/sbin:/sbin")
         if setpriv is None:
-            raise CaptureError("setpriv (util-linux) is needed to run capture tools as the target's user",
-                               status="missing-tool")
+            raise CaptureError(
+                "setpriv (util-linux) is needed to run capture tools as the target's user", status="missing-tool"
+            )
         groups = [f"--groups={','.join(map(str, self.groups))}"] if self.groups else ["--clear-groups"]
-        return [setpriv, f"--reuid={self.uid}", f"--regid={self.gid}", *groups, "--inh-caps=-all",
-                "--no-new-privs", "--", *argv]
-
+        return [
+            setpriv,
+            f"--reuid={self.uid}",
+            f"--regid={self.gid}",
+            *groups,
+            "--inh-caps=-all",
+            "--no-new-privs",
+            "--",
+            *argv,
+        ]
 
     def _allows(self, st: os.stat_result, bit: int) -> bool:
         if st.st_uid == self.uid:
@@ -262,12 +288,16 @@ class Credentials:
         try:
             for folder in reversed(path.parents):
                 if not self._allows(folder.stat(), 0o1):
-                    raise CaptureError(f"{path.name} at {tool} is out of reach of uid {self.uid} (the target's "
-                                       f"user; {folder} is closed to it): install {path.name} where every user "
-                                       "can run it, e.g. /usr/local/bin", status="missing-tool")
+                    raise CaptureError(
+                        f"{path.name} at {tool} is out of reach of uid {self.uid} (the target's "
+                        f"user; {folder} is closed to it): install {path.name} where every user "
+                        "can run it, e.g. /usr/local/bin",
+                        status="missing-tool",
+                    )
             if not self._allows(path.stat(), 0o1):
-                raise CaptureError(f"{tool} is not executable by uid {self.uid} (the target's user)",
-                                   status="missing-tool")
+                raise CaptureError(
+                    f"{tool} is not executable by uid {self.uid} (the target's user)", status="missing-tool"
+                )
         except OSError as exc:
             raise CaptureError(f"cannot check {tool}: {exc}", status="missing-tool") from None
 
@@ -287,6 +317,7 @@ def target_credentials(pid: int) -> Credentials | None:
 
 
 # -- one capture -------------------------------------------------------------------------------------
+
 
 @dataclass
 class CaptureContext:

@@ -51,9 +51,12 @@ class WebSocket:
         self._buf = b""
         key = base64.b64encode(os.urandom(16)).decode()
         path = parts.path + (f"?{parts.query}" if parts.query else "")
-        self.sock.sendall((f"GET {path} HTTP/1.1\r\nHost: {parts.hostname}:{port}\r\nUpgrade: websocket\r\n"
-                           f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n")
-                          .encode())
+        self.sock.sendall(
+            (
+                f"GET {path} HTTP/1.1\r\nHost: {parts.hostname}:{port}\r\nUpgrade: websocket\r\n"
+                f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+            ).encode()
+        )
         head = self._read_until(b"\r\n\r\n", time.monotonic() + timeout)
         status = head.split(b"\r\n", 1)[0]
         if b" 101 " not in status + b" ":
@@ -146,8 +149,13 @@ class DevTools:
         self.ws = WebSocket(url, timeout)
         self._id = 0
 
-    def call(self, method: str, params: dict[str, Any] | None = None, deadline: float | None = None,
-             on_event: Callable[[str, dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    def call(
+        self,
+        method: str,
+        params: dict[str, Any] | None = None,
+        deadline: float | None = None,
+        on_event: Callable[[str, dict[str, Any]], None] | None = None,
+    ) -> dict[str, Any]:
         """Send a command and wait for its answer, passing every event that arrives first to ``on_event``."""
         self._id += 1
         msg_id = self._id

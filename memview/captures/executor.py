@@ -90,8 +90,9 @@ class Executor:
     sampler thread that notices a crossing must not wait for it.
     """
 
-    def __init__(self, recorder: Any, out_dir: Callable[[], Path], max_captures: int = 10,
-                 env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, recorder: Any, out_dir: Callable[[], Path], max_captures: int = 10, env: dict[str, str] | None = None
+    ) -> None:
         self.recorder = recorder
         self._out_dir = out_dir
         self.max_captures = max_captures
@@ -134,8 +135,12 @@ class Executor:
                 break
             dropped += entry is not None
         if dropped:
-            self.recorder.add_event("capture_skipped", f"{dropped} requested capture(s) not taken: the session "
-                                    "ended first", level="warning", data={"dropped": dropped})
+            self.recorder.add_event(
+                "capture_skipped",
+                f"{dropped} requested capture(s) not taken: the session ended first",
+                level="warning",
+                data={"dropped": dropped},
+            )
         self._queue.put(None)
         self._thread.join(timeout)
         if self._thread.is_alive() and self._current is not None and self._current.running is not None:
@@ -161,15 +166,21 @@ class Executor:
                 jobs = []
             for job in jobs:
                 if self._closing.is_set() and not isinstance(item, CaptureJob):
-                    self.recorder.add_event("capture_skipped", f"{job.tool} capture of PID {job.pid} not taken: "
-                                            "the session ended first", level="warning",
-                                            data={"tool": job.tool, "pid": job.pid, "trigger": job.trigger})
+                    self.recorder.add_event(
+                        "capture_skipped",
+                        f"{job.tool} capture of PID {job.pid} not taken: the session ended first",
+                        level="warning",
+                        data={"tool": job.tool, "pid": job.pid, "trigger": job.trigger},
+                    )
                     continue
                 if self.taken >= self.max_captures:
                     self.recorder.add_event(
-                        "capture_skipped", f"{job.tool} capture of PID {job.pid} not taken: the session's limit "
-                        f"of {self.max_captures} captures is reached (--max-captures)", level="warning",
-                        data={"tool": job.tool, "pid": job.pid, "trigger": job.trigger})
+                        "capture_skipped",
+                        f"{job.tool} capture of PID {job.pid} not taken: the session's limit "
+                        f"of {self.max_captures} captures is reached (--max-captures)",
+                        level="warning",
+                        data={"tool": job.tool, "pid": job.pid, "trigger": job.trigger},
+                    )
                     continue
                 self.taken += 1
                 job.requested_t = requested_t
@@ -186,15 +197,33 @@ class Executor:
         rec = self.recorder
         self._seq += 1
         out_dir = self._out_dir()
-        ctx = CaptureContext(job.tool, job.pid, out_dir, f"{self._seq:02d}-{job.tool}-{job.pid}", job.duration,
-                             job.time_limit, native=job.native, subprocesses=job.subprocesses, env=self.env,
-                             allow_inspector=job.allow_inspector)
+        ctx = CaptureContext(
+            job.tool,
+            job.pid,
+            out_dir,
+            f"{self._seq:02d}-{job.tool}-{job.pid}",
+            job.duration,
+            job.time_limit,
+            native=job.native,
+            subprocesses=job.subprocesses,
+            env=self.env,
+            allow_inspector=job.allow_inspector,
+        )
         if self._closing.is_set():
             ctx.stop.set()
         ctx.deadline = time.monotonic() + job.time_limit
-        capture = Capture(tool=job.tool, pid=job.pid, trigger=job.trigger, started_s=rec.now(),
-                          data={**job.data, "requested_s": job.requested_t, "duration_s": job.duration,
-                                "time_limit_s": job.time_limit})
+        capture = Capture(
+            tool=job.tool,
+            pid=job.pid,
+            trigger=job.trigger,
+            started_s=rec.now(),
+            data={
+                **job.data,
+                "requested_s": job.requested_t,
+                "duration_s": job.duration,
+                "time_limit_s": job.time_limit,
+            },
+        )
         st = procfs.stat(job.pid)
         ticks = st.start_ticks if st is not None else None
         ctx.previous = list(self._history.get((job.tool, job.pid), []))
@@ -228,13 +257,19 @@ class Executor:
             rec.add_capture(capture)
         if capture.status in ("ok", "partial"):
             size = capture.size_bytes or 0
-            rec.add_event("capture", f"{job.tool} of PID {job.pid} saved: {capture.path} ({size} bytes, "
-                          f"{capture.ended_s - capture.started_s:.2f}s)",
-                          data={"tool": job.tool, "pid": job.pid, "path": capture.path, "status": capture.status})
+            rec.add_event(
+                "capture",
+                f"{job.tool} of PID {job.pid} saved: {capture.path} ({size} bytes, "
+                f"{capture.ended_s - capture.started_s:.2f}s)",
+                data={"tool": job.tool, "pid": job.pid, "path": capture.path, "status": capture.status},
+            )
 
     def _report_error(self, job: CaptureJob, capture: Capture, message: str) -> None:
         if capture.status == "exited" and "exited" not in message:
             message = f"PID {job.pid} exited during the capture ({message})"
-        self.recorder.add_event("capture_error", f"{job.tool} capture of PID {job.pid} {capture.status}: {message}",
-                                level="error", data={"tool": job.tool, "pid": job.pid, "status": capture.status,
-                                                     "trigger": job.trigger})
+        self.recorder.add_event(
+            "capture_error",
+            f"{job.tool} capture of PID {job.pid} {capture.status}: {message}",
+            level="error",
+            data={"tool": job.tool, "pid": job.pid, "status": capture.status, "trigger": job.trigger},
+        )

@@ -81,8 +81,9 @@ def tree_from_speedscope(doc: dict[str, Any]) -> _Node:
             weights = profile.get("weights") or [1] * len(profile["samples"])
             for stack, weight in zip(profile["samples"], weights):
                 # a sample is one sample whatever its weight; a weight in a time unit is its duration
-                root.add(prefix + [frames[i] for i in stack], 1.0 if in_seconds else float(weight),
-                         float(weight) * scale)
+                root.add(
+                    prefix + [frames[i] for i in stack], 1.0 if in_seconds else float(weight), float(weight) * scale
+                )
         elif profile.get("type") == "evented":
             _add_evented(root, prefix, frames, profile)
     return root
@@ -93,8 +94,11 @@ _UNIT_SECONDS = {"seconds": 1.0, "milliseconds": 1e-3, "microseconds": 1e-6, "na
 
 def recorded_seconds(doc: dict[str, Any]) -> float | None:
     """The span py-spy really sampled (the longest profile's end - start, in seconds), if it says."""
-    spans = [(p.get("endValue", 0) - p.get("startValue", 0)) * _UNIT_SECONDS[p["unit"]]
-             for p in doc.get("profiles") or [] if p.get("unit") in _UNIT_SECONDS]
+    spans = [
+        (p.get("endValue", 0) - p.get("startValue", 0)) * _UNIT_SECONDS[p["unit"]]
+        for p in doc.get("profiles") or []
+        if p.get("unit") in _UNIT_SECONDS
+    ]
     return max(spans) if spans else None
 
 
@@ -152,8 +156,10 @@ def render(root: _Node, title: str) -> str:
         pct = 100.0 * node.value / total
         label = escape(node.name)
         secs = f", {node.seconds:.2f}s" if node.seconds else ""
-        out.append(f'<g><title>{label} — {node.value:g} samples ({pct:.1f}%{secs})</title>'
-                   f'<rect x="{x:.1f}" y="{y}" width="{w:.1f}" height="{ROW - 1}" fill="{_colour(node.name)}" rx="2"/>')
+        out.append(
+            f"<g><title>{label} — {node.value:g} samples ({pct:.1f}%{secs})</title>"
+            f'<rect x="{x:.1f}" y="{y}" width="{w:.1f}" height="{ROW - 1}" fill="{_colour(node.name)}" rx="2"/>'
+        )
         chars = int(w / 7)
         if chars >= 3:
             text = node.name if len(node.name) <= chars else node.name[: chars - 2] + ".."

@@ -24,8 +24,13 @@ from memview.captures.sites import Site, Summary
 #: above this many nodes the dominator tree is skipped (pure Python; seconds per million nodes)
 MAX_RETAINED_NODES = 1_000_000
 _GROUPED_BY_NAME = {"object", "native"}  # a closure is "(closure)", as in DevTools
-_TYPE_LABEL = {"code": "(compiled code)", "hidden": "(system)", "synthetic": "(synthetic)",
-               "concatenated string": "(concatenated string)", "sliced string": "(sliced string)"}
+_TYPE_LABEL = {
+    "code": "(compiled code)",
+    "hidden": "(system)",
+    "synthetic": "(synthetic)",
+    "concatenated string": "(concatenated string)",
+    "sliced string": "(sliced string)",
+}
 
 
 class Graph:
@@ -149,8 +154,7 @@ def constructors(path: Path) -> tuple[dict[str, list[int]], int, list[str]]:
 
 
 def _sites(table: dict[str, list[int]], column: int) -> list[Site]:
-    return sorted((Site(name, "", None, row[column], row[1]) for name, row in table.items()),
-                  key=lambda s: -s.bytes)
+    return sorted((Site(name, "", None, row[column], row[1]) for name, row in table.items()), key=lambda s: -s.bytes)
 
 
 def summarise(path: Path, previous: Path | None = None) -> Summary:

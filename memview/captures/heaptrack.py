@@ -40,8 +40,11 @@ from memview.captures.ptrace_advice import looks_like_ptrace_refusal, ptrace_adv
 from memview.collectors import procfs
 from memview.model import Capture
 
-_GDB_ERRORS = re.compile(r"ptrace:|could not attach|can't attach|couldn't get registers|no symbol table|"
-                         r"no symbol \"|cannot attach|is already traced", re.IGNORECASE)
+_GDB_ERRORS = re.compile(
+    r"ptrace:|could not attach|can't attach|couldn't get registers|no symbol table|"
+    r"no symbol \"|cannot attach|is already traced",
+    re.IGNORECASE,
+)
 INJECT_WAIT = 60.0
 
 
@@ -63,9 +66,17 @@ def _no_display(env: dict[str, str] | None) -> dict[str, str]:
 
 
 def _stop_argv(gdb: str, pid: int) -> list[str]:
-    return [gdb, "--batch-silent", "-n", "-iex=set auto-solib-add off", "-p", str(pid),
-            "--eval-command=sharedlibrary libheaptrack_inject",
-            "--eval-command=call (void) heaptrack_stop()", "--eval-command=detach"]
+    return [
+        gdb,
+        "--batch-silent",
+        "-n",
+        "-iex=set auto-solib-add off",
+        "-p",
+        str(pid),
+        "--eval-command=sharedlibrary libheaptrack_inject",
+        "--eval-command=call (void) heaptrack_stop()",
+        "--eval-command=detach",
+    ]
 
 
 def attach(ctx: CaptureContext, capture: Capture) -> None:
@@ -77,8 +88,13 @@ def attach(ctx: CaptureContext, capture: Capture) -> None:
     log_path.unlink(missing_ok=True)
     fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     try:
-        script = Spawned([exe, "-o", str(base), "-p", str(ctx.pid)], stdout=fd, stderr=fd, env=_no_display(ctx.env),
-                         run_as=ctx.run_as)
+        script = Spawned(
+            [exe, "-o", str(base), "-p", str(ctx.pid)],
+            stdout=fd,
+            stderr=fd,
+            env=_no_display(ctx.env),
+            run_as=ctx.run_as,
+        )
     finally:
         os.close(fd)
     ctx.running = script
@@ -97,8 +113,11 @@ def attach(ctx: CaptureContext, capture: Capture) -> None:
             ctx.path(".stop.log").unlink(missing_ok=True)
             if script.wait(min(30.0, ctx.remaining())) is None:
                 script.kill()
-                raise CaptureError("heaptrack did not finish after heaptrack_stop(); killed", status="timeout",
-                                   stderr_tail=tail(log_path))
+                raise CaptureError(
+                    "heaptrack did not finish after heaptrack_stop(); killed",
+                    status="timeout",
+                    stderr_tail=tail(log_path),
+                )
             capture.data["stop_s"] = round(time.monotonic() - t1, 3)
         else:
             ctx.notes.append(f"PID {ctx.pid} exited during the heaptrack window; the file covers it until then")
@@ -113,8 +132,7 @@ def attach(ctx: CaptureContext, capture: Capture) -> None:
     capture.stderr_tail = tail(log_path)
     out = _output_of(base)
     if out is None or out.stat().st_size == 0:
-        raise CaptureError(f"heaptrack wrote no data file (exit code {script.returncode})",
-                           stderr_tail=tail(log_path))
+        raise CaptureError(f"heaptrack wrote no data file (exit code {script.returncode})", stderr_tail=tail(log_path))
     ctx.keep(out)
     summarise(ctx, out, capture)
     ctx.keep(log_path)
@@ -133,16 +151,19 @@ def _wait_injected(ctx: CaptureContext, script: Spawned, log_path: Path, fifo: s
         elif script.poll() is not None:
             if "Cannot runtime-attach" in log or looks_like_ptrace_refusal(log):
                 raise CaptureError(ptrace_advice(ctx.pid, "gdb"), status="ptrace-refused", stderr_tail=log)
-            raise CaptureError(f"heaptrack exited before attaching (exit code {script.returncode}): "
-                               f"{_last_line(log)}", stderr_tail=log)
+            raise CaptureError(
+                f"heaptrack exited before attaching (exit code {script.returncode}): {_last_line(log)}", stderr_tail=log
+            )
         if not procfs.alive(ctx.pid):
-            raise CaptureError(f"PID {ctx.pid} exited before heaptrack could attach", status="exited",
-                               stderr_tail=log)
+            raise CaptureError(f"PID {ctx.pid} exited before heaptrack could attach", status="exited", stderr_tail=log)
         script.wait(0.05)
     log = tail(log_path, 8000)
     if "injection finished" in log:
-        raise CaptureError(f"heaptrack's library did not start in PID {ctx.pid} (gdb injected it, but it never "
-                           "opened heaptrack's pipe): " + _last_line(log), stderr_tail=log)
+        raise CaptureError(
+            f"heaptrack's library did not start in PID {ctx.pid} (gdb injected it, but it never "
+            "opened heaptrack's pipe): " + _last_line(log),
+            stderr_tail=log,
+        )
     raise CaptureError(f"heaptrack did not attach within {limit:.0f}s", status="timeout", stderr_tail=log)
 
 
@@ -192,6 +213,7 @@ def summarise(ctx: CaptureContext, data_file: Path, capture: Capture) -> None:
 
 # -- launch mode -------------------------------------------------------------------------------------
 
+
 def _script_layout(script: Path) -> tuple[Path, Path]:
     """(preload library, interpreter) as the heaptrack script finds them: relative to itself."""
     text = script.read_text(errors="replace")
@@ -212,8 +234,9 @@ class HeaptrackLaunch:
         self.preload, self.interpret = _script_layout(script)
         for path in (self.preload, self.interpret):
             if not path.exists():
-                raise CaptureError(f"cannot find {path.name} next to {script} (looked at {path})",
-                                   status="missing-tool")
+                raise CaptureError(
+                    f"cannot find {path.name} next to {script} (looked at {path})", status="missing-tool"
+                )
         try:
             self.compressor, self.suffix = [find_tool("zstd", env), "-c"], ".zst"
         except CaptureError:
@@ -245,8 +268,13 @@ class HeaptrackLaunch:
         out_dir = store.artefact_dir(rec.session_id) if store is not None else self._dir
         self.output = out_dir / f"00-heaptrack-{pid}{self.suffix}"
         self._log = out_dir / f"00-heaptrack-{pid}.log"
-        self.capture = Capture(tool="heaptrack", pid=pid, trigger="launch", started_s=0.0,
-                               data={"mode": "launch", "preload": str(self.preload)})
+        self.capture = Capture(
+            tool="heaptrack",
+            pid=pid,
+            trigger="launch",
+            started_s=0.0,
+            data={"mode": "launch", "preload": str(self.preload)},
+        )
         rec.add_capture(self.capture)
         rec.add_listener(self)
         self._thread = threading.Thread(target=self._read, name="memview-heaptrack", daemon=True)
@@ -261,8 +289,15 @@ class HeaptrackLaunch:
         r, w = os.pipe()
         try:
             self._procs.append(Spawned([str(self.interpret)], stdin=fifo_fd, stdout=w, stderr=log_fd, env=self.env))
-            self._procs.append(Spawned([*self.compressor], stdin=r, stdout=self.output, stderr=self._log.with_suffix(
-                ".zip.log"), env=self.env))
+            self._procs.append(
+                Spawned(
+                    [*self.compressor],
+                    stdin=r,
+                    stdout=self.output,
+                    stderr=self._log.with_suffix(".zip.log"),
+                    env=self.env,
+                )
+            )
         finally:
             for fd in (fifo_fd, log_fd, r, w):
                 os.close(fd)
@@ -279,8 +314,15 @@ class HeaptrackLaunch:
                 pass
         if self._thread is not None:
             self._thread.join(5.0)
-        ctx = CaptureContext("heaptrack", capture.pid or 0, self.output.parent if self.output else self._dir,
-                             f"00-heaptrack-{capture.pid}", 0.0, 120.0, env=self.env)
+        ctx = CaptureContext(
+            "heaptrack",
+            capture.pid or 0,
+            self.output.parent if self.output else self._dir,
+            f"00-heaptrack-{capture.pid}",
+            0.0,
+            120.0,
+            env=self.env,
+        )
         ctx.deadline = time.monotonic() + 120.0
         codes = [p.wait(60.0) for p in self._procs]
         for p in self._procs:
@@ -291,12 +333,20 @@ class HeaptrackLaunch:
         capture.stderr_tail = tail(self._log)
         if self._log is not None:
             self._log.with_suffix(".zip.log").unlink(missing_ok=True)
-        if not self._opened.is_set() or self.output is None or not self.output.exists() \
-                or self.output.stat().st_size == 0:
+        if (
+            not self._opened.is_set()
+            or self.output is None
+            or not self.output.exists()
+            or self.output.stat().st_size == 0
+        ):
             capture.status = "failed"
-            recorder.add_event("capture_error", "heaptrack launch mode recorded nothing: the program never loaded "
-                               "heaptrack's library (a static or setuid binary ignores LD_PRELOAD)", level="error",
-                               data={"tool": "heaptrack", "pid": capture.pid})
+            recorder.add_event(
+                "capture_error",
+                "heaptrack launch mode recorded nothing: the program never loaded "
+                "heaptrack's library (a static or setuid binary ignores LD_PRELOAD)",
+                level="error",
+                data={"tool": "heaptrack", "pid": capture.pid},
+            )
         else:
             ctx.keep(self.output)
             try:
@@ -307,9 +357,11 @@ class HeaptrackLaunch:
                 ctx.keep(self._log)
             capture.status = "ok" if codes and codes[0] == 0 else "partial"
             finish(capture, ctx)
-            recorder.add_event("capture", f"heaptrack (launch mode) saved: {capture.path} "
-                               f"({capture.size_bytes} bytes)",
-                               data={"tool": "heaptrack", "pid": capture.pid, "path": capture.path})
+            recorder.add_event(
+                "capture",
+                f"heaptrack (launch mode) saved: {capture.path} ({capture.size_bytes} bytes)",
+                data={"tool": "heaptrack", "pid": capture.pid, "path": capture.path},
+            )
         recorder.add_capture(capture)
         shutil.rmtree(self._dir, ignore_errors=True)
         self.capture = None

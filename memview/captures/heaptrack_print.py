@@ -110,8 +110,13 @@ def folded_stacks(path: Path) -> list[tuple[list[str], int]]:
 def summary(text: str, stacks: list[tuple[list[str], int]]) -> Summary:
     """The site summary of one heaptrack file: ``peak`` first, then leaks, temporary, calls."""
     tables, totals = parse(text)
-    out = Summary(kind="heaptrack", headline="peak", tables={k: v for k, v in tables.items() if v},
-                  stacks=stacks, peak_bytes=totals.get("peak_heap"))
+    out = Summary(
+        kind="heaptrack",
+        headline="peak",
+        tables={k: v for k, v in tables.items() if v},
+        stacks=stacks,
+        peak_bytes=totals.get("peak_heap"),
+    )
     if "leaked" in totals:
         out.notes.append(f"{totals['leaked']} bytes leaked in all")
     return out

@@ -87,12 +87,14 @@ def _failed(ctx: CaptureContext, what: str, code: int, err: str) -> CaptureError
     if not procfs.alive(ctx.pid):
         return CaptureError(f"PID {ctx.pid} exited before memray could {what} it", status="exited", stderr_tail=err)
     if "No module named" in err or "memray" in err and "import" in err.lower():
-        return CaptureError(f"memray cannot start inside PID {ctx.pid}: its Python cannot import memray "
-                            "(install memray into the target's environment)", stderr_tail=err)
+        return CaptureError(
+            f"memray cannot start inside PID {ctx.pid}: its Python cannot import memray "
+            "(install memray into the target's environment)",
+            stderr_tail=err,
+        )
     if looks_like_ptrace_refusal(err):
         return CaptureError(ptrace_advice(ctx.pid, "memray"), status="ptrace-refused", stderr_tail=err)
-    return CaptureError(f"memray {what.split()[0]} failed: {_last_line(err) or f'exit code {code}'}",
-                        stderr_tail=err)
+    return CaptureError(f"memray {what.split()[0]} failed: {_last_line(err) or f'exit code {code}'}", stderr_tail=err)
 
 
 def _last_line(text: str) -> str:
@@ -108,8 +110,7 @@ def _site(record: Any) -> tuple[Site, list[str]]:
         trace = []
     if trace:
         function, file, line = trace[0]
-        site = Site(str(function), str(file), int(line) if line else None, int(record.size),
-                    int(record.n_allocations))
+        site = Site(str(function), str(file), int(line) if line else None, int(record.size), int(record.n_allocations))
     else:
         site = Site("<unknown>", "", None, int(record.size), int(record.n_allocations))
     stack = [frame_label(str(f), str(p), int(n) if n else None) for f, p, n in reversed(trace)] or ["<unknown>"]
@@ -132,8 +133,9 @@ def summarise(path: Path) -> Summary:
         summary.tables = {"peak": merge(peak), "growth": merge(growth)}
         summary.stacks = stacks
         meta = reader.metadata
-        summary.notes.append(f"{meta.total_allocations} allocations recorded from {meta.start_time:%H:%M:%S} "
-                             f"to {meta.end_time:%H:%M:%S}")
+        summary.notes.append(
+            f"{meta.total_allocations} allocations recorded from {meta.start_time:%H:%M:%S} to {meta.end_time:%H:%M:%S}"
+        )
     finally:
         reader.close()
     return summary
@@ -167,17 +169,24 @@ class MemrayLaunch:
 
     def wrap(self, argv: list[str]) -> list[str]:
         """``python ARGS`` → ``python -m memray run -q --force -o FILE ARGS``; ValueError if not Python."""
-        if not argv or not _PY_NAME.match(Path(argv[0]).name) or len(argv) < 2 or \
-                (argv[1].startswith("-") and argv[1] not in ("-m", "-c")):
-            raise ValueError("--memray needs COMMAND to be `python SCRIPT …`, `python -m MODULE …` or "
-                             "`python -c CODE` (memray runs it in the same interpreter)")
+        if (
+            not argv
+            or not _PY_NAME.match(Path(argv[0]).name)
+            or len(argv) < 2
+            or (argv[1].startswith("-") and argv[1] not in ("-m", "-c"))
+        ):
+            raise ValueError(
+                "--memray needs COMMAND to be `python SCRIPT …`, `python -m MODULE …` or "
+                "`python -c CODE` (memray runs it in the same interpreter)"
+            )
         return [argv[0], "-m", "memray", "run", "-q", "--force", "-o", str(self.output), *argv[1:]]
 
     def install(self, session: Any) -> None:
         """Before sampling starts: the capture row of the whole run."""
         rec = self.recorder = session.recorder
-        self.capture = Capture(tool="memray", pid=session.proc.pid, trigger="launch", started_s=0.0,
-                               data={"mode": "launch"})
+        self.capture = Capture(
+            tool="memray", pid=session.proc.pid, trigger="launch", started_s=0.0, data={"mode": "launch"}
+        )
         rec.add_capture(self.capture)
         rec.add_listener(self)
 
@@ -191,9 +200,12 @@ class MemrayLaunch:
         capture.ended_s = recorder.now()
         if not self.output.exists() or self.output.stat().st_size == 0:
             capture.status = "failed"
-            recorder.add_event("capture_error", "memray launch mode recorded nothing (did the command start "
-                               "Python with memray importable?)", level="error",
-                               data={"tool": "memray", "pid": capture.pid})
+            recorder.add_event(
+                "capture_error",
+                "memray launch mode recorded nothing (did the command start Python with memray importable?)",
+                level="error",
+                data={"tool": "memray", "pid": capture.pid},
+            )
         else:
             dest = out_dir / f"00-memray-{capture.pid}.memray.bin"
             shutil.move(str(self.output), dest)
@@ -206,8 +218,11 @@ class MemrayLaunch:
                 capture.status = "partial"
                 ctx.notes.append(f"memray's file could not be read ({exc})")
             finish(capture, ctx)
-            recorder.add_event("capture", f"memray (launch mode) saved: {capture.path} ({capture.size_bytes} bytes)",
-                               data={"tool": "memray", "pid": capture.pid, "path": capture.path})
+            recorder.add_event(
+                "capture",
+                f"memray (launch mode) saved: {capture.path} ({capture.size_bytes} bytes)",
+                data={"tool": "memray", "pid": capture.pid, "path": capture.path},
+            )
         recorder.add_capture(capture)
         shutil.rmtree(self._dir, ignore_errors=True)
         self.capture = None

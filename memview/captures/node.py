@@ -34,11 +34,14 @@ from memview.model import Capture
 
 DEFAULT_INSPECT_PORT = 9229
 OPEN_WAIT = 2.0
-_CLOSE_EXPR = ("typeof process._debugEnd === 'function' ? process._debugEnd() "
-               ": process.mainModule && process.mainModule.require('inspector').close()")
+_CLOSE_EXPR = (
+    "typeof process._debugEnd === 'function' ? process._debugEnd() "
+    ": process.mainModule && process.mainModule.require('inspector').close()"
+)
 
 
 # -- reading node's options --------------------------------------------------------------------------
+
 
 def node_options(pid: int) -> list[str]:
     """Node's own options: the command line up to the script, then NODE_OPTIONS from its environment."""
@@ -98,6 +101,7 @@ def _diagnostic_dir(pid: int) -> Path:
 
 # -- the capture ------------------------------------------------------------------------------------
 
+
 def snapshot(ctx: CaptureContext, capture: Capture) -> None:
     """A ``.heapsnapshot`` of ``ctx.pid`` that Chrome DevTools (Memory tab → Load) opens."""
     kind = process_kind(ctx.pid)
@@ -131,10 +135,12 @@ def snapshot(ctx: CaptureContext, capture: Capture) -> None:
 
 def refusal(pid: int) -> str:
     """Why memview will not open node's inspector by itself, and the two ways forward, in one line."""
-    return (f"no heap snapshot of PID {pid}: node was not started with --heapsnapshot-signal, and opening its "
-            "inspector on 127.0.0.1 would let any local user run code in it; restart it with "
-            "NODE_OPTIONS=--heapsnapshot-signal=SIGUSR2 (memview run does this), or pass --node-inspector "
-            "to accept that risk")
+    return (
+        f"no heap snapshot of PID {pid}: node was not started with --heapsnapshot-signal, and opening its "
+        "inspector on 127.0.0.1 would let any local user run code in it; restart it with "
+        "NODE_OPTIONS=--heapsnapshot-signal=SIGUSR2 (memview run does this), or pass --node-inspector "
+        "to accept that risk"
+    )
 
 
 def _looks_complete(path: Path) -> bool:
@@ -172,8 +178,9 @@ def _via_signal(ctx: CaptureContext, sig: int, out: Path) -> None:
             raise CaptureError(f"PID {ctx.pid} exited before writing its heap snapshot", status="exited")
         if ctx.remaining() <= 0:
             where = f" ({new[0]}, still being written)" if new else f" (nothing appeared in {folder})"
-            raise CaptureError(f"node did not finish its heap snapshot within {ctx.time_limit:g}s{where}",
-                               status="timeout")
+            raise CaptureError(
+                f"node did not finish its heap snapshot within {ctx.time_limit:g}s{where}", status="timeout"
+            )
         time.sleep(0.05)
 
 
@@ -239,15 +246,18 @@ def _via_inspector(ctx: CaptureContext, out: Path) -> dict[str, object]:
     try:
         out.unlink(missing_ok=True)
         with os.fdopen(os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600), "w") as f:
+
             def on_event(method: str, params: dict[str, object]) -> None:
                 if method == "HeapProfiler.addHeapSnapshotChunk":
                     f.write(str(params["chunk"]))
 
-            tools.call("HeapProfiler.takeHeapSnapshot", {"reportProgress": False},
-                       deadline=ctx.deadline, on_event=on_event)
+            tools.call(
+                "HeapProfiler.takeHeapSnapshot", {"reportProgress": False}, deadline=ctx.deadline, on_event=on_event
+            )
     except TimeoutError:
-        raise CaptureError(f"node's heap snapshot did not finish within {ctx.time_limit:g}s",
-                           status="timeout") from None
+        raise CaptureError(
+            f"node's heap snapshot did not finish within {ctx.time_limit:g}s", status="timeout"
+        ) from None
     except (DevToolsError, OSError) as exc:
         status = "exited" if not procfs.alive(pid) else "failed"
         raise CaptureError(f"heap snapshot over the inspector failed: {exc}", status=status) from None
@@ -278,7 +288,8 @@ def _wait_inspector(ctx: CaptureContext, before: set[int]) -> tuple[int, str]:
     if holder != "another process" or port in _all_listening():
         raise CaptureError(
             f"node could not open its inspector: 127.0.0.1:{port} is in use by {holder}. Start node with "
-            f"--inspect-port=0 (any free port) or --heapsnapshot-signal=SIGUSR2 (memview run sets the former)")
+            f"--inspect-port=0 (any free port) or --heapsnapshot-signal=SIGUSR2 (memview run sets the former)"
+        )
     raise CaptureError(f"node did not open its inspector within {OPEN_WAIT:g}s of SIGUSR1 (port {port})")
 
 
@@ -286,8 +297,7 @@ def _all_listening() -> set[int]:
     import psutil
 
     try:
-        return {c.laddr.port for c in psutil.net_connections(kind="tcp")
-                if c.status == psutil.CONN_LISTEN and c.laddr}
+        return {c.laddr.port for c in psutil.net_connections(kind="tcp") if c.status == psutil.CONN_LISTEN and c.laddr}
     except psutil.Error:
         return set()
 

@@ -66,27 +66,47 @@ def openers(path: str | Path) -> list[Opener]:
     kind = file_kind(path)
     if kind == "heaptrack":
         gui = shutil.which("heaptrack_gui")
-        return [Opener("Open in heaptrack_gui", [gui, str(path)]) if gui else
-                Opener("Open in heaptrack_gui", None, "heaptrack_gui is not installed (apt install heaptrack-gui)")]
+        return [
+            Opener("Open in heaptrack_gui", [gui, str(path)])
+            if gui
+            else Opener("Open in heaptrack_gui", None, "heaptrack_gui is not installed (apt install heaptrack-gui)")
+        ]
     if kind in ("speedscope", "folded"):
         tool = shutil.which("speedscope")
         if tool:
             return [Opener("Open in speedscope", [tool, str(path)])]
-        return [Opener("Open in speedscope", None, f"speedscope is not installed (npm install -g speedscope), or "
-                       f"load {path.name} at https://www.speedscope.app", url="https://www.speedscope.app")]
+        return [
+            Opener(
+                "Open in speedscope",
+                None,
+                f"speedscope is not installed (npm install -g speedscope), or "
+                f"load {path.name} at https://www.speedscope.app",
+                url="https://www.speedscope.app",
+            )
+        ]
     if kind == "heapsnapshot":
         hint = f"in Chrome: DevTools → Memory → Load… → {path}"
         chrome = _chrome()
         if chrome:
-            return [Opener("Open in Chrome DevTools", [chrome, "--new-window", "devtools://devtools/bundled/"
-                                                      "devtools_app.html"], hint)]
+            return [
+                Opener(
+                    "Open in Chrome DevTools",
+                    [chrome, "--new-window", "devtools://devtools/bundled/devtools_app.html"],
+                    hint,
+                )
+            ]
         return [Opener("Open in Chrome DevTools", None, f"no Chrome/Chromium found; {hint}")]
     if kind == "memray":
         memray = _which("memray")
         html = path.with_suffix(".html")
         if memray:
-            return [Opener("Open memray flame graph", [memray, "flamegraph", "--force", "-o", str(html), str(path)],
-                           produces=str(html))]
+            return [
+                Opener(
+                    "Open memray flame graph",
+                    [memray, "flamegraph", "--force", "-o", str(html), str(path)],
+                    produces=str(html),
+                )
+            ]
         return [Opener("Open memray flame graph", None, "memray is not installed (pip install memray)")]
     if kind == "svg":
         return [Opener("Open flame graph (browser)", None, url=path.as_uri())]

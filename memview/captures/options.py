@@ -70,10 +70,19 @@ class CaptureSetup:
         self._launch: Any = None
 
     @classmethod
-    def from_cli(cls, thresholds: tuple[str, ...] = (), on_pressure: str | None = None, capture: str | None = None,
-                 capture_duration: str = "5s", capture_timeout: str | None = None, max_captures: int = 10,
-                 capture_native: bool = False, heaptrack_launch: bool = False,
-                 node_inspector: bool = False, memray_launch: bool = False) -> CaptureSetup:
+    def from_cli(
+        cls,
+        thresholds: tuple[str, ...] = (),
+        on_pressure: str | None = None,
+        capture: str | None = None,
+        capture_duration: str = "5s",
+        capture_timeout: str | None = None,
+        max_captures: int = 10,
+        capture_native: bool = False,
+        heaptrack_launch: bool = False,
+        node_inspector: bool = False,
+        memray_launch: bool = False,
+    ) -> CaptureSetup:
         """Validate the options; bad input raises OptionError (one clear line, nothing started)."""
         from memview.triggers import RuleError, parse_rule, pressure_rule  # not on `memview --help`'s path
 
@@ -94,8 +103,15 @@ class CaptureSetup:
         from memview.captures.service import CaptureConfig
 
         duration = _seconds(capture_duration, "--capture-duration") or 5.0
-        config = CaptureConfig(tools, duration, max_captures, _seconds(capture_timeout, "--capture-timeout"),
-                               capture_native, env=dict(os.environ), node_inspector=node_inspector)
+        config = CaptureConfig(
+            tools,
+            duration,
+            max_captures,
+            _seconds(capture_timeout, "--capture-timeout"),
+            capture_native,
+            env=dict(os.environ),
+            node_inspector=node_inspector,
+        )
         setup = cls(rules, config, heaptrack_launch)
         if memray_launch:
             from memview.captures.memray import MemrayLaunch
@@ -173,9 +189,12 @@ class CaptureSetup:
             rec.threshold_handler = ThresholdLine(self.engine, ThresholdLine.pick(self.rules)).set
         if self.rules:
             what = ", ".join(self.config.tools) or "none (events only)"
-            rec.add_event("triggers", f"watching {len(self.rules)} rule(s): {'; '.join(r.text for r in self.rules)}"
-                          f" — capture: {what}", data={"rules": [r.text for r in self.rules],
-                                                       "capture": self.config.tools}, t=0.0)
+            rec.add_event(
+                "triggers",
+                f"watching {len(self.rules)} rule(s): {'; '.join(r.text for r in self.rules)} — capture: {what}",
+                data={"rules": [r.text for r in self.rules], "capture": self.config.tools},
+                t=0.0,
+            )
 
     def abandon(self) -> None:
         """The command did not start: remove what ``launch_env`` prepared."""

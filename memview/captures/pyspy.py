@@ -58,8 +58,7 @@ def dump(ctx: CaptureContext, capture: Capture) -> None:
     threads: list[dict[str, Any]] = []
     for pid in pids:
         native = ["--native"] if ctx.native else []
-        code, err = run_tool(ctx, [exe, "dump", "--json", "--pid", str(pid), *native], json_path, err_path,
-                             env=ctx.env)
+        code, err = run_tool(ctx, [exe, "dump", "--json", "--pid", str(pid), *native], json_path, err_path, env=ctx.env)
         if pid == ctx.pid:
             capture.exit_status, capture.stderr_tail = code, err
             if code != 0:
@@ -98,10 +97,12 @@ def render_dump(threads: list[dict[str, Any]], pid: int) -> str:
             if t.get("owns_gil"):
                 state += "+gil"
             tid = t.get("os_thread_id") or t.get("thread_id")
-            lines.append(f"\nThread {tid} ({state}): \"{t.get('thread_name') or ''}\"")
+            lines.append(f'\nThread {tid} ({state}): "{t.get("thread_name") or ""}"')
             for frame in t.get("frames") or []:
-                lines.append(f"    {frame.get('name')} ({frame.get('short_filename') or frame.get('filename')}:"
-                             f"{frame.get('line')})")
+                lines.append(
+                    f"    {frame.get('name')} ({frame.get('short_filename') or frame.get('filename')}:"
+                    f"{frame.get('line')})"
+                )
         lines.append("")
     return "\n".join(lines) + "\n"
 
@@ -116,8 +117,7 @@ def record(ctx: CaptureContext, capture: Capture) -> None:
     exe = find_tool("py-spy", ctx.env)
     out, log_path = ctx.path(".speedscope.json"), ctx.path(".stderr")
     argv = [exe, "record", "--format", "speedscope", "--output", str(out), *_common(ctx)]
-    code, err = run_tool(ctx, argv, None, log_path, stop_after=ctx.duration, stop_signal=signal.SIGINT,
-                         env=ctx.env)
+    code, err = run_tool(ctx, argv, None, log_path, stop_after=ctx.duration, stop_signal=signal.SIGINT, env=ctx.env)
     log_path.unlink(missing_ok=True)
     capture.exit_status, capture.stderr_tail = code, err
     if not out.exists() or out.stat().st_size == 0:
@@ -160,8 +160,13 @@ def profile_summary(speedscope: Path) -> Summary:
             sites.append(Site(str(f.get("name") or "?"), str(f.get("file") or ""), f.get("line"), 1, 1))
             key = tuple(flamegraph.frame_text(frames[i]) for i in stack)
             stacks[key] = stacks.get(key, 0) + 1
-    out = Summary(kind="py-spy", headline="self", unit="samples", tables={"self": merge(sites)},
-                  stacks=[(list(k), v) for k, v in stacks.items()])
+    out = Summary(
+        kind="py-spy",
+        headline="self",
+        unit="samples",
+        tables={"self": merge(sites)},
+        stacks=[(list(k), v) for k, v in stacks.items()],
+    )
     out.notes.append("CPU samples, not bytes: where the program was running")
     return out
 

@@ -62,8 +62,9 @@ class CaptureConfig:
 class CaptureService:
     """Turns firings and "Capture now" into capture jobs; a recorder listener (keeps the latest sizes)."""
 
-    def __init__(self, recorder: Any, config: CaptureConfig, root_pid: int | None = None,
-                 heaptrack_pid: int | None = None) -> None:
+    def __init__(
+        self, recorder: Any, config: CaptureConfig, root_pid: int | None = None, heaptrack_pid: int | None = None
+    ) -> None:
         self.recorder = recorder
         self.config = config
         self.root_pid = root_pid
@@ -100,31 +101,41 @@ class CaptureService:
         self._submit(firing.rule.text, firing.processes or self._latest, data)
 
     def request(self, reason: str = "manual") -> None:
-        """"Capture now": the configured tools, or auto when none were chosen."""
+        """ "Capture now": the configured tools, or auto when none were chosen."""
         trigger = "manual" if reason in ("", "manual") else f"manual: {reason}"
         self._submit(trigger, self._latest, {"reason": reason}, tools=self.config.tools or ["auto"])
 
-    def _submit(self, trigger: str, processes: Iterable[tuple[int, int]], data: dict[str, Any],
-                tools: list[str] | None = None) -> None:
+    def _submit(
+        self, trigger: str, processes: Iterable[tuple[int, int]], data: dict[str, Any], tools: list[str] | None = None
+    ) -> None:
         procs = tuple(processes)
         chosen = list(tools or self.config.tools)
         self.executor.submit(lambda: self.plan(trigger, procs, data, chosen))
 
     # -- the decision (executor thread) --------------------------------------------------------------
-    def plan(self, trigger: str, processes: tuple[tuple[int, int], ...], data: dict[str, Any],
-             tools: list[str]) -> list[CaptureJob]:
+    def plan(
+        self, trigger: str, processes: tuple[tuple[int, int], ...], data: dict[str, Any], tools: list[str]
+    ) -> list[CaptureJob]:
         candidates = [pid for pid, _ in processes]
         if not candidates and self.root_pid is not None:
             candidates = [self.root_pid]
         if not candidates:
-            self.recorder.add_event("capture_skipped", "nothing to capture: this session has no local process",
-                                    level="warning", data={"trigger": trigger})
+            self.recorder.add_event(
+                "capture_skipped",
+                "nothing to capture: this session has no local process",
+                level="warning",
+                data={"trigger": trigger},
+            )
             return []
         kinds = {pid: process_kind(pid) for pid in candidates}
         live = [pid for pid in candidates if kinds[pid] != "gone"]
         if not live:
-            self.recorder.add_event("capture_skipped", "nothing to capture: the processes have exited",
-                                    level="warning", data={"trigger": trigger})
+            self.recorder.add_event(
+                "capture_skipped",
+                "nothing to capture: the processes have exited",
+                level="warning",
+                data={"trigger": trigger},
+            )
             return []
         if tools == ["auto"]:
             tools = list(AUTO[kinds[live[0]]])
@@ -133,14 +144,21 @@ class CaptureService:
             fn, needs = TOOLS[tool]
             pid = live[0] if needs == "any" else next((p for p in live if kinds[p] == needs), None)
             if pid is None:
-                self.recorder.add_event("capture_skipped", f"{tool}: no {needs} process in the monitored tree "
-                                        f"(processes: {', '.join(f'{p} {kinds[p]}' for p in live)})",
-                                        level="warning", data={"tool": tool, "trigger": trigger})
+                self.recorder.add_event(
+                    "capture_skipped",
+                    f"{tool}: no {needs} process in the monitored tree "
+                    f"(processes: {', '.join(f'{p} {kinds[p]}' for p in live)})",
+                    level="warning",
+                    data={"tool": tool, "trigger": trigger},
+                )
                 continue
             if tool == "heaptrack" and pid == self.heaptrack_pid:
-                self.recorder.add_event("capture_skipped", f"heaptrack: PID {pid} runs under heaptrack since its "
-                                        "launch (--heaptrack); the crossing is marked in its timeline instead",
-                                        data={"tool": tool, "trigger": trigger})
+                self.recorder.add_event(
+                    "capture_skipped",
+                    f"heaptrack: PID {pid} runs under heaptrack since its "
+                    "launch (--heaptrack); the crossing is marked in its timeline instead",
+                    data={"tool": tool, "trigger": trigger},
+                )
                 continue
             subprocesses = False
             if tool.startswith("py-spy"):
@@ -149,9 +167,20 @@ class CaptureService:
             if (release := getattr(self.recorder.collector, "release", None)) is not None:
                 for p in [pid, *(descendants(pid) if subprocesses else [])]:
                     release(p)  # memview's tracer steps aside: a process has one ptracer at a time
-            jobs.append(CaptureJob(tool, fn, pid, trigger, self.config.duration, limit, native=self.config.native,
-                                   subprocesses=subprocesses, data={**data, "process_kind": kinds[pid]},
-                                   allow_inspector=self.config.node_inspector))
+            jobs.append(
+                CaptureJob(
+                    tool,
+                    fn,
+                    pid,
+                    trigger,
+                    self.config.duration,
+                    limit,
+                    native=self.config.native,
+                    subprocesses=subprocesses,
+                    data={**data, "process_kind": kinds[pid]},
+                    allow_inspector=self.config.node_inspector,
+                )
+            )
         return jobs
 
 

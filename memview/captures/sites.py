@@ -38,8 +38,13 @@ class Site:
         return (self.function, self.file, self.line)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"function": self.function, "file": self.file, "line": self.line, "bytes": int(self.bytes),
-                "count": int(self.count)}
+        return {
+            "function": self.function,
+            "file": self.file,
+            "line": self.line,
+            "bytes": int(self.bytes),
+            "count": int(self.count),
+        }
 
 
 @dataclass
@@ -57,9 +62,14 @@ class Summary:
     def as_dict(self) -> dict[str, Any]:
         stacks = sorted(self.stacks, key=lambda s: -s[1])[:TOP_STACKS]
         return {
-            "kind": self.kind, "unit": self.unit, "headline": self.headline, "peak_bytes": self.peak_bytes,
-            "tables": {name: [s.as_dict() for s in sorted(sites, key=lambda s: -s.bytes)[:TOP]]
-                       for name, sites in self.tables.items()},
+            "kind": self.kind,
+            "unit": self.unit,
+            "headline": self.headline,
+            "peak_bytes": self.peak_bytes,
+            "tables": {
+                name: [s.as_dict() for s in sorted(sites, key=lambda s: -s.bytes)[:TOP]]
+                for name, sites in self.tables.items()
+            },
             "stacks": [[list(frames), int(weight)] for frames, weight in stacks],
             "notes": list(self.notes),
         }
@@ -140,8 +150,14 @@ def tracemalloc_rows(summary: dict[str, Any], per_phase: int = 5) -> list[list[s
     for ph in summary.get("phases") or []:
         data = ph.get("data") or {}
         for site in (data.get("tracemalloc_top") or [])[:per_phase]:
-            rows.append([str(ph.get("name")), f"{site.get('file')}:{site.get('line')}",
-                         "+" + format_bytes(site.get("size_diff") or 0), f"{int(site.get('count_diff') or 0):+d}"])
+            rows.append(
+                [
+                    str(ph.get("name")),
+                    f"{site.get('file')}:{site.get('line')}",
+                    "+" + format_bytes(site.get("size_diff") or 0),
+                    f"{int(site.get('count_diff') or 0):+d}",
+                ]
+            )
         if data.get("tracemalloc_error"):
             rows.append([str(ph.get("name")), "(no sites)", str(data["tracemalloc_error"]), ""])
     return rows

@@ -55,10 +55,21 @@ class EndpointCollector(RemoteCollector):
 
     kind = "watch"
 
-    def __init__(self, url: str, interval: float, fmt: str = "auto", headers: object = None, fields: object = None,
-                 unit: str | None = None, metric: str | None = None, timeout: float | None = None,
-                 max_bytes: int = DEFAULT_MAX_BYTES, max_redirects: int = 5,
-                 keep_query: tuple[str, ...] = (), max_series: int = MAX_SERIES) -> None:
+    def __init__(
+        self,
+        url: str,
+        interval: float,
+        fmt: str = "auto",
+        headers: object = None,
+        fields: object = None,
+        unit: str | None = None,
+        metric: str | None = None,
+        timeout: float | None = None,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        max_redirects: int = 5,
+        keep_query: tuple[str, ...] = (),
+        max_series: int = MAX_SERIES,
+    ) -> None:
         if interval <= 0:
             raise CollectorError("the interval must be positive")
         url = check_url(url)
@@ -67,9 +78,11 @@ class EndpointCollector(RemoteCollector):
         self.keep_query = tuple(keep_query)
         self.secrets = secrets_of(url, sent, self.keep_query)
         self.target = redact_url(url, self.keep_query)
-        self.header_names = sorted(user_headers) + (["Authorization (URL userinfo)"]
-                                                    if userinfo_header(url) and "authorization" not in
-                                                    {h.lower() for h in user_headers} else [])
+        self.header_names = sorted(user_headers) + (
+            ["Authorization (URL userinfo)"]
+            if userinfo_header(url) and "authorization" not in {h.lower() for h in user_headers}
+            else []
+        )
         if timeout is None:
             timeout = min(DEFAULT_TIMEOUT, interval * TIMEOUT_SHARE)
         elif not 0 < timeout < interval:
@@ -181,18 +194,23 @@ class EndpointCollector(RemoteCollector):
         if not new:
             return
         room = self.max_series - len(known)
-        for name in new[max(room, 0):]:
+        for name in new[max(room, 0) :]:
             del parsed.values[name]
             parsed.units.pop(name, None)
             if name not in self._dropped_names and len(self._dropped_names) < 100_000:
                 self._dropped_names.add(name)
                 self.series_dropped += 1
-        known.update(new[:max(room, 0)])
+        known.update(new[: max(room, 0)])
         if room < len(new) and not getattr(self, "_cap_warned", False):
             self._cap_warned = True
-            self._event(t, "series_cap", f"the endpoint reports more than {self.max_series} series: new names "
-                        "are left out from now on (the series already recorded go on)", "warning",
-                        {"max_series": self.max_series})
+            self._event(
+                t,
+                "series_cap",
+                f"the endpoint reports more than {self.max_series} series: new names "
+                "are left out from now on (the series already recorded go on)",
+                "warning",
+                {"max_series": self.max_series},
+            )
 
     def _answered(self, t: float, parsed: Parsed, elapsed: float) -> None:
         self.answered += 1
@@ -200,10 +218,19 @@ class EndpointCollector(RemoteCollector):
         self.latency_max = max(self.latency_max, elapsed)
         if self._gap is not None:
             gap = self._gap
-            self._event(t, "gap_end", f"the endpoint answered again after {t - gap['start_s']:.1f} s "
-                        f"({self._streak} failed requests)", "info",
-                        {"start_s": gap["start_s"], "gap_s": t - gap["start_s"], "failures": self._streak,
-                         "reason": gap["reason"], "kind": gap["kind"]})
+            self._event(
+                t,
+                "gap_end",
+                f"the endpoint answered again after {t - gap['start_s']:.1f} s ({self._streak} failed requests)",
+                "info",
+                {
+                    "start_s": gap["start_s"],
+                    "gap_s": t - gap["start_s"],
+                    "failures": self._streak,
+                    "reason": gap["reason"],
+                    "kind": gap["kind"],
+                },
+            )
             self._gap = None
         self._streak = 0
         self._units.update(parsed.units)
@@ -215,20 +242,34 @@ class EndpointCollector(RemoteCollector):
         if parsed.pressure is not None and parsed.pressure != self.pressure:
             if self.pressure is not None or parsed.pressure != "normal":
                 change = f"{self.pressure} -> {parsed.pressure}" if self.pressure else f"{parsed.pressure} at the start"
-                self._event(t, "pressure", f"memory pressure {change}",
-                            "info" if parsed.pressure == "normal" else "warning",
-                            {"from": self.pressure, "to": parsed.pressure, "level": parsed.values.get("pressure")})
+                self._event(
+                    t,
+                    "pressure",
+                    f"memory pressure {change}",
+                    "info" if parsed.pressure == "normal" else "warning",
+                    {"from": self.pressure, "to": parsed.pressure, "level": parsed.values.get("pressure")},
+                )
             self.pressure = parsed.pressure
         for where, reason in parsed.problems.items():
             if where not in self._bad_fields:
                 self.invalid_reported += 1
                 if self.invalid_reported <= MAX_INVALID_EVENTS:
-                    self._event(t, "field_invalid", f"{reason}: that series has no samples while it lasts",
-                                "warning", {"field": where})
+                    self._event(
+                        t,
+                        "field_invalid",
+                        f"{reason}: that series has no samples while it lasts",
+                        "warning",
+                        {"field": where},
+                    )
                 elif self.invalid_reported == MAX_INVALID_EVENTS + 1:
-                    self._event(t, "field_invalid", f"more than {MAX_INVALID_EVENTS} invalid fields: the rest "
-                                "are counted in the session's meta (invalid_fields), not reported one by one",
-                                "warning", {})
+                    self._event(
+                        t,
+                        "field_invalid",
+                        f"more than {MAX_INVALID_EVENTS} invalid fields: the rest "
+                        "are counted in the session's meta (invalid_fields), not reported one by one",
+                        "warning",
+                        {},
+                    )
         self._bad_fields = set(list(parsed.problems)[: self.max_series])
 
     def _failed(self, t: float, reason: str, kind: str, status: int | None, start: float) -> Reading:
@@ -241,9 +282,18 @@ class EndpointCollector(RemoteCollector):
         if self._gap is None:
             self.gaps += 1
             self._gap = {"start_s": t, "reason": reason, "kind": kind}
-            self._event(t, "gap", f"no reading from the endpoint: {reason} (retrying with backoff)", "warning",
-                        {"reason": reason, "kind": kind, "status": status,
-                         "detected_after_s": round(time.perf_counter() - start, 6)})
+            self._event(
+                t,
+                "gap",
+                f"no reading from the endpoint: {reason} (retrying with backoff)",
+                "warning",
+                {
+                    "reason": reason,
+                    "kind": kind,
+                    "status": status,
+                    "detected_after_s": round(time.perf_counter() - start, 6),
+                },
+            )
         self._skip = min(2 ** min(self._streak - 1, 30) - 1, self._max_skip)
         return Reading(t, {})
 

@@ -107,8 +107,9 @@ class _Watchdog:
 class Fetcher:
     """GETs one URL per call; not shared between threads except for :meth:`cancel`."""
 
-    def __init__(self, timeout: float, max_bytes: int, max_redirects: int = 5,
-                 headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, timeout: float, max_bytes: int, max_redirects: int = 5, headers: dict[str, str] | None = None
+    ) -> None:
         self.timeout = timeout
         self.max_bytes = max_bytes
         self.max_redirects = max_redirects
@@ -141,7 +142,7 @@ class Fetcher:
             if urlsplit(nxt).scheme.lower() not in ("http", "https"):
                 raise FetchError(f"redirected to a non-HTTP URL ({redact_url(nxt)})", "bad_redirect", status)
             if nxt in seen:
-                chain = " -> ".join(urlsplit(u).path or "/" for u in [*seen[seen.index(nxt):], nxt])
+                chain = " -> ".join(urlsplit(u).path or "/" for u in [*seen[seen.index(nxt) :], nxt])
                 raise FetchError(f"redirect loop ({chain})", "redirect_loop", status)
             if len(seen) > self.max_redirects:
                 raise FetchError(f"more than {self.max_redirects} redirects", "redirect_loop", status)
@@ -152,8 +153,11 @@ class Fetcher:
         if not 200 <= status < 300:
             hint = ""
             if status in (401, 403):
-                hint = " (does the endpoint need a --header 'Authorization: …'?)" if not headers else \
-                    " (the credentials given were refused)"
+                hint = (
+                    " (does the endpoint need a --header 'Authorization: …'?)"
+                    if not headers
+                    else " (the credentials given were refused)"
+                )
             error = FetchError(f"HTTP {status} {_reason_phrase(status)}{hint}", "http_status", status)
             error.body = body
             raise error
@@ -175,7 +179,8 @@ class Fetcher:
             if self._context is None:
                 self._context = ssl.create_default_context()
             conn: http.client.HTTPConnection = http.client.HTTPSConnection(
-                host, parts.port, timeout=left, context=self._context)
+                host, parts.port, timeout=left, context=self._context
+            )
         else:
             conn = http.client.HTTPConnection(host, parts.port, timeout=left)
         dup: list[socket.socket] = []
@@ -190,8 +195,12 @@ class Fetcher:
 
         conn._create_connection = create_and_arm  # type: ignore[attr-defined]
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        send = {"User-Agent": f"memview/{__version__}", "Accept": "application/json, text/plain;q=0.9, */*;q=0.5",
-                "Connection": "close", **headers}
+        send = {
+            "User-Agent": f"memview/{__version__}",
+            "Accept": "application/json, text/plain;q=0.9, */*;q=0.5",
+            "Connection": "close",
+            **headers,
+        }
         resp: http.client.HTTPResponse | None = None
         try:
             conn.request("GET", path, headers=send)
@@ -210,7 +219,7 @@ class Fetcher:
         finally:
             self._watchdog.disarm()
             if resp is not None:  # with "Connection: close" the response owns the socket's file: close it,
-                resp.close()      # or the socket is freed (and warned about) whenever the collector runs
+                resp.close()  # or the socket is freed (and warned about) whenever the collector runs
             conn.close()
             for handle in dup:
                 handle.close()
@@ -218,8 +227,9 @@ class Fetcher:
     def _read_body(self, resp: http.client.HTTPResponse, deadline: float) -> bytes:
         length = resp.getheader("Content-Length")
         if length and length.isdigit() and int(length) > self.max_bytes:
-            raise FetchError(f"response body of {int(length):,} bytes is larger than the {self.max_bytes:,}-byte cap",
-                             "too_large")
+            raise FetchError(
+                f"response body of {int(length):,} bytes is larger than the {self.max_bytes:,}-byte cap", "too_large"
+            )
         chunks: list[bytes] = []
         total = 0
         while True:
@@ -230,8 +240,9 @@ class Fetcher:
                 break
             total += len(chunk)
             if total > self.max_bytes:
-                raise FetchError(f"response body larger than the {self.max_bytes:,}-byte cap (stopped reading)",
-                                 "too_large")
+                raise FetchError(
+                    f"response body larger than the {self.max_bytes:,}-byte cap (stopped reading)", "too_large"
+                )
             chunks.append(chunk)
         if self._watchdog.fired:  # a shut-down socket reads as a clean end of a close-delimited body
             raise self._error(TimeoutError(), "", None)

@@ -65,8 +65,15 @@ class ProcessTreeCollector(TracerReports, HighWaterMarks):
     each process's exact maximum since the previous one (:data:`~memview.model.ENVELOPE_SERIES`).
     """
 
-    def __init__(self, root_pid: int, kind: str = "attach", children: bool = True, hwm_every: float = 0.1,
-                 tracer: Tracer | None = None, envelope: bool | None = None) -> None:
+    def __init__(
+        self,
+        root_pid: int,
+        kind: str = "attach",
+        children: bool = True,
+        hwm_every: float = 0.1,
+        tracer: Tracer | None = None,
+        envelope: bool | None = None,
+    ) -> None:
         self.kind = kind
         self.root_pid = root_pid
         self.children = children
@@ -130,8 +137,7 @@ class ProcessTreeCollector(TracerReports, HighWaterMarks):
             cmd = None
         info.first_t = info.last_t = t
         self._live_dirty = True
-        self._procs[pid] = Tracked(info, mem, procfs.ChildrenReader(pid) if self.fast and self.children else None,
-                                    cmd)
+        self._procs[pid] = Tracked(info, mem, procfs.ChildrenReader(pid) if self.fast and self.children else None, cmd)
         if pid != self.root_pid:
             self._events.append(Event(t, "process_start", f"{info.name} ({pid}) started", data={"pid": pid}))
         return True
@@ -187,8 +193,12 @@ class ProcessTreeCollector(TracerReports, HighWaterMarks):
         nothing else; anything unusual goes the full way.
         """
         tracer = self.tracer
-        if (self._steady and not tracer.pending and t - self._env_at < self._env_due  # type: ignore[union-attr]
-                and not self._live_dirty):
+        if (
+            self._steady
+            and not tracer.pending
+            and t - self._env_at < self._env_due  # type: ignore[union-attr]
+            and not self._live_dirty
+        ):
             reading = self._read_steady(t)
             if reading is not None:
                 return reading
@@ -238,8 +248,11 @@ class ProcessTreeCollector(TracerReports, HighWaterMarks):
             self._live = [tr for tr in self._procs.values() if tr.alive]
             self._env_due = self._envelope_period() * 0.8 if self.envelope else float("inf")
         # the steady path needs: tracing on (no scans, no HWM polls), nothing released, statm fds
-        self._steady = bool(traced and not tracer.released_any  # type: ignore[union-attr]
-                            and all(tr.statm_fd is not None for tr in self._live))
+        self._steady = bool(
+            traced
+            and not tracer.released_any  # type: ignore[union-attr]
+            and all(tr.statm_fd is not None for tr in self._live)
+        )
         values: dict[str, int] = {}
         total = 0
         env_total = exited_hwm
@@ -296,9 +309,6 @@ class ProcessTreeCollector(TracerReports, HighWaterMarks):
         self._prev_t = t
         return Reading(t, values, points or None)
 
-
-
-
     def _gone_now(self, tr: Tracked, t: float) -> None:
         """It exited since the last sample. The VmHWM read then covered its life only up to that
         reading, so without an exit figure (attach, a released process, no tracing) its peak is
@@ -316,7 +326,6 @@ class ProcessTreeCollector(TracerReports, HighWaterMarks):
 
     def _envelope_period(self) -> float:
         return _ENVELOPE_PERIOD_SMALL if len(self._procs) <= _ENVELOPE_SMALL_TREE else _ENVELOPE_PERIOD_LARGE
-
 
     def _check_exec(self, tr: Tracked, t: float) -> None:
         """A new command line on the same process: it exec'd. Record it and keep sampling the PID.
@@ -350,12 +359,20 @@ class ProcessTreeCollector(TracerReports, HighWaterMarks):
         if len(command) > 300:
             command = command[:300] + "…"
         more = " (further command changes of this process are not recorded)" if cmd.execs == _MAX_EXEC_EVENTS else ""
-        self._events.append(Event(
-            t, "exec", f"{old_name} ({info.pid}) exec'd {info.name}: {command}{more}",
-            data={"pid": info.pid, "old_name": old_name, "old_cmdline": old_cmdline, "name": info.name,
-                  "cmdline": info.cmdline},
-        ))
-
+        self._events.append(
+            Event(
+                t,
+                "exec",
+                f"{old_name} ({info.pid}) exec'd {info.name}: {command}{more}",
+                data={
+                    "pid": info.pid,
+                    "old_name": old_name,
+                    "old_cmdline": old_cmdline,
+                    "name": info.name,
+                    "cmdline": info.cmdline,
+                },
+            )
+        )
 
     def tree_rss(self) -> int | None:
         """The tree's RSS now: the root read fresh, the others as of the latest sample (thread-safe).
@@ -368,8 +385,11 @@ class ProcessTreeCollector(TracerReports, HighWaterMarks):
         last = self.last_values
         root_series = proc_series(self.root_pid)
         tracer = self.tracer
-        return root + sum(v for k, v in last.items() if k != root_series and k.startswith("pid:")
-                          and not (tracer is not None and tracer.exited(int(k[4:]))))
+        return root + sum(
+            v
+            for k, v in last.items()
+            if k != root_series and k.startswith("pid:") and not (tracer is not None and tracer.exited(int(k[4:])))
+        )
 
     def live_count(self) -> int:
         """How many processes of the tree are alive as of the latest sample."""

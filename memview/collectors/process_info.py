@@ -30,8 +30,7 @@ def describe(pid: int, boot: float) -> ProcessInfo | None:
         st = procfs.stat(pid)
         if st is None:
             return None
-        return ProcessInfo(pid, st.ppid, st.comm, procfs.cmdline(pid) or [], boot + st.start_ticks / CLK_TCK,
-                           0.0, 0.0)
+        return ProcessInfo(pid, st.ppid, st.comm, procfs.cmdline(pid) or [], boot + st.start_ticks / CLK_TCK, 0.0, 0.0)
     try:
         p = psutil.Process(pid)
         with p.oneshot():
@@ -70,4 +69,3 @@ def _denied(pid: int) -> str:
 
 def _zombie(pid: int) -> str:
     return f"process {pid} is a zombie (it exited; its parent has not reaped it): nothing to record"
-

@@ -47,10 +47,11 @@ def stat(pid: int) -> Stat | None:
     if not raw:
         return None
     close = raw.rfind(b")")
-    rest = raw[close + 2:].split()
+    rest = raw[close + 2 :].split()
     try:
-        return Stat(raw[raw.find(b"(") + 1: close].decode(errors="replace"), rest[0].decode(), int(rest[1]),
-                    int(rest[19]))
+        return Stat(
+            raw[raw.find(b"(") + 1 : close].decode(errors="replace"), rest[0].decode(), int(rest[1]), int(rest[19])
+        )
     except (IndexError, ValueError):
         return None
 
@@ -132,7 +133,7 @@ def environ_value(pid: int, name: str) -> str | None:
     prefix = name.encode() + b"="
     for item in (raw or b"").split(b"\0"):
         if item.startswith(prefix):
-            return item[len(prefix):].decode(errors="replace")
+            return item[len(prefix) :].decode(errors="replace")
     return None
 
 
@@ -369,7 +370,7 @@ class ProcMemory:
         if i < 0:
             return None
         j = raw.find(b"VmRSS:", i)
-        return (int(raw[j + 6: raw.index(b"kB", j)]) * 1024, int(raw[i + 6: raw.index(b"kB", i)]) * 1024)
+        return (int(raw[j + 6 : raw.index(b"kB", j)]) * 1024, int(raw[i + 6 : raw.index(b"kB", i)]) * 1024)
 
     def reset_hwm(self) -> bool:
         """clear_refs 5 through a kept descriptor (bound to this process): HWM := current RSS."""
@@ -412,7 +413,7 @@ class ProcMemory:
         i = raw.find(b"VmHWM:")
         if i < 0:
             return None
-        return int(raw[i + 6: raw.index(b"kB", i)]) * 1024
+        return int(raw[i + 6 : raw.index(b"kB", i)]) * 1024
 
     def close(self) -> None:
         self._statm.close()

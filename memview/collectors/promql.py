@@ -72,7 +72,7 @@ def server_url(url: str) -> str:
     """The server's plain http(s) base URL (``prometheus+`` dropped, no trailing slash)."""
     url = url.strip()
     if is_prometheus_url(url):
-        url = url[len(SCHEME_PREFIX):]
+        url = url[len(SCHEME_PREFIX) :]
     url = check_url(url)
     parts = urlsplit(url)
     return urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/"), "", ""))
@@ -113,8 +113,9 @@ def one_line(text: str, limit: int = 300) -> str:
 class PromQLClient:
     """The two API calls memview needs, with the endpoint fetcher's deadline, body cap and redaction."""
 
-    def __init__(self, url: str, headers: object = None, timeout: float = 5.0,
-                 max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+    def __init__(
+        self, url: str, headers: object = None, timeout: float = 5.0, max_bytes: int = DEFAULT_MAX_BYTES
+    ) -> None:
         self.base = server_url(url)
         user_headers = parse_headers(headers)
         sent = {**userinfo_header(self.base), **user_headers}
@@ -130,14 +131,18 @@ class PromQLClient:
         if kind == "scalar" and isinstance(result, list):
             return [{"metric": {}, "value": result}]
         if kind != "vector" or not isinstance(result, list):
-            raise PromQLError(f"it returns a {kind}, not an instant vector (a range selector like [5m] "
-                              "needs a function such as max_over_time)", "result_type")
+            raise PromQLError(
+                f"it returns a {kind}, not an instant vector (a range selector like [5m] "
+                "needs a function such as max_over_time)",
+                "result_type",
+            )
         return result
 
     def query_range(self, promql: str, start: float, end: float, step: float) -> list[dict[str, Any]]:
         """A range query: ``[{"metric": {...}, "values": [[ts, "v"], …]}, …]``."""
-        data = self._get("/api/v1/query_range", {"query": promql, "start": f"{start:.3f}", "end": f"{end:.3f}",
-                                                 "step": f"{step:g}"})
+        data = self._get(
+            "/api/v1/query_range", {"query": promql, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": f"{step:g}"}
+        )
         if data.get("resultType") != "matrix" or not isinstance(data.get("result"), list):
             raise PromQLError(f"it returns a {data.get('resultType')}, not a range of series", "result_type")
         return data["result"]
@@ -156,8 +161,7 @@ class PromQLClient:
         except (ValueError, UnicodeDecodeError):
             raise FetchError("the server's answer is not JSON (is this a Prometheus server?)", "format") from None
         if not isinstance(doc, dict) or doc.get("status") != "success" or not isinstance(doc.get("data"), dict):
-            raise self._api_error(body) or FetchError("the server's answer is not a Prometheus API response",
-                                                      "format")
+            raise self._api_error(body) or FetchError("the server's answer is not a Prometheus API response", "format")
         return doc["data"]
 
     def _api_error(self, body: bytes) -> PromQLError | None:
@@ -197,9 +201,13 @@ class _Cap:
 
 
 def _cap_event(t: float, cap: _Cap, returned: int) -> Event:
-    return Event(t, "series_capped", f"the query returned {returned} series; keeping {cap.limit} "
-                 f"(--max-series), the rest are not recorded", "warning",
-                 {"returned": returned, "kept": cap.limit})
+    return Event(
+        t,
+        "series_capped",
+        f"the query returned {returned} series; keeping {cap.limit} (--max-series), the rest are not recorded",
+        "warning",
+        {"returned": returned, "kept": cap.limit},
+    )
 
 
 class PromQLCollector(RemoteCollector):
@@ -207,8 +215,16 @@ class PromQLCollector(RemoteCollector):
 
     kind = "watch"
 
-    def __init__(self, url: str, query: str, interval: float, headers: object = None, timeout: float | None = None,
-                 max_series: int = DEFAULT_MAX_SERIES, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+    def __init__(
+        self,
+        url: str,
+        query: str,
+        interval: float,
+        headers: object = None,
+        timeout: float | None = None,
+        max_series: int = DEFAULT_MAX_SERIES,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+    ) -> None:
         if interval <= 0:
             raise CollectorError("the interval must be positive")
         if not query.strip():
@@ -252,11 +268,21 @@ class PromQLCollector(RemoteCollector):
         return argv
 
     def meta(self) -> dict[str, Any]:
-        return {"url": self.target, "format": "promql", "query": self.query, "header_names": self.client.header_names,
-                "requests": self.requests, "answered": self.answered, "failed_requests": self.failures,
-                "series_kept": len(self.cap.kept), "series_dropped": len(self.cap.dropped),
-                "max_series": self.cap.limit, "sampled_peak_rss_bytes": self.rss_max or None,
-                "service_peak_bytes": None, "last_failure": self.last_reason}
+        return {
+            "url": self.target,
+            "format": "promql",
+            "query": self.query,
+            "header_names": self.client.header_names,
+            "requests": self.requests,
+            "answered": self.answered,
+            "failed_requests": self.failures,
+            "series_kept": len(self.cap.kept),
+            "series_dropped": len(self.cap.dropped),
+            "max_series": self.cap.limit,
+            "sampled_peak_rss_bytes": self.rss_max or None,
+            "service_peak_bytes": None,
+            "last_failure": self.last_reason,
+        }
 
     def read(self, t: float) -> Reading:
         start = time.perf_counter()
@@ -268,8 +294,15 @@ class PromQLCollector(RemoteCollector):
         received = t + time.perf_counter() - start
         self.answered += 1
         if self._gap is not None:
-            self._events.append(Event(received, "gap_end", f"the server answered again after "
-                                      f"{received - self._gap:.1f} s", "info", {"start_s": self._gap}))
+            self._events.append(
+                Event(
+                    received,
+                    "gap_end",
+                    f"the server answered again after {received - self._gap:.1f} s",
+                    "info",
+                    {"start_s": self._gap},
+                )
+            )
             self._gap = None
         values: dict[str, int] = {}
         for item in result:
@@ -285,7 +318,7 @@ class PromQLCollector(RemoteCollector):
             self._events.append(_cap_event(received, self.cap, len(result)))
         self._track(received, set(values))
         for name in values:
-            self._units.setdefault(name, ("bytes", name[len(SERIES_PREFIX):]))
+            self._units.setdefault(name, ("bytes", name[len(SERIES_PREFIX) :]))
         if values:
             values[RSS_SERIES] = total = sum(values.values())
             self.rss_max = max(self.rss_max, total)
@@ -293,8 +326,9 @@ class PromQLCollector(RemoteCollector):
 
     def _track(self, t: float, now: set[str]) -> None:
         for name in sorted(self._present - now):
-            self._events.append(Event(t, "series_gone", f"{name} stopped answering (a gap in its series)",
-                                      "warning", {"series": name}))
+            self._events.append(
+                Event(t, "series_gone", f"{name} stopped answering (a gap in its series)", "warning", {"series": name})
+            )
         for name in sorted(now - self._present):
             if name in self._units:  # seen before: it is back
                 self._events.append(Event(t, "series_back", f"{name} answers again", "info", {"series": name}))
@@ -307,8 +341,9 @@ class PromQLCollector(RemoteCollector):
         self.last_reason = reason
         if self._gap is None:
             self._gap = t
-            self._events.append(Event(t, "gap", f"no answer from the Prometheus server: {reason}", "warning",
-                                      {"reason": reason}))
+            self._events.append(
+                Event(t, "gap", f"no answer from the Prometheus server: {reason}", "warning", {"reason": reason})
+            )
         self._present = set()
         return Reading(t, {})
 
@@ -316,9 +351,19 @@ class PromQLCollector(RemoteCollector):
         return self.client
 
 
-def record_window(store: Any, url: str, query: str, start: float, end: float, step: float, headers: object = None,
-                  timeout: float = 30.0, max_series: int = DEFAULT_MAX_SERIES, name: str | None = None,
-                  max_bytes: int = DEFAULT_MAX_BYTES) -> tuple[int, list[Event]]:
+def record_window(
+    store: Any,
+    url: str,
+    query: str,
+    start: float,
+    end: float,
+    step: float,
+    headers: object = None,
+    timeout: float = 30.0,
+    max_series: int = DEFAULT_MAX_SERIES,
+    name: str | None = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+) -> tuple[int, list[Event]]:
     """Store a past window (``query_range`` from ``start`` to ``end``, Unix seconds) as one finished session.
 
     Times in the session are seconds since ``start``, so two windows (before and after a deploy)
@@ -332,8 +377,10 @@ def record_window(store: Any, url: str, query: str, start: float, end: float, st
     if step <= 0:
         raise CollectorError("the step (--interval) must be positive")
     if (end - start) / step > MAX_POINTS:
-        raise CollectorError(f"{(end - start) / step:.0f} points per series is more than Prometheus answers "
-                             f"({MAX_POINTS}); use a larger --interval (the step)")
+        raise CollectorError(
+            f"{(end - start) / step:.0f} points per series is more than Prometheus answers "
+            f"({MAX_POINTS}); use a larger --interval (the step)"
+        )
     if max_series <= 0:
         raise CollectorError("--max-series must be above 0")
     client = PromQLClient(url, headers, timeout, max_bytes)
@@ -361,44 +408,88 @@ def record_window(store: Any, url: str, query: str, start: float, end: float, st
                 continue
             t = round(float(point[0]) - start, 6)
             if last_t is not None and t - last_t > step * 1.5:
-                events.append(Event(last_t, "series_gone", f"{label} did not answer from {last_t:.0f} s to "
-                                    f"{t:.0f} s (a gap in its series)", "warning",
-                                    {"series": label, "from_s": last_t, "to_s": t}))
+                events.append(
+                    Event(
+                        last_t,
+                        "series_gone",
+                        f"{label} did not answer from {last_t:.0f} s to {t:.0f} s (a gap in its series)",
+                        "warning",
+                        {"series": label, "from_s": last_t, "to_s": t},
+                    )
+                )
             times.append(t)
             values.append(value)
             totals[t] = totals.get(t, 0) + value
             last_t = t
         if last_t is not None and (end - start) - last_t > step * 1.5:
-            events.append(Event(last_t, "series_gone", f"{label} stopped answering at {last_t:.0f} s "
-                                "(a gap to the end of the window)", "warning",
-                                {"series": label, "from_s": last_t, "to_s": round(end - start, 6)}))
+            events.append(
+                Event(
+                    last_t,
+                    "series_gone",
+                    f"{label} stopped answering at {last_t:.0f} s (a gap to the end of the window)",
+                    "warning",
+                    {"series": label, "from_s": last_t, "to_s": round(end - start, 6)},
+                )
+            )
     if cap.dropped:
         events.insert(0, _cap_event(0.0, cap, len(result)))
     if not totals:
         raise CollectorError(f"the query returned no samples between {_iso(start)} and {_iso(end)}")
     ts = sorted(totals)
     series[RSS_SERIES] = (ts, [totals[t] for t in ts])
-    argv = ["memview", "watch", client.target, "--query", query, "--start", _iso(start), "--end", _iso(end),
-            "--interval", f"{step:g}"] + [a for h in client.header_names for a in ("--header", f"{h}: {MASK}")]
+    argv = [
+        "memview",
+        "watch",
+        client.target,
+        "--query",
+        query,
+        "--start",
+        _iso(start),
+        "--end",
+        _iso(end),
+        "--interval",
+        f"{step:g}",
+    ] + [a for h in client.header_names for a in ("--header", f"{h}: {MASK}")]
     peak = max(series[RSS_SERIES][1])
-    sid = store.create_session(kind="watch", name=name, command=argv, target=client.target, cwd=os.getcwd(),
-                               interval_s=step, started_at=start)
+    sid = store.create_session(
+        kind="watch", name=name, command=argv, target=client.target, cwd=os.getcwd(), interval_s=step, started_at=start
+    )
     writer = StoreWriter(store.path, sid)
     writer.start()
     writer.write_batch(Batch(sid, series))
-    writer.write_series_units({RSS_SERIES: ("bytes", "sum of the query's series"),
-                               **{k: ("bytes", k[len(SERIES_PREFIX):]) for k in series if k != RSS_SERIES}})
+    writer.write_series_units(
+        {
+            RSS_SERIES: ("bytes", "sum of the query's series"),
+            **{k: ("bytes", k[len(SERIES_PREFIX) :]) for k in series if k != RSS_SERIES},
+        }
+    )
     for ev in events:
-        writer.insert("events", {"t_s": ev.t, "kind": ev.kind, "level": ev.level, "message": ev.message,
-                                 "data": ev.data})
+        writer.insert(
+            "events", {"t_s": ev.t, "kind": ev.kind, "level": ev.level, "message": ev.message, "data": ev.data}
+        )
     totals_list = series[RSS_SERIES][1]
-    writer.update_session(status="completed", ended_at=end, wall_s=end - start, samples=len(ts),
-                          peak_rss_bytes=peak, peak_source="sampled", avg_rss_bytes=round(sum(totals_list) / len(ts)),
-                          final_rss_bytes=totals_list[-1],
-                          meta={"watch": {"url": client.target, "format": "promql", "query": query,
-                                          "window": {"start": start, "end": end, "step_s": step},
-                                          "header_names": client.header_names, "series_kept": len(cap.kept),
-                                          "series_dropped": len(cap.dropped), "max_series": max_series}})
+    writer.update_session(
+        status="completed",
+        ended_at=end,
+        wall_s=end - start,
+        samples=len(ts),
+        peak_rss_bytes=peak,
+        peak_source="sampled",
+        avg_rss_bytes=round(sum(totals_list) / len(ts)),
+        final_rss_bytes=totals_list[-1],
+        meta={
+            "watch": {
+                "url": client.target,
+                "format": "promql",
+                "query": query,
+                "window": {"start": start, "end": end, "step_s": step},
+                "header_names": client.header_names,
+                "series_kept": len(cap.kept),
+                "series_dropped": len(cap.dropped),
+                "max_series": max_series,
+            }
+        },
+    )
     if not writer.close():
         raise CollectorError(f"cannot write the session to {store.path}: {writer.error}")
     return sid, events
@@ -439,12 +530,24 @@ def parse_time(text: str, now: float | None = None) -> float:
     try:
         when = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise CollectorError(f"cannot read the time {text!r} (Unix seconds, 2026-12-06T10:00:00Z, now, now-1h)") \
-            from None
+        raise CollectorError(
+            f"cannot read the time {text!r} (Unix seconds, 2026-12-06T10:00:00Z, now, now-1h)"
+        ) from None
     if when.tzinfo is None:
         when = when.replace(tzinfo=datetime.UTC)
     return when.timestamp()
 
 
-__all__ = ["DEFAULT_MAX_SERIES", "PromQLClient", "PromQLCollector", "PromQLError", "is_prometheus_url",
-           "label_text", "parse_time", "parse_value", "record_window", "series_name", "server_url"]
+__all__ = [
+    "DEFAULT_MAX_SERIES",
+    "PromQLClient",
+    "PromQLCollector",
+    "PromQLError",
+    "is_prometheus_url",
+    "label_text",
+    "parse_time",
+    "parse_value",
+    "record_window",
+    "series_name",
+    "server_url",
+]

@@ -20,10 +20,27 @@ from memview.collectors.base import CollectorError
 MASK = "***"
 
 #: query parameters whose values are treated as credentials (compared case-insensitively)
-SECRET_PARAMS = frozenset({
-    "token", "access_token", "auth", "auth_token", "api_key", "apikey", "key", "secret", "client_secret",
-    "password", "passwd", "pwd", "sig", "signature", "session", "sessionid", "jwt",
-})
+SECRET_PARAMS = frozenset(
+    {
+        "token",
+        "access_token",
+        "auth",
+        "auth_token",
+        "api_key",
+        "apikey",
+        "key",
+        "secret",
+        "client_secret",
+        "password",
+        "passwd",
+        "pwd",
+        "sig",
+        "signature",
+        "session",
+        "sessionid",
+        "jwt",
+    }
+)
 
 _TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # RFC 9110 field-name
 
@@ -31,7 +48,7 @@ _TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # RFC 9110 field-name
 def check_url(url: str) -> str:
     """The URL, stripped, if memview may poll it; else a CollectorError saying why."""
     url = url.strip()
-    if any(ord(c) < 0x21 or ord(c) == 0x7f for c in url):
+    if any(ord(c) < 0x21 or ord(c) == 0x7F for c in url):
         raise CollectorError("the URL contains spaces or control characters")
     try:
         parts = urlsplit(url)
@@ -102,15 +119,19 @@ def parse_headers(headers: object) -> dict[str, str]:
         for text in headers:  # type: ignore[attr-defined]
             name, sep, value = str(text).partition(":")
             if not sep:
-                raise CollectorError(f"a header must look like 'Name: value' (the one starting "
-                                     f"{_first_word(name)!r} has no ':')")
+                raise CollectorError(
+                    f"a header must look like 'Name: value' (the one starting {_first_word(name)!r} has no ':')"
+                )
             items.append((name, value))
     out: dict[str, str] = {}
     for name, value in items:
         name, value = name.strip(), value.strip()
         if not _TOKEN.match(name):
-            raise CollectorError(f"not a valid header name: {_first_word(name)!r}…" if " " in name
-                                 else f"not a valid header name: {name[:40]!r}")
+            raise CollectorError(
+                f"not a valid header name: {_first_word(name)!r}…"
+                if " " in name
+                else f"not a valid header name: {name[:40]!r}"
+            )
         if any(c in value for c in "\r\n\0"):
             raise CollectorError(f"the value of header {name} contains a line break")
         out[name] = value

@@ -93,10 +93,13 @@ def _exit_record(pid: int, t: float) -> ExitRecord:
     hwm = procfs.kib_field(fields, "VmHWM")
     ppid = fields.get("PPid")
     st = procfs.stat(pid)
-    return ExitRecord(ProcessExit(pid, t, hwm, procfs.kib_field(fields, "VmRSS"),
-                                  SOURCE_EXIT if hwm is not None else "sampled"),
-                      fields.get("Name", ""), int(ppid) if ppid else None, procfs.cmdline(pid) or [],
-                      st.start_ticks if st is not None else None)
+    return ExitRecord(
+        ProcessExit(pid, t, hwm, procfs.kib_field(fields, "VmRSS"), SOURCE_EXIT if hwm is not None else "sampled"),
+        fields.get("Name", ""),
+        int(ppid) if ppid else None,
+        procfs.cmdline(pid) or [],
+        st.start_ticks if st is not None else None,
+    )
 
 
 class Tracer:
@@ -275,8 +278,14 @@ class Tracer:
         exe = shutil.which("cat") or "/bin/cat"
         r, w = os.pipe()
         try:
-            pid = os.posix_spawn(exe, [exe], {"PATH": os.defpath}, setpgroup=0, setsigmask=(), file_actions=[
-                (os.POSIX_SPAWN_DUP2, r, 0), (os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0)])
+            pid = os.posix_spawn(
+                exe,
+                [exe],
+                {"PATH": os.defpath},
+                setpgroup=0,
+                setsigmask=(),
+                file_actions=[(os.POSIX_SPAWN_DUP2, r, 0), (os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0)],
+            )
         except OSError:
             pid = None
             os.close(w)
@@ -456,6 +465,7 @@ class Tracer:
 
     def _wait_root_elsewhere(self, pid: int) -> None:
         """The root is no longer traced: its exit reaches memview as its parent, not us."""
+
         def wait() -> None:
             try:
                 _pid, status, usage = os.wait4(pid, 0)

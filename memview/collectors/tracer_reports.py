@@ -92,8 +92,14 @@ class TracerReports:
             series_value = last.pop(tr.series, None)
             if tr.alive:
                 tr.info.last_t = ex_t
-                self._events.append(Event(ex_t, "process_exit", f"{tr.info.name} ({pid}) exited",
-                                          data={"pid": pid, "hwm_bytes": ex.hwm_bytes}))
+                self._events.append(
+                    Event(
+                        ex_t,
+                        "process_exit",
+                        f"{tr.info.name} ({pid}) exited",
+                        data={"pid": pid, "hwm_bytes": ex.hwm_bytes},
+                    )
+                )
                 if pid == self.root_pid:
                     tr.alive = False
                     self._live_dirty = True
@@ -116,12 +122,17 @@ class TracerReports:
         tr.alive = False
         self._gone.append(info)
         self._gone_tr[ex.pid] = tr
-        self._events.append(Event(t, "process_start", f"{info.name} ({ex.pid}) started and exited between two "
-                                  "samples", data={"pid": ex.pid}))
+        self._events.append(
+            Event(
+                t,
+                "process_start",
+                f"{info.name} ({ex.pid}) started and exited between two samples",
+                data={"pid": ex.pid},
+            )
+        )
         return tr
 
-    def _closing_reading(self, points: list[tuple[float, dict[str, int]]], exited_hwm: int,
-                         t: float) -> Reading | None:
+    def _closing_reading(self, points: list[tuple[float, dict[str, int]]], exited_hwm: int, t: float) -> Reading | None:
         """The points left when nothing is alive: exits (totals without them) and the last bound."""
         if exited_hwm:  # the last interval's bound: what the processes that just ended reached
             t_env = max(points[-1][0] if points else t, self._prev_t + 1e-6)
@@ -158,6 +169,11 @@ class TracerReports:
         if tracer is None or not tracer.active:
             return
         if tracer.release(pid):
-            self._events.append(Event(self._session_t(time.perf_counter()), "tracing_released",
-                                      f"stopped tracing process {pid} so another tool can attach: its peak is "
-                                      "sampled from now on", data={"pid": pid}))
+            self._events.append(
+                Event(
+                    self._session_t(time.perf_counter()),
+                    "tracing_released",
+                    f"stopped tracing process {pid} so another tool can attach: its peak is sampled from now on",
+                    data={"pid": pid},
+                )
+            )

@@ -55,7 +55,6 @@ class NoMemory:
         pass
 
 
-
 class Command:
     """The command line of one process, re-read to notice an exec (same PID, new program).
 
@@ -86,11 +85,31 @@ class Command:
 
 
 class Tracked:
-    __slots__ = ("alive", "children", "cmd", "cmd_at", "exact", "exit", "fold_perf", "forked", "hwm_at", "info",
-                 "mem", "series", "since_take", "statm_fd", "tids_at")
+    __slots__ = (
+        "alive",
+        "children",
+        "cmd",
+        "cmd_at",
+        "exact",
+        "exit",
+        "fold_perf",
+        "forked",
+        "hwm_at",
+        "info",
+        "mem",
+        "series",
+        "since_take",
+        "statm_fd",
+        "tids_at",
+    )
 
-    def __init__(self, info: ProcessInfo, mem: procfs.ProcMemory | PsutilMemory | NoMemory,
-                 children: procfs.ChildrenReader | None, cmd: Command | None) -> None:
+    def __init__(
+        self,
+        info: ProcessInfo,
+        mem: procfs.ProcMemory | PsutilMemory | NoMemory,
+        children: procfs.ChildrenReader | None,
+        cmd: Command | None,
+    ) -> None:
         self.info = info
         self.mem = mem
         self.children = children
@@ -114,4 +133,3 @@ class Tracked:
             self.children.close()
         if self.cmd is not None:
             self.cmd.close()
-

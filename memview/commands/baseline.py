@@ -22,8 +22,13 @@ def baseline() -> None:
 
 @baseline.command()
 @click.argument("results", nargs=-1, required=True, shell_complete=complete_session_or_file)
-@click.option("--output", "-o", required=True, type=click.Path(dir_okay=False),
-              help="the baseline file to write (updated in place when it exists)")
+@click.option(
+    "--output",
+    "-o",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="the baseline file to write (updated in place when it exists)",
+)
 @click.option("--tolerance", "-t", help="tolerance for the entries written, e.g. '+10%' or '+10% or +5MB'")
 @click.option("--prune", is_flag=True, help="drop cases that are not in these results")
 @db_option

@@ -12,8 +12,9 @@ from memview.commands.common import complete_session_id, db_option, fail, open_s
 
 @click.command("export")
 @click.argument("session_id", type=int, shell_complete=complete_session_id)
-@click.option("--output", "-o", type=click.Path(dir_okay=False),
-              help="the bundle to write (default: session-ID.memview.zip here)")
+@click.option(
+    "--output", "-o", type=click.Path(dir_okay=False), help="the bundle to write (default: session-ID.memview.zip here)"
+)
 @click.option("--force", is_flag=True, help="replace the output file if it exists")
 @db_option
 def export_command(session_id: int, output: str | None, force: bool, db: str | None) -> None:
@@ -34,13 +35,18 @@ def export_command(session_id: int, output: str | None, force: bool, db: str | N
     except BundleError as exc:
         fail(str(exc), 1)
     took = time.perf_counter() - started
-    click.echo(f"exported session {session_id} to {res.path} ({format_bytes(res.size_bytes)}, "
-               f"{res.files} files, {took:.2f}s)", err=True)
+    click.echo(
+        f"exported session {session_id} to {res.path} ({format_bytes(res.size_bytes)}, {res.files} files, {took:.2f}s)",
+        err=True,
+    )
     for warning in res.warnings:
         click.echo(f"memview: warning: {warning}", err=True)
     if res.redacted:
-        click.echo(f"left out {len(res.redacted)} credential-looking value(s): "
-                   f"{', '.join(res.redacted[:5])}{' …' if len(res.redacted) > 5 else ''}", err=True)
+        click.echo(
+            f"left out {len(res.redacted)} credential-looking value(s): "
+            f"{', '.join(res.redacted[:5])}{' …' if len(res.redacted) > 5 else ''}",
+            err=True,
+        )
 
 
 @click.command("import")

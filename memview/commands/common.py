@@ -81,8 +81,11 @@ def complete_session_id(ctx: click.Context, _param: click.Parameter, incomplete:
         rows = Store(path).sessions(limit=50)
     except Exception:  # completion must never print a traceback into the user's shell
         return []
-    return [CompletionItem(str(r["id"]), help=str(r.get("name") or r.get("target") or ""))
-            for r in rows if str(r["id"]).startswith(incomplete)]
+    return [
+        CompletionItem(str(r["id"]), help=str(r.get("name") or r.get("target") or ""))
+        for r in rows
+        if str(r["id"]).startswith(incomplete)
+    ]
 
 
 def complete_session_or_file(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
@@ -98,8 +101,12 @@ def complete_session_or_file(ctx: click.Context, param: click.Parameter, incompl
 
 
 #: the one ``--db`` option of every command that reads or writes the database
-db_option = click.option("--db", envvar="MEMVIEW_DB", type=click.Path(dir_okay=False),
-                         help="SQLite database (default: the user data folder; env MEMVIEW_DB)")
+db_option = click.option(
+    "--db",
+    envvar="MEMVIEW_DB",
+    type=click.Path(dir_okay=False),
+    help="SQLite database (default: the user data folder; env MEMVIEW_DB)",
+)
 
 
 def open_store(db: str | None) -> Any:
@@ -124,14 +131,15 @@ class StoreTrouble:
     """Tells the user at once when the database stops taking writes, and when it recovers."""
 
     def on_store_error(self, exc: Exception) -> None:
-        click.echo(f"memview: warning: cannot write to the database ({exc}); recording continues in memory",
-                   err=True)
+        click.echo(f"memview: warning: cannot write to the database ({exc}); recording continues in memory", err=True)
 
 
 serve_metrics_option = click.option(
-    "--serve-metrics", metavar="[HOST:]PORT",
+    "--serve-metrics",
+    metavar="[HOST:]PORT",
     help="serve the live recording as OpenMetrics at http://HOST:PORT/metrics for Prometheus (HOST defaults "
-         "to 127.0.0.1; port 0 picks a free one) — docs/watch.md")
+    "to 127.0.0.1; port 0 picks a free one) — docs/watch.md",
+)
 
 
 def metrics_server(address: str | None) -> Any:
@@ -151,25 +159,51 @@ def metrics_server(address: str | None) -> Any:
 
 # -- phase markers (docs/phases.md): one block of options shared by run and attach ------------------
 _PHASE_OPTIONS = [
-    click.option("--phase-regex", multiple=True, metavar="REGEX",
-                 help="phases from output/log lines: named groups (?P<start>…), (?P<end>…), (?P<name>…), "
-                      "(?P<value>…)(?P<unit>…); repeatable"),
-    click.option("--phase-preset", multiple=True, type=click.Choice(["memory-log"]),
-                 help="a ready regex: memory-log reads '[MEMORY] before X: 123.45 MB RSS' lines"),
-    click.option("--phase-log", type=click.Path(dir_okay=False), metavar="FILE",
-                 help="follow FILE like tail -F for markers (the regex if given, else JSON lines)"),
-    click.option("--phase-pipe", type=click.Path(dir_okay=False), metavar="PATH",
-                 help="read JSON marker lines from a FIFO (created if missing) or a UNIX socket (*.sock)"),
+    click.option(
+        "--phase-regex",
+        multiple=True,
+        metavar="REGEX",
+        help="phases from output/log lines: named groups (?P<start>…), (?P<end>…), (?P<name>…), "
+        "(?P<value>…)(?P<unit>…); repeatable",
+    ),
+    click.option(
+        "--phase-preset",
+        multiple=True,
+        type=click.Choice(["memory-log"]),
+        help="a ready regex: memory-log reads '[MEMORY] before X: 123.45 MB RSS' lines",
+    ),
+    click.option(
+        "--phase-log",
+        type=click.Path(dir_okay=False),
+        metavar="FILE",
+        help="follow FILE like tail -F for markers (the regex if given, else JSON lines)",
+    ),
+    click.option(
+        "--phase-pipe",
+        type=click.Path(dir_okay=False),
+        metavar="PATH",
+        help="read JSON marker lines from a FIFO (created if missing) or a UNIX socket (*.sock)",
+    ),
 ]
 
 
-def recording_options(duration_help: str, quiet_help: str = "no summary on stderr", interval_default: str = "0.05",
-                      interval_help: str = INTERVAL_HELP) -> Callable[[Any], Any]:
+def recording_options(
+    duration_help: str,
+    quiet_help: str = "no summary on stderr",
+    interval_default: str = "0.05",
+    interval_help: str = INTERVAL_HELP,
+) -> Callable[[Any], Any]:
     """The options every recording command (run, attach, watch) has: --interval, --duration, --json,
     --name, --quiet; the help that differs between them is given."""
     options = [
-        click.option("--interval", "-i", default=interval_default, callback=interval_value, metavar="DURATION",
-                     help=interval_help),
+        click.option(
+            "--interval",
+            "-i",
+            default=interval_default,
+            callback=interval_value,
+            metavar="DURATION",
+            help=interval_help,
+        ),
         click.option("--duration", callback=duration_value, metavar="DURATION", help=duration_help),
         click.option("--json", "json_path", type=click.Path(dir_okay=False), help="write the summary JSON here"),
         click.option("--name", help="a name for the session"),
@@ -195,8 +229,12 @@ def marker_options(kw: dict[str, Any]) -> Any:
     """Pop the --phase-* values out of a command's keyword arguments as one MarkerOptions."""
     from memview.marker_sources import MarkerOptions
 
-    return MarkerOptions(regex=tuple(kw.pop("phase_regex", ())), preset=tuple(kw.pop("phase_preset", ())),
-                         log=kw.pop("phase_log", None), pipe=kw.pop("phase_pipe", None))
+    return MarkerOptions(
+        regex=tuple(kw.pop("phase_regex", ())),
+        preset=tuple(kw.pop("phase_preset", ())),
+        log=kw.pop("phase_log", None),
+        pipe=kw.pop("phase_pipe", None),
+    )
 
 
 def stop_on_signals() -> Callable[[Callable[[str], None]], None]:
@@ -238,8 +276,11 @@ def finish_session(store: Any, session: Any, json_path: str | None, quiet: bool)
 
     rec = session.recorder
     if rec.store_error is not None:
-        click.echo(f"memview: error: the session could not be saved to {store.path} ({rec.store_error}); "
-                   "the summary below comes from memory", err=True)
+        click.echo(
+            f"memview: error: the session could not be saved to {store.path} ({rec.store_error}); "
+            "the summary below comes from memory",
+            err=True,
+        )
         summary = memory_summary(rec)
     else:
         summary = session_summary(store, rec.session_id)

@@ -12,15 +12,31 @@ from memview.commands.common import complete_session_or_file, db_option, fail, o
 @click.command("compare")
 @click.argument("inputs", nargs=-1, required=True, shell_complete=complete_session_or_file)
 @click.option("--json", "as_json", is_flag=True, help="print the comparison as JSON")
-@click.option("--baseline", "baseline_path", type=click.Path(dir_okay=False),
-              help="check inputs (profile results, session ids, bundles) against a baseline; exit 1 on regression")
+@click.option(
+    "--baseline",
+    "baseline_path",
+    type=click.Path(dir_okay=False),
+    help="check inputs (profile results, session ids, bundles) against a baseline; exit 1 on regression",
+)
 @click.option("--allow-missing", is_flag=True, help="with --baseline: report missing cases without failing")
-@click.option("--tolerance", "-t", default="+10%", show_default=True,
-              help="how far a phase's own use (footprint, growth) may grow before it is named a regression")
+@click.option(
+    "--tolerance",
+    "-t",
+    default="+10%",
+    show_default=True,
+    help="how far a phase's own use (footprint, growth) may grow before it is named a regression",
+)
 @db_option
 @click.pass_context
-def compare_command(ctx: click.Context, inputs: tuple[str, ...], as_json: bool, baseline_path: str | None,
-                    allow_missing: bool, tolerance: str, db: str | None) -> None:
+def compare_command(
+    ctx: click.Context,
+    inputs: tuple[str, ...],
+    as_json: bool,
+    baseline_path: str | None,
+    allow_missing: bool,
+    tolerance: str,
+    db: str | None,
+) -> None:
     """Compare sessions side by side: peak, average, final, wall time and each phase's peak and
     duration, with the change of each against the first (A).
 
@@ -35,8 +51,9 @@ def compare_command(ctx: click.Context, inputs: tuple[str, ...], as_json: bool, 
     if baseline_path:
         from memview.commands.baseline import check
 
-        ctx.invoke(check, baseline_path=baseline_path, results=inputs, allow_missing=allow_missing,
-                   as_json=as_json, db=db)
+        ctx.invoke(
+            check, baseline_path=baseline_path, results=inputs, allow_missing=allow_missing, as_json=as_json, db=db
+        )
         return
     from memview.compare import CompareError, compare, compare_text, load_comparable
 

@@ -68,8 +68,10 @@ def memview_executable() -> Path:
     found = (scripts and shutil.which("memview", path=scripts)) or shutil.which("memview")
     if found:
         return Path(found).absolute()
-    raise DesktopInstallError("cannot find the memview command to put in the menu entry: install memview with "
-                              "pip or pipx so that a memview script exists")
+    raise DesktopInstallError(
+        "cannot find the memview command to put in the menu entry: install memview with "
+        "pip or pipx so that a memview script exists"
+    )
 
 
 def _exec_quote(path: str) -> str:
@@ -116,8 +118,10 @@ def _ours(path: Path) -> bool:
 def _refresh_caches(layout: Layout) -> list[str]:
     """Run the cache tools that exist; their failure is a warning (the files are in place either way)."""
     warnings = []
-    jobs = [("update-desktop-database", [str(layout.desktop_file.parent)]),
-            ("gtk-update-icon-cache", ["-f", "-t", "-q", str(layout.data_home / "icons" / "hicolor")])]
+    jobs = [
+        ("update-desktop-database", [str(layout.desktop_file.parent)]),
+        ("gtk-update-icon-cache", ["-f", "-t", "-q", str(layout.data_home / "icons" / "hicolor")]),
+    ]
     for tool, args in jobs:
         exe = shutil.which(tool)
         target = Path(args[-1])
@@ -137,8 +141,9 @@ def _refresh_caches(layout: Layout) -> list[str]:
 def install(layout: Layout, executable: Path) -> tuple[list[Path], list[str]]:
     """Write the entry and icon; returns the files that changed and any cache-tool warnings."""
     if layout.desktop_file.exists() and not _ours(layout.desktop_file):
-        raise DesktopInstallError(f"{layout.desktop_file} exists and was not written by memview install-desktop: "
-                                  "move it away first")
+        raise DesktopInstallError(
+            f"{layout.desktop_file} exists and was not written by memview install-desktop: move it away first"
+        )
     entry = desktop_entry(resource_path(DESKTOP).read_text(), executable)
     changed = []
     if _write_if_changed(layout.icon_file, resource_path(ICON).read_bytes()):
@@ -165,8 +170,12 @@ def uninstall(layout: Layout) -> tuple[list[Path], list[str]]:
 
 @click.command("install-desktop")
 @click.option("--uninstall", "remove", is_flag=True, help="remove the entry and icon this command installed")
-@click.option("--prefix", type=click.Path(file_okay=False), metavar="DIR",
-              help="data folder to install into (default: $XDG_DATA_HOME, else ~/.local/share)")
+@click.option(
+    "--prefix",
+    type=click.Path(file_okay=False),
+    metavar="DIR",
+    help="data folder to install into (default: $XDG_DATA_HOME, else ~/.local/share)",
+)
 def install_desktop(remove: bool, prefix: str | None) -> None:
     """Add memview to the desktop's application menu (a .desktop entry and the icon), for this user.
 
@@ -183,8 +192,11 @@ def install_desktop(remove: bool, prefix: str | None) -> None:
     except (DesktopInstallError, ResourceMissing) as exc:
         fail(str(exc), 2)
     except OSError as exc:
-        fail(f"cannot {'remove' if remove else 'install'} the desktop entry: "
-             f"{exc.strerror or exc} ({exc.filename or layout.data_home})", 1)
+        fail(
+            f"cannot {'remove' if remove else 'install'} the desktop entry: "
+            f"{exc.strerror or exc} ({exc.filename or layout.data_home})",
+            1,
+        )
     for warning in warnings:
         click.echo(f"memview: warning: {warning}", err=True)
     if not files:

@@ -16,18 +16,39 @@ from memview.commands.common import db_option, fail, open_store
 
 
 @click.command()
-@click.option("--manifest", "-m", "manifest_path", required=True, type=click.Path(dir_okay=False),
-              help="the TOML manifest of cases (e.g. profiling/memory.toml)")
+@click.option(
+    "--manifest",
+    "-m",
+    "manifest_path",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="the TOML manifest of cases (e.g. profiling/memory.toml)",
+)
 @click.option("--only", multiple=True, metavar="NAME", help="run only this case (repeatable)")
 @click.option("--repeat", type=click.IntRange(min=1), help="runs per input; records min/median/max, uses the median")
-@click.option("--output-json", "-o", type=click.Path(dir_okay=False),
-              help="where to write the results (default: results/memory/DATE.json)")
+@click.option(
+    "--output-json",
+    "-o",
+    type=click.Path(dir_okay=False),
+    help="where to write the results (default: results/memory/DATE.json)",
+)
 @db_option
 @click.option("--quiet", "-q", is_flag=True, help="no progress lines")
-@click.option("--pushgateway", metavar="URL", help="push each case's peak and phase figures to this Prometheus "
-                                                    "Pushgateway at the end (job=case, instance=input; docs/ci.md)")
-def profile(manifest_path: str, only: tuple[str, ...], repeat: int | None, output_json: str | None,
-            db: str | None, quiet: bool, pushgateway: str | None) -> None:
+@click.option(
+    "--pushgateway",
+    metavar="URL",
+    help="push each case's peak and phase figures to this Prometheus "
+    "Pushgateway at the end (job=case, instance=input; docs/ci.md)",
+)
+def profile(
+    manifest_path: str,
+    only: tuple[str, ...],
+    repeat: int | None,
+    output_json: str | None,
+    db: str | None,
+    quiet: bool,
+    pushgateway: str | None,
+) -> None:
     """Profile each case of a manifest over its inputs; one record per case/input in the JSON."""
     from memview.manifest import ManifestError, load
     from memview.profile import default_output
@@ -57,16 +78,20 @@ def profile(manifest_path: str, only: tuple[str, ...], repeat: int | None, outpu
             click.echo(line, err=True)
 
     n_inputs = sum(len(c.input_keys()) for c in cases)
-    progress(f"memview profile: {len(cases)} case(s), {n_inputs} run(s)"
-             + (f" x {repeat}" if repeat else "") + f" -> {out}")
+    progress(
+        f"memview profile: {len(cases)} case(s), {n_inputs} run(s)" + (f" x {repeat}" if repeat else "") + f" -> {out}"
+    )
     results = run_profile(manifest, cases, store, repeat=repeat, progress=progress, only=list(only))
     try:
         out.write_text(json.dumps(results, indent=2) + "\n")
     except OSError as exc:
         fail(f"cannot write {out}: {exc.strerror}", 2)
     failed = [f"{r['case']} {r['input'] or ''}".strip() for r in results["records"] if not r["ok"]]
-    progress(f"wrote {out} ({len(results['records'])} records"
-             + (f"; {len(failed)} failed: {', '.join(failed)}" if failed else "") + ")")
+    progress(
+        f"wrote {out} ({len(results['records'])} records"
+        + (f"; {len(failed)} failed: {', '.join(failed)}" if failed else "")
+        + ")"
+    )
     if pushgateway:
         from memview.pushgateway import push_and_tell
 

@@ -32,8 +32,9 @@ from memview.commands.common import (
 class _LivePrinter:
     """Tells the user at once about gaps and pressure changes (a listener: returns immediately)."""
 
-    KINDS = frozenset({"gap", "gap_end", "pressure", "field_invalid", "error", "series_gone", "series_back",
-                       "series_capped"})
+    KINDS = frozenset(
+        {"gap", "gap_end", "pressure", "field_invalid", "error", "series_gone", "series_back", "series_capped"}
+    )
 
     def on_event(self, event: Any) -> None:
         if event.kind in self.KINDS:
@@ -42,41 +43,101 @@ class _LivePrinter:
 
 @click.command()
 @click.argument("url")
-@recording_options("stop after this long, with a unit: 90s, 2m, 1h (default: until Ctrl-C)",
-                   quiet_help="no live messages and no summary on stderr", interval_default="1",
-                   interval_help="seconds between requests (e.g. 1, 250ms)")
-@click.option("--header", "-H", "headers", multiple=True, metavar="'NAME: VALUE'",
-              help="send this header (repeatable); used on requests, never stored")
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="auto", show_default=True,
-              help="what the endpoint answers")
-@click.option("--metric", help="Prometheus metric to record as the current usage, labels allowed: "
-                               "'name{label=\"x\"}' (default process_resident_memory_bytes)")
-@click.option("--field", "fields", multiple=True, metavar="KEY=PATH",
-              help="JSON value to record, e.g. current=memory.used_mb (repeatable; current is required)")
-@click.option("--unit", help="unit of --field/--metric values: bytes, KiB, MiB, GiB, KB, MB, GB "
-                             "(default: from the field name's suffix, e.g. _mb is MiB)")
-@click.option("--timeout", default=None, callback=interval_value,
-              help="give up on a request after this long (default 2s, always below the interval)")
-@click.option("--keep-query", "keep_query", multiple=True, metavar="NAME",
-              help="store this query parameter's value (repeatable); every other query value and the URL's "
-                   "user:password are masked in the database, --json, messages and bundles")
+@recording_options(
+    "stop after this long, with a unit: 90s, 2m, 1h (default: until Ctrl-C)",
+    quiet_help="no live messages and no summary on stderr",
+    interval_default="1",
+    interval_help="seconds between requests (e.g. 1, 250ms)",
+)
+@click.option(
+    "--header",
+    "-H",
+    "headers",
+    multiple=True,
+    metavar="'NAME: VALUE'",
+    help="send this header (repeatable); used on requests, never stored",
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(FORMATS), default="auto", show_default=True, help="what the endpoint answers"
+)
+@click.option(
+    "--metric",
+    help="Prometheus metric to record as the current usage, labels allowed: "
+    "'name{label=\"x\"}' (default process_resident_memory_bytes)",
+)
+@click.option(
+    "--field",
+    "fields",
+    multiple=True,
+    metavar="KEY=PATH",
+    help="JSON value to record, e.g. current=memory.used_mb (repeatable; current is required)",
+)
+@click.option(
+    "--unit",
+    help="unit of --field/--metric values: bytes, KiB, MiB, GiB, KB, MB, GB "
+    "(default: from the field name's suffix, e.g. _mb is MiB)",
+)
+@click.option(
+    "--timeout",
+    default=None,
+    callback=interval_value,
+    help="give up on a request after this long (default 2s, always below the interval)",
+)
+@click.option(
+    "--keep-query",
+    "keep_query",
+    multiple=True,
+    metavar="NAME",
+    help="store this query parameter's value (repeatable); every other query value and the URL's "
+    "user:password are masked in the database, --json, messages and bundles",
+)
 @click.option("--max-body", default="10MiB", callback=size_value, show_default=True, help="largest response accepted")
-@click.option("--query", "-Q", metavar="PROMQL",
-              help="ask the Prometheus server at URL (prometheus+http://HOST:9090) this PromQL query: one series "
-                   "per returned label set (docs/watch.md, 'A fleet through Prometheus')")
-@click.option("--start", metavar="TIME", help="with --query: record the past window from TIME (Unix seconds, "
-                                              "2026-12-06T10:00:00Z, now-1h) instead of live")
+@click.option(
+    "--query",
+    "-Q",
+    metavar="PROMQL",
+    help="ask the Prometheus server at URL (prometheus+http://HOST:9090) this PromQL query: one series "
+    "per returned label set (docs/watch.md, 'A fleet through Prometheus')",
+)
+@click.option(
+    "--start",
+    metavar="TIME",
+    help="with --query: record the past window from TIME (Unix seconds, 2026-12-06T10:00:00Z, now-1h) instead of live",
+)
 @click.option("--end", metavar="TIME", help="with --start: the window's end (default now)")
-@click.option("--max-series", type=click.IntRange(min=1), default=100, show_default=True,
-              help="with --query: record at most this many label sets (the rest are dropped with a warning)")
+@click.option(
+    "--max-series",
+    type=click.IntRange(min=1),
+    default=100,
+    show_default=True,
+    help="with --query: record at most this many label sets (the rest are dropped with a warning)",
+)
 @serve_metrics_option
 @db_option
 @capture_options()
-def watch(url: str, interval: float, duration: float | None, headers: tuple[str, ...], fmt: str, metric: str | None,
-          fields: tuple[str, ...], unit: str | None, timeout: float | None, keep_query: tuple[str, ...],
-          max_body: int, json_path: str | None,
-          name: str | None, quiet: bool, db: str | None, query: str | None, start: str | None, end: str | None,
-          max_series: int, serve_metrics: str | None, **capture_kw: Any) -> None:
+def watch(
+    url: str,
+    interval: float,
+    duration: float | None,
+    headers: tuple[str, ...],
+    fmt: str,
+    metric: str | None,
+    fields: tuple[str, ...],
+    unit: str | None,
+    timeout: float | None,
+    keep_query: tuple[str, ...],
+    max_body: int,
+    json_path: str | None,
+    name: str | None,
+    quiet: bool,
+    db: str | None,
+    query: str | None,
+    start: str | None,
+    end: str | None,
+    max_series: int,
+    serve_metrics: str | None,
+    **capture_kw: Any,
+) -> None:
     """Record a service's memory from its HTTP endpoint every --interval until --duration or Ctrl-C.
 
     URL answers the memory-profile JSON document (current_usage_mb, by_component, pressure, …),
@@ -103,8 +164,9 @@ def watch(url: str, interval: float, duration: float | None, headers: tuple[str,
             fail("--end needs --start")
         if serve_metrics:
             fail("--serve-metrics serves a live recording, not a past window")
-        _record_window(url, query or "", start or "", end, interval, list(headers), timeout, max_series, name,
-                       json_path, quiet, db)
+        _record_window(
+            url, query or "", start or "", end, interval, list(headers), timeout, max_series, name, json_path, quiet, db
+        )
         return
     captures = CaptureSetup.from_cli(**capture_kw)
     store = open_store(db)
@@ -117,10 +179,23 @@ def watch(url: str, interval: float, duration: float | None, headers: tuple[str,
 
     bind_stop = stop_on_signals()
     try:
-        session = WatchSession.start(url, store, interval, fmt=fmt, headers=list(headers), fields=list(fields),
-                                     unit=unit, metric=metric, duration=duration, timeout=timeout,
-                                     max_bytes=max_body, keep_query=keep_query, before_start=before_start,
-                                     query=query, max_series=max_series)
+        session = WatchSession.start(
+            url,
+            store,
+            interval,
+            fmt=fmt,
+            headers=list(headers),
+            fields=list(fields),
+            unit=unit,
+            metric=metric,
+            duration=duration,
+            timeout=timeout,
+            max_bytes=max_body,
+            keep_query=keep_query,
+            before_start=before_start,
+            query=query,
+            max_series=max_series,
+        )
     except CollectorError as exc:
         fail(str(exc))
     if not quiet:
@@ -148,9 +223,20 @@ def watch(url: str, interval: float, duration: float | None, headers: tuple[str,
         sys.exit(1)
 
 
-def _record_window(url: str, query: str, start: str, end: str | None, step: float, headers: list[str],
-                   timeout: float | None, max_series: int, name: str | None, json_path: str | None, quiet: bool,
-                   db: str | None) -> None:
+def _record_window(
+    url: str,
+    query: str,
+    start: str,
+    end: str | None,
+    step: float,
+    headers: list[str],
+    timeout: float | None,
+    max_series: int,
+    name: str | None,
+    json_path: str | None,
+    quiet: bool,
+    db: str | None,
+) -> None:
     """``--start/--end``: one query_range stored as a finished session (comparable with ``compare``)."""
     from memview.collectors.base import CollectorError
     from memview.collectors.promql import parse_time, record_window
@@ -159,8 +245,9 @@ def _record_window(url: str, query: str, start: str, end: str | None, step: floa
         t0 = parse_time(start)
         t1 = parse_time(end) if end else parse_time("now")
         store = open_store(db)
-        sid, events = record_window(store, url, query, t0, t1, step, headers=headers,
-                                    timeout=timeout or 30.0, max_series=max_series, name=name)
+        sid, events = record_window(
+            store, url, query, t0, t1, step, headers=headers, timeout=timeout or 30.0, max_series=max_series, name=name
+        )
     except CollectorError as exc:
         fail(str(exc))
     if not quiet:

@@ -64,19 +64,46 @@ from memview.units import UnitError, format_bytes, parse_duration
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("memview", "memory checks (memview)")
-    group.addoption("--memview-db", dest="memview_db", metavar="PATH",
-                    help="store every memory_profile-measured test as a memview session in this SQLite file")
-    group.addoption("--memview-interval", dest="memview_interval", default="10ms", metavar="DURATION",
-                    help="sampling interval for stored sessions (default: 10ms)")
-    group.addoption("--memview-isolation", dest="memview_isolation", default="auto", choices=ISOLATIONS,
-                    help="how a marked body is isolated: fork, spawn (a fresh interpreter), or auto: fork unless "
-                         "pytest's process already runs other threads (forking those hangs native libraries)")
-    group.addoption("--memview-timeout", dest="memview_timeout", default="10m", metavar="DURATION",
-                    help="kill and fail a marked test running longer than this (default: 10m; 0: no limit)")
-    group.addoption("--memview-baseline", dest="memview_baseline", metavar="FILE",
-                    help="a memview baseline: a marked test without max_peak is limited by its entry + tolerance")
-    group.addoption("--memview-baseline-update", dest="memview_baseline_update", action="store_true",
-                    help="write the measured body peaks into --memview-baseline instead of checking them")
+    group.addoption(
+        "--memview-db",
+        dest="memview_db",
+        metavar="PATH",
+        help="store every memory_profile-measured test as a memview session in this SQLite file",
+    )
+    group.addoption(
+        "--memview-interval",
+        dest="memview_interval",
+        default="10ms",
+        metavar="DURATION",
+        help="sampling interval for stored sessions (default: 10ms)",
+    )
+    group.addoption(
+        "--memview-isolation",
+        dest="memview_isolation",
+        default="auto",
+        choices=ISOLATIONS,
+        help="how a marked body is isolated: fork, spawn (a fresh interpreter), or auto: fork unless "
+        "pytest's process already runs other threads (forking those hangs native libraries)",
+    )
+    group.addoption(
+        "--memview-timeout",
+        dest="memview_timeout",
+        default="10m",
+        metavar="DURATION",
+        help="kill and fail a marked test running longer than this (default: 10m; 0: no limit)",
+    )
+    group.addoption(
+        "--memview-baseline",
+        dest="memview_baseline",
+        metavar="FILE",
+        help="a memview baseline: a marked test without max_peak is limited by its entry + tolerance",
+    )
+    group.addoption(
+        "--memview-baseline-update",
+        dest="memview_baseline_update",
+        action="store_true",
+        help="write the measured body peaks into --memview-baseline instead of checking them",
+    )
     # internal: a spawned child's report file (isolation.run_spawned passes it), hidden from --help
     group.addoption("--memview-inline-report", dest="memview_inline_report", help=argparse.SUPPRESS)
 
@@ -86,7 +113,8 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers",
         f"{MARK}(max_peak=None): run the test body in a monitored child process and fail when its own peak "
         "RSS (above the RSS at the body's start; fixtures do not count) exceeds max_peak, e.g. '300MB'. "
-        f"Skipped unless selected with -m {MARK}.")
+        f"Skipped unless selected with -m {MARK}.",
+    )
     try:
         interval = parse_duration(config.getoption("memview_interval") or "10ms")
     except UnitError as exc:
@@ -95,10 +123,15 @@ def pytest_configure(config: pytest.Config) -> None:
         timeout = parse_duration(config.getoption("memview_timeout") or "0")
     except UnitError as exc:
         raise pytest.UsageError(f"--memview-timeout: {exc}") from None
-    state = PluginState(config.getoption("memview_db"), interval, isolation=config.getoption("memview_isolation"),
-                        timeout=timeout, inline_report=config.getoption("memview_inline_report"),
-                        baseline_path=config.getoption("memview_baseline"),
-                        update_baseline=bool(config.getoption("memview_baseline_update")))
+    state = PluginState(
+        config.getoption("memview_db"),
+        interval,
+        isolation=config.getoption("memview_isolation"),
+        timeout=timeout,
+        inline_report=config.getoption("memview_inline_report"),
+        baseline_path=config.getoption("memview_baseline"),
+        update_baseline=bool(config.getoption("memview_baseline_update")),
+    )
     if state.update_baseline and not state.baseline_path:
         raise pytest.UsageError("--memview-baseline-update needs --memview-baseline FILE")
     if state.baseline_path and not state.update_baseline:
@@ -162,18 +195,28 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     peak = m["peak_bytes"]
     report = m.get("report") or {}
     start, end, hwm = report.get("start_rss_bytes"), report.get("end_rss_bytes"), report.get("hwm_bytes")
-    record = {"nodeid": pyfuncitem.nodeid, "peak_bytes": peak, "limit_bytes": limit, "limit": limit_text,
-              "source": m["source"], "session_id": m.get("session_id"), "isolation": isolation,
-              # the body's own use, as compare and baseline check name it: footprint = peak_bytes
-              "growth_bytes": end - start if end is not None and start is not None else None,
-              "abs_peak_bytes": hwm}
+    record = {
+        "nodeid": pyfuncitem.nodeid,
+        "peak_bytes": peak,
+        "limit_bytes": limit,
+        "limit": limit_text,
+        "source": m["source"],
+        "session_id": m.get("session_id"),
+        "isolation": isolation,
+        # the body's own use, as compare and baseline check name it: footprint = peak_bytes
+        "growth_bytes": end - start if end is not None and start is not None else None,
+        "abs_peak_bytes": hwm,
+    }
     # the summary is printed from the reports, so it appears on pytest-xdist's controller too
     pyfuncitem.user_properties.append(("memview_peak_bytes", peak))
     pyfuncitem.user_properties.append(("memview", record))
     result = m.get("result") or {}
     if m.get("timed_out"):
-        pytest.fail(f"{MARK}: the test ran longer than its timeout of {timeout:g}s and was killed "
-                    f"({isolation}); its peak so far was {exact_bytes(peak)}", pytrace=False)
+        pytest.fail(
+            f"{MARK}: the test ran longer than its timeout of {timeout:g}s and was killed "
+            f"({isolation}); its peak so far was {exact_bytes(peak)}",
+            pytrace=False,
+        )
     if "outcome" not in result:
         pytest.fail(f"{MARK}: the test body {m['death']}; its peak so far was {exact_bytes(peak)}", pytrace=False)
     outcome = result["outcome"]
@@ -182,14 +225,17 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     if outcome == "xfailed":
         pytest.xfail(result["message"])
     if outcome in ("failed", "error"):
-        pytest.fail(f"{result['message']}\n[memview: the body ran in a child process; "
-                    f"its peak was {exact_bytes(peak)}]", pytrace=False)
+        pytest.fail(
+            f"{result['message']}\n[memview: the body ran in a child process; its peak was {exact_bytes(peak)}]",
+            pytrace=False,
+        )
     if limit is not None and peak is not None and peak > limit:
         pytest.fail(
             f"{MARK}: the test body's peak {exact_bytes(peak)} exceeds max_peak={limit_text} ({limit:,} bytes)\n"
             f"  measured by {m['source']} as the highest RSS during the body minus the RSS at its start; "
             f"the {format_bytes(m['start_rss_bytes'])} resident at the start (pytest and the fixtures) is not counted",
-            pytrace=False)
+            pytrace=False,
+        )
     return True
 
 
@@ -231,5 +277,4 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         over = "  OVER" if m["limit_bytes"] is not None and (m["peak_bytes"] or 0) > m["limit_bytes"] else ""
         sid = f"  session {m['session_id']}" if m["session_id"] else ""
         growth = f"  growth {format_bytes(m.get('growth_bytes'))}" if m.get("growth_bytes") is not None else ""
-        tr.write_line(f"{format_bytes(m['peak_bytes']):>10}{limit}{growth}  [{m['source']}]{over}  "
-                      f"{m['nodeid']}{sid}")
+        tr.write_line(f"{format_bytes(m['peak_bytes']):>10}{limit}{growth}  [{m['source']}]{over}  {m['nodeid']}{sid}")

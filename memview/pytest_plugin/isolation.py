@@ -133,7 +133,7 @@ def _forked_child(item: pytest.Function, go_r: int, res_w: int) -> None:
         os.close(go_r)
         view = memoryview(json.dumps(measure_body(item)).encode())
         while view:
-            view = view[os.write(res_w, view):]
+            view = view[os.write(res_w, view) :]
     except BaseException:
         code = 70
     finally:
@@ -165,7 +165,8 @@ def _read_until(fd: int, deadline: float | None) -> tuple[bytes, bool]:
 def killed(sig: int) -> str:
     """How a child killed by ``sig`` is described (SIGKILL is most often the OOM killer)."""
     return f"was killed by signal {sig} ({signal.Signals(sig).name})" + (
-        " — possibly out of memory" if sig == signal.SIGKILL else "")
+        " — possibly out of memory" if sig == signal.SIGKILL else ""
+    )
 
 
 def run_spawned(item: pytest.Function, state: PluginState, timeout: float) -> dict[str, Any]:
@@ -176,18 +177,34 @@ def run_spawned(item: pytest.Function, state: PluginState, timeout: float) -> di
     fd, report_path = tempfile.mkstemp(prefix="memview-pytest-", suffix=".json")
     os.close(fd)
     log = tempfile.TemporaryFile()
-    argv = [sys.executable, "-m", "pytest", item.nodeid, "-p", "memview.pytest_plugin", "-p", "no:memview",
-            "-p", "no:cacheprovider",
-            "-q", "--rootdir", str(config.rootpath), "--memview-inline-report", report_path,
-            "-W", "ignore::pytest.PytestAssertRewriteWarning"]
+    argv = [
+        sys.executable,
+        "-m",
+        "pytest",
+        item.nodeid,
+        "-p",
+        "memview.pytest_plugin",
+        "-p",
+        "no:memview",
+        "-p",
+        "no:cacheprovider",
+        "-q",
+        "--rootdir",
+        str(config.rootpath),
+        "--memview-inline-report",
+        report_path,
+        "-W",
+        "ignore::pytest.PytestAssertRewriteWarning",
+    ]
     if config.inipath is not None:
         argv += ["-c", str(config.inipath)]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
     m: dict[str, Any] = {"source": "kernel:VmHWM", "peak_bytes": None}
     recorder = collector = None
     try:
-        proc = subprocess.Popen(argv, cwd=str(config.rootpath), stdout=log, stderr=subprocess.STDOUT, env=env,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            argv, cwd=str(config.rootpath), stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+        )
         try:
             if state.store is not None:
                 recorder, collector = start_recorder(item, proc.pid, state)
@@ -275,8 +292,12 @@ def run_forked(item: pytest.Function, state: PluginState, timeout: float = 0.0) 
     report = json.loads(b"".join(chunks) or b"{}")
     start = report.get("start_rss_bytes")
     hwm = report.get("hwm_bytes")
-    m: dict[str, Any] = {"result": report.get("result"), "start_rss_bytes": start, "timed_out": not finished,
-                         "report": report}
+    m: dict[str, Any] = {
+        "result": report.get("result"),
+        "start_rss_bytes": start,
+        "timed_out": not finished,
+        "report": report,
+    }
     abs_peak: int | None
     if hwm is not None and start is not None:
         m["peak_bytes"], m["source"], abs_peak = hwm - start, "kernel:VmHWM", hwm
@@ -292,5 +313,4 @@ def run_forked(item: pytest.Function, state: PluginState, timeout: float = 0.0) 
     return m
 
 
-__all__ = ["killed", "measure_body", "measure_inline", "os_threads", "return_free_memory", "run_forked",
-           "run_spawned"]
+__all__ = ["killed", "measure_body", "measure_inline", "os_threads", "return_free_memory", "run_forked", "run_spawned"]

@@ -23,8 +23,16 @@ from .state import BASELINE_CASE, MARK, PluginState
 
 KWARGS = {"max_peak", "limit_memory", "timeout", "baseline"}
 #: pytest-memray's units: its "MB" is 1024 * 1024 bytes
-MEMRAY_UNITS = {"b": 1, "kb": 1024, "mb": 1024**2, "gb": 1024**3, "tb": 1024**4,
-                "kib": 1024, "mib": 1024**2, "gib": 1024**3}
+MEMRAY_UNITS = {
+    "b": 1,
+    "kb": 1024,
+    "mb": 1024**2,
+    "gb": 1024**3,
+    "tb": 1024**4,
+    "kib": 1024,
+    "mib": 1024**2,
+    "gib": 1024**3,
+}
 
 
 def _refuse(message: str) -> NoReturn:
@@ -38,8 +46,10 @@ def marker_kwargs(marker: pytest.Mark) -> dict[str, Any]:
         kwargs.setdefault("max_peak", marker.args[0])
     unknown = set(kwargs) - KWARGS
     if unknown or len(marker.args) > 1:
-        _refuse(f"{MARK}: unknown arguments {sorted(unknown) or marker.args[1:]} (it takes max_peak='300MB', "
-                "limit_memory='300 MB' (pytest-memray's units), timeout='5m', baseline=True)")
+        _refuse(
+            f"{MARK}: unknown arguments {sorted(unknown) or marker.args[1:]} (it takes max_peak='300MB', "
+            "limit_memory='300 MB' (pytest-memray's units), timeout='5m', baseline=True)"
+        )
     if "max_peak" in kwargs and "limit_memory" in kwargs:
         _refuse(f"{MARK}: give max_peak (memview's units) or limit_memory (pytest-memray's), not both")
     return kwargs
@@ -84,8 +94,10 @@ def baseline_limit(item: pytest.Function, wanted: Any, state: PluginState) -> tu
     entry = state.baseline["cases"].get(BASELINE_CASE, {}).get(item.nodeid)
     if entry is None:
         if wanted:
-            _refuse(f"{MARK}: no entry for {item.nodeid} in {state.baseline_path} "
-                    "(write one with --memview-baseline-update)")
+            _refuse(
+                f"{MARK}: no entry for {item.nodeid} in {state.baseline_path} "
+                "(write one with --memview-baseline-update)"
+            )
         return None, None
     text = entry.get("tolerance") or state.baseline.get("default_tolerance", DEFAULT_TOLERANCE)
     try:
@@ -122,8 +134,10 @@ def write_baseline(state: PluginState) -> None:
     for m in state.measured:
         if m.get("peak_bytes") is not None:
             old = entries.get(m["nodeid"], {})
-            entries[m["nodeid"]] = {"peak_rss_bytes": max(m["peak_bytes"], 0),
-                                    **({"tolerance": old["tolerance"]} if "tolerance" in old else {})}
+            entries[m["nodeid"]] = {
+                "peak_rss_bytes": max(m["peak_bytes"], 0),
+                **({"tolerance": old["tolerance"]} if "tolerance" in old else {}),
+            }
     doc.pop("migrated_from", None)
     doc["cases"][BASELINE_CASE] = dict(sorted(entries.items()))
     path.write_text(dumps(doc))

@@ -26,28 +26,63 @@ def start_recorder(item: pytest.Function, pid: int, state: PluginState) -> tuple
     from memview.recorder import Recorder
 
     collector = ProcessTreeCollector(pid, kind="pytest")
-    recorder = Recorder(collector, state.store, interval=state.interval, session_fields={
-        "name": item.nodeid, "command": ["pytest", item.nodeid], "target": item.nodeid, "pid": pid,
-        "cwd": os.getcwd(), "tags": ["pytest", MARK]})
+    recorder = Recorder(
+        collector,
+        state.store,
+        interval=state.interval,
+        session_fields={
+            "name": item.nodeid,
+            "command": ["pytest", item.nodeid],
+            "target": item.nodeid,
+            "pid": pid,
+            "cwd": os.getcwd(),
+            "tags": ["pytest", MARK],
+        },
+    )
     recorder.start()
     return recorder, collector
 
 
-def close_session(recorder: Recorder, report: dict[str, Any], m: dict[str, Any], abs_peak: int | None,
-                  t_go: float, sig: int | None, state: PluginState) -> int | None:
+def close_session(
+    recorder: Recorder,
+    report: dict[str, Any],
+    m: dict[str, Any],
+    abs_peak: int | None,
+    t_go: float,
+    sig: int | None,
+    state: PluginState,
+) -> int | None:
     """Close the stored session: the body as a phase whose own peak is the exact figure."""
     from memview.model import Phase
 
     recorder.stop("exited")
     recorder.wait(5)
     wall = report.get("wall_s") or 0.0
-    recorder.add_phase(Phase(
-        "test body", 0, t_go, t_go + wall, start_rss_bytes=report.get("start_rss_bytes"),
-        end_rss_bytes=report.get("end_rss_bytes"), peak_rss_bytes=abs_peak, peak_source=m["source"]))
+    recorder.add_phase(
+        Phase(
+            "test body",
+            0,
+            t_go,
+            t_go + wall,
+            start_rss_bytes=report.get("start_rss_bytes"),
+            end_rss_bytes=report.get("end_rss_bytes"),
+            peak_rss_bytes=abs_peak,
+            peak_source=m["source"],
+        )
+    )
     outcome = (m.get("result") or {}).get("outcome", "killed")
-    recorder.close("completed", peak_rss_bytes=abs_peak, peak_source=m["source"], exit_code=None if sig else 0,
-                   signal=sig, meta={"test_outcome": outcome, "body_peak_bytes": m["peak_bytes"],
-                                     "body_start_rss_bytes": report.get("start_rss_bytes")})
+    recorder.close(
+        "completed",
+        peak_rss_bytes=abs_peak,
+        peak_source=m["source"],
+        exit_code=None if sig else 0,
+        signal=sig,
+        meta={
+            "test_outcome": outcome,
+            "body_peak_bytes": m["peak_bytes"],
+            "body_start_rss_bytes": report.get("start_rss_bytes"),
+        },
+    )
     return recorder.session_id if state.store is not None else None
 
 

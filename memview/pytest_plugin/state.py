@@ -46,5 +46,13 @@ def exact_bytes(n: int | None) -> str:
     return "unknown" if n is None else f"{format_bytes(n)} ({n:,} bytes)"
 
 
-__all__ = ["BASELINE_CASE", "DEFAULT_TIMEOUT_S", "IN_CHILD_ATTR", "ISOLATIONS", "MARK", "STATE_KEY", "PluginState",
-           "exact_bytes"]
+__all__ = [
+    "BASELINE_CASE",
+    "DEFAULT_TIMEOUT_S",
+    "IN_CHILD_ATTR",
+    "ISOLATIONS",
+    "MARK",
+    "STATE_KEY",
+    "PluginState",
+    "exact_bytes",
+]

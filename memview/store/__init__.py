@@ -14,6 +14,14 @@ from memview.store.schema import APPLICATION_ID, SCHEMA_VERSION, StoreError, con
 from memview.store.writer import HOLD_EVERY_S, HOLD_MAX_SAMPLES, StoreWriter
 
 __all__ = [
-    "APPLICATION_ID", "HOLD_EVERY_S", "HOLD_MAX_SAMPLES", "SCHEMA_VERSION", "Store", "StoreError", "StoreWriter",
-    "Window", "connect", "default_db_path",
+    "APPLICATION_ID",
+    "HOLD_EVERY_S",
+    "HOLD_MAX_SAMPLES",
+    "SCHEMA_VERSION",
+    "Store",
+    "StoreError",
+    "StoreWriter",
+    "Window",
+    "connect",
+    "default_db_path",
 ]

@@ -62,8 +62,9 @@ def insert_samples(conn: sqlite3.Connection, sid: int, samples: Iterable[tuple[s
         flush(name)
 
 
-def insert_arrays(conn: sqlite3.Connection, sid: int, series: str, times: Any, values: Any, first_seq: int,
-                  per_chunk: int) -> int:
+def insert_arrays(
+    conn: sqlite3.Connection, sid: int, series: str, times: Any, values: Any, first_seq: int, per_chunk: int
+) -> int:
     """Append numpy columns as chunks of ``per_chunk`` samples from ``first_seq``; returns the next seq."""
     import numpy as np
 
@@ -72,10 +73,21 @@ def insert_arrays(conn: sqlite3.Connection, sid: int, series: str, times: Any, v
 
     def rows() -> Iterable[tuple[Any, ...]]:
         for seq, k in enumerate(range(0, len(us), per_chunk), first_seq):
-            t, v = us[k:k + per_chunk], ints[k:k + per_chunk]
+            t, v = us[k : k + per_chunk], ints[k : k + per_chunk]
             t_blob, v_blob = codec.encode_arrays(t / 1_000_000, v)
-            yield (sid, series, seq, len(t), float(t[0]) / 1_000_000, float(t[-1]) / 1_000_000,
-                   int(v.min()), int(v.max()), float(v.sum()), t_blob, v_blob)
+            yield (
+                sid,
+                series,
+                seq,
+                len(t),
+                float(t[0]) / 1_000_000,
+                float(t[-1]) / 1_000_000,
+                int(v.min()),
+                int(v.max()),
+                float(v.sum()),
+                t_blob,
+                v_blob,
+            )
 
     conn.executemany(chunks.INSERT, rows())
     return first_seq + -(-len(us) // per_chunk)

@@ -104,9 +104,7 @@ class Store:
     def mark_interrupted(self) -> list[int]:
         """Sessions left ``running`` by a memview process that no longer exists become ``interrupted``."""
         host = socket.gethostname()
-        rows = self.conn.execute(
-            "SELECT id, writer_pid, writer_host FROM sessions WHERE status = 'running'"
-        ).fetchall()
+        rows = self.conn.execute("SELECT id, writer_pid, writer_host FROM sessions WHERE status = 'running'").fetchall()
         dead = [r["id"] for r in rows if r["writer_host"] == host and not procfs.alive(r["writer_pid"] or 0)]
         for sid in dead:
             self._finish_from_samples(sid)
@@ -135,8 +133,10 @@ class Store:
     def mark_incomplete(self, sid: int, reason: str) -> bool:
         """The session's writer stopped before the end: say so in the row (False if even that fails)."""
         try:
-            self.conn.execute("UPDATE sessions SET status = 'incomplete', notes = ? WHERE id = ?",
-                              (clean_text(f"not everything was saved: {reason}")[:500], sid))
+            self.conn.execute(
+                "UPDATE sessions SET status = 'incomplete', notes = ? WHERE id = ?",
+                (clean_text(f"not everything was saved: {reason}")[:500], sid),
+            )
         except sqlite3.Error:
             return False
         return True
@@ -161,12 +161,18 @@ class Store:
         return read_row(row)
 
     def series_names(self, sid: int) -> list[str]:
-        return [r[0] for r in self.conn.execute(
-            "SELECT DISTINCT series FROM samples WHERE session_id = ? ORDER BY series", (sid,))]
+        return [
+            r[0]
+            for r in self.conn.execute(
+                "SELECT DISTINCT series FROM samples WHERE session_id = ? ORDER BY series", (sid,)
+            )
+        ]
 
     def series_units(self, sid: int) -> dict[str, dict[str, str]]:
-        return {r["name"]: {"unit": r["unit"], "label": r["label"]} for r in self.conn.execute(
-            "SELECT name, unit, label FROM series WHERE session_id = ?", (sid,))}
+        return {
+            r["name"]: {"unit": r["unit"], "label": r["label"]}
+            for r in self.conn.execute("SELECT name, unit, label FROM series WHERE session_id = ?", (sid,))
+        }
 
     def load_series(self, sid: int, series: str = "rss") -> tuple[list[float], list[int]]:
         """All samples of one series, in time order: (seconds since start, values)."""
@@ -180,8 +186,9 @@ class Store:
             values.extend(v)
         return times, values
 
-    def window(self, sid: int, series: str, x0: float, x1: float, pixels: int,
-               whole_chunks: bool = False) -> chunks.Window:
+    def window(
+        self, sid: int, series: str, x0: float, x1: float, pixels: int, whole_chunks: bool = False
+    ) -> chunks.Window:
         """Per pixel column the lowest and highest sample of [x0, x1], or the samples when few
         (see :func:`memview.store.chunks.window`): reads only the chunks of that range."""
         return chunks.window(self.conn, sid, series, x0, x1, pixels, whole_chunks=whole_chunks)
@@ -195,10 +202,13 @@ class Store:
         out: dict[str, dict[str, Any]] = {}
         for r in self.conn.execute(
             "SELECT series, sum(n) AS n, max(vmax) AS peak, max(seq) AS last_seq FROM samples "
-            "WHERE session_id = ? GROUP BY series ORDER BY series", (sid,)
+            "WHERE session_id = ? GROUP BY series ORDER BY series",
+            (sid,),
         ):
-            last = self.conn.execute("SELECT t, v FROM samples WHERE session_id = ? AND series = ? AND seq = ?",
-                                     (sid, r["series"], r["last_seq"])).fetchone()
+            last = self.conn.execute(
+                "SELECT t, v FROM samples WHERE session_id = ? AND series = ? AND seq = ?",
+                (sid, r["series"], r["last_seq"]),
+            ).fetchone()
             times, values = codec.decode(last[0], last[1])
             out[r["series"]] = {"samples": r["n"], "peak": r["peak"], "last": values[-1], "last_s": times[-1]}
         return out
@@ -217,8 +227,10 @@ class Store:
 
     def _records(self, table: str, sid: int, order: str) -> list[dict[str, Any]]:
         """One session's rows of ``table`` (a name from the methods above, never from input)."""
-        return [read_row(r) for r in self.conn.execute(
-            f"SELECT * FROM {table} WHERE session_id = ? ORDER BY {order}", (sid,))]
+        return [
+            read_row(r)
+            for r in self.conn.execute(f"SELECT * FROM {table} WHERE session_id = ? ORDER BY {order}", (sid,))
+        ]
 
     # -- edits -----------------------------------------------------------------------------
     def update_session(self, sid: int, **fields: Any) -> None:
@@ -229,8 +241,7 @@ class Store:
             raise ValueError(f"cannot edit {sorted(bad)}")
         sets = ", ".join(f"{k} = ?" for k in fields)
         self.session(sid)
-        self.conn.execute(f"UPDATE sessions SET {sets} WHERE id = ?",
-                          [json_field(v) for v in fields.values()] + [sid])
+        self.conn.execute(f"UPDATE sessions SET {sets} WHERE id = ?", [json_field(v) for v in fields.values()] + [sid])
 
     # -- a whole session at once (memview.bundle import) --------------------------------------
     def session_id_by_uid(self, uid: str) -> int | None:
@@ -238,8 +249,12 @@ class Store:
         row = self.conn.execute("SELECT id FROM sessions WHERE uid = ?", (uid,)).fetchone()
         return None if row is None else int(row[0])
 
-    def import_session(self, session: dict[str, Any], samples: Iterable[tuple[str, float, int]],
-                       rows: Callable[[int], Iterable[tuple[str, dict[str, Any]]]]) -> int:
+    def import_session(
+        self,
+        session: dict[str, Any],
+        samples: Iterable[tuple[str, float, int]],
+        rows: Callable[[int], Iterable[tuple[str, dict[str, Any]]]],
+    ) -> int:
         """Insert a complete session in one transaction and return its new id.
 
         ``samples`` yields ``(series, t_s, value)`` in time order per series; they are packed into
@@ -270,8 +285,9 @@ class Store:
         conn = self.conn
         conn.execute("BEGIN IMMEDIATE")
         try:
-            last = conn.execute("SELECT max(seq) FROM samples WHERE session_id = ? AND series = ?",
-                                (sid, series)).fetchone()[0]
+            last = conn.execute(
+                "SELECT max(seq) FROM samples WHERE session_id = ? AND series = ?", (sid, series)
+            ).fetchone()[0]
             insert_arrays(conn, sid, series, times, values, 0 if last is None else last + 1, per_chunk)
             conn.execute("COMMIT")
         except BaseException:

@@ -13,6 +13,7 @@ from typing import Any
 
 INT64_MAX = 2**63 - 1
 
+
 def clean_text(text: str) -> str:
     """``text`` as SQLite can bind it: a lone surrogate (``"\\ud800"``) becomes its ``\\ud800`` escape.
 

@@ -28,7 +28,7 @@ def remove_stale_imports(folder: Path) -> list[Path]:
     for entry in entries:
         if not entry.name.startswith(".memview-import-"):
             continue
-        pid_text = entry.name[len(".memview-import-"):].split("-", 1)[0]
+        pid_text = entry.name[len(".memview-import-") :].split("-", 1)[0]
         try:
             if not entry.is_dir(follow_symlinks=False) or entry.stat(follow_symlinks=False).st_uid != os.getuid():
                 continue
@@ -39,4 +39,3 @@ def remove_stale_imports(folder: Path) -> list[Path]:
         shutil.rmtree(entry.path, ignore_errors=True)
         removed.append(Path(entry.path))
     return removed
-

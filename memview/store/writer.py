@@ -59,8 +59,14 @@ class StoreWriter(threading.Thread):
     memory) and ``on_error`` gets the exception: the recorder marks the session ``incomplete``.
     """
 
-    def __init__(self, path: Path, session_id: int, on_error: Callable[[Exception | None], None] | None = None,
-                 commit_every: float = 0.5, hold_every: float = HOLD_EVERY_S) -> None:
+    def __init__(
+        self,
+        path: Path,
+        session_id: int,
+        on_error: Callable[[Exception | None], None] | None = None,
+        commit_every: float = 0.5,
+        hold_every: float = HOLD_EVERY_S,
+    ) -> None:
         super().__init__(name=f"memview-writer-{session_id}", daemon=True)
         self.path = path
         self.session_id = session_id
@@ -115,8 +121,7 @@ class StoreWriter(threading.Thread):
             if held:
                 if self._held_since is None:
                     self._held_since = time.monotonic()
-                if (longest >= HOLD_MAX_SAMPLES
-                        or time.monotonic() - self._held_since >= self.hold_every):
+                if longest >= HOLD_MAX_SAMPLES or time.monotonic() - self._held_since >= self.hold_every:
                     now_series.update(self._take_held())
         if now_series:
             whole = Batch(batch.session_id, now_series)
@@ -141,8 +146,10 @@ class StoreWriter(threading.Thread):
         def task(conn: sqlite3.Connection) -> None:
             conn.executemany(
                 "INSERT OR REPLACE INTO series (session_id, name, unit, label) VALUES (?, ?, ?, ?)",
-                [(sid, clean_text(str(name)), clean_value(unit), clean_value(label))
-                 for name, (unit, label) in units.items()],
+                [
+                    (sid, clean_text(str(name)), clean_value(unit), clean_value(label))
+                    for name, (unit, label) in units.items()
+                ],
             )
 
         self.submit(task)
@@ -186,11 +193,13 @@ class StoreWriter(threading.Thread):
                 if not (-chunks.VALUE_MAX <= min(values) and max(values) <= chunks.VALUE_MAX):
                     raise OverflowError
             except (OverflowError, ValueError, TypeError):
-                kept = [(t, int(v)) for t, v in zip(times, values)
-                        if isinstance(v, (int, float)) and v == v and -chunks.VALUE_MAX <= v <= chunks.VALUE_MAX]
+                kept = [
+                    (t, int(v))
+                    for t, v in zip(times, values)
+                    if isinstance(v, (int, float)) and v == v and -chunks.VALUE_MAX <= v <= chunks.VALUE_MAX
+                ]
                 self.clamped += len(times) - len(kept)
-                self._report(conn, f"values:{name}", f"series {name}: values outside ±2^62 left out",
-                             {"series": name})
+                self._report(conn, f"values:{name}", f"series {name}: values outside ±2^62 left out", {"series": name})
                 if not kept:
                     continue
                 times, values = [t for t, _ in kept], [v for _, v in kept]
@@ -198,8 +207,8 @@ class StoreWriter(threading.Thread):
             seq = self._seq.get(name)
             if seq is None:
                 got = conn.execute(
-                    "SELECT max(seq) FROM samples WHERE session_id = ? AND series = ?",
-                    (self.session_id, name)).fetchone()[0]
+                    "SELECT max(seq) FROM samples WHERE session_id = ? AND series = ?", (self.session_id, name)
+                ).fetchone()[0]
                 seq = -1 if got is None else got
             seq += 1
             self._seq[name] = seq
@@ -245,8 +254,12 @@ class StoreWriter(threading.Thread):
             conn.execute("RELEASE task")
             self.dropped += 1
             log.warning("the writer left out one record it cannot store: %r", exc)
-            self._report(conn, f"task:{type(exc).__name__}", f"a record could not be stored and was left out "
-                         f"({type(exc).__name__}: {clean_text(str(exc))[:200]})", {"error": type(exc).__name__})
+            self._report(
+                conn,
+                f"task:{type(exc).__name__}",
+                f"a record could not be stored and was left out ({type(exc).__name__}: {clean_text(str(exc))[:200]})",
+                {"error": type(exc).__name__},
+            )
             return
         conn.execute("RELEASE task")
 

@@ -93,5 +93,6 @@ def main(db: str | None = None) -> int:
     window.show()
     if (smoke_ms := os.environ.get("MEMVIEW_SMOKE_EXIT_MS", "")).isdigit():  # packaging/smoke.sh: show, print, quit
         from PySide6.QtCore import QTimer
+
         QTimer.singleShot(int(smoke_ms), lambda: (print(window.windowTitle(), flush=True), app.quit()))
     return int(app.exec())

@@ -88,4 +88,3 @@ class RecorderBridge(QtCore.QObject):
         with self._lock:
             update, self._pending = self._pending, Update()
         return update
-

@@ -250,8 +250,7 @@ class SitesTable(QtWidgets.QWidget):
     def set_tables(self, tables: dict[str, list[dict[str, Any]]], headline: str, unit: str) -> None:
         self.tables = tables
         self.unit = unit
-        self.table.setHorizontalHeaderLabels(["site", "file:line", "samples" if unit == "samples" else "size",
-                                              "count"])
+        self.table.setHorizontalHeaderLabels(["site", "file:line", "samples" if unit == "samples" else "size", "count"])
         self.choice.blockSignals(True)
         self.choice.clear()
         self.choice.addItems(list(tables))
@@ -281,15 +280,24 @@ class SitesTable(QtWidgets.QWidget):
     def apply_filter(self, text: str) -> None:
         needle = text.strip().lower()
         for row in range(self.table.rowCount()):
-            cells = [self.table.item(row, 0).text().lower(),
-                     str(self.table.item(row, 1).data(QtCore.Qt.ItemDataRole.UserRole + 1) or "").lower()]
+            cells = [
+                self.table.item(row, 0).text().lower(),
+                str(self.table.item(row, 1).data(QtCore.Qt.ItemDataRole.UserRole + 1) or "").lower(),
+            ]
             self.table.setRowHidden(row, bool(needle) and not any(needle in c for c in cells))
 
     def visible_rows(self) -> list[list[str]]:
         """The rows the user sees, top to bottom, with the full file:line (its tooltip)."""
-        return [[self.table.item(r, 0).text(), self.table.item(r, 1).toolTip(), self.table.item(r, 2).text(),
-                 self.table.item(r, 3).text()]
-                for r in range(self.table.rowCount()) if not self.table.isRowHidden(r)]
+        return [
+            [
+                self.table.item(r, 0).text(),
+                self.table.item(r, 1).toolTip(),
+                self.table.item(r, 2).text(),
+                self.table.item(r, 3).text(),
+            ]
+            for r in range(self.table.rowCount())
+            if not self.table.isRowHidden(r)
+        ]
 
 
 class CapturePanel(QtWidgets.QWidget):
@@ -359,12 +367,20 @@ class CapturePanel(QtWidgets.QWidget):
         window = ""
         if isinstance(capture.get("started_s"), (int, float)):
             end = capture.get("ended_s")
-            window = f" · {capture['started_s']:.2f}s–{end:.2f}s" if isinstance(end, (int, float)) else \
-                f" · from {capture['started_s']:.2f}s"
-        flag = (" · <span style='color:#c0392b'>the capture distorts the figures of this window</span>"
-                if data.get("distorts") or summary.get("kind") in ("memray", "heaptrack", "node") else "")
-        self.title.setText(f"<b>{capture.get('tool')}</b> of PID {capture.get('pid')} · {capture.get('status')} · "
-                           f"{capture.get('trigger') or ''}{window}{flag}")
+            window = (
+                f" · {capture['started_s']:.2f}s–{end:.2f}s"
+                if isinstance(end, (int, float))
+                else f" · from {capture['started_s']:.2f}s"
+            )
+        flag = (
+            " · <span style='color:#c0392b'>the capture distorts the figures of this window</span>"
+            if data.get("distorts") or summary.get("kind") in ("memray", "heaptrack", "node")
+            else ""
+        )
+        self.title.setText(
+            f"<b>{capture.get('tool')}</b> of PID {capture.get('pid')} · {capture.get('status')} · "
+            f"{capture.get('trigger') or ''}{window}{flag}"
+        )
         unit = summary.get("unit") or "bytes"
         self.flame.set_stacks(summary.get("stacks") or [], unit)
         self.sites.set_tables(summary.get("tables") or {}, summary.get("headline") or "", unit)
@@ -431,7 +447,7 @@ class CapturePanel(QtWidgets.QWidget):
 
 
 def phase_flag_text(phase: dict[str, Any]) -> str:
-    """"(during a capture)" for a phase a capture distorted, else ""."""
+    """ "(during a capture)" for a phase a capture distorted, else ""."""
     return " (during a capture)" if DURING_CAPTURE in (phase.get("flags") or []) else ""
 
 

@@ -166,7 +166,8 @@ class OutputPane(QtWidgets.QWidget):
         if obj is self.search and event.type() == QtCore.QEvent.Type.KeyPress:
             keys = QtCore.Qt.Key
             if event.key() in (keys.Key_Return, keys.Key_Enter) and (  # type: ignore[attr-defined]
-                    event.modifiers() & QtCore.Qt.KeyboardModifier.ShiftModifier):  # type: ignore[attr-defined]
+                event.modifiers() & QtCore.Qt.KeyboardModifier.ShiftModifier
+            ):  # type: ignore[attr-defined]
                 self.find_next(backward=True)
                 return True
         return super().eventFilter(obj, event)

@@ -40,8 +40,7 @@ from memview.ui import theme
 from memview.ui.envelope import MIN_SAMPLES, OVERVIEW_COLUMNS, points
 
 #: distinguishable on light and dark backgrounds and for the common colour-vision deficiencies
-PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#D55E00", "#56B4E9", "#F0E442", "#000000",
-           "#8C564B", "#7F7F7F")
+PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#D55E00", "#56B4E9", "#F0E442", "#000000", "#8C564B", "#7F7F7F")
 _MIB = float(2**20)
 
 
@@ -67,8 +66,7 @@ class _Loader(QObject):
     progress = Signal(int)  # sessions read so far
 
 
-def load_sessions(store: Any, session_ids: list[int],
-                  progress: Callable[[int], None] | None = None) -> list[Loaded]:
+def load_sessions(store: Any, session_ids: list[int], progress: Callable[[int], None] | None = None) -> list[Loaded]:
     """Read the sessions' figures and RSS series (runs on the worker thread, with its own connection);
     ``progress(n)`` is called after each of them."""
     out = []
@@ -247,8 +245,11 @@ class CompareView(QWidget):
                 curve.setPen(pen)
                 self.legend.getLabel(curve).setText(name)
         self.zero_line.setVisible(key is not None)
-        label = "seconds since start" if key is None else (
-            "seconds since phase " + self.align.currentText().removeprefix("phase ").split("  (")[0] + " started")
+        label = (
+            "seconds since start"
+            if key is None
+            else ("seconds since phase " + self.align.currentText().removeprefix("phase ").split("  (")[0] + " started")
+        )
         self.plot.setLabel("bottom", label)
         self.plot.enableAutoRange()
 
@@ -271,7 +272,7 @@ class CompareView(QWidget):
         self.table.setRowCount(len(rows))
         col = 1
         for i, label in enumerate(labels):
-            for text in ([label] if i == 0 else [label, f"{letter(i)} vs A"]):
+            for text in [label] if i == 0 else [label, f"{letter(i)} vs A"]:
                 head = QTableWidgetItem(text)
                 head.setForeground(QBrush(QColor(colour(i))))
                 self.table.setHorizontalHeaderItem(col, head)

@@ -33,8 +33,11 @@ class Crosshair:
         self.tip.setZValue(30)
         self.main.addItem(self.tip, ignoreBounds=True)
         self.tip.hide()
-        self._proxy = pg.SignalProxy(self.scene().sigMouseMoved, rateLimit=30,  # type: ignore[attr-defined]
-                                     slot=self._mouse_moved)
+        self._proxy = pg.SignalProxy(
+            self.scene().sigMouseMoved,
+            rateLimit=30,  # type: ignore[attr-defined]
+            slot=self._mouse_moved,
+        )
 
     def _mouse_moved(self, args: tuple[Any, ...]) -> None:
         pos = args[0]
@@ -76,7 +79,6 @@ class Crosshair:
         self.tip.setAnchor((0.0, ay))
         self.tip.setPos(left, y)
         self.tip.show()
-
 
     def visible_time_span(self) -> float:
         x0, x1 = self.main.vb.viewRange()[0]

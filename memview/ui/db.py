@@ -50,8 +50,9 @@ class DbWorker(QtCore.QObject):
         self._thread.start()
         return self
 
-    def submit(self, job: Job, on_done: Callable[[Any], None] | None = None,
-               on_error: Callable[[str], None] | None = None) -> int:
+    def submit(
+        self, job: Job, on_done: Callable[[Any], None] | None = None, on_error: Callable[[str], None] | None = None
+    ) -> int:
         """Queue ``job(store)``; ``on_done(result)`` or ``on_error(message)`` run on the UI thread."""
         job_id = next(self._ids)
         self._callbacks[job_id] = (on_done, on_error)

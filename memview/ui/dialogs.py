@@ -115,7 +115,8 @@ class FormDialog(QtWidgets.QDialog):
         self.error.setWordWrap(True)
         self.error.hide()
         self.buttons = QtWidgets.QDialogButtonBox(
-            QtWidgets.QDialogButtonBox.StandardButton.Ok | QtWidgets.QDialogButtonBox.StandardButton.Cancel)
+            QtWidgets.QDialogButtonBox.StandardButton.Ok | QtWidgets.QDialogButtonBox.StandardButton.Cancel
+        )
         self.ok_button = self.buttons.button(QtWidgets.QDialogButtonBox.StandardButton.Ok)
         self.ok_button.setText(ok_text)
         self.buttons.accepted.connect(self.accept)
@@ -165,16 +166,23 @@ CAPTURE_CHOICES = ["auto", "none", *TOOL_NAMES]
 def capture_box() -> QtWidgets.QComboBox:
     box = QtWidgets.QComboBox()
     box.addItems(CAPTURE_CHOICES)
-    box.setToolTip("What to take when a threshold is crossed (Capture now uses it too): auto picks py-spy for "
-                   "Python, a heap snapshot for node, heaptrack otherwise; none records the crossing only")
+    box.setToolTip(
+        "What to take when a threshold is crossed (Capture now uses it too): auto picks py-spy for "
+        "Python, a heap snapshot for node, heaptrack otherwise; none records the crossing only"
+    )
     return box
 
 
 class RunDialog(FormDialog):
     """Run command…: command line, working directory, environment, interval, threshold, capture."""
 
-    def __init__(self, parent: QtWidgets.QWidget | None = None, recent: list[str] | None = None,
-                 cwd: str | None = None, interval: float = 0.05) -> None:
+    def __init__(
+        self,
+        parent: QtWidgets.QWidget | None = None,
+        recent: list[str] | None = None,
+        cwd: str | None = None,
+        interval: float = 0.05,
+    ) -> None:
         super().__init__("Run command", "Run", parent)
         self.command = QtWidgets.QComboBox()
         self.command.setEditable(True)
@@ -223,11 +231,16 @@ class RunDialog(FormDialog):
         cwd = self.cwd.text().strip() or None
         if cwd is not None and not os.path.isdir(cwd):
             raise InputError(f"working directory does not exist: {cwd}")
-        return RunSpec(argv=argv, interval=parse_interval(self.interval.text()), cwd=cwd,
-                       env=parse_env(self.env.toPlainText()), name=self.name.text().strip() or None,
-                       threshold=check_threshold(self.threshold.text(), self.capture.currentText()),
-                       capture=self.capture.currentText(),
-                       children=self.children.isChecked())
+        return RunSpec(
+            argv=argv,
+            interval=parse_interval(self.interval.text()),
+            cwd=cwd,
+            env=parse_env(self.env.toPlainText()),
+            name=self.name.text().strip() or None,
+            threshold=check_threshold(self.threshold.text(), self.capture.currentText()),
+            capture=self.capture.currentText(),
+            children=self.children.isChecked(),
+        )
 
 
 class WatchDialog(FormDialog):
@@ -235,8 +248,9 @@ class WatchDialog(FormDialog):
 
     FORMATS = ["auto", "json", "prometheus"]
 
-    def __init__(self, parent: QtWidgets.QWidget | None = None, recent: list[str] | None = None,
-                 interval: float = 1.0) -> None:
+    def __init__(
+        self, parent: QtWidgets.QWidget | None = None, recent: list[str] | None = None, interval: float = 1.0
+    ) -> None:
         super().__init__("Watch endpoint", "Watch", parent)
         self.url = QtWidgets.QComboBox()
         self.url.setEditable(True)
@@ -266,13 +280,15 @@ class WatchDialog(FormDialog):
         self.form.addRow("&Threshold", self.threshold)
         self.keep_query = QtWidgets.QLineEdit()  # the CLI's --keep-query NAME (repeatable)
         self.keep_query.setPlaceholderText("query names whose values may be stored, e.g. service, env")
-        self.keep_query.setToolTip("Every query value in the URL (and its user:password) is masked in the database, "
-                                   "the tab and bundles, except these names; a credential-like name stays masked")
+        self.keep_query.setToolTip(
+            "Every query value in the URL (and its user:password) is masked in the database, "
+            "the tab and bundles, except these names; a credential-like name stays masked"
+        )
         self.form.addRow("&Keep query", self.keep_query)
         self.series = QtWidgets.QComboBox()
         self.series.setEditable(True)
         self.series.lineEdit().setPlaceholderText("Prometheus: process_resident_memory_bytes (or pick one: List)")
-        self.series.setToolTip("The Prometheus series recorded as the memory curve: name or name{label=\"x\"}")
+        self.series.setToolTip('The Prometheus series recorded as the memory curve: name or name{label="x"}')
         self.series.setMinimumContentsLength(30)
         self.list_series = QtWidgets.QPushButton("List")
         self.list_series.setToolTip("Read the endpoint once and offer every series it reports")
@@ -334,10 +350,17 @@ class WatchDialog(FormDialog):
             raise InputError("URL: only http:// and https:// URLs, e.g. http://127.0.0.1:8080/metrics")
         if url.startswith("prometheus+") and not query:
             raise InputError("PromQL: a prometheus+ URL needs a query, e.g. process_resident_memory_bytes")
-        return WatchSpec(url=url, interval=parse_interval(self.interval.text()), fmt=self.format.currentText(),
-                         headers=parse_headers(self.headers.toPlainText()), name=self.name.text().strip() or None,
-                         threshold=check_threshold(self.threshold.text(), "none"), query=query,
-                         metric=self._metric(), keep_query=self._keep_query())
+        return WatchSpec(
+            url=url,
+            interval=parse_interval(self.interval.text()),
+            fmt=self.format.currentText(),
+            headers=parse_headers(self.headers.toPlainText()),
+            name=self.name.text().strip() or None,
+            threshold=check_threshold(self.threshold.text(), "none"),
+            query=query,
+            metric=self._metric(),
+            keep_query=self._keep_query(),
+        )
 
     def _keep_query(self) -> tuple[str, ...]:
         """The names in the Keep query field, separated by commas or spaces (as repeated --keep-query)."""

@@ -80,8 +80,7 @@ class WindowReader:
         with self._cond:
             self._wanted[env.name] = (env, key)
             if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name=f"memview-window-{self.session_id}",
-                                                daemon=True)
+                self._thread = threading.Thread(target=self._run, name=f"memview-window-{self.session_id}", daemon=True)
                 self._thread.start()
             self._cond.notify()
 
@@ -109,8 +108,9 @@ class WindowReader:
 class StoredEnvelope:
     """A stored series too long to hold: its overview, and the store's answer for the visible range."""
 
-    def __init__(self, reader: WindowReader, name: str, overview: Window,
-                 gaps: list[tuple[float, float | None, str]]) -> None:
+    def __init__(
+        self, reader: WindowReader, name: str, overview: Window, gaps: list[tuple[float, float | None, str]]
+    ) -> None:
         self.reader = reader
         self.name = name
         self.gaps = gaps

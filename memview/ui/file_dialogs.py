@@ -55,8 +55,13 @@ class NameOnlyIconProvider(QtGui.QAbstractFileIconProvider):
         return f"{suffix.upper()} file" if suffix else "File"
 
 
-def _dialog(parent: QtWidgets.QWidget | None, caption: str, directory: str, name_filter: str,
-            options: QtWidgets.QFileDialog.Option) -> QtWidgets.QFileDialog:
+def _dialog(
+    parent: QtWidgets.QWidget | None,
+    caption: str,
+    directory: str,
+    name_filter: str,
+    options: QtWidgets.QFileDialog.Option,
+) -> QtWidgets.QFileDialog:
     """A widget dialog with the name-only icon provider in place *before* it lists any folder.
 
     ``QFileDialog``'s constructor lists its starting folder and selects its starting file with
@@ -65,8 +70,11 @@ def _dialog(parent: QtWidgets.QWidget | None, caption: str, directory: str, name
     """
     with tempfile.TemporaryDirectory(prefix="memview-dialog-") as empty:
         dialog = QtWidgets.QFileDialog(parent, caption, empty, name_filter)
-        dialog.setOptions(options | QtWidgets.QFileDialog.Option.DontUseNativeDialog
-                          | QtWidgets.QFileDialog.Option.DontUseCustomDirectoryIcons)
+        dialog.setOptions(
+            options
+            | QtWidgets.QFileDialog.Option.DontUseNativeDialog
+            | QtWidgets.QFileDialog.Option.DontUseCustomDirectoryIcons
+        )
         provider = NameOnlyIconProvider(dialog.style())
         dialog.setIconProvider(provider)
         dialog._memview_icon_provider = provider  # type: ignore[attr-defined]  # the dialog does not own it
@@ -91,8 +99,13 @@ def _run(dialog: QtWidgets.QFileDialog) -> str:
         dialog.deleteLater()
 
 
-def save_file_name(parent: QtWidgets.QWidget | None, caption: str, directory: str = "", name_filter: str = "",
-                   options: QtWidgets.QFileDialog.Option | None = None) -> str:
+def save_file_name(
+    parent: QtWidgets.QWidget | None,
+    caption: str,
+    directory: str = "",
+    name_filter: str = "",
+    options: QtWidgets.QFileDialog.Option | None = None,
+) -> str:
     """Like ``QFileDialog.getSaveFileName`` (returns the path, "" when cancelled), without sniffing."""
     dialog = _dialog(parent, caption, directory, name_filter, options or QtWidgets.QFileDialog.Option(0))
     dialog.setAcceptMode(QtWidgets.QFileDialog.AcceptMode.AcceptSave)
@@ -100,8 +113,7 @@ def save_file_name(parent: QtWidgets.QWidget | None, caption: str, directory: st
     return _run(dialog)
 
 
-def open_file_name(parent: QtWidgets.QWidget | None, caption: str, directory: str = "",
-                   name_filter: str = "") -> str:
+def open_file_name(parent: QtWidgets.QWidget | None, caption: str, directory: str = "", name_filter: str = "") -> str:
     """Like ``QFileDialog.getOpenFileName`` (returns the path, "" when cancelled), without sniffing."""
     dialog = _dialog(parent, caption, directory, name_filter, QtWidgets.QFileDialog.Option(0))
     dialog.setAcceptMode(QtWidgets.QFileDialog.AcceptMode.AcceptOpen)

@@ -30,7 +30,6 @@ def time_decimals(span_s: float) -> int:
     return 0
 
 
-
 class ReadoutLabel(QtWidgets.QLabel):
     """A one-line rich-text label that never cuts its text off: when the text is wider than the
     label, it shows the plain text elided ("…") and the whole text as its tooltip. It takes the
@@ -73,8 +72,10 @@ class HoverReadout:
 
     def _hovered(self, t: float, y: float = math.nan) -> None:
         if math.isnan(t):
-            self.readout.setText(f"<span style='color:{self.plot.theme.muted}'>hover the plot for every series' "
-                                 "value at that time · wheel zooms time (Ctrl+wheel: memory) · drag pans</span>")
+            self.readout.setText(
+                f"<span style='color:{self.plot.theme.muted}'>hover the plot for every series' "
+                "value at that time · wheel zooms time (Ctrl+wheel: memory) · drag pans</span>"
+            )
             self.plot.hide_tip()
             return
         decimals = time_decimals(self.plot.visible_time_span())
@@ -143,4 +144,3 @@ class HoverReadout:
             if end is not None and p["start_s"] <= t <= end and (best is None or p["depth"] >= best["depth"]):
                 best = p
         return best["name"] if best else None
-

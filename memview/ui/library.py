@@ -26,10 +26,14 @@ from memview.units import format_bytes
 ID_ROLE = QtCore.Qt.ItemDataRole.UserRole
 SORT_ROLE = QtCore.Qt.ItemDataRole.UserRole + 1
 ROW_ROLE = QtCore.Qt.ItemDataRole.UserRole + 2
-SORTS = [("Newest first", "newest"), ("Oldest first", "oldest"), ("Largest peak", "peak"), ("Longest", "duration"),
-         ("Name", "name")]
+SORTS = [
+    ("Newest first", "newest"),
+    ("Oldest first", "oldest"),
+    ("Largest peak", "peak"),
+    ("Longest", "duration"),
+    ("Name", "name"),
+]
 KIND_COLOURS = {"run": "#4e79a7", "attach": "#59a14f", "watch": "#f28e2b"}
-
 
 
 def _started(ts: float | None) -> str:
@@ -82,8 +86,11 @@ def display_name(row: dict[str, Any]) -> str:
         return str(row["name"])
     if row.get("kind") == "run" and row.get("command"):
         return command_title(row["command"], f"#{row['id']}")
-    return command_title(row.get("target"), f"#{row['id']}") if row.get("kind") == "attach" else (
-        row.get("target") or f"#{row['id']}")
+    return (
+        command_title(row.get("target"), f"#{row['id']}")
+        if row.get("kind") == "attach"
+        else (row.get("target") or f"#{row['id']}")
+    )
 
 
 class SessionsModel(QtCore.QAbstractTableModel):
@@ -112,8 +119,19 @@ class SessionsModel(QtCore.QAbstractTableModel):
     @staticmethod
     def _text(r: dict[str, Any]) -> str:
         tags = " ".join(r.get("tags") or [])
-        return " ".join(str(x) for x in (display_name(r), r.get("kind"), r.get("target"), tags, r.get("notes"),
-                                          r.get("status"), f"#{r['id']}") if x).lower()
+        return " ".join(
+            str(x)
+            for x in (
+                display_name(r),
+                r.get("kind"),
+                r.get("target"),
+                tags,
+                r.get("notes"),
+                r.get("status"),
+                f"#{r['id']}",
+            )
+            if x
+        ).lower()
 
     def matches(self, row: int, words: list[str]) -> bool:
         text = self._haystack[row]
@@ -217,8 +235,13 @@ class SessionCard(QtWidgets.QStyledItemDelegate):
         painter.setPen(text)
         painter.drawText(QtCore.QRect(x1 - peak_w, y, peak_w, lh), int(QtCore.Qt.AlignmentFlag.AlignRight), peak_text)
         exit_label, tone = exit_cell(r, model.live_ids)
-        exit_label = narrow_exit_label(exit_label, tone, x1 - peak_w - 10 - x0, fm.horizontalAdvance(exit_label),
-                                       bfm.horizontalAdvance(display_name(r)))
+        exit_label = narrow_exit_label(
+            exit_label,
+            tone,
+            x1 - peak_w - 10 - x0,
+            fm.horizontalAdvance(exit_label),
+            bfm.horizontalAdvance(display_name(r)),
+        )
         painter.setFont(option.font)  # type: ignore[attr-defined]
         exit_w = fm.horizontalAdvance(exit_label)
         ex = x1 - peak_w - (10 + exit_w if exit_label else 0)
@@ -308,8 +331,9 @@ class LibraryPanel(QtWidgets.QWidget):
 
         self.count = QtWidgets.QLabel()
         self.count.setStyleSheet(f"color: {theme.current().muted};")
-        self.empty = QtWidgets.QLabel("No sessions yet.\nRun a command, attach to a process or watch an endpoint:\n"
-                                      "each recording appears here.")
+        self.empty = QtWidgets.QLabel(
+            "No sessions yet.\nRun a command, attach to a process or watch an endpoint:\neach recording appears here."
+        )
         self.empty.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
         self.empty.setStyleSheet(f"color: {theme.current().muted}; padding: 20px;")
         self.empty.setWordWrap(True)
@@ -342,7 +366,8 @@ class LibraryPanel(QtWidgets.QWidget):
                 if not self.selected_ids() and self.proxy.rowCount():
                     first = self.proxy.index(0, 0)
                     self.view.selectionModel().setCurrentIndex(
-                        first, QtCore.QItemSelectionModel.SelectionFlag.ClearAndSelect)
+                        first, QtCore.QItemSelectionModel.SelectionFlag.ClearAndSelect
+                    )
                 return True
         return super().eventFilter(obj, event)
 

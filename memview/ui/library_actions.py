@@ -70,8 +70,12 @@ class LibraryActions:
         self._ask_text("Rename session", "Name of session #{sid}:", "name", lambda text: {"name": text.strip() or None})
 
     def tag_selected(self) -> None:
-        self._ask_text("Tags", "Tags of session #{sid} (comma-separated):", "tags",
-                       lambda text: {"tags": [t.strip() for t in text.split(",") if t.strip()]})
+        self._ask_text(
+            "Tags",
+            "Tags of session #{sid} (comma-separated):",
+            "tags",
+            lambda text: {"tags": [t.strip() for t in text.split(",") if t.strip()]},
+        )
 
     def note_selected(self) -> None:
         self._ask_text("Notes", "Notes on session #{sid}:", "notes", lambda text: {"notes": text}, multiline=True)
@@ -88,8 +92,11 @@ class LibraryActions:
                 self._update_tab_titles()
             self.refresh_library()
 
-        self.db.submit(lambda s: s.update_session(sid, **fields), done,
-                       lambda msg: self.show_message("Cannot edit the session", msg))
+        self.db.submit(
+            lambda s: s.update_session(sid, **fields),
+            done,
+            lambda msg: self.show_message("Cannot edit the session", msg),
+        )
 
     def delete_selected(self) -> None:
         ids = [sid for sid in self.library.selected_ids() if sid not in self.live_ids()]
@@ -98,11 +105,17 @@ class LibraryActions:
             return
         names = ", ".join(display_name(self.library.row_for(s) or {"id": s}) for s in ids[:5])
         more = f" and {len(ids) - 5} more" if len(ids) > 5 else ""
-        box = QtWidgets.QMessageBox(QtWidgets.QMessageBox.Icon.Warning, "Delete sessions",
-                                    f"Delete {len(ids)} session{'s' if len(ids) > 1 else ''}: {names}{more}?",
-                                    QtWidgets.QMessageBox.StandardButton.Cancel, self)
-        box.setInformativeText("Their samples, phases, events and capture records are removed from the database. "
-                               "Capture files on disk are kept.")
+        box = QtWidgets.QMessageBox(
+            QtWidgets.QMessageBox.Icon.Warning,
+            "Delete sessions",
+            f"Delete {len(ids)} session{'s' if len(ids) > 1 else ''}: {names}{more}?",
+            QtWidgets.QMessageBox.StandardButton.Cancel,
+            self,
+        )
+        box.setInformativeText(
+            "Their samples, phases, events and capture records are removed from the database. "
+            "Capture files on disk are kept."
+        )
         delete = box.addButton("Delete", QtWidgets.QMessageBox.ButtonRole.DestructiveRole)
         box.setDefaultButton(QtWidgets.QMessageBox.StandardButton.Cancel)
         box.setAttribute(QtCore.Qt.WidgetAttribute.WA_DeleteOnClose)
@@ -135,8 +148,9 @@ class LibraryActions:
             return
         if path is None:
             default_name = export_file_name(self.library.row_for(sid) or {"id": sid})
-            path = file_dialogs.save_file_name(self, "Export session", default_name,
-                                               "memview bundle (*.memview.zip *.zip)")
+            path = file_dialogs.save_file_name(
+                self, "Export session", default_name, "memview bundle (*.memview.zip *.zip)"
+            )
         if not path:
             return
         token = self.busy(f"Exporting session #{sid}…")
@@ -167,8 +181,10 @@ class LibraryActions:
             self.refresh_library()
             view = self.open_session(result.session_id)
             if not result.created:
-                text = (f"{Path(path).name} is already in this database as session #{result.session_id}: "
-                        "nothing was imported; the session is open.")
+                text = (
+                    f"{Path(path).name} is already in this database as session #{result.session_id}: "
+                    "nothing was imported; the session is open."
+                )
                 self.statusBar().showMessage(text, 10000)
                 view.show_banner(text, timeout_ms=10000, level="info")
             else:

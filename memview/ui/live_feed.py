@@ -88,12 +88,14 @@ class LiveFeed:
         if self.live is None or not self.capture_button.isEnabled():
             return
         if not self.live.capture_now():
-            self.show_banner("No capture engine is attached to this session (it arrives with the trigger engine).",
-                             timeout_ms=6000)
+            self.show_banner(
+                "No capture engine is attached to this session (it arrives with the trigger engine).", timeout_ms=6000
+            )
             return
         # progress until the capture reports back (or a minute passes: the engine may have declined)
-        self._capture_known = {(c["tool"], c["started_s"], c["pid"]) for c in self.captures
-                               if c.get("status") not in ("running", None)}
+        self._capture_known = {
+            (c["tool"], c["started_s"], c["pid"]) for c in self.captures if c.get("status") not in ("running", None)
+        }
         self.capture_button.setEnabled(False)
         self.capture_button.setText("Capturing…")
         self.capture_progress.show()
@@ -141,11 +143,19 @@ class LiveFeed:
             if ev.kind == "phase_start":
                 data = ev.data or {}
                 self._starts_seen += 1
-                self.phases.append({"name": data.get("name", ev.message), "depth": int(data.get("depth") or 0),
-                                    "start_s": ev.t, "end_s": None, "peak_rss_bytes": None,
-                                    "peak_source": SOURCE_SAMPLED, "growth_bytes": None,
-                                    "start_rss_bytes": self._value_at(ev.t),
-                                    "announced": data.get("announced", self._starts_seen)})
+                self.phases.append(
+                    {
+                        "name": data.get("name", ev.message),
+                        "depth": int(data.get("depth") or 0),
+                        "start_s": ev.t,
+                        "end_s": None,
+                        "peak_rss_bytes": None,
+                        "peak_source": SOURCE_SAMPLED,
+                        "growth_bytes": None,
+                        "start_rss_bytes": self._value_at(ev.t),
+                        "announced": data.get("announced", self._starts_seen),
+                    }
+                )
                 self.phases.sort(key=phase_order)  # a phase read late (a log line) may have started earlier
                 self._lane_dirty = True
             elif ev.kind == "process_start" and "pid" in (ev.data or {}):
@@ -163,8 +173,10 @@ class LiveFeed:
             self._upsert_capture(cap.to_row())
         if update.store_error is not None:
             if update.store_error:
-                self.show_banner(f"The database cannot be written ({update.store_error}); "
-                                 "recording continues in memory and is retried.")
+                self.show_banner(
+                    f"The database cannot be written ({update.store_error}); "
+                    "recording continues in memory and is retried."
+                )
             else:
                 self.banner.hide()
         if listed:
@@ -204,12 +216,17 @@ class LiveFeed:
         self._lane_dirty = True
 
     def _upsert_capture(self, cap: dict[str, Any]) -> None:
-        if self.capture_progress.isVisible() and cap.get("status") not in ("running", None) and (
-                (cap["tool"], cap["started_s"], cap["pid"]) not in getattr(self, "_capture_known", set())):
+        if (
+            self.capture_progress.isVisible()
+            and cap.get("status") not in ("running", None)
+            and ((cap["tool"], cap["started_s"], cap["pid"]) not in getattr(self, "_capture_known", set()))
+        ):
             self._capture_finished()
-            self.show_banner(f"{cap['tool']} capture {cap.get('status')}"
-                             + (f": {cap['path']}" if cap.get("path") else ""), timeout_ms=8000,
-                             level="info" if cap.get("status") == "ok" else "error")
+            self.show_banner(
+                f"{cap['tool']} capture {cap.get('status')}" + (f": {cap['path']}" if cap.get("path") else ""),
+                timeout_ms=8000,
+                level="info" if cap.get("status") == "ok" else "error",
+            )
         key = (cap["tool"], cap["started_s"], cap["pid"])
         for i, old in enumerate(self.captures):
             if (old["tool"], old["started_s"], old["pid"]) == key:
@@ -219,12 +236,10 @@ class LiveFeed:
             self.captures.append(cap)
         self._lane_dirty = True
 
-
     def _value_at(self, t: float) -> int | None:
         buf = self.buffers.get(RSS_SERIES)
         got = buf.value_at(t) if buf is not None else None
         return None if got is None else int(got)
-
 
     def _last_t(self) -> float | None:
         if self.live is not None and self.live.recorder is not None and self.live.running:
@@ -234,7 +249,6 @@ class LiveFeed:
         buf = self.buffers.get(RSS_SERIES)
         return buf.last_t if buf is not None else None
 
-
     def _live_exact_peak(self) -> tuple[int, str] | None:
         """The kernel's high-water mark of a recorded process, read while it runs (no lock needed:
         an int attribute the sampler thread replaces)."""
@@ -243,4 +257,3 @@ class LiveFeed:
         if value is None:
             return None
         return int(value), str(getattr(collector, "root_exact_source", "kernel"))
-

@@ -117,8 +117,9 @@ def capture_setup(threshold: str | None, capture: str | None) -> CaptureSetup:
     firings only. Raises :class:`SetupError` with the core's one-line reason.
     """
     try:
-        return CaptureSetup.from_cli(thresholds=split_rules(threshold),
-                                     capture=None if capture in (None, "", "auto") else capture)
+        return CaptureSetup.from_cli(
+            thresholds=split_rules(threshold), capture=None if capture in (None, "", "auto") else capture
+        )
     except OptionError as exc:
         raise SetupError(str(exc)) from None
 
@@ -197,17 +198,33 @@ class LiveSession(QtCore.QObject):
             # the child writes into files, never into memview's own output (see child_output)
             self.output = ChildOutput(self.store.path.with_name(self.store.path.stem + ".artefacts") / "output")
             try:
-                return runner.ProcessSession.launch(spec.argv, self.store, spec.interval, cwd=spec.cwd, env=env,
-                                                    children=spec.children, before_start=self._wire,
-                                                    **self.output.launch_kwargs())
+                return runner.ProcessSession.launch(
+                    spec.argv,
+                    self.store,
+                    spec.interval,
+                    cwd=spec.cwd,
+                    env=env,
+                    children=spec.children,
+                    before_start=self._wire,
+                    **self.output.launch_kwargs(),
+                )
             finally:
                 self.output.close_ours()
         if isinstance(spec, AttachSpec):
-            return runner.ProcessSession.attach(spec.pid, self.store, spec.interval, children=spec.children,
-                                                before_start=self._wire)
-        return WatchSession.start(spec.url, self.store, spec.interval, fmt=spec.fmt, headers=spec.headers or None,
-                                  metric=spec.metric or None, before_start=self._wire, query=spec.query,
-                                  keep_query=spec.keep_query)
+            return runner.ProcessSession.attach(
+                spec.pid, self.store, spec.interval, children=spec.children, before_start=self._wire
+            )
+        return WatchSession.start(
+            spec.url,
+            self.store,
+            spec.interval,
+            fmt=spec.fmt,
+            headers=spec.headers or None,
+            metric=spec.metric or None,
+            before_start=self._wire,
+            query=spec.query,
+            keep_query=spec.keep_query,
+        )
 
     def _main(self) -> None:
         try:
@@ -264,8 +281,10 @@ class LiveSession(QtCore.QObject):
         if not session.following:
             return
         n = len(session.collector.tracer.live_processes())
-        self.notice.emit(f"the command exited; recording the {n} process(es) it started until they exit "
-                         "(Stop ends the recording and leaves them running)")
+        self.notice.emit(
+            f"the command exited; recording the {n} process(es) it started until they exit "
+            "(Stop ends the recording and leaves them running)"
+        )
         session.recorder.wait()
 
     # -- commands (UI thread) -------------------------------------------------------------------
@@ -283,8 +302,9 @@ class LiveSession(QtCore.QObject):
             self._stop_requested = True
             following = self._following
         if following:
-            self.recorder.add_event("stop", "stopped from the GUI while following the processes the command "
-                                    "started: they run on")
+            self.recorder.add_event(
+                "stop", "stopped from the GUI while following the processes the command started: they run on"
+            )
             self.recorder.stop("stopped")
         elif proc is not None:
             self.recorder.add_event("stop", "stopped from the GUI: sent SIGTERM to the command")

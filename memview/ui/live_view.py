@@ -36,8 +36,7 @@ pg.setConfigOptions(antialias=True)  # colours follow the palette: memview.ui.th
 
 __all__ = ["LIVE_MAX_POINTS", "WINDOWS", "SessionView"]
 
-WINDOWS = [("All", None), ("Last 1 min", 60.0), ("Last 5 min", 300.0), ("Last 15 min", 900.0),
-           ("Last hour", 3600.0)]
+WINDOWS = [("All", None), ("Last 1 min", 60.0), ("Last 5 min", 300.0), ("Last 15 min", 900.0), ("Last hour", 3600.0)]
 
 
 class SessionView(LiveFeed, HoverReadout, ViewControls, QtWidgets.QWidget):
@@ -96,22 +95,27 @@ class SessionView(LiveFeed, HoverReadout, ViewControls, QtWidgets.QWidget):
             self.window_box.addItem(label, seconds)
         self.window_box.setToolTip("How much of the session Follow shows")
         self.window_box.currentIndexChanged.connect(self._window_changed)
-        self.per_process_button = self._tool("Per process", "Show each process's own RSS instead of only the total",
-                                             checkable=True)
+        self.per_process_button = self._tool(
+            "Per process", "Show each process's own RSS instead of only the total", checkable=True
+        )
         self.per_process_button.toggled.connect(self._per_process_toggled)
-        self.components_button = self._tool("Components", "Show the service's components as a stacked area",
-                                            checkable=True, checked=True)
+        self.components_button = self._tool(
+            "Components", "Show the service's components as a stacked area", checkable=True, checked=True
+        )
         self.components_button.toggled.connect(self._components_toggled)
         self.components_button.hide()
-        self.threshold_button = self._tool("Threshold", "Show a draggable threshold line; the trigger follows it",
-                                           checkable=True)
+        self.threshold_button = self._tool(
+            "Threshold", "Show a draggable threshold line; the trigger follows it", checkable=True
+        )
         self.threshold_button.toggled.connect(self._threshold_toggled)
-        self.output_button = self._tool("Output", "Show or hide what the command prints (stdout and stderr)",
-                                        checkable=True)
+        self.output_button = self._tool(
+            "Output", "Show or hide what the command prints (stdout and stderr)", checkable=True
+        )
         self.output_button.toggled.connect(self._output_toggled)
         self.output_button.hide()
-        self.details_button = self._tool("Details", "Show or hide the figures, phases and events beside the plot",
-                                         checkable=True, checked=True)
+        self.details_button = self._tool(
+            "Details", "Show or hide the figures, phases and events beside the plot", checkable=True, checked=True
+        )
         self.details_button.toggled.connect(self._details_toggled)
         self.readout = ReadoutLabel()  # elides (full text as tooltip) rather than cut off in a narrow window
         self.capture_button = QtWidgets.QPushButton("Capture now")
@@ -125,8 +129,13 @@ class SessionView(LiveFeed, HoverReadout, ViewControls, QtWidgets.QWidget):
         self.stop_button = QtWidgets.QPushButton("Stop")
         self.stop_button.setToolTip("Stop recording; a launched command is ended (Ctrl+.)")
         self.stop_button.setStyleSheet(f"QPushButton:enabled {{ color: {theme.current().bad}; font-weight: 600; }}")
-        for w in (self.follow_button, self.window_box, self.per_process_button, self.components_button,
-                  self.threshold_button):
+        for w in (
+            self.follow_button,
+            self.window_box,
+            self.per_process_button,
+            self.components_button,
+            self.threshold_button,
+        ):
             bar.addWidget(w)
         bar.addStretch(1)
         bar.addWidget(self.output_button)
@@ -228,7 +237,6 @@ class SessionView(LiveFeed, HoverReadout, ViewControls, QtWidgets.QWidget):
         self.subtitle.setText(f"{self.kind} · {self.target}" if self.target else self.kind)
         self.subtitle.setToolTip(self.target)
 
-
     # -- stored ----------------------------------------------------------------------------------
     def load(self, data: SessionData) -> None:
         """Show a stored session (not live)."""
@@ -239,8 +247,9 @@ class SessionView(LiveFeed, HoverReadout, ViewControls, QtWidgets.QWidget):
         self.title = display_name({**summary, "id": data.session_id}) or self.title
         self.target = summary.get("target") or self.target
         self.kind = summary.get("kind") or self.kind
-        self.buffers = {name: SeriesBuffer.from_arrays(t, v, data.stats.get(name))
-                        for name, (t, v) in data.series.items()}
+        self.buffers = {
+            name: SeriesBuffer.from_arrays(t, v, data.stats.get(name)) for name, (t, v) in data.series.items()
+        }
         self.plot.set_envelopes(data.envelopes)
         for name, unit in data.units.items():
             if unit.get("label"):
@@ -252,8 +261,11 @@ class SessionView(LiveFeed, HoverReadout, ViewControls, QtWidgets.QWidget):
                 self.labels.setdefault(name, name.split(":", 1)[1])
                 self.components_button.show()
         self.side.clear_events()
-        listed = [(e["t_s"], e["kind"], e["level"], e["message"]) for e in data.events
-                  if e["kind"] not in QUIET_EVENTS or e["level"] in ("warning", "error")]
+        listed = [
+            (e["t_s"], e["kind"], e["level"], e["message"])
+            for e in data.events
+            if e["kind"] not in QUIET_EVENTS or e["level"] in ("warning", "error")
+        ]
         self.side.add_events(listed[-MAX_LISTED_EVENTS:])
         self.gaps, self.marks = [], []
         for e in data.events:
@@ -332,8 +344,17 @@ class SessionView(LiveFeed, HoverReadout, ViewControls, QtWidgets.QWidget):
         spans = []
         for i, p in enumerate(self.phases):
             end = p["end_s"] if p["end_s"] is not None else (last if last is not None else p["start_s"])
-            spans.append(Span(int(p.get("depth") or 0), float(p["start_s"]), float(max(end, p["start_s"])),
-                              colour_for(p["name"]), p["name"], p["end_s"] is None, key=("phase", i)))
+            spans.append(
+                Span(
+                    int(p.get("depth") or 0),
+                    float(p["start_s"]),
+                    float(max(end, p["start_s"])),
+                    colour_for(p["name"]),
+                    p["name"],
+                    p["end_s"] is None,
+                    key=("phase", i),
+                )
+            )
         return spans
 
     def _pressure_spans(self, last: float | None) -> list[Span]:
@@ -349,8 +370,11 @@ class SessionView(LiveFeed, HoverReadout, ViewControls, QtWidgets.QWidget):
             if p["end_s"] is None and total is not None and last is not None:
                 peak = total.max_between(p["start_s"], last)
                 start_rss = p.get("start_rss_bytes")
-                p = {**p, "peak_rss_bytes": peak,
-                     "growth_bytes": None if start_rss is None or total.last is None else total.last - start_rss}
+                p = {
+                    **p,
+                    "peak_rss_bytes": peak,
+                    "growth_bytes": None if start_rss is None or total.last is None else total.last - start_rss,
+                }
             rows.append(p)
         return rows
 
@@ -358,20 +382,33 @@ class SessionView(LiveFeed, HoverReadout, ViewControls, QtWidgets.QWidget):
         total = self.buffers.get(RSS_SERIES)
         s = self.summary
         if s is not None:
-            fig = Figures(current=s.get("final_rss_bytes"), peak=s.get("peak_rss_bytes"),
-                          peak_source=s.get("peak_source"), average=s.get("avg_rss_bytes"), duration=s.get("wall_s"),
-                          samples=int(s.get("samples") or (total.count if total else 0)), exit_text=exit_text(s),
-                          state=s.get("status") or "stored", tree_peak=tree_peak_text(s))
+            fig = Figures(
+                current=s.get("final_rss_bytes"),
+                peak=s.get("peak_rss_bytes"),
+                peak_source=s.get("peak_source"),
+                average=s.get("avg_rss_bytes"),
+                duration=s.get("wall_s"),
+                samples=int(s.get("samples") or (total.count if total else 0)),
+                exit_text=exit_text(s),
+                state=s.get("status") or "stored",
+                tree_peak=tree_peak_text(s),
+            )
         else:
             peak, source = (total.max if total else None), SOURCE_SAMPLED
             exact = self._live_exact_peak()
             if exact is not None and (peak is None or exact[0] >= peak):
                 peak, source = exact
             state = self.live.state if self.live is not None else "stored"
-            fig = Figures(current=total.last if total else None, peak=peak, peak_source=source,
-                          average=total.mean if total else None, duration=last,
-                          samples=total.count if total else 0, exit_text="running" if self.is_live else state,
-                          state=state)
+            fig = Figures(
+                current=total.last if total else None,
+                peak=peak,
+                peak_source=source,
+                average=total.mean if total else None,
+                duration=last,
+                samples=total.count if total else 0,
+                exit_text="running" if self.is_live else state,
+                state=state,
+            )
         if fig != self._side_shown[0]:
             self.side.set_figures(fig)
         rows = self._live_phase_rows(last)

@@ -75,8 +75,15 @@ class MainWindow(WindowActions, RecordingStarter, LibraryActions, QtWidgets.QMai
         self.library = LibraryPanel()
         self.library.open_requested.connect(self.open_session)
         self.library.selection_changed.connect(self._update_actions)
-        for act in (self.act_open, self.act_rename, self.act_tags, self.act_notes, self.act_export,
-                    self.act_compare, self.act_delete):
+        for act in (
+            self.act_open,
+            self.act_rename,
+            self.act_tags,
+            self.act_notes,
+            self.act_export,
+            self.act_compare,
+            self.act_delete,
+        ):
             self.library.view.addAction(act)
         self.library.setMinimumWidth(150)  # with a live view and the side panel the window fits 1000 px
         self.library.set_sort(self.settings.library_sort)
@@ -178,8 +185,12 @@ class MainWindow(WindowActions, RecordingStarter, LibraryActions, QtWidgets.QMai
 
     def choose_database(self) -> None:
         path = file_dialogs.save_file_name(  # never sniffs files: that would drop SQLite's locks
-            self, "Open or create a memview database", str(self.db_path), "memview database (*.db);;All files (*)",
-            options=QtWidgets.QFileDialog.Option.DontConfirmOverwrite)
+            self,
+            "Open or create a memview database",
+            str(self.db_path),
+            "memview database (*.db);;All files (*)",
+            options=QtWidgets.QFileDialog.Option.DontConfirmOverwrite,
+        )
         if path:
             self.open_database(Path(path))
 
@@ -298,8 +309,9 @@ class MainWindow(WindowActions, RecordingStarter, LibraryActions, QtWidgets.QMai
         """A capture marker was clicked: offer to open the artefact or its folder."""
         path = capture.get("path")
         if not path:
-            self.statusBar().showMessage(f"{capture.get('tool')} capture has no artefact yet "
-                                         f"({capture.get('status')})", 8000)
+            self.statusBar().showMessage(
+                f"{capture.get('tool')} capture has no artefact yet ({capture.get('status')})", 8000
+            )
             return
         target = Path(path)
         menu = QtWidgets.QMenu(self)

@@ -29,8 +29,15 @@ class MarksAndGaps:
     session_end: float
 
     def _build_marks(self) -> None:
-        self.mark_points = pg.ScatterPlotItem(size=11, symbol="d", hoverable=True, tip=self._mark_tip, hoverSize=14,
-                                              pen=pg.mkPen(MARK_COLOUR), brush=pg.mkBrush(MARK_COLOUR))
+        self.mark_points = pg.ScatterPlotItem(
+            size=11,
+            symbol="d",
+            hoverable=True,
+            tip=self._mark_tip,
+            hoverSize=14,
+            pen=pg.mkPen(MARK_COLOUR),
+            brush=pg.mkBrush(MARK_COLOUR),
+        )
         self.lane.addItem(self.mark_points)
         self.mark_lines: list[pg.InfiniteLine] = []
         self.marks: list[tuple[float, str]] = []
@@ -56,8 +63,9 @@ class MarksAndGaps:
                 if tuple(region.getRegion()) != (start, stop):
                     region.setRegion((start, stop))
             else:
-                region = pg.LinearRegionItem(values=(start, stop), movable=False, brush=pg.mkBrush(*GAP_BRUSH),
-                                             pen=pg.mkPen(None))
+                region = pg.LinearRegionItem(
+                    values=(start, stop), movable=False, brush=pg.mkBrush(*GAP_BRUSH), pen=pg.mkPen(None)
+                )
                 region.setZValue(-20)
                 self.main.addItem(region, ignoreBounds=True)
                 self.gap_regions.append(region)
@@ -83,9 +91,14 @@ class MarksAndGaps:
         for t, name in marks[:MAX_MARK_LINES]:
             # names right of their line, except near the session's end, where they would be cut off
             anchor = (1.04, 0.5) if end and t > 0.6 * end else (-0.04, 0.5)
-            line = pg.InfiniteLine(pos=t, angle=90, movable=False, pen=pen, label=name,
-                                   labelOpts={"position": MARK_LABEL_ROWS[0], "color": MARK_COLOUR,
-                                              "anchors": [anchor, anchor]})
+            line = pg.InfiniteLine(
+                pos=t,
+                angle=90,
+                movable=False,
+                pen=pen,
+                label=name,
+                labelOpts={"position": MARK_LABEL_ROWS[0], "color": MARK_COLOUR, "anchors": [anchor, anchor]},
+            )
             line.setZValue(4)
             line.setToolTip(f"mark: {name}")
             self.main.addItem(line, ignoreBounds=True)
@@ -111,8 +124,9 @@ class MarksAndGaps:
             if extent[1] < 0 or extent[0] > vb.width():
                 label.setVisible(False)  # out of view: it claims no room
                 continue
-            row = next((r for r, used in enumerate(taken)
-                        if all(extent[1] <= a or extent[0] >= b for a, b in used)), None)
+            row = next(
+                (r for r, used in enumerate(taken) if all(extent[1] <= a or extent[0] >= b for a, b in used)), None
+            )
             label.setVisible(row is not None)
             if row is not None:
                 taken[row].append(extent)

@@ -48,8 +48,9 @@ class OverviewStrip:
         self.overview.setClipToView(True)
         self.overview_curve = curve
         self.overview.addItem(self.overview_curve)
-        self.window_region = pg.LinearRegionItem(values=(0, 10), brush=pg.mkBrush(78, 121, 167, 45),
-                                                 pen=pg.mkPen(theme.total, width=1.5))
+        self.window_region = pg.LinearRegionItem(
+            values=(0, 10), brush=pg.mkBrush(78, 121, 167, 45), pen=pg.mkPen(theme.total, width=1.5)
+        )
         self.window_region.setZValue(10)
         self.window_region.setToolTip("The part of the session shown above: drag it, or its edges")
         self.overview.addItem(self.window_region, ignoreBounds=True)
@@ -89,7 +90,8 @@ class OverviewStrip:
             return
         now = time.monotonic()
         if total.count == self._overview_n or (
-                total.count < self._overview_n * 1.1 and now - self._overview_at < 1.0 and self._overview_n):
+            total.count < self._overview_n * 1.1 and now - self._overview_at < 1.0 and self._overview_n
+        ):
             return
         self._overview_n, self._overview_at = total.count, now
         env = self.envelopes.get(RSS_SERIES)

@@ -22,8 +22,9 @@ class PeakLabel:
 
     def _build_peak(self) -> None:
         theme = self.theme  # type: ignore[attr-defined]
-        self.peak_marker = pg.ScatterPlotItem(size=9, symbol="o", pen=pg.mkPen(theme.background, width=1.5),
-                                              brush=pg.mkBrush(theme.total))
+        self.peak_marker = pg.ScatterPlotItem(
+            size=9, symbol="o", pen=pg.mkPen(theme.background, width=1.5), brush=pg.mkBrush(theme.total)
+        )
         self.peak_label = pg.TextItem(color=theme.total, anchor=(0.5, 1.25), fill=theme.label_fill)
         self.main.addItem(self.peak_marker)
         self.main.addItem(self.peak_label, ignoreBounds=True)

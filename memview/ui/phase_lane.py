@@ -33,8 +33,9 @@ class PhaseLane:
         theme = self.theme  # type: ignore[attr-defined]
         self.lane_item = LaneItem()
         self.lane.addItem(self.lane_item)
-        self.capture_points = pg.ScatterPlotItem(size=13, symbol="t1", hoverable=True, tip=self._capture_tip,
-                                                 hoverSize=16)
+        self.capture_points = pg.ScatterPlotItem(
+            size=13, symbol="t1", hoverable=True, tip=self._capture_tip, hoverSize=16
+        )
         self.capture_points.sigClicked.connect(self._on_capture_clicked)
         self.lane.addItem(self.capture_points)
         self.capture_lines: list[pg.InfiniteLine] = []
@@ -61,8 +62,14 @@ class PhaseLane:
     def set_lane(self, phase_spans: list[Span], captures: list[dict[str, Any]], pressure: list[Span]) -> None:
         """Lay out the lane: captures and marks on top, then pressure, then phases by depth.
         Called every live frame: unchanged input changes nothing (no repaint of the lane)."""
-        inputs = (list(phase_spans), [dict(c) for c in captures], list(pressure), list(self.marks), list(self.gaps),
-                  self.threshold_phase)
+        inputs = (
+            list(phase_spans),
+            [dict(c) for c in captures],
+            list(pressure),
+            list(self.marks),
+            list(self.gaps),
+            self.threshold_phase,
+        )
         if inputs == self._lane_inputs:
             return
         self._lane_inputs = inputs
@@ -83,8 +90,9 @@ class PhaseLane:
             labels.append((phase_base + 0.5, "phases"))
         rows += max(depth, 0 if (captures or pressure) else 1)
         # no pressure state is drawn across a gap: nothing was read there
-        spans = [Span(pressure_row, s.start, s.end, s.colour, s.label, s.open, s.key)
-                 for s in cut_gaps(pressure, self.gaps)]
+        spans = [
+            Span(pressure_row, s.start, s.end, s.colour, s.label, s.open, s.key) for s in cut_gaps(pressure, self.gaps)
+        ]
         spans += [Span(phase_base + s.row, s.start, s.end, s.colour, s.label, s.open, s.key) for s in phase_spans]
         self.lane_item.set_spans(spans)
         self._set_lane_rows(rows, labels)
@@ -95,8 +103,9 @@ class PhaseLane:
         self._place_empty_lane()
         self._set_captures(captures, capture_row)
         if capture_row is not None and self.marks:
-            self.mark_points.setData([t for t, _ in self.marks], [capture_row + 0.5] * len(self.marks),
-                                     data=[name for _, name in self.marks])
+            self.mark_points.setData(
+                [t for t, _ in self.marks], [capture_row + 0.5] * len(self.marks), data=[name for _, name in self.marks]
+            )
         else:
             self.mark_points.setData([], [])
         # an empty scatter item still costs ~1 ms of every lane repaint
@@ -123,8 +132,9 @@ class PhaseLane:
             xs.append(t)
             ys.append(row + 0.5)
             brushes.append(pg.mkBrush(colour))
-            line = pg.InfiniteLine(pos=t, angle=90, movable=False,
-                                   pen=pg.mkPen(colour, width=1, style=QtCore.Qt.PenStyle.DashLine))
+            line = pg.InfiniteLine(
+                pos=t, angle=90, movable=False, pen=pg.mkPen(colour, width=1, style=QtCore.Qt.PenStyle.DashLine)
+            )
             line.setZValue(5)
             self.main.addItem(line, ignoreBounds=True)
             self.capture_lines.append(line)

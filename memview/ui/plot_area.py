@@ -68,9 +68,7 @@ def set_pen(item: pg.PlotDataItem, pen: Any) -> None:
     item.curve.setSegmentedLineMode("on" if solid and pen.widthF() > 1.0 else "auto")
 
 
-
-class PlotArea(PhaseLane, MarksAndGaps, ThresholdOverlay, PeakLabel, Crosshair, OverviewStrip,
-               pg.GraphicsLayoutWidget):
+class PlotArea(PhaseLane, MarksAndGaps, ThresholdOverlay, PeakLabel, Crosshair, OverviewStrip, pg.GraphicsLayoutWidget):
     """Main plot + lane + overview, x-linked; see the module docstring."""
 
     follow_changed = QtCore.Signal(bool)
@@ -114,8 +112,9 @@ class PlotArea(PhaseLane, MarksAndGaps, ThresholdOverlay, PeakLabel, Crosshair, 
         self.lane.vb.setMouseEnabled(x=True, y=False)
         self.lane.getAxis("left").setStyle(tickLength=0)
         self.lane.showGrid(x=True, y=False, alpha=self.theme.grid_alpha)
-        self.legend = self.main.addLegend(offset=(8, 8), labelTextSize="8pt", brush=self.theme.legend_fill,
-                                          labelTextColor=self.theme.text)
+        self.legend = self.main.addLegend(
+            offset=(8, 8), labelTextSize="8pt", brush=self.theme.legend_fill, labelTextColor=self.theme.text
+        )
 
         total_pen = pg.mkPen(self.theme.total, width=2)
         self.total = _curve(total_pen, name="RSS", fillLevel=0, brush=pg.mkBrush(*self.theme.total_fill))
@@ -129,8 +128,10 @@ class PlotArea(PhaseLane, MarksAndGaps, ThresholdOverlay, PeakLabel, Crosshair, 
         self._build_marks()
         self._build_threshold()
         self._build_crosshair()
-        self._build_overview(_curve(pg.mkPen(self.theme.total, width=1), fillLevel=0,
-                                    brush=pg.mkBrush(*self.theme.total_fill)), AXIS_WIDTH)
+        self._build_overview(
+            _curve(pg.mkPen(self.theme.total, width=1), fillLevel=0, brush=pg.mkBrush(*self.theme.total_fill)),
+            AXIS_WIDTH,
+        )
         self.envelopes: dict[str, StoredEnvelope] = {}
         self._enveloped: dict[int, tuple[pg.PlotDataItem, StoredEnvelope]] = {}
         self.main.vb.sigXRangeChanged.connect(self._apply_envelopes)
@@ -243,8 +244,13 @@ class PlotArea(PhaseLane, MarksAndGaps, ThresholdOverlay, PeakLabel, Crosshair, 
             curve.setSkipFiniteCheck(False)
         curve.setData(t, v)
 
-    def draw_series(self, buffers: dict[str, SeriesBuffer], labels: dict[str, str],
-                    peak: tuple[float, str] | None = None, end_t: float | None = None) -> None:
+    def draw_series(
+        self,
+        buffers: dict[str, SeriesBuffer],
+        labels: dict[str, str],
+        peak: tuple[float, str] | None = None,
+        end_t: float | None = None,
+    ) -> None:
         """Draw every series; ``peak`` is the figure to label (the exact peak when there is one)."""
         total = buffers.get(RSS_SERIES)
         if total is not None and total.count:
@@ -256,13 +262,13 @@ class PlotArea(PhaseLane, MarksAndGaps, ThresholdOverlay, PeakLabel, Crosshair, 
         own_peak = buffers.get("service_peak")
         if own_peak is not None and own_peak.count:
             if self.service_peak is None:
-                self.service_peak = _curve(pg.mkPen("#888888", width=1.5, style=QtCore.Qt.PenStyle.DashLine),
-                                           name="service's own peak")
+                self.service_peak = _curve(
+                    pg.mkPen("#888888", width=1.5, style=QtCore.Qt.PenStyle.DashLine), name="service's own peak"
+                )
                 self.main.addItem(self.service_peak)
             self._set(self.service_peak, own_peak.t, own_peak.v)
         self._draw_envelope(buffers.get(ENVELOPE_SERIES))
-        curves = [self.total, self.envelope, self.service_peak, *self.proc_curves.values(),
-                  *self.comp_curves.values()]
+        curves = [self.total, self.envelope, self.service_peak, *self.proc_curves.values(), *self.comp_curves.values()]
         self.legend.setVisible(sum(1 for c in curves if c is not None and c.isVisible()) > 1)
         self._place_peak_label()  # the legend may now cover it: its size is known only now
 
@@ -278,13 +284,13 @@ class PlotArea(PhaseLane, MarksAndGaps, ThresholdOverlay, PeakLabel, Crosshair, 
         if self.envelope is None:
             pen = pg.mkPen(self.theme.total, width=1, style=QtCore.Qt.PenStyle.DotLine)
             self.envelope = _curve(pen, name="exact envelope (per-interval maxima)")
-            self.envelope.setToolTip("the sum of each process's exact maximum since the previous point: "
-                                     "spikes between samples show here")
+            self.envelope.setToolTip(
+                "the sum of each process's exact maximum since the previous point: spikes between samples show here"
+            )
             self.envelope.setZValue(self.total.zValue() + 1)
             self.main.addItem(self.envelope)
         self.envelope.show()
         self._set(self.envelope, buf.t, buf.v, ENVELOPE_SERIES)
-
 
     def _draw_processes(self, buffers: dict[str, SeriesBuffer], labels: dict[str, str]) -> None:
         names = sorted((n for n in buffers if n.startswith("pid:")), key=lambda n: int(n[4:]))
@@ -305,8 +311,9 @@ class PlotArea(PhaseLane, MarksAndGaps, ThresholdOverlay, PeakLabel, Crosshair, 
         for i, name in enumerate(names):
             curve = self.proc_curves.get(name)
             if curve is None:
-                curve = self.proc_curves[name] = _curve(pg.mkPen(series_colour(i + 1), width=1.5),
-                                                        name=labels.get(name, name))
+                curve = self.proc_curves[name] = _curve(
+                    pg.mkPen(series_colour(i + 1), width=1.5), name=labels.get(name, name)
+                )
                 self.main.addItem(curve)
             curve.show()
             buf = buffers[name]
@@ -334,8 +341,9 @@ class PlotArea(PhaseLane, MarksAndGaps, ThresholdOverlay, PeakLabel, Crosshair, 
                 fill = QtGui.QColor(colour).lighter(135)
                 # Each band fills down to 0 and sits behind the one below it, so what shows of it
                 # is exactly its own slice of the stack (no FillBetween bookkeeping needed).
-                curve = self.comp_curves[name] = _curve(pg.mkPen(colour, width=1), name=labels.get(name, name),
-                                                        fillLevel=0, brush=pg.mkBrush(fill))
+                curve = self.comp_curves[name] = _curve(
+                    pg.mkPen(colour, width=1), name=labels.get(name, name), fillLevel=0, brush=pg.mkBrush(fill)
+                )
                 curve.setZValue(-10 - i)
                 self.main.addItem(curve)
             curve.show()

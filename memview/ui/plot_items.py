@@ -19,8 +19,7 @@ from PySide6 import QtCore, QtGui
 from memview.units import format_bytes
 
 # Tableau-10, readable on white and distinct for colour-blind viewers in most pairs.
-PALETTE = ["#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#ff9da7",
-           "#9c755f", "#bab0ac"]
+PALETTE = ["#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac"]
 THRESHOLD_COLOUR = "#d62728"
 CAPTURE_COLOUR = "#7b3fa0"
 PRESSURE_COLOURS = {0: "#8fd19e", 1: "#f6c85f", 2: "#e15759"}
@@ -96,8 +95,32 @@ def command_title(argv: list[str] | str | None, fallback: str = "") -> str:
     return prog
 
 
-_TIME_STEPS = [0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600,
-               7200, 10800, 21600, 43200, 86400]
+_TIME_STEPS = [
+    0.01,
+    0.02,
+    0.05,
+    0.1,
+    0.2,
+    0.5,
+    1,
+    2,
+    5,
+    10,
+    15,
+    30,
+    60,
+    120,
+    300,
+    600,
+    900,
+    1800,
+    3600,
+    7200,
+    10800,
+    21600,
+    43200,
+    86400,
+]
 
 
 class TimeAxis(pg.AxisItem):
@@ -173,10 +196,20 @@ def threshold_line(value: float, movable: bool = True) -> pg.InfiniteLine:
     pen = pg.mkPen(THRESHOLD_COLOUR, width=2, style=QtCore.Qt.PenStyle.DashLine)
     hover = pg.mkPen(THRESHOLD_COLOUR, width=4)
     line = pg.InfiniteLine(
-        pos=value, angle=0, movable=movable, pen=pen, hoverPen=hover, bounds=(0, None),
+        pos=value,
+        angle=0,
+        movable=movable,
+        pen=pen,
+        hoverPen=hover,
+        bounds=(0, None),
         label=BytesLabelFormat("threshold"),  # type: ignore[arg-type]
-        labelOpts={"position": 0.02, "color": THRESHOLD_COLOUR, "fill": (255, 255, 255, 210),
-                   "anchors": [(0, 1), (0, 1)], "movable": False},
+        labelOpts={
+            "position": 0.02,
+            "color": THRESHOLD_COLOUR,
+            "fill": (255, 255, 255, 210),
+            "anchors": [(0, 1), (0, 1)],
+            "movable": False,
+        },
     )
     line.setZValue(20)
     line.setToolTip("Drag to move the threshold; the trigger follows")
@@ -257,8 +290,9 @@ class LaneItem(pg.GraphicsObject):
             painter.drawRect(rect)
             if span.open:
                 painter.setBrush(QtGui.QBrush(span.colour.darker(150), QtCore.Qt.BrushStyle.BDiagPattern))
-                tail = QtCore.QRectF(rect.right() - min(12.0, rect.width()), rect.top(), min(12.0, rect.width()),
-                                     rect.height())
+                tail = QtCore.QRectF(
+                    rect.right() - min(12.0, rect.width()), rect.top(), min(12.0, rect.width()), rect.height()
+                )
                 painter.drawRect(tail)
             text_rect = rect.adjusted(4, 0, -4, 0)
             if text_rect.width() > 12:
@@ -282,8 +316,16 @@ def pressure_spans(times: np.ndarray, values: np.ndarray, row: int, end_t: float
     for i0, i1 in zip(starts, ends):
         state = int(states[i0])
         t1 = float(times[i1]) if i1 < len(times) else last_t
-        spans.append(Span(row, float(times[i0]), t1, QtGui.QColor(PRESSURE_COLOURS.get(state, "#999999")),
-                          PRESSURE_NAMES.get(state, str(state)), key=("pressure", state)))
+        spans.append(
+            Span(
+                row,
+                float(times[i0]),
+                t1,
+                QtGui.QColor(PRESSURE_COLOURS.get(state, "#999999")),
+                PRESSURE_NAMES.get(state, str(state)),
+                key=("pressure", state),
+            )
+        )
     return spans
 
 

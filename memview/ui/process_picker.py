@@ -52,9 +52,16 @@ def list_processes() -> list[ProcRow]:
             continue
         mem = info.get("memory_info")
         cmd = info.get("cmdline") or []
-        rows.append(ProcRow(info["pid"], info.get("create_time") or 0.0, info.get("name") or "?",
-                            info.get("username") or "?", mem.rss if mem is not None else None,
-                            " ".join(cmd) if cmd else f"[{info.get('name') or '?'}]"))
+        rows.append(
+            ProcRow(
+                info["pid"],
+                info.get("create_time") or 0.0,
+                info.get("name") or "?",
+                info.get("username") or "?",
+                mem.rss if mem is not None else None,
+                " ".join(cmd) if cmd else f"[{info.get('name') or '?'}]",
+            )
+        )
     return rows
 
 
@@ -124,8 +131,9 @@ class ProcessModel(QtCore.QAbstractTableModel):
         r = self.rows[index.row()]
         col = index.column()
         if role == QtCore.Qt.ItemDataRole.DisplayRole:
-            return [str(r.pid), r.name, r.user, format_bytes(r.rss) if r.rss is not None else "no access",
-                    r.cmdline][col]
+            return [str(r.pid), r.name, r.user, format_bytes(r.rss) if r.rss is not None else "no access", r.cmdline][
+                col
+            ]
         if role == SORT_ROLE:
             # RSS as a float: PySide6 hands a Python int of 2 GiB or more to Qt as a type the proxy's
             # lessThan does not order numerically, so a 3 GiB process sorted below "no access"
@@ -199,8 +207,9 @@ class _Filter(QtCore.QSortFilterProxyModel):
 class ProcessPicker(FormDialog):
     """The Attach dialog: pick a process, then interval/threshold/capture like Run."""
 
-    def __init__(self, parent: QtWidgets.QWidget | None = None, interval: float = 0.05,
-                 refresh_s: float = REFRESH_S) -> None:
+    def __init__(
+        self, parent: QtWidgets.QWidget | None = None, interval: float = 0.05, refresh_s: float = REFRESH_S
+    ) -> None:
         super().__init__("Attach to process", "Attach", parent)
         self.setMinimumSize(860, 560)
         self.model = ProcessModel(self)
@@ -315,8 +324,10 @@ class ProcessPicker(FormDialog):
         total = len(self.model.rows)
         shown = self.proxy.rowCount()
         what = f"{total} processes" if shown == total else f"{shown} of {total} processes shown"
-        self.status.setText(f"{what} · refreshed every {self.lister.interval:g}s · "
-                            "greyed: another user's or not readable (attaching needs the same user or root)")
+        self.status.setText(
+            f"{what} · refreshed every {self.lister.interval:g}s · "
+            "greyed: another user's or not readable (attaching needs the same user or root)"
+        )
 
     def _listed(self, rows: list[ProcRow]) -> None:
         self.model.merge(rows)
@@ -340,9 +351,15 @@ class ProcessPicker(FormDialog):
             raise InputError("pick a process to attach to")
         name = next((r.name for r in self.model.rows if r.pid == pid), "")
         capture = self.capture.currentText()
-        return AttachSpec(pid=pid, interval=parse_interval(self.interval.text()), name=self.name.text().strip() or None,
-                          process_name=name, threshold=check_threshold(self.threshold.text(), capture),
-                          capture=capture, children=self.children.isChecked())
+        return AttachSpec(
+            pid=pid,
+            interval=parse_interval(self.interval.text()),
+            name=self.name.text().strip() or None,
+            process_name=name,
+            threshold=check_threshold(self.threshold.text(), capture),
+            capture=capture,
+            children=self.children.isChecked(),
+        )
 
     def done(self, result: int) -> None:
         self.lister.stop()

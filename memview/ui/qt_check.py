@@ -42,6 +42,8 @@ def binding_problem() -> str | None:
     lost = max(b - a for b, a in zip(before, after))
     scene.removeItem(item)
     if lost >= PROBE_CALLS // 2:
-        return (f"PySide6 {PySide6.__version__} has a reference-counting bug that crashes the plots after a few "
-                "seconds; install another release: pip install 'PySide6-Essentials>=6.6,!=6.12.0'")
+        return (
+            f"PySide6 {PySide6.__version__} has a reference-counting bug that crashes the plots after a few "
+            "seconds; install another release: pip install 'PySide6-Essentials>=6.6,!=6.12.0'"
+        )
     return None

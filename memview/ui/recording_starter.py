@@ -136,8 +136,11 @@ class RecordingStarter:
         sid = live.session_id
         view = self.views.get(sid) if sid is not None else None
         if sid is not None and self.db is not None:
-            self.db.submit(lambda s: session_summary(s, sid), lambda summary: self._summary_loaded(view, summary),
-                           lambda msg: self.statusBar().showMessage(msg, 10000))
+            self.db.submit(
+                lambda s: session_summary(s, sid),
+                lambda summary: self._summary_loaded(view, summary),
+                lambda msg: self.statusBar().showMessage(msg, 10000),
+            )
         self._update_live_label()
         self._update_actions()
         self.refresh_library()
@@ -166,19 +169,24 @@ class RecordingStarter:
         self.live_label.setText(f"● {n} recording{'s' if n != 1 else ''}" if n else "")
 
     def ask_stop_or_detach(self, sessions: list[LiveSession]) -> str | None:
-        """"stop", "detach" or None (cancel). Detach only matters for launched commands."""
+        """ "stop", "detach" or None (cancel). Detach only matters for launched commands."""
         launched = [lv for lv in sessions if lv.kind == "run"]
         n = len(sessions)
         box = QtWidgets.QMessageBox(self)
         box.setIcon(QtWidgets.QMessageBox.Icon.Question)
         box.setWindowTitle("Recording in progress")
-        box.setText(f"{n} recording{'s are' if n > 1 else ' is'} still running: "
-                    + ", ".join(lv.title for lv in sessions[:4]) + ("…" if n > 4 else ""))
+        box.setText(
+            f"{n} recording{'s are' if n > 1 else ' is'} still running: "
+            + ", ".join(lv.title for lv in sessions[:4])
+            + ("…" if n > 4 else "")
+        )
         stop = box.addButton("Stop", QtWidgets.QMessageBox.ButtonRole.AcceptRole)
         detach = None
         if launched:
-            box.setInformativeText("Stop ends the recording and the command. Detach ends the recording and leaves "
-                                   "the command running. Either way the session is saved.")
+            box.setInformativeText(
+                "Stop ends the recording and the command. Detach ends the recording and leaves "
+                "the command running. Either way the session is saved."
+            )
             detach = box.addButton("Detach", QtWidgets.QMessageBox.ButtonRole.ActionRole)
         else:
             box.setInformativeText("Stop ends the recording; the session is saved.")

@@ -47,14 +47,24 @@ class SeriesBuffer:
         self.last: float | None = None
 
     @classmethod
-    def from_arrays(cls, times: Sequence[float] | np.ndarray, values: Sequence[float] | np.ndarray,
-                    stats: tuple[float, float, float] | None = None) -> SeriesBuffer:
+    def from_arrays(
+        cls,
+        times: Sequence[float] | np.ndarray,
+        values: Sequence[float] | np.ndarray,
+        stats: tuple[float, float, float] | None = None,
+    ) -> SeriesBuffer:
         """A buffer over a stored series. float64 arrays are taken as they are, not copied: a day
         at 1 kHz is 1.4 GB, and the UI thread must not spend a second duplicating it (a later
         :meth:`extend` reallocates, as on any growth)."""
-        if (isinstance(times, np.ndarray) and isinstance(values, np.ndarray) and times.dtype == np.float64
-                and values.dtype == np.float64 and times.ndim == values.ndim == 1 and len(times) == len(values)
-                and len(times)):
+        if (
+            isinstance(times, np.ndarray)
+            and isinstance(values, np.ndarray)
+            and times.dtype == np.float64
+            and values.dtype == np.float64
+            and times.ndim == values.ndim == 1
+            and len(times) == len(values)
+            and len(times)
+        ):
             buf = cls(16)
             buf._t, buf._v = times, values
             buf.count = buf._n = len(times)
@@ -76,7 +86,7 @@ class SeriesBuffer:
         if self.max_points is not None and n > self.max_points // 4:  # one huge batch: take it in parts
             half = self.max_points // 4
             for k in range(0, n, half):
-                self.extend(times[k:k + half], values[k:k + half])
+                self.extend(times[k : k + half], values[k : k + half])
             return
         start = self._n
         end = start + n
@@ -130,8 +140,8 @@ class SeriesBuffer:
         rest = self._n - old
         self._t[:kept] = keep_t.ravel()
         self._v[:kept] = keep_v.ravel()
-        self._t[kept:kept + rest] = self._t[old:self._n]
-        self._v[kept:kept + rest] = self._v[old:self._n]
+        self._t[kept : kept + rest] = self._t[old : self._n]
+        self._v[kept : kept + rest] = self._v[old : self._n]
         self._n = kept + rest
 
     @property

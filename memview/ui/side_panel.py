@@ -78,8 +78,17 @@ def exit_text(summary: dict[str, Any]) -> str:
 class SidePanel(QtWidgets.QWidget):
     phase_activated = QtCore.Signal(float, float)  # start, end of the phase the user picked
 
-    FIELDS = ("Current", "Peak", "Peak source", "Tree peak", "Average", "Duration", "Samples", "Sample rate",
-              "Exit status")
+    FIELDS = (
+        "Current",
+        "Peak",
+        "Peak source",
+        "Tree peak",
+        "Average",
+        "Duration",
+        "Samples",
+        "Sample rate",
+        "Exit status",
+    )
 
     def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
@@ -133,7 +142,8 @@ class SidePanel(QtWidgets.QWidget):
         self.phases.setToolTip("Click a phase to zoom the plot to it")
         self.no_phases = QtWidgets.QLabel(
             "No phases yet. A program announces them by writing\n"
-            '{"event": "phase_start", "name": "parse"} lines to $MEMVIEW_FD.')
+            '{"event": "phase_start", "name": "parse"} lines to $MEMVIEW_FD.'
+        )
         self.no_phases.setStyleSheet(f"color: {theme.current().muted};")
         self.no_phases.setWordWrap(True)
         layout.addWidget(self.no_phases)
@@ -153,8 +163,10 @@ class SidePanel(QtWidgets.QWidget):
         sites_header.setSectionResizeMode(0, QtWidgets.QHeaderView.ResizeMode.Stretch)
         for col in (1, 2):
             sites_header.setSectionResizeMode(col, QtWidgets.QHeaderView.ResizeMode.ResizeToContents)
-        self.sites.setToolTip("Allocation sites whose Python heap grew most during the selected phase "
-                              "(tracemalloc snapshot difference: bytes still allocated at the phase's end)")
+        self.sites.setToolTip(
+            "Allocation sites whose Python heap grew most during the selected phase "
+            "(tracemalloc snapshot difference: bytes still allocated at the phase's end)"
+        )
         layout.addWidget(self.sites, 2)
         self._phase_rows: list[dict[str, Any]] = []
         self._sites_phase: int | None = None
@@ -198,12 +210,17 @@ class SidePanel(QtWidgets.QWidget):
         v["Current"].setText(format_bytes(f.current))
         v["Peak"].setText(format_bytes(f.peak))
         v["Peak source"].setText(source or "-")
-        v["Peak source"].setToolTip("exact: the kernel's own high-water mark, not a sample"
-                                    if f.peak_source in EXACT_SOURCES else "the largest sampled value")
+        v["Peak source"].setToolTip(
+            "exact: the kernel's own high-water mark, not a sample"
+            if f.peak_source in EXACT_SOURCES
+            else "the largest sampled value"
+        )
         v["Tree peak"].setText(f.tree_peak or "-")
-        v["Tree peak"].setToolTip("sampled floor: the largest sum of the processes' RSS read at one instant; "
-                                  "upper bound: the largest sum of each process's exact maximum over one "
-                                  "interval (a spike between samples is inside it)")
+        v["Tree peak"].setToolTip(
+            "sampled floor: the largest sum of the processes' RSS read at one instant; "
+            "upper bound: the largest sum of each process's exact maximum over one "
+            "interval (a spike between samples is inside it)"
+        )
         v["Tree peak"].setVisible(f.tree_peak is not None)
         self.labels["Tree peak"].setVisible(f.tree_peak is not None)
         v["Average"].setText(format_bytes(f.average))
@@ -232,12 +249,14 @@ class SidePanel(QtWidgets.QWidget):
             duration = (end if end is not None else (now or row["start_s"])) - row["start_s"]
             name_item = QtWidgets.QTableWidgetItem("    " * int(row.get("depth") or 0) + row["name"])
             name_item.setIcon(_swatch(row["name"]))
-            tip = (f"{row['name']}: from {format_clock(row['start_s'], 1)}"
-                   + (f" to {format_clock(end, 1)}" if end is not None else " (running)"))
+            tip = f"{row['name']}: from {format_clock(row['start_s'], 1)}" + (
+                f" to {format_clock(end, 1)}" if end is not None else " (running)"
+            )
             top = phase_sites(row)
             if top:
                 tip += "\nPython heap grown (select the phase for the list):\n" + "\n".join(
-                    f"  +{format_bytes(s['size_diff'])}  {site_text(s)}" for s in top[:3])
+                    f"  +{format_bytes(s['size_diff'])}  {site_text(s)}" for s in top[:3]
+                )
             elif (row.get("data") or {}).get("tracemalloc_error"):
                 tip += f"\nno Python heap sites: {row['data']['tracemalloc_error']}"
             name_item.setToolTip(tip)
@@ -245,13 +264,19 @@ class SidePanel(QtWidgets.QWidget):
             if row.get("peak_source") in EXACT_SOURCES:
                 peak += " ✓"
             growth = row.get("growth_bytes")
-            cells = [name_item,
-                     QtWidgets.QTableWidgetItem(format_span(duration) + ("" if end is not None else " …")),
-                     QtWidgets.QTableWidgetItem(peak),
-                     QtWidgets.QTableWidgetItem(("+" if growth and growth > 0 else "") + format_bytes(growth)
-                                                if growth is not None else "-")]
-            cells[2].setToolTip("exact (kernel high-water mark reset at the phase start)"
-                                if row.get("peak_source") in EXACT_SOURCES else "sampled maximum inside the phase")
+            cells = [
+                name_item,
+                QtWidgets.QTableWidgetItem(format_span(duration) + ("" if end is not None else " …")),
+                QtWidgets.QTableWidgetItem(peak),
+                QtWidgets.QTableWidgetItem(
+                    ("+" if growth and growth > 0 else "") + format_bytes(growth) if growth is not None else "-"
+                ),
+            ]
+            cells[2].setToolTip(
+                "exact (kernel high-water mark reset at the phase start)"
+                if row.get("peak_source") in EXACT_SOURCES
+                else "sampled maximum inside the phase"
+            )
             for col, item in enumerate(cells):
                 if col:
                     item.setTextAlignment(RIGHT)
@@ -269,8 +294,11 @@ class SidePanel(QtWidgets.QWidget):
     def name_width_needed(self) -> int:
         """Pixels the Phase column needs to show every phase name whole (indent, swatch, padding)."""
         metrics = self.phases.fontMetrics()
-        widths = [metrics.horizontalAdvance(self.phases.item(r, 0).text())
-                  for r in range(self.phases.rowCount()) if self.phases.item(r, 0) is not None]
+        widths = [
+            metrics.horizontalAdvance(self.phases.item(r, 0).text())
+            for r in range(self.phases.rowCount())
+            if self.phases.item(r, 0) is not None
+        ]
         return (max(widths) if widths else 0) + self.phases.iconSize().width() + 20
 
     def site_width_needed(self) -> int:
@@ -332,18 +360,25 @@ class SidePanel(QtWidgets.QWidget):
         self.sites.setRowCount(len(rows))
         for i, s in enumerate(rows):
             if "error" in s:
-                cells = [QtWidgets.QTableWidgetItem("(no sites)"), QtWidgets.QTableWidgetItem(s["error"]),
-                         QtWidgets.QTableWidgetItem("")]
+                cells = [
+                    QtWidgets.QTableWidgetItem("(no sites)"),
+                    QtWidgets.QTableWidgetItem(s["error"]),
+                    QtWidgets.QTableWidgetItem(""),
+                ]
                 cells[1].setToolTip(s["error"])
             else:
-                cells = [QtWidgets.QTableWidgetItem(site_text(s)),
-                         QtWidgets.QTableWidgetItem("+" + format_bytes(s["size_diff"])),
-                         QtWidgets.QTableWidgetItem(f"{int(s.get('count_diff') or 0):+,d}")]
+                cells = [
+                    QtWidgets.QTableWidgetItem(site_text(s)),
+                    QtWidgets.QTableWidgetItem("+" + format_bytes(s["size_diff"])),
+                    QtWidgets.QTableWidgetItem(f"{int(s.get('count_diff') or 0):+,d}"),
+                ]
                 cells[0].setToolTip(f"{s.get('file')}:{s.get('line')}")
                 cells[0].setData(QtCore.Qt.ItemDataRole.UserRole, f"{s.get('file')}:{s.get('line')}")
                 cells[1].setData(QtCore.Qt.ItemDataRole.UserRole, int(s["size_diff"]))
-                cells[1].setToolTip(f"{int(s['size_diff']):,} bytes grown; {format_bytes(s.get('size'))} "
-                                    "allocated there at the phase's end")
+                cells[1].setToolTip(
+                    f"{int(s['size_diff']):,} bytes grown; {format_bytes(s.get('size'))} "
+                    "allocated there at the phase's end"
+                )
                 for item in cells[1:]:
                     item.setTextAlignment(RIGHT)
             for col, item in enumerate(cells):
@@ -402,8 +437,7 @@ MAX_NAME_GROW = 220
 def phase_sites(phase: dict[str, Any]) -> list[dict[str, Any]]:
     """The tracemalloc top of a phase row (``data.tracemalloc_top``), largest growth first."""
     top = ((phase.get("data") or {}).get("tracemalloc_top")) or []
-    return sorted((s for s in top if isinstance(s, dict) and s.get("size_diff")),
-                  key=lambda s: -int(s["size_diff"]))
+    return sorted((s for s in top if isinstance(s, dict) and s.get("size_diff")), key=lambda s: -int(s["size_diff"]))
 
 
 def site_text(site: dict[str, Any]) -> str:

@@ -31,10 +31,38 @@ class Theme:
     neutral_badge: str  # the state badge when nothing is recording
 
 
-LIGHT = Theme(False, "#ffffff", "#444444", "#222222", "#666666", 0.15, "#1f4e79", (31, 78, 121, 40),
-              (255, 255, 255, 200), (255, 255, 255, 225), "#2e7d32", "#c0392b", "#b9770e", "#2c3e50")
-DARK_BASE = Theme(True, "#1e1f22", "#c8ccd2", "#e8eaed", "#9aa0a6", 0.22, "#7fb3e6", (127, 179, 230, 50),
-                  (40, 42, 46, 210), (30, 31, 34, 230), "#81c995", "#f28b82", "#fdd663", "#e8eaed")
+LIGHT = Theme(
+    False,
+    "#ffffff",
+    "#444444",
+    "#222222",
+    "#666666",
+    0.15,
+    "#1f4e79",
+    (31, 78, 121, 40),
+    (255, 255, 255, 200),
+    (255, 255, 255, 225),
+    "#2e7d32",
+    "#c0392b",
+    "#b9770e",
+    "#2c3e50",
+)
+DARK_BASE = Theme(
+    True,
+    "#1e1f22",
+    "#c8ccd2",
+    "#e8eaed",
+    "#9aa0a6",
+    0.22,
+    "#7fb3e6",
+    (127, 179, 230, 50),
+    (40, 42, 46, 210),
+    (30, 31, 34, 230),
+    "#81c995",
+    "#f28b82",
+    "#fdd663",
+    "#e8eaed",
+)
 
 
 def is_dark(palette: QtGui.QPalette | None = None) -> bool:
@@ -56,9 +84,22 @@ def current(palette: QtGui.QPalette | None = None) -> Theme:
         return LIGHT
     base = palette.color(QtGui.QPalette.ColorRole.Base).name()
     text = palette.color(QtGui.QPalette.ColorRole.Text).name()
-    return Theme(True, base, DARK_BASE.foreground, text, DARK_BASE.muted, DARK_BASE.grid_alpha, DARK_BASE.total,
-                 DARK_BASE.total_fill, DARK_BASE.legend_fill, DARK_BASE.label_fill, DARK_BASE.good, DARK_BASE.bad,
-                 DARK_BASE.warn, DARK_BASE.neutral_badge)
+    return Theme(
+        True,
+        base,
+        DARK_BASE.foreground,
+        text,
+        DARK_BASE.muted,
+        DARK_BASE.grid_alpha,
+        DARK_BASE.total,
+        DARK_BASE.total_fill,
+        DARK_BASE.legend_fill,
+        DARK_BASE.label_fill,
+        DARK_BASE.good,
+        DARK_BASE.bad,
+        DARK_BASE.warn,
+        DARK_BASE.neutral_badge,
+    )
 
 
 def contrast(a: str, b: str) -> float:
@@ -79,11 +120,24 @@ def dark_palette() -> QtGui.QPalette:
     """A plain dark palette (Fusion-like), for a desktop that asks for dark and for the tests."""
     p = QtGui.QPalette()
     role = QtGui.QPalette.ColorRole
-    colours = {role.Window: "#2b2d31", role.WindowText: "#e8eaed", role.Base: "#1e1f22",
-               role.AlternateBase: "#26282c", role.Text: "#e8eaed", role.Button: "#33363b",
-               role.ButtonText: "#e8eaed", role.Highlight: "#3d6fb4", role.HighlightedText: "#ffffff",
-               role.ToolTipBase: "#33363b", role.ToolTipText: "#e8eaed", role.PlaceholderText: "#9aa0a6",
-               role.Link: "#8ab4f8", role.Mid: "#44474d", role.Dark: "#17181a", role.Light: "#4a4d53"}
+    colours = {
+        role.Window: "#2b2d31",
+        role.WindowText: "#e8eaed",
+        role.Base: "#1e1f22",
+        role.AlternateBase: "#26282c",
+        role.Text: "#e8eaed",
+        role.Button: "#33363b",
+        role.ButtonText: "#e8eaed",
+        role.Highlight: "#3d6fb4",
+        role.HighlightedText: "#ffffff",
+        role.ToolTipBase: "#33363b",
+        role.ToolTipText: "#e8eaed",
+        role.PlaceholderText: "#9aa0a6",
+        role.Link: "#8ab4f8",
+        role.Mid: "#44474d",
+        role.Dark: "#17181a",
+        role.Light: "#4a4d53",
+    }
     for r, c in colours.items():
         p.setColor(r, QtGui.QColor(c))
     disabled = QtGui.QPalette.ColorGroup.Disabled

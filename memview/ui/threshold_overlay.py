@@ -23,8 +23,9 @@ class ThresholdOverlay:
     def _build_threshold(self) -> None:
         self.threshold: pg.InfiniteLine | None = None
         self.threshold_phase: str | None = None  # a phase-scoped rule (parse:200MB) is drawn over that phase only
-        self.threshold_segments = pg.PlotCurveItem(pen=pg.mkPen(THRESHOLD_COLOUR, width=2,
-                                                                style=QtCore.Qt.PenStyle.DashLine), connect="finite")
+        self.threshold_segments = pg.PlotCurveItem(
+            pen=pg.mkPen(THRESHOLD_COLOUR, width=2, style=QtCore.Qt.PenStyle.DashLine), connect="finite"
+        )
         self.threshold_segments.setZValue(19)
         self.main.addItem(self.threshold_segments, ignoreBounds=True)
         self._phase_ranges: list[tuple[float, float]] = []
@@ -49,8 +50,11 @@ class ThresholdOverlay:
             # a phase-scoped line is faint outside its phase (it stays the handle to drag); the
             # solid segments over the phase are what it means
             style = QtCore.Qt.PenStyle
-            self.threshold.setPen(pg.mkPen((214, 39, 40, 70), width=1, style=style.DotLine) if phase
-                                  else pg.mkPen(THRESHOLD_COLOUR, width=2, style=style.DashLine))
+            self.threshold.setPen(
+                pg.mkPen((214, 39, 40, 70), width=1, style=style.DotLine)
+                if phase
+                else pg.mkPen(THRESHOLD_COLOUR, width=2, style=style.DashLine)
+            )
         self.threshold.setValue(value)
         self.threshold.label.valueChanged()
         self.threshold.show()

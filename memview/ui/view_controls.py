@@ -18,8 +18,10 @@ from memview.ui.plot_items import Span
 
 #: (level, dark palette) -> (background, text) of the banner; each pair's contrast is above 7:1
 BANNER_COLOURS = {
-    ("error", False): ("#fdecea", "#8a1f11"), ("error", True): ("#5c2320", "#ffdad6"),
-    ("info", False): ("#e8f0fe", "#1a3a5c"), ("info", True): ("#1f3347", "#dbe9f7"),
+    ("error", False): ("#fdecea", "#8a1f11"),
+    ("error", True): ("#5c2320", "#ffdad6"),
+    ("info", False): ("#e8f0fe", "#1a3a5c"),
+    ("info", True): ("#1f3347", "#dbe9f7"),
 }
 
 
@@ -103,10 +105,10 @@ class ViewControls:
         dark = theme.current().dark
         colours = BANNER_COLOURS[(level if level in ("error", "info") else "error", dark)]
         self.banner.setProperty("level", level)
-        self.banner.setStyleSheet(f"background: {colours[0]}; color: {colours[1]}; padding: 4px 8px; "
-                                  "border-radius: 3px;")
+        self.banner.setStyleSheet(
+            f"background: {colours[0]}; color: {colours[1]}; padding: 4px 8px; border-radius: 3px;"
+        )
         self.banner.setText(text)
         self.banner.show()
         if timeout_ms:
             QtCore.QTimer.singleShot(timeout_ms, self.banner, self.banner.hide)
-

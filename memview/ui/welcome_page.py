@@ -25,8 +25,10 @@ class WelcomePage(QtWidgets.QWidget):
         title.setFont(font)
         title.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
         layout.addWidget(title)
-        sub = QtWidgets.QLabel("memview records the memory of a command, a running process tree or a service, "
-                               "with exact peaks, phases and captures.")
+        sub = QtWidgets.QLabel(
+            "memview records the memory of a command, a running process tree or a service, "
+            "with exact peaks, phases and captures."
+        )
         sub.setStyleSheet(f"color: {theme.current().muted};")
         sub.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
         sub.setWordWrap(True)
@@ -34,9 +36,11 @@ class WelcomePage(QtWidgets.QWidget):
         layout.addSpacing(24)
         row = QtWidgets.QHBoxLayout()
         row.addStretch(1)
-        blurbs = ["Launch a program and record it and its children until it exits.",
-                  "Pick a running process, like in a task manager, and record its tree.",
-                  "Poll an HTTP endpoint that reports a service's own memory."]
+        blurbs = [
+            "Launch a program and record it and its children until it exits.",
+            "Pick a running process, like in a task manager, and record its tree.",
+            "Poll an HTTP endpoint that reports a service's own memory.",
+        ]
         self.buttons: list[QtWidgets.QToolButton] = []
         for action, blurb in zip(actions, blurbs):
             button = QtWidgets.QToolButton()
@@ -49,13 +53,17 @@ class WelcomePage(QtWidgets.QWidget):
             bfont.setBold(True)
             button.setFont(bfont)
             if theme.current().dark:
-                button.setStyleSheet("QToolButton { border: 1px solid #4a4d53; border-radius: 8px; padding: 10px;"
-                                     " background: #33363b; } QToolButton:hover { background: #3b4048;"
-                                     " border-color: #7fb3e6; }")
+                button.setStyleSheet(
+                    "QToolButton { border: 1px solid #4a4d53; border-radius: 8px; padding: 10px;"
+                    " background: #33363b; } QToolButton:hover { background: #3b4048;"
+                    " border-color: #7fb3e6; }"
+                )
             else:
-                button.setStyleSheet("QToolButton { border: 1px solid #c8ccd2; border-radius: 8px; padding: 10px;"
-                                     " background: #f7f9fb; } QToolButton:hover { background: #e9f0f7;"
-                                     " border-color: #4e79a7; }")
+                button.setStyleSheet(
+                    "QToolButton { border: 1px solid #c8ccd2; border-radius: 8px; padding: 10px;"
+                    " background: #f7f9fb; } QToolButton:hover { background: #e9f0f7;"
+                    " border-color: #4e79a7; }"
+                )
             col = QtWidgets.QVBoxLayout()
             col.addWidget(button, 0, QtCore.Qt.AlignmentFlag.AlignHCenter)
             keys = action.shortcut().toString(QtGui.QKeySequence.SequenceFormat.NativeText)

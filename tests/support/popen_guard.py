@@ -29,8 +29,7 @@ def _tracking_init(self: subprocess.Popen, *args: object, **kwargs: object) -> N
 
 
 def _open_pipes(proc: subprocess.Popen) -> list[str]:
-    return [name for name in ("stdin", "stdout", "stderr")
-            if (f := getattr(proc, name)) is not None and not f.closed]
+    return [name for name in ("stdin", "stdout", "stderr") if (f := getattr(proc, name)) is not None and not f.closed]
 
 
 def _reap(proc: subprocess.Popen) -> None:

@@ -56,8 +56,9 @@ def cancel_when_listed(name: str) -> None:
         def wait() -> None:
             if listed():
                 # let the gatherer thread finish the icons and types of what it listed
-                QtCore.QTimer.singleShot(500, lambda: (say("listed", name, model.rowCount(model.index(str(DB.parent)))),
-                                                        dialog.reject()))
+                QtCore.QTimer.singleShot(
+                    500, lambda: (say("listed", name, model.rowCount(model.index(str(DB.parent)))), dialog.reject())
+                )
             else:
                 QtCore.QTimer.singleShot(20, wait)
 
@@ -113,8 +114,11 @@ def on_line(text: str) -> None:
         refreshed()
     elif text == "write":
         sid = max(r["id"] for r in win.store.sessions())
-        win.db.submit(lambda s: s.update_session(sid, name="renamed by the app"), lambda _r: say("wrote"),
-                      lambda msg: say("write-failed", msg))
+        win.db.submit(
+            lambda s: s.update_session(sid, name="renamed by the app"),
+            lambda _r: say("wrote"),
+            lambda msg: say("write-failed", msg),
+        )
     elif text == "quit":
         win.close()
         app.quit()

@@ -55,8 +55,12 @@ def test_run_and_stop_icons_are_readable_on_a_dark_toolbar(qtbot, restore_look, 
     background = win.palette().color(QtGui.QPalette.ColorRole.Window).name()
     for action in (win.act_run, win.act_stop):
         image = action.icon().pixmap(16, 16).toImage()
-        inked = [image.pixelColor(x, y) for x in range(image.width()) for y in range(image.height())
-                 if image.pixelColor(x, y).alpha() > 200]
+        inked = [
+            image.pixelColor(x, y)
+            for x in range(image.width())
+            for y in range(image.height())
+            if image.pixelColor(x, y).alpha() > 200
+        ]
         assert inked, action.text()
         darkest = min(inked, key=lambda c: c.lightness())
         assert theme.contrast(darkest.name(), background) >= 3.0, (action.text(), darkest.name())

@@ -32,8 +32,13 @@ def test_picker_lists_the_process_sorted_by_rss_and_attaches(qtbot, window, hold
     assert isinstance(picker, ProcessPicker)
     qtbot.waitUntil(lambda: child.pid in picker.visible_pids(), timeout=10000)
     # largest RSS first, like a task manager
-    rss = [r.rss or -1 for r in (picker.model.rows[picker.proxy.mapToSource(picker.proxy.index(i, 0)).row()]
-                                 for i in range(picker.proxy.rowCount()))]
+    rss = [
+        r.rss or -1
+        for r in (
+            picker.model.rows[picker.proxy.mapToSource(picker.proxy.index(i, 0)).row()]
+            for i in range(picker.proxy.rowCount())
+        )
+    ]
     assert rss == sorted(rss, reverse=True)
     qtbot.keyClicks(picker.filter, marker)
     qtbot.waitUntil(lambda: picker.visible_pids() == [child.pid])
@@ -53,8 +58,9 @@ def test_picker_lists_the_process_sorted_by_rss_and_attaches(qtbot, window, hold
     qtbot.keyClick(picker.filter, QtCore.Qt.Key.Key_Down)
     assert picker.table.hasFocus() or QtWidgets.QApplication.focusWidget() is picker.table
     qtbot.keyClick(picker.table, QtCore.Qt.Key.Key_Return)
-    qtbot.waitUntil(lambda: isinstance(window.current_view(), SessionView) and window.current_view().live is not None,
-                    timeout=10000)
+    qtbot.waitUntil(
+        lambda: isinstance(window.current_view(), SessionView) and window.current_view().live is not None, timeout=10000
+    )
     view = window.current_view()
     assert view.kind == "attach" and view.live.session_id is not None
     qtbot.waitUntil(lambda: view.buffers.get("rss") is not None and view.buffers["rss"].count >= 10, timeout=10000)
@@ -73,8 +79,9 @@ def _drag(widget: QtWidgets.QWidget, start: QtCore.QPointF, end: QtCore.QPointF,
     left = QtCore.Qt.MouseButton.LeftButton
     none = QtCore.Qt.KeyboardModifier.NoModifier
 
-    def send(kind: QtCore.QEvent.Type, pos: QtCore.QPointF, button: QtCore.Qt.MouseButton,
-             buttons: QtCore.Qt.MouseButton) -> None:
+    def send(
+        kind: QtCore.QEvent.Type, pos: QtCore.QPointF, button: QtCore.Qt.MouseButton, buttons: QtCore.Qt.MouseButton
+    ) -> None:
         glob = QtCore.QPointF(widget.mapToGlobal(pos.toPoint()))
         app.sendEvent(widget, QtGui.QMouseEvent(kind, pos, glob, button, buttons, none))
 
@@ -111,8 +118,9 @@ def test_picker_keyboard_down_selects_the_first_row_and_a_closed_picker_is_never
 
 def test_dragging_the_threshold_line_moves_the_trigger(qtbot, window):
     # the child holds ~50 MiB: the rule at 120 MiB never fires; dragged to 30 MiB, it fires there
-    live = window.start_session(RunSpec(argv=workload("hold.py", 40, 60), interval=0.02, threshold="120MiB",
-                                        capture="none"))
+    live = window.start_session(
+        RunSpec(argv=workload("hold.py", 40, 60), interval=0.02, threshold="120MiB", capture="none")
+    )
     qtbot.waitUntil(lambda: live.session_id in window.views, timeout=10000)
     view = window.views[live.session_id]
     qtbot.waitUntil(lambda: view.plot.threshold is not None and view.plot.threshold.isVisible(), timeout=10000)
@@ -201,8 +209,9 @@ def test_capture_now_shows_progress_until_the_capture_reports(qtbot, window):
     dialog.interval.setText("50ms")
     dialog.capture.setCurrentText("py-spy-dump")
     qtbot.mouseClick(dialog.ok_button, QtCore.Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: isinstance(window.current_view(), SessionView) and window.current_view().live is not None,
-                    timeout=10000)
+    qtbot.waitUntil(
+        lambda: isinstance(window.current_view(), SessionView) and window.current_view().live is not None, timeout=10000
+    )
     view = window.current_view()
     qtbot.waitUntil(lambda: view.buffers.get("rss") is not None and view.buffers["rss"].count > 3, timeout=10000)
     view.capture_now()

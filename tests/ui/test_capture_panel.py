@@ -30,8 +30,14 @@ def _run(db: Path, *args: str, stop: Path | None = None, cwd: Path | None = None
     env = {**os.environ, "MEMVIEW_DB": str(db)}
     store = Store(db)
     before = {s["id"] for s in store.sessions()} if db.exists() else set()
-    proc = subprocess.Popen([PY, "-m", "memview", "run", "-q", *args], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True, cwd=cwd)
+    proc = subprocess.Popen(
+        [PY, "-m", "memview", "run", "-q", *args],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=cwd,
+    )
     try:
         if stop is not None:
             deadline = time.monotonic() + 240
@@ -55,19 +61,56 @@ def recorded(tmp_path_factory) -> tuple[Path, dict[str, int]]:
     folder = tmp_path_factory.mktemp("captures")
     db = folder / "memview.db"
     ids: dict[str, int] = {}
-    ids["memray"] = _run(db, "--threshold", "70MB", "--capture", "memray", "--capture-duration", "2s", "--",
-                         PY, str(WORKLOADS / "leak_spike.py"), "512", "48", str(folder / "stop-memray"),
-                         stop=folder / "stop-memray")
+    ids["memray"] = _run(
+        db,
+        "--threshold",
+        "70MB",
+        "--capture",
+        "memray",
+        "--capture-duration",
+        "2s",
+        "--",
+        PY,
+        str(WORKLOADS / "leak_spike.py"),
+        "512",
+        "48",
+        str(folder / "stop-memray"),
+        stop=folder / "stop-memray",
+    )
     if shutil.which("heaptrack") and shutil.which("gcc"):
         exe = folder / "leak_spike"
         subprocess.run(["gcc", "-O1", "-g", "-o", str(exe), str(WORKLOADS / "leak_spike.c")], check=True)
         ids["heaptrack"] = _run(db, "--heaptrack", "--", str(exe), "40", "256", "32")
     if NODE:
-        ids["node"] = _run(db, "--threshold", "60MB", "--capture", "node-heap-snapshot", "--", NODE,
-                           str(WORKLOADS / "leak_classes.js"), "250000", str(folder / "stop-node"),
-                           stop=folder / "stop-node", cwd=folder)
-    ids["py-spy"] = _run(db, "--threshold", "30MB", "--capture", "py-spy-record", "--capture-duration", "1s",
-                         "--", PY, str(WORKLOADS / "grow.py"), "2.0", "4", "200")
+        ids["node"] = _run(
+            db,
+            "--threshold",
+            "60MB",
+            "--capture",
+            "node-heap-snapshot",
+            "--",
+            NODE,
+            str(WORKLOADS / "leak_classes.js"),
+            "250000",
+            str(folder / "stop-node"),
+            stop=folder / "stop-node",
+            cwd=folder,
+        )
+    ids["py-spy"] = _run(
+        db,
+        "--threshold",
+        "30MB",
+        "--capture",
+        "py-spy-record",
+        "--capture-duration",
+        "1s",
+        "--",
+        PY,
+        str(WORKLOADS / "grow.py"),
+        "2.0",
+        "4",
+        "200",
+    )
     return db, ids
 
 

@@ -19,8 +19,9 @@ HERE = Path(__file__).resolve().parent
 
 
 def test_output_pane_shows_both_streams_searchable_and_after_reopening(qtbot, window, tmp_path):
-    view = _run_from_dialog(qtbot, window, [sys.executable, str(HERE / "workloads" / "marked_phases.py"),
-                                            str(tmp_path / "out.json")])
+    view = _run_from_dialog(
+        qtbot, window, [sys.executable, str(HERE / "workloads" / "marked_phases.py"), str(tmp_path / "out.json")]
+    )
     pane = view.output
     assert view.output_button.isVisible() and pane.isVisible()
     qtbot.waitUntil(lambda: "stderr line from the child" in pane.plain_text(), timeout=20000)

@@ -78,8 +78,9 @@ def test_a_day_long_session_opens_from_its_overview_and_zooms_from_the_store(day
     timer.start()
     view = window.open_session(day_session)
     qtbot.waitUntil(lambda: "rss" in view.plot.envelopes, timeout=120_000)
-    qtbot.waitUntil(lambda: view.plot.total.getData()[1] is not None and len(view.plot.total.getData()[1]) > 0,
-                    timeout=60_000)
+    qtbot.waitUntil(
+        lambda: view.plot.total.getData()[1] is not None and len(view.plot.total.getData()[1]) > 0, timeout=60_000
+    )
     timer.stop()
     held = view.buffers["rss"]
     assert len(held.v) <= 2 * OVERVIEW_COLUMNS + 64  # the overview, not the day's 864k samples
@@ -100,5 +101,7 @@ def test_a_day_long_session_opens_from_its_overview_and_zooms_from_the_store(day
     (x0, x1), width = view.plot.main.vb.viewRange()[0], int(view.plot.main.vb.width())
     assert float(np.nanmax(ys)) == 900 * MiB  # the spike, zoomed in
     assert xs[1] >= x0 and xs[-2] <= x1 and len(xs) <= 4 * max(width, 100) + 2  # this view, per pixel
-    print(f"day session: longest UI stall while opening {max(late) * 1000:.0f} ms over {len(late)} ticks; "
-          f"zoomed to {x0:.6f}..{x1:.6f} at {width} px")
+    print(
+        f"day session: longest UI stall while opening {max(late) * 1000:.0f} ms over {len(late)} ticks; "
+        f"zoomed to {x0:.6f}..{x1:.6f} at {width} px"
+    )

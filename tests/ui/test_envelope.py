@@ -33,7 +33,7 @@ def stored(tmp_path_factory):
     writer.start()
     times, values = t.tolist(), v.tolist()
     for k in range(0, N, 250):
-        writer.write_batch(Batch(sid, {"rss": (times[k:k + 250], values[k:k + 250])}))
+        writer.write_batch(Batch(sid, {"rss": (times[k : k + 250], values[k : k + 250])}))
     assert writer.close()
     return store, sid, t, v.astype(np.float64)
 
@@ -71,8 +71,9 @@ def test_a_gap_stays_a_gap_at_every_zoom(qtbot, stored):
 
 def test_a_long_session_loads_an_overview_and_its_figures_not_its_samples(stored):
     store, sid, t, v = stored
-    store.conn.execute("UPDATE sessions SET status = 'completed', ended_at = 300.0, wall_s = 300.0 WHERE id = ?",
-                       (sid,))
+    store.conn.execute(
+        "UPDATE sessions SET status = 'completed', ended_at = 300.0, wall_s = 300.0 WHERE id = ?", (sid,)
+    )
     data = load_session(store, sid)
     ot, ov = data.series["rss"]
     assert "rss" in data.envelopes and len(ot) <= 2 * 4096
@@ -84,8 +85,9 @@ def test_the_compare_view_reads_a_long_session_as_its_overview(stored):
     from memview.ui.compare_view import load_sessions
 
     store, sid, _t, v = stored
-    store.conn.execute("UPDATE sessions SET status = 'completed', ended_at = 300.0, wall_s = 300.0 WHERE id = ?",
-                       (sid,))
+    store.conn.execute(
+        "UPDATE sessions SET status = 'completed', ended_at = 300.0, wall_s = 300.0 WHERE id = ?", (sid,)
+    )
     (loaded,) = load_sessions(Store(store.path), [sid])
     assert len(loaded.times) <= 2 * 4096  # not the 300k samples
     assert loaded.values.max() == v.max() == 999_000 and loaded.values.min() == v.min() == 1_000

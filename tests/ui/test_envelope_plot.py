@@ -47,5 +47,7 @@ def test_the_side_panel_frames_the_trees_peak_with_its_bound(qtbot, spiked):
     else:
         bound = s["peak_bound_bytes"]
         assert bound is not None and abs(bound - truth["tree_hwm_bytes"]) <= 0.02 * truth["tree_hwm_bytes"], (s, truth)
-        assert row.text() == (f"sampled floor {format_bytes(s['peak_sampled_bytes'])} · upper bound "
-                              f"{format_bytes(bound)} ({s['peak_bound_source']})")
+        assert row.text() == (
+            f"sampled floor {format_bytes(s['peak_sampled_bytes'])} · upper bound "
+            f"{format_bytes(bound)} ({s['peak_bound_source']})"
+        )

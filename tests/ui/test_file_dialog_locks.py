@@ -32,8 +32,9 @@ ROOT = Path(__file__).resolve().parents[2]
 DRIVER = Path(__file__).with_name("file_dialog_driver.py")
 DIALOGS = ("open-database", "import", "export", "working-directory")
 
-pytestmark = pytest.mark.skipif(not (shutil.which("xvfb-run") and shutil.which("strace")),
-                                reason="needs xvfb-run and strace")
+pytestmark = pytest.mark.skipif(
+    not (shutil.which("xvfb-run") and shutil.which("strace")), reason="needs xvfb-run and strace"
+)
 
 
 def _line(proc: subprocess.Popen[str], prefix: str, seen: list[str]) -> str:
@@ -52,8 +53,13 @@ def test_cancelled_file_dialogs_keep_the_database_whole(tmp_path):
     db = folder / "memview.db"
     env = {**os.environ, "PYTHONPATH": str(ROOT), "MEMVIEW_DB": str(db)}
     env.pop("QT_QPA_PLATFORM", None)  # a real X server: the platform the dialogs really run on
-    first = subprocess.run([sys.executable, "-m", "memview", "run", "-q", "--", sys.executable, "-c",
-                            "x = bytearray(8 * 2**20)"], env=env, capture_output=True, text=True, timeout=120)
+    first = subprocess.run(
+        [sys.executable, "-m", "memview", "run", "-q", "--", sys.executable, "-c", "x = bytearray(8 * 2**20)"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert first.returncode == 0, first.stderr
     # something each dialog's filter lets it list beside the database: a .zip, a text file, a folder
     (folder / "old.memview.zip").write_bytes(b"PK\x05\x06" + bytes(18))
@@ -61,10 +67,29 @@ def test_cancelled_file_dialogs_keep_the_database_whole(tmp_path):
     (folder / "runs").mkdir()
 
     trace = tmp_path / "trace"
-    app = subprocess.Popen(["xvfb-run", "-a", "strace", "-f", "-qq", "-e", "trace=openat,open", "-o", str(trace),
-                            sys.executable, str(DRIVER), str(db)],
-                           stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                           env=env, cwd=folder, start_new_session=True)
+    app = subprocess.Popen(
+        [
+            "xvfb-run",
+            "-a",
+            "strace",
+            "-f",
+            "-qq",
+            "-e",
+            "trace=openat,open",
+            "-o",
+            str(trace),
+            sys.executable,
+            str(DRIVER),
+            str(db),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=folder,
+        start_new_session=True,
+    )
     said: list[str] = []
 
     def kill_all() -> None:
@@ -82,8 +107,13 @@ def test_cancelled_file_dialogs_keep_the_database_whole(tmp_path):
         assert listed == set(DIALOGS), said
 
         # the CLI records while the app is open: with the app's locks intact it must leave the WAL alone
-        second = subprocess.run([sys.executable, "-m", "memview", "run", "-q", "--", sys.executable, "-c",
-                                 "x = bytearray(16 * 2**20)"], env=env, capture_output=True, text=True, timeout=120)
+        second = subprocess.run(
+            [sys.executable, "-m", "memview", "run", "-q", "--", sys.executable, "-c", "x = bytearray(16 * 2**20)"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert second.returncode == 0, second.stderr
         assert (folder / "memview.db-wal").exists(), "the CLI deleted the WAL under the open app"
 
@@ -110,8 +140,9 @@ def test_cancelled_file_dialogs_keep_the_database_whole(tmp_path):
     assert names[2] == "renamed by the app"
 
     # strace: the app's process opened our SQLite files only the way SQLite does (read-write)
-    ours = re.compile(r'open(?:at)?\(.*"(' + re.escape(str(folder))
-                      + r'/memview\.db(?:-wal|-shm|-journal)?)", ([A-Z_|]+)')
+    ours = re.compile(
+        r'open(?:at)?\(.*"(' + re.escape(str(folder)) + r'/memview\.db(?:-wal|-shm|-journal)?)", ([A-Z_|]+)'
+    )
     opens = [(m.group(1), m.group(2)) for m in map(ours.search, trace.read_text().splitlines()) if m]
     assert opens, "strace saw no open of the database at all"
     sniffed = [(path, flags) for path, flags in opens if "O_RDWR" not in flags]

@@ -42,8 +42,7 @@ def test_watch_dialog_query_draws_a_line_per_label_set(qtbot, window, tmp_path: 
         qtbot.waitUntil(lambda: live.session_id in window.views, timeout=30000)
         view = window.views[live.session_id]
         view.per_process_button.setChecked(True)  # "per process" shows each label set
-        qtbot.waitUntil(lambda: len([c for c in view.plot.proc_curves.values() if c.isVisible()]) == 2,
-                        timeout=60000)
+        qtbot.waitUntil(lambda: len([c for c in view.plot.proc_curves.values() if c.isVisible()]) == 2, timeout=60000)
         legends = sorted(label.text for _sample, label in view.plot.legend.items)
         assert any(t.startswith("memview_process_rss_bytes{") and f'pid="{agent.child_pid()}"' in t for t in legends)
         assert any(t.startswith("memview_rss_bytes{") and agent.target in t for t in legends)
@@ -62,7 +61,7 @@ def test_watch_dialog_query_draws_a_line_per_label_set(qtbot, window, tmp_path: 
     reopened = window.open_session(sid)
     qtbot.waitUntil(lambda: reopened.summary is not None, timeout=10000)
     reopened.per_process_button.setChecked(True)
-    qtbot.waitUntil(lambda: len([c for c in reopened.plot.proc_curves.values() if c.isVisible()]) == 2,
-                    timeout=10000)
-    assert sorted(label.text for _s, label in reopened.plot.legend.items if label.text.startswith("memview")) == \
-        [t for t in legends if t.startswith("memview")]
+    qtbot.waitUntil(lambda: len([c for c in reopened.plot.proc_curves.values() if c.isVisible()]) == 2, timeout=10000)
+    assert sorted(label.text for _s, label in reopened.plot.legend.items if label.text.startswith("memview")) == [
+        t for t in legends if t.startswith("memview")
+    ]

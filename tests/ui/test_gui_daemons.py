@@ -71,8 +71,9 @@ def test_stop_while_following_ends_the_recording_and_leaves_the_daemon_running(q
     store = Store(tmp_path / "memview.db")
     out = tmp_path / "daemon.json"
     live = _record(qtbot, store, workload("daemonize.py", out, 8, 3600))
-    pid = read_json(wait_for(lambda: out.with_suffix(".json.pid") if out.with_suffix(".json.pid").exists()
-                             else None))["pid"]
+    pid = read_json(wait_for(lambda: out.with_suffix(".json.pid") if out.with_suffix(".json.pid").exists() else None))[
+        "pid"
+    ]
     try:
         qtbot.waitUntil(lambda: live.session.following, timeout=60000)
         # a sample has read the daemon (Stop can come within one interval of its fork: then the
@@ -99,8 +100,9 @@ def test_the_app_is_no_subreaper_once_the_recording_ends(qtbot, tmp_path):
         pass
     out = tmp_path / "orphan.json"
     subprocess.run(workload("daemonize.py", "orphan", out), check=True)  # its parent has exited
-    pid = read_json(wait_for(lambda: out.with_suffix(".json.pid") if out.with_suffix(".json.pid").exists()
-                             else None))["pid"]
+    pid = read_json(wait_for(lambda: out.with_suffix(".json.pid") if out.with_suffix(".json.pid").exists() else None))[
+        "pid"
+    ]
     try:
         assert _ppid(pid) != os.getpid(), "the orphan was re-parented to memview's process"
     finally:

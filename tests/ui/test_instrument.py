@@ -32,9 +32,27 @@ HERE = Path(__file__).resolve().parent
 def recorded(tmp_path: Path) -> dict:
     """A real run (phases load/parse, two marks, a parse-scoped threshold) in the window's database."""
     out = tmp_path / "child.json"
-    cmd = [sys.executable, "-m", "memview", "run", "--db", str(tmp_path / "memview.db"), "-q", "-i", "20ms",
-           "--name", "marked", "--threshold", "parse:100MB", "--capture", "none", "--",
-           sys.executable, str(HERE / "workloads" / "marked_phases.py"), str(out)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "memview",
+        "run",
+        "--db",
+        str(tmp_path / "memview.db"),
+        "-q",
+        "-i",
+        "20ms",
+        "--name",
+        "marked",
+        "--threshold",
+        "parse:100MB",
+        "--capture",
+        "none",
+        "--",
+        sys.executable,
+        str(HERE / "workloads" / "marked_phases.py"),
+        str(out),
+    ]
     subprocess.run(cmd, check=True, timeout=120, capture_output=True)
     return json.loads(out.read_text())
 
@@ -56,9 +74,16 @@ def _wheel(qtbot, view: SessionView, steps: int, modifiers=QtCore.Qt.KeyboardMod
     centre = plot.main.vb.sceneBoundingRect().center()
     pos = QtCore.QPointF(plot.mapFromScene(centre))
     for _ in range(steps):
-        event = QtGui.QWheelEvent(pos, QtCore.QPointF(plot.viewport().mapToGlobal(pos.toPoint())),
-                                  QtCore.QPoint(0, 0), QtCore.QPoint(0, 120), QtCore.Qt.MouseButton.NoButton,
-                                  modifiers, QtCore.Qt.ScrollPhase.NoScrollPhase, False)
+        event = QtGui.QWheelEvent(
+            pos,
+            QtCore.QPointF(plot.viewport().mapToGlobal(pos.toPoint())),
+            QtCore.QPoint(0, 0),
+            QtCore.QPoint(0, 120),
+            QtCore.Qt.MouseButton.NoButton,
+            modifiers,
+            QtCore.Qt.ScrollPhase.NoScrollPhase,
+            False,
+        )
         QtWidgets.QApplication.sendEvent(plot.viewport(), event)
 
 
@@ -209,8 +234,10 @@ def test_an_outage_of_a_watched_service_is_drawn_as_a_gap(qtbot, window):
         dialog.url.setCurrentText(f"http://127.0.0.1:{server.port}/api/v1/memory/profile")
         dialog.interval.setText("200ms")
         qtbot.mouseClick(dialog.ok_button, QtCore.Qt.MouseButton.LeftButton)
-        qtbot.waitUntil(lambda: isinstance(window.current_view(), SessionView)
-                        and window.current_view().live is not None, timeout=10000)
+        qtbot.waitUntil(
+            lambda: isinstance(window.current_view(), SessionView) and window.current_view().live is not None,
+            timeout=10000,
+        )
         view = window.current_view()
         # nothing to capture or split per process in a watched service
         assert not view.capture_button.isEnabled() and not view.per_process_button.isVisible()
@@ -222,13 +249,17 @@ def test_an_outage_of_a_watched_service_is_drawn_as_a_gap(qtbot, window):
         server.post("/mode?fail=none")
         gap = next(g for g in view.gaps if "500" in g["reason"])
         qtbot.waitUntil(lambda: gap["end_s"] is not None, timeout=15000)
-        qtbot.waitUntil(lambda: view.buffers["rss"].last_t > gap["end_s"] and view.buffers["rss"].last
-                        >= grown["rss_bytes"] - 4 * MiB, timeout=15000)
+        qtbot.waitUntil(
+            lambda: (
+                view.buffers["rss"].last_t > gap["end_s"] and view.buffers["rss"].last >= grown["rss_bytes"] - 4 * MiB
+            ),
+            timeout=15000,
+        )
         view.redraw()
         x, y = view.plot.total.xData, view.plot.total.yData
         before = int(np.flatnonzero(np.isfinite(y) & (x < gap["start_s"]))[-1])
         after = int(np.flatnonzero(np.isfinite(y) & (x >= gap["end_s"]))[0])
-        assert after > before + 1 and np.isnan(y[before + 1:after]).all()  # no line across the gap
+        assert after > before + 1 and np.isnan(y[before + 1 : after]).all()  # no line across the gap
         assert view.plot.total.opts["connect"] == "finite"
         region = next(r for r in view.plot.gap_regions if r.getRegion()[0] == pytest.approx(gap["start_s"]))
         assert "500" in region.toolTip() and region.getRegion() == pytest.approx((gap["start_s"], gap["end_s"]))
@@ -257,8 +288,10 @@ def test_a_prometheus_series_picked_in_the_watch_dialog_is_the_one_plotted(qtbot
         dialog.interval.setText("200ms")
         truth = server.post("/grow?mb=48")
         qtbot.mouseClick(dialog.ok_button, QtCore.Qt.MouseButton.LeftButton)
-        qtbot.waitUntil(lambda: isinstance(window.current_view(), SessionView)
-                        and window.current_view().live is not None, timeout=10000)
+        qtbot.waitUntil(
+            lambda: isinstance(window.current_view(), SessionView) and window.current_view().live is not None,
+            timeout=10000,
+        )
         view = window.current_view()
         qtbot.waitUntil(lambda: view.buffers.get("rss") is not None and view.buffers["rss"].count > 2, timeout=15000)
         assert view.buffers["rss"].last == truth["held_bytes"] == 48 * MiB  # the held bytes, not the RSS
@@ -270,9 +303,26 @@ def test_the_compare_axis_names_the_phase_once(qtbot, window, recorded, tmp_path
     from memview.ui.compare_view import CompareView
 
     out = tmp_path / "second.json"
-    subprocess.run([sys.executable, "-m", "memview", "run", "--db", str(window.db_path), "-q", "-i", "20ms", "--",
-                    sys.executable, str(HERE / "workloads" / "marked_phases.py"), str(out)],
-                   check=True, timeout=120, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "memview",
+            "run",
+            "--db",
+            str(window.db_path),
+            "-q",
+            "-i",
+            "20ms",
+            "--",
+            sys.executable,
+            str(HERE / "workloads" / "marked_phases.py"),
+            str(out),
+        ],
+        check=True,
+        timeout=120,
+        capture_output=True,
+    )
     window.refresh_library()
     qtbot.waitUntil(lambda: len(window.library.visible_ids()) == 2, timeout=10000)
     window.library.select(1)

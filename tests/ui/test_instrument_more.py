@@ -39,8 +39,19 @@ def test_a_long_phase_name_is_elided_with_the_full_name_in_its_tooltip(qtbot):
     split.show()
     qtbot.waitExposed(split)
     long = "extract_tables_from_every_scanned_page_of_the_annual_report_" * 2
-    side.set_phases([{"name": long, "depth": 0, "start_s": 0.0, "end_s": 1.0, "peak_rss_bytes": 2**20,
-                      "peak_source": "sampled", "growth_bytes": 0}])
+    side.set_phases(
+        [
+            {
+                "name": long,
+                "depth": 0,
+                "start_s": 0.0,
+                "end_s": 1.0,
+                "peak_rss_bytes": 2**20,
+                "peak_source": "sampled",
+                "growth_bytes": 0,
+            }
+        ]
+    )
     qtbot.waitUntil(lambda: split.sizes()[1] > 250, timeout=5000)  # it took what the plot could give
     assert split.sizes()[0] >= 360
     assert side.phases.columnWidth(0) < side.name_width_needed()  # still too long: elided...
@@ -51,8 +62,19 @@ def test_a_long_phase_name_is_elided_with_the_full_name_in_its_tooltip(qtbot):
     qtbot.mouseMove(handle, QtCore.QPoint(60, 5))
     qtbot.mouseRelease(handle, QtCore.Qt.MouseButton.LeftButton, pos=QtCore.QPoint(60, 5))
     dragged = split.sizes()
-    side.set_phases([{"name": long, "depth": 0, "start_s": 0.0, "end_s": 1.0, "peak_rss_bytes": 2**20,
-                      "peak_source": "sampled", "growth_bytes": 0}])
+    side.set_phases(
+        [
+            {
+                "name": long,
+                "depth": 0,
+                "start_s": 0.0,
+                "end_s": 1.0,
+                "peak_rss_bytes": 2**20,
+                "peak_source": "sampled",
+                "growth_bytes": 0,
+            }
+        ]
+    )
     split.resize(761, 500)
     qtbot.waitUntil(lambda: split.width() == 761)
     for _ in range(3):  # the refits the resize queued (zero-delay timers) run here
@@ -64,9 +86,28 @@ def test_the_compare_view_shows_its_progress_while_it_loads(qtbot, window, recor
     from memview.ui.compare_view import CompareView
 
     for name in ("second", "third"):
-        subprocess.run([sys.executable, "-m", "memview", "run", "--db", str(window.db_path), "-q", "-i", "20ms",
-                        "--name", name, "--", sys.executable, str(HERE / "workloads" / "marked_phases.py"),
-                        str(window.db_path.parent / f"{name}.json")], check=True, timeout=120, capture_output=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "memview",
+                "run",
+                "--db",
+                str(window.db_path),
+                "-q",
+                "-i",
+                "20ms",
+                "--name",
+                name,
+                "--",
+                sys.executable,
+                str(HERE / "workloads" / "marked_phases.py"),
+                str(window.db_path.parent / f"{name}.json"),
+            ],
+            check=True,
+            timeout=120,
+            capture_output=True,
+        )
     window.refresh_library()
     qtbot.waitUntil(lambda: len(window.library.visible_ids()) == 3, timeout=10000)
     window.library.select(1)
@@ -88,14 +129,34 @@ def test_the_compare_view_shows_its_progress_while_it_loads(qtbot, window, recor
 
 def _no_overlap(labels) -> bool:
     rects = [label.sceneBoundingRect() for label in labels]
-    return not any(a.intersects(b) for i, a in enumerate(rects) for b in rects[i + 1:])
+    return not any(a.intersects(b) for i, a in enumerate(rects) for b in rects[i + 1 :])
 
 
 def test_overlapping_mark_labels_thin_out(qtbot, window, tmp_path):
-    code = ("import time\nfrom memview.probe import mark\ntime.sleep(0.3)\n"
-            "for i in range(30):\n    mark(f'step {i:02d}')\n    time.sleep(0.005)\ntime.sleep(0.6)\n")
-    subprocess.run([sys.executable, "-m", "memview", "run", "--db", str(window.db_path), "-q", "-i", "20ms",
-                    "--", sys.executable, "-c", code], check=True, timeout=120, capture_output=True)
+    code = (
+        "import time\nfrom memview.probe import mark\ntime.sleep(0.3)\n"
+        "for i in range(30):\n    mark(f'step {i:02d}')\n    time.sleep(0.005)\ntime.sleep(0.6)\n"
+    )
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "memview",
+            "run",
+            "--db",
+            str(window.db_path),
+            "-q",
+            "-i",
+            "20ms",
+            "--",
+            sys.executable,
+            "-c",
+            code,
+        ],
+        check=True,
+        timeout=120,
+        capture_output=True,
+    )
     window.refresh_library()
     view = _open(qtbot, window)
     plot = view.plot
@@ -125,11 +186,14 @@ def test_the_pressure_band_is_not_drawn_across_a_gap(qtbot, window):
         dialog.url.setCurrentText(f"http://127.0.0.1:{server.port}/api/v1/memory/profile")
         dialog.interval.setText("200ms")
         dialog.ok_button.click()
-        qtbot.waitUntil(lambda: isinstance(window.current_view(), SessionView)
-                        and window.current_view().live is not None, timeout=10000)
+        qtbot.waitUntil(
+            lambda: isinstance(window.current_view(), SessionView) and window.current_view().live is not None,
+            timeout=10000,
+        )
         view = window.current_view()
-        qtbot.waitUntil(lambda: view.buffers.get("pressure") is not None and view.buffers["pressure"].count > 2,
-                        timeout=15000)
+        qtbot.waitUntil(
+            lambda: view.buffers.get("pressure") is not None and view.buffers["pressure"].count > 2, timeout=15000
+        )
         server.post("/mode?fail=500")
         qtbot.waitUntil(lambda: any("500" in g["reason"] for g in view.gaps), timeout=15000)
         server.post("/mode?fail=none")

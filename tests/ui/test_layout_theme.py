@@ -46,8 +46,14 @@ def test_a_live_recording_keeps_the_window_within_1000_by_650(qtbot, window):
     qtbot.waitUntil(lambda: window.width() == 1000)
     name = "extract every page of a very long document name " * 8  # the title must not widen the window
     live = window.start_session(RunSpec(argv=workload("hold.py", 20, 60), interval=0.05, capture="none", name=name))
-    qtbot.waitUntil(lambda: isinstance(window.current_view(), SessionView)
-                    and window.current_view().live is live and live.recorder is not None, timeout=20000)
+    qtbot.waitUntil(
+        lambda: (
+            isinstance(window.current_view(), SessionView)
+            and window.current_view().live is live
+            and live.recorder is not None
+        ),
+        timeout=20000,
+    )
     view = window.current_view()
     qtbot.waitUntil(lambda: view.buffers.get("rss") is not None and view.buffers["rss"].count > 2, timeout=20000)
     hint = window.minimumSizeHint()
@@ -108,8 +114,14 @@ def test_dragging_the_threshold_does_not_rescale_the_plot_under_the_cursor(qtbot
 
     view: SessionView = _run_from_dialog(qtbot, window, workload("ui_phases.py", 60))
     # past the load phase (+30 MiB): the drag below goes to 1.5 x the scale's top, over 50 MiB whatever the load
-    qtbot.waitUntil(lambda: view.buffers.get("rss") is not None and view.buffers["rss"].count > 10
-                    and (view.buffers["rss"].max or 0) > 40 * MiB, timeout=30000)
+    qtbot.waitUntil(
+        lambda: (
+            view.buffers.get("rss") is not None
+            and view.buffers["rss"].count > 10
+            and (view.buffers["rss"].max or 0) > 40 * MiB
+        ),
+        timeout=30000,
+    )
     view.threshold_button.setChecked(True)
     line = view.plot.threshold
     qtbot.waitUntil(lambda: view.redraws > 3, timeout=15000)
@@ -140,6 +152,7 @@ def test_at_1000_px_the_phase_names_are_whole(qtbot, tmp_path, settings, recorde
     view = _open(qtbot, win)
     assert win.splitter.sizes()[0] <= 250
     table = view.side.phases
-    qtbot.waitUntil(lambda: table.rowCount() == 2 and table.columnWidth(0) >= view.side.name_width_needed() - 1,
-                    timeout=10000)
+    qtbot.waitUntil(
+        lambda: table.rowCount() == 2 and table.columnWidth(0) >= view.side.name_width_needed() - 1, timeout=10000
+    )
     assert view.plot.width() >= 360

@@ -116,8 +116,7 @@ def test_export_and_import_show_progress_and_a_bundle_already_present_says_so(qt
     window.export_selected(str(out))
     # the action shows it runs until it is done (the job is on the database thread)
     assert window.busy_bar.isVisibleTo(window) and window.busy_label.text() == f"Exporting session #{sid}…"
-    qtbot.waitUntil(lambda: window.last_export is not None and not window.busy_bar.isVisibleTo(window),
-                    timeout=15000)
+    qtbot.waitUntil(lambda: window.last_export is not None and not window.busy_bar.isVisibleTo(window), timeout=15000)
     window.import_bundle(str(out))
     assert window.busy_label.text() == "Importing rt.memview.zip…"
     qtbot.waitUntil(lambda: window.last_import is not None, timeout=15000)

@@ -15,8 +15,12 @@ def test_a_narrow_card_keeps_the_name_and_shortens_the_status(qapp):
     bold = QtGui.QFont(qapp.font())
     bold.setBold(True)
     name_w = QtGui.QFontMetrics(bold).horizontalAdvance("marked phases")
-    rows = {"ok": {"id": 1, "exit_code": 0}, "failed": {"id": 2, "exit_code": 3},
-            "watch": {"id": 3, "status": "completed"}, "live": {"id": 4}}
+    rows = {
+        "ok": {"id": 1, "exit_code": 0},
+        "failed": {"id": 2, "exit_code": 3},
+        "watch": {"id": 3, "status": "completed"},
+        "live": {"id": 4},
+    }
     narrow = 60  # px left of the peak on a 150 px library
     shown = {}
     for key, row in rows.items():
@@ -35,10 +39,21 @@ def test_the_library_paints_at_its_least_width(qtbot):
 
     panel = LibraryPanel()
     qtbot.addWidget(panel)
-    panel.set_rows([{"id": 1, "name": "marked phases", "kind": "run", "exit_code": 0, "peak_rss_bytes": 141_000_000,
-                     "peak_source": "vmhwm", "status": "completed"},
-                    {"id": 2, "name": "a service", "kind": "watch", "status": "completed",
-                     "peak_rss_bytes": 130_000_000}], set())
+    panel.set_rows(
+        [
+            {
+                "id": 1,
+                "name": "marked phases",
+                "kind": "run",
+                "exit_code": 0,
+                "peak_rss_bytes": 141_000_000,
+                "peak_source": "vmhwm",
+                "status": "completed",
+            },
+            {"id": 2, "name": "a service", "kind": "watch", "status": "completed", "peak_rss_bytes": 130_000_000},
+        ],
+        set(),
+    )
     panel.resize(panel.minimumWidth() or 150, 400)
     panel.show()
     image = panel.view.viewport().grab().toImage()  # paints every card; a paint error fails under qt_log_level_fail

@@ -18,8 +18,16 @@ from memview.ui.bridge import Update
 
 
 def _phase(name: str, start: float, end: float, announced: int, depth: int = 0) -> Phase:
-    return Phase(name=name, depth=depth, start_s=start, end_s=end, start_rss_bytes=1, end_rss_bytes=2,
-                 peak_rss_bytes=3, data={"announced": announced})
+    return Phase(
+        name=name,
+        depth=depth,
+        start_s=start,
+        end_s=end,
+        start_rss_bytes=1,
+        end_rss_bytes=2,
+        peak_rss_bytes=3,
+        data={"announced": announced},
+    )
 
 
 def test_phases_starting_together_keep_their_announcement_order(qtbot):
@@ -29,15 +37,26 @@ def test_phases_starting_together_keep_their_announcement_order(qtbot):
     qtbot.addWidget(view)
     # "read" and "parse" both start at 1.000 s; "read" was announced first. Their ends arrive in
     # the other order, and no start event was seen for them (e.g. log-line phases read late).
-    view.apply_update(Update(phases=[_phase("parse", 1.0, 1.5, announced=3), _phase("read", 1.0, 1.2, announced=2),
-                                     _phase("setup", 0.2, 0.9, announced=1)]))
+    view.apply_update(
+        Update(
+            phases=[
+                _phase("parse", 1.0, 1.5, announced=3),
+                _phase("read", 1.0, 1.2, announced=2),
+                _phase("setup", 0.2, 0.9, announced=1),
+            ]
+        )
+    )
     assert [p["name"] for p in view.phases] == ["setup", "read", "parse"]
     # live: start events in announcement order, then the ends, the second one first
-    view.apply_update(Update(events=[
-        Event(t=2.0, kind="phase_start", message="a", data={"name": "a", "depth": 0}),
-        Event(t=2.0, kind="phase_start", message="b", data={"name": "b", "depth": 0}),
-        Event(t=2.0, kind="phase_start", message="b.1", data={"name": "b.1", "depth": 1}),
-    ]))
+    view.apply_update(
+        Update(
+            events=[
+                Event(t=2.0, kind="phase_start", message="a", data={"name": "a", "depth": 0}),
+                Event(t=2.0, kind="phase_start", message="b", data={"name": "b", "depth": 0}),
+                Event(t=2.0, kind="phase_start", message="b.1", data={"name": "b.1", "depth": 1}),
+            ]
+        )
+    )
     view.apply_update(Update(phases=[_phase("b.1", 2.0, 2.1, announced=6, depth=1)]))
     view.apply_update(Update(phases=[_phase("b", 2.0, 2.2, announced=5), _phase("a", 2.0, 2.0, announced=4)]))
     names = [p["name"] for p in view.phases]
@@ -134,8 +153,9 @@ def test_a_capture_that_finished_well_is_news_not_an_alarm(qtbot):
     dark = view.palette().color(QtGui.QPalette.ColorRole.Window).lightness() < 128
     for status, level in (("ok", "info"), ("failed", "error")):
         view.capture_progress.show()
-        view._upsert_capture({"tool": "py-spy", "pid": 1, "started_s": float(len(status)), "status": status,
-                              "path": None})
+        view._upsert_capture(
+            {"tool": "py-spy", "pid": 1, "started_s": float(len(status)), "status": status, "path": None}
+        )
         assert view.banner.isVisible() and f"py-spy capture {status}" in view.banner.text()
         assert view.banner.property("level") == level
         want = QtGui.QColor(BANNER_COLOURS[(level, dark)][0])

@@ -24,9 +24,30 @@ SCREENSHOT = os.environ.get("MEMVIEW_SCREENSHOT_DIR")
 
 
 def _record(db: Path, out: Path, name: str) -> dict:
-    subprocess.run([sys.executable, "-m", "memview", "run", "--db", str(db), "-q", "-i", "20ms", "--name", name,
-                    "--capture", "none", "--", sys.executable, str(HERE / "workloads" / "heap_phase.py"), str(out)],
-                   check=True, timeout=120, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "memview",
+            "run",
+            "--db",
+            str(db),
+            "-q",
+            "-i",
+            "20ms",
+            "--name",
+            name,
+            "--capture",
+            "none",
+            "--",
+            sys.executable,
+            str(HERE / "workloads" / "heap_phase.py"),
+            str(out),
+        ],
+        check=True,
+        timeout=120,
+        capture_output=True,
+    )
     return json.loads(out.read_text())
 
 
@@ -76,18 +97,20 @@ def test_the_compare_view_lines_up_the_phase_sites(qtbot, window, tmp_path):
     qtbot.waitUntil(lambda: len(view.loaded) == 2, timeout=20000)
     label = f"site tracemalloc parse: {truth['file']}:{truth['line']}"
     for column in (1, 2):
-        assert parse_size(view.cell(label, column).replace(' ', '')) == pytest.approx(truth["bytes"], rel=0.10)
+        assert parse_size(view.cell(label, column).replace(" ", "")) == pytest.approx(truth["bytes"], rel=0.10)
 
 
 def test_a_live_session_lists_the_sites_once_the_phase_ends(qtbot, window, tmp_path):
     from test_window import _run_from_dialog
 
     out, stop = tmp_path / "child.json", tmp_path / "stop"
-    view = _run_from_dialog(qtbot, window, [sys.executable, str(HERE / "workloads" / "heap_phase.py"),
-                                            str(out), str(stop)])
+    view = _run_from_dialog(
+        qtbot, window, [sys.executable, str(HERE / "workloads" / "heap_phase.py"), str(out), str(stop)]
+    )
     try:
-        qtbot.waitUntil(lambda: any(p["name"] == "parse" and p["end_s"] is not None for p in view.phases),
-                        timeout=30000)
+        qtbot.waitUntil(
+            lambda: any(p["name"] == "parse" and p["end_s"] is not None for p in view.phases), timeout=30000
+        )
         assert view.summary is None  # still recording: the figures came from the live update
         qtbot.waitUntil(out.exists, timeout=10000)
         truth = json.loads(out.read_text())

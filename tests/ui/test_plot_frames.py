@@ -66,8 +66,18 @@ def test_a_live_frame_with_new_samples_only_repaints_the_curve(qtbot):
     view.show()
     qtbot.waitExposed(view)
     buf = view.buffers["rss"] = SeriesBuffer()
-    view.phases.append({"name": "load", "depth": 0, "start_s": 0.5, "end_s": None, "peak_rss_bytes": None,
-                        "peak_source": "sampled", "growth_bytes": None, "start_rss_bytes": None})
+    view.phases.append(
+        {
+            "name": "load",
+            "depth": 0,
+            "start_s": 0.5,
+            "end_s": None,
+            "peak_rss_bytes": None,
+            "peak_source": "sampled",
+            "growth_bytes": None,
+            "start_rss_bytes": None,
+        }
+    )
     plot = view.plot
     left, bottom = plot.main.getAxis("left"), plot.lane.getAxis("bottom")
     lane_ticks = plot.lane.getAxis("left")
@@ -144,8 +154,18 @@ def test_the_side_panel_is_refilled_only_when_its_rows_change(qtbot):
     view = SessionView("side", "run")
     qtbot.addWidget(view)
     view.buffers["rss"] = SeriesBuffer.from_arrays(np.arange(0, 10, 0.01), np.full(1000, 50.0 * MiB))
-    view.phases = [{"name": "load", "depth": 0, "start_s": 1.0, "end_s": 2.0, "peak_rss_bytes": 50 * MiB,
-                    "peak_source": "sampled", "growth_bytes": 0, "start_rss_bytes": 50 * MiB}]
+    view.phases = [
+        {
+            "name": "load",
+            "depth": 0,
+            "start_s": 1.0,
+            "end_s": 2.0,
+            "peak_rss_bytes": 50 * MiB,
+            "peak_source": "sampled",
+            "growth_bytes": 0,
+            "start_rss_bytes": 50 * MiB,
+        }
+    ]
     view.end_t = 10.0
     calls = []
     fill = view.side.set_phases
@@ -155,8 +175,18 @@ def test_the_side_panel_is_refilled_only_when_its_rows_change(qtbot):
         view._side_due = 0.0
         view.redraw()
     assert calls == [1]
-    view.phases.append({"name": "parse", "depth": 0, "start_s": 3.0, "end_s": None, "peak_rss_bytes": None,
-                        "peak_source": "sampled", "growth_bytes": None, "start_rss_bytes": 50 * MiB})
+    view.phases.append(
+        {
+            "name": "parse",
+            "depth": 0,
+            "start_s": 3.0,
+            "end_s": None,
+            "peak_rss_bytes": None,
+            "peak_source": "sampled",
+            "growth_bytes": None,
+            "start_rss_bytes": 50 * MiB,
+        }
+    )
     view._lane_dirty = True
     view.redraw()
     assert calls == [1, 2]

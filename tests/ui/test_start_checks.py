@@ -36,8 +36,7 @@ def immutable(tmp_path: Path):
         subprocess.run(["chattr", "-i", str(path)], check=False)
 
 
-def test_a_database_that_cannot_be_written_is_refused_before_the_command_starts(qtbot, tmp_path, settings,
-                                                                               immutable):
+def test_a_database_that_cannot_be_written_is_refused_before_the_command_starts(qtbot, tmp_path, settings, immutable):
     from memview.ui.dialogs import RunDialog
     from memview.ui.main_window import MainWindow
 
@@ -62,8 +61,10 @@ def test_a_database_that_cannot_be_written_is_refused_before_the_command_starts(
         # the programmatic path refuses too (and says so in the status bar)
         from memview.ui.live_session import RunSpec
 
-        assert win.start_session(RunSpec(argv=[sys.executable, "-c", f"open({str(started)!r}, 'w')"],
-                                         interval=0.1)) is None
+        assert (
+            win.start_session(RunSpec(argv=[sys.executable, "-c", f"open({str(started)!r}, 'w')"], interval=0.1))
+            is None
+        )
         assert "cannot write to the database" in win.statusBar().currentMessage()
         assert not started.exists()  # nothing was launched
         dialog.reject()
@@ -91,8 +92,10 @@ def test_keep_query_names_the_only_query_values_stored_and_shown(qtbot, window, 
         dialog.interval.setText("200ms")
         dialog.keep_query.setText("service, api_token")  # a credential-like name stays masked even so
         qtbot.mouseClick(dialog.ok_button, QtCore.Qt.MouseButton.LeftButton)
-        qtbot.waitUntil(lambda: isinstance(window.current_view(), SessionView)
-                        and window.current_view().live is not None, timeout=10000)
+        qtbot.waitUntil(
+            lambda: isinstance(window.current_view(), SessionView) and window.current_view().live is not None,
+            timeout=10000,
+        )
         view = window.current_view()
         qtbot.waitUntil(lambda: view.buffers.get("rss") is not None and view.buffers["rss"].count > 1, timeout=15000)
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/truth", timeout=10) as answer:

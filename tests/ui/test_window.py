@@ -27,8 +27,9 @@ def _run_from_dialog(qtbot, window, argv: list[str], name: str = "", interval: s
     dialog.interval.setText(interval)
     dialog.name.setText(name)
     qtbot.mouseClick(dialog.ok_button, QtCore.Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: isinstance(window.current_view(), SessionView) and window.current_view().live is not None,
-                    timeout=10000)
+    qtbot.waitUntil(
+        lambda: isinstance(window.current_view(), SessionView) and window.current_view().live is not None, timeout=10000
+    )
     return window.current_view()
 
 
@@ -42,8 +43,13 @@ def test_run_from_dialog_plots_phases_stops_and_reopens(qtbot, window):
     # samples arrive; phases appear in the lane as the child announces them (open, then closed)
     qtbot.waitUntil(lambda: (view.buffers.get("rss") and view.buffers["rss"].count or 0) > 5, timeout=10000)
     qtbot.waitUntil(lambda: any(s.label == "load" for s in view.plot.lane_item.spans), timeout=10000)
-    qtbot.waitUntil(lambda: [(s.label, s.open) for s in view.plot.lane_item.spans]
-                    == [("load", False), ("parse", False), ("render", False)], timeout=15000)
+    qtbot.waitUntil(
+        lambda: (
+            [(s.label, s.open) for s in view.plot.lane_item.spans]
+            == [("load", False), ("parse", False), ("render", False)]
+        ),
+        timeout=15000,
+    )
     qtbot.waitUntil(lambda: view.side.phases.rowCount() == 3)
     assert [view.side.phases.item(i, 0).text().strip() for i in range(3)] == ["load", "parse", "render"]
     rows = {p["name"]: p for p in view.phases}
@@ -142,8 +148,9 @@ def test_env_cwd_and_shell_splitting_reach_the_child(qtbot, window, tmp_path):
     dialog.cwd.setText(str(tmp_path))
     dialog.env.setPlainText("MV_TEST=hello world")
     qtbot.mouseClick(dialog.ok_button, QtCore.Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: window.current_view() is not None and window.current_view().summary is not None,
-                    timeout=15000)
+    qtbot.waitUntil(
+        lambda: window.current_view() is not None and window.current_view().summary is not None, timeout=15000
+    )
     assert out.read_text() == f"{tmp_path}|hello world|two words $HOME"
     assert window.current_view().summary["exit_code"] == 0
 

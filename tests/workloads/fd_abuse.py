@@ -23,7 +23,7 @@ def send(raw: bytes) -> None:
     start = time.perf_counter()
     view = memoryview(raw)
     while view:
-        view = view[os.write(fd, view):]
+        view = view[os.write(fd, view) :]
     spent += time.perf_counter() - start
 
 

@@ -44,5 +44,9 @@ if __name__ == "__main__":
         env["MEMVIEW_SYNC"] = "0"  # the worker does not wait for memview: it may be gone when its end is read
     own = touch(30 * 2**20)
     fd = os.environ.get("MEMVIEW_FD", "")
-    subprocess.run([sys.executable, __file__, "worker", path, str(extract)], env=env,
-                   pass_fds=(int(fd),) if fd.isdigit() else (), check=True)
+    subprocess.run(
+        [sys.executable, __file__, "worker", path, str(extract)],
+        env=env,
+        pass_fds=(int(fd),) if fd.isdigit() else (),
+        check=True,
+    )

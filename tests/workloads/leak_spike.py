@@ -31,8 +31,18 @@ def spike():
     return len(buf)
 
 
-print(json.dumps({"leak_bytes": leak_bytes, "spike_bytes": spike_bytes, "file": os.path.abspath(__file__),
-                  "leak_line": LEAK_LINE, "spike_line": SPIKE_LINE}), flush=True)
+print(
+    json.dumps(
+        {
+            "leak_bytes": leak_bytes,
+            "spike_bytes": spike_bytes,
+            "file": os.path.abspath(__file__),
+            "leak_line": LEAK_LINE,
+            "spike_line": SPIKE_LINE,
+        }
+    ),
+    flush=True,
+)
 while not os.path.exists(stop_file):
     if len(kept) * leak_bytes < max_leak:
         leak()

@@ -52,8 +52,13 @@ def held() -> int:
 
 
 def truth() -> dict:
-    return {"rss_bytes": rss_bytes(), "hwm_bytes": hwm_bytes(), "held_bytes": held(), "wall": time.time(),
-            "inflight": STATE["inflight"]}
+    return {
+        "rss_bytes": rss_bytes(),
+        "hwm_bytes": hwm_bytes(),
+        "held_bytes": held(),
+        "wall": time.time(),
+        "inflight": STATE["inflight"],
+    }
 
 
 def profile() -> dict:
@@ -67,10 +72,15 @@ def profile() -> dict:
         "current_usage_mb": rss // MIB,
         "by_component": {"held": h // MIB, "runtime": max(rss - h, 0) // MIB},
         "pressure": pressure,
-        "stats": {"usage_percentage": round(usage * 100, 3), "is_under_pressure": pressure != "normal",
-                  "last_cleanup_secs_ago": None, "last_gc_secs_ago": None, "cleanup_count": 0, "gc_count": 0},
-        "jemalloc": {"allocated_mb": h / MIB, "resident_mb": rss / MIB,
-                     "fragmentation_ratio": rss / h if h else 0.0},
+        "stats": {
+            "usage_percentage": round(usage * 100, 3),
+            "is_under_pressure": pressure != "normal",
+            "last_cleanup_secs_ago": None,
+            "last_gc_secs_ago": None,
+            "cleanup_count": 0,
+            "gc_count": 0,
+        },
+        "jemalloc": {"allocated_mb": h / MIB, "resident_mb": rss / MIB, "fragmentation_ratio": rss / h if h else 0.0},
     }
 
 

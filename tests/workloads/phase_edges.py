@@ -37,7 +37,7 @@ if mode == "malformed":
         b'{"event": "mark", "name": "bad t", "t": "yesterday"}\n',
         b'{"event": "mark", "name": "bad pid", "pid": "me"}\n',
         b"\xff\xfe\x00binary\n",
-        b"{\"event\": \"mark\", \"name\": \"truncated\n",
+        b'{"event": "mark", "name": "truncated\n',
         b"x" * 100_000 + b"\n",
         b"\n\n   \n",
     ):

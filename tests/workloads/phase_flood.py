@@ -17,12 +17,15 @@ fd = int(os.environ["MEMVIEW_FD"])
 first = time.time()
 for i in range(n):
     t = time.time()
-    os.write(fd, b'{"event":"phase_start","name":"p%d","t":%.6f}\n{"event":"phase_end","name":"p%d","t":%.6f}\n'
-             % (i, t, i, t))
+    os.write(
+        fd,
+        b'{"event":"phase_start","name":"p%d","t":%.6f}\n{"event":"phase_end","name":"p%d","t":%.6f}\n' % (i, t, i, t),
+    )
 last = time.time()
 with open("/proc/self/stat") as f:
     start_ticks = int(f.read().rsplit(")", 1)[1].split()[19])
 with open("/proc/uptime") as f:
     uptime = float(f.read().split()[0])
-report(path, {"pairs": n, "first_t": first, "last_t": last,
-              "lifetime_s": uptime - start_ticks / os.sysconf("SC_CLK_TCK")})
+report(
+    path, {"pairs": n, "first_t": first, "last_t": last, "lifetime_s": uptime - start_ticks / os.sysconf("SC_CLK_TCK")}
+)

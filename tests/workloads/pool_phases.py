@@ -29,5 +29,11 @@ if __name__ == "__main__":
     workers = int(sys.argv[2]) if len(sys.argv) > 2 else 3
     with mp.get_context("fork").Pool(workers) as pool:
         results = pool.map(work, range(workers * 2), chunksize=1)
-    report(path, {"worker_pids": sorted({r[0] for r in results}), "missed": sum(r[1] for r in results),
-                  "sync_on": all(r[2] for r in results)})
+    report(
+        path,
+        {
+            "worker_pids": sorted({r[0] for r in results}),
+            "missed": sum(r[1] for r in results),
+            "sync_on": all(r[2] for r in results),
+        },
+    )

@@ -29,9 +29,9 @@ if __name__ == "__main__":
         with phase("convert"):
             own = touch(20 * 2**20)
             subprocess.run([sys.executable, "-c", CHILD, path + ".child", here], check=True)
-        report(path, {"pid": os.getpid(), "own_hwm": hwm_bytes(),
-                      "child_hwm": int(open(path + ".child").read())})
+        report(path, {"pid": os.getpid(), "own_hwm": hwm_bytes(), "child_hwm": int(open(path + ".child").read())})
         sys.exit(0)
     fd = os.environ.get("MEMVIEW_FD", "")
-    subprocess.run([sys.executable, __file__, "worker", sys.argv[1]],
-                   pass_fds=(int(fd),) if fd.isdigit() else (), check=True)
+    subprocess.run(
+        [sys.executable, __file__, "worker", sys.argv[1]], pass_fds=(int(fd),) if fd.isdigit() else (), check=True
+    )

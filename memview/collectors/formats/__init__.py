@@ -34,8 +34,9 @@ def load_json(body: bytes) -> Any:
 class Reader:
     """Reads responses in one format, chosen at start or by the first readable response."""
 
-    def __init__(self, fmt: str = "auto", fields: object = None, unit: str | None = None,
-                 metric: str | None = None) -> None:
+    def __init__(
+        self, fmt: str = "auto", fields: object = None, unit: str | None = None, metric: str | None = None
+    ) -> None:
         fmt = (fmt or "auto").strip().lower()
         if fmt not in FORMATS:
             raise ValueError(f"unknown format {fmt!r} (use {', '.join(FORMATS)})")
@@ -50,8 +51,10 @@ class Reader:
                 raise ValueError(f"--metric works with --format prometheus, not {fmt}")
             fmt = prometheus.NAME
         if unit and fmt in ("auto", memory_profile.NAME):
-            raise ValueError("--unit applies to --field (json) or --metric (prometheus); the memory-profile "
-                             "document's *_mb figures are MiB")
+            raise ValueError(
+                "--unit applies to --field (json) or --metric (prometheus); the memory-profile "
+                "document's *_mb figures are MiB"
+            )
         if fmt == json_fields.NAME and not fields:
             raise ValueError("--format json needs --field current=path.to.value")
         self.requested = fmt
@@ -78,6 +81,9 @@ class Reader:
         if head in (b"{", b"[") or "json" in content_type.lower():
             if memory_profile.looks_like(load_json(body)):
                 return memory_profile.NAME
-            raise FormatError("a JSON document without current_usage_mb: say which value is the current usage "
-                              "with --field current=path.to.value (and --unit)", "unknown_format")
+            raise FormatError(
+                "a JSON document without current_usage_mb: say which value is the current usage "
+                "with --field current=path.to.value (and --unit)",
+                "unknown_format",
+            )
         return prometheus.NAME

@@ -27,8 +27,15 @@ from memview.collectors.formats.values import (
 from memview.model import RSS_SERIES
 
 NAME = "json"
-_ALIASES = {"current": RSS_SERIES, "rss": RSS_SERIES, "peak": "service_peak", "service_peak": "service_peak",
-            "pressure": "pressure", "timestamp": "doc_time", "doc_time": "doc_time"}
+_ALIASES = {
+    "current": RSS_SERIES,
+    "rss": RSS_SERIES,
+    "peak": "service_peak",
+    "service_peak": "service_peak",
+    "pressure": "pressure",
+    "timestamp": "doc_time",
+    "doc_time": "doc_time",
+}
 _MISSING = object()
 
 

@@ -39,9 +39,11 @@ from memview.model import RSS_SERIES
 
 NAME = "memory-profile"
 REQUIRED = "current_usage_mb"
-_TOP = {"current_usage_mb": (RSS_SERIES, "current usage (service)"),
-        "peak_usage_mb": ("service_peak", "peak usage (service's own)"),
-        "total_allocated_mb": ("total_allocated", "total allocated (service)")}
+_TOP = {
+    "current_usage_mb": (RSS_SERIES, "current usage (service)"),
+    "peak_usage_mb": ("service_peak", "peak usage (service's own)"),
+    "total_allocated_mb": ("total_allocated", "total allocated (service)"),
+}
 _KNOWN = {*_TOP, "by_component", "jemalloc", "stats", "pressure", "timestamp"}
 
 

@@ -31,7 +31,7 @@ class Selector:
         except Exception:  # the parser raises bare ValueErrors and worse on junk
             samples = []
         if len(samples) != 1:
-            raise ValueError(f"not a metric selector: {self.text!r} (expected e.g. name or name{{label=\"x\"}})")
+            raise ValueError(f'not a metric selector: {self.text!r} (expected e.g. name or name{{label="x"}})')
         self.name: str = samples[0].name
         self.labels: dict[str, str] = dict(samples[0].labels)
 

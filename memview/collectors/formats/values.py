@@ -20,8 +20,7 @@ UNITS = {"bytes": 1, "b": 1, "kb": 1000, "kib": 1024, "mb": 1000**2, "mib": MIB,
 
 #: field-name suffixes that say the unit. ``_mb`` is MiB: services compute it as bytes / (1024*1024)
 #: (RipTide's jemalloc_stats.rs does exactly that), so that is what the figure means.
-SUFFIXES = (("_bytes", 1), ("_kib", 1024), ("_kb", 1024), ("_mib", MIB), ("_mb", MIB), ("_gib", 2**30),
-            ("_gb", 2**30))
+SUFFIXES = (("_bytes", 1), ("_kib", 1024), ("_kb", 1024), ("_mib", MIB), ("_mb", MIB), ("_gib", 2**30), ("_gb", 2**30))
 
 PRESSURE = {"normal": 0, "warning": 1, "critical": 2}
 
@@ -112,7 +111,7 @@ def scaled(value: object, factor: float, name: str) -> int:
 
 
 def pressure(value: object, name: str = "pressure") -> tuple[int, str]:
-    """"normal"/"warning"/"critical" (or 0/1/2) -> (level, state)."""
+    """ "normal"/"warning"/"critical" (or 0/1/2) -> (level, state)."""
     if isinstance(value, str) and value.strip().lower() in PRESSURE:
         state = value.strip().lower()
         return PRESSURE[state], state

@@ -24,11 +24,13 @@ def build_rows(n: int) -> list[bytes]:
 
 with phase("parse", tracemalloc=True):
     rows = build_rows(N)
-line = next(i for i, text in enumerate(Path(__file__).read_text().splitlines(), 1)
-            if text.rstrip().endswith("# the allocation"))
+line = next(
+    i for i, text in enumerate(Path(__file__).read_text().splitlines(), 1) if text.rstrip().endswith("# the allocation")
+)
 tmp = Path(sys.argv[1] + ".tmp")
-tmp.write_text(json.dumps({"file": str(Path(__file__).resolve()), "line": line,
-                           "bytes": N * sys.getsizeof(bytes(1000))}))
+tmp.write_text(
+    json.dumps({"file": str(Path(__file__).resolve()), "line": line, "bytes": N * sys.getsizeof(bytes(1000))})
+)
 tmp.rename(sys.argv[1])  # whole or absent: a test waits for it while this process lives on
 while len(sys.argv) > 2 and not os.path.exists(sys.argv[2]):
     time.sleep(0.05)

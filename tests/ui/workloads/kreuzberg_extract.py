@@ -26,15 +26,19 @@ def make_pdf(pages: int) -> bytes:
     pages_id = len(objects) + 1 + 2 * pages  # the Pages object comes after every page and stream
     kids = []
     for p in range(pages):
-        lines = [f"Page {p + 1} line {i}: memview measures what kreuzberg holds while it extracts."
-                 for i in range(48)]
+        lines = [f"Page {p + 1} line {i}: memview measures what kreuzberg holds while it extracts." for i in range(48)]
         text = "BT /F1 9 Tf 40 800 Td 11 TL " + " ".join(f"({line}) '" for line in lines) + " ET"
         data = zlib.compress(text.encode())
         stream = add(b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(data) + data + b"\nendstream")
-        kids.append(add(b"<< /Type /Page /Parent %d 0 R /MediaBox [0 0 595 842] /Contents %d 0 R "
-                        b"/Resources << /Font << /F1 %d 0 R >> >> >>" % (pages_id, stream, font)))
-    assert add(b"<< /Type /Pages /Kids [" + b" ".join(b"%d 0 R" % k for k in kids)
-               + b"] /Count %d >>" % pages) == pages_id
+        kids.append(
+            add(
+                b"<< /Type /Page /Parent %d 0 R /MediaBox [0 0 595 842] /Contents %d 0 R "
+                b"/Resources << /Font << /F1 %d 0 R >> >> >>" % (pages_id, stream, font)
+            )
+        )
+    assert (
+        add(b"<< /Type /Pages /Kids [" + b" ".join(b"%d 0 R" % k for k in kids) + b"] /Count %d >>" % pages) == pages_id
+    )
     catalog = add(b"<< /Type /Catalog /Pages %d 0 R >>" % pages_id)
     out = bytearray(b"%PDF-1.4\n")
     offsets = []
@@ -60,7 +64,7 @@ with phase("extract"):
     result = kreuzberg.extract_bytes_sync(path.read_bytes(), "application/pdf")
     mark(f"{len(result.content) // 1024} KiB of text")
 with phase("chunk"):
-    chunks = [result.content[i:i + 1024].encode() * 8 for i in range(0, len(result.content), 1024)]
+    chunks = [result.content[i : i + 1024].encode() * 8 for i in range(0, len(result.content), 1024)]
     mark(f"{len(chunks)} chunks")
 path.unlink()
 print(f"extracted {len(result.content)} characters from {pages} pages", flush=True)
