@@ -195,8 +195,8 @@ class ProcessTreeCollector(TracerReports, HighWaterMarks):
         tracer = self.tracer
         if (
             self._steady
-            and not tracer.pending
-            and t - self._env_at < self._env_due  # type: ignore[union-attr]
+            and not tracer.pending  # type: ignore[union-attr]  # _steady is only set with a tracer
+            and t - self._env_at < self._env_due
             and not self._live_dirty
         ):
             reading = self._read_steady(t)
