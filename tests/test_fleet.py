@@ -35,7 +35,8 @@ from fleet_servers import (
 )
 from support import kill_and_reap
 
-from memview.collectors.promql import parse_time, parse_value, series_name
+from memview.collectors.promql import parse_value, series_name
+from memview.collectors.promql_window import parse_time
 from memview.store import Store
 
 pytestmark = pytest.mark.skipif(

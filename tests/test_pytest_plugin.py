@@ -190,7 +190,10 @@ def test_memview_db_stores_each_measured_test_as_a_session(pytester: pytest.Pyte
         @pytest.mark.memory_profile(max_peak="100MB")
         def test_one(big):
             buf = bytearray(40_000_000)
-            time.sleep(0.1)  # the workload holds its memory for a while, so the samples see it
+            # the workload holds its memory for a second, so samples see it: a spawned child spends
+            # most of its life starting pytest, and a loaded CI machine ran the 5 ms sampler only
+            # ~20 times a second (a 0.1 s hold was missed twice in six loaded runs)
+            time.sleep(1.0)
 
         @pytest.mark.memory_profile
         def test_two():

@@ -34,8 +34,9 @@ def baseline() -> None:
 @db_option
 def update(results: tuple[str, ...], output: str, tolerance: str | None, prune: bool, db: str | None) -> None:
     """Write OUTPUT from RESULTS (memview profile JSON files or session ids)."""
-    from memview.baseline import BaselineError, dumps, load_baseline, load_results
+    from memview.baseline import dumps
     from memview.baseline import update as make
+    from memview.baseline_files import BaselineError, load_baseline, load_results
 
     try:
         docs = load_results(list(results), db)
@@ -62,8 +63,9 @@ def update(results: tuple[str, ...], output: str, tolerance: str | None, prune: 
 @db_option
 def check(baseline_path: str, results: tuple[str, ...], allow_missing: bool, as_json: bool, db: str | None) -> None:
     """Compare RESULTS (profile JSON files or session ids) with BASELINE; exit 1 on a regression."""
-    from memview.baseline import BaselineError, evaluate, exit_code, load_baseline, load_results
     from memview.baseline import check as run_check
+    from memview.baseline import evaluate, exit_code
+    from memview.baseline_files import BaselineError, load_baseline, load_results
 
     try:
         base = load_baseline(baseline_path)

@@ -239,7 +239,7 @@ def _record_window(
 ) -> None:
     """``--start/--end``: one query_range stored as a finished session (comparable with ``compare``)."""
     from memview.collectors.base import CollectorError
-    from memview.collectors.promql import parse_time, record_window
+    from memview.collectors.promql_window import parse_time, record_window
 
     try:
         t0 = parse_time(start)

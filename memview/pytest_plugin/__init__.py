@@ -48,7 +48,7 @@ from typing import Any
 
 import pytest
 
-from memview.baseline import BaselineError, load_baseline
+from memview.baseline_files import BaselineError, load_baseline
 from memview.pytest_plugin.isolation import measure_inline, os_threads, run_forked, run_spawned
 from memview.pytest_plugin.limits import body_timeout, peak_limit, write_baseline
 from memview.pytest_plugin.state import (

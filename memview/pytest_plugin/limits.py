@@ -15,7 +15,8 @@ from typing import Any, NoReturn
 
 import pytest
 
-from memview.baseline import FORMAT, VERSION, BaselineError, dumps, load_baseline
+from memview.baseline import dumps
+from memview.baseline_files import FORMAT, VERSION, BaselineError, load_baseline
 from memview.tolerance import DEFAULT_TOLERANCE, ToleranceError, parse_tolerance
 from memview.units import UnitError, format_bytes, parse_duration, parse_size
 
