@@ -35,6 +35,10 @@ SI_KERNEL = 0x80  # si_code of a signal the kernel generated (a terminal's Ctrl-
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 
 
+#: how far above the launcher's floor a child's ru_maxrss must be to be the child's own figure
+MAXRSS_MARGIN = 2 * 2**20
+
+
 def exit_fields(collector: ProcessTreeCollector, recorder: Recorder, tree_maxrss: int | None = None) -> dict[str, Any]:
     """The session's peak, saying what is exact and what is a bound (see docs/exactness.md).
 
@@ -267,7 +271,10 @@ class ProcessSession:
         # It also takes in the largest child the root waited for, so in a tree it is not the
         # root's own figure: there the VmHWM readings stand. With the tracer the root's own
         # VmHWM at its exit stop is exact and ru_maxrss is not needed.
-        trusted = info.maxrss_bytes if info.maxrss_bytes > self.maxrss_floor else None
+        # The floor is read in the child just before exec; the pages it touches after that reading
+        # (closing descriptors, the exec call itself) still count as the launcher's: a figure less
+        # than MAXRSS_MARGIN above the floor is not trusted (seen: /bin/true reported at 31 MiB).
+        trusted = info.maxrss_bytes if info.maxrss_bytes > self.maxrss_floor + MAXRSS_MARGIN else None
         self.tree_maxrss = trusted
         exact_at_exit = self.collector.exit_figures(self.collector.root_pid)
         if exact_at_exit is not None and exact_at_exit.hwm_bytes is not None:

@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -63,8 +64,14 @@ def poll(predicate: Any, what: str, deadline: float = DEADLINE, every: float = 0
 
 def http_get(url: str, headers: dict[str, str] | None = None, timeout: float = 10.0) -> bytes:
     req = urllib.request.Request(url, headers=headers or {})
-    with urllib.request.urlopen(req, timeout=timeout) as resp:
-        return resp.read()
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return resp.read()
+    except urllib.error.HTTPError as exc:  # it holds the response's socket: close it here, not in the GC
+        # (a server still starting answers 503 while poll() retries: each kept error was an unclosed
+        # socket, collected in whichever later test the garbage collector ran in)
+        with exc:
+            raise OSError(f"HTTP {exc.code} from {url}") from None
 
 
 class Server:
